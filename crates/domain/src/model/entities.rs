@@ -1,0 +1,423 @@
+//! Files, versions, locks, upload reservations and audit events (spec §4).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AuditId, BucketKind, DeletionId, FileId, FilePath, ObjectKey, UploadId, UserId, VersionId,
+    VersionNumber,
+};
+
+/// A JSON object of free-form tags.
+pub type Tags = serde_json::Map<String, serde_json::Value>;
+
+/// A file's status; it follows its latest version, except `archived` (spec §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    Draft,
+    PendingValidation,
+    Validated,
+    /// Kept read-only: no new version, tag change or lock is accepted.
+    Archived,
+}
+
+impl FileStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Draft => "draft",
+            FileStatus::PendingValidation => "pending_validation",
+            FileStatus::Validated => "validated",
+            FileStatus::Archived => "archived",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "draft" => FileStatus::Draft,
+            "pending_validation" => FileStatus::PendingValidation,
+            "validated" => FileStatus::Validated,
+            "archived" => FileStatus::Archived,
+            _ => return None,
+        })
+    }
+}
+
+/// A version's review status (spec §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    Draft,
+    PendingValidation,
+    Validated,
+    Rejected,
+}
+
+impl VersionStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Draft => "draft",
+            VersionStatus::PendingValidation => "pending_validation",
+            VersionStatus::Validated => "validated",
+            VersionStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "draft" => VersionStatus::Draft,
+            "pending_validation" => VersionStatus::PendingValidation,
+            "validated" => VersionStatus::Validated,
+            "rejected" => VersionStatus::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// A lock on a file (spec §4): who holds it, since when, until when, and the version it was
+/// taken on (the checkout ticket's `base_version`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub holder: UserId,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub base_version: VersionNumber,
+}
+
+/// A file: one logical path and its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRecord {
+    pub id: FileId,
+    pub path: FilePath,
+    /// The user who created the file (the contract's `owner_id`).
+    pub created_by: UserId,
+    /// The latest version number.
+    pub version: VersionNumber,
+    pub validated_version: Option<VersionNumber>,
+    pub status: FileStatus,
+    /// The live lock, if any. Stores return only unexpired locks here.
+    pub lock: Option<Lock>,
+    pub tags: Tags,
+    /// Size, type and hash of the latest version.
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl FileRecord {
+    pub fn bucket(&self) -> BucketKind {
+        self.path.bucket()
+    }
+
+    /// The live lock held by someone other than `user`, if any.
+    pub fn lock_held_by_other(&self, user: &UserId) -> Option<&Lock> {
+        self.lock.as_ref().filter(|l| &l.holder != user)
+    }
+}
+
+/// One version of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub id: VersionId,
+    pub file_id: FileId,
+    pub number: VersionNumber,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+    pub author: UserId,
+    pub message: Option<String>,
+    pub status: VersionStatus,
+    pub reviewed_by: Option<UserId>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub review_comment: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Where the bytes are. Internal: never shown to clients.
+    pub object_key: ObjectKey,
+}
+
+/// Which version a read asks for (`version=` of the contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSelector {
+    Latest,
+    Validated,
+    Number(VersionNumber),
+}
+
+impl VersionSelector {
+    /// Parses `latest` (also the default for an absent value), `validated` or a number.
+    ///
+    /// # Errors
+    /// [`crate::StorageError::InvalidRequest`] for anything else.
+    pub fn parse(raw: Option<&str>) -> Result<Self, crate::StorageError> {
+        match raw.map(str::trim) {
+            None | Some("") | Some("latest") => Ok(VersionSelector::Latest),
+            Some("validated") => Ok(VersionSelector::Validated),
+            Some(n) => n
+                .parse::<u32>()
+                .map_err(|_| {
+                    crate::StorageError::invalid(
+                        "version must be a number, 'latest' or 'validated'",
+                    )
+                })
+                .and_then(VersionNumber::new)
+                .map(VersionSelector::Number),
+        }
+    }
+}
+
+/// How an upload reservation came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UploadKind {
+    /// `POST /upload/presign`: the client PUTs to a presigned URL, then completes.
+    Presigned,
+    /// `POST /upload/proxy`: the service streams the body itself.
+    Proxy,
+    /// A server-side copy (`/copy`, `/versions/commit`) writing a new object.
+    Copy,
+}
+
+impl UploadKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UploadKind::Presigned => "presigned",
+            UploadKind::Proxy => "proxy",
+            UploadKind::Copy => "copy",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "presigned" => UploadKind::Presigned,
+            "proxy" => UploadKind::Proxy,
+            "copy" => UploadKind::Copy,
+            _ => return None,
+        })
+    }
+}
+
+/// A reserved object key that no version points to yet. Until it is completed, the janitor
+/// removes its object once `expires_at` has passed, so nothing outlives a crash or an abandoned
+/// upload (spec §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadReservation {
+    pub id: UploadId,
+    pub kind: UploadKind,
+    pub path: FilePath,
+    pub created_by: UserId,
+    /// The version id the object will become; the object key is derived from it.
+    pub version_id: VersionId,
+    pub object_key: ObjectKey,
+    pub content_type: String,
+    /// Size announced by the client, checked at completion.
+    pub expected_size: Option<u64>,
+    /// SHA-256 (hex) announced by the client, checked at completion.
+    pub expected_sha256: Option<String>,
+    pub max_bytes: u64,
+    /// After this instant the reservation can no longer be completed and the janitor reclaims
+    /// its object.
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// Set once completed: the version it became.
+    pub completed_version: Option<VersionId>,
+}
+
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Upload,
+    Copy,
+    Checkout,
+    Commit,
+    Submit,
+    Approve,
+    Reject,
+    Lock,
+    Unlock,
+    ForceUnlock,
+    UpdateTags,
+    Delete,
+    Archive,
+    Unarchive,
+}
+
+impl AuditAction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Upload => "upload",
+            AuditAction::Copy => "copy",
+            AuditAction::Checkout => "checkout",
+            AuditAction::Commit => "commit",
+            AuditAction::Submit => "submit",
+            AuditAction::Approve => "approve",
+            AuditAction::Reject => "reject",
+            AuditAction::Lock => "lock",
+            AuditAction::Unlock => "unlock",
+            AuditAction::ForceUnlock => "force_unlock",
+            AuditAction::UpdateTags => "update_tags",
+            AuditAction::Delete => "delete",
+            AuditAction::Archive => "archive",
+            AuditAction::Unarchive => "unarchive",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        [
+            AuditAction::Upload,
+            AuditAction::Copy,
+            AuditAction::Checkout,
+            AuditAction::Commit,
+            AuditAction::Submit,
+            AuditAction::Approve,
+            AuditAction::Reject,
+            AuditAction::Lock,
+            AuditAction::Unlock,
+            AuditAction::ForceUnlock,
+            AuditAction::UpdateTags,
+            AuditAction::Delete,
+            AuditAction::Archive,
+            AuditAction::Unarchive,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == raw)
+    }
+}
+
+/// How the recorded attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// The change was made (written in the same transaction as the change).
+    Success,
+    /// The caller was refused (written on its own, after the refusal).
+    Denied,
+}
+
+impl AuditOutcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Denied => "denied",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        match raw {
+            "success" => Some(AuditOutcome::Success),
+            "denied" => Some(AuditOutcome::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the audit trail (spec §4). The trail outlives the files it mentions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: AuditId,
+    pub actor: UserId,
+    pub action: AuditAction,
+    pub bucket: BucketKind,
+    pub path: FilePath,
+    pub file_id: Option<FileId>,
+    pub version: Option<VersionNumber>,
+    pub outcome: AuditOutcome,
+    pub request_id: String,
+    /// Free text: a force-unlock's reason, a review comment, a denial's cause.
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The part of an audit event a use case knows before the store has made the change; the store
+/// fills in the file id and version it decided on, and the time from its own clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditDraft {
+    pub id: AuditId,
+    pub actor: UserId,
+    pub action: AuditAction,
+    pub path: FilePath,
+    pub request_id: String,
+    pub detail: Option<String>,
+}
+
+impl AuditDraft {
+    /// Completes the draft with what the store decided.
+    pub fn complete(
+        self,
+        file_id: Option<FileId>,
+        version: Option<VersionNumber>,
+        outcome: AuditOutcome,
+        at: DateTime<Utc>,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: self.id,
+            actor: self.actor,
+            action: self.action,
+            bucket: self.path.bucket(),
+            path: self.path,
+            file_id,
+            version,
+            outcome,
+            request_id: self.request_id,
+            detail: self.detail,
+            at,
+        }
+    }
+}
+
+/// An object whose deletion is owed: left by a delete whose object removal failed, or by an
+/// upload reservation that expired. The janitor retries until the store confirms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDeletion {
+    pub id: DeletionId,
+    pub bucket: BucketKind,
+    pub object_key: ObjectKey,
+    pub attempts: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_forms_round_trip() {
+        for s in [
+            FileStatus::Draft,
+            FileStatus::PendingValidation,
+            FileStatus::Validated,
+            FileStatus::Archived,
+        ] {
+            assert_eq!(FileStatus::from_stored(s.as_str()), Some(s));
+        }
+        for s in [
+            VersionStatus::Draft,
+            VersionStatus::PendingValidation,
+            VersionStatus::Validated,
+            VersionStatus::Rejected,
+        ] {
+            assert_eq!(VersionStatus::from_stored(s.as_str()), Some(s));
+        }
+        for k in [UploadKind::Presigned, UploadKind::Proxy, UploadKind::Copy] {
+            assert_eq!(UploadKind::from_stored(k.as_str()), Some(k));
+        }
+        assert_eq!(AuditAction::from_stored("force_unlock"), Some(AuditAction::ForceUnlock));
+        assert_eq!(AuditAction::from_stored("nope"), None);
+    }
+
+    #[test]
+    fn version_selector_parses_the_three_forms() {
+        assert_eq!(VersionSelector::parse(None).unwrap(), VersionSelector::Latest);
+        assert_eq!(VersionSelector::parse(Some("latest")).unwrap(), VersionSelector::Latest);
+        assert_eq!(VersionSelector::parse(Some("validated")).unwrap(), VersionSelector::Validated);
+        assert_eq!(
+            VersionSelector::parse(Some("3")).unwrap(),
+            VersionSelector::Number(VersionNumber::new(3).unwrap())
+        );
+        assert!(VersionSelector::parse(Some("0")).is_err());
+        assert!(VersionSelector::parse(Some("-1")).is_err());
+        assert!(VersionSelector::parse(Some("v2")).is_err());
+    }
+}

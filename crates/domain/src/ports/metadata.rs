@@ -1,0 +1,410 @@
+//! The metadata store port: files, versions, locks, reservations, the audit trail and the
+//! deletion queue.
+//!
+//! Every mutating method is one **unit of work**: its change and its audit event commit together
+//! or not at all, and the decision it embodies (who gets a lock, which number a version gets,
+//! which of two reviews wins) is made by the store atomically, so that it holds across many
+//! service instances sharing one store (spec §6). A store MUST finish or roll back a unit of
+//! work even when the future calling it is dropped.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::{
+    AuditDraft, AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath,
+    FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadReservation,
+    UserId, Version, VersionId, VersionNumber, VersionStatus,
+};
+
+/// Failures and refusals of the metadata store.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RepoError {
+    #[error("file not found")]
+    FileNotFound,
+    #[error("version not found")]
+    VersionNotFound,
+    /// The reservation does not exist, has expired, or was abandoned.
+    #[error("upload reservation not found")]
+    UploadNotFound,
+    /// The reservation was already completed, as this version.
+    #[error("upload already completed")]
+    UploadAlreadyCompleted { version_id: VersionId },
+    /// Someone else holds a live lock.
+    #[error("file locked")]
+    FileLocked(Lock),
+    /// The file is not at the version the write expected.
+    #[error("version conflict: {detail}")]
+    VersionConflict { current: Option<VersionNumber>, detail: String },
+    /// The change is not allowed in the current state (e.g. reviewing a validated version,
+    /// writing to an archived file, committing without holding the lock).
+    #[error("invalid transition: {0}")]
+    InvalidTransition(String),
+    /// The store could not be reached, timed out, or its pool is exhausted.
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a constraint the domain should have prevented, corrupt data).
+    #[error("metadata store error: {0}")]
+    Internal(String),
+}
+
+/// What a write expects of the file at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expectation {
+    /// `None`: the path must hold no file yet. `Some(n)`: the latest version must be `n`.
+    pub latest: Option<VersionNumber>,
+    /// The expectation came from an `If-Match` header (its failure is reported as such).
+    pub precondition: bool,
+}
+
+/// How a new version relates to the file's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// An upload or a copy: creates the file or adds a version to it.
+    ///
+    /// Refused with [`RepoError::FileLocked`] when another user holds a live lock, with
+    /// [`RepoError::VersionConflict`] when `expected` does not hold, and with
+    /// [`RepoError::VersionConflict`] when the file exists and `overwrite` is false. When the
+    /// author holds the lock, the lock's `base_version` moves to the new version.
+    Upsert { expected: Option<Expectation>, overwrite: bool },
+    /// A commit from a workspace (`/versions/commit`): the file must exist, the author must hold
+    /// its live lock ([`RepoError::InvalidTransition`] if nobody does, [`RepoError::FileLocked`]
+    /// if someone else does) and the latest version must still be the lock's `base_version`
+    /// ([`RepoError::VersionConflict`]). The lock is released unless `keep_lock`, in which case
+    /// its `base_version` moves to the new version.
+    Commit { keep_lock: bool },
+}
+
+/// Locks another file for the author in the same unit of work (the checkout of `/copy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkout {
+    pub file_id: FileId,
+    /// The version that was copied; it becomes the lock's `base_version`.
+    pub base_version: VersionNumber,
+    pub ttl: Duration,
+    pub audit: AuditDraft,
+}
+
+/// Records a new version whose object is already in the blob store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVersion {
+    /// The reservation this version completes; it must be open and unexpired.
+    pub reservation: UploadId,
+    pub path: FilePath,
+    /// The id the file gets if the path holds no file yet.
+    pub new_file_id: FileId,
+    pub version_id: VersionId,
+    pub object_key: ObjectKey,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+    pub author: UserId,
+    pub message: Option<String>,
+    /// `Draft` for uploads and copies, `PendingValidation` for commits.
+    pub status: VersionStatus,
+    /// Replaces the file's tags when given.
+    pub tags: Option<Tags>,
+    pub mode: WriteMode,
+    pub checkout: Option<Checkout>,
+    /// Recorded with the file id and version number the store decided.
+    pub audit: AuditDraft,
+}
+
+/// Takes or refreshes a lock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcquireLock {
+    pub file_id: FileId,
+    pub holder: UserId,
+    pub ttl: Duration,
+    pub audit: AuditDraft,
+}
+
+/// Releases a lock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseLock {
+    pub file_id: FileId,
+    pub actor: UserId,
+    /// Release a lock held by someone else (the use case has checked the right to).
+    pub force: bool,
+    pub audit: AuditDraft,
+}
+
+/// Moves a version from one review status to another (submit, approve, reject).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewTransition {
+    pub version_id: VersionId,
+    /// The transition happens only if the version is in this status at the time of the write;
+    /// otherwise [`RepoError::InvalidTransition`]. Of two concurrent transitions from the same
+    /// status exactly one succeeds.
+    pub from: VersionStatus,
+    pub to: VersionStatus,
+    /// Recorded as the reviewer (approve, reject); `None` for a submission.
+    pub reviewer: Option<UserId>,
+    pub comment: Option<String>,
+    pub audit: AuditDraft,
+}
+
+/// Replaces a file's tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetTags {
+    pub file_id: FileId,
+    pub actor: UserId,
+    pub tags: Tags,
+    pub audit: AuditDraft,
+}
+
+/// Archives a file, or brings it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetArchived {
+    pub file_id: FileId,
+    pub actor: UserId,
+    pub archived: bool,
+    pub audit: AuditDraft,
+}
+
+/// Deletes a file, its versions and its lock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteFile {
+    pub file_id: FileId,
+    pub actor: UserId,
+    pub audit: AuditDraft,
+}
+
+/// An entry of a directory listing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListEntry {
+    /// A sub-directory (some file lies under it), by name without slashes.
+    Directory { name: String },
+    File(Box<FileRecord>),
+}
+
+impl ListEntry {
+    /// The entry's name, the key of the listing's order and cursor.
+    pub fn name(&self) -> &str {
+        match self {
+            ListEntry::Directory { name } => name,
+            ListEntry::File(file) => file.path.name(),
+        }
+    }
+}
+
+/// A live lock and the file it is on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockedFile {
+    pub file_id: FileId,
+    pub path: FilePath,
+    pub lock: Lock,
+}
+
+/// Which audit events to list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditScope {
+    File(FilePath),
+    Directory(DirPath),
+}
+
+/// Keyset position in the audit trail (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor {
+    pub at: DateTime<Utc>,
+    pub id: AuditId,
+}
+
+/// The status a file takes when `latest` is its latest version's status (spec §4). A rejected
+/// latest version puts the file back to `draft`: it needs a new version.
+pub fn file_status_following(latest: VersionStatus) -> FileStatus {
+    match latest {
+        VersionStatus::Draft | VersionStatus::Rejected => FileStatus::Draft,
+        VersionStatus::PendingValidation => FileStatus::PendingValidation,
+        VersionStatus::Validated => FileStatus::Validated,
+    }
+}
+
+/// Files, versions, locks, reservations, audit trail and deletion queue.
+///
+/// Error contract, for every method:
+/// - MUST return [`RepoError::Unavailable`] when the store cannot be reached, times out or has
+///   no free connection within its wait timeout; never hang;
+/// - MUST NOT leak a backend type or message into any other variant;
+/// - the refusals each method documents are decided atomically by the store.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait MetadataStore: Send + Sync {
+    /// Checks the store answers.
+    async fn health(&self) -> Result<(), RepoError>;
+
+    // ---- reads -------------------------------------------------------------------------
+
+    /// The file at `path`, with its live lock.
+    async fn find_file(&self, path: &FilePath) -> Result<Option<FileRecord>, RepoError>;
+
+    /// The file with this id, with its live lock.
+    async fn find_file_by_id(&self, id: FileId) -> Result<Option<FileRecord>, RepoError>;
+
+    /// A version and the file it belongs to.
+    async fn find_version(
+        &self,
+        id: VersionId,
+    ) -> Result<Option<(FileRecord, Version)>, RepoError>;
+
+    /// Version `number` of a file.
+    async fn find_version_by_number(
+        &self,
+        file_id: FileId,
+        number: VersionNumber,
+    ) -> Result<Option<Version>, RepoError>;
+
+    /// Every version of a file, newest first.
+    async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError>;
+
+    /// The direct children of `dir` whose name sorts strictly after `after` (byte order of the
+    /// UTF-8 names), sorted by name, at most `limit`. Sub-directories and files share one
+    /// order; a sub-directory appears once, however many files lie under it. The cost is
+    /// proportional to `limit`, not to the size of the bucket.
+    async fn list_children(
+        &self,
+        dir: &DirPath,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ListEntry>, RepoError>;
+
+    /// Live locks on files under `dir` (at any depth) whose path sorts after `after`, by path,
+    /// at most `limit`.
+    async fn list_locks(
+        &self,
+        dir: &DirPath,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<LockedFile>, RepoError>;
+
+    /// Audit events of a file or a directory's subtree, newest first, strictly before
+    /// `before`, at most `limit`. Events outlive the files they mention.
+    async fn list_audit(
+        &self,
+        scope: &AuditScope,
+        before: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError>;
+
+    /// A reservation, completed or not, unless it was abandoned or reclaimed.
+    async fn find_reservation(
+        &self,
+        id: UploadId,
+    ) -> Result<Option<UploadReservation>, RepoError>;
+
+    // ---- units of work ---------------------------------------------------------------------
+
+    /// Stores a new open reservation.
+    async fn create_reservation(&self, reservation: &UploadReservation) -> Result<(), RepoError>;
+
+    /// Pushes back the expiry of an open reservation (a long proxy upload's heartbeat).
+    ///
+    /// - MUST return [`RepoError::UploadNotFound`] if it is no longer open.
+    async fn extend_reservation(
+        &self,
+        id: UploadId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+
+    /// Drops an open reservation and queues its object for deletion; returns the queued entry.
+    /// Dropping an unknown or completed reservation is a no-op returning `None`.
+    async fn abandon_reservation(
+        &self,
+        id: UploadId,
+    ) -> Result<Option<PendingDeletion>, RepoError>;
+
+    /// Records a new version (creating the file when needed), completes its reservation, applies
+    /// the checkout if any, and writes the audit events, in one unit of work.
+    ///
+    /// - [`RepoError::UploadNotFound`]: the reservation is not open or has expired;
+    /// - [`RepoError::UploadAlreadyCompleted`]: it was completed before (idempotency);
+    /// - [`RepoError::FileLocked`], [`RepoError::VersionConflict`],
+    ///   [`RepoError::InvalidTransition`]: as [`WriteMode`] documents; also
+    ///   [`RepoError::InvalidTransition`] when the file is archived, and
+    ///   [`RepoError::FileLocked`] when the checkout's file is locked by someone else;
+    /// - [`RepoError::FileNotFound`]: a commit to a missing file, or a checkout of one.
+    async fn commit_version(&self, cmd: NewVersion) -> Result<(FileRecord, Version), RepoError>;
+
+    /// Takes the lock for `holder`, or refreshes it when `holder` already holds it (its
+    /// `acquired_at` and `base_version` stay). A new lock's `base_version` is the file's latest
+    /// version. Expiry is computed from the store's clock; an expired lock is free.
+    ///
+    /// - [`RepoError::FileLocked`] with the other holder's lock;
+    /// - [`RepoError::InvalidTransition`] when the file is archived;
+    /// - [`RepoError::FileNotFound`].
+    async fn acquire_lock(&self, cmd: AcquireLock) -> Result<Lock, RepoError>;
+
+    /// Releases the live lock. Returns the released lock, or `None` (and writes no audit event)
+    /// when there was none.
+    ///
+    /// - [`RepoError::FileLocked`] when another user holds it and `force` is false;
+    /// - [`RepoError::FileNotFound`].
+    async fn release_lock(&self, cmd: ReleaseLock) -> Result<Option<Lock>, RepoError>;
+
+    /// Applies a review transition; on `Validated` raises the file's `validated_version`; when
+    /// the version is the latest and the file is not archived, the file's status follows
+    /// ([`file_status_following`]). Returns the file and version after the change.
+    ///
+    /// - [`RepoError::InvalidTransition`] when the version is not in `from` at the time of the
+    ///   write (of two concurrent decisions exactly one wins);
+    /// - [`RepoError::VersionNotFound`].
+    async fn review_version(
+        &self,
+        cmd: ReviewTransition,
+    ) -> Result<(FileRecord, Version), RepoError>;
+
+    /// Replaces the tags.
+    ///
+    /// - [`RepoError::FileLocked`] when another user holds a live lock;
+    /// - [`RepoError::InvalidTransition`] when the file is archived;
+    /// - [`RepoError::FileNotFound`].
+    async fn set_tags(&self, cmd: SetTags) -> Result<FileRecord, RepoError>;
+
+    /// Archives the file (status `archived`) or restores the status that follows its latest
+    /// version.
+    ///
+    /// - [`RepoError::InvalidTransition`] when it already is in the asked state;
+    /// - [`RepoError::FileLocked`] when another user holds a live lock;
+    /// - [`RepoError::FileNotFound`].
+    async fn set_archived(&self, cmd: SetArchived) -> Result<FileRecord, RepoError>;
+
+    /// Deletes the file's rows and queues every object of its versions for deletion; returns
+    /// the queued entries. The audit trail stays.
+    ///
+    /// - [`RepoError::FileLocked`] when another user holds a live lock;
+    /// - [`RepoError::FileNotFound`].
+    async fn delete_file(&self, cmd: DeleteFile) -> Result<Vec<PendingDeletion>, RepoError>;
+
+    /// Appends an event on its own (refusals).
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), RepoError>;
+
+    // ---- janitor ---------------------------------------------------------------------------
+
+    /// Moves open reservations that expired before now into the deletion queue, and forgets
+    /// completed ones older than `keep_completed`. At most `limit` of each. Safe to run on
+    /// several instances at once. Returns how many were queued.
+    async fn expire_reservations(
+        &self,
+        keep_completed: Duration,
+        limit: u32,
+    ) -> Result<u64, RepoError>;
+
+    /// Claims up to `limit` queued deletions that no other janitor holds, for `lease`; each
+    /// claim counts an attempt.
+    async fn claim_deletions(
+        &self,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<PendingDeletion>, RepoError>;
+
+    /// Removes a deletion from the queue once its object is gone.
+    async fn forget_deletion(&self, id: DeletionId) -> Result<(), RepoError>;
+
+    /// Queues objects for deletion (an object written for a version that could not be
+    /// recorded).
+    async fn queue_deletions(
+        &self,
+        objects: &[(BucketKind, ObjectKey)],
+    ) -> Result<Vec<PendingDeletion>, RepoError>;
+}

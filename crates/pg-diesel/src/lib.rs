@@ -1,0 +1,1 @@
+//! PostgreSQL metadata adapter (diesel + diesel-async + deadpool).

@@ -1,0 +1,1 @@
+//! Project-service access adapter (hyper client).

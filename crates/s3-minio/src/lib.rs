@@ -1,0 +1,1 @@
+//! S3/MinIO blob-store adapter (rust-s3).

@@ -1,0 +1,1 @@
+//! Test support: contract suites for every port, test services (PostgreSQL, Garage, project-service stand-in).

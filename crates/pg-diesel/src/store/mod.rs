@@ -1,0 +1,322 @@
+//! [`PgMetadataStore`]: the [`MetadataStore`] port on PostgreSQL.
+//!
+//! Every method runs in a task of its own (`tokio::spawn`) that owns its pooled connection: if
+//! the caller's future is dropped, the task still runs the transaction to its commit or
+//! rollback, so no transaction stays open and no connection goes back to the pool in the middle
+//! of one. The connection is taken from the pool inside the task and returned when the task ends:
+//! it is held for the database work of one method only.
+
+mod listing;
+mod reads;
+mod writes;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use secrecy::ExposeSecret;
+use storage_domain::model::{
+    AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, ObjectKey,
+    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+};
+use storage_domain::ports::{
+    AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
+    NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
+};
+
+use crate::config::PgConfig;
+use crate::error::{TxError, map_pool};
+
+type Conn = AsyncPgConnection;
+
+/// A boxed future borrowing the connection, the shape of every unit of work.
+pub(crate) type Work<'c, T> = Pin<Box<dyn Future<Output = Result<T, TxError>> + Send + 'c>>;
+
+/// The PostgreSQL metadata store: a deadpool pool of `AsyncPgConnection`s.
+#[derive(Clone)]
+pub struct PgMetadataStore {
+    pool: Pool<Conn>,
+}
+
+impl std::fmt::Debug for PgMetadataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgMetadataStore")
+            .field("max_size", &status.max_size)
+            .field("size", &status.size)
+            .finish()
+    }
+}
+
+/// Why the pool could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the database pool: {0}")]
+pub struct PoolBuildError(String);
+
+impl PgMetadataStore {
+    /// Builds the pool. Connections are opened lazily, on first use; each gets the configured
+    /// `statement_timeout` as soon as it is opened.
+    ///
+    /// # Errors
+    /// [`PoolBuildError`] when the pool settings are refused.
+    pub fn new(config: &PgConfig) -> Result<Self, PoolBuildError> {
+        let timeout_ms = config.statement_timeout.as_millis().max(1);
+        let mut manager_config = ManagerConfig::<Conn>::default();
+        manager_config.custom_setup = Box::new(move |url| {
+            let url = url.to_owned();
+            Box::pin(async move {
+                let mut conn = Conn::establish(&url).await?;
+                diesel::sql_query(format!("SET statement_timeout = {timeout_ms}"))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(conn)
+            })
+        });
+        let manager = AsyncDieselConnectionManager::<Conn>::new_with_config(
+            config.url.expose_secret(),
+            manager_config,
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.max_size)
+            .wait_timeout(Some(config.wait_timeout))
+            .create_timeout(Some(config.create_timeout))
+            .recycle_timeout(Some(config.recycle_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| PoolBuildError(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Runs `work` in a task of its own, on a connection taken from the pool inside the task.
+    async fn run<T, F, Fut>(&self, work: F) -> Result<T, RepoError>
+    where
+        F: FnOnce(Object<Conn>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, TxError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let task = tokio::spawn(async move {
+            let conn = pool.get().await.map_err(map_pool)?;
+            work(conn).await.map_err(RepoError::from)
+        });
+        task.await.map_err(|e| {
+            tracing::error!(error = %e, "metadata store task failed");
+            RepoError::Internal("metadata store task failed".into())
+        })?
+    }
+
+    /// Runs `work(conn, data)` in one read-write transaction (READ COMMITTED: the decisions
+    /// rest on row locks and conditional writes).
+    async fn write<D, T>(
+        &self,
+        data: D,
+        work: for<'c> fn(&'c mut Conn, D) -> Work<'c, T>,
+    ) -> Result<T, RepoError>
+    where
+        D: Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |mut conn| async move {
+            let conn: &mut Conn = &mut conn;
+            conn.transaction(async move |c: &mut Conn| work(c, data).await)
+                .await
+        })
+        .await
+    }
+
+    /// Runs `work(conn, data)` in one read-only REPEATABLE READ transaction: every query of a
+    /// read sees the same snapshot.
+    async fn read<D, T>(
+        &self,
+        data: D,
+        work: for<'c> fn(&'c mut Conn, D) -> Work<'c, T>,
+    ) -> Result<T, RepoError>
+    where
+        D: Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |mut conn| async move {
+            let conn: &mut Conn = &mut conn;
+            conn.build_transaction()
+                .read_only()
+                .repeatable_read()
+                .run(async move |c: &mut Conn| work(c, data).await)
+                .await
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl MetadataStore for PgMetadataStore {
+    async fn health(&self) -> Result<(), RepoError> {
+        self.run(|mut conn| async move {
+            diesel::sql_query("SELECT 1").execute(&mut *conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_file(&self, path: &FilePath) -> Result<Option<FileRecord>, RepoError> {
+        self.read(path.clone(), reads::find_file).await
+    }
+
+    async fn find_file_by_id(&self, id: FileId) -> Result<Option<FileRecord>, RepoError> {
+        self.read(id, reads::find_file_by_id).await
+    }
+
+    async fn find_version(
+        &self,
+        id: VersionId,
+    ) -> Result<Option<(FileRecord, Version)>, RepoError> {
+        self.read(id, reads::find_version).await
+    }
+
+    async fn find_version_by_number(
+        &self,
+        file_id: FileId,
+        number: VersionNumber,
+    ) -> Result<Option<Version>, RepoError> {
+        self.read((file_id, number), reads::find_version_by_number)
+            .await
+    }
+
+    async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError> {
+        self.read(file_id, reads::list_versions).await
+    }
+
+    async fn list_children(
+        &self,
+        dir: &DirPath,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ListEntry>, RepoError> {
+        self.read((dir.clone(), after, limit), listing::list_children)
+            .await
+    }
+
+    async fn list_locks(
+        &self,
+        dir: &DirPath,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<LockedFile>, RepoError> {
+        self.read((dir.clone(), after, limit), reads::list_locks)
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        scope: &AuditScope,
+        before: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError> {
+        self.read((scope.clone(), before, limit), reads::list_audit)
+            .await
+    }
+
+    async fn find_reservation(&self, id: UploadId) -> Result<Option<UploadReservation>, RepoError> {
+        self.read(id, reads::find_reservation).await
+    }
+
+    async fn create_reservation(&self, reservation: &UploadReservation) -> Result<(), RepoError> {
+        self.write(reservation.clone(), writes::create_reservation)
+            .await
+    }
+
+    async fn extend_reservation(
+        &self,
+        id: UploadId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        self.write((id, expires_at), writes::extend_reservation)
+            .await
+    }
+
+    async fn abandon_reservation(
+        &self,
+        id: UploadId,
+    ) -> Result<Option<PendingDeletion>, RepoError> {
+        self.write(id, writes::abandon_reservation).await
+    }
+
+    async fn commit_version(&self, cmd: NewVersion) -> Result<(FileRecord, Version), RepoError> {
+        self.write(cmd, writes::commit_version).await
+    }
+
+    async fn acquire_lock(
+        &self,
+        cmd: AcquireLock,
+    ) -> Result<storage_domain::model::Lock, RepoError> {
+        self.write(cmd, writes::acquire_lock).await
+    }
+
+    async fn release_lock(
+        &self,
+        cmd: ReleaseLock,
+    ) -> Result<Option<storage_domain::model::Lock>, RepoError> {
+        self.write(cmd, writes::release_lock).await
+    }
+
+    async fn review_version(
+        &self,
+        cmd: ReviewTransition,
+    ) -> Result<(FileRecord, Version), RepoError> {
+        self.write(cmd, writes::review_version).await
+    }
+
+    async fn set_tags(&self, cmd: SetTags) -> Result<FileRecord, RepoError> {
+        self.write(cmd, writes::set_tags).await
+    }
+
+    async fn set_archived(&self, cmd: SetArchived) -> Result<FileRecord, RepoError> {
+        self.write(cmd, writes::set_archived).await
+    }
+
+    async fn delete_file(&self, cmd: DeleteFile) -> Result<Vec<PendingDeletion>, RepoError> {
+        self.write(cmd, writes::delete_file).await
+    }
+
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), RepoError> {
+        self.write(event.clone(), writes::record_audit).await
+    }
+
+    async fn expire_reservations(
+        &self,
+        keep_completed: std::time::Duration,
+        limit: u32,
+    ) -> Result<u64, RepoError> {
+        self.write((keep_completed, limit), writes::expire_reservations)
+            .await
+    }
+
+    async fn claim_deletions(
+        &self,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<PendingDeletion>, RepoError> {
+        self.write((lease, limit), writes::claim_deletions).await
+    }
+
+    async fn forget_deletion(&self, id: DeletionId) -> Result<(), RepoError> {
+        self.write(id, writes::forget_deletion).await
+    }
+
+    async fn queue_deletions(
+        &self,
+        objects: &[(BucketKind, ObjectKey)],
+    ) -> Result<Vec<PendingDeletion>, RepoError> {
+        self.write(objects.to_vec(), writes::queue_deletions).await
+    }
+}
+
+/// A page size as a SQL `LIMIT`.
+pub(crate) fn sql_limit(limit: u32) -> i64 {
+    i64::from(limit)
+}

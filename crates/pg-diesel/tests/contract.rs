@@ -1,0 +1,54 @@
+//! The metadata contract suite (`storage_test_support::metadata_contract`) against PostgreSQL:
+//! one test per case, each on a database of its own cloned from the migrated template.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use storage_pg_diesel::{PgConfig, PgMetadataStore, run_migrations};
+use storage_test_support::metadata_contract::{self as contract, Store};
+use storage_test_support::postgres::{TestDatabase, fingerprint_dir};
+
+/// A fresh migrated database and a store on it. The database must outlive the store.
+async fn store() -> (TestDatabase, Store) {
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let db = TestDatabase::new(&fingerprint_dir(&migrations), |url| async move {
+        run_migrations(&url).await.map(|_| ())
+    })
+    .await;
+    let mut config = PgConfig::new(db.url());
+    config.max_size = 8;
+    let store = PgMetadataStore::new(&config).unwrap_or_else(|e| panic!("pool: {e}"));
+    (db, Arc::new(store))
+}
+
+macro_rules! contract_tests {
+    ($($case:ident $(($($arg:expr),*))?;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            let (_db, store) = store().await;
+            contract::$case(store $($(, $arg)*)?).await;
+        }
+    )*};
+}
+
+contract_tests! {
+    first_upload_creates_file_and_version;
+    next_versions_are_numbered_in_order;
+    list_children_pages_through_files_and_directories;
+    lock_race_has_exactly_one_winner(50, 20);
+    concurrent_commits_number_without_gap(20);
+    concurrent_reviews_have_exactly_one_winner;
+    approving_an_older_version_keeps_the_latest_status;
+    expired_lock_is_free;
+    refresh_keeps_acquired_at_and_base_version;
+    refused_change_leaves_no_trace;
+    upsert_rules;
+    commit_rules;
+    checkout_locks_the_source;
+    release_and_list_locks;
+    delete_queues_objects_and_keeps_audit;
+    reservations_and_janitor;
+    concurrent_claimers_never_share;
+    archived_file_refuses_writes;
+    audit_pages_newest_first;
+}

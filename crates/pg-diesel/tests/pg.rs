@@ -1,0 +1,284 @@
+//! PostgreSQL-specific behaviour of the adapter: migrations, timeouts, a full pool, dropped
+//! futures, and a small timing of the hot paths (printed, not asserted).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use storage_domain::model::AuditAction;
+use storage_domain::ports::{AcquireLock, MetadataStore, RepoError};
+use storage_pg_diesel::{PgConfig, PgMetadataStore, revert_all, run_migrations};
+use storage_test_support::metadata_contract::{
+    Store, UPSERT, draft, file, new_version, reserve, upload, user,
+};
+use storage_test_support::postgres::{TestDatabase, fingerprint_dir};
+
+async fn database() -> TestDatabase {
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    TestDatabase::new(&fingerprint_dir(&migrations), |url| async move {
+        run_migrations(&url).await.map(|_| ())
+    })
+    .await
+}
+
+fn store_on(db: &TestDatabase, tune: impl FnOnce(&mut PgConfig)) -> Store {
+    let mut config = PgConfig::new(db.url());
+    tune(&mut config);
+    Arc::new(PgMetadataStore::new(&config).unwrap_or_else(|e| panic!("pool: {e}")))
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .n
+}
+
+const TABLES: &str = "SELECT count(*) AS n FROM information_schema.tables \
+     WHERE table_schema = 'public' AND table_name IN \
+     ('files', 'versions', 'locks', 'upload_reservations', 'audit_events', 'pending_deletions')";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrations_run_up_down_and_up_again() {
+    let db = TestDatabase::empty().await;
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    assert_eq!(count(&mut conn, TABLES).await, 0);
+
+    let applied = run_migrations(db.url()).await.unwrap();
+    assert!(!applied.is_empty());
+    assert_eq!(count(&mut conn, TABLES).await, 6);
+    assert!(
+        run_migrations(db.url()).await.unwrap().is_empty(),
+        "nothing left to apply"
+    );
+
+    let reverted = revert_all(db.url()).await.unwrap();
+    assert_eq!(reverted.len(), applied.len());
+    assert_eq!(count(&mut conn, TABLES).await, 0);
+
+    assert_eq!(run_migrations(db.url()).await.unwrap(), applied);
+    assert_eq!(count(&mut conn, TABLES).await, 6);
+    // The schema works after the round trip.
+    drop(conn);
+    let store = store_on(&db, |_| {});
+    upload(
+        &store,
+        &file("/projects/p1/after-roundtrip.txt"),
+        &user("alice"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_database_is_unavailable_fast() {
+    let mut config = PgConfig::new("postgres://postgres@127.0.0.1:1/nowhere");
+    config.create_timeout = Duration::from_secs(2);
+    config.wait_timeout = Duration::from_secs(2);
+    let store = PgMetadataStore::new(&config).unwrap();
+    let started = Instant::now();
+    assert!(matches!(
+        store.health().await,
+        Err(RepoError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.find_file(&file("/projects/p1/a")).await,
+        Err(RepoError::Unavailable(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A statement stuck behind a row lock is cut by `statement_timeout`; meanwhile a full pool
+/// answers `Unavailable` after its wait timeout instead of hanging.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_pool_and_statement_timeout_answer_unavailable() {
+    let db = database().await;
+    let store = store_on(&db, |c| {
+        c.max_size = 1;
+        c.wait_timeout = Duration::from_millis(300);
+        c.statement_timeout = Duration::from_secs(2);
+    });
+    let alice = user("alice");
+    let (f, _) = upload(&store, &file("/projects/p1/held.txt"), &alice).await;
+
+    // Another session holds the file row.
+    let mut blocker = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query("BEGIN")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    diesel::sql_query("SELECT id FROM files WHERE path = $1 FOR UPDATE")
+        .bind::<Text, _>(f.path.as_str())
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+
+    let stuck = {
+        let store = store.clone();
+        let f = f.clone();
+        let alice = alice.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = store
+                .acquire_lock(AcquireLock {
+                    file_id: f.id,
+                    holder: alice.clone(),
+                    ttl: Duration::from_secs(60),
+                    audit: draft(AuditAction::Lock, &alice, &f.path),
+                })
+                .await;
+            (result, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let full = store.health().await;
+    let waited = started.elapsed();
+    assert!(matches!(full, Err(RepoError::Unavailable(_))), "{full:?}");
+    assert!(waited < Duration::from_secs(1), "answered in {waited:?}");
+
+    let (result, took) = stuck.await.unwrap();
+    assert!(
+        matches!(result, Err(RepoError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    // The pool's one connection is usable again.
+    store.health().await.unwrap();
+    assert!(
+        store
+            .find_file_by_id(f.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lock
+            .is_none()
+    );
+}
+
+/// Callers dropped at any point of a unit of work leave no transaction open and every unit of
+/// work either whole or absent.
+#[tokio::test(flavor = "multi_thread")]
+async fn dropped_callers_leave_no_open_transaction() {
+    let db = database().await;
+    let store = store_on(&db, |c| c.max_size = 4);
+    let path = file("/projects/p1/dropped.txt");
+    let alice = user("alice");
+    let mut answered = 0;
+    for i in 0..60u64 {
+        let r = reserve(&store, &path, &alice).await;
+        let cmd = new_version(&r, UPSERT, storage_domain::model::VersionStatus::Draft);
+        // Cut the caller off after 0..3 ms: before, during or after the transaction.
+        let outcome =
+            tokio::time::timeout(Duration::from_millis(i % 4), store.commit_version(cmd)).await;
+        if matches!(outcome, Ok(Ok(_))) {
+            answered += 1;
+        }
+    }
+    // Let the detached tasks finish.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    let open = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .await;
+    assert_eq!(open, 0, "no transaction left open");
+    let f = store.find_file(&path).await.unwrap().unwrap();
+    let versions = store.list_versions(f.id).await.unwrap();
+    assert_eq!(
+        versions.len() as u32,
+        f.version.get(),
+        "numbers 1..=n, no gap"
+    );
+    let completed = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM upload_reservations WHERE completed_version IS NOT NULL",
+    )
+    .await;
+    assert_eq!(
+        completed,
+        versions.len() as i64,
+        "a version per completed reservation"
+    );
+    let events = count(&mut conn, "SELECT count(*) AS n FROM audit_events").await;
+    assert_eq!(events, versions.len() as i64, "an audit event per version");
+    assert!(
+        versions.len() > answered,
+        "units of work whose caller was dropped ran to their end ({} > {answered})",
+        versions.len()
+    );
+    // The pool still works.
+    upload(&store, &path, &alice).await;
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let total: Duration = samples.iter().sum();
+    let mean = total / samples.len() as u32;
+    let p50 = samples[samples.len() / 2];
+    let p95 = samples[samples.len() * 95 / 100];
+    format!(
+        "{name}: n={} mean={:.3} ms p50={:.3} ms p95={:.3} ms",
+        samples.len(),
+        mean.as_secs_f64() * 1e3,
+        p50.as_secs_f64() * 1e3,
+        p95.as_secs_f64() * 1e3
+    )
+}
+
+/// The time of one `acquire_lock` and one `commit_version` (the reservation made beforehand),
+/// 200 of each, one caller at a time. Printed for the record (`--nocapture`), not asserted.
+#[tokio::test(flavor = "multi_thread")]
+async fn timing_of_lock_and_commit() {
+    let db = database().await;
+    let store = store_on(&db, |_| {});
+    let alice = user("alice");
+    let path = file("/projects/p1/bench.bin");
+    let (f, _) = upload(&store, &path, &alice).await;
+    let iterations = 200;
+
+    let mut locks = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let cmd = AcquireLock {
+            file_id: f.id,
+            holder: alice.clone(),
+            ttl: Duration::from_secs(60),
+            audit: draft(AuditAction::Lock, &alice, &path),
+        };
+        let started = Instant::now();
+        store.acquire_lock(cmd).await.unwrap();
+        locks.push(started.elapsed());
+    }
+    let mut commits = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let r = reserve(&store, &path, &alice).await;
+        let cmd = new_version(&r, UPSERT, storage_domain::model::VersionStatus::Draft);
+        let started = Instant::now();
+        store.commit_version(cmd).await.unwrap();
+        commits.push(started.elapsed());
+    }
+    println!("{}", summary("acquire_lock (refresh)", locks));
+    println!("{}", summary("commit_version", commits));
+    assert_eq!(
+        store.find_file(&path).await.unwrap().unwrap().version.get(),
+        iterations as u32 + 1
+    );
+}

@@ -1,0 +1,1518 @@
+//! The metadata store contract: what every [`MetadataStore`] adapter must do, as public async
+//! functions over `Arc<dyn MetadataStore>`. An adapter's test file runs each case against a
+//! fresh, empty store (one test per case).
+//!
+//! The cases check decisions the port leaves to the store (locks, numbering, reviews), its
+//! refusals, atomicity (a refused change leaves no version and no audit event), and the janitor's
+//! queue. They run concurrent callers where the port promises an atomic decision.
+
+// A test suite: a call that fails is a failed test, reported by the panic of `unwrap`.
+#![expect(clippy::unwrap_used, reason = "test assertions")]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Duration as ChronoDuration, SubsecRound, Utc};
+use storage_domain::model::{
+    AuditAction, AuditDraft, AuditEvent, AuditId, AuditOutcome, BucketKind, DirPath, FileId,
+    FilePath, FileRecord, FileStatus, ObjectKey, Tags, UploadId, UploadKind, UploadReservation,
+    UserId, Version, VersionId, VersionNumber, VersionStatus,
+};
+use storage_domain::ports::{
+    AcquireLock, AuditCursor, AuditScope, Checkout, DeleteFile, Expectation, ListEntry,
+    MetadataStore, NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
+    WriteMode,
+};
+
+/// The store under test.
+pub type Store = Arc<dyn MetadataStore>;
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+/// A user id.
+pub fn user(name: &str) -> UserId {
+    UserId::new(name).unwrap_or_else(|e| panic!("bad user id {name}: {e}"))
+}
+
+/// A file path in the `projects` bucket.
+pub fn file(raw: &str) -> FilePath {
+    FilePath::parse(BucketKind::Projects, raw).unwrap_or_else(|e| panic!("bad path {raw}: {e}"))
+}
+
+/// A directory path in the `projects` bucket.
+pub fn dir(raw: &str) -> DirPath {
+    DirPath::parse(BucketKind::Projects, raw).unwrap_or_else(|e| panic!("bad dir {raw}: {e}"))
+}
+
+fn n(v: u32) -> VersionNumber {
+    VersionNumber::new(v).unwrap_or_else(|e| panic!("bad version number: {e}"))
+}
+
+/// An audit draft of `action` by `actor` on `path`.
+pub fn draft(action: AuditAction, actor: &UserId, path: &FilePath) -> AuditDraft {
+    AuditDraft {
+        id: AuditId::from_uuid(uuid::Uuid::now_v7()),
+        actor: actor.clone(),
+        action,
+        path: path.clone(),
+        request_id: format!("req-{}", uuid::Uuid::new_v4().simple()),
+        detail: None,
+    }
+}
+
+/// An open reservation for `path`, valid for `valid_for` (negative: already expired).
+pub fn reservation(
+    path: &FilePath,
+    author: &UserId,
+    valid_for: ChronoDuration,
+) -> UploadReservation {
+    let version_id = VersionId::from_uuid(uuid::Uuid::now_v7());
+    // Milliseconds: every store keeps at least that precision, so the value reads back equal.
+    let now = Utc::now().trunc_subsecs(3);
+    UploadReservation {
+        id: UploadId::from_uuid(uuid::Uuid::new_v4()),
+        kind: UploadKind::Proxy,
+        path: path.clone(),
+        created_by: author.clone(),
+        version_id,
+        object_key: ObjectKey::for_version(path.owner(), version_id),
+        content_type: "application/pdf".into(),
+        expected_size: Some(11),
+        expected_sha256: None,
+        max_bytes: 1 << 20,
+        expires_at: now + valid_for,
+        created_at: now,
+        completed_version: None,
+    }
+}
+
+/// Creates an open reservation (valid one hour).
+pub async fn reserve(store: &Store, path: &FilePath, author: &UserId) -> UploadReservation {
+    let r = reservation(path, author, ChronoDuration::hours(1));
+    store
+        .create_reservation(&r)
+        .await
+        .unwrap_or_else(|e| panic!("create_reservation: {e}"));
+    r
+}
+
+/// The command recording `reservation` as a new version with `mode`.
+pub fn new_version(r: &UploadReservation, mode: WriteMode, status: VersionStatus) -> NewVersion {
+    let action = match mode {
+        WriteMode::Upsert { .. } => AuditAction::Upload,
+        WriteMode::Commit { .. } => AuditAction::Commit,
+    };
+    NewVersion {
+        reservation: r.id,
+        path: r.path.clone(),
+        new_file_id: FileId::from_uuid(uuid::Uuid::new_v4()),
+        version_id: r.version_id,
+        object_key: r.object_key.clone(),
+        size: 11,
+        sha256: "ab".repeat(32),
+        content_type: r.content_type.clone(),
+        author: r.created_by.clone(),
+        message: Some("a message".into()),
+        status,
+        tags: None,
+        mode,
+        checkout: None,
+        audit: draft(action, &r.created_by, &r.path),
+    }
+}
+
+/// An unconditional upload mode (adds a version to an existing file).
+pub const UPSERT: WriteMode = WriteMode::Upsert {
+    expected: None,
+    overwrite: true,
+};
+
+/// Reserves and commits one version of `path` by `author` with `mode`.
+pub async fn upload_with(
+    store: &Store,
+    path: &FilePath,
+    author: &UserId,
+    mode: WriteMode,
+) -> Result<(FileRecord, Version), RepoError> {
+    let r = reserve(store, path, author).await;
+    store
+        .commit_version(new_version(&r, mode, VersionStatus::Draft))
+        .await
+}
+
+/// Reserves and commits one draft version of `path` by `author`, unconditionally.
+pub async fn upload(store: &Store, path: &FilePath, author: &UserId) -> (FileRecord, Version) {
+    upload_with(store, path, author, UPSERT)
+        .await
+        .unwrap_or_else(|e| panic!("upload {path}: {e}"))
+}
+
+/// Takes the lock of `file_id` for `holder`.
+pub async fn lock(
+    store: &Store,
+    file: &FileRecord,
+    holder: &UserId,
+    ttl: Duration,
+) -> Result<storage_domain::model::Lock, RepoError> {
+    store
+        .acquire_lock(AcquireLock {
+            file_id: file.id,
+            holder: holder.clone(),
+            ttl,
+            audit: draft(AuditAction::Lock, holder, &file.path),
+        })
+        .await
+}
+
+/// Every audit event of a file, newest first.
+pub async fn audit_of(store: &Store, path: &FilePath) -> Vec<AuditEvent> {
+    store
+        .list_audit(&AuditScope::File(path.clone()), None, 1000)
+        .await
+        .unwrap_or_else(|e| panic!("list_audit: {e}"))
+}
+
+fn names(entries: &[ListEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| match e {
+            ListEntry::Directory { name } => format!("{name}/"),
+            ListEntry::File(f) => f.path.name().to_owned(),
+        })
+        .collect()
+}
+
+// ---- cases -----------------------------------------------------------------------------------
+
+/// A reservation completed by `commit_version` creates the file and its version 1, readable by
+/// path, by id and by version id; the reservation is completed, and a second completion is
+/// refused as already completed; the audit event carries what the store decided.
+pub async fn first_upload_creates_file_and_version(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/docs/spec.pdf");
+    assert_eq!(store.find_file(&path).await.unwrap(), None);
+    store.health().await.unwrap();
+
+    let r = reserve(&store, &path, &alice).await;
+    assert_eq!(store.find_reservation(r.id).await.unwrap(), Some(r.clone()));
+    let mut cmd = new_version(&r, UPSERT, VersionStatus::Draft);
+    let mut tags = Tags::new();
+    tags.insert("kind".into(), serde_json::json!("spec"));
+    cmd.tags = Some(tags.clone());
+    let audit_id = cmd.audit.id;
+    let new_file_id = cmd.new_file_id;
+    let (created, version) = store.commit_version(cmd.clone()).await.unwrap();
+
+    assert_eq!(created.id, new_file_id);
+    assert_eq!(created.path, path);
+    assert_eq!(created.created_by, alice);
+    assert_eq!(created.version, VersionNumber::FIRST);
+    assert_eq!(created.validated_version, None);
+    assert_eq!(created.status, FileStatus::Draft);
+    assert_eq!(created.lock, None);
+    assert_eq!(created.tags, tags);
+    assert_eq!(
+        (created.size, created.content_type.as_str()),
+        (11, "application/pdf")
+    );
+    assert_eq!(created.sha256, "ab".repeat(32));
+    assert_eq!(version.id, r.version_id);
+    assert_eq!(version.file_id, created.id);
+    assert_eq!(version.number, VersionNumber::FIRST);
+    assert_eq!(version.status, VersionStatus::Draft);
+    assert_eq!(version.author, alice);
+    assert_eq!(version.object_key, r.object_key);
+    assert_eq!(version.message.as_deref(), Some("a message"));
+
+    assert_eq!(store.find_file(&path).await.unwrap(), Some(created.clone()));
+    assert_eq!(
+        store.find_file_by_id(created.id).await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(
+        store.find_version(version.id).await.unwrap(),
+        Some((created.clone(), version.clone()))
+    );
+    assert_eq!(
+        store
+            .find_version_by_number(created.id, VersionNumber::FIRST)
+            .await
+            .unwrap(),
+        Some(version.clone())
+    );
+    assert_eq!(
+        store
+            .find_version_by_number(created.id, n(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.list_versions(created.id).await.unwrap(),
+        vec![version.clone()]
+    );
+    assert_eq!(
+        store
+            .find_version(VersionId::from_uuid(uuid::Uuid::new_v4()))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_file_by_id(FileId::from_uuid(uuid::Uuid::new_v4()))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let completed = store.find_reservation(r.id).await.unwrap().unwrap();
+    assert_eq!(completed.completed_version, Some(version.id));
+    // Completing again is refused as already done, and changes nothing.
+    let mut again = cmd.clone();
+    again.audit = draft(AuditAction::Upload, &alice, &path);
+    assert_eq!(
+        store.commit_version(again).await,
+        Err(RepoError::UploadAlreadyCompleted {
+            version_id: version.id
+        })
+    );
+    assert_eq!(store.list_versions(created.id).await.unwrap().len(), 1);
+
+    let events = audit_of(&store, &path).await;
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event.id, audit_id);
+    assert_eq!(event.action, AuditAction::Upload);
+    assert_eq!(event.bucket, BucketKind::Projects);
+    assert_eq!(event.file_id, Some(created.id));
+    assert_eq!(event.version, Some(VersionNumber::FIRST));
+    assert_eq!(event.outcome, AuditOutcome::Success);
+    assert_eq!(event.actor, alice);
+}
+
+/// Versions of one file are numbered 1, 2, 3; the file follows its latest version; the history
+/// is newest first.
+pub async fn next_versions_are_numbered_in_order(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/a.txt");
+    let (first, v1) = upload(&store, &path, &alice).await;
+    let r = reserve(&store, &path, &alice).await;
+    let mut cmd = new_version(&r, UPSERT, VersionStatus::Draft);
+    cmd.size = 42;
+    cmd.content_type = "text/plain".into();
+    let (second, v2) = store.commit_version(cmd).await.unwrap();
+    let (third, v3) = upload(&store, &path, &user("bob")).await;
+
+    assert_eq!(second.id, first.id, "a new version keeps the file");
+    assert_eq!((v1.number, v2.number, v3.number), (n(1), n(2), n(3)));
+    assert_eq!(second.version, n(2));
+    assert_eq!(
+        (second.size, second.content_type.as_str()),
+        (42, "text/plain")
+    );
+    assert_eq!(third.version, n(3));
+    assert_eq!(third.created_by, alice, "the creator stays");
+    let history = store.list_versions(first.id).await.unwrap();
+    assert_eq!(
+        history.iter().map(|v| v.number.get()).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+    assert_eq!(history[1], v2);
+    assert!(third.updated_at >= first.updated_at);
+}
+
+/// `list_children` lists files and sub-directories in one byte order of their names, each
+/// sub-directory once, page by page with the last name as cursor.
+pub async fn list_children_pages_through_files_and_directories(store: Store) {
+    let alice = user("alice");
+    // A directory `a` sorts before the file `a.txt` by name although its paths (`a/...`) sort
+    // after `a.txt` (`.` < `/`); `a-b` and `a.b` dirs too. Non-ASCII names sort after ASCII.
+    let paths = [
+        "/projects/p1/docs/a.txt",
+        "/projects/p1/docs/a/one.txt",
+        "/projects/p1/docs/a/two.txt",
+        "/projects/p1/docs/a/deep/three.txt",
+        "/projects/p1/docs/a-b/x",
+        "/projects/p1/docs/a-b.c",
+        "/projects/p1/docs/B.pdf",
+        "/projects/p1/docs/b",
+        "/projects/p1/docs/b0/x",
+        "/projects/p1/docs/c 1.txt",
+        "/projects/p1/docs/c/z",
+        "/projects/p1/docs/\u{e9}t\u{e9}.txt",
+        "/projects/p1/docs/zz/\u{e9}/x",
+        "/projects/p1/docs%/not-a-child",
+        "/projects/p1/docs0",
+        "/projects/p1/doc/x",
+        "/projects/p2/docs/other-owner",
+    ];
+    for p in paths {
+        upload(&store, &file(p), &alice).await;
+    }
+    let mut expected = vec![
+        "B.pdf",
+        "a/",
+        "a-b/",
+        "a-b.c",
+        "a.txt",
+        "b",
+        "b0/",
+        "c/",
+        "c 1.txt",
+        "zz/",
+        "\u{e9}t\u{e9}.txt",
+    ];
+    // Byte order of the names (a directory by its bare name).
+    expected.sort_by(|x, y| {
+        x.trim_end_matches('/')
+            .as_bytes()
+            .cmp(y.trim_end_matches('/').as_bytes())
+    });
+    assert_eq!(
+        expected,
+        vec![
+            "B.pdf",
+            "a/",
+            "a-b/",
+            "a-b.c",
+            "a.txt",
+            "b",
+            "b0/",
+            "c/",
+            "c 1.txt",
+            "zz/",
+            "\u{e9}t\u{e9}.txt"
+        ]
+    );
+
+    let docs = dir("/projects/p1/docs/");
+    let all = store.list_children(&docs, None, 100).await.unwrap();
+    assert_eq!(names(&all), expected);
+    for entry in &all {
+        if let ListEntry::File(f) = entry {
+            assert_eq!(f.path.parent(), docs);
+            assert_eq!(f.version, VersionNumber::FIRST);
+        }
+    }
+
+    for page_size in [1_u32, 2, 3, 4] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store
+                .list_children(&docs, cursor.clone(), page_size)
+                .await
+                .unwrap();
+            assert!(page.len() <= page_size as usize);
+            if page.is_empty() {
+                break;
+            }
+            cursor = page.last().map(|e| e.name().to_owned());
+            seen.extend(names(&page));
+        }
+        assert_eq!(seen, expected, "pages of {page_size}");
+    }
+
+    // A cursor that is not an entry's name still starts strictly after it.
+    let page = store
+        .list_children(&docs, Some("a-".into()), 2)
+        .await
+        .unwrap();
+    assert_eq!(names(&page), vec!["a-b/", "a-b.c"]);
+    let page = store
+        .list_children(&docs, Some("a".into()), 1)
+        .await
+        .unwrap();
+    assert_eq!(names(&page), vec!["a-b/"]);
+
+    let nested = store
+        .list_children(&dir("/projects/p1/docs/a/"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(names(&nested), vec!["deep/", "one.txt", "two.txt"]);
+    let root = store
+        .list_children(&dir("/projects/p1/"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(names(&root), vec!["doc/", "docs/", "docs%/", "docs0"]);
+    assert!(
+        store
+            .list_children(&dir("/projects/p1/nothing/"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_children(&docs, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Of many concurrent takers of one free lock exactly one wins; the others get `FileLocked`
+/// naming the winner. Repeated `rounds` times.
+pub async fn lock_race_has_exactly_one_winner(store: Store, takers: usize, rounds: usize) {
+    let alice = user("alice");
+    let (f, _) = upload(&store, &file("/projects/p1/race.txt"), &alice).await;
+    for round in 0..rounds {
+        let mut tasks = Vec::with_capacity(takers);
+        for i in 0..takers {
+            let store = store.clone();
+            let f = f.clone();
+            tasks.push(tokio::spawn(async move {
+                let me = user(&format!("taker-{i}"));
+                (
+                    me.clone(),
+                    lock(&store, &f, &me, Duration::from_secs(60)).await,
+                )
+            }));
+        }
+        let mut winners = Vec::new();
+        let mut losers = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                (me, Ok(l)) => {
+                    assert_eq!(l.holder, me);
+                    winners.push(l);
+                }
+                (_, Err(RepoError::FileLocked(l))) => losers.push(l),
+                (_, Err(e)) => panic!("round {round}: unexpected {e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: one winner");
+        let winner = &winners[0];
+        assert!(
+            losers.iter().all(|l| l.holder == winner.holder),
+            "round {round}"
+        );
+        let held = store.find_file_by_id(f.id).await.unwrap().unwrap().lock;
+        assert_eq!(held.as_ref().map(|l| &l.holder), Some(&winner.holder));
+        let released = store
+            .release_lock(ReleaseLock {
+                file_id: f.id,
+                actor: winner.holder.clone(),
+                force: false,
+                audit: draft(AuditAction::Unlock, &winner.holder, &f.path),
+            })
+            .await
+            .unwrap();
+        assert_eq!(released.map(|l| l.holder), Some(winner.holder.clone()));
+    }
+    // One lock event and one unlock event per round, nothing for the losers.
+    assert_eq!(audit_of(&store, &f.path).await.len(), 1 + 2 * rounds);
+}
+
+/// Concurrent commits on one path (some creating it) get numbers 1..=n, no gap, no duplicate.
+pub async fn concurrent_commits_number_without_gap(store: Store, writers: usize) {
+    let path = file("/projects/p1/busy.bin");
+    let mut reservations = Vec::new();
+    for i in 0..writers {
+        reservations.push(reserve(&store, &path, &user(&format!("w{i}"))).await);
+    }
+    let tasks: Vec<_> = reservations
+        .into_iter()
+        .map(|r| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .commit_version(new_version(&r, UPSERT, VersionStatus::Draft))
+                    .await
+            })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    let mut file_ids = HashSet::new();
+    for t in tasks {
+        let (f, v) = t.await.unwrap().unwrap();
+        numbers.push(v.number.get());
+        file_ids.insert(f.id);
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=writers as u32).collect::<Vec<_>>());
+    assert_eq!(file_ids.len(), 1, "one file for the path");
+    let f = store.find_file(&path).await.unwrap().unwrap();
+    assert_eq!(f.version.get(), writers as u32);
+    assert_eq!(store.list_versions(f.id).await.unwrap().len(), writers);
+    assert_eq!(audit_of(&store, &path).await.len(), writers);
+}
+
+fn review(v: &Version, path: &FilePath, to: VersionStatus, reviewer: &UserId) -> ReviewTransition {
+    let action = if to == VersionStatus::Validated {
+        AuditAction::Approve
+    } else {
+        AuditAction::Reject
+    };
+    ReviewTransition {
+        version_id: v.id,
+        from: VersionStatus::PendingValidation,
+        to,
+        reviewer: Some(reviewer.clone()),
+        comment: Some(format!("{} by {reviewer}", to.as_str())),
+        audit: draft(action, reviewer, path),
+    }
+}
+
+/// Submission, then concurrent approve/reject decisions: exactly one wins, the others get
+/// `InvalidTransition`; an approval raises `validated_version` and the file's status follows.
+pub async fn concurrent_reviews_have_exactly_one_winner(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/review.pdf");
+    let (f, v1) = upload(&store, &path, &alice).await;
+    let (_, submitted) = store
+        .review_version(ReviewTransition {
+            version_id: v1.id,
+            from: VersionStatus::Draft,
+            to: VersionStatus::PendingValidation,
+            reviewer: None,
+            comment: None,
+            audit: draft(AuditAction::Submit, &alice, &path),
+        })
+        .await
+        .unwrap();
+    assert_eq!(submitted.status, VersionStatus::PendingValidation);
+    assert_eq!(submitted.reviewed_by, None);
+    assert_eq!(
+        store.find_file_by_id(f.id).await.unwrap().unwrap().status,
+        FileStatus::PendingValidation
+    );
+
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let v = submitted.clone();
+            let path = path.clone();
+            tokio::spawn(async move {
+                let to = if i % 2 == 0 {
+                    VersionStatus::Validated
+                } else {
+                    VersionStatus::Rejected
+                };
+                store
+                    .review_version(review(&v, &path, to, &user(&format!("rev{i}"))))
+                    .await
+            })
+        })
+        .collect();
+    let mut wins = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(won) => wins.push(won),
+            Err(RepoError::InvalidTransition(_)) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(wins.len(), 1, "exactly one decision wins");
+    let (file_after, decided) = wins.remove(0);
+    let stored = store.find_version(v1.id).await.unwrap().unwrap().1;
+    assert_eq!(stored, decided);
+    assert!(decided.reviewed_by.is_some() && decided.reviewed_at.is_some());
+    assert!(decided.review_comment.is_some());
+    match decided.status {
+        VersionStatus::Validated => {
+            assert_eq!(file_after.validated_version, Some(n(1)));
+            assert_eq!(file_after.status, FileStatus::Validated);
+        }
+        VersionStatus::Rejected => {
+            assert_eq!(file_after.validated_version, None);
+            assert_eq!(file_after.status, FileStatus::Draft);
+        }
+        other => panic!("unexpected status {other:?}"),
+    }
+    // The upload, the submission, one decision.
+    assert_eq!(audit_of(&store, &path).await.len(), 3);
+    // A decided version cannot be decided again.
+    assert!(matches!(
+        store
+            .review_version(review(&decided, &path, VersionStatus::Validated, &alice))
+            .await,
+        Err(RepoError::InvalidTransition(_))
+    ));
+    let missing = Version {
+        id: VersionId::from_uuid(uuid::Uuid::new_v4()),
+        ..decided
+    };
+    assert_eq!(
+        store
+            .review_version(review(&missing, &path, VersionStatus::Validated, &alice))
+            .await,
+        Err(RepoError::VersionNotFound)
+    );
+}
+
+/// Approving an older version raises `validated_version` but leaves the status to the latest.
+pub async fn approving_an_older_version_keeps_the_latest_status(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/older.pdf");
+    let r = reserve(&store, &path, &alice).await;
+    let (_, v1) = store
+        .commit_version(new_version(&r, UPSERT, VersionStatus::PendingValidation))
+        .await
+        .unwrap();
+    let (f2, _) = upload(&store, &path, &alice).await;
+    assert_eq!(f2.status, FileStatus::Draft);
+    let (after, _) = store
+        .review_version(review(&v1, &path, VersionStatus::Validated, &user("rev")))
+        .await
+        .unwrap();
+    assert_eq!(after.validated_version, Some(n(1)));
+    assert_eq!(
+        after.status,
+        FileStatus::Draft,
+        "the latest version is a draft"
+    );
+}
+
+/// A lock expires after its ttl (store clock); another holder then takes it with new
+/// `acquired_at` and `base_version`. Reads return live locks only.
+pub async fn expired_lock_is_free(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/expiring.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+    let first = lock(&store, &f, &alice, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(first.expires_at > first.acquired_at);
+    assert!(matches!(
+        lock(&store, &f, &bob, Duration::from_secs(60)).await,
+        Err(RepoError::FileLocked(l)) if l == first
+    ));
+    let (f, _) = upload(&store, &path, &alice).await; // the holder may write: base moves to 2
+    assert_eq!(f.lock.as_ref().map(|l| l.base_version), Some(n(2)));
+
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let read = store.find_file(&path).await.unwrap().unwrap();
+    assert_eq!(read.lock, None, "an expired lock is not returned");
+    assert!(
+        store
+            .list_locks(&dir("/projects/p1/"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Bob may now write without the lock, and take it.
+    upload(&store, &path, &bob).await;
+    let taken = lock(&store, &f, &bob, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(taken.holder, bob);
+    assert!(taken.acquired_at > first.acquired_at);
+    assert_eq!(taken.base_version, n(3));
+}
+
+/// The holder's second `acquire_lock` refreshes the lock: same `acquired_at` and
+/// `base_version`, later `expires_at`.
+pub async fn refresh_keeps_acquired_at_and_base_version(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/refresh.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+    let first = lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(first.base_version, n(1));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let refreshed = lock(&store, &f, &alice, Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(refreshed.acquired_at, first.acquired_at);
+    assert_eq!(refreshed.base_version, first.base_version);
+    assert!(refreshed.expires_at > first.expires_at);
+    assert_eq!(
+        store.find_file(&path).await.unwrap().unwrap().lock,
+        Some(refreshed)
+    );
+}
+
+/// A refused change leaves nothing: no version, no audit event, the reservation still open.
+pub async fn refused_change_leaves_no_trace(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/atomic.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+    lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let before = audit_of(&store, &path).await;
+
+    // Refused for the lock.
+    let r = reserve(&store, &path, &bob).await;
+    let cmd = new_version(&r, UPSERT, VersionStatus::Draft);
+    let refused_audit = cmd.audit.id;
+    assert!(
+        matches!(store.commit_version(cmd).await, Err(RepoError::FileLocked(l)) if l.holder == alice)
+    );
+    // Refused for the expected version.
+    let r2 = reserve(&store, &path, &alice).await;
+    let mode = WriteMode::Upsert {
+        expected: Some(Expectation {
+            latest: Some(n(7)),
+            precondition: true,
+        }),
+        overwrite: true,
+    };
+    let cmd2 = new_version(&r2, mode, VersionStatus::Draft);
+    let refused_audit2 = cmd2.audit.id;
+    assert!(matches!(
+        store.commit_version(cmd2).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(1)
+    ));
+    // Refused for a checkout of a file someone else holds: the upload itself is undone too.
+    let other = file("/projects/p1/other.txt");
+    let (of, _) = upload(&store, &other, &bob).await;
+    lock(&store, &of, &bob, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let target = file("/projects/p1/copy-target.txt");
+    let r3 = reserve(&store, &target, &alice).await;
+    let mut cmd3 = new_version(&r3, UPSERT, VersionStatus::Draft);
+    cmd3.checkout = Some(Checkout {
+        file_id: of.id,
+        base_version: n(1),
+        ttl: Duration::from_secs(60),
+        audit: draft(AuditAction::Checkout, &alice, &other),
+    });
+    assert!(
+        matches!(store.commit_version(cmd3).await, Err(RepoError::FileLocked(l)) if l.holder == bob)
+    );
+    assert_eq!(store.find_file(&target).await.unwrap(), None);
+    assert!(audit_of(&store, &target).await.is_empty());
+
+    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 1);
+    let after = audit_of(&store, &path).await;
+    assert_eq!(after, before);
+    assert!(
+        after
+            .iter()
+            .all(|e| e.id != refused_audit && e.id != refused_audit2)
+    );
+    for id in [r.id, r2.id, r3.id] {
+        assert_eq!(
+            store
+                .find_reservation(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .completed_version,
+            None
+        );
+    }
+
+    // A refusal is recorded on its own, when the use case asks.
+    let denied = draft(AuditAction::Upload, &bob, &path).complete(
+        Some(f.id),
+        None,
+        AuditOutcome::Denied,
+        Utc::now(),
+    );
+    store.record_audit(&denied).await.unwrap();
+    let with_denial = audit_of(&store, &path).await;
+    assert_eq!(with_denial.len(), before.len() + 1);
+    assert!(
+        with_denial
+            .iter()
+            .any(|e| e.id == denied.id && e.outcome == AuditOutcome::Denied)
+    );
+}
+
+/// The `Upsert` rules: expectations, overwrite, and the author's lock moving with the upload.
+pub async fn upsert_rules(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/upsert.txt");
+    let create_only = WriteMode::Upsert {
+        expected: Some(Expectation {
+            latest: None,
+            precondition: false,
+        }),
+        overwrite: false,
+    };
+    // Expecting version 1 of a missing file.
+    let expect_1 = WriteMode::Upsert {
+        expected: Some(Expectation {
+            latest: Some(n(1)),
+            precondition: true,
+        }),
+        overwrite: true,
+    };
+    assert!(matches!(
+        upload_with(&store, &path, &alice, expect_1).await,
+        Err(RepoError::VersionConflict { current: None, .. })
+    ));
+    let (f, _) = upload_with(&store, &path, &alice, create_only)
+        .await
+        .unwrap();
+    // The path now holds a file: "must not exist" and "no overwrite" are refused.
+    assert!(matches!(
+        upload_with(&store, &path, &alice, create_only).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(1)
+    ));
+    let no_overwrite = WriteMode::Upsert {
+        expected: None,
+        overwrite: false,
+    };
+    assert!(matches!(
+        upload_with(&store, &path, &alice, no_overwrite).await,
+        Err(RepoError::VersionConflict {
+            current: Some(_),
+            ..
+        })
+    ));
+    // If-Match on the latest version passes, then is stale.
+    let (f2, v2) = upload_with(&store, &path, &bob, expect_1).await.unwrap();
+    assert_eq!((f2.version, v2.number), (n(2), n(2)));
+    assert!(matches!(
+        upload_with(&store, &path, &bob, expect_1).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
+    ));
+    // Another user's lock refuses; the holder's own upload moves the lock's base.
+    let l = lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(l.base_version, n(2));
+    assert!(matches!(
+        upload_with(&store, &path, &bob, UPSERT).await,
+        Err(RepoError::FileLocked(held)) if held.holder == alice
+    ));
+    let (f3, _) = upload_with(&store, &path, &alice, UPSERT).await.unwrap();
+    let moved = f3.lock.unwrap();
+    assert_eq!(
+        (moved.holder.clone(), moved.base_version),
+        (alice.clone(), n(3))
+    );
+    assert_eq!(moved.acquired_at, l.acquired_at);
+    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 3);
+}
+
+/// The `Commit` rules: the file must exist, the author must hold its live lock, the lock's base
+/// must be the latest version; the lock is released unless `keep_lock`.
+pub async fn commit_rules(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/commit.txt");
+    let commit = WriteMode::Commit { keep_lock: false };
+    let keep = WriteMode::Commit { keep_lock: true };
+    let pending = VersionStatus::PendingValidation;
+
+    let r = reserve(&store, &path, &alice).await;
+    assert_eq!(
+        store.commit_version(new_version(&r, commit, pending)).await,
+        Err(RepoError::FileNotFound)
+    );
+    let (f, _) = upload(&store, &path, &alice).await;
+    // Without the lock.
+    let r = reserve(&store, &path, &alice).await;
+    assert!(matches!(
+        store.commit_version(new_version(&r, commit, pending)).await,
+        Err(RepoError::InvalidTransition(_))
+    ));
+    // Someone else's lock.
+    lock(&store, &f, &bob, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.commit_version(new_version(&r, commit, pending)).await,
+        Err(RepoError::FileLocked(l)) if l.holder == bob
+    ));
+    store
+        .release_lock(ReleaseLock {
+            file_id: f.id,
+            actor: bob.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &bob, &path),
+        })
+        .await
+        .unwrap();
+    // With her lock: `keep_lock` keeps it, on the new version.
+    lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let (_, keep_v) = store
+        .commit_version(new_version(&r, keep, pending))
+        .await
+        .unwrap();
+    assert_eq!(keep_v.number, n(2));
+    assert_eq!(keep_v.status, VersionStatus::PendingValidation);
+    let after_keep = store.find_file_by_id(f.id).await.unwrap().unwrap();
+    assert_eq!(after_keep.status, FileStatus::PendingValidation);
+    let kept = after_keep.lock.unwrap();
+    assert_eq!(
+        (kept.holder.clone(), kept.base_version),
+        (alice.clone(), n(2))
+    );
+
+    let r = reserve(&store, &path, &alice).await;
+    let (released, v3) = store
+        .commit_version(new_version(&r, commit, pending))
+        .await
+        .unwrap();
+    assert_eq!(v3.number, n(3));
+    assert_eq!(released.lock, None, "the commit released the lock");
+
+    // Stale base: a checkout of version 1 taken by alice on a file now at version 3.
+    let other = file("/projects/p1/workspace-copy.txt");
+    let r = reserve(&store, &other, &alice).await;
+    let mut cmd = new_version(&r, UPSERT, VersionStatus::Draft);
+    cmd.checkout = Some(Checkout {
+        file_id: f.id,
+        base_version: n(1),
+        ttl: Duration::from_secs(60),
+        audit: draft(AuditAction::Checkout, &alice, &path),
+    });
+    store.commit_version(cmd).await.unwrap();
+    let r = reserve(&store, &path, &alice).await;
+    assert!(matches!(
+        store.commit_version(new_version(&r, commit, pending)).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(3)
+    ));
+    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 3);
+}
+
+/// A copy with a checkout locks the source for the author at the copied version, in the same
+/// unit of work, with its own audit event.
+pub async fn checkout_locks_the_source(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let source = file("/projects/p1/source.txt");
+    let (src, _) = upload(&store, &source, &bob).await;
+    upload(&store, &source, &bob).await;
+    let target = FilePath::parse(BucketKind::Users, "/users/alice/ws/source.txt").unwrap();
+    let r = reserve(&store, &target, &alice).await;
+    let mut cmd = new_version(&r, UPSERT, VersionStatus::Draft);
+    cmd.audit = draft(AuditAction::Copy, &alice, &target);
+    let checkout_audit = draft(AuditAction::Checkout, &alice, &source);
+    let checkout_id = checkout_audit.id;
+    cmd.checkout = Some(Checkout {
+        file_id: src.id,
+        base_version: n(2),
+        ttl: Duration::from_secs(120),
+        audit: checkout_audit,
+    });
+    let (copy, _) = store.commit_version(cmd).await.unwrap();
+    assert_eq!(copy.path, target);
+    assert_eq!(copy.lock, None);
+    let locked = store
+        .find_file_by_id(src.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .lock
+        .unwrap();
+    assert_eq!(
+        (locked.holder.clone(), locked.base_version),
+        (alice.clone(), n(2))
+    );
+    let events = audit_of(&store, &source).await;
+    let checkout_event = events.iter().find(|e| e.id == checkout_id).unwrap();
+    assert_eq!(checkout_event.file_id, Some(src.id));
+    assert_eq!(checkout_event.version, Some(n(2)));
+    assert_eq!(audit_of(&store, &target).await.len(), 1);
+
+    // A checkout of a missing file is refused, and nothing of the copy stays.
+    let t2 = FilePath::parse(BucketKind::Users, "/users/alice/ws/ghost.txt").unwrap();
+    let r = reserve(&store, &t2, &alice).await;
+    let mut cmd = new_version(&r, UPSERT, VersionStatus::Draft);
+    cmd.checkout = Some(Checkout {
+        file_id: FileId::from_uuid(uuid::Uuid::new_v4()),
+        base_version: n(1),
+        ttl: Duration::from_secs(60),
+        audit: draft(AuditAction::Checkout, &alice, &source),
+    });
+    assert_eq!(
+        store.commit_version(cmd).await,
+        Err(RepoError::FileNotFound)
+    );
+    assert_eq!(store.find_file(&t2).await.unwrap(), None);
+}
+
+/// Release rules: the holder releases; another user is refused unless forced; nothing to
+/// release is `None` without audit; `list_locks` shows live locks under a prefix, by path.
+pub async fn release_and_list_locks(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let paths = [
+        "/projects/p1/l/b.txt",
+        "/projects/p1/l/a.txt",
+        "/projects/p1/l/sub/c.txt",
+        "/projects/p1/m.txt",
+    ];
+    let mut files = Vec::new();
+    for p in paths {
+        let (f, _) = upload(&store, &file(p), &alice).await;
+        lock(&store, &f, &alice, Duration::from_secs(60))
+            .await
+            .unwrap();
+        files.push(f);
+    }
+    let under = store
+        .list_locks(&dir("/projects/p1/l/"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        under.iter().map(|l| l.path.as_str()).collect::<Vec<_>>(),
+        vec![
+            "/projects/p1/l/a.txt",
+            "/projects/p1/l/b.txt",
+            "/projects/p1/l/sub/c.txt"
+        ]
+    );
+    assert!(under.iter().all(|l| l.lock.holder == alice));
+    let page = store
+        .list_locks(
+            &dir("/projects/p1/l/"),
+            Some("/projects/p1/l/a.txt".into()),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].path.as_str(), "/projects/p1/l/b.txt");
+    assert_eq!(page[0].file_id, files[0].id);
+
+    let f = &files[0];
+    let release = |actor: &UserId, force: bool| ReleaseLock {
+        file_id: f.id,
+        actor: actor.clone(),
+        force,
+        audit: draft(
+            if force {
+                AuditAction::ForceUnlock
+            } else {
+                AuditAction::Unlock
+            },
+            actor,
+            &f.path,
+        ),
+    };
+    assert!(matches!(
+        store.release_lock(release(&bob, false)).await,
+        Err(RepoError::FileLocked(l)) if l.holder == alice
+    ));
+    let audit_before = audit_of(&store, &f.path).await.len();
+    let forced = store.release_lock(release(&bob, true)).await.unwrap();
+    assert_eq!(forced.map(|l| l.holder), Some(alice.clone()));
+    assert_eq!(store.release_lock(release(&alice, false)).await, Ok(None));
+    let events = audit_of(&store, &f.path).await;
+    assert_eq!(
+        events.len(),
+        audit_before + 1,
+        "only the forced release is recorded"
+    );
+    assert_eq!(events[0].action, AuditAction::ForceUnlock);
+    let missing = ReleaseLock {
+        file_id: FileId::from_uuid(uuid::Uuid::new_v4()),
+        ..release(&alice, false)
+    };
+    assert_eq!(
+        store.release_lock(missing).await,
+        Err(RepoError::FileNotFound)
+    );
+    assert_eq!(
+        store
+            .list_locks(&dir("/projects/p1/l/"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// Deleting a file removes its rows and lock, queues every version's object, and keeps the
+/// audit trail; another user's lock refuses the delete.
+pub async fn delete_queues_objects_and_keeps_audit(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/doomed.txt");
+    let (f, v1) = upload(&store, &path, &alice).await;
+    let (_, v2) = upload(&store, &path, &alice).await;
+    lock(&store, &f, &bob, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let delete = |actor: &UserId| DeleteFile {
+        file_id: f.id,
+        actor: actor.clone(),
+        audit: draft(AuditAction::Delete, actor, &path),
+    };
+    assert!(matches!(
+        store.delete_file(delete(&alice)).await,
+        Err(RepoError::FileLocked(l)) if l.holder == bob
+    ));
+    let queued = store.delete_file(delete(&bob)).await.unwrap();
+    let keys: HashSet<_> = queued.iter().map(|d| d.object_key.clone()).collect();
+    assert_eq!(
+        keys,
+        HashSet::from([v1.object_key.clone(), v2.object_key.clone()])
+    );
+    assert!(
+        queued
+            .iter()
+            .all(|d| d.bucket == BucketKind::Projects && d.attempts == 0)
+    );
+
+    assert_eq!(store.find_file(&path).await.unwrap(), None);
+    assert_eq!(store.find_file_by_id(f.id).await.unwrap(), None);
+    assert_eq!(store.find_version(v1.id).await.unwrap(), None);
+    assert!(store.list_versions(f.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_locks(&dir("/projects/p1/"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let events = audit_of(&store, &path).await;
+    assert_eq!(events.len(), 4, "two uploads, the lock, the delete");
+    assert_eq!(events[0].action, AuditAction::Delete);
+    assert_eq!(
+        store.delete_file(delete(&bob)).await,
+        Err(RepoError::FileNotFound)
+    );
+
+    // The path is free again: a new file, numbered from 1.
+    let (again, v) = upload(&store, &path, &alice).await;
+    assert_ne!(again.id, f.id);
+    assert_eq!(v.number, n(1));
+
+    // The queued objects are the janitor's.
+    let claimed = store
+        .claim_deletions(Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let claimed_keys: HashSet<_> = claimed.iter().map(|d| d.object_key.clone()).collect();
+    assert_eq!(claimed_keys, keys);
+    assert!(claimed.iter().all(|d| d.attempts == 1));
+}
+
+/// Reservations: extend, abandon (queues its object), expiry (commit refused, janitor queues
+/// the object), completed ones kept then forgotten; claim, lease and forget.
+pub async fn reservations_and_janitor(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/upload.bin");
+
+    // Extend an open reservation; a completed one cannot be.
+    let open = reserve(&store, &path, &alice).await;
+    let later = Utc::now() + ChronoDuration::hours(2);
+    store.extend_reservation(open.id, later).await.unwrap();
+    let extended = store.find_reservation(open.id).await.unwrap().unwrap();
+    assert!((extended.expires_at - later).num_milliseconds().abs() < 1);
+    assert_eq!(
+        store
+            .extend_reservation(UploadId::from_uuid(uuid::Uuid::new_v4()), later)
+            .await,
+        Err(RepoError::UploadNotFound)
+    );
+
+    // Abandon: gone, object queued; twice is a no-op.
+    let queued = store.abandon_reservation(open.id).await.unwrap().unwrap();
+    assert_eq!(queued.object_key, open.object_key);
+    assert_eq!(queued.bucket, BucketKind::Projects);
+    assert_eq!(store.find_reservation(open.id).await.unwrap(), None);
+    assert_eq!(store.abandon_reservation(open.id).await.unwrap(), None);
+    let cmd = new_version(&open, UPSERT, VersionStatus::Draft);
+    assert_eq!(
+        store.commit_version(cmd).await,
+        Err(RepoError::UploadNotFound)
+    );
+
+    // A completed reservation is neither abandoned nor extended.
+    let done = reserve(&store, &path, &alice).await;
+    store
+        .commit_version(new_version(&done, UPSERT, VersionStatus::Draft))
+        .await
+        .unwrap();
+    assert_eq!(store.abandon_reservation(done.id).await.unwrap(), None);
+    assert_eq!(
+        store.extend_reservation(done.id, later).await,
+        Err(RepoError::UploadNotFound)
+    );
+
+    // Expired: cannot complete nor extend; the janitor queues its object.
+    let expired = reservation(&path, &alice, ChronoDuration::seconds(-5));
+    store.create_reservation(&expired).await.unwrap();
+    assert_eq!(
+        store
+            .commit_version(new_version(&expired, UPSERT, VersionStatus::Draft))
+            .await,
+        Err(RepoError::UploadNotFound)
+    );
+    assert_eq!(
+        store.extend_reservation(expired.id, later).await,
+        Err(RepoError::UploadNotFound)
+    );
+    let still_open = reserve(&store, &path, &alice).await;
+    assert_eq!(
+        store
+            .expire_reservations(Duration::from_secs(3600), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.find_reservation(expired.id).await.unwrap(), None);
+    assert!(
+        store
+            .find_reservation(still_open.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store.find_reservation(done.id).await.unwrap().is_some(),
+        "kept for an hour"
+    );
+    assert_eq!(
+        store
+            .expire_reservations(Duration::from_secs(3600), 100)
+            .await
+            .unwrap(),
+        0
+    );
+    // Completed ones older than `keep_completed` are forgotten (nothing queued for them).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        store
+            .expire_reservations(Duration::from_secs(1), 100)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.find_reservation(done.id).await.unwrap(), None);
+
+    // The queue: the abandoned object and the expired one.
+    let claimed = store
+        .claim_deletions(Duration::from_secs(1), 10)
+        .await
+        .unwrap();
+    let keys: HashSet<_> = claimed.iter().map(|d| d.object_key.clone()).collect();
+    assert_eq!(
+        keys,
+        HashSet::from([open.object_key.clone(), expired.object_key.clone()])
+    );
+    assert!(claimed.iter().all(|d| d.attempts == 1));
+    // Leased: nobody else gets them until the lease lapses.
+    assert!(
+        store
+            .claim_deletions(Duration::from_secs(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.forget_deletion(claimed[0].id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = store
+        .claim_deletions(Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, claimed[1].id);
+    assert_eq!(again[0].attempts, 2);
+    store.forget_deletion(again[0].id).await.unwrap();
+    store.forget_deletion(again[0].id).await.unwrap();
+
+    // Queued directly.
+    let objects = vec![
+        (BucketKind::Users, ObjectKey::from_stored("u/1")),
+        (BucketKind::Companies, ObjectKey::from_stored("c/2")),
+    ];
+    let queued = store.queue_deletions(&objects).await.unwrap();
+    let mut got: Vec<_> = queued
+        .iter()
+        .map(|d| (d.bucket, d.object_key.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(got, objects);
+    assert!(store.queue_deletions(&[]).await.unwrap().is_empty());
+}
+
+/// Concurrent janitors never claim the same deletion.
+pub async fn concurrent_claimers_never_share(store: Store) {
+    let objects: Vec<_> = (0..60)
+        .map(|i| {
+            (
+                BucketKind::Projects,
+                ObjectKey::from_stored(format!("p1/obj{i}")),
+            )
+        })
+        .collect();
+    store.queue_deletions(&objects).await.unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = store
+                        .claim_deletions(Duration::from_secs(300), 4)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    mine.extend(batch.into_iter().map(|d| d.id));
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 60, "every deletion claimed once");
+    assert_eq!(distinct.len(), 60, "no deletion claimed twice");
+}
+
+/// An archived file refuses versions, tag changes and locks; tags need no foreign lock;
+/// unarchiving restores the status of the latest version.
+pub async fn archived_file_refuses_writes(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/archive.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+
+    let mut tags = Tags::new();
+    tags.insert("a".into(), serde_json::json!(1));
+    let set_tags = |actor: &UserId, tags: &Tags| SetTags {
+        file_id: f.id,
+        actor: actor.clone(),
+        tags: tags.clone(),
+        audit: draft(AuditAction::UpdateTags, actor, &path),
+    };
+    let tagged = store.set_tags(set_tags(&alice, &tags)).await.unwrap();
+    assert_eq!(tagged.tags, tags);
+    lock(&store, &f, &bob, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_tags(set_tags(&alice, &Tags::new())).await,
+        Err(RepoError::FileLocked(_))
+    ));
+    let archive = |actor: &UserId, archived: bool| SetArchived {
+        file_id: f.id,
+        actor: actor.clone(),
+        archived,
+        audit: draft(
+            if archived {
+                AuditAction::Archive
+            } else {
+                AuditAction::Unarchive
+            },
+            actor,
+            &path,
+        ),
+    };
+    assert!(matches!(
+        store.set_archived(archive(&alice, true)).await,
+        Err(RepoError::FileLocked(_))
+    ));
+    store
+        .release_lock(ReleaseLock {
+            file_id: f.id,
+            actor: bob.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &bob, &path),
+        })
+        .await
+        .unwrap();
+
+    let archived = store.set_archived(archive(&alice, true)).await.unwrap();
+    assert_eq!(archived.status, FileStatus::Archived);
+    assert!(matches!(
+        store.set_archived(archive(&alice, true)).await,
+        Err(RepoError::InvalidTransition(_))
+    ));
+    let audit_before = audit_of(&store, &path).await.len();
+
+    assert!(matches!(
+        upload_with(&store, &path, &alice, UPSERT).await,
+        Err(RepoError::InvalidTransition(_))
+    ));
+    assert!(matches!(
+        store.set_tags(set_tags(&alice, &Tags::new())).await,
+        Err(RepoError::InvalidTransition(_))
+    ));
+    assert!(matches!(
+        lock(&store, &f, &alice, Duration::from_secs(60)).await,
+        Err(RepoError::InvalidTransition(_))
+    ));
+    assert_eq!(audit_of(&store, &path).await.len(), audit_before);
+    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 1);
+
+    let back = store.set_archived(archive(&alice, false)).await.unwrap();
+    assert_eq!(back.status, FileStatus::Draft);
+    assert!(matches!(
+        store.set_archived(archive(&alice, false)).await,
+        Err(RepoError::InvalidTransition(_))
+    ));
+    assert_eq!(upload(&store, &path, &alice).await.1.number, n(2));
+    let missing = SetArchived {
+        file_id: FileId::from_uuid(uuid::Uuid::new_v4()),
+        ..archive(&alice, true)
+    };
+    assert_eq!(
+        store.set_archived(missing).await,
+        Err(RepoError::FileNotFound)
+    );
+    assert!(matches!(
+        lock(
+            &store,
+            &FileRecord {
+                id: FileId::from_uuid(uuid::Uuid::new_v4()),
+                ..f.clone()
+            },
+            &alice,
+            Duration::from_secs(1)
+        )
+        .await,
+        Err(RepoError::FileNotFound)
+    ));
+}
+
+/// The audit trail pages newest first with a `(at, id)` cursor, for a file or a subtree.
+pub async fn audit_pages_newest_first(store: Store) {
+    let alice = user("alice");
+    let a = file("/projects/p1/d/a.txt");
+    let b = file("/projects/p1/d/sub/b.txt");
+    let c = file("/projects/p1/other.txt");
+    for _ in 0..3 {
+        upload(&store, &a, &alice).await;
+        upload(&store, &b, &alice).await;
+        upload(&store, &c, &alice).await;
+    }
+    let subtree = AuditScope::Directory(dir("/projects/p1/d/"));
+    let all = store.list_audit(&subtree, None, 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.iter().all(|e| e.path == a || e.path == b));
+    for pair in all.windows(2) {
+        assert!(
+            (pair[0].at, pair[0].id) > (pair[1].at, pair[1].id),
+            "newest first"
+        );
+    }
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.list_audit(&subtree, before, 4).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|e| AuditCursor { at: e.at, id: e.id });
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    let only_a = store
+        .list_audit(&AuditScope::File(a.clone()), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(only_a.len(), 2);
+    assert!(only_a.iter().all(|e| e.path == a));
+    assert_eq!(only_a[0].version, Some(n(3)));
+    let rest = store
+        .list_audit(
+            &AuditScope::File(a.clone()),
+            Some(AuditCursor {
+                at: only_a[1].at,
+                id: only_a[1].id,
+            }),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].version, Some(n(1)));
+}

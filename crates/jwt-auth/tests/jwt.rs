@@ -1,6 +1,8 @@
 //! The verifier against valid tokens and an attack set. Keys are test-only PEM files in
 //! `tests/keys/` (see its README).
 
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::time::Duration;
 
 use base64::Engine;

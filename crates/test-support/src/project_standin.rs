@@ -52,6 +52,8 @@ pub enum Mode {
     BatchShort,
     /// Batch only: answers as many results as asked, but the first names another project.
     BatchMismatch,
+    /// Batch only: answers as many results as asked, but the last names another action.
+    BatchWrongAction,
 }
 
 /// One request the stand-in received.
@@ -358,7 +360,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
                 json!({"allowed": true, "reason": reason}),
             ));
         }
-        Mode::Normal | Mode::BatchShort | Mode::BatchMismatch => {}
+        Mode::Normal | Mode::BatchShort | Mode::BatchMismatch | Mode::BatchWrongAction => {}
     }
 
     if recorded.method != "POST" {
@@ -412,6 +414,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Answer {
             Mode::BatchMismatch => {
                 if let Some(first) = results.first_mut() {
                     first["project_id"] = json!("some-other-project");
+                }
+            }
+            Mode::BatchWrongAction => {
+                if let Some(last) = results.last_mut() {
+                    let other = if last["action"] == "read" {
+                        "write"
+                    } else {
+                        "read"
+                    };
+                    last["action"] = json!(other);
                 }
             }
             _ => {}

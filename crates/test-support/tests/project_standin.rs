@@ -1,5 +1,7 @@
 //! The stand-in itself: the library API over raw HTTP, and the `project-standin` binary.
 
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,1 +1,3 @@
 //! Test support: contract suites for every port, test services (PostgreSQL, Garage, project-service stand-in).
+
+pub mod project_standin;

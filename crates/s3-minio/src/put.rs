@@ -6,7 +6,12 @@
 //! leaves the upload behind when its future is dropped. Here:
 //!
 //! - memory is bounded by `MAX_PARTS_IN_FLIGHT` parts uploading (each held twice, once here and
-//!   once in the request rust-s3 builds) plus the part being read: about 40 MiB per put;
+//!   once in the request rust-s3 builds) plus the part being read: about 40 MiB of buffers per
+//!   put, whatever the size (`storage-bench blob` measured a peak RSS of 66–74 MiB for a process
+//!   doing one 1 GiB or 2 GiB put and get, allocator slack included);
+//! - rust-s3 signs each part's payload: it hashes every byte with SHA-256 twice and MD5 once,
+//!   on the runtime's worker threads (about 3 passes over 8 MiB per part); that is the main cost
+//!   of a put next to a direct presigned upload;
 //! - a failure of the source, of a part or of the completion aborts the upload before `put`
 //!   returns; dropping the future aborts it from a task spawned on the runtime
 //!   ([`AbortGuard`]), including an upload whose initiation was still in flight.

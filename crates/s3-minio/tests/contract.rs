@@ -1,5 +1,9 @@
 //! The blob contract, and S3-specific checks, against the test Garage (`TEST_S3_*`, set by
 //! `tests/run.sh`).
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a failure is a failed test"
+)]
 
 use std::{sync::Arc, time::Duration};
 

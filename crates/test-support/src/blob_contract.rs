@@ -3,6 +3,12 @@
 //! Each case is a public async function over `&dyn BlobStore`; an adapter's test file calls
 //! each from its own `#[tokio::test]` (so they run in parallel). Every case uses keys of its
 //! own ([`unique_key`]), so cases never collide, even when run twice at once.
+//!
+//! A failed expectation here is a failed test, hence `expect` (denied in library code).
+#![expect(
+    clippy::expect_used,
+    reason = "test cases: a failed expectation is a failed test"
+)]
 
 use std::{io, sync::Arc, time::Duration};
 

@@ -1,3 +1,10 @@
 //! Test support: contract suites for every port, test services (PostgreSQL, Garage, project-service stand-in).
+//!
+//! Tests that need a service read its address from the `TEST_*` variables `tests/run.sh`
+//! exports, and fail (never skip) when they are missing.
 
+pub mod blob_contract;
+pub mod bytes_gen;
+pub mod env;
 pub mod project_standin;
+pub mod s3;

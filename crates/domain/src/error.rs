@@ -140,6 +140,9 @@ pub enum StorageError {
     InvalidPath(#[from] PathError),
     #[error("{0}")]
     InvalidRequest(String),
+    /// A `Range` outside the object (`invalid_request`; HTTP answers it with 416).
+    #[error("the requested range lies outside the {size} bytes of the file")]
+    RangeNotSatisfiable { size: u64 },
     #[error("unknown bucket '{0}'")]
     BucketNotFound(String),
     #[error("no such file")]
@@ -179,7 +182,9 @@ impl StorageError {
             StorageError::AccessDenied(_) => ErrorCode::AccessDenied,
             StorageError::ProjectServiceUnavailable { .. } => ErrorCode::ProjectServiceUnavailable,
             StorageError::InvalidPath(_) => ErrorCode::InvalidPath,
-            StorageError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            StorageError::InvalidRequest(_) | StorageError::RangeNotSatisfiable { .. } => {
+                ErrorCode::InvalidRequest
+            }
             StorageError::BucketNotFound(_) => ErrorCode::BucketNotFound,
             StorageError::FileNotFound => ErrorCode::FileNotFound,
             StorageError::VersionNotFound => ErrorCode::VersionNotFound,
@@ -222,7 +227,9 @@ impl StorageError {
     }
 
     pub(crate) fn internal(cause: impl Into<String>) -> Self {
-        StorageError::Internal { cause: cause.into() }
+        StorageError::Internal {
+            cause: cause.into(),
+        }
     }
 }
 
@@ -242,7 +249,9 @@ mod tests {
 
     #[test]
     fn fault_errors_do_not_show_their_cause() {
-        let err = StorageError::DatabaseUnavailable { cause: "password=hunter2".into() };
+        let err = StorageError::DatabaseUnavailable {
+            cause: "password=hunter2".into(),
+        };
         assert_eq!(err.to_string(), "the database is unavailable");
         assert_eq!(err.internal_cause(), Some("password=hunter2"));
         assert!(err.code().is_fault());

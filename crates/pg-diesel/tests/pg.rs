@@ -277,6 +277,28 @@ async fn timing_of_lock_and_commit() {
     }
     println!("{}", summary("acquire_lock (refresh)", locks));
     println!("{}", summary("commit_version", commits));
+
+    // A listing page of 100 entries (files with extensions, and sub-directories) out of 300.
+    for i in 0..300 {
+        let p = if i % 3 == 0 {
+            format!("/projects/p1/list/d{i:03}/x.txt")
+        } else {
+            format!("/projects/p1/list/f{i:03}.txt")
+        };
+        upload(&store, &file(&p), &alice).await;
+    }
+    let list = storage_test_support::metadata_contract::dir("/projects/p1/list/");
+    let mut pages = Vec::with_capacity(20);
+    for _ in 0..20 {
+        let started = Instant::now();
+        let page = store
+            .list_children(&list, Some("d100".into()), 100)
+            .await
+            .unwrap();
+        pages.push(started.elapsed());
+        assert_eq!(page.len(), 100);
+    }
+    println!("{}", summary("list_children (page of 100)", pages));
     assert_eq!(
         store.find_file(&path).await.unwrap().unwrap().version.get(),
         iterations as u32 + 1

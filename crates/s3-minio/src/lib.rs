@@ -1,1 +1,22 @@
-//! S3/MinIO blob-store adapter (rust-s3).
+//! S3/MinIO blob-store adapter (rust-s3, tokio backend).
+//!
+//! [`S3BlobStore`] implements the domain's [`BlobStore`](storage_domain::ports::BlobStore)
+//! port against any S3-compatible server (MinIO, Garage, AWS) with path-style addressing by
+//! default:
+//!
+//! - puts stream: bodies under [`PART_SIZE`] go as one `PUT`; larger ones as a multipart upload
+//!   with at most [`MAX_PARTS_IN_FLIGHT`] parts uploading at once, aborted on any failure and
+//!   when the future is dropped;
+//! - gets stream, bounded by a timeout on the response headers and an *idle* timeout on the
+//!   body (no total deadline, so a long download is never cut);
+//! - every other call is bounded by the configured request timeout.
+
+mod config;
+mod error;
+mod put;
+mod store;
+mod stream;
+
+pub use config::{BucketNames, S3Config, S3ConfigError};
+pub use put::{MAX_PARTS_IN_FLIGHT, PART_SIZE};
+pub use store::{ConnectError, S3BlobStore};

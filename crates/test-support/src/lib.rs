@@ -1,8 +1,15 @@
-//! Test support: contract suites for every port, test services (PostgreSQL, Garage,
-//! project-service stand-in).
+//! Test support: contract suites for every port, test services (PostgreSQL, Garage, project-service stand-in).
+//!
+//! Tests that need a service read its address from the `TEST_*` variables `tests/run.sh`
+//! exports, and fail (never skip) when they are missing.
 //!
 //! - [`postgres`]: per-test PostgreSQL databases cloned from a migrated template;
 //! - [`metadata_contract`]: the behaviour every `MetadataStore` adapter must show.
 
+pub mod blob_contract;
+pub mod bytes_gen;
+pub mod env;
 pub mod metadata_contract;
 pub mod postgres;
+pub mod project_standin;
+pub mod s3;

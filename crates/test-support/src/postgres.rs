@@ -30,13 +30,7 @@ const TEMPLATE_LOCK_KEY: i64 = 0x5354_4f52_5447_4554; // "STORTGET"
 /// # Panics
 /// When the variable is unset: tests that need PostgreSQL must fail, never skip.
 pub fn admin_url() -> String {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{URL_VAR} is not set: run the tests through tests/run.sh, which starts PostgreSQL \
-             and exports it (e.g. {URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres)"
-        ),
-    }
+    crate::env::require(URL_VAR)
 }
 
 /// A short hex digest of every file under `dir` (names and contents, in sorted order): the

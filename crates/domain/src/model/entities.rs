@@ -403,15 +403,27 @@ mod tests {
         for k in [UploadKind::Presigned, UploadKind::Proxy, UploadKind::Copy] {
             assert_eq!(UploadKind::from_stored(k.as_str()), Some(k));
         }
-        assert_eq!(AuditAction::from_stored("force_unlock"), Some(AuditAction::ForceUnlock));
+        assert_eq!(
+            AuditAction::from_stored("force_unlock"),
+            Some(AuditAction::ForceUnlock)
+        );
         assert_eq!(AuditAction::from_stored("nope"), None);
     }
 
     #[test]
     fn version_selector_parses_the_three_forms() {
-        assert_eq!(VersionSelector::parse(None).unwrap(), VersionSelector::Latest);
-        assert_eq!(VersionSelector::parse(Some("latest")).unwrap(), VersionSelector::Latest);
-        assert_eq!(VersionSelector::parse(Some("validated")).unwrap(), VersionSelector::Validated);
+        assert_eq!(
+            VersionSelector::parse(None).unwrap(),
+            VersionSelector::Latest
+        );
+        assert_eq!(
+            VersionSelector::parse(Some("latest")).unwrap(),
+            VersionSelector::Latest
+        );
+        assert_eq!(
+            VersionSelector::parse(Some("validated")).unwrap(),
+            VersionSelector::Validated
+        );
         assert_eq!(
             VersionSelector::parse(Some("3")).unwrap(),
             VersionSelector::Number(VersionNumber::new(3).unwrap())

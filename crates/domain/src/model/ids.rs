@@ -143,7 +143,11 @@ pub struct ObjectKey(String);
 impl ObjectKey {
     /// The key of the object that will hold `version`'s bytes.
     pub fn for_version(owner: &super::OwnerId, version: VersionId) -> Self {
-        Self(format!("{}/{}", owner.as_str(), version.as_uuid().as_simple()))
+        Self(format!(
+            "{}/{}",
+            owner.as_str(),
+            version.as_uuid().as_simple()
+        ))
     }
 
     /// Re-creates a key read back from storage.
@@ -209,7 +213,10 @@ mod tests {
     fn uuid_ids_parse_and_refuse_garbage() {
         let id = Uuid::new_v4();
         assert_eq!(FileId::parse(&id.to_string()).unwrap().as_uuid(), id);
-        assert!(matches!(FileId::parse("nope"), Err(StorageError::InvalidRequest(_))));
+        assert!(matches!(
+            FileId::parse("nope"),
+            Err(StorageError::InvalidRequest(_))
+        ));
     }
 
     #[test]

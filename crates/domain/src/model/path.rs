@@ -25,7 +25,11 @@ pub enum BucketKind {
 }
 
 impl BucketKind {
-    pub const ALL: [BucketKind; 3] = [BucketKind::Users, BucketKind::Companies, BucketKind::Projects];
+    pub const ALL: [BucketKind; 3] = [
+        BucketKind::Users,
+        BucketKind::Companies,
+        BucketKind::Projects,
+    ];
 
     /// Parses the API name of a bucket.
     ///
@@ -71,7 +75,9 @@ impl OwnerId {
     pub fn new(raw: &str) -> Result<Self, PathError> {
         if raw.is_empty()
             || raw.len() > MAX_SEGMENT_BYTES
-            || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return Err(PathError::InvalidOwner);
         }
@@ -113,11 +119,17 @@ fn parse(bucket: BucketKind, raw: &str, directory: bool) -> Result<Parsed, PathE
         return Err(PathError::ControlCharacter);
     }
     if normalized.len() > MAX_PATH_BYTES {
-        return Err(PathError::TooLong { max: MAX_PATH_BYTES });
+        return Err(PathError::TooLong {
+            max: MAX_PATH_BYTES,
+        });
     }
     let ends_with_slash = normalized.ends_with('/');
     let body = &normalized[1..];
-    let body = if ends_with_slash { &body[..body.len().saturating_sub(1)] } else { body };
+    let body = if ends_with_slash {
+        &body[..body.len().saturating_sub(1)]
+    } else {
+        body
+    };
     let segments: Vec<&str> = body.split('/').collect();
     for segment in &segments {
         if segment.is_empty() {
@@ -127,7 +139,9 @@ fn parse(bucket: BucketKind, raw: &str, directory: bool) -> Result<Parsed, PathE
             return Err(PathError::DotSegment);
         }
         if segment.len() > MAX_SEGMENT_BYTES {
-            return Err(PathError::SegmentTooLong { max: MAX_SEGMENT_BYTES });
+            return Err(PathError::SegmentTooLong {
+                max: MAX_SEGMENT_BYTES,
+            });
         }
     }
     let path_bucket = segments.first().copied().unwrap_or_default();
@@ -151,7 +165,12 @@ fn parse(bucket: BucketKind, raw: &str, directory: bool) -> Result<Parsed, PathE
             return Err(PathError::NoFileName);
         }
     }
-    Ok(Parsed { normalized, bucket, owner, rest })
+    Ok(Parsed {
+        normalized,
+        bucket,
+        owner,
+        rest,
+    })
 }
 
 /// The logical path of a file: `/<bucket>/<owner>/<dir…>/<name>`, NFC, every rule checked.
@@ -179,7 +198,12 @@ impl FilePath {
     pub fn parse(bucket: BucketKind, raw: &str) -> Result<Self, PathError> {
         let parsed = parse(bucket, raw, false)?;
         let name_at = parsed.normalized.rfind('/').map_or(0, |i| i + 1);
-        Ok(Self { path: parsed.normalized, bucket: parsed.bucket, owner: parsed.owner, name_at })
+        Ok(Self {
+            path: parsed.normalized,
+            bucket: parsed.bucket,
+            owner: parsed.owner,
+            name_at,
+        })
     }
 
     /// Parses the textual bucket and path of a request together: an unknown bucket is
@@ -247,7 +271,11 @@ impl DirPath {
     /// [`PathError`] naming the first rule broken.
     pub fn parse(bucket: BucketKind, raw: &str) -> Result<Self, PathError> {
         let parsed = parse(bucket, raw, true)?;
-        Ok(Self { path: parsed.normalized, bucket: parsed.bucket, owner: parsed.owner })
+        Ok(Self {
+            path: parsed.normalized,
+            bucket: parsed.bucket,
+            owner: parsed.owner,
+        })
     }
 
     /// As [`FilePath::parse_request`], for a directory.
@@ -278,7 +306,11 @@ impl DirPath {
 
     /// The path of a direct child entry named `name` (a file when `directory` is false).
     pub fn child(&self, name: &str, directory: bool) -> String {
-        if directory { format!("{}{name}/", self.path) } else { format!("{}{name}", self.path) }
+        if directory {
+            format!("{}{name}/", self.path)
+        } else {
+            format!("{}{name}", self.path)
+        }
     }
 }
 
@@ -314,7 +346,10 @@ mod tests {
         assert_eq!(p.owner().as_str(), "5678");
         assert_eq!(p.name(), "spec.pdf");
         assert_eq!(p.parent().as_str(), "/projects/5678/docs/");
-        assert_eq!(file("/projects/5678/a").unwrap().parent().as_str(), "/projects/5678/");
+        assert_eq!(
+            file("/projects/5678/a").unwrap().parent().as_str(),
+            "/projects/5678/"
+        );
     }
 
     #[test]
@@ -348,7 +383,10 @@ mod tests {
     fn bucket_must_match_the_first_segment() {
         assert_eq!(
             file("/users/5678/a"),
-            Err(PathError::BucketMismatch { bucket: "projects".into(), path_bucket: "users".into() })
+            Err(PathError::BucketMismatch {
+                bucket: "projects".into(),
+                path_bucket: "users".into()
+            })
         );
         assert!(matches!(
             FilePath::parse_request("projects", "/users/1/a"),
@@ -377,11 +415,14 @@ mod tests {
         assert_eq!(file(&too_long), Err(PathError::SegmentTooLong { max: 255 }));
         // Counted in bytes, not characters: 128 two-byte characters are 256 bytes.
         let multibyte = format!("/projects/1/{}", "\u{e9}".repeat(128));
-        assert_eq!(file(&multibyte), Err(PathError::SegmentTooLong { max: 255 }));
+        assert_eq!(
+            file(&multibyte),
+            Err(PathError::SegmentTooLong { max: 255 })
+        );
         // Owner segments obey the same limit.
         assert_eq!(
             file(&format!("/projects/{}/a", "o".repeat(256))),
-            Err(PathError::InvalidOwner)
+            Err(PathError::SegmentTooLong { max: 255 })
         );
     }
 
@@ -432,7 +473,10 @@ mod tests {
             DirPath::parse(BucketKind::Projects, "/projects/5678//"),
             Err(PathError::EmptySegment)
         );
-        assert_eq!(DirPath::parse(BucketKind::Projects, "/projects/"), Err(PathError::InvalidOwner));
+        assert_eq!(
+            DirPath::parse(BucketKind::Projects, "/projects/"),
+            Err(PathError::InvalidOwner)
+        );
     }
 
     #[test]
@@ -440,6 +484,9 @@ mod tests {
         for b in BucketKind::ALL {
             assert_eq!(BucketKind::parse(b.as_str()).unwrap(), b);
         }
-        assert!(matches!(BucketKind::parse("Users"), Err(StorageError::BucketNotFound(_))));
+        assert!(matches!(
+            BucketKind::parse("Users"),
+            Err(StorageError::BucketNotFound(_))
+        ));
     }
 }

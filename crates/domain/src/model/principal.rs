@@ -18,7 +18,10 @@ impl fmt::Debug for ForwardedCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ForwardedCredentials")
             .field("cookie", &self.cookie.as_ref().map(|_| "<redacted>"))
-            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -33,7 +36,11 @@ pub struct Principal {
 
 impl Principal {
     pub fn new(user_id: UserId, company_id: Option<CompanyId>) -> Self {
-        Self { user_id, company_id, credentials: ForwardedCredentials::default() }
+        Self {
+            user_id,
+            company_id,
+            credentials: ForwardedCredentials::default(),
+        }
     }
 
     #[must_use]
@@ -53,7 +60,10 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(principal: Principal, request_id: impl Into<String>) -> Self {
-        Self { principal, request_id: request_id.into() }
+        Self {
+            principal,
+            request_id: request_id.into(),
+        }
     }
 
     pub fn user(&self) -> &UserId {

@@ -208,9 +208,26 @@ mod tests {
 
     #[test]
     fn ranges_resolve_against_the_size() {
-        assert_eq!(ByteRange::FromTo { first: 0, last: 9 }.resolve(100), Some((0, 9)));
-        assert_eq!(ByteRange::FromTo { first: 90, last: 200 }.resolve(100), Some((90, 99)));
-        assert_eq!(ByteRange::FromTo { first: 100, last: 200 }.resolve(100), None);
+        assert_eq!(
+            ByteRange::FromTo { first: 0, last: 9 }.resolve(100),
+            Some((0, 9))
+        );
+        assert_eq!(
+            ByteRange::FromTo {
+                first: 90,
+                last: 200
+            }
+            .resolve(100),
+            Some((90, 99))
+        );
+        assert_eq!(
+            ByteRange::FromTo {
+                first: 100,
+                last: 200
+            }
+            .resolve(100),
+            None
+        );
         assert_eq!(ByteRange::FromTo { first: 5, last: 4 }.resolve(100), None);
         assert_eq!(ByteRange::From { first: 99 }.resolve(100), Some((99, 99)));
         assert_eq!(ByteRange::Suffix { len: 10 }.resolve(100), Some((90, 99)));

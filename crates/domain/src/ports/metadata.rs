@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    AuditDraft, AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath,
-    FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadReservation,
-    UserId, Version, VersionId, VersionNumber, VersionStatus,
+    AuditDraft, AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord,
+    Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadReservation, UserId, Version,
+    VersionId, VersionNumber, VersionStatus,
 };
 
 /// Failures and refusals of the metadata store.
@@ -36,7 +36,10 @@ pub enum RepoError {
     FileLocked(Lock),
     /// The file is not at the version the write expected.
     #[error("version conflict: {detail}")]
-    VersionConflict { current: Option<VersionNumber>, detail: String },
+    VersionConflict {
+        current: Option<VersionNumber>,
+        detail: String,
+    },
     /// The change is not allowed in the current state (e.g. reviewing a validated version,
     /// writing to an archived file, committing without holding the lock).
     #[error("invalid transition: {0}")]
@@ -67,7 +70,10 @@ pub enum WriteMode {
     /// [`RepoError::VersionConflict`] when `expected` does not hold, and with
     /// [`RepoError::VersionConflict`] when the file exists and `overwrite` is false. When the
     /// author holds the lock, the lock's `base_version` moves to the new version.
-    Upsert { expected: Option<Expectation>, overwrite: bool },
+    Upsert {
+        expected: Option<Expectation>,
+        overwrite: bool,
+    },
     /// A commit from a workspace (`/versions/commit`): the file must exist, the author must hold
     /// its live lock ([`RepoError::InvalidTransition`] if nobody does, [`RepoError::FileLocked`]
     /// if someone else does) and the latest version must still be the lock's `base_version`
@@ -127,6 +133,8 @@ pub struct ReleaseLock {
     pub actor: UserId,
     /// Release a lock held by someone else (the use case has checked the right to).
     pub force: bool,
+    /// The store records it as `force_unlock` when it released another user's lock, and as
+    /// `unlock` when the actor released their own, whatever the draft's action says.
     pub audit: AuditDraft,
 }
 
@@ -175,7 +183,9 @@ pub struct DeleteFile {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListEntry {
     /// A sub-directory (some file lies under it), by name without slashes.
-    Directory { name: String },
+    Directory {
+        name: String,
+    },
     File(Box<FileRecord>),
 }
 
@@ -211,15 +221,7 @@ pub struct AuditCursor {
     pub id: AuditId,
 }
 
-/// The status a file takes when `latest` is its latest version's status (spec §4). A rejected
-/// latest version puts the file back to `draft`: it needs a new version.
-pub fn file_status_following(latest: VersionStatus) -> FileStatus {
-    match latest {
-        VersionStatus::Draft | VersionStatus::Rejected => FileStatus::Draft,
-        VersionStatus::PendingValidation => FileStatus::PendingValidation,
-        VersionStatus::Validated => FileStatus::Validated,
-    }
-}
+pub use crate::rules::file_status_following;
 
 /// Files, versions, locks, reservations, audit trail and deletion queue.
 ///
@@ -243,10 +245,8 @@ pub trait MetadataStore: Send + Sync {
     async fn find_file_by_id(&self, id: FileId) -> Result<Option<FileRecord>, RepoError>;
 
     /// A version and the file it belongs to.
-    async fn find_version(
-        &self,
-        id: VersionId,
-    ) -> Result<Option<(FileRecord, Version)>, RepoError>;
+    async fn find_version(&self, id: VersionId)
+    -> Result<Option<(FileRecord, Version)>, RepoError>;
 
     /// Version `number` of a file.
     async fn find_version_by_number(
@@ -288,10 +288,7 @@ pub trait MetadataStore: Send + Sync {
     ) -> Result<Vec<AuditEvent>, RepoError>;
 
     /// A reservation, completed or not, unless it was abandoned or reclaimed.
-    async fn find_reservation(
-        &self,
-        id: UploadId,
-    ) -> Result<Option<UploadReservation>, RepoError>;
+    async fn find_reservation(&self, id: UploadId) -> Result<Option<UploadReservation>, RepoError>;
 
     // ---- units of work ---------------------------------------------------------------------
 
@@ -309,10 +306,8 @@ pub trait MetadataStore: Send + Sync {
 
     /// Drops an open reservation and queues its object for deletion; returns the queued entry.
     /// Dropping an unknown or completed reservation is a no-op returning `None`.
-    async fn abandon_reservation(
-        &self,
-        id: UploadId,
-    ) -> Result<Option<PendingDeletion>, RepoError>;
+    async fn abandon_reservation(&self, id: UploadId)
+    -> Result<Option<PendingDeletion>, RepoError>;
 
     /// Records a new version (creating the file when needed), completes its reservation, applies
     /// the checkout if any, and writes the audit events, in one unit of work.

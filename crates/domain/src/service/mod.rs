@@ -1,1 +1,449 @@
-//! service
+//! The use cases of every operation of the contract (spec §5), written once against the ports.
+//!
+//! [`StorageService`] holds one implementation of each port behind an `Arc<dyn …>`; the
+//! composition root picks them from configuration. Every use case checks its input and the
+//! caller's access **before** any lookup (an unauthorised caller learns nothing about
+//! existence), then lets the metadata store decide atomically.
+
+mod copy;
+mod files;
+mod janitor;
+mod locks;
+mod meter;
+mod pagination;
+mod review;
+mod transfer;
+
+use std::{sync::Arc, time::Duration};
+
+use crate::error::StorageError;
+use crate::model::{
+    AuditAction, AuditDraft, AuditId, BucketKind, FileId, FilePath, FileRecord, ObjectKey, OwnerId,
+    RequestContext, Tags, UploadId, UploadKind, UploadReservation, Version, VersionId,
+};
+use crate::ports::{
+    AccessCheck, AccessDecision, BlobError, BlobStore, Clock, IdGenerator, MetadataStore,
+    ProjectAccess, ProjectAccessError, RepoError,
+};
+use crate::rules::{LockTtl, Operation, Requirement, owns, requirement};
+
+pub use copy::{CommitRequest, CopyRequest};
+pub use files::{AuditPage, ListPage};
+pub use janitor::JanitorReport;
+pub use locks::LockPage;
+pub use meter::{MeteredStream, UploadMeter};
+pub use pagination::{Limit, decode_cursor, encode_cursor};
+pub use transfer::{
+    Download, DownloadRequest, PresignUploadRequest, PresignedDownload, PresignedUpload,
+    ProxyUpload, UploadResult, content_disposition,
+};
+
+/// Tunables of the use cases (spec §7 names their variables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// `MAX_UPLOAD_BYTES`: the largest upload accepted.
+    pub max_upload_bytes: u64,
+    /// `PRESIGN_TTL_SECONDS`: lifetime of presigned URLs.
+    pub presign_ttl: Duration,
+    /// How long after its URL expired a presigned upload may still be completed; its object is
+    /// reclaimed by the janitor after that.
+    pub upload_grace: Duration,
+    /// Lifetime of the reservation of a proxy upload or copy in progress; renewed while bytes
+    /// flow, so a crashed instance's leftovers are reclaimed soon after.
+    pub transfer_lease: Duration,
+    /// `LOCK_TTL_SECONDS` and the longest lock a caller may ask for.
+    pub lock_ttl: LockTtl,
+    /// `ALLOW_SELF_APPROVAL`.
+    pub allow_self_approval: bool,
+    /// How long a completed upload stays completable again (idempotency window).
+    pub keep_completed_uploads: Duration,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 5 * 1024 * 1024 * 1024,
+            presign_ttl: Duration::from_secs(900),
+            upload_grace: Duration::from_secs(3600),
+            transfer_lease: Duration::from_secs(300),
+            lock_ttl: LockTtl {
+                default: Duration::from_secs(86_400),
+                max: Duration::from_secs(30 * 86_400),
+            },
+            allow_self_approval: false,
+            keep_completed_uploads: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// The ports a [`StorageService`] runs on.
+#[derive(Clone)]
+pub struct Ports {
+    pub metadata: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub projects: Arc<dyn ProjectAccess>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
+/// The use cases of storage-service.
+#[derive(Debug, Clone)]
+pub struct StorageService {
+    ports: Ports,
+    settings: ServiceSettings,
+}
+
+/// One access need of a use case: an operation on an owner's subtree of a bucket.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Need<'a> {
+    pub op: Operation,
+    pub bucket: BucketKind,
+    pub owner: &'a OwnerId,
+    pub file_id: Option<FileId>,
+}
+
+impl<'a> Need<'a> {
+    pub(crate) fn on(op: Operation, path: &'a FilePath) -> Self {
+        Self {
+            op,
+            bucket: path.bucket(),
+            owner: path.owner(),
+            file_id: None,
+        }
+    }
+}
+
+impl StorageService {
+    pub fn new(ports: Ports, settings: ServiceSettings) -> Self {
+        Self { ports, settings }
+    }
+
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.settings
+    }
+
+    /// Checks that the caller may do every need, before anything is read. Local checks first
+    /// (no network for a caller refused by its own token); then one project-service call for
+    /// the remaining checks (a batch when there are several).
+    pub(crate) async fn authorize(
+        &self,
+        ctx: &RequestContext,
+        needs: &[Need<'_>],
+    ) -> Result<(), StorageError> {
+        let mut checks: Vec<AccessCheck> = Vec::new();
+        for need in needs {
+            match requirement(need.op, need.bucket) {
+                Requirement::BucketOwner => {
+                    if !owns(&ctx.principal, need.bucket, need.owner) {
+                        return Err(StorageError::denied(format!(
+                            "you have no access to /{}/{}/",
+                            need.bucket, need.owner
+                        )));
+                    }
+                }
+                Requirement::Project(action) => {
+                    let check = AccessCheck {
+                        project_id: need.owner.clone(),
+                        action,
+                        file_id: need.file_id,
+                    };
+                    if !checks.contains(&check) {
+                        checks.push(check);
+                    }
+                }
+            }
+        }
+        let decisions = match checks.as_slice() {
+            [] => return Ok(()),
+            [one] => vec![self.ports.projects.check(&ctx.principal, one).await],
+            many => match self.ports.projects.check_batch(&ctx.principal, many).await {
+                Ok(decisions) if decisions.len() == many.len() => {
+                    decisions.into_iter().map(Ok).collect()
+                }
+                Ok(_) => vec![Err(ProjectAccessError::Malformed(
+                    "batch answer does not match the checks".into(),
+                ))],
+                Err(e) => vec![Err(e)],
+            },
+        };
+        for (check, decision) in checks.iter().zip(decisions) {
+            match decision.map_err(project_unavailable)? {
+                AccessDecision::Allowed { .. } => {}
+                AccessDecision::Denied { .. } => {
+                    return Err(StorageError::denied(format!(
+                        "the project service denies '{}' on project {}",
+                        check.action.as_str(),
+                        check.project_id
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn audit_draft(
+        &self,
+        ctx: &RequestContext,
+        action: AuditAction,
+        path: &FilePath,
+        detail: Option<String>,
+    ) -> AuditDraft {
+        AuditDraft {
+            id: AuditId::from_uuid(self.ports.ids.new_id()),
+            actor: ctx.user().clone(),
+            action,
+            path: path.clone(),
+            request_id: ctx.request_id.clone(),
+            detail,
+        }
+    }
+
+    /// The file at `path`, or `file_not_found`.
+    pub(crate) async fn existing_file(&self, path: &FilePath) -> Result<FileRecord, StorageError> {
+        self.ports
+            .metadata
+            .find_file(path)
+            .await?
+            .ok_or(StorageError::FileNotFound)
+    }
+
+    /// The latest version of `file`.
+    pub(crate) async fn latest_version(&self, file: &FileRecord) -> Result<Version, StorageError> {
+        self.ports
+            .metadata
+            .find_version_by_number(file.id, file.version)
+            .await?
+            .ok_or_else(|| {
+                StorageError::internal(format!("file {} lost its latest version", file.id))
+            })
+    }
+
+    /// A new reservation for an object that will become a version of `path`.
+    pub(crate) fn new_reservation(
+        &self,
+        ctx: &RequestContext,
+        kind: UploadKind,
+        path: &FilePath,
+        content_type: String,
+        lifetime: Duration,
+    ) -> UploadReservation {
+        let now = self.ports.clock.now();
+        let version_id = VersionId::from_uuid(self.ports.ids.new_id());
+        UploadReservation {
+            id: UploadId::from_uuid(self.ports.ids.new_id()),
+            kind,
+            path: path.clone(),
+            created_by: ctx.user().clone(),
+            version_id,
+            object_key: ObjectKey::for_version(path.owner(), version_id),
+            content_type,
+            expected_size: None,
+            expected_sha256: None,
+            max_bytes: self.settings.max_upload_bytes,
+            expires_at: now + chrono_duration(lifetime),
+            created_at: now,
+            completed_version: None,
+        }
+    }
+
+    /// Gives up a reservation whose object may exist: queue the object, try to delete it now,
+    /// and forget the queue entry when that worked. Failures are left to the janitor, which
+    /// retries queued deletions and reclaims expired reservations.
+    pub(crate) async fn discard_reservation(&self, reservation: &UploadReservation) {
+        if let Ok(Some(pending)) = self
+            .ports
+            .metadata
+            .abandon_reservation(reservation.id)
+            .await
+            && self
+                .ports
+                .blobs
+                .delete(pending.bucket, &pending.object_key)
+                .await
+                .is_ok()
+        {
+            let _ = self.ports.metadata.forget_deletion(pending.id).await;
+        }
+    }
+
+    pub(crate) fn new_file_id(&self) -> FileId {
+        FileId::from_uuid(self.ports.ids.new_id())
+    }
+}
+
+pub(crate) fn chrono_duration(d: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+fn project_unavailable(e: ProjectAccessError) -> StorageError {
+    StorageError::ProjectServiceUnavailable {
+        cause: e.to_string(),
+    }
+}
+
+impl From<RepoError> for StorageError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::FileNotFound => StorageError::FileNotFound,
+            RepoError::VersionNotFound => StorageError::VersionNotFound,
+            RepoError::UploadNotFound => StorageError::UploadNotFound,
+            RepoError::UploadAlreadyCompleted { version_id } => {
+                StorageError::internal(format!("upload already completed as {version_id}"))
+            }
+            RepoError::FileLocked(lock) => StorageError::FileLocked(Box::new(lock)),
+            RepoError::VersionConflict { current, detail } => StorageError::VersionConflict {
+                detail,
+                current,
+                precondition: false,
+            },
+            RepoError::InvalidTransition(detail) => StorageError::InvalidTransition(detail),
+            RepoError::Unavailable(cause) => StorageError::DatabaseUnavailable { cause },
+            RepoError::Internal(cause) => StorageError::Internal { cause },
+        }
+    }
+}
+
+impl From<BlobError> for StorageError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Unavailable(cause) => StorageError::ObjectStoreUnavailable { cause },
+            BlobError::NotFound => StorageError::internal("object missing from the blob store"),
+            other => StorageError::internal(other.to_string()),
+        }
+    }
+}
+
+/// Checks a content type: `type/subtype[; params]`, printable ASCII, at most 255 bytes. Blank
+/// means `application/octet-stream`.
+pub(crate) fn content_type_or_default(raw: Option<&str>) -> Result<String, StorageError> {
+    let raw = raw.map(str::trim).unwrap_or_default();
+    if raw.is_empty() {
+        return Ok("application/octet-stream".to_owned());
+    }
+    let essence = raw.split(';').next().unwrap_or_default().trim();
+    let valid_token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    let well_formed = raw.len() <= 255
+        && raw.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && essence
+            .split_once('/')
+            .is_some_and(|(t, s)| valid_token(t) && valid_token(s));
+    if !well_formed {
+        return Err(StorageError::invalid(
+            "content_type must look like 'type/subtype'",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// Largest tags object accepted, serialised.
+pub const MAX_TAGS_BYTES: usize = 16 * 1024;
+/// Largest commit message or review comment accepted.
+pub const MAX_TEXT_BYTES: usize = 4096;
+
+pub(crate) fn check_tags(tags: &Tags) -> Result<(), StorageError> {
+    let size = serde_json::to_vec(tags)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_TAGS_BYTES {
+        return Err(StorageError::invalid(format!(
+            "tags must be at most {MAX_TAGS_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_text(field: &str, text: Option<&str>) -> Result<Option<String>, StorageError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.len() > MAX_TEXT_BYTES || t.chars().any(|c| c.is_control() && c != '\n') => {
+            Err(StorageError::invalid(format!(
+                "{field} must be at most {MAX_TEXT_BYTES} bytes of text"
+            )))
+        }
+        Some(t) => Ok(Some(t.to_owned())),
+    }
+}
+
+/// Checks a hex SHA-256 and returns it in lower case.
+pub(crate) fn check_sha256(raw: &str) -> Result<String, StorageError> {
+    let s = raw.trim().to_ascii_lowercase();
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StorageError::invalid(
+            "sha256 must be 64 hexadecimal characters",
+        ));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod checks {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            content_type_or_default(None).unwrap(),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            content_type_or_default(Some(" ")).unwrap(),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            content_type_or_default(Some("application/pdf")).unwrap(),
+            "application/pdf"
+        );
+        assert_eq!(
+            content_type_or_default(Some("text/plain; charset=utf-8")).unwrap(),
+            "text/plain; charset=utf-8"
+        );
+        for bad in [
+            "pdf",
+            "text/",
+            "/plain",
+            "text/pl ain",
+            "text/plain\r\nX: y",
+            "t\u{e9}xt/a",
+        ] {
+            assert!(content_type_or_default(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sha256_and_texts() {
+        let h = "A".repeat(64);
+        assert_eq!(check_sha256(&h).unwrap(), "a".repeat(64));
+        assert!(check_sha256("abc").is_err());
+        assert!(check_sha256(&"g".repeat(64)).is_err());
+        assert_eq!(check_text("message", Some("  ")).unwrap(), None);
+        assert_eq!(
+            check_text("message", Some(" hi\nthere "))
+                .unwrap()
+                .as_deref(),
+            Some("hi\nthere")
+        );
+        assert!(check_text("message", Some("a\u{0}b")).is_err());
+        assert!(check_text("message", Some(&"x".repeat(MAX_TEXT_BYTES + 1))).is_err());
+        let mut tags = Tags::new();
+        tags.insert(
+            "k".into(),
+            serde_json::Value::String("v".repeat(MAX_TAGS_BYTES)),
+        );
+        assert!(check_tags(&tags).is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! Server-side copies: `/copy` (with the checkout of a project file into a workspace) and
+//! `/versions/commit` (a workspace file back into the project as a version for review).
+
+use super::{Need, StorageService, UploadResult, check_text};
+use crate::error::StorageError;
+use crate::model::{
+    AuditAction, BucketKind, FilePath, FileRecord, RequestContext, UploadKind, VersionStatus,
+};
+use crate::ports::{Checkout, NewVersion, WriteMode};
+use crate::rules::{Operation, check_commit, ensure_writable};
+
+/// `POST /copy`.
+#[derive(Debug, Clone)]
+pub struct CopyRequest {
+    pub source: FilePath,
+    pub target: FilePath,
+    /// Add a version to an existing target instead of refusing.
+    pub overwrite: bool,
+}
+
+/// `POST /versions/commit`.
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    pub source: FilePath,
+    pub target: FilePath,
+    pub message: Option<String>,
+    pub keep_lock: bool,
+}
+
+/// A copy from `projects` into the caller's own `users` workspace checks the source out: the
+/// source gets locked for the caller, on the version copied (spec §5).
+fn is_checkout(req: &CopyRequest) -> bool {
+    req.source.bucket() == BucketKind::Projects && req.target.bucket() == BucketKind::Users
+}
+
+impl StorageService {
+    /// `POST /copy`: copies the source's latest version to the target inside the blob store
+    /// (no bytes through the service). Into a workspace, the source is locked for the caller
+    /// with the copied version as `base_version`, in the same unit of work.
+    ///
+    /// # Errors
+    /// Access errors, `file_not_found` (source), `file_locked` (source checked out by
+    /// someone else, or target locked), `version_conflict` (target exists and `overwrite` is
+    /// false), `invalid_transition` (archived target), faults.
+    pub async fn copy(
+        &self,
+        ctx: &RequestContext,
+        req: CopyRequest,
+    ) -> Result<UploadResult, StorageError> {
+        if req.source == req.target {
+            return Err(StorageError::invalid("source and target are the same file"));
+        }
+        let checkout = is_checkout(&req);
+        let mut needs = vec![
+            Need::on(Operation::CopyFrom, &req.source),
+            Need::on(Operation::CopyInto, &req.target),
+        ];
+        if checkout {
+            needs.push(Need::on(Operation::Checkout, &req.source));
+        }
+        self.authorize(ctx, &needs).await?;
+
+        let source = self.existing_file(&req.source).await?;
+        if checkout && let Some(lock) = source.lock_held_by_other(ctx.user()) {
+            return Err(StorageError::FileLocked(Box::new(lock.clone())));
+        }
+        let target = self.ports.metadata.find_file(&req.target).await?;
+        if let Some(existing) = &target {
+            if !req.overwrite {
+                return Err(StorageError::VersionConflict {
+                    detail: format!(
+                        "{} already exists (version {}); set overwrite to add a version",
+                        req.target, existing.version
+                    ),
+                    current: Some(existing.version),
+                    precondition: false,
+                });
+            }
+            ensure_writable(existing.status)?;
+            if let Some(lock) = existing.lock_held_by_other(ctx.user()) {
+                return Err(StorageError::FileLocked(Box::new(lock.clone())));
+            }
+        }
+        let version = self.latest_version(&source).await?;
+
+        let checkout_cmd = checkout.then(|| Checkout {
+            file_id: source.id,
+            base_version: version.number,
+            ttl: self.settings.lock_ttl.default,
+            audit: self.audit_draft(
+                ctx,
+                AuditAction::Checkout,
+                &req.source,
+                Some(format!("checked out to {}", req.target)),
+            ),
+        });
+        let cmd = |reservation: &crate::model::UploadReservation| NewVersion {
+            reservation: reservation.id,
+            path: req.target.clone(),
+            new_file_id: self.new_file_id(),
+            version_id: reservation.version_id,
+            object_key: reservation.object_key.clone(),
+            size: version.size,
+            sha256: version.sha256.clone(),
+            content_type: version.content_type.clone(),
+            author: ctx.user().clone(),
+            message: Some(format!(
+                "copied from {} version {}",
+                req.source, version.number
+            )),
+            status: VersionStatus::Draft,
+            tags: target.is_none().then(|| source.tags.clone()),
+            mode: WriteMode::Upsert {
+                expected: None,
+                overwrite: req.overwrite,
+            },
+            checkout: checkout_cmd.clone(),
+            audit: self.audit_draft(
+                ctx,
+                AuditAction::Copy,
+                &req.target,
+                Some(format!("from {} version {}", req.source, version.number)),
+            ),
+        };
+        self.copy_object_as_version(ctx, &source, &version, &req.target, cmd)
+            .await
+    }
+
+    /// `POST /versions/commit`: the workspace file becomes the target's next version, pending
+    /// validation. The caller must hold the target's lock, taken on the target's latest
+    /// version; the lock is released unless `keep_lock`.
+    ///
+    /// # Errors
+    /// Access errors, `invalid_request` (no message), `file_not_found`, `invalid_transition`
+    /// (no lock held, archived), `file_locked`, `version_conflict` (stale base), faults.
+    pub async fn commit(
+        &self,
+        ctx: &RequestContext,
+        req: CommitRequest,
+    ) -> Result<UploadResult, StorageError> {
+        let message = check_text("message", req.message.as_deref())?
+            .ok_or_else(|| StorageError::invalid("a commit needs a message"))?;
+        if req.source == req.target {
+            return Err(StorageError::invalid("source and target are the same file"));
+        }
+        self.authorize(
+            ctx,
+            &[
+                Need::on(Operation::CommitFrom, &req.source),
+                Need::on(Operation::CommitInto, &req.target),
+            ],
+        )
+        .await?;
+        let source = self.existing_file(&req.source).await?;
+        let target = self.existing_file(&req.target).await?;
+        ensure_writable(target.status)?;
+        check_commit(
+            target.lock.as_ref(),
+            ctx.user(),
+            target.version,
+            self.ports.clock.now(),
+        )?;
+        let version = self.latest_version(&source).await?;
+
+        let cmd = |reservation: &crate::model::UploadReservation| NewVersion {
+            reservation: reservation.id,
+            path: req.target.clone(),
+            new_file_id: target.id,
+            version_id: reservation.version_id,
+            object_key: reservation.object_key.clone(),
+            size: version.size,
+            sha256: version.sha256.clone(),
+            content_type: version.content_type.clone(),
+            author: ctx.user().clone(),
+            message: Some(message.clone()),
+            status: VersionStatus::PendingValidation,
+            tags: None,
+            mode: WriteMode::Commit {
+                keep_lock: req.keep_lock,
+            },
+            checkout: None,
+            audit: self.audit_draft(
+                ctx,
+                AuditAction::Commit,
+                &req.target,
+                Some(format!("from {} version {}", req.source, version.number)),
+            ),
+        };
+        self.copy_object_as_version(ctx, &source, &version, &req.target, cmd)
+            .await
+    }
+
+    /// Reserves a key for the target, copies the source version's object to it inside the
+    /// store, then records the version (built by `cmd`); discards the copy on any failure.
+    async fn copy_object_as_version(
+        &self,
+        ctx: &RequestContext,
+        source: &FileRecord,
+        version: &crate::model::Version,
+        target: &FilePath,
+        cmd: impl FnOnce(&crate::model::UploadReservation) -> NewVersion,
+    ) -> Result<UploadResult, StorageError> {
+        let reservation = self.new_reservation(
+            ctx,
+            UploadKind::Copy,
+            target,
+            version.content_type.clone(),
+            self.settings.transfer_lease,
+        );
+        self.ports.metadata.create_reservation(&reservation).await?;
+        let copied = self
+            .with_heartbeat(
+                &reservation,
+                self.ports.blobs.copy(
+                    source.bucket(),
+                    &version.object_key,
+                    target.bucket(),
+                    &reservation.object_key,
+                ),
+            )
+            .await;
+        if let Err(e) = copied {
+            self.discard_reservation(&reservation).await;
+            return Err(e.into());
+        }
+        let cmd = cmd(&reservation);
+        self.commit_or_discard(&reservation, cmd, false).await
+    }
+}

@@ -1,0 +1,1098 @@
+//! Unit tests of the use cases, on mocks of every port. A mock without an expectation panics
+//! when called, so "no expectation" also asserts "never touched".
+
+use bytes::Bytes;
+use futures::{executor::block_on, stream};
+
+use super::test_support::*;
+use super::*;
+use crate::model::{
+    BucketKind::{Companies, Projects, Users},
+    DirPath, FileStatus, PendingDeletion, VersionSelector, VersionStatus,
+};
+use crate::ports::{
+    AccessDecision, BlobMeta, ByteStream, Expectation, ListEntry, ProjectAction, PutOutcome,
+    WriteMode,
+};
+use crate::rules::ReviewDecision;
+
+fn allow() -> Result<AccessDecision, ProjectAccessError> {
+    Ok(AccessDecision::Allowed { role: None })
+}
+
+fn body(bytes: &'static [u8]) -> ByteStream {
+    Box::pin(stream::iter(vec![Ok(Bytes::from_static(bytes))]))
+}
+
+/// Reads a ready stream to its end, as a blob store would (mocks cannot await).
+fn drain(body: &mut ByteStream) -> Result<u64, std::io::Error> {
+    use futures::{FutureExt, StreamExt};
+    let mut n = 0;
+    while let Some(Some(chunk)) = body.next().now_or_never() {
+        n += chunk?.len() as u64;
+    }
+    Ok(n)
+}
+
+// ---- access ----------------------------------------------------------------------------------
+
+#[test]
+fn users_bucket_of_someone_else_is_refused_before_any_lookup() {
+    let svc = Mocks::new().service();
+    let err =
+        block_on(svc.metadata(&ctx("bob", None), path(Users, "/users/alice/a.txt"))).unwrap_err();
+    assert!(matches!(err, StorageError::AccessDenied(_)), "{err:?}");
+}
+
+#[test]
+fn companies_bucket_follows_the_company_claim() {
+    let svc = Mocks::new().service();
+    let err = block_on(svc.metadata(
+        &ctx("alice", Some("acme")),
+        path(Companies, "/companies/globex/a"),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, StorageError::AccessDenied(_)));
+
+    let mut m = Mocks::new();
+    let p = path(Companies, "/companies/acme/a");
+    let f = file(&p, 1);
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    let svc = m.service();
+    assert!(block_on(svc.metadata(&ctx("alice", Some("acme")), p)).is_ok());
+}
+
+#[test]
+fn project_reads_ask_for_read_and_honour_a_denial() {
+    let mut m = Mocks::new();
+    m.projects
+        .expect_check()
+        .withf(|caller, check| {
+            caller.user_id.as_str() == "bob"
+                && check.project_id.as_str() == "p1"
+                && check.action == ProjectAction::Read
+        })
+        .times(1)
+        .returning(|_, _| Ok(AccessDecision::Denied { reason: None }));
+    let svc = m.service();
+    let err =
+        block_on(svc.metadata(&ctx("bob", None), path(Projects, "/projects/p1/a"))).unwrap_err();
+    assert!(matches!(err, StorageError::AccessDenied(_)));
+}
+
+#[test]
+fn project_service_failure_denies_with_its_own_code() {
+    let mut m = Mocks::new();
+    m.projects
+        .expect_check()
+        .returning(|_, _| Err(ProjectAccessError::Timeout));
+    let svc = m.service();
+    let err =
+        block_on(svc.metadata(&ctx("bob", None), path(Projects, "/projects/p1/a"))).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::ProjectServiceUnavailable);
+}
+
+#[test]
+fn checkout_asks_the_project_service_once_in_a_batch() {
+    let mut m = Mocks::new();
+    m.projects
+        .expect_check_batch()
+        .withf(|_, checks| {
+            let actions: Vec<_> = checks.iter().map(|c| c.action).collect();
+            actions == vec![ProjectAction::Read, ProjectAction::Lock]
+        })
+        .times(1)
+        .returning(|_, checks| {
+            Ok(checks
+                .iter()
+                .map(|c| {
+                    if c.action == ProjectAction::Lock {
+                        AccessDecision::Denied { reason: None }
+                    } else {
+                        AccessDecision::Allowed { role: None }
+                    }
+                })
+                .collect())
+        });
+    let svc = m.service();
+    let req = CopyRequest {
+        source: path(Projects, "/projects/p1/spec.pdf"),
+        target: path(Users, "/users/bob/work/spec.pdf"),
+        overwrite: false,
+    };
+    let err = block_on(svc.copy(&ctx("bob", None), req)).unwrap_err();
+    assert!(
+        matches!(err, StorageError::AccessDenied(ref d) if d.contains("lock")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_batch_answer_of_the_wrong_size_fails_closed() {
+    let mut m = Mocks::new();
+    m.projects
+        .expect_check_batch()
+        .returning(|_, _| Ok(vec![AccessDecision::Allowed { role: None }]));
+    let svc = m.service();
+    let req = CopyRequest {
+        source: path(Projects, "/projects/p1/spec.pdf"),
+        target: path(Users, "/users/bob/work/spec.pdf"),
+        overwrite: false,
+    };
+    let err = block_on(svc.copy(&ctx("bob", None), req)).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::ProjectServiceUnavailable);
+}
+
+// ---- locks -----------------------------------------------------------------------------------
+
+#[test]
+fn force_unlock_without_reason_is_refused_before_anything() {
+    let svc = Mocks::new().service();
+    let err = block_on(svc.unlock(
+        &ctx("alice", None),
+        path(Users, "/users/alice/a"),
+        true,
+        None,
+    ))
+    .unwrap_err();
+    assert!(matches!(err, StorageError::InvalidRequest(_)));
+}
+
+#[test]
+fn force_unlock_in_projects_needs_validate() {
+    let mut m = Mocks::new();
+    m.projects
+        .expect_check()
+        .withf(|_, c| c.action == ProjectAction::Validate)
+        .times(1)
+        .returning(|_, _| Ok(AccessDecision::Denied { reason: None }));
+    let svc = m.service();
+    let err = block_on(svc.unlock(
+        &ctx("bob", None),
+        path(Projects, "/projects/p1/a"),
+        true,
+        Some("holder left".into()),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, StorageError::AccessDenied(_)));
+}
+
+#[test]
+fn force_unlock_records_the_reason() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let f = file(&p, 1);
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    m.meta
+        .expect_release_lock()
+        .withf(|cmd| {
+            cmd.force
+                && cmd.audit.action == AuditAction::ForceUnlock
+                && cmd.audit.detail.as_deref() == Some("holder left")
+        })
+        .times(1)
+        .returning(|_| Ok(Some(lock_by("carol", 1))));
+    let svc = m.service();
+    let released =
+        block_on(svc.unlock(&ctx("alice", None), p, true, Some(" holder left ".into()))).unwrap();
+    assert_eq!(released.unwrap().holder.as_str(), "carol");
+}
+
+#[test]
+fn lock_ttl_is_bounded_and_archived_files_cannot_be_locked() {
+    let svc = Mocks::new().service();
+    let err = block_on(svc.lock(&ctx("alice", None), path(Users, "/users/alice/a"), Some(0)))
+        .unwrap_err();
+    assert!(matches!(err, StorageError::InvalidRequest(_)));
+
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let mut f = file(&p, 1);
+    f.status = FileStatus::Archived;
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    let svc = m.service();
+    let err = block_on(svc.lock(&ctx("alice", None), p, None)).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidTransition(_)));
+}
+
+#[test]
+fn a_lock_held_by_another_comes_back_with_the_holder() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let f = file(&p, 1);
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    m.meta
+        .expect_acquire_lock()
+        .withf(|cmd| {
+            cmd.ttl == std::time::Duration::from_secs(60) && cmd.holder.as_str() == "alice"
+        })
+        .returning(|_| Err(RepoError::FileLocked(lock_by("carol", 1))));
+    let svc = m.service();
+    let err = block_on(svc.lock(&ctx("alice", None), p, Some(60))).unwrap_err();
+    assert_eq!(err.lock().map(|l| l.holder.as_str()), Some("carol"));
+}
+
+// ---- uploads ---------------------------------------------------------------------------------
+
+#[test]
+fn proxy_upload_records_size_hash_and_audit() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/notes/todo.txt");
+    m.meta.expect_find_file().returning(|_| Ok(None));
+    m.meta
+        .expect_create_reservation()
+        .times(1)
+        .returning(|_| Ok(()));
+    m.blobs
+        .expect_put()
+        .times(1)
+        .returning(|_, _, _, mut body| {
+            // Drain the metered stream as a store would.
+            let size = drain(&mut body).unwrap();
+            Ok(PutOutcome { size, etag: None })
+        });
+    let expected_path = p.clone();
+    m.meta
+        .expect_commit_version()
+        .withf(move |cmd| {
+            cmd.size == 11
+                && cmd.sha256 == "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+                && cmd.path == expected_path
+                && cmd.status == VersionStatus::Draft
+                && cmd.audit.action == AuditAction::Upload
+                && cmd.audit.request_id == "req-1"
+                && cmd.message.as_deref() == Some("first")
+                && cmd.object_key.as_str().starts_with("alice/")
+        })
+        .times(1)
+        .returning(|cmd| {
+            let mut f = file(&cmd.path, 1);
+            f.size = cmd.size;
+            let v = version_of(&f, 1, VersionStatus::Draft);
+            Ok((f, v))
+        });
+    let svc = m.service();
+    let req = ProxyUpload {
+        path: p,
+        content_type: Some("text/plain".into()),
+        tags: None,
+        message: Some("first".into()),
+        expected: None,
+        declared_size: None,
+    };
+    let out = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"hello world"))).unwrap();
+    assert_eq!(out.file.size, 11);
+}
+
+#[test]
+fn proxy_upload_over_the_limit_keeps_nothing() {
+    let mut m = Mocks::new(); // limit 1000 bytes
+    let p = path(Users, "/users/alice/big.bin");
+    m.meta.expect_find_file().returning(|_| Ok(None));
+    m.meta
+        .expect_create_reservation()
+        .times(1)
+        .returning(|_| Ok(()));
+    m.blobs
+        .expect_put()
+        .times(1)
+        .returning(|_, _, _, mut body| {
+            drain(&mut body).map_err(BlobError::Source)?;
+            Ok(PutOutcome {
+                size: 0,
+                etag: None,
+            })
+        });
+    let deletion = PendingDeletion {
+        id: crate::model::DeletionId::from_uuid(uuid::Uuid::from_u128(9)),
+        bucket: Users,
+        object_key: ObjectKey::from_stored("alice/x"),
+        attempts: 0,
+    };
+    let queued = deletion.clone();
+    m.meta
+        .expect_abandon_reservation()
+        .times(1)
+        .returning(move |_| Ok(Some(queued.clone())));
+    m.blobs.expect_delete().times(1).returning(|_, _| Ok(()));
+    m.meta
+        .expect_forget_deletion()
+        .withf(move |id| *id == deletion.id)
+        .times(1)
+        .returning(|_| Ok(()));
+    m.meta.expect_commit_version().never();
+    let svc = m.service();
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        (0..20).map(|_| Ok(Bytes::from(vec![7u8; 100]))).collect();
+    let req = ProxyUpload {
+        path: p,
+        content_type: None,
+        tags: None,
+        message: None,
+        expected: None,
+        declared_size: None,
+    };
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, Box::pin(stream::iter(chunks))))
+        .unwrap_err();
+    assert!(
+        matches!(err, StorageError::PayloadTooLarge { limit: 1000 }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_declared_size_over_the_limit_is_refused_before_anything() {
+    let svc = Mocks::new().service();
+    let req = ProxyUpload {
+        path: path(Users, "/users/alice/big.bin"),
+        content_type: None,
+        tags: None,
+        message: None,
+        expected: None,
+        declared_size: Some(1001),
+    };
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b""))).unwrap_err();
+    assert!(matches!(err, StorageError::PayloadTooLarge { .. }));
+}
+
+#[test]
+fn if_match_mismatch_is_a_precondition_conflict_before_any_byte() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let f = file(&p, 3);
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    let svc = m.service();
+    let req = ProxyUpload {
+        path: p,
+        content_type: None,
+        tags: None,
+        message: None,
+        expected: Some(Expectation {
+            latest: Some(n(2)),
+            precondition: true,
+        }),
+        declared_size: None,
+    };
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"x"))).unwrap_err();
+    assert!(
+        matches!(err, StorageError::VersionConflict { precondition: true, current: Some(c), .. } if c == n(3)),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn upload_to_a_file_locked_by_another_is_refused_before_any_byte() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let mut f = file(&p, 1);
+    f.lock = Some(lock_by("carol", 1));
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    let svc = m.service();
+    let req = ProxyUpload {
+        path: p,
+        content_type: None,
+        tags: None,
+        message: None,
+        expected: None,
+        declared_size: None,
+    };
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"x"))).unwrap_err();
+    assert!(matches!(err, StorageError::FileLocked(_)));
+}
+
+#[test]
+fn a_refused_commit_discards_the_written_object() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    m.meta.expect_find_file().returning(|_| Ok(None));
+    m.meta.expect_create_reservation().returning(|_| Ok(()));
+    m.blobs.expect_put().returning(|_, _, _, _| {
+        Ok(PutOutcome {
+            size: 1,
+            etag: None,
+        })
+    });
+    m.meta
+        .expect_commit_version()
+        .returning(|_| Err(RepoError::FileLocked(lock_by("carol", 1))));
+    m.meta
+        .expect_abandon_reservation()
+        .times(1)
+        .returning(|_| Ok(None));
+    let svc = m.service();
+    let req = ProxyUpload {
+        path: p,
+        content_type: None,
+        tags: None,
+        message: None,
+        expected: None,
+        declared_size: None,
+    };
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"x"))).unwrap_err();
+    assert!(matches!(err, StorageError::FileLocked(_)));
+}
+
+#[test]
+fn presign_refuses_bad_input_before_anything() {
+    let svc = Mocks::new().service();
+    let base = PresignUploadRequest {
+        path: path(Users, "/users/alice/a.pdf"),
+        content_type: Some("application/pdf".into()),
+        size: None,
+        sha256: None,
+    };
+    let c = ctx("alice", None);
+    let too_big = PresignUploadRequest {
+        size: Some(1001),
+        ..base.clone()
+    };
+    assert!(matches!(
+        block_on(svc.presign_upload(&c, too_big)),
+        Err(StorageError::PayloadTooLarge { .. })
+    ));
+    let bad_hash = PresignUploadRequest {
+        sha256: Some("xyz".into()),
+        ..base.clone()
+    };
+    assert!(matches!(
+        block_on(svc.presign_upload(&c, bad_hash)),
+        Err(StorageError::InvalidRequest(_))
+    ));
+    let bad_type = PresignUploadRequest {
+        content_type: Some("pdf".into()),
+        ..base
+    };
+    assert!(matches!(
+        block_on(svc.presign_upload(&c, bad_type)),
+        Err(StorageError::InvalidRequest(_))
+    ));
+}
+
+#[test]
+fn presign_reserves_an_upload_that_expires_after_the_url() {
+    let mut m = Mocks::new();
+    m.meta.expect_find_file().returning(|_| Ok(None));
+    m.blobs
+        .expect_presign_put()
+        .withf(|bucket, _, ct, len, ttl| {
+            *bucket == Users && ct == "application/pdf" && *len == Some(5) && ttl.as_secs() == 900
+        })
+        .returning(|_, _, _, _, ttl| {
+            Ok(crate::ports::PresignedRequest {
+                method: crate::ports::PresignMethod::Put,
+                url: "http://s3/x".into(),
+                headers: vec![],
+                expires_at: now() + chrono::TimeDelta::from_std(ttl).unwrap(),
+            })
+        });
+    m.meta
+        .expect_create_reservation()
+        .withf(|r| {
+            r.expected_size == Some(5)
+                && r.expires_at == now() + chrono::TimeDelta::seconds(900 + 3600)
+                && r.created_by.as_str() == "alice"
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let svc = m.service();
+    let out = block_on(svc.presign_upload(
+        &ctx("alice", None),
+        PresignUploadRequest {
+            path: path(Users, "/users/alice/a.pdf"),
+            content_type: Some("application/pdf".into()),
+            size: Some(5),
+            sha256: None,
+        },
+    ))
+    .unwrap();
+    assert_eq!(out.max_bytes, 1000);
+}
+
+fn reservation_for(p: &FilePath, owner: &str) -> crate::model::UploadReservation {
+    let version_id = crate::model::VersionId::from_uuid(uuid::Uuid::from_u128(77));
+    crate::model::UploadReservation {
+        id: crate::model::UploadId::from_uuid(uuid::Uuid::from_u128(78)),
+        kind: UploadKind::Presigned,
+        path: p.clone(),
+        created_by: user(owner),
+        version_id,
+        object_key: ObjectKey::for_version(p.owner(), version_id),
+        content_type: "text/plain".into(),
+        expected_size: Some(3),
+        expected_sha256: None,
+        max_bytes: 1000,
+        expires_at: now() + chrono::TimeDelta::hours(1),
+        created_at: now(),
+        completed_version: None,
+    }
+}
+
+#[test]
+fn complete_of_someone_elses_upload_is_not_found() {
+    let mut m = Mocks::new();
+    let r = reservation_for(&path(Users, "/users/alice/a"), "alice");
+    let id = r.id;
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(r.clone())));
+    let svc = m.service();
+    let err = block_on(svc.complete_upload(&ctx("bob", None), id)).unwrap_err();
+    assert!(matches!(err, StorageError::UploadNotFound));
+}
+
+#[test]
+fn complete_with_a_size_mismatch_removes_the_object() {
+    let mut m = Mocks::new();
+    let r = reservation_for(&path(Users, "/users/alice/a"), "alice");
+    let id = r.id;
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(r.clone())));
+    m.blobs.expect_head().returning(|_, _| {
+        Ok(BlobMeta {
+            size: 4,
+            etag: None,
+            content_type: None,
+        })
+    });
+    m.blobs.expect_delete().times(1).returning(|_, _| Ok(()));
+    m.meta.expect_commit_version().never();
+    let svc = m.service();
+    let err = block_on(svc.complete_upload(&ctx("alice", None), id)).unwrap_err();
+    assert!(
+        matches!(err, StorageError::InvalidRequest(ref d) if d.contains("4 bytes")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn complete_before_the_put_says_so() {
+    let mut m = Mocks::new();
+    let r = reservation_for(&path(Users, "/users/alice/a"), "alice");
+    let id = r.id;
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(r.clone())));
+    m.blobs
+        .expect_head()
+        .returning(|_, _| Err(BlobError::NotFound));
+    let svc = m.service();
+    let err = block_on(svc.complete_upload(&ctx("alice", None), id)).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidRequest(_)));
+}
+
+#[test]
+fn complete_is_idempotent() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let f = file(&p, 1);
+    let v = version_of(&f, 1, VersionStatus::Draft);
+    let mut r = reservation_for(&p, "alice");
+    r.completed_version = Some(v.id);
+    let id = r.id;
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(r.clone())));
+    let (f2, v2) = (f.clone(), v.clone());
+    m.meta
+        .expect_find_version()
+        .withf(move |id| *id == v2.id)
+        .returning(move |_| Ok(Some((f2.clone(), v.clone()))));
+    let svc = m.service();
+    let out = block_on(svc.complete_upload(&ctx("alice", None), id)).unwrap();
+    assert_eq!(out.version.number, n(1));
+    assert_eq!(out.file, f);
+}
+
+// ---- copy and commit -------------------------------------------------------------------------
+
+#[test]
+fn checkout_copy_locks_the_source_on_the_copied_version() {
+    let mut m = Mocks::new();
+    m.projects
+        .expect_check_batch()
+        .returning(|_, checks| Ok(checks.iter().map(|_| allow().unwrap()).collect()));
+    let src = path(Projects, "/projects/p1/spec.pdf");
+    let dst = path(Users, "/users/bob/work/spec.pdf");
+    let f = file(&src, 4);
+    let v = version_of(&f, 4, VersionStatus::Validated);
+    let (src2, f2) = (src.clone(), f.clone());
+    m.meta
+        .expect_find_file()
+        .returning(move |p| Ok((*p == src2).then(|| f2.clone())));
+    m.meta
+        .expect_find_version_by_number()
+        .returning(move |_, _| Ok(Some(v.clone())));
+    m.meta.expect_create_reservation().returning(|_| Ok(()));
+    m.blobs
+        .expect_copy()
+        .withf(|fb, _, tb, to| *fb == Projects && *tb == Users && to.as_str().starts_with("bob/"))
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    let file_id = f.id;
+    m.meta
+        .expect_commit_version()
+        .withf(move |cmd| {
+            let co = cmd.checkout.as_ref();
+            co.is_some_and(|c| c.file_id == file_id && c.base_version == n(4))
+                && cmd.status == VersionStatus::Draft
+                && cmd.mode
+                    == WriteMode::Upsert {
+                        expected: None,
+                        overwrite: false,
+                    }
+        })
+        .times(1)
+        .returning(|cmd| {
+            let f = file(&cmd.path, 1);
+            let v = version_of(&f, 1, VersionStatus::Draft);
+            Ok((f, v))
+        });
+    let svc = m.service();
+    let out = block_on(svc.copy(
+        &ctx("bob", None),
+        CopyRequest {
+            source: src,
+            target: dst.clone(),
+            overwrite: false,
+        },
+    ))
+    .unwrap();
+    assert_eq!(out.file.path, dst);
+}
+
+#[test]
+fn checkout_of_a_file_locked_by_another_is_refused_with_the_lock() {
+    let mut m = Mocks::new();
+    m.projects
+        .expect_check_batch()
+        .returning(|_, checks| Ok(checks.iter().map(|_| allow().unwrap()).collect()));
+    let src = path(Projects, "/projects/p1/spec.pdf");
+    let mut f = file(&src, 4);
+    f.lock = Some(lock_by("carol", 4));
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    let svc = m.service();
+    let err = block_on(svc.copy(
+        &ctx("bob", None),
+        CopyRequest {
+            source: src,
+            target: path(Users, "/users/bob/x.pdf"),
+            overwrite: false,
+        },
+    ))
+    .unwrap_err();
+    assert_eq!(err.lock().map(|l| l.holder.as_str()), Some("carol"));
+}
+
+#[test]
+fn copy_onto_an_existing_target_needs_overwrite() {
+    let mut m = Mocks::new();
+    let src = path(Users, "/users/bob/a");
+    let dst = path(Users, "/users/bob/b");
+    let (fa, fb) = (file(&src, 1), file(&dst, 2));
+    m.meta.expect_find_file().returning(move |p| {
+        Ok(Some(if p.as_str().ends_with("/a") {
+            fa.clone()
+        } else {
+            fb.clone()
+        }))
+    });
+    let svc = m.service();
+    let err = block_on(svc.copy(
+        &ctx("bob", None),
+        CopyRequest {
+            source: src,
+            target: dst,
+            overwrite: false,
+        },
+    ))
+    .unwrap_err();
+    assert!(matches!(err, StorageError::VersionConflict { current: Some(c), .. } if c == n(2)));
+}
+
+#[test]
+fn commit_rules_apply_before_any_copy() {
+    let src = path(Users, "/users/bob/work/spec.pdf");
+    let dst = path(Users, "/users/bob/spec.pdf");
+    let c = ctx("bob", None);
+
+    // No message.
+    let svc = Mocks::new().service();
+    let req = CommitRequest {
+        source: src.clone(),
+        target: dst.clone(),
+        message: None,
+        keep_lock: false,
+    };
+    assert!(matches!(
+        block_on(svc.commit(&c, req)),
+        Err(StorageError::InvalidRequest(_))
+    ));
+
+    // Not locked.
+    let mut m = Mocks::new();
+    let (fs, fd) = (file(&src, 1), file(&dst, 3));
+    m.meta.expect_find_file().returning(move |p| {
+        Ok(Some(if p.as_str().contains("work") {
+            fs.clone()
+        } else {
+            fd.clone()
+        }))
+    });
+    let svc = m.service();
+    let req = CommitRequest {
+        source: src.clone(),
+        target: dst.clone(),
+        message: Some("m".into()),
+        keep_lock: false,
+    };
+    assert!(matches!(
+        block_on(svc.commit(&c, req)),
+        Err(StorageError::InvalidTransition(_))
+    ));
+
+    // Stale base.
+    let mut m = Mocks::new();
+    let fs = file(&src, 1);
+    let mut fd = file(&dst, 3);
+    fd.lock = Some(lock_by("bob", 2));
+    m.meta.expect_find_file().returning(move |p| {
+        Ok(Some(if p.as_str().contains("work") {
+            fs.clone()
+        } else {
+            fd.clone()
+        }))
+    });
+    let svc = m.service();
+    let req = CommitRequest {
+        source: src,
+        target: dst,
+        message: Some("m".into()),
+        keep_lock: false,
+    };
+    let err = block_on(svc.commit(&c, req)).unwrap_err();
+    assert!(
+        matches!(err, StorageError::VersionConflict { current: Some(c), precondition: false, .. } if c == n(3))
+    );
+}
+
+#[test]
+fn commit_creates_a_pending_version_and_a_failed_copy_keeps_nothing() {
+    let src = path(Users, "/users/bob/work/spec.pdf");
+    let dst = path(Users, "/users/bob/spec.pdf");
+    let mut m = Mocks::new();
+    let fs = file(&src, 1);
+    let mut fd = file(&dst, 3);
+    fd.lock = Some(lock_by("bob", 3));
+    let vs = version_of(&fs, 1, VersionStatus::Draft);
+    m.meta.expect_find_file().returning(move |p| {
+        Ok(Some(if p.as_str().contains("work") {
+            fs.clone()
+        } else {
+            fd.clone()
+        }))
+    });
+    m.meta
+        .expect_find_version_by_number()
+        .returning(move |_, _| Ok(Some(vs.clone())));
+    m.meta
+        .expect_create_reservation()
+        .times(1)
+        .returning(|_| Ok(()));
+    m.blobs
+        .expect_copy()
+        .returning(|_, _, _, _| Err(BlobError::Unavailable("connection refused".into())));
+    m.meta
+        .expect_abandon_reservation()
+        .times(1)
+        .returning(|_| Ok(None));
+    m.meta.expect_commit_version().never();
+    let svc = m.service();
+    let req = CommitRequest {
+        source: src,
+        target: dst,
+        message: Some("m".into()),
+        keep_lock: true,
+    };
+    let err = block_on(svc.commit(&ctx("bob", None), req)).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::MinioUnreachable);
+}
+
+// ---- review ----------------------------------------------------------------------------------
+
+fn review_fixture(status: VersionStatus, author: &str) -> Mocks {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let f = file(&p, 1);
+    let mut v = version_of(&f, 1, status);
+    v.author = user(author);
+    m.meta
+        .expect_find_version()
+        .returning(move |_| Ok(Some((f.clone(), v.clone()))));
+    m
+}
+
+fn vid() -> crate::model::VersionId {
+    crate::model::VersionId::from_uuid(uuid::Uuid::from_u128(0xBEEF + 1))
+}
+
+#[test]
+fn four_eyes_refuses_self_approval() {
+    let svc = review_fixture(VersionStatus::PendingValidation, "alice").service();
+    let err = block_on(svc.review(&ctx("alice", None), vid(), ReviewDecision::Approve, None))
+        .unwrap_err();
+    assert!(matches!(err, StorageError::AccessDenied(ref d) if d.contains("four-eyes")));
+}
+
+#[test]
+fn self_approval_when_allowed() {
+    let mut m = review_fixture(VersionStatus::PendingValidation, "alice");
+    m.settings.allow_self_approval = true;
+    m.meta
+        .expect_review_version()
+        .withf(|cmd| {
+            cmd.from == VersionStatus::PendingValidation && cmd.to == VersionStatus::Validated
+        })
+        .times(1)
+        .returning(|_| {
+            let f = file(&path(Users, "/users/alice/a"), 1);
+            let v = version_of(&f, 1, VersionStatus::Validated);
+            Ok((f, v))
+        });
+    let svc = m.service();
+    assert!(
+        block_on(svc.review(&ctx("alice", None), vid(), ReviewDecision::Approve, None)).is_ok()
+    );
+}
+
+#[test]
+fn reject_needs_a_comment() {
+    let svc = Mocks::new().service();
+    let err = block_on(svc.review(
+        &ctx("alice", None),
+        vid(),
+        ReviewDecision::Reject,
+        Some(" ".into()),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, StorageError::InvalidRequest(_)));
+}
+
+#[test]
+fn approving_a_validated_version_is_an_invalid_transition() {
+    let svc = review_fixture(VersionStatus::Validated, "carol").service();
+    let err = block_on(svc.review(&ctx("alice", None), vid(), ReviewDecision::Approve, None))
+        .unwrap_err();
+    assert!(matches!(err, StorageError::InvalidTransition(_)));
+}
+
+#[test]
+fn the_losing_concurrent_decision_gets_invalid_transition() {
+    let mut m = review_fixture(VersionStatus::PendingValidation, "carol");
+    m.meta
+        .expect_review_version()
+        .returning(|_| Err(RepoError::InvalidTransition("already decided".into())));
+    let svc = m.service();
+    let err = block_on(svc.review(
+        &ctx("alice", None),
+        vid(),
+        ReviewDecision::Reject,
+        Some("no".into()),
+    ))
+    .unwrap_err();
+    assert!(matches!(err, StorageError::InvalidTransition(_)));
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+#[test]
+fn validated_download_without_a_validated_version() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let f = file(&p, 2);
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    let svc = m.service();
+    let err = block_on(svc.download(
+        &ctx("alice", None),
+        DownloadRequest {
+            path: p,
+            version: VersionSelector::Validated,
+            range: None,
+        },
+    ))
+    .unwrap_err();
+    assert!(matches!(err, StorageError::VersionNotFound));
+}
+
+#[test]
+fn validated_download_serves_the_validated_version_while_a_newer_waits() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let mut f = file(&p, 3);
+    f.validated_version = Some(n(2));
+    let v2 = version_of(&f, 2, VersionStatus::Validated);
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    m.meta
+        .expect_find_version_by_number()
+        .withf(|_, number| *number == n(2))
+        .returning(move |_, _| Ok(Some(v2.clone())));
+    m.blobs.expect_get().returning(|_, _, _| {
+        Ok(crate::ports::BlobRead {
+            total_size: 3,
+            range: None,
+            etag: None,
+            body: body(b"abc"),
+        })
+    });
+    let svc = m.service();
+    let out = block_on(svc.download(
+        &ctx("alice", None),
+        DownloadRequest {
+            path: p,
+            version: VersionSelector::Validated,
+            range: None,
+        },
+    ))
+    .unwrap();
+    assert_eq!(out.version.number, n(2));
+}
+
+#[test]
+fn list_pages_carry_a_cursor_only_when_more_follow() {
+    let mut m = Mocks::new();
+    let dir = DirPath::parse(Users, "/users/alice/").unwrap();
+    m.meta
+        .expect_list_children()
+        .withf(|_, after, limit| after.is_none() && *limit == 3)
+        .returning(|_, _, _| {
+            Ok(vec![
+                ListEntry::Directory { name: "a".into() },
+                ListEntry::Directory { name: "b".into() },
+                ListEntry::Directory { name: "c".into() },
+            ])
+        });
+    m.meta
+        .expect_list_children()
+        .withf(|_, after, _| after.as_deref() == Some("b"))
+        .returning(|_, _, _| Ok(vec![ListEntry::Directory { name: "c".into() }]));
+    let svc = m.service();
+    let c = ctx("alice", None);
+    let first = block_on(svc.list(&c, dir.clone(), None, Limit::new(Some(2)).unwrap())).unwrap();
+    assert_eq!(first.entries.len(), 2);
+    let cursor = first.next_cursor.unwrap();
+    let second = block_on(svc.list(&c, dir, Some(&cursor), Limit::new(Some(2)).unwrap())).unwrap();
+    assert_eq!(second.entries.len(), 1);
+    assert!(second.next_cursor.is_none());
+}
+
+#[test]
+fn database_faults_keep_their_cause_out_of_the_message() {
+    let mut m = Mocks::new();
+    m.meta
+        .expect_find_file()
+        .returning(|_| Err(RepoError::Unavailable("pool timed out at 10.0.0.3".into())));
+    let svc = m.service();
+    let err =
+        block_on(svc.metadata(&ctx("alice", None), path(Users, "/users/alice/a"))).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::DatabaseUnavailable);
+    assert!(!err.to_string().contains("10.0.0.3"));
+}
+
+// ---- delete and janitor ----------------------------------------------------------------------
+
+#[test]
+fn delete_removes_objects_and_leaves_failures_queued() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let f = file(&p, 2);
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    let pending = |i: u128| PendingDeletion {
+        id: crate::model::DeletionId::from_uuid(uuid::Uuid::from_u128(i)),
+        bucket: Users,
+        object_key: ObjectKey::from_stored(format!("alice/{i}")),
+        attempts: 0,
+    };
+    m.meta
+        .expect_delete_file()
+        .times(1)
+        .returning(move |_| Ok(vec![pending(1), pending(2)]));
+    m.blobs.expect_delete().returning(|_, key| {
+        if key.as_str() == "alice/1" {
+            Ok(())
+        } else {
+            Err(BlobError::Unavailable("down".into()))
+        }
+    });
+    m.meta
+        .expect_forget_deletion()
+        .withf(|id| id.as_uuid() == uuid::Uuid::from_u128(1))
+        .times(1)
+        .returning(|_| Ok(()));
+    let svc = m.service();
+    assert!(block_on(svc.delete(&ctx("alice", None), p)).is_ok());
+}
+
+#[test]
+fn janitor_reclaims_and_counts() {
+    let mut m = Mocks::new();
+    m.meta
+        .expect_expire_reservations()
+        .times(1)
+        .returning(|_, _| Ok(2));
+    let mut first = true;
+    m.meta.expect_claim_deletions().returning(move |_, _| {
+        if std::mem::take(&mut first) {
+            Ok((1..=3)
+                .map(|i| PendingDeletion {
+                    id: crate::model::DeletionId::from_uuid(uuid::Uuid::from_u128(i)),
+                    bucket: Projects,
+                    object_key: ObjectKey::from_stored(format!("p/{i}")),
+                    attempts: 1,
+                })
+                .collect())
+        } else {
+            Ok(vec![])
+        }
+    });
+    m.blobs.expect_delete().returning(|_, key| {
+        if key.as_str() == "p/2" {
+            Err(BlobError::Unavailable("down".into()))
+        } else {
+            Ok(())
+        }
+    });
+    m.meta
+        .expect_forget_deletion()
+        .times(2)
+        .returning(|_| Ok(()));
+    let svc = m.service();
+    let report = block_on(svc.run_janitor_once()).unwrap();
+    assert_eq!(
+        report,
+        JanitorReport {
+            reservations_expired: 2,
+            objects_deleted: 2,
+            deletions_failed: 1
+        }
+    );
+}

@@ -1,0 +1,581 @@
+//! Uploads (presigned, completed, proxied) and downloads (proxied, presigned).
+
+use futures_util::{
+    FutureExt, StreamExt,
+    future::{Either, select},
+    pin_mut,
+};
+use sha2::{Digest, Sha256};
+
+use super::{
+    MeteredStream, Need, StorageService, check_sha256, check_tags, check_text,
+    content_type_or_default,
+};
+use crate::error::StorageError;
+use crate::model::{
+    AuditAction, FilePath, FileRecord, RequestContext, Tags, UploadId, UploadKind,
+    UploadReservation, Version, VersionSelector, VersionStatus,
+};
+use crate::ports::{
+    BlobError, BlobRead, ByteRange, ByteStream, Expectation, NewVersion, PresignGetOptions,
+    PresignedRequest, RepoError, WriteMode,
+};
+use crate::rules::{Operation, ensure_writable};
+
+/// `POST /upload/presign`.
+#[derive(Debug, Clone)]
+pub struct PresignUploadRequest {
+    pub path: FilePath,
+    pub content_type: Option<String>,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+}
+
+/// The answer to a presign: where to PUT, until when, and how much.
+#[derive(Debug, Clone)]
+pub struct PresignedUpload {
+    pub upload_id: UploadId,
+    pub request: PresignedRequest,
+    pub max_bytes: u64,
+}
+
+/// `POST /upload/proxy`'s fields (the file itself comes as a stream).
+#[derive(Debug, Clone)]
+pub struct ProxyUpload {
+    pub path: FilePath,
+    pub content_type: Option<String>,
+    pub tags: Option<Tags>,
+    pub message: Option<String>,
+    /// `If-Match` or `expected_version`.
+    pub expected: Option<Expectation>,
+    /// The size the client announced, when known: refused at once when over the limit.
+    pub declared_size: Option<u64>,
+}
+
+/// A version written, and the file after it.
+#[derive(Debug, Clone)]
+pub struct UploadResult {
+    pub file: FileRecord,
+    pub version: Version,
+}
+
+/// `GET /download/proxy` and `POST /download/presign`.
+#[derive(Debug, Clone)]
+pub struct DownloadRequest {
+    pub path: FilePath,
+    pub version: VersionSelector,
+    pub range: Option<ByteRange>,
+}
+
+/// A download being streamed.
+#[derive(Debug)]
+pub struct Download {
+    pub file: FileRecord,
+    pub version: Version,
+    pub read: BlobRead,
+}
+
+/// A presigned download.
+#[derive(Debug, Clone)]
+pub struct PresignedDownload {
+    pub file: FileRecord,
+    pub version: Version,
+    pub request: PresignedRequest,
+}
+
+/// A `Content-Disposition` value for `name` that is safe whatever the name holds (RFC 6266):
+/// an ASCII fallback `filename` with quotes, backslashes and non-ASCII replaced, and the exact
+/// name as RFC 8187 `filename*`.
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Refuses early what the store would refuse at commit: an archived file, another holder's
+/// lock, a failed expectation. The store decides again, atomically.
+fn precheck_write(
+    ctx: &RequestContext,
+    existing: Option<&FileRecord>,
+    expected: Option<Expectation>,
+) -> Result<(), StorageError> {
+    if let Some(file) = existing {
+        ensure_writable(file.status)?;
+        if let Some(lock) = file.lock_held_by_other(ctx.user()) {
+            return Err(StorageError::FileLocked(Box::new(lock.clone())));
+        }
+    }
+    if let Some(exp) = expected {
+        let current = existing.map(|f| f.version);
+        if current != exp.latest {
+            return Err(StorageError::VersionConflict {
+                detail: match (exp.latest, current) {
+                    (None, Some(c)) => format!("the file already exists, at version {c}"),
+                    (Some(e), None) => format!("expected version {e}, but the file does not exist"),
+                    (Some(e), Some(c)) => {
+                        format!("expected version {e}, but the file is at version {c}")
+                    }
+                    (None, None) => String::new(),
+                },
+                current,
+                precondition: exp.precondition,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl StorageService {
+    /// `POST /upload/presign`: reserves an upload and returns a URL to PUT it to.
+    ///
+    /// # Errors
+    /// `invalid_request` (content type, size, hash), `payload_too_large`, access errors,
+    /// `file_locked`, `invalid_transition` (archived), store faults.
+    pub async fn presign_upload(
+        &self,
+        ctx: &RequestContext,
+        req: PresignUploadRequest,
+    ) -> Result<PresignedUpload, StorageError> {
+        let content_type = content_type_or_default(req.content_type.as_deref())?;
+        let sha256 = req.sha256.as_deref().map(check_sha256).transpose()?;
+        let limit = self.settings.max_upload_bytes;
+        if let Some(size) = req.size.filter(|s| *s > limit) {
+            let _ = size;
+            return Err(StorageError::PayloadTooLarge { limit });
+        }
+        self.authorize(ctx, &[Need::on(Operation::Upload, &req.path)])
+            .await?;
+        let existing = self.ports.metadata.find_file(&req.path).await?;
+        precheck_write(ctx, existing.as_ref(), None)?;
+
+        let lifetime = self.settings.presign_ttl + self.settings.upload_grace;
+        let mut reservation = self.new_reservation(
+            ctx,
+            UploadKind::Presigned,
+            &req.path,
+            content_type,
+            lifetime,
+        );
+        reservation.expected_size = req.size;
+        reservation.expected_sha256 = sha256;
+        let request = self
+            .ports
+            .blobs
+            .presign_put(
+                req.path.bucket(),
+                &reservation.object_key,
+                &reservation.content_type,
+                req.size,
+                self.settings.presign_ttl,
+            )
+            .await?;
+        self.ports.metadata.create_reservation(&reservation).await?;
+        Ok(PresignedUpload {
+            upload_id: reservation.id,
+            request,
+            max_bytes: limit,
+        })
+    }
+
+    /// `POST /upload/complete`: checks the uploaded object (exists, size, SHA-256) and records
+    /// it as a new version. Idempotent: completing again returns the same version.
+    ///
+    /// # Errors
+    /// `upload_not_found` (unknown, expired, someone else's), `invalid_request` (nothing
+    /// uploaded, size or hash mismatch: the object is then removed and the URL may be used
+    /// again), `payload_too_large`, and the refusals of a write.
+    pub async fn complete_upload(
+        &self,
+        ctx: &RequestContext,
+        upload_id: UploadId,
+    ) -> Result<UploadResult, StorageError> {
+        let reservation = self
+            .ports
+            .metadata
+            .find_reservation(upload_id)
+            .await?
+            .filter(|r| &r.created_by == ctx.user() && r.kind == UploadKind::Presigned)
+            .ok_or(StorageError::UploadNotFound)?;
+        self.authorize(ctx, &[Need::on(Operation::Upload, &reservation.path)])
+            .await?;
+        if let Some(version_id) = reservation.completed_version {
+            return self.completed(version_id).await;
+        }
+        if reservation.expires_at <= self.ports.clock.now() {
+            return Err(StorageError::UploadNotFound);
+        }
+        let bucket = reservation.path.bucket();
+        let meta = match self.ports.blobs.head(bucket, &reservation.object_key).await {
+            Ok(meta) => meta,
+            Err(BlobError::NotFound) => {
+                return Err(StorageError::invalid(
+                    "nothing has been uploaded to this upload's URL yet",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if meta.size > reservation.max_bytes {
+            self.ports
+                .blobs
+                .delete(bucket, &reservation.object_key)
+                .await?;
+            return Err(StorageError::PayloadTooLarge {
+                limit: reservation.max_bytes,
+            });
+        }
+        if let Some(expected) = reservation.expected_size.filter(|s| *s != meta.size) {
+            self.ports
+                .blobs
+                .delete(bucket, &reservation.object_key)
+                .await?;
+            return Err(StorageError::invalid(format!(
+                "the uploaded object has {} bytes, {expected} were announced",
+                meta.size
+            )));
+        }
+        let sha256 = self.hash_object(&reservation).await?;
+        if let Some(expected) = reservation
+            .expected_sha256
+            .as_ref()
+            .filter(|h| **h != sha256)
+        {
+            self.ports
+                .blobs
+                .delete(bucket, &reservation.object_key)
+                .await?;
+            return Err(StorageError::invalid(format!(
+                "the uploaded object's sha256 is {sha256}, {expected} was announced"
+            )));
+        }
+        let cmd = NewVersion {
+            reservation: reservation.id,
+            path: reservation.path.clone(),
+            new_file_id: self.new_file_id(),
+            version_id: reservation.version_id,
+            object_key: reservation.object_key.clone(),
+            size: meta.size,
+            sha256,
+            content_type: reservation.content_type.clone(),
+            author: ctx.user().clone(),
+            message: None,
+            status: VersionStatus::Draft,
+            tags: None,
+            mode: WriteMode::Upsert {
+                expected: None,
+                overwrite: true,
+            },
+            checkout: None,
+            audit: self.audit_draft(ctx, AuditAction::Upload, &reservation.path, None),
+        };
+        match self.ports.metadata.commit_version(cmd).await {
+            Ok((file, version)) => Ok(UploadResult { file, version }),
+            Err(RepoError::UploadAlreadyCompleted { version_id }) => {
+                self.completed(version_id).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn completed(
+        &self,
+        version_id: crate::model::VersionId,
+    ) -> Result<UploadResult, StorageError> {
+        // The version may have been deleted since; then the upload is gone too.
+        let (file, version) = self
+            .ports
+            .metadata
+            .find_version(version_id)
+            .await?
+            .ok_or(StorageError::UploadNotFound)?;
+        Ok(UploadResult { file, version })
+    }
+
+    async fn hash_object(&self, reservation: &UploadReservation) -> Result<String, StorageError> {
+        let read = self
+            .ports
+            .blobs
+            .get(reservation.path.bucket(), &reservation.object_key, None)
+            .await?;
+        let mut hasher = Sha256::new();
+        let mut body = read.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StorageError::ObjectStoreUnavailable {
+                cause: format!("reading the uploaded object: {e}"),
+            })?;
+            hasher.update(&chunk);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// `POST /upload/proxy`: streams `body` to the blob store (bounded memory, size limit
+    /// enforced as bytes arrive) and records it as a new version.
+    ///
+    /// Nothing is kept when it fails: the reservation is dropped and its object deleted (or
+    /// queued for the janitor when the store is down).
+    ///
+    /// # Errors
+    /// `payload_too_large` as soon as the limit is crossed, `invalid_request` when the client's
+    /// stream fails, the refusals of a write, store faults.
+    pub async fn upload_proxy(
+        &self,
+        ctx: &RequestContext,
+        req: ProxyUpload,
+        body: ByteStream,
+    ) -> Result<UploadResult, StorageError> {
+        let content_type = content_type_or_default(req.content_type.as_deref())?;
+        let message = check_text("message", req.message.as_deref())?;
+        if let Some(tags) = &req.tags {
+            check_tags(tags)?;
+        }
+        let limit = self.settings.max_upload_bytes;
+        if req.declared_size.is_some_and(|s| s > limit) {
+            return Err(StorageError::PayloadTooLarge { limit });
+        }
+        self.authorize(ctx, &[Need::on(Operation::Upload, &req.path)])
+            .await?;
+        let existing = self.ports.metadata.find_file(&req.path).await?;
+        precheck_write(ctx, existing.as_ref(), req.expected)?;
+
+        let reservation = self.new_reservation(
+            ctx,
+            UploadKind::Proxy,
+            &req.path,
+            content_type,
+            self.settings.transfer_lease,
+        );
+        self.ports.metadata.create_reservation(&reservation).await?;
+
+        let (metered, meter) = MeteredStream::new(body, limit);
+        let put = self.with_heartbeat(
+            &reservation,
+            self.ports.blobs.put(
+                req.path.bucket(),
+                &reservation.object_key,
+                &reservation.content_type,
+                Box::pin(metered),
+            ),
+        );
+        let stored = match put.await {
+            Ok(stored) => stored,
+            Err(e) => {
+                self.discard_reservation(&reservation).await;
+                return Err(match e {
+                    _ if meter.exceeded() => StorageError::PayloadTooLarge { limit },
+                    BlobError::Source(cause) => StorageError::invalid(format!(
+                        "the upload stream failed after {} bytes: {cause}",
+                        meter.bytes()
+                    )),
+                    other => other.into(),
+                });
+            }
+        };
+        let cmd = NewVersion {
+            reservation: reservation.id,
+            path: req.path.clone(),
+            new_file_id: existing
+                .as_ref()
+                .map_or_else(|| self.new_file_id(), |f| f.id),
+            version_id: reservation.version_id,
+            object_key: reservation.object_key.clone(),
+            size: stored.size.max(meter.bytes()),
+            sha256: meter.sha256_hex(),
+            content_type: reservation.content_type.clone(),
+            author: ctx.user().clone(),
+            message,
+            status: VersionStatus::Draft,
+            tags: req.tags,
+            mode: WriteMode::Upsert {
+                expected: req.expected,
+                overwrite: true,
+            },
+            checkout: None,
+            audit: self.audit_draft(ctx, AuditAction::Upload, &req.path, None),
+        };
+        self.commit_or_discard(
+            &reservation,
+            cmd,
+            req.expected.is_some_and(|e| e.precondition),
+        )
+        .await
+    }
+
+    /// Records a version whose object is written; on refusal, discards the reservation and its
+    /// object so nothing stays behind.
+    pub(crate) async fn commit_or_discard(
+        &self,
+        reservation: &UploadReservation,
+        cmd: NewVersion,
+        precondition: bool,
+    ) -> Result<UploadResult, StorageError> {
+        match self.ports.metadata.commit_version(cmd).await {
+            Ok((file, version)) => Ok(UploadResult { file, version }),
+            Err(e) => {
+                // When the database is down this fails too; the reservation then expires and
+                // the janitor reclaims the object.
+                self.discard_reservation(reservation).await;
+                Err(match StorageError::from(e) {
+                    StorageError::VersionConflict {
+                        detail, current, ..
+                    } => StorageError::VersionConflict {
+                        detail,
+                        current,
+                        precondition,
+                    },
+                    other => other,
+                })
+            }
+        }
+    }
+
+    /// Runs `work` while pushing back the reservation's expiry every third of its lease, so a
+    /// long transfer is not reclaimed while it runs, and a crashed one is soon after.
+    pub(crate) async fn with_heartbeat<T>(
+        &self,
+        reservation: &UploadReservation,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let lease = self.settings.transfer_lease;
+        let beat = lease / 3;
+        let heartbeat = async {
+            loop {
+                self.ports.clock.sleep(beat).await;
+                let until = self.ports.clock.now() + super::chrono_duration(lease);
+                // A failed heartbeat is not fatal: the commit checks the reservation.
+                let _ = self
+                    .ports
+                    .metadata
+                    .extend_reservation(reservation.id, until)
+                    .await;
+            }
+        }
+        .fuse();
+        let work = work.fuse();
+        pin_mut!(heartbeat, work);
+        match select(work, heartbeat).await {
+            Either::Left((out, _)) => out,
+            Either::Right(((), work)) => work.await,
+        }
+    }
+
+    async fn resolve_version(
+        &self,
+        file: &FileRecord,
+        selector: VersionSelector,
+    ) -> Result<Version, StorageError> {
+        let number = match selector {
+            VersionSelector::Latest => file.version,
+            VersionSelector::Validated => file
+                .validated_version
+                .ok_or(StorageError::VersionNotFound)?,
+            VersionSelector::Number(n) => n,
+        };
+        self.ports
+            .metadata
+            .find_version_by_number(file.id, number)
+            .await?
+            .ok_or(StorageError::VersionNotFound)
+    }
+
+    /// `GET /download/proxy`: streams a version, or a range of it.
+    ///
+    /// # Errors
+    /// Access errors, `file_not_found`, `version_not_found`, `RangeNotSatisfiable`, faults.
+    pub async fn download(
+        &self,
+        ctx: &RequestContext,
+        req: DownloadRequest,
+    ) -> Result<Download, StorageError> {
+        self.authorize(ctx, &[Need::on(Operation::Download, &req.path)])
+            .await?;
+        let file = self.existing_file(&req.path).await?;
+        let version = self.resolve_version(&file, req.version).await?;
+        let read = match self
+            .ports
+            .blobs
+            .get(req.path.bucket(), &version.object_key, req.range)
+            .await
+        {
+            Ok(read) => read,
+            Err(BlobError::RangeNotSatisfiable) => {
+                return Err(StorageError::RangeNotSatisfiable { size: version.size });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Download {
+            file,
+            version,
+            read,
+        })
+    }
+
+    /// `POST /download/presign`: a URL to GET a version directly from the store, answering
+    /// with the file's name and type.
+    ///
+    /// # Errors
+    /// Access errors, `file_not_found`, `version_not_found`, faults.
+    pub async fn presign_download(
+        &self,
+        ctx: &RequestContext,
+        path: FilePath,
+        selector: VersionSelector,
+    ) -> Result<PresignedDownload, StorageError> {
+        self.authorize(ctx, &[Need::on(Operation::PresignDownload, &path)])
+            .await?;
+        let file = self.existing_file(&path).await?;
+        let version = self.resolve_version(&file, selector).await?;
+        let options = PresignGetOptions {
+            content_disposition: Some(content_disposition(path.name())),
+            content_type: Some(version.content_type.clone()),
+        };
+        let request = self
+            .ports
+            .blobs
+            .presign_get(
+                path.bucket(),
+                &version.object_key,
+                &options,
+                self.settings.presign_ttl,
+            )
+            .await?;
+        Ok(PresignedDownload {
+            file,
+            version,
+            request,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_is_safe() {
+        assert_eq!(
+            content_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+        );
+        let tricky = content_disposition("a \"b\"\\c\u{e9}.txt");
+        assert_eq!(
+            tricky,
+            "attachment; filename=\"a _b__c_.txt\"; filename*=UTF-8''a%20%22b%22%5Cc%C3%A9.txt"
+        );
+        assert!(!content_disposition("x\r\ny").contains('\n'));
+    }
+}

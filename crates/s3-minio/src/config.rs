@@ -1,0 +1,239 @@
+//! Configuration of the S3 adapter. Parsing the environment is the server's job; this is the
+//! plain structure it fills (`MINIO_ENDPOINT`, `MINIO_ACCESS_KEY`, `MINIO_SECRET_KEY`,
+//! `MINIO_REGION`, `MINIO_SECURE`, bucket names, timeouts).
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use storage_domain::model::BucketKind;
+
+/// Default bound of every non-streamed request (head, copy, delete, one part of an upload).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default bound on getting the response headers of a streamed read (connection included).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default longest silence of the store while a streamed read waits for its next chunk.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap of a presigned URL's lifetime, whatever the caller asks.
+pub const DEFAULT_PRESIGN_MAX_TTL: Duration = Duration::from_secs(3600);
+/// The longest lifetime SigV4 allows a presigned URL (7 days).
+pub const SIGV4_MAX_TTL: Duration = Duration::from_secs(604_800);
+
+/// The S3 bucket that holds each [`BucketKind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketNames {
+    pub users: String,
+    pub companies: String,
+    pub projects: String,
+}
+
+impl BucketNames {
+    /// The S3 bucket name of `kind`.
+    pub fn get(&self, kind: BucketKind) -> &str {
+        match kind {
+            BucketKind::Users => &self.users,
+            BucketKind::Companies => &self.companies,
+            BucketKind::Projects => &self.projects,
+        }
+    }
+}
+
+/// How to reach the store.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    /// `host:port` or `http(s)://host:port` (`MINIO_ENDPOINT`). An explicit scheme must agree
+    /// with [`secure`](Self::secure).
+    pub endpoint: String,
+    /// `MINIO_ACCESS_KEY`.
+    pub access_key: String,
+    /// `MINIO_SECRET_KEY`.
+    pub secret_key: SecretString,
+    /// Signing region (`MINIO_REGION`); must equal the server's (Garage: `s3_region`).
+    pub region: String,
+    /// HTTPS when true (`MINIO_SECURE`).
+    pub secure: bool,
+    /// Path-style addressing (`http://host/bucket/key`), what MinIO and Garage expect.
+    pub path_style: bool,
+    pub buckets: BucketNames,
+    /// Bound of every non-streamed request.
+    pub request_timeout: Duration,
+    /// Bound on connecting and getting the response headers of a streamed read.
+    pub connect_timeout: Duration,
+    /// Longest silence of the store during a streamed read before it fails.
+    pub idle_timeout: Duration,
+    /// Cap of a presigned URL's lifetime (at most [`SIGV4_MAX_TTL`]).
+    pub presign_max_ttl: Duration,
+    /// Create a missing bucket at start-up (when the key may) instead of failing.
+    pub create_missing_buckets: bool,
+}
+
+impl S3Config {
+    /// A configuration with the default options: path-style, HTTP unless `endpoint` says
+    /// `https://`, default timeouts, buckets created when missing.
+    pub fn new(
+        endpoint: impl Into<String>,
+        access_key: impl Into<String>,
+        secret_key: SecretString,
+        region: impl Into<String>,
+        buckets: BucketNames,
+    ) -> Self {
+        let endpoint = endpoint.into();
+        let secure = endpoint.trim().to_ascii_lowercase().starts_with("https://");
+        Self {
+            endpoint,
+            access_key: access_key.into(),
+            secret_key,
+            region: region.into(),
+            secure,
+            path_style: true,
+            buckets,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            presign_max_ttl: DEFAULT_PRESIGN_MAX_TTL,
+            create_missing_buckets: true,
+        }
+    }
+
+    /// The endpoint as a URL with its scheme and without a trailing slash.
+    ///
+    /// # Errors
+    /// [`S3ConfigError`] when the endpoint is empty, has a scheme other than http(s), a scheme
+    /// that contradicts [`secure`](Self::secure), or a path.
+    pub fn endpoint_url(&self) -> Result<String, S3ConfigError> {
+        let raw = self.endpoint.trim();
+        let lower = raw.to_ascii_lowercase();
+        let (scheme, rest) = if lower.starts_with("https://") {
+            ("https", &raw["https://".len()..])
+        } else if lower.starts_with("http://") {
+            ("http", &raw["http://".len()..])
+        } else if raw.contains("://") {
+            return Err(S3ConfigError::Endpoint("the scheme must be http or https"));
+        } else {
+            (if self.secure { "https" } else { "http" }, raw)
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() {
+            return Err(S3ConfigError::Endpoint("no host"));
+        }
+        if rest.contains('/') {
+            return Err(S3ConfigError::Endpoint(
+                "the endpoint must be host[:port] without a path",
+            ));
+        }
+        if (scheme == "https") != self.secure {
+            return Err(S3ConfigError::Endpoint(
+                "the endpoint's scheme contradicts the TLS setting (MINIO_SECURE)",
+            ));
+        }
+        Ok(format!("{scheme}://{rest}"))
+    }
+
+    /// Checks the whole configuration.
+    ///
+    /// # Errors
+    /// [`S3ConfigError`] naming the first invalid setting.
+    pub fn validate(&self) -> Result<(), S3ConfigError> {
+        self.endpoint_url()?;
+        if self.access_key.trim().is_empty() {
+            return Err(S3ConfigError::Missing("access key"));
+        }
+        if self.region.trim().is_empty() {
+            return Err(S3ConfigError::Missing("region"));
+        }
+        for kind in BucketKind::ALL {
+            if self.buckets.get(kind).trim().is_empty() {
+                return Err(S3ConfigError::Missing("bucket name"));
+            }
+        }
+        for (what, d) in [
+            ("request timeout", self.request_timeout),
+            ("connect timeout", self.connect_timeout),
+            ("idle timeout", self.idle_timeout),
+            ("presign max TTL", self.presign_max_ttl),
+        ] {
+            if d.is_zero() {
+                return Err(S3ConfigError::Zero(what));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An invalid [`S3Config`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum S3ConfigError {
+    #[error("invalid S3 endpoint: {0}")]
+    Endpoint(&'static str),
+    #[error("S3 {0} is missing")]
+    Missing(&'static str),
+    #[error("S3 {0} must not be zero")]
+    Zero(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str, secure: bool) -> S3Config {
+        let mut c = S3Config::new(
+            endpoint,
+            "key",
+            SecretString::from("secret"),
+            "garage",
+            BucketNames {
+                users: "u".into(),
+                companies: "c".into(),
+                projects: "p".into(),
+            },
+        );
+        c.secure = secure;
+        c
+    }
+
+    #[test]
+    fn endpoints_take_both_forms() {
+        assert_eq!(
+            config("localhost:9000", false).endpoint_url(),
+            Ok("http://localhost:9000".to_owned())
+        );
+        assert_eq!(
+            config("minio:9000", true).endpoint_url(),
+            Ok("https://minio:9000".to_owned())
+        );
+        assert_eq!(
+            config("http://127.0.0.1:3900/", false).endpoint_url(),
+            Ok("http://127.0.0.1:3900".to_owned())
+        );
+        assert_eq!(
+            config("HTTPS://s3.example:443", true).endpoint_url(),
+            Ok("https://s3.example:443".to_owned())
+        );
+    }
+
+    #[test]
+    fn bad_endpoints_are_refused() {
+        assert!(config("http://h:1", true).endpoint_url().is_err());
+        assert!(config("https://h:1", false).endpoint_url().is_err());
+        assert!(config("ftp://h:1", false).endpoint_url().is_err());
+        assert!(config("http://", false).endpoint_url().is_err());
+        assert!(config("h:1/base", false).endpoint_url().is_err());
+    }
+
+    #[test]
+    fn new_infers_tls_from_the_scheme() {
+        assert!(
+            S3Config::new(
+                "https://h",
+                "k",
+                SecretString::from("s"),
+                "r",
+                config("h", false).buckets
+            )
+            .secure
+        );
+        assert!(config("h:1", false).validate().is_ok());
+        let mut c = config("h:1", false);
+        c.idle_timeout = Duration::ZERO;
+        assert_eq!(c.validate(), Err(S3ConfigError::Zero("idle timeout")));
+    }
+}

@@ -1,0 +1,512 @@
+//! [`S3BlobStore`]: the [`BlobStore`] port over rust-s3.
+
+use std::{collections::HashMap, io, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use futures_util::TryStreamExt;
+use http::{
+    HeaderMap, HeaderValue,
+    header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG},
+};
+use s3::{
+    Bucket, BucketConfiguration, Region,
+    command::Command,
+    creds::Credentials,
+    error::S3Error,
+    request::{Request, tokio_backend::ReqwestRequest},
+};
+use secrecy::ExposeSecret;
+use storage_domain::{
+    model::{BucketKind, ObjectKey},
+    ports::{
+        BlobError, BlobMeta, BlobRead, BlobStore, ByteRange, ByteStream, PresignGetOptions,
+        PresignMethod, PresignedRequest, PutOutcome,
+    },
+};
+
+use crate::{
+    config::{S3Config, S3ConfigError, SIGV4_MAX_TTL},
+    error::{map_s3, map_status, unquote_etag},
+    put::put_stream,
+    stream::IdleTimeout,
+};
+
+/// Why [`S3BlobStore::connect`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Config(#[from] S3ConfigError),
+    #[error("cannot build the S3 client: {0}")]
+    Client(String),
+    #[error("S3 bucket `{bucket}` (for {kind}) does not exist and could not be created: {reason}")]
+    MissingBucket {
+        kind: &'static str,
+        bucket: String,
+        reason: String,
+    },
+    #[error("cannot check S3 bucket `{bucket}`: {source}")]
+    Check {
+        bucket: String,
+        #[source]
+        source: BlobError,
+    },
+}
+
+/// One S3 bucket, with the two request-timeout settings the adapter uses.
+#[derive(Debug)]
+struct Target {
+    /// Every non-streamed request: bounded by the configured request timeout.
+    bucket: Box<Bucket>,
+    /// Streamed reads: no whole-request timeout (it would cut long downloads); bounded by the
+    /// connect timeout up to the response headers, then by the idle timeout.
+    streaming: Box<Bucket>,
+}
+
+/// The blob store over an S3-compatible server. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct S3BlobStore {
+    users: Target,
+    companies: Target,
+    projects: Target,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+    presign_max_ttl: Duration,
+}
+
+impl S3BlobStore {
+    /// Builds the client and checks the three buckets, creating a missing one when the
+    /// configuration allows it and the key may.
+    ///
+    /// # Errors
+    /// [`ConnectError`]: invalid configuration, store unreachable, or a bucket missing that
+    /// could not be created (the error names it).
+    pub async fn connect(config: S3Config) -> Result<Self, ConnectError> {
+        let create_missing = config.create_missing_buckets;
+        let path_style = config.path_style;
+        let (store, credentials) = Self::build_parts(config)?;
+        for kind in BucketKind::ALL {
+            let bucket = &store.target(kind).bucket;
+            match head_bucket(bucket).await {
+                Ok(()) => {}
+                Err(BlobError::NotFound) => {
+                    let reason = if create_missing {
+                        match create_bucket(bucket, &credentials, path_style).await {
+                            Ok(()) => continue,
+                            Err(reason) => reason,
+                        }
+                    } else {
+                        "creation is disabled".to_owned()
+                    };
+                    return Err(ConnectError::MissingBucket {
+                        kind: kind.as_str(),
+                        bucket: bucket.name.clone(),
+                        reason,
+                    });
+                }
+                Err(source) => {
+                    return Err(ConnectError::Check {
+                        bucket: bucket.name.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// Builds the client without contacting the store (no bucket check: [`connect`] does it).
+    ///
+    /// # Errors
+    /// [`ConnectError::Config`] or [`ConnectError::Client`].
+    ///
+    /// [`connect`]: Self::connect
+    pub fn build(config: S3Config) -> Result<Self, ConnectError> {
+        Self::build_parts(config).map(|(store, _)| store)
+    }
+
+    fn build_parts(config: S3Config) -> Result<(Self, Credentials), ConnectError> {
+        config.validate()?;
+        let endpoint = config.endpoint_url()?;
+        let region = Region::Custom {
+            region: config.region.clone(),
+            endpoint,
+        };
+        let credentials = Credentials::new(
+            Some(&config.access_key),
+            Some(config.secret_key.expose_secret()),
+            None,
+            None,
+            None,
+        )
+        .map_err(|e| ConnectError::Client(e.to_string()))?;
+
+        let target = |name: &str| -> Result<Target, ConnectError> {
+            let mut bucket = Bucket::new(name, region.clone(), credentials.clone())
+                .map_err(|e| ConnectError::Client(e.to_string()))?;
+            if config.path_style {
+                bucket.set_path_style();
+            } else {
+                bucket.set_subdomain_style();
+            }
+            let mut streaming = bucket.clone();
+            bucket.set_request_timeout(Some(config.request_timeout));
+            streaming.set_request_timeout(None);
+            Ok(Target { bucket, streaming })
+        };
+        let store = Self {
+            users: target(&config.buckets.users)?,
+            companies: target(&config.buckets.companies)?,
+            projects: target(&config.buckets.projects)?,
+            connect_timeout: config.connect_timeout,
+            idle_timeout: config.idle_timeout,
+            presign_max_ttl: config.presign_max_ttl.min(SIGV4_MAX_TTL),
+        };
+        Ok((store, credentials))
+    }
+
+    fn target(&self, kind: BucketKind) -> &Target {
+        match kind {
+            BucketKind::Users => &self.users,
+            BucketKind::Companies => &self.companies,
+            BucketKind::Projects => &self.projects,
+        }
+    }
+
+    /// The lifetime a presigned URL gets: `ttl` capped by the configuration, at least 1 s.
+    fn presign_ttl(&self, ttl: Duration) -> (u32, chrono::DateTime<Utc>) {
+        let secs = ttl.min(self.presign_max_ttl).as_secs().max(1);
+        let secs = u32::try_from(secs).unwrap_or(u32::MAX);
+        (
+            secs,
+            Utc::now() + chrono::Duration::seconds(i64::from(secs)),
+        )
+    }
+
+    /// Sends a streamed GET and maps the answer to a [`BlobRead`].
+    async fn stream_get(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        command: Command<'_>,
+        asked: Option<ByteRange>,
+    ) -> Result<BlobRead, BlobError> {
+        let request = ReqwestRequest::new(bucket, key, command)
+            .await
+            .map_err(map_s3)?;
+        let response = tokio::time::timeout(self.connect_timeout, request.response())
+            .await
+            .map_err(|_| {
+                BlobError::Unavailable(format!(
+                    "S3 sent no response headers within {:?}",
+                    self.connect_timeout
+                ))
+            })?
+            .map_err(map_s3)?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let etag = header_str(headers, &ETAG).map(unquote_etag);
+        let (total_size, range) = match status {
+            206 => {
+                let (first, last, total) = header_str(headers, &CONTENT_RANGE)
+                    .and_then(parse_content_range)
+                    .ok_or_else(|| {
+                        BlobError::Other("S3 answered 206 without a valid Content-Range".into())
+                    })?;
+                (total, Some((first, last)))
+            }
+            200 => {
+                let total = header_str(headers, &CONTENT_LENGTH)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        BlobError::Other("S3 answered without a Content-Length".into())
+                    })?;
+                match asked {
+                    None => (total, None),
+                    // A store that ignores the range must have sent the whole object.
+                    Some(r) => match r.resolve(total) {
+                        Some((0, last)) if last + 1 == total => (total, Some((0, last))),
+                        Some(_) => {
+                            return Err(BlobError::Other("S3 ignored the byte range".into()));
+                        }
+                        None => return Err(BlobError::RangeNotSatisfiable),
+                    },
+                }
+            }
+            other => return Err(map_status(other, "")),
+        };
+        let body = response.bytes_stream().map_err(io::Error::other);
+        Ok(BlobRead {
+            total_size,
+            range,
+            etag,
+            body: Box::pin(IdleTimeout::new(Box::pin(body), self.idle_timeout)),
+        })
+    }
+}
+
+/// `HEAD /bucket/`: Ok, `NotFound` for a missing bucket, or the failure.
+async fn head_bucket(bucket: &Bucket) -> Result<(), BlobError> {
+    let request = ReqwestRequest::new(bucket, "/", Command::HeadObject)
+        .await
+        .map_err(map_s3)?;
+    match request.response_header().await {
+        Ok((_, status)) if (200..300).contains(&status) => Ok(()),
+        Ok((_, status)) => Err(map_status(status, "")),
+        Err(e) => Err(map_s3(e)),
+    }
+}
+
+/// Creates `bucket`; the reason of a refusal otherwise.
+async fn create_bucket(
+    bucket: &Bucket,
+    credentials: &Credentials,
+    path_style: bool,
+) -> Result<(), String> {
+    let config = BucketConfiguration::default();
+    let created = if path_style {
+        Bucket::create_with_path_style(
+            &bucket.name,
+            bucket.region.clone(),
+            credentials.clone(),
+            config,
+        )
+        .await
+    } else {
+        Bucket::create(
+            &bucket.name,
+            bucket.region.clone(),
+            credentials.clone(),
+            config,
+        )
+        .await
+    };
+    match created {
+        Ok(response) if response.success() => {
+            tracing::info!(bucket = %bucket.name, "created missing S3 bucket");
+            Ok(())
+        }
+        Ok(response) => Err(format!("S3 answered {}", response.response_code)),
+        Err(e) => Err(map_s3(e).to_string()),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Parses `bytes first-last/total`.
+fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    let (first, last, total) = (
+        first.trim().parse().ok()?,
+        last.trim().parse().ok()?,
+        total.trim().parse().ok()?,
+    );
+    (first <= last && last < total).then_some((first, last, total))
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(
+        &self,
+        bucket: BucketKind,
+        key: &ObjectKey,
+        content_type: &str,
+        body: ByteStream,
+    ) -> Result<PutOutcome, BlobError> {
+        put_stream(
+            &self.target(bucket).bucket,
+            key.as_str(),
+            content_type,
+            body,
+        )
+        .await
+    }
+
+    async fn get(
+        &self,
+        bucket: BucketKind,
+        key: &ObjectKey,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead, BlobError> {
+        let target = self.target(bucket);
+        let command = match range {
+            None => Command::GetObject,
+            Some(ByteRange::FromTo { first, last }) => {
+                if first > last {
+                    return Err(BlobError::RangeNotSatisfiable);
+                }
+                Command::GetObjectRange {
+                    start: first,
+                    end: Some(last),
+                }
+            }
+            Some(ByteRange::From { first }) => Command::GetObjectRange {
+                start: first,
+                end: None,
+            },
+            Some(suffix @ ByteRange::Suffix { .. }) => {
+                // rust-s3 cannot send `bytes=-n`: resolve against the size (keys are written
+                // once, so the size cannot change between the two requests).
+                let size = self.head(bucket, key).await?.size;
+                let (first, last) = suffix.resolve(size).ok_or(BlobError::RangeNotSatisfiable)?;
+                Command::GetObjectRange {
+                    start: first,
+                    end: Some(last),
+                }
+            }
+        };
+        self.stream_get(&target.streaming, key.as_str(), command, range)
+            .await
+    }
+
+    async fn head(&self, bucket: BucketKind, key: &ObjectKey) -> Result<BlobMeta, BlobError> {
+        let (head, _) = self
+            .target(bucket)
+            .bucket
+            .head_object(key.as_str())
+            .await
+            .map_err(map_s3)?;
+        let size = head
+            .content_length
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| BlobError::Other("S3 HEAD answered without a size".into()))?;
+        Ok(BlobMeta {
+            size,
+            etag: head.e_tag.as_deref().map(unquote_etag),
+            content_type: head.content_type,
+        })
+    }
+
+    async fn copy(
+        &self,
+        from_bucket: BucketKind,
+        from: &ObjectKey,
+        to_bucket: BucketKind,
+        to: &ObjectKey,
+    ) -> Result<(), BlobError> {
+        // `x-amz-copy-source` is `/<bucket>/<key>`, URL-encoded (rust-s3 sends it as given).
+        let source = format!(
+            "/{}/{}",
+            self.target(from_bucket).bucket.name,
+            s3::signing::uri_encode(from.as_str(), false)
+        );
+        let request = ReqwestRequest::new(
+            &self.target(to_bucket).bucket,
+            to.as_str(),
+            Command::CopyObject { from: &source },
+        )
+        .await
+        .map_err(map_s3)?;
+        let response = request.response_data(false).await.map_err(map_s3)?;
+        // A copy can fail after its 200 status line: the body then holds an <Error>.
+        match response.as_str() {
+            Ok(body) if body.contains("CopyObjectResult") => Ok(()),
+            Ok(body) => Err(map_status(500, body)),
+            Err(_) => Err(BlobError::Other("S3 copy answered a non-UTF-8 body".into())),
+        }
+    }
+
+    async fn delete(&self, bucket: BucketKind, key: &ObjectKey) -> Result<(), BlobError> {
+        match self.target(bucket).bucket.delete_object(key.as_str()).await {
+            Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
+            Err(e) => Err(map_s3(e)),
+        }
+    }
+
+    async fn presign_put(
+        &self,
+        bucket: BucketKind,
+        key: &ObjectKey,
+        content_type: &str,
+        content_length: Option<u64>,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        let (secs, expires_at) = self.presign_ttl(ttl);
+        let mut signed = HeaderMap::new();
+        let content_type_value = HeaderValue::from_str(content_type)
+            .map_err(|_| BlobError::Other("content type is not a valid header value".into()))?;
+        signed.insert(CONTENT_TYPE, content_type_value);
+        if let Some(length) = content_length {
+            signed.insert(CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        let url = self
+            .target(bucket)
+            .bucket
+            .presign_put(key.as_str(), secs, Some(signed), None)
+            .await
+            .map_err(map_s3)?;
+        let mut headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
+        if let Some(length) = content_length {
+            headers.push(("Content-Length".to_owned(), length.to_string()));
+        }
+        Ok(PresignedRequest {
+            method: PresignMethod::Put,
+            url,
+            headers,
+            expires_at,
+        })
+    }
+
+    async fn presign_get(
+        &self,
+        bucket: BucketKind,
+        key: &ObjectKey,
+        options: &PresignGetOptions,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        let (secs, expires_at) = self.presign_ttl(ttl);
+        let mut queries = HashMap::new();
+        if let Some(disposition) = &options.content_disposition {
+            queries.insert(
+                "response-content-disposition".to_owned(),
+                disposition.clone(),
+            );
+        }
+        if let Some(content_type) = &options.content_type {
+            queries.insert("response-content-type".to_owned(), content_type.clone());
+        }
+        let url = self
+            .target(bucket)
+            .bucket
+            .presign_get(key.as_str(), secs, (!queries.is_empty()).then_some(queries))
+            .await
+            .map_err(map_s3)?;
+        Ok(PresignedRequest {
+            method: PresignMethod::Get,
+            url,
+            headers: Vec::new(),
+            expires_at,
+        })
+    }
+
+    async fn health(&self) -> Result<(), BlobError> {
+        for kind in BucketKind::ALL {
+            let bucket = &self.target(kind).bucket;
+            head_bucket(bucket).await.map_err(|e| match e {
+                BlobError::NotFound => {
+                    BlobError::Other(format!("S3 bucket `{}` is missing", bucket.name))
+                }
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges_parse() {
+        assert_eq!(parse_content_range("bytes 0-9/100"), Some((0, 9, 100)));
+        assert_eq!(parse_content_range("bytes 99-99/100"), Some((99, 99, 100)));
+        assert_eq!(parse_content_range("bytes 5-4/100"), None);
+        assert_eq!(parse_content_range("bytes 0-100/100"), None);
+        assert_eq!(parse_content_range("bytes */100"), None);
+    }
+}

@@ -1,0 +1,352 @@
+//! The blob contract, and S3-specific checks, against the test Garage (`TEST_S3_*`, set by
+//! `tests/run.sh`).
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a failure is a failed test"
+)]
+
+use std::{sync::Arc, time::Duration};
+
+use s3::{Bucket, Region, creds::Credentials};
+use storage_domain::{
+    model::{BucketKind, ObjectKey},
+    ports::{BlobError, BlobStore},
+};
+use storage_s3_minio::S3BlobStore;
+use storage_test_support::{
+    blob_contract::{self as contract, MIB8},
+    env::require,
+    s3::{s3_config_from_env, s3_store_from_env},
+};
+
+async fn store() -> Arc<dyn BlobStore> {
+    s3_store_from_env().await
+}
+
+#[tokio::test]
+async fn round_trip_0() {
+    contract::round_trip(&*store().await, 0).await;
+}
+
+#[tokio::test]
+async fn round_trip_1() {
+    contract::round_trip(&*store().await, 1).await;
+}
+
+#[tokio::test]
+async fn round_trip_8mib_minus_1() {
+    contract::round_trip(&*store().await, MIB8 - 1).await;
+}
+
+#[tokio::test]
+async fn round_trip_8mib() {
+    contract::round_trip(&*store().await, MIB8).await;
+}
+
+#[tokio::test]
+async fn round_trip_8mib_plus_1() {
+    contract::round_trip(&*store().await, MIB8 + 1).await;
+}
+
+#[tokio::test]
+async fn round_trip_3x8mib_plus_7() {
+    contract::round_trip(&*store().await, 3 * MIB8 + 7).await;
+}
+
+#[tokio::test]
+async fn ranged_reads() {
+    contract::ranged_reads(&*store().await).await;
+}
+
+#[tokio::test]
+async fn copy_copies() {
+    contract::copy_copies(&*store().await).await;
+}
+
+#[tokio::test]
+async fn delete_is_idempotent() {
+    contract::delete_is_idempotent(&*store().await).await;
+}
+
+#[tokio::test]
+async fn head_reports_size() {
+    contract::head_reports_size(&*store().await).await;
+}
+
+#[tokio::test]
+async fn missing_is_not_found() {
+    contract::missing_is_not_found(&*store().await).await;
+}
+
+#[tokio::test]
+async fn health_is_ok() {
+    contract::health_is_ok(&*store().await).await;
+}
+
+#[tokio::test]
+async fn presigned_put_then_get() {
+    contract::presigned_put_then_get(&*store().await).await;
+}
+
+#[tokio::test]
+async fn presigned_urls_refuse_tampering() {
+    contract::presigned_urls_refuse_tampering(&*store().await).await;
+}
+
+#[tokio::test]
+async fn presigned_urls_expire() {
+    contract::presigned_urls_expire(&*store().await).await;
+}
+
+// --- S3-specific checks -------------------------------------------------------------------
+
+/// A raw rust-s3 handle on the test bucket `kind`, to look behind the adapter.
+fn raw_bucket(kind: BucketKind) -> Box<Bucket> {
+    let config = s3_config_from_env();
+    let credentials = Credentials::new(
+        Some(&require("TEST_S3_ACCESS_KEY")),
+        Some(&require("TEST_S3_SECRET_KEY")),
+        None,
+        None,
+        None,
+    )
+    .unwrap();
+    let region = Region::Custom {
+        region: config.region.clone(),
+        endpoint: config.endpoint_url().unwrap(),
+    };
+    let mut bucket = Bucket::new(config.buckets.get(kind), region, credentials).unwrap();
+    bucket.set_path_style();
+    bucket
+}
+
+/// The multipart uploads in progress for `key`.
+async fn uploads_of(kind: BucketKind, key: &ObjectKey) -> Vec<String> {
+    raw_bucket(kind)
+        .list_multiparts_uploads(Some(key.as_str()), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|page| page.uploads)
+        .filter(|u| u.key == key.as_str())
+        .map(|u| u.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn failed_source_leaves_no_multipart_upload() {
+    let (bucket, key) = contract::failed_source_keeps_nothing(&*store().await).await;
+    // The abort is awaited before `put` returns: nothing may be left, right away.
+    assert_eq!(uploads_of(bucket, &key).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn dropped_put_leaves_no_multipart_upload() {
+    let (bucket, key) =
+        contract::dropped_put_keeps_nothing_with(store().await, async |bucket, key| {
+            assert_eq!(
+                uploads_of(bucket, key).await.len(),
+                1,
+                "a multipart upload is in progress before the drop"
+            );
+        })
+        .await;
+    // The abort runs in a task spawned on drop: give it a moment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = uploads_of(bucket, &key).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "multipart uploads left behind: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sanity check of the helper above: an upload left in progress on purpose is listed.
+#[tokio::test]
+async fn multipart_listing_sees_uploads_in_progress() {
+    let key = contract::unique_key("listing");
+    let bucket = raw_bucket(BucketKind::Users);
+    let started = bucket
+        .initiate_multipart_upload(key.as_str(), "application/octet-stream")
+        .await
+        .unwrap();
+    assert_eq!(
+        uploads_of(BucketKind::Users, &key).await,
+        vec![started.upload_id.clone()]
+    );
+    bucket
+        .abort_upload(key.as_str(), &started.upload_id)
+        .await
+        .unwrap();
+    assert!(uploads_of(BucketKind::Users, &key).await.is_empty());
+}
+
+/// Multipart puts report the entity tag the store then gives on `head`.
+#[tokio::test]
+async fn multipart_put_reports_the_stored_etag() {
+    let store = store().await;
+    let key = contract::unique_key("etag");
+    let size = 2 * MIB8 + 3;
+    let outcome = store
+        .put(
+            BucketKind::Users,
+            &key,
+            "application/octet-stream",
+            storage_test_support::bytes_gen::pattern_stream(11, size),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.size, size);
+    let meta = store.head(BucketKind::Users, &key).await.unwrap();
+    assert!(outcome.etag.is_some());
+    assert_eq!(meta.etag, outcome.etag);
+    assert!(!meta.etag.unwrap_or_default().contains('"'));
+    store.delete(BucketKind::Users, &key).await.unwrap();
+}
+
+async fn within<T>(bound: Duration, f: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(bound, f).await {
+        Ok(out) => out,
+        Err(_) => panic!("the call hung for more than {bound:?}"),
+    }
+}
+
+/// A closed port is `Unavailable` for every call, quickly (no hang, never `NotFound`).
+#[tokio::test]
+async fn closed_port_is_unavailable() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut config = s3_config_from_env();
+    config.endpoint = format!("127.0.0.1:{port}");
+    config.secure = false;
+    let store = S3BlobStore::build(config.clone()).unwrap();
+    let key = contract::unique_key("closed");
+    let started = std::time::Instant::now();
+    let bounded = Duration::from_secs(5);
+    let check = |what: &str, result: Result<(), BlobError>| match result {
+        Err(BlobError::Unavailable(_)) => {}
+        other => panic!("{what} on a closed port must be Unavailable, got {other:?}"),
+    };
+    check(
+        "head",
+        within(bounded, store.head(BucketKind::Users, &key))
+            .await
+            .map(drop),
+    );
+    check(
+        "get",
+        within(bounded, store.get(BucketKind::Users, &key, None))
+            .await
+            .map(drop),
+    );
+    check(
+        "delete",
+        within(bounded, store.delete(BucketKind::Users, &key)).await,
+    );
+    check("health", within(bounded, store.health()).await);
+    let body = storage_test_support::bytes_gen::pattern_stream(1, 100);
+    check(
+        "put",
+        within(
+            bounded,
+            store.put(BucketKind::Users, &key, "text/plain", body),
+        )
+        .await
+        .map(drop),
+    );
+    let connect = within(bounded, S3BlobStore::connect(config)).await;
+    assert!(
+        matches!(
+            connect,
+            Err(storage_s3_minio::ConnectError::Check {
+                source: BlobError::Unavailable(_),
+                ..
+            })
+        ),
+        "connect to a closed port: {connect:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// A store that accepts connections and never answers is `Unavailable` within the timeouts.
+#[tokio::test]
+async fn silent_store_is_unavailable_within_the_timeouts() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and hold connections, never answering.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let mut config = s3_config_from_env();
+    config.endpoint = format!("127.0.0.1:{port}");
+    config.secure = false;
+    config.request_timeout = Duration::from_secs(1);
+    config.connect_timeout = Duration::from_secs(1);
+    let store = S3BlobStore::build(config).unwrap();
+    let key = contract::unique_key("silent");
+    let started = std::time::Instant::now();
+    let get = tokio::time::timeout(
+        Duration::from_secs(10),
+        store.get(BucketKind::Users, &key, None),
+    )
+    .await
+    .expect("get must not hang");
+    assert!(
+        matches!(get, Err(BlobError::Unavailable(_))),
+        "get: {get:?}"
+    );
+    let head = tokio::time::timeout(Duration::from_secs(10), store.head(BucketKind::Users, &key))
+        .await
+        .expect("head must not hang");
+    assert!(
+        matches!(head, Err(BlobError::Unavailable(_))),
+        "head: {head:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    holder.abort();
+}
+
+/// `connect` creates a missing bucket when the key may, and names it when it may not.
+#[tokio::test]
+async fn connect_checks_the_buckets() {
+    let missing = format!("contract-missing-{}", uuid::Uuid::new_v4().as_simple());
+    let mut config = s3_config_from_env();
+    config.buckets.projects = missing.clone();
+    config.create_missing_buckets = false;
+    let err = S3BlobStore::connect(config.clone()).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&missing),
+        "the error names the bucket: {err}"
+    );
+    assert!(matches!(
+        err,
+        storage_s3_minio::ConnectError::MissingBucket { .. }
+    ));
+
+    config.create_missing_buckets = true;
+    match S3BlobStore::connect(config.clone()).await {
+        Ok(store) => {
+            store.health().await.unwrap();
+            // Clean up: the bucket is empty.
+            let mut bucket = raw_bucket(BucketKind::Users);
+            bucket.name = missing;
+            bucket.delete().await.unwrap();
+        }
+        // A key without the right to create buckets: the error still names the bucket.
+        Err(e) => assert!(e.to_string().contains(&missing), "{e}"),
+    }
+}

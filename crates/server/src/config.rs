@@ -1,0 +1,532 @@
+//! Configuration (spec §7): `APP_ENV` (alias `FLASK_ENV`) picks `.env.<env>`, real environment
+//! variables win, the seed's variable names are kept. Secrets are `SecretString`s and never
+//! logged. Production refuses to start on unsafe settings, naming the variable.
+
+use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The deployment environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Testing,
+    Staging,
+    Production,
+}
+
+impl AppEnv {
+    fn parse(raw: &str) -> Result<Self, ConfigError> {
+        Ok(match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "development" | "dev" => AppEnv::Development,
+            "testing" | "test" => AppEnv::Testing,
+            "staging" => AppEnv::Staging,
+            "production" | "prod" => AppEnv::Production,
+            other => {
+                return Err(ConfigError::invalid(
+                    "APP_ENV",
+                    format!("'{other}' is not one of development, testing, staging, production"),
+                ));
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppEnv::Development => "development",
+            AppEnv::Testing => "testing",
+            AppEnv::Staging => "staging",
+            AppEnv::Production => "production",
+        }
+    }
+
+    /// The `.env` file this environment loads (`.env.test` for testing, as the seed did).
+    pub fn env_file(self) -> &'static str {
+        match self {
+            AppEnv::Development => ".env.development",
+            AppEnv::Testing => ".env.test",
+            AppEnv::Staging => ".env.staging",
+            AppEnv::Production => ".env.production",
+        }
+    }
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn invalid(variable: &str, problem: impl Into<String>) -> Self {
+        Self { variable: variable.to_owned(), problem: problem.into() }
+    }
+}
+
+/// Where variables come from: the process environment over the `.env.<env>` file.
+#[derive(Clone, Default)]
+pub struct Vars {
+    values: HashMap<String, String>,
+}
+
+impl fmt::Debug for Vars {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vars").field("count", &self.values.len()).finish_non_exhaustive()
+    }
+}
+
+impl Vars {
+    /// Variables from a map (tests).
+    pub fn from_map(values: HashMap<String, String>) -> Self {
+        Self { values }
+    }
+
+    /// The process environment, over the `.env.<env>` file of the environment it names (looked
+    /// up in the working directory). Real environment variables win.
+    ///
+    /// # Errors
+    /// An unreadable or malformed `.env` file, or a bad `APP_ENV`.
+    pub fn from_process() -> Result<(Self, Option<PathBuf>), ConfigError> {
+        let process: HashMap<String, String> = std::env::vars().collect();
+        let env = app_env_of(&process)?;
+        let file = PathBuf::from(env.env_file());
+        let mut values = HashMap::new();
+        let mut loaded = None;
+        if file.exists() {
+            let iter = dotenvy::from_path_iter(&file)
+                .map_err(|e| ConfigError::invalid(env.env_file(), e.to_string()))?;
+            for item in iter {
+                let (k, v) = item.map_err(|e| ConfigError::invalid(env.env_file(), e.to_string()))?;
+                values.insert(k, v);
+            }
+            loaded = Some(file);
+        }
+        values.extend(process);
+        Ok((Self { values }, loaded))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parsed<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError::invalid(name, format!("cannot parse '{raw}': {e}"))),
+        }
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(ConfigError::invalid(name, format!("'{v}' is not a boolean"))),
+        }
+    }
+
+    fn seconds(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
+        self.parsed(name, default).map(Duration::from_secs)
+    }
+
+    fn millis(&self, name: &str, default: u64) -> Result<Duration, ConfigError> {
+        self.parsed(name, default).map(Duration::from_millis)
+    }
+
+    fn secret(&self, name: &str) -> Option<SecretString> {
+        self.get(name).map(|v| SecretString::from(v.to_owned()))
+    }
+}
+
+fn app_env_of(values: &HashMap<String, String>) -> Result<AppEnv, ConfigError> {
+    let raw = values
+        .get("APP_ENV")
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| values.get("FLASK_ENV"))
+        .map(String::as_str)
+        .unwrap_or_default();
+    AppEnv::parse(raw)
+}
+
+/// PostgreSQL settings (`DATABASE_URL`, `DB_*`).
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_max_size: usize,
+    pub pool_wait_timeout: Duration,
+    pub pool_create_timeout: Duration,
+    pub pool_recycle_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+/// Object-store settings (`MINIO_*`).
+#[derive(Debug, Clone)]
+pub struct ObjectStoreSettings {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: SecretString,
+    pub region: String,
+    pub secure: bool,
+    pub path_style: bool,
+    pub bucket_users: String,
+    pub bucket_companies: String,
+    pub bucket_projects: String,
+    pub create_buckets: bool,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Project-service settings (`PROJECT_SERVICE_*`, `PROJECT_POLICY_FILE`).
+#[derive(Debug, Clone)]
+pub enum ProjectSettings {
+    Remote { url: String, timeout: Duration },
+    LocalPolicy { file: PathBuf },
+    /// Nothing configured: project access is denied, with a message saying how to configure it.
+    Unconfigured,
+}
+
+/// JWT key material.
+#[derive(Clone)]
+pub enum JwtKey {
+    Hs256(SecretString),
+    /// PEM public key; the algorithm is pinned by `JWT_ALGORITHM`.
+    Public { algorithm: String, pem: String },
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtKey::Hs256(_) => f.write_str("Hs256(<redacted>)"),
+            JwtKey::Public { algorithm, .. } => write!(f, "Public({algorithm})"),
+        }
+    }
+}
+
+/// JWT settings (`JWT_*`).
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub key: Option<JwtKey>,
+    /// PEM private key for `storage-server token` with an asymmetric algorithm.
+    pub private_key: Option<SecretString>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub cookie_name: String,
+    pub leeway: Duration,
+}
+
+/// Where the embedded default keeps its data (`DATA_DIR`).
+#[derive(Debug, Clone)]
+pub struct EmbeddedSettings {
+    pub data_dir: PathBuf,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: AppEnv,
+    pub bind_addr: SocketAddr,
+    /// `None`: the embedded SQLite database under `DATA_DIR`.
+    pub database: Option<DatabaseSettings>,
+    /// `None`: the embedded local directory under `DATA_DIR`.
+    pub object_store: Option<ObjectStoreSettings>,
+    pub embedded: EmbeddedSettings,
+    pub project: ProjectSettings,
+    pub jwt: JwtSettings,
+    pub max_upload_bytes: u64,
+    pub presign_ttl: Duration,
+    pub upload_grace: Duration,
+    pub transfer_lease: Duration,
+    pub lock_ttl: Duration,
+    pub lock_max_ttl: Duration,
+    pub allow_self_approval: bool,
+    pub janitor_interval: Duration,
+    pub json_logs: bool,
+}
+
+impl Config {
+    /// Reads every variable, checks it, and refuses unsafe production settings.
+    ///
+    /// # Errors
+    /// The first problem found, naming its variable.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let env = app_env_of(&vars.values)?;
+        let database = vars
+            .secret("DATABASE_URL")
+            .map(|url| -> Result<_, ConfigError> {
+                Ok(DatabaseSettings {
+                    url,
+                    pool_max_size: vars.parsed("DB_POOL_MAX_SIZE", 16)?,
+                    pool_wait_timeout: vars.millis("DB_POOL_WAIT_TIMEOUT_MS", 2_000)?,
+                    pool_create_timeout: vars.millis("DB_POOL_CREATE_TIMEOUT_MS", 3_000)?,
+                    pool_recycle_timeout: vars.millis("DB_POOL_RECYCLE_TIMEOUT_MS", 1_000)?,
+                    statement_timeout: vars.millis("DB_STATEMENT_TIMEOUT_MS", 10_000)?,
+                })
+            })
+            .transpose()?;
+        let object_store = match vars.get("MINIO_ENDPOINT") {
+            None => None,
+            Some(endpoint) => Some(ObjectStoreSettings {
+                endpoint: endpoint.trim().to_owned(),
+                access_key: vars
+                    .get("MINIO_ACCESS_KEY")
+                    .ok_or_else(|| ConfigError::invalid("MINIO_ACCESS_KEY", "required with MINIO_ENDPOINT"))?
+                    .to_owned(),
+                secret_key: vars.secret("MINIO_SECRET_KEY").ok_or_else(|| {
+                    ConfigError::invalid("MINIO_SECRET_KEY", "required with MINIO_ENDPOINT")
+                })?,
+                region: vars.get("MINIO_REGION").unwrap_or("us-east-1").to_owned(),
+                secure: vars.flag("MINIO_SECURE", false)?,
+                path_style: vars.flag("MINIO_PATH_STYLE", true)?,
+                bucket_users: vars.get("MINIO_BUCKET_USERS").unwrap_or("users").to_owned(),
+                bucket_companies: vars.get("MINIO_BUCKET_COMPANIES").unwrap_or("companies").to_owned(),
+                bucket_projects: vars.get("MINIO_BUCKET_PROJECTS").unwrap_or("projects").to_owned(),
+                create_buckets: vars.flag("MINIO_CREATE_BUCKETS", true)?,
+                connect_timeout: vars.millis("MINIO_CONNECT_TIMEOUT_MS", 3_000)?,
+                request_timeout: vars.millis("MINIO_REQUEST_TIMEOUT_MS", 30_000)?,
+                idle_timeout: vars.millis("MINIO_IDLE_TIMEOUT_MS", 30_000)?,
+            }),
+        };
+        let project = match (vars.get("PROJECT_SERVICE_URL"), vars.get("PROJECT_POLICY_FILE")) {
+            (Some(url), _) => ProjectSettings::Remote {
+                url: url.trim().trim_end_matches('/').to_owned(),
+                timeout: vars.millis("PROJECT_SERVICE_TIMEOUT_MS", 2_000)?,
+            },
+            (None, Some(file)) => ProjectSettings::LocalPolicy { file: PathBuf::from(file) },
+            (None, None) => ProjectSettings::Unconfigured,
+        };
+        let jwt = JwtSettings {
+            key: jwt_key(vars)?,
+            private_key: vars.secret("JWT_PRIVATE_KEY"),
+            issuer: vars.get("JWT_ISSUER").map(str::to_owned),
+            audience: vars.get("JWT_AUDIENCE").map(str::to_owned),
+            cookie_name: vars.get("JWT_COOKIE_NAME").unwrap_or("access_token").to_owned(),
+            leeway: vars.seconds("JWT_LEEWAY_SECONDS", 30)?,
+        };
+        let config = Config {
+            env,
+            bind_addr: vars.parsed("BIND_ADDR", SocketAddr::from(([0, 0, 0, 0], 5000)))?,
+            database,
+            object_store,
+            embedded: EmbeddedSettings {
+                data_dir: PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data")),
+            },
+            project,
+            jwt,
+            max_upload_bytes: vars.parsed("MAX_UPLOAD_BYTES", 5 * 1024 * 1024 * 1024)?,
+            presign_ttl: vars.seconds("PRESIGN_TTL_SECONDS", 900)?,
+            upload_grace: vars.seconds("UPLOAD_GRACE_SECONDS", 3_600)?,
+            transfer_lease: vars.seconds("TRANSFER_LEASE_SECONDS", 300)?,
+            lock_ttl: vars.seconds("LOCK_TTL_SECONDS", 86_400)?,
+            lock_max_ttl: vars.seconds("LOCK_MAX_TTL_SECONDS", 30 * 86_400)?,
+            allow_self_approval: vars.flag("ALLOW_SELF_APPROVAL", false)?,
+            janitor_interval: vars.seconds("JANITOR_INTERVAL_SECONDS", 60)?,
+            json_logs: vars.flag("LOG_JSON", env == AppEnv::Production)?,
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.presign_ttl.is_zero() || self.presign_ttl > Duration::from_secs(7 * 86_400) {
+            return Err(ConfigError::invalid("PRESIGN_TTL_SECONDS", "must be 1 to 604800 (7 days)"));
+        }
+        if self.lock_ttl.is_zero() || self.lock_ttl > self.lock_max_ttl {
+            return Err(ConfigError::invalid("LOCK_TTL_SECONDS", "must be 1 to LOCK_MAX_TTL_SECONDS"));
+        }
+        if self.transfer_lease < Duration::from_secs(1) {
+            return Err(ConfigError::invalid("TRANSFER_LEASE_SECONDS", "must be at least 1"));
+        }
+        if self.max_upload_bytes == 0 {
+            return Err(ConfigError::invalid("MAX_UPLOAD_BYTES", "must be at least 1"));
+        }
+        if self.env != AppEnv::Production {
+            return Ok(());
+        }
+        // Production refuses what is only fit for a laptop.
+        if self.database.is_none() {
+            return Err(ConfigError::invalid(
+                "DATABASE_URL",
+                "required in production (the embedded SQLite default is for development only)",
+            ));
+        }
+        if self.object_store.is_none() {
+            return Err(ConfigError::invalid(
+                "MINIO_ENDPOINT",
+                "required in production (the embedded local directory is for development only)",
+            ));
+        }
+        match &self.jwt.key {
+            None => {
+                return Err(ConfigError::invalid(
+                    "JWT_SECRET",
+                    "a JWT key is required in production (JWT_SECRET or JWT_PUBLIC_KEY)",
+                ));
+            }
+            Some(JwtKey::Hs256(secret)) if secret.expose_secret().len() < 32 => {
+                return Err(ConfigError::invalid(
+                    "JWT_SECRET",
+                    "must be at least 32 bytes in production",
+                ));
+            }
+            Some(_) => {}
+        }
+        if matches!(self.project, ProjectSettings::Unconfigured) {
+            return Err(ConfigError::invalid(
+                "PROJECT_SERVICE_URL",
+                "required in production (or PROJECT_POLICY_FILE)",
+            ));
+        }
+        if self.allow_self_approval {
+            // Allowed, but only when asked for explicitly; nothing to refuse.
+        }
+        Ok(())
+    }
+}
+
+fn jwt_key(vars: &Vars) -> Result<Option<JwtKey>, ConfigError> {
+    let algorithm = vars.get("JWT_ALGORITHM").map(|a| a.trim().to_ascii_uppercase());
+    match (vars.secret("JWT_SECRET"), vars.get("JWT_PUBLIC_KEY")) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            "JWT_PUBLIC_KEY",
+            "set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY, not both",
+        )),
+        (Some(secret), None) => match algorithm.as_deref() {
+            None | Some("HS256") => Ok(Some(JwtKey::Hs256(secret))),
+            Some(other) => Err(ConfigError::invalid(
+                "JWT_ALGORITHM",
+                format!("{other} needs JWT_PUBLIC_KEY; JWT_SECRET is for HS256"),
+            )),
+        },
+        (None, Some(pem)) => {
+            let algorithm = algorithm.ok_or_else(|| {
+                ConfigError::invalid("JWT_ALGORITHM", "required with JWT_PUBLIC_KEY (RS256, ES256 or EdDSA)")
+            })?;
+            if !["RS256", "ES256", "EDDSA"].contains(&algorithm.as_str()) {
+                return Err(ConfigError::invalid(
+                    "JWT_ALGORITHM",
+                    format!("{algorithm} is not one of RS256, ES256, EdDSA"),
+                ));
+            }
+            // A PEM may be given inline or as a path to a file.
+            let pem = if pem.contains("-----BEGIN") {
+                pem.replace("\\n", "\n")
+            } else {
+                std::fs::read_to_string(pem.trim())
+                    .map_err(|e| ConfigError::invalid("JWT_PUBLIC_KEY", format!("cannot read {pem}: {e}")))?
+            };
+            Ok(Some(JwtKey::Public { algorithm, pem }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vars {
+        Vars::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_development_setup() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.env, AppEnv::Development);
+        assert!(c.database.is_none() && c.object_store.is_none());
+        assert_eq!(c.bind_addr.to_string(), "0.0.0.0:5000");
+        assert_eq!(c.lock_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.jwt.cookie_name, "access_token");
+        assert!(matches!(c.project, ProjectSettings::Unconfigured));
+    }
+
+    #[test]
+    fn flask_env_is_an_alias() {
+        let c = Config::from_vars(&vars(&[("FLASK_ENV", "testing")])).unwrap();
+        assert_eq!(c.env, AppEnv::Testing);
+        let c = Config::from_vars(&vars(&[("FLASK_ENV", "testing"), ("APP_ENV", "staging")])).unwrap();
+        assert_eq!(c.env, AppEnv::Staging);
+    }
+
+    #[test]
+    fn production_refuses_unsafe_settings_naming_the_variable() {
+        let base = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/storage"),
+            ("MINIO_ENDPOINT", "minio:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("PROJECT_SERVICE_URL", "http://project:5001"),
+        ];
+        assert!(Config::from_vars(&vars(&base)).is_ok());
+        for (drop, expected) in [
+            ("DATABASE_URL", "DATABASE_URL"),
+            ("MINIO_ENDPOINT", "MINIO_ENDPOINT"),
+            ("JWT_SECRET", "JWT_SECRET"),
+            ("PROJECT_SERVICE_URL", "PROJECT_SERVICE_URL"),
+        ] {
+            let v: Vec<_> = base.iter().copied().filter(|(k, _)| *k != drop).collect();
+            let err = Config::from_vars(&vars(&v)).unwrap_err();
+            assert_eq!(err.variable, expected, "{err}");
+        }
+        let mut weak = base.to_vec();
+        weak.retain(|(k, _)| *k != "JWT_SECRET");
+        weak.push(("JWT_SECRET", "short"));
+        assert_eq!(Config::from_vars(&vars(&weak)).unwrap_err().variable, "JWT_SECRET");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (k, v) in [
+            ("MAX_UPLOAD_BYTES", "lots"),
+            ("BIND_ADDR", "nowhere"),
+            ("MINIO_SECURE", "maybe"),
+            ("APP_ENV", "moon"),
+            ("LOCK_TTL_SECONDS", "0"),
+        ] {
+            let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
+            assert_eq!(err.variable, k, "{err}");
+        }
+        let err = Config::from_vars(&vars(&[("MINIO_ENDPOINT", "x:9000")])).unwrap_err();
+        assert_eq!(err.variable, "MINIO_ACCESS_KEY");
+    }
+
+    #[test]
+    fn jwt_key_choices() {
+        let err = Config::from_vars(&vars(&[("JWT_SECRET", "s"), ("JWT_ALGORITHM", "RS256")])).unwrap_err();
+        assert_eq!(err.variable, "JWT_ALGORITHM");
+        let err = Config::from_vars(&vars(&[("JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----")])).unwrap_err();
+        assert_eq!(err.variable, "JWT_ALGORITHM");
+        let c = Config::from_vars(&vars(&[
+            ("JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----\\nabc"),
+            ("JWT_ALGORITHM", "es256"),
+        ]))
+        .unwrap();
+        assert!(matches!(c.jwt.key, Some(JwtKey::Public { ref algorithm, ref pem }) if algorithm == "ES256" && pem.contains('\n')));
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let c = Config::from_vars(&vars(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("JWT_SECRET", "topsecretvalue"),
+            ("MINIO_ENDPOINT", "m:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "minio-secret"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["hunter2", "topsecretvalue", "minio-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked");
+        }
+    }
+}

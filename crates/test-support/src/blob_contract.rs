@@ -1,0 +1,644 @@
+//! The contract of the [`BlobStore`] port, as test cases any adapter runs.
+//!
+//! Each case is a public async function over `&dyn BlobStore`; an adapter's test file calls
+//! each from its own `#[tokio::test]` (so they run in parallel). Every case uses keys of its
+//! own ([`unique_key`]), so cases never collide, even when run twice at once.
+//!
+//! A failed expectation here is a failed test, hence `expect` (denied in library code).
+#![expect(
+    clippy::expect_used,
+    reason = "test cases: a failed expectation is a failed test"
+)]
+
+use std::{io, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use storage_domain::{
+    model::{BucketKind, ObjectKey},
+    ports::{
+        BlobError, BlobStore, ByteRange, ByteStream, PresignGetOptions, PresignMethod,
+        PresignedRequest,
+    },
+};
+use tokio::sync::Notify;
+
+use crate::bytes_gen::{
+    collect, drain_sha256, pattern_range, pattern_sha256, pattern_stream, pattern_stream_then,
+};
+
+/// 8 MiB: the usual multipart part size, around which sizes are tested.
+pub const MIB8: u64 = 8 * 1024 * 1024;
+
+/// A key no other test uses: `contract/<case>/<uuid>`.
+pub fn unique_key(case: &str) -> ObjectKey {
+    ObjectKey::from_stored(format!(
+        "contract/{case}/{}",
+        uuid::Uuid::new_v4().as_simple()
+    ))
+}
+
+fn seed_of(key: &ObjectKey) -> u64 {
+    key.as_str().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Puts the pattern body of `size` bytes under a new key; returns the key and its seed.
+async fn put_pattern(
+    store: &dyn BlobStore,
+    bucket: BucketKind,
+    case: &str,
+    size: u64,
+) -> (ObjectKey, u64) {
+    let key = unique_key(case);
+    let seed = seed_of(&key);
+    let outcome = store
+        .put(
+            bucket,
+            &key,
+            "application/octet-stream",
+            pattern_stream(seed, size),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("put of {size} bytes failed: {e}"));
+    assert_eq!(outcome.size, size, "put reports the size it stored");
+    (key, seed)
+}
+
+async fn assert_not_found(store: &dyn BlobStore, bucket: BucketKind, key: &ObjectKey) {
+    match store.head(bucket, key).await {
+        Err(BlobError::NotFound) => {}
+        other => panic!("head of {key} must be NotFound, got {other:?}"),
+    }
+}
+
+/// A put of `size` bytes reads back byte for byte (size and SHA-256), and `head` agrees.
+pub async fn round_trip(store: &dyn BlobStore, size: u64) {
+    let bucket = BucketKind::Users;
+    let (key, seed) = put_pattern(store, bucket, &format!("round-trip-{size}"), size).await;
+
+    let meta = store.head(bucket, &key).await.expect("head after put");
+    assert_eq!(meta.size, size);
+
+    let read = store.get(bucket, &key, None).await.expect("get after put");
+    assert_eq!(read.total_size, size);
+    assert_eq!(read.range, None);
+    let (got_size, got_sha) = drain_sha256(read.body).await.expect("read the body");
+    assert_eq!(got_size, size);
+    assert_eq!(
+        got_sha,
+        pattern_sha256(seed, size),
+        "bytes read back differ"
+    );
+
+    store.delete(bucket, &key).await.expect("delete");
+}
+
+/// Ranged reads: `first-last` (clamped to the end), `first-`, suffix, and the unsatisfiable
+/// ones (`RangeNotSatisfiable`, never `Other`).
+pub async fn ranged_reads(store: &dyn BlobStore) {
+    let bucket = BucketKind::Companies;
+    let size = 1000;
+    let (key, seed) = put_pattern(store, bucket, "ranges", size).await;
+
+    let cases = [
+        (
+            ByteRange::FromTo {
+                first: 10,
+                last: 19,
+            },
+            (10, 19),
+        ),
+        (ByteRange::FromTo { first: 0, last: 0 }, (0, 0)),
+        (
+            ByteRange::FromTo {
+                first: 990,
+                last: 5000,
+            },
+            (990, 999),
+        ),
+        (ByteRange::From { first: 995 }, (995, 999)),
+        (ByteRange::From { first: 0 }, (0, 999)),
+        (ByteRange::Suffix { len: 7 }, (993, 999)),
+        (ByteRange::Suffix { len: 5000 }, (0, 999)),
+    ];
+    for (range, (first, last)) in cases {
+        let read = store
+            .get(bucket, &key, Some(range))
+            .await
+            .unwrap_or_else(|e| panic!("get {range:?} failed: {e}"));
+        assert_eq!(read.total_size, size, "{range:?}: total size");
+        assert_eq!(read.range, Some((first, last)), "{range:?}: range served");
+        let body = collect(read.body).await.expect("read the range");
+        assert_eq!(
+            body,
+            pattern_range(seed, first, last + 1),
+            "{range:?}: bytes"
+        );
+    }
+
+    for range in [
+        ByteRange::FromTo {
+            first: 1000,
+            last: 1005,
+        },
+        ByteRange::FromTo { first: 5, last: 4 },
+        ByteRange::From { first: 1000 },
+        ByteRange::Suffix { len: 0 },
+    ] {
+        match store.get(bucket, &key, Some(range)).await {
+            Err(BlobError::RangeNotSatisfiable) => {}
+            other => panic!("{range:?} must be RangeNotSatisfiable, got {other:?}"),
+        }
+    }
+
+    // Any range of an empty object is unsatisfiable.
+    let (empty, _) = put_pattern(store, bucket, "ranges-empty", 0).await;
+    match store
+        .get(bucket, &empty, Some(ByteRange::From { first: 0 }))
+        .await
+    {
+        Err(BlobError::RangeNotSatisfiable) => {}
+        other => panic!("a range of an empty object must be RangeNotSatisfiable, got {other:?}"),
+    }
+
+    store.delete(bucket, &key).await.expect("delete");
+    store.delete(bucket, &empty).await.expect("delete");
+}
+
+/// A copy, inside a bucket and across buckets, holds the same bytes; the source stays.
+pub async fn copy_copies(store: &dyn BlobStore) {
+    let size = 100_000;
+    let (source, seed) = put_pattern(store, BucketKind::Users, "copy-source", size).await;
+    for to_bucket in [BucketKind::Users, BucketKind::Projects] {
+        let target = unique_key("copy-target");
+        store
+            .copy(BucketKind::Users, &source, to_bucket, &target)
+            .await
+            .unwrap_or_else(|e| panic!("copy to {to_bucket:?} failed: {e}"));
+        let read = store.get(to_bucket, &target, None).await.expect("get copy");
+        let (n, sha) = drain_sha256(read.body).await.expect("read copy");
+        assert_eq!((n, sha), (size, pattern_sha256(seed, size)));
+        store.delete(to_bucket, &target).await.expect("delete copy");
+    }
+    assert_eq!(
+        store
+            .head(BucketKind::Users, &source)
+            .await
+            .expect("source stays")
+            .size,
+        size
+    );
+
+    let missing = unique_key("copy-missing");
+    match store
+        .copy(
+            BucketKind::Users,
+            &missing,
+            BucketKind::Users,
+            &unique_key("copy-none"),
+        )
+        .await
+    {
+        Err(BlobError::NotFound) => {}
+        other => panic!("copying a missing object must be NotFound, got {other:?}"),
+    }
+    store
+        .delete(BucketKind::Users, &source)
+        .await
+        .expect("delete");
+}
+
+/// `delete` removes the object; deleting it again, or a key never written, succeeds.
+pub async fn delete_is_idempotent(store: &dyn BlobStore) {
+    let bucket = BucketKind::Projects;
+    let (key, _) = put_pattern(store, bucket, "delete", 10).await;
+    store.delete(bucket, &key).await.expect("delete");
+    assert_not_found(store, bucket, &key).await;
+    store.delete(bucket, &key).await.expect("delete again");
+    store
+        .delete(bucket, &unique_key("delete-never-written"))
+        .await
+        .expect("delete of a missing key");
+}
+
+/// `head` reports the size, the entity tag `put` gave, and the content type.
+pub async fn head_reports_size(store: &dyn BlobStore) {
+    let bucket = BucketKind::Users;
+    let key = unique_key("head");
+    let outcome = store
+        .put(
+            bucket,
+            &key,
+            "text/plain; charset=utf-8",
+            pattern_stream(1, 4321),
+        )
+        .await
+        .expect("put");
+    let meta = store.head(bucket, &key).await.expect("head");
+    assert_eq!(meta.size, 4321);
+    if outcome.etag.is_some() {
+        assert_eq!(
+            meta.etag, outcome.etag,
+            "head and put give the same entity tag"
+        );
+    }
+    assert_eq!(
+        meta.content_type.as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    store.delete(bucket, &key).await.expect("delete");
+}
+
+/// `get` and `head` of a missing key are `NotFound` (with or without a range).
+pub async fn missing_is_not_found(store: &dyn BlobStore) {
+    let key = unique_key("missing");
+    for bucket in BucketKind::ALL {
+        assert_not_found(store, bucket, &key).await;
+        for range in [
+            None,
+            Some(ByteRange::From { first: 0 }),
+            Some(ByteRange::Suffix { len: 3 }),
+        ] {
+            match store.get(bucket, &key, range).await {
+                Err(BlobError::NotFound) => {}
+                other => panic!("get {range:?} of a missing key must be NotFound, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// `health` answers Ok when the store is up.
+pub async fn health_is_ok(store: &dyn BlobStore) {
+    store.health().await.expect("health of a running store");
+}
+
+fn http() -> reqwest::Client {
+    match reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => panic!("cannot build the HTTP client: {e}"),
+    }
+}
+
+fn request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    p: &PresignedRequest,
+) -> reqwest::RequestBuilder {
+    let mut builder = client.request(method, &p.url);
+    for (name, value) in &p.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+}
+
+fn assert_expiry(p: &PresignedRequest, ttl: Duration) {
+    let now = chrono::Utc::now();
+    let slack = chrono::Duration::seconds(2);
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    assert!(
+        p.expires_at > now && p.expires_at <= now + ttl + slack,
+        "expires_at {} must lie within the TTL asked",
+        p.expires_at
+    );
+}
+
+/// A presigned PUT done by a plain HTTP client stores the object; a presigned GET reads it back
+/// with the `Content-Disposition`/`Content-Type` overrides asked for.
+pub async fn presigned_put_then_get(store: &dyn BlobStore) {
+    let bucket = BucketKind::Projects;
+    let key = unique_key("presigned");
+    let body = pattern_range(42, 0, 200_000);
+    let ttl = Duration::from_secs(300);
+    let put = store
+        .presign_put(
+            bucket,
+            &key,
+            "application/pdf",
+            Some(body.len() as u64),
+            ttl,
+        )
+        .await
+        .expect("presign put");
+    assert_eq!(put.method, PresignMethod::Put);
+    assert_expiry(&put, ttl);
+    let client = http();
+    let answer = request(&client, reqwest::Method::PUT, &put)
+        .body(body.clone())
+        .send()
+        .await
+        .expect("presigned PUT sent");
+    assert!(
+        answer.status().is_success(),
+        "presigned PUT refused: {}",
+        answer.status()
+    );
+    let meta = store
+        .head(bucket, &key)
+        .await
+        .expect("head after presigned PUT");
+    assert_eq!(meta.size, body.len() as u64);
+    assert_eq!(meta.content_type.as_deref(), Some("application/pdf"));
+
+    let options = PresignGetOptions {
+        content_disposition: Some("attachment; filename=\"r\u{e9}sum\u{e9} 1.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%201.pdf".to_owned()),
+        content_type: Some("application/x-test".to_owned()),
+    };
+    let get = store
+        .presign_get(bucket, &key, &options, ttl)
+        .await
+        .expect("presign get");
+    assert_eq!(get.method, PresignMethod::Get);
+    assert_expiry(&get, ttl);
+    let answer = request(&client, reqwest::Method::GET, &get)
+        .send()
+        .await
+        .expect("presigned GET sent");
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    let header = |name: &str| {
+        answer
+            .headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    assert_eq!(
+        header("content-type").as_deref(),
+        Some("application/x-test")
+    );
+    assert_eq!(header("content-disposition"), options.content_disposition);
+    let got = answer.bytes().await.expect("presigned GET body");
+    assert_eq!(got.as_ref(), body.as_slice());
+
+    // Without overrides, the stored content type comes back.
+    let plain = store
+        .presign_get(bucket, &key, &PresignGetOptions::default(), ttl)
+        .await
+        .expect("presign get");
+    let answer = request(&client, reqwest::Method::GET, &plain)
+        .send()
+        .await
+        .expect("presigned GET sent");
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/pdf")
+    );
+    store.delete(bucket, &key).await.expect("delete");
+}
+
+/// Replaces the object key inside a presigned URL's path (`…/<key>?…` → `…/<key>x?…`).
+fn with_altered_key(url: &str, key: &ObjectKey) -> String {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let encoded_tail = key.as_str().rsplit('/').next().unwrap_or_default();
+    assert!(
+        path.ends_with(encoded_tail),
+        "URL path {path} must end with the key"
+    );
+    format!("{path}x?{query}")
+}
+
+/// Flips one character of the `X-Amz-Signature` value.
+fn with_altered_signature(url: &str) -> String {
+    let marker = "X-Amz-Signature=";
+    let at = url.find(marker).map(|i| i + marker.len());
+    let Some(at) = at else {
+        panic!("presigned URL without X-Amz-Signature: {url}");
+    };
+    let mut chars: Vec<char> = url.chars().collect();
+    chars[at] = if chars[at] == '0' { '1' } else { '0' };
+    chars.into_iter().collect()
+}
+
+async fn status_of(builder: reqwest::RequestBuilder) -> reqwest::StatusCode {
+    builder.send().await.expect("request sent").status()
+}
+
+/// A presigned URL is refused when its key (path), method, signature or signed headers are
+/// altered, and nothing is written by a refused PUT.
+pub async fn presigned_urls_refuse_tampering(store: &dyn BlobStore) {
+    let bucket = BucketKind::Users;
+    let client = http();
+    let ttl = Duration::from_secs(300);
+    let body = b"tamper test".to_vec();
+
+    let key = unique_key("tamper");
+    let put = store
+        .presign_put(bucket, &key, "text/plain", Some(body.len() as u64), ttl)
+        .await
+        .expect("presign put");
+
+    // Altered key: refused, and neither key gets an object.
+    let altered = PresignedRequest {
+        url: with_altered_key(&put.url, &key),
+        ..put.clone()
+    };
+    let status =
+        status_of(request(&client, reqwest::Method::PUT, &altered).body(body.clone())).await;
+    assert!(
+        status.is_client_error(),
+        "PUT to an altered key must be refused, got {status}"
+    );
+    let altered_key = ObjectKey::from_stored(format!("{}x", key.as_str()));
+    assert_not_found(store, bucket, &altered_key).await;
+
+    // Altered signature.
+    let forged = PresignedRequest {
+        url: with_altered_signature(&put.url),
+        ..put.clone()
+    };
+    let status =
+        status_of(request(&client, reqwest::Method::PUT, &forged).body(body.clone())).await;
+    assert!(
+        status.is_client_error(),
+        "PUT with an altered signature must be refused, got {status}"
+    );
+
+    // Altered signed header (content type).
+    let status = status_of(
+        client
+            .put(&put.url)
+            .header("Content-Type", "text/html")
+            .header("Content-Length", body.len().to_string())
+            .body(body.clone()),
+    )
+    .await;
+    assert!(
+        status.is_client_error(),
+        "PUT with another content type must be refused, got {status}"
+    );
+
+    // Altered method: a PUT URL does not allow a GET or a DELETE, even with every signed
+    // header sent (so the method is what is refused).
+    let put_any_length = store
+        .presign_put(bucket, &key, "text/plain", None, ttl)
+        .await
+        .expect("presign put");
+    for method in [reqwest::Method::DELETE, reqwest::Method::GET] {
+        let status = status_of(request(&client, method.clone(), &put_any_length)).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::FORBIDDEN,
+            "{method} with a PUT URL must be refused"
+        );
+    }
+    assert_not_found(store, bucket, &key).await;
+
+    // The untouched URL works.
+    let status = status_of(request(&client, reqwest::Method::PUT, &put).body(body.clone())).await;
+    assert!(
+        status.is_success(),
+        "the untouched presigned PUT must work, got {status}"
+    );
+
+    let get = store
+        .presign_get(bucket, &key, &PresignGetOptions::default(), ttl)
+        .await
+        .expect("presign get");
+    let status = status_of(client.put(&get.url).body(b"overwrite".to_vec())).await;
+    assert!(
+        status.is_client_error(),
+        "PUT with a GET URL must be refused, got {status}"
+    );
+    let status = status_of(client.delete(&get.url)).await;
+    assert!(
+        status.is_client_error(),
+        "DELETE with a GET URL must be refused, got {status}"
+    );
+    let status = status_of(client.get(with_altered_signature(&get.url))).await;
+    assert!(
+        status.is_client_error(),
+        "GET with an altered signature must be refused, got {status}"
+    );
+    let status = status_of(client.get(with_altered_key(&get.url, &key))).await;
+    assert!(
+        status.is_client_error(),
+        "GET of an altered key must be refused, got {status}"
+    );
+
+    // Through all that, the object is intact.
+    let read = store.get(bucket, &key, None).await.expect("get");
+    assert_eq!(collect(read.body).await.expect("body"), body);
+    store.delete(bucket, &key).await.expect("delete");
+}
+
+/// A presigned URL is refused once its TTL has passed.
+pub async fn presigned_urls_expire(store: &dyn BlobStore) {
+    let bucket = BucketKind::Companies;
+    let client = http();
+    let (key, _) = put_pattern(store, bucket, "expiry", 10).await;
+    let ttl = Duration::from_secs(1);
+    let get = store
+        .presign_get(bucket, &key, &PresignGetOptions::default(), ttl)
+        .await
+        .expect("presign get");
+    let put_key = unique_key("expiry-put");
+    let put = store
+        .presign_put(bucket, &put_key, "text/plain", None, ttl)
+        .await
+        .expect("presign put");
+    assert_expiry(&get, ttl);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let status = status_of(client.get(&get.url)).await;
+    assert!(
+        status.is_client_error(),
+        "an expired GET URL must be refused, got {status}"
+    );
+    let status =
+        status_of(request(&client, reqwest::Method::PUT, &put).body(b"late".to_vec())).await;
+    assert!(
+        status.is_client_error(),
+        "an expired PUT URL must be refused, got {status}"
+    );
+    assert_not_found(store, bucket, &put_key).await;
+    store.delete(bucket, &key).await.expect("delete");
+}
+
+/// Size after which [`failed_source_keeps_nothing`]'s source fails: several parts in.
+pub const FAILING_SOURCE_AFTER: u64 = 3 * MIB8 + 12_345;
+
+/// A put whose source fails after a few MiB returns `Source` with that very error and keeps no
+/// object. Returns the bucket and key, for an adapter to check more (multipart uploads).
+pub async fn failed_source_keeps_nothing(store: &dyn BlobStore) -> (BucketKind, ObjectKey) {
+    let bucket = BucketKind::Projects;
+    let key = unique_key("failed-source");
+    let injected = io::Error::new(io::ErrorKind::ConnectionAborted, "injected source failure");
+    let body = pattern_stream_then(5, FAILING_SOURCE_AFTER, Some(injected));
+    match store
+        .put(bucket, &key, "application/octet-stream", body)
+        .await
+    {
+        Err(BlobError::Source(e)) => {
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
+            assert_eq!(e.to_string(), "injected source failure");
+        }
+        other => panic!("a failing source must give BlobError::Source, got {other:?}"),
+    }
+    assert_not_found(store, bucket, &key).await;
+
+    // Same for a source failing before the first part is full (the single-PUT path).
+    let small_key = unique_key("failed-source-small");
+    let injected = io::Error::other("early failure");
+    let body = pattern_stream_then(6, 1_000, Some(injected));
+    match store.put(bucket, &small_key, "text/plain", body).await {
+        Err(BlobError::Source(e)) => assert_eq!(e.to_string(), "early failure"),
+        other => panic!("a failing source must give BlobError::Source, got {other:?}"),
+    }
+    assert_not_found(store, bucket, &small_key).await;
+    (bucket, key)
+}
+
+/// A put whose future is dropped mid-stream (after more than a part was sent) keeps no object.
+/// Returns the bucket and key, for an adapter to check more (multipart uploads).
+pub async fn dropped_put_keeps_nothing(store: Arc<dyn BlobStore>) -> (BucketKind, ObjectKey) {
+    dropped_put_keeps_nothing_with(store, async |_, _| {}).await
+}
+
+/// [`dropped_put_keeps_nothing`], calling `before_drop` while the put is under way (an adapter
+/// checks there that its upload is indeed in progress, so that the test proves something).
+pub async fn dropped_put_keeps_nothing_with(
+    store: Arc<dyn BlobStore>,
+    before_drop: impl AsyncFnOnce(BucketKind, &ObjectKey),
+) -> (BucketKind, ObjectKey) {
+    let bucket = BucketKind::Users;
+    let key = unique_key("dropped-put");
+    let sent_enough = Arc::new(Notify::new());
+    let signal = sent_enough.clone();
+    // 2 parts' worth of bytes, then a stream that never ends.
+    let body: ByteStream = Box::pin(
+        pattern_stream(9, 2 * MIB8 + 1)
+            .chain(stream::once(async move {
+                signal.notify_one();
+                Ok(Bytes::new())
+            }))
+            .chain(stream::pending()),
+    );
+    let put_store = store.clone();
+    let put_key = key.clone();
+    let put = tokio::spawn(async move {
+        put_store
+            .put(bucket, &put_key, "application/octet-stream", body)
+            .await
+    });
+    tokio::time::timeout(Duration::from_secs(30), sent_enough.notified())
+        .await
+        .expect("the put reads its source");
+    // Let the parts reach the store, then drop the put.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    before_drop(bucket, &key).await;
+    assert!(
+        !put.is_finished(),
+        "the put cannot finish: its source never ends"
+    );
+    put.abort();
+    let _ = put.await;
+    assert_not_found(&*store, bucket, &key).await;
+    (bucket, key)
+}

@@ -1,0 +1,27 @@
+# storage-service developer commands (https://just.systems). `just` lists them.
+
+set positional-arguments
+
+# List the recipes
+default:
+    @{{just_executable()}} --list
+
+# Run the server; arguments go to the binary (just run --help)
+run *args:
+    cargo run -p storage-server -- "$@"
+
+# Run the test suite with its services; arguments go to the test runner (just test -p storage-domain)
+test *args:
+    tests/run.sh "$@"
+
+# Lint the whole workspace, warnings are errors
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the whole workspace
+fmt:
+    cargo fmt --all
+
+# Run what CI runs
+ci:
+    .ci/run

@@ -1,1 +1,126 @@
-//! Inbound HTTP adapter (actix-web): the contract's endpoints over the domain's use cases.
+#![doc = include_str!("../README.md")]
+
+mod auth;
+mod body;
+mod context;
+pub mod dto;
+pub mod error;
+mod handlers;
+mod health;
+mod openapi;
+mod range;
+mod request_id;
+mod server;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use storage_domain::service::StorageService;
+
+pub use auth::Authenticator;
+pub use error::{ApiError, status_of};
+pub use health::{ComponentHealth, HealthCheck, HealthReport};
+pub use openapi::{ApiDoc, openapi_json, openapi_yaml};
+pub use request_id::{REQUEST_ID_HEADER, RequestId};
+pub use server::{ServerConfig, build_server, serve};
+
+/// Settings of the HTTP layer itself. What `GET /config` shows about uploads, presigned URLs
+/// and locks comes from the [`StorageService`]'s settings, so the two cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Shown by `GET /version`.
+    pub service_name: String,
+    /// Shown by `GET /version` and `GET /config`.
+    pub version: String,
+    /// The contract's version, shown by `GET /version` and `GET /config`.
+    pub api_version: String,
+    /// Largest JSON request body; larger ones answer 413 `payload_too_large`.
+    pub json_limit_bytes: usize,
+    /// Largest total size of the non-file fields of a multipart upload (`bucket`, `path`,
+    /// `tags`, …); the file itself is limited by the service's `max_upload_bytes`.
+    pub form_fields_limit_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            service_name: "storage-service".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            api_version: API_VERSION.to_owned(),
+            json_limit_bytes: 64 * 1024,
+            form_fields_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The version of the contract this adapter implements.
+pub const API_VERSION: &str = "1";
+
+/// Everything the handlers need; cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    service: StorageService,
+    auth: Arc<dyn Authenticator>,
+    health: Arc<dyn HealthCheck>,
+    config: ApiConfig,
+    openapi_json: String,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("service", &self.inner.service)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(
+        service: StorageService,
+        auth: Arc<dyn Authenticator>,
+        health: Arc<dyn HealthCheck>,
+        config: ApiConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(StateInner {
+                service,
+                auth,
+                health,
+                config,
+                openapi_json: openapi_json(),
+            }),
+        }
+    }
+
+    pub fn service(&self) -> &StorageService {
+        &self.inner.service
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn authenticator(&self) -> &dyn Authenticator {
+        self.inner.auth.as_ref()
+    }
+
+    pub(crate) fn health(&self) -> &dyn HealthCheck {
+        self.inner.health.as_ref()
+    }
+
+    pub(crate) fn openapi(&self) -> &str {
+        &self.inner.openapi_json
+    }
+}
+
+/// Registers every route of the contract, `/openapi.json` and `/docs`, the request-id
+/// middleware, the extractor error handlers and the JSON 404/405 answers, all inside one scope
+/// at the root. Use it as `App::new().configure(|cfg| configure(cfg, state.clone()))`.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    handlers::register(cfg, state);
+}

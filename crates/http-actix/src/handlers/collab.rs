@@ -1,0 +1,222 @@
+//! Collaboration: copy (checkout), locks, commit, review.
+
+use actix_web::{
+    HttpResponse,
+    web::{Path, Query},
+};
+use storage_domain::{
+    StorageError,
+    model::{DirPath, FilePath, VersionId},
+    rules::ReviewDecision,
+    service::{self, Limit},
+};
+
+use super::{State, ok};
+use crate::{
+    body::JsonBody,
+    context::Caller,
+    dto::{
+        CommitRequest, CopyRequest, FileVersionResponse, LockRequest, LockResponse, LocksResponse,
+        OK, PageQuery, ReviewRequest, UnlockRequest, UnlockResponse,
+    },
+    error::ApiError,
+    openapi::Errors,
+};
+
+/// Server-side copy. Copying a `projects` file into the caller's `users` workspace locks the
+/// source for the caller, on the version copied (the checkout ticket).
+#[utoipa::path(
+    post, path = "/copy", tag = "collaboration", request_body = CopyRequest,
+    responses((status = 200, description = "The target file and its new version", body = FileVersionResponse), Errors)
+)]
+pub(crate) async fn copy(
+    caller: Caller,
+    state: State,
+    body: JsonBody<CopyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let JsonBody(body) = body;
+    let run = async {
+        let req = service::CopyRequest {
+            source: FilePath::parse_request(&body.source_bucket, &body.source_path)?,
+            target: FilePath::parse_request(&body.target_bucket, &body.target_path)?,
+            overwrite: body.overwrite.unwrap_or(false),
+        };
+        let done = state.service().copy(&caller.0, req).await?;
+        Ok::<_, StorageError>(ok(FileVersionResponse::new(&done.file, &done.version)))
+    };
+    run.await.map_err(|e| caller.fail(e))
+}
+
+/// Takes the lock, or refreshes it when the caller holds it. Held by another: 409
+/// `file_locked` with the lock.
+#[utoipa::path(
+    post, path = "/lock", tag = "collaboration", request_body = LockRequest,
+    responses((status = 200, description = "The lock", body = LockResponse), Errors)
+)]
+pub(crate) async fn lock(
+    caller: Caller,
+    state: State,
+    body: JsonBody<LockRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let JsonBody(body) = body;
+    let run = async {
+        let path = FilePath::parse_request(&body.bucket, &body.path)?;
+        let locked = state
+            .service()
+            .lock(&caller.0, path, body.ttl_seconds)
+            .await?;
+        Ok::<_, StorageError>(ok(LockResponse {
+            status: OK.to_owned(),
+            file_id: locked.file_id.as_uuid(),
+            bucket: locked.path.bucket().into(),
+            path: locked.path.as_str().to_owned(),
+            lock: (&locked.lock).into(),
+        }))
+    };
+    run.await.map_err(|e| caller.fail(e))
+}
+
+/// Releases the caller's lock; `force` releases anyone's (needs `validate` in projects or
+/// ownership elsewhere, and a `reason`; audited).
+#[utoipa::path(
+    post, path = "/unlock", tag = "collaboration", request_body = UnlockRequest,
+    responses((status = 200, description = "The released lock, or null", body = UnlockResponse), Errors)
+)]
+pub(crate) async fn unlock(
+    caller: Caller,
+    state: State,
+    body: JsonBody<UnlockRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let JsonBody(body) = body;
+    let run = async {
+        let path = FilePath::parse_request(&body.bucket, &body.path)?;
+        let released = state
+            .service()
+            .unlock(&caller.0, path, body.force.unwrap_or(false), body.reason)
+            .await?;
+        Ok::<_, StorageError>(ok(UnlockResponse {
+            status: OK.to_owned(),
+            released: released.as_ref().map(Into::into),
+        }))
+    };
+    run.await.map_err(|e| caller.fail(e))
+}
+
+/// Live locks under a directory, by path.
+#[utoipa::path(
+    get, path = "/locks", tag = "collaboration", params(PageQuery),
+    responses((status = 200, description = "One page of locks", body = LocksResponse), Errors)
+)]
+pub(crate) async fn locks(
+    caller: Caller,
+    state: State,
+    q: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let run = async {
+        let dir = DirPath::parse_request(&q.bucket, &q.path)?;
+        let limit = Limit::new(q.limit)?;
+        let page = state
+            .service()
+            .list_locks(&caller.0, dir, q.cursor.as_deref(), limit)
+            .await?;
+        Ok::<_, StorageError>(ok(LocksResponse {
+            status: OK.to_owned(),
+            locks: page.locks.iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    };
+    run.await.map_err(|e| caller.fail(e))
+}
+
+/// The workspace file becomes the target's next version, `pending_validation`. The caller must
+/// hold the target's lock, taken on its latest version (else 409 `version_conflict`).
+#[utoipa::path(
+    post, path = "/versions/commit", tag = "versions", request_body = CommitRequest,
+    responses((status = 200, description = "The target file and its new version", body = FileVersionResponse), Errors)
+)]
+pub(crate) async fn commit(
+    caller: Caller,
+    state: State,
+    body: JsonBody<CommitRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let JsonBody(body) = body;
+    let run = async {
+        let req = service::CommitRequest {
+            source: FilePath::parse_request(&body.source_bucket, &body.source_path)?,
+            target: FilePath::parse_request(&body.target_bucket, &body.target_path)?,
+            message: body.message,
+            keep_lock: body.keep_lock.unwrap_or(false),
+        };
+        let done = state.service().commit(&caller.0, req).await?;
+        Ok::<_, StorageError>(ok(FileVersionResponse::new(&done.file, &done.version)))
+    };
+    run.await.map_err(|e| caller.fail(e))
+}
+
+async fn review(
+    caller: Caller,
+    state: State,
+    version_id: &str,
+    decision: ReviewDecision,
+    body: ReviewRequest,
+) -> Result<HttpResponse, ApiError> {
+    let run = async {
+        let version_id = VersionId::parse(version_id)?;
+        let (file, version) = state
+            .service()
+            .review(&caller.0, version_id, decision, body.comment)
+            .await?;
+        Ok::<_, StorageError>(ok(FileVersionResponse::new(&file, &version)))
+    };
+    run.await.map_err(|e| caller.fail(e))
+}
+
+/// Approves a `pending_validation` version (action `validate`; not the author's own unless
+/// self-approval is allowed). Of two concurrent decisions one wins, the other gets 409
+/// `invalid_transition`.
+#[utoipa::path(
+    post, path = "/versions/{version_id}/approve", tag = "versions",
+    params(("version_id" = String, Path, description = "The version's id")),
+    request_body(content = Option<ReviewRequest>, description = "Optional; an empty body is allowed"),
+    responses((status = 200, description = "The file and the version after the decision", body = FileVersionResponse), Errors)
+)]
+pub(crate) async fn approve(
+    caller: Caller,
+    state: State,
+    version_id: Path<String>,
+    body: JsonBody<ReviewRequest>,
+) -> Result<HttpResponse, ApiError> {
+    review(caller, state, &version_id, ReviewDecision::Approve, body.0).await
+}
+
+/// Rejects a `pending_validation` version; `comment` is required.
+#[utoipa::path(
+    post, path = "/versions/{version_id}/reject", tag = "versions",
+    params(("version_id" = String, Path, description = "The version's id")),
+    request_body = ReviewRequest,
+    responses((status = 200, description = "The file and the version after the decision", body = FileVersionResponse), Errors)
+)]
+pub(crate) async fn reject(
+    caller: Caller,
+    state: State,
+    version_id: Path<String>,
+    body: JsonBody<ReviewRequest>,
+) -> Result<HttpResponse, ApiError> {
+    review(caller, state, &version_id, ReviewDecision::Reject, body.0).await
+}
+
+/// Submits a `draft` version for review (`pending_validation`).
+#[utoipa::path(
+    post, path = "/versions/{version_id}/submit", tag = "versions",
+    params(("version_id" = String, Path, description = "The version's id")),
+    request_body(content = Option<ReviewRequest>, description = "Optional; an empty body is allowed"),
+    responses((status = 200, description = "The file and the version after the decision", body = FileVersionResponse), Errors)
+)]
+pub(crate) async fn submit(
+    caller: Caller,
+    state: State,
+    version_id: Path<String>,
+    body: JsonBody<ReviewRequest>,
+) -> Result<HttpResponse, ApiError> {
+    review(caller, state, &version_id, ReviewDecision::Submit, body.0).await
+}

@@ -1,0 +1,87 @@
+//! The routes of the contract (spec §5), registered in one scope at the root.
+
+mod collab;
+mod files;
+mod system;
+mod transfer;
+
+pub(crate) use collab::*;
+pub(crate) use files::*;
+pub(crate) use system::*;
+pub(crate) use transfer::*;
+
+use actix_web::{
+    HttpRequest, HttpResponse, Resource,
+    middleware::from_fn,
+    web::{self, PathConfig, QueryConfig},
+};
+use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::{
+    AppState,
+    error::{self, ApiError, Failure},
+    openapi::ApiDoc,
+    request_id::{self, RequestId},
+};
+
+pub(crate) type State = web::Data<AppState>;
+
+/// `200` with a JSON body.
+pub(crate) fn ok<T: Serialize>(body: T) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}
+
+/// A resource whose other methods answer 405 in the contract's shape.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        Err::<HttpResponse, _>(ApiError::from_failure(
+            Failure::MethodNotAllowed { allow },
+            RequestId::of(&req),
+        ))
+    }))
+}
+
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(error::no_route(req).await)
+}
+
+pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
+    let scope = web::scope("")
+        .wrap(from_fn(request_id::middleware))
+        .app_data(web::Data::new(state))
+        .app_data(QueryConfig::default().error_handler(error::query_error))
+        .app_data(PathConfig::default().error_handler(error::path_error))
+        .service(resource("/health", "GET").route(web::get().to(health)))
+        .service(resource("/version", "GET").route(web::get().to(version)))
+        .service(resource("/config", "GET").route(web::get().to(config)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(openapi_document)))
+        .service(Scalar::with_url("/docs", ApiDoc::openapi()))
+        .service(resource("/list", "GET").route(web::get().to(list)))
+        .service(
+            resource("/metadata", "GET, PATCH")
+                .route(web::get().to(get_metadata))
+                .route(web::patch().to(patch_metadata)),
+        )
+        .service(resource("/upload/presign", "POST").route(web::post().to(presign_upload)))
+        .service(resource("/upload/complete", "POST").route(web::post().to(complete_upload)))
+        .service(resource("/upload/proxy", "POST").route(web::post().to(upload_proxy)))
+        .service(resource("/download/presign", "POST").route(web::post().to(presign_download)))
+        .service(resource("/download/proxy", "GET").route(web::get().to(download_proxy)))
+        .service(resource("/copy", "POST").route(web::post().to(copy)))
+        .service(resource("/lock", "POST").route(web::post().to(lock)))
+        .service(resource("/unlock", "POST").route(web::post().to(unlock)))
+        .service(resource("/locks", "GET").route(web::get().to(locks)))
+        .service(resource("/versions", "GET").route(web::get().to(versions)))
+        .service(resource("/versions/commit", "POST").route(web::post().to(commit)))
+        .service(resource("/versions/{version_id}/approve", "POST").route(web::post().to(approve)))
+        .service(resource("/versions/{version_id}/reject", "POST").route(web::post().to(reject)))
+        .service(resource("/versions/{version_id}/submit", "POST").route(web::post().to(submit)))
+        .service(resource("/archive", "POST").route(web::post().to(archive)))
+        .service(resource("/unarchive", "POST").route(web::post().to(unarchive)))
+        .service(resource("/delete", "DELETE").route(web::delete().to(delete)))
+        .service(resource("/audit", "GET").route(web::get().to(audit)))
+        .default_service(web::to(no_route));
+    cfg.service(scope);
+}

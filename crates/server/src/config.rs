@@ -2,9 +2,13 @@
 //! variables win, the seed's variable names are kept. Secrets are `SecretString`s and never
 //! logged. Production refuses to start on unsafe settings, naming the variable.
 
-use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+use std::{
+    collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration,
+};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
+use storage_jwt_auth::{JwtAlgorithm, JwtConfig};
+use storage_project_rbac::ProjectServiceConfig;
 
 /// The deployment environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +65,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn invalid(variable: &str, problem: impl Into<String>) -> Self {
-        Self { variable: variable.to_owned(), problem: problem.into() }
+        Self {
+            variable: variable.to_owned(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -73,7 +80,9 @@ pub struct Vars {
 
 impl fmt::Debug for Vars {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Vars").field("count", &self.values.len()).finish_non_exhaustive()
+        f.debug_struct("Vars")
+            .field("count", &self.values.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,7 +107,8 @@ impl Vars {
             let iter = dotenvy::from_path_iter(&file)
                 .map_err(|e| ConfigError::invalid(env.env_file(), e.to_string()))?;
             for item in iter {
-                let (k, v) = item.map_err(|e| ConfigError::invalid(env.env_file(), e.to_string()))?;
+                let (k, v) =
+                    item.map_err(|e| ConfigError::invalid(env.env_file(), e.to_string()))?;
                 values.insert(k, v);
             }
             loaded = Some(file);
@@ -108,7 +118,10 @@ impl Vars {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     fn parsed<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
@@ -129,7 +142,10 @@ impl Vars {
             None => Ok(default),
             Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
             Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
-            Some(v) => Err(ConfigError::invalid(name, format!("'{v}' is not a boolean"))),
+            Some(v) => Err(ConfigError::invalid(
+                name,
+                format!("'{v}' is not a boolean"),
+            )),
         }
     }
 
@@ -185,42 +201,13 @@ pub struct ObjectStoreSettings {
     pub idle_timeout: Duration,
 }
 
-/// Project-service settings (`PROJECT_SERVICE_*`, `PROJECT_POLICY_FILE`).
+/// Project-service settings (`PROJECT_SERVICE_URL`, `PROJECT_SERVICE_TIMEOUT_MS`).
 #[derive(Debug, Clone)]
 pub enum ProjectSettings {
-    Remote { url: String, timeout: Duration },
-    LocalPolicy { file: PathBuf },
-    /// Nothing configured: project access is denied, with a message saying how to configure it.
+    Remote(ProjectServiceConfig),
+    /// Nothing configured: every project check fails closed (`project_service_unavailable`),
+    /// and the server says at start-up how to configure it.
     Unconfigured,
-}
-
-/// JWT key material.
-#[derive(Clone)]
-pub enum JwtKey {
-    Hs256(SecretString),
-    /// PEM public key; the algorithm is pinned by `JWT_ALGORITHM`.
-    Public { algorithm: String, pem: String },
-}
-
-impl fmt::Debug for JwtKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JwtKey::Hs256(_) => f.write_str("Hs256(<redacted>)"),
-            JwtKey::Public { algorithm, .. } => write!(f, "Public({algorithm})"),
-        }
-    }
-}
-
-/// JWT settings (`JWT_*`).
-#[derive(Debug, Clone)]
-pub struct JwtSettings {
-    pub key: Option<JwtKey>,
-    /// PEM private key for `storage-server token` with an asymmetric algorithm.
-    pub private_key: Option<SecretString>,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    pub cookie_name: String,
-    pub leeway: Duration,
 }
 
 /// Where the embedded default keeps its data (`DATA_DIR`).
@@ -240,7 +227,8 @@ pub struct Config {
     pub object_store: Option<ObjectStoreSettings>,
     pub embedded: EmbeddedSettings,
     pub project: ProjectSettings,
-    pub jwt: JwtSettings,
+    /// `None` when no `JWT_SECRET`/`JWT_PUBLIC_KEY` is set: the server then refuses to serve.
+    pub jwt: Option<JwtConfig>,
     pub max_upload_bytes: u64,
     pub presign_ttl: Duration,
     pub upload_grace: Duration,
@@ -250,6 +238,8 @@ pub struct Config {
     pub allow_self_approval: bool,
     pub janitor_interval: Duration,
     pub json_logs: bool,
+    /// Length of `JWT_SECRET`, for the production check (the secret itself stays in `jwt`).
+    jwt_secret_len: usize,
 }
 
 impl Config {
@@ -278,7 +268,9 @@ impl Config {
                 endpoint: endpoint.trim().to_owned(),
                 access_key: vars
                     .get("MINIO_ACCESS_KEY")
-                    .ok_or_else(|| ConfigError::invalid("MINIO_ACCESS_KEY", "required with MINIO_ENDPOINT"))?
+                    .ok_or_else(|| {
+                        ConfigError::invalid("MINIO_ACCESS_KEY", "required with MINIO_ENDPOINT")
+                    })?
                     .to_owned(),
                 secret_key: vars.secret("MINIO_SECRET_KEY").ok_or_else(|| {
                     ConfigError::invalid("MINIO_SECRET_KEY", "required with MINIO_ENDPOINT")
@@ -287,29 +279,39 @@ impl Config {
                 secure: vars.flag("MINIO_SECURE", false)?,
                 path_style: vars.flag("MINIO_PATH_STYLE", true)?,
                 bucket_users: vars.get("MINIO_BUCKET_USERS").unwrap_or("users").to_owned(),
-                bucket_companies: vars.get("MINIO_BUCKET_COMPANIES").unwrap_or("companies").to_owned(),
-                bucket_projects: vars.get("MINIO_BUCKET_PROJECTS").unwrap_or("projects").to_owned(),
+                bucket_companies: vars
+                    .get("MINIO_BUCKET_COMPANIES")
+                    .unwrap_or("companies")
+                    .to_owned(),
+                bucket_projects: vars
+                    .get("MINIO_BUCKET_PROJECTS")
+                    .unwrap_or("projects")
+                    .to_owned(),
                 create_buckets: vars.flag("MINIO_CREATE_BUCKETS", true)?,
                 connect_timeout: vars.millis("MINIO_CONNECT_TIMEOUT_MS", 3_000)?,
                 request_timeout: vars.millis("MINIO_REQUEST_TIMEOUT_MS", 30_000)?,
                 idle_timeout: vars.millis("MINIO_IDLE_TIMEOUT_MS", 30_000)?,
             }),
         };
-        let project = match (vars.get("PROJECT_SERVICE_URL"), vars.get("PROJECT_POLICY_FILE")) {
-            (Some(url), _) => ProjectSettings::Remote {
-                url: url.trim().trim_end_matches('/').to_owned(),
-                timeout: vars.millis("PROJECT_SERVICE_TIMEOUT_MS", 2_000)?,
-            },
-            (None, Some(file)) => ProjectSettings::LocalPolicy { file: PathBuf::from(file) },
-            (None, None) => ProjectSettings::Unconfigured,
+        let lookup = |name: &str| vars.get(name).map(str::to_owned);
+        let project = if vars.get("PROJECT_SERVICE_URL").is_some() {
+            ProjectSettings::Remote(
+                ProjectServiceConfig::from_lookup(lookup)
+                    .map_err(|e| ConfigError::invalid("PROJECT_SERVICE_URL", e.to_string()))?,
+            )
+        } else {
+            ProjectSettings::Unconfigured
         };
-        let jwt = JwtSettings {
-            key: jwt_key(vars)?,
-            private_key: vars.secret("JWT_PRIVATE_KEY"),
-            issuer: vars.get("JWT_ISSUER").map(str::to_owned),
-            audience: vars.get("JWT_AUDIENCE").map(str::to_owned),
-            cookie_name: vars.get("JWT_COOKIE_NAME").unwrap_or("access_token").to_owned(),
-            leeway: vars.seconds("JWT_LEEWAY_SECONDS", 30)?,
+        let any_jwt_key = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE"]
+            .iter()
+            .any(|name| vars.get(name).is_some());
+        let jwt = if any_jwt_key {
+            Some(
+                JwtConfig::from_lookup(lookup)
+                    .map_err(|e| ConfigError::invalid("JWT_SECRET", e.to_string()))?,
+            )
+        } else {
+            None
         };
         let config = Config {
             env,
@@ -330,6 +332,7 @@ impl Config {
             allow_self_approval: vars.flag("ALLOW_SELF_APPROVAL", false)?,
             janitor_interval: vars.seconds("JANITOR_INTERVAL_SECONDS", 60)?,
             json_logs: vars.flag("LOG_JSON", env == AppEnv::Production)?,
+            jwt_secret_len: vars.get("JWT_SECRET").map_or(0, str::len),
         };
         config.check()?;
         Ok(config)
@@ -337,16 +340,28 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         if self.presign_ttl.is_zero() || self.presign_ttl > Duration::from_secs(7 * 86_400) {
-            return Err(ConfigError::invalid("PRESIGN_TTL_SECONDS", "must be 1 to 604800 (7 days)"));
+            return Err(ConfigError::invalid(
+                "PRESIGN_TTL_SECONDS",
+                "must be 1 to 604800 (7 days)",
+            ));
         }
         if self.lock_ttl.is_zero() || self.lock_ttl > self.lock_max_ttl {
-            return Err(ConfigError::invalid("LOCK_TTL_SECONDS", "must be 1 to LOCK_MAX_TTL_SECONDS"));
+            return Err(ConfigError::invalid(
+                "LOCK_TTL_SECONDS",
+                "must be 1 to LOCK_MAX_TTL_SECONDS",
+            ));
         }
         if self.transfer_lease < Duration::from_secs(1) {
-            return Err(ConfigError::invalid("TRANSFER_LEASE_SECONDS", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "TRANSFER_LEASE_SECONDS",
+                "must be at least 1",
+            ));
         }
         if self.max_upload_bytes == 0 {
-            return Err(ConfigError::invalid("MAX_UPLOAD_BYTES", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "MAX_UPLOAD_BYTES",
+                "must be at least 1",
+            ));
         }
         if self.env != AppEnv::Production {
             return Ok(());
@@ -364,14 +379,14 @@ impl Config {
                 "required in production (the embedded local directory is for development only)",
             ));
         }
-        match &self.jwt.key {
+        match &self.jwt {
             None => {
                 return Err(ConfigError::invalid(
                     "JWT_SECRET",
                     "a JWT key is required in production (JWT_SECRET or JWT_PUBLIC_KEY)",
                 ));
             }
-            Some(JwtKey::Hs256(secret)) if secret.expose_secret().len() < 32 => {
+            Some(jwt) if jwt.algorithm == JwtAlgorithm::Hs256 && self.jwt_secret_len < 32 => {
                 return Err(ConfigError::invalid(
                     "JWT_SECRET",
                     "must be at least 32 bytes in production",
@@ -382,50 +397,10 @@ impl Config {
         if matches!(self.project, ProjectSettings::Unconfigured) {
             return Err(ConfigError::invalid(
                 "PROJECT_SERVICE_URL",
-                "required in production (or PROJECT_POLICY_FILE)",
+                "required in production",
             ));
         }
-        if self.allow_self_approval {
-            // Allowed, but only when asked for explicitly; nothing to refuse.
-        }
         Ok(())
-    }
-}
-
-fn jwt_key(vars: &Vars) -> Result<Option<JwtKey>, ConfigError> {
-    let algorithm = vars.get("JWT_ALGORITHM").map(|a| a.trim().to_ascii_uppercase());
-    match (vars.secret("JWT_SECRET"), vars.get("JWT_PUBLIC_KEY")) {
-        (Some(_), Some(_)) => Err(ConfigError::invalid(
-            "JWT_PUBLIC_KEY",
-            "set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY, not both",
-        )),
-        (Some(secret), None) => match algorithm.as_deref() {
-            None | Some("HS256") => Ok(Some(JwtKey::Hs256(secret))),
-            Some(other) => Err(ConfigError::invalid(
-                "JWT_ALGORITHM",
-                format!("{other} needs JWT_PUBLIC_KEY; JWT_SECRET is for HS256"),
-            )),
-        },
-        (None, Some(pem)) => {
-            let algorithm = algorithm.ok_or_else(|| {
-                ConfigError::invalid("JWT_ALGORITHM", "required with JWT_PUBLIC_KEY (RS256, ES256 or EdDSA)")
-            })?;
-            if !["RS256", "ES256", "EDDSA"].contains(&algorithm.as_str()) {
-                return Err(ConfigError::invalid(
-                    "JWT_ALGORITHM",
-                    format!("{algorithm} is not one of RS256, ES256, EdDSA"),
-                ));
-            }
-            // A PEM may be given inline or as a path to a file.
-            let pem = if pem.contains("-----BEGIN") {
-                pem.replace("\\n", "\n")
-            } else {
-                std::fs::read_to_string(pem.trim())
-                    .map_err(|e| ConfigError::invalid("JWT_PUBLIC_KEY", format!("cannot read {pem}: {e}")))?
-            };
-            Ok(Some(JwtKey::Public { algorithm, pem }))
-        }
-        (None, None) => Ok(None),
     }
 }
 
@@ -434,7 +409,12 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
-        Vars::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        Vars::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -444,7 +424,7 @@ mod tests {
         assert!(c.database.is_none() && c.object_store.is_none());
         assert_eq!(c.bind_addr.to_string(), "0.0.0.0:5000");
         assert_eq!(c.lock_ttl, Duration::from_secs(86_400));
-        assert_eq!(c.jwt.cookie_name, "access_token");
+        assert!(c.jwt.is_none());
         assert!(matches!(c.project, ProjectSettings::Unconfigured));
     }
 
@@ -452,7 +432,8 @@ mod tests {
     fn flask_env_is_an_alias() {
         let c = Config::from_vars(&vars(&[("FLASK_ENV", "testing")])).unwrap();
         assert_eq!(c.env, AppEnv::Testing);
-        let c = Config::from_vars(&vars(&[("FLASK_ENV", "testing"), ("APP_ENV", "staging")])).unwrap();
+        let c =
+            Config::from_vars(&vars(&[("FLASK_ENV", "testing"), ("APP_ENV", "staging")])).unwrap();
         assert_eq!(c.env, AppEnv::Staging);
     }
 
@@ -481,7 +462,10 @@ mod tests {
         let mut weak = base.to_vec();
         weak.retain(|(k, _)| *k != "JWT_SECRET");
         weak.push(("JWT_SECRET", "short"));
-        assert_eq!(Config::from_vars(&vars(&weak)).unwrap_err().variable, "JWT_SECRET");
+        assert_eq!(
+            Config::from_vars(&vars(&weak)).unwrap_err().variable,
+            "JWT_SECRET"
+        );
     }
 
     #[test]
@@ -489,7 +473,6 @@ mod tests {
         for (k, v) in [
             ("MAX_UPLOAD_BYTES", "lots"),
             ("BIND_ADDR", "nowhere"),
-            ("MINIO_SECURE", "maybe"),
             ("APP_ENV", "moon"),
             ("LOCK_TTL_SECONDS", "0"),
         ] {
@@ -498,20 +481,24 @@ mod tests {
         }
         let err = Config::from_vars(&vars(&[("MINIO_ENDPOINT", "x:9000")])).unwrap_err();
         assert_eq!(err.variable, "MINIO_ACCESS_KEY");
+        let err = Config::from_vars(&vars(&[
+            ("MINIO_ENDPOINT", "x:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+            ("MINIO_SECURE", "maybe"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "MINIO_SECURE");
     }
 
     #[test]
-    fn jwt_key_choices() {
-        let err = Config::from_vars(&vars(&[("JWT_SECRET", "s"), ("JWT_ALGORITHM", "RS256")])).unwrap_err();
-        assert_eq!(err.variable, "JWT_ALGORITHM");
-        let err = Config::from_vars(&vars(&[("JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----")])).unwrap_err();
-        assert_eq!(err.variable, "JWT_ALGORITHM");
-        let c = Config::from_vars(&vars(&[
-            ("JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----\\nabc"),
-            ("JWT_ALGORITHM", "es256"),
-        ]))
-        .unwrap();
-        assert!(matches!(c.jwt.key, Some(JwtKey::Public { ref algorithm, ref pem }) if algorithm == "ES256" && pem.contains('\n')));
+    fn jwt_settings_come_from_the_jwt_crate() {
+        assert!(Config::from_vars(&vars(&[])).unwrap().jwt.is_none());
+        let c = Config::from_vars(&vars(&[("JWT_SECRET", "s3cret")])).unwrap();
+        assert_eq!(c.jwt.unwrap().algorithm, JwtAlgorithm::Hs256);
+        let err = Config::from_vars(&vars(&[("JWT_SECRET", "s"), ("JWT_ALGORITHM", "RS256")]))
+            .unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET", "{err}");
     }
 
     #[test]

@@ -1,0 +1,345 @@
+//! The composition root: builds one adapter per port from the configuration, the domain's
+//! service over them, and the HTTP server over that. The only place that names concrete
+//! adapters.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use storage_domain::{
+    StorageError,
+    model::Principal,
+    ports::{
+        AccessCheck, AccessDecision, BlobStore, Clock, MetadataStore, ProjectAccess,
+        ProjectAccessError, UuidV7Ids,
+    },
+    rules::LockTtl,
+    service::{Ports, ServiceSettings, StorageService},
+};
+use storage_http_actix::{
+    ApiConfig, AppState, Authenticator, ComponentHealth, HealthCheck, HealthReport, ServerConfig,
+};
+use storage_jwt_auth::JwtVerifier;
+use storage_pg_diesel::{PgConfig, PgMetadataStore};
+use storage_project_rbac::HttpProjectAccess;
+use storage_s3_minio::{BucketNames, S3BlobStore, S3Config};
+
+use crate::config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings};
+
+/// Why the service could not start; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("object store: {0}")]
+    ObjectStore(String),
+    #[error("project service: {0}")]
+    Project(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// The clock of the running service: the system time and Tokio's timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+#[async_trait]
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+/// JWT verification as the HTTP adapter's authenticator.
+struct JwtAuthenticator(JwtVerifier);
+
+impl Authenticator for JwtAuthenticator {
+    fn authenticate(
+        &self,
+        cookie_header: Option<&str>,
+        authorization_header: Option<&str>,
+    ) -> Result<Principal, StorageError> {
+        self.0.authenticate(cookie_header, authorization_header)
+    }
+}
+
+/// Project access when no project service is configured: every check fails closed.
+struct UnconfiguredProjects;
+
+#[async_trait]
+impl ProjectAccess for UnconfiguredProjects {
+    async fn check(
+        &self,
+        _caller: &Principal,
+        _check: &AccessCheck,
+    ) -> Result<AccessDecision, ProjectAccessError> {
+        Err(not_configured())
+    }
+
+    async fn check_batch(
+        &self,
+        _caller: &Principal,
+        _checks: &[AccessCheck],
+    ) -> Result<Vec<AccessDecision>, ProjectAccessError> {
+        Err(not_configured())
+    }
+}
+
+fn not_configured() -> ProjectAccessError {
+    ProjectAccessError::NotConfigured(
+        "set PROJECT_SERVICE_URL to the project service's base URL".to_owned(),
+    )
+}
+
+/// `/health`: asks the database and the object store, at once, each within 3 s.
+struct AdapterHealth {
+    metadata: Arc<dyn MetadataStore>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+#[async_trait]
+impl HealthCheck for AdapterHealth {
+    async fn check(&self) -> HealthReport {
+        let budget = Duration::from_secs(3);
+        let (db, store) = tokio::join!(
+            tokio::time::timeout(budget, self.metadata.health()),
+            tokio::time::timeout(budget, self.blobs.health()),
+        );
+        let component = |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
+            Ok(Ok(())) => ComponentHealth::Ok,
+            Ok(Err(cause)) => ComponentHealth::Unavailable { cause },
+            Err(_) => ComponentHealth::Unavailable {
+                cause: "health check timed out".into(),
+            },
+        };
+        HealthReport {
+            database: component(db.map(|r| r.map_err(|e| e.to_string()))),
+            object_store: component(store.map(|r| r.map_err(|e| e.to_string()))),
+        }
+    }
+}
+
+/// The adapters chosen by the configuration.
+pub struct Adapters {
+    pub metadata: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub projects: Arc<dyn ProjectAccess>,
+}
+
+impl std::fmt::Debug for Adapters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adapters").finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn pg_config(db: &DatabaseSettings) -> PgConfig {
+    let mut pg = PgConfig::new(db.url.expose_secret());
+    pg.max_size = db.pool_max_size;
+    pg.wait_timeout = db.pool_wait_timeout;
+    pg.create_timeout = db.pool_create_timeout;
+    pg.recycle_timeout = db.pool_recycle_timeout;
+    pg.statement_timeout = db.statement_timeout;
+    pg
+}
+
+fn s3_config(s3: &ObjectStoreSettings, presign_ttl: Duration) -> S3Config {
+    let mut c = S3Config::new(
+        s3.endpoint.clone(),
+        s3.access_key.clone(),
+        s3.secret_key.clone(),
+        s3.region.clone(),
+        BucketNames {
+            users: s3.bucket_users.clone(),
+            companies: s3.bucket_companies.clone(),
+            projects: s3.bucket_projects.clone(),
+        },
+    );
+    c.secure = s3.secure;
+    c.path_style = s3.path_style;
+    c.request_timeout = s3.request_timeout;
+    c.connect_timeout = s3.connect_timeout;
+    c.idle_timeout = s3.idle_timeout;
+    c.presign_max_ttl = c.presign_max_ttl.max(presign_ttl);
+    c.create_missing_buckets = s3.create_buckets;
+    c
+}
+
+impl Adapters {
+    /// Connects every adapter the configuration names.
+    ///
+    /// # Errors
+    /// A [`StartError`] naming the part that could not start.
+    pub async fn connect(config: &Config) -> Result<Self, StartError> {
+        let db = config.database.as_ref().ok_or_else(|| {
+            StartError::Config(
+                "DATABASE_URL is not set (the embedded SQLite default is not available yet)".into(),
+            )
+        })?;
+        let s3 = config.object_store.as_ref().ok_or_else(|| {
+            StartError::Config(
+                "MINIO_ENDPOINT is not set (the embedded local-directory default is not available yet)"
+                    .into(),
+            )
+        })?;
+        let metadata = PgMetadataStore::new(&pg_config(db))
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        let blobs = S3BlobStore::connect(s3_config(s3, config.presign_ttl))
+            .await
+            .map_err(|e| StartError::ObjectStore(e.to_string()))?;
+        let projects: Arc<dyn ProjectAccess> = match &config.project {
+            ProjectSettings::Remote(p) => {
+                Arc::new(HttpProjectAccess::new(p).map_err(|e| StartError::Project(e.to_string()))?)
+            }
+            ProjectSettings::Unconfigured => {
+                tracing::warn!(
+                    "PROJECT_SERVICE_URL is not set: every request on the projects bucket is \
+                     denied (project_service_unavailable)"
+                );
+                Arc::new(UnconfiguredProjects)
+            }
+        };
+        Ok(Self {
+            metadata: Arc::new(metadata),
+            blobs: Arc::new(blobs),
+            projects,
+        })
+    }
+}
+
+/// The domain's settings from the configuration.
+pub fn service_settings(config: &Config) -> ServiceSettings {
+    ServiceSettings {
+        max_upload_bytes: config.max_upload_bytes,
+        presign_ttl: config.presign_ttl,
+        upload_grace: config.upload_grace,
+        transfer_lease: config.transfer_lease,
+        lock_ttl: LockTtl {
+            default: config.lock_ttl,
+            max: config.lock_max_ttl,
+        },
+        allow_self_approval: config.allow_self_approval,
+        ..ServiceSettings::default()
+    }
+}
+
+/// The use cases over the adapters.
+pub fn storage_service(adapters: &Adapters, config: &Config) -> StorageService {
+    StorageService::new(
+        Ports {
+            metadata: adapters.metadata.clone(),
+            blobs: adapters.blobs.clone(),
+            projects: adapters.projects.clone(),
+            clock: Arc::new(TokioClock),
+            ids: Arc::new(UuidV7Ids),
+        },
+        service_settings(config),
+    )
+}
+
+/// A running service: the HTTP server and the janitor.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    janitor: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connects the adapters, binds `config.bind_addr` (port 0 picks a free port) and builds the
+    /// server; it stops gracefully when `shutdown` completes. Must run inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// A [`StartError`] naming what is missing or unreachable.
+    pub async fn build(
+        config: Config,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Self, StartError> {
+        let jwt = config.jwt.as_ref().ok_or_else(|| {
+            StartError::Config(
+                "JWT_SECRET (or JWT_PUBLIC_KEY) is not set: no token could be verified".into(),
+            )
+        })?;
+        let verifier = JwtVerifier::new(jwt).map_err(|e| StartError::Config(e.to_string()))?;
+        let adapters = Adapters::connect(&config).await?;
+        let service = storage_service(&adapters, &config);
+        let health = AdapterHealth {
+            metadata: adapters.metadata.clone(),
+            blobs: adapters.blobs.clone(),
+        };
+        let state = AppState::new(
+            service.clone(),
+            Arc::new(JwtAuthenticator(verifier)),
+            Arc::new(health),
+            ApiConfig::default(),
+        );
+        let listener = TcpListener::bind(config.bind_addr).map_err(|source| StartError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.bind_addr.to_string(),
+                source,
+            })?
+            .port();
+        let server =
+            storage_http_actix::build_server(listener, state, &ServerConfig::default(), shutdown)
+                .map_err(|source| StartError::Bind {
+                addr: config.bind_addr.to_string(),
+                source,
+            })?;
+        let janitor = tokio::spawn(janitor_loop(service, config.janitor_interval));
+        Ok(Self {
+            port,
+            server,
+            janitor,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the shutdown future completes and in-flight requests are done.
+    ///
+    /// # Errors
+    /// The server's I/O error.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.janitor.abort();
+        result
+    }
+}
+
+/// Runs the janitor every `interval`; a failed pass is logged and retried at the next tick.
+async fn janitor_loop(service: StorageService, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match service.run_janitor_once().await {
+            Ok(report) if report == Default::default() => {}
+            Ok(report) => tracing::info!(?report, "janitor pass"),
+            Err(e) => tracing::warn!(error = %e, cause = e.internal_cause(), "janitor pass failed"),
+        }
+    }
+}

@@ -41,6 +41,7 @@ contract_tests! {
     approving_an_older_version_keeps_the_latest_status;
     expired_lock_is_free;
     refresh_keeps_acquired_at_and_base_version;
+    retaken_lock_keeps_the_holders_base;
     refused_change_leaves_no_trace;
     upsert_rules;
     commit_rules;

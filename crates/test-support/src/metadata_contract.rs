@@ -703,6 +703,64 @@ pub async fn expired_lock_is_free(store: Store) {
     assert_eq!(taken.base_version, n(3));
 }
 
+/// The checkout ticket outlives the lock's expiry for its holder: when she takes her own
+/// expired lock again, `base_version` stays where it was, so after someone else added a
+/// version meanwhile her commit is `version_conflict` (not a silent overwrite). Her own
+/// versions move it, expired or not.
+pub async fn retaken_lock_keeps_the_holders_base(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/ticket.txt");
+    let commit = WriteMode::Commit { keep_lock: false };
+    let pending = VersionStatus::PendingValidation;
+    let (f, _) = upload(&store, &path, &alice).await;
+    let first = lock(&store, &f, &alice, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(first.base_version, n(1));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // While her lock is expired, bob adds version 2.
+    upload(&store, &path, &bob).await;
+    let again = lock(&store, &f, &alice, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(again.base_version, n(1), "her ticket is still on version 1");
+    assert!(again.acquired_at > first.acquired_at, "a new acquisition");
+    let r = reserve(&store, &path, &alice).await;
+    assert!(matches!(
+        store.commit_version(new_version(&r, commit, pending)).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
+    ));
+    assert_eq!(
+        store.find_file_by_id(f.id).await.unwrap().unwrap().version,
+        n(2),
+        "nothing written"
+    );
+    // Her own version, even while her lock is expired, moves her ticket.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    upload(&store, &path, &alice).await;
+    let third = lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(third.base_version, n(3));
+    let r = reserve(&store, &path, &alice).await;
+    let (_, v4) = store
+        .commit_version(new_version(&r, commit, pending))
+        .await
+        .unwrap();
+    assert_eq!(v4.number, n(4));
+    // Another holder in between starts from the latest version.
+    let (f, _) = upload(&store, &file("/projects/p1/ticket2.txt"), &alice).await;
+    lock(&store, &f, &alice, Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    upload(&store, &f.path, &bob).await;
+    let bobs = lock(&store, &f, &bob, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(bobs.base_version, n(2));
+}
+
 /// The holder's second `acquire_lock` refreshes the lock: same `acquired_at` and
 /// `base_version`, later `expires_at`.
 pub async fn refresh_keeps_acquired_at_and_base_version(store: Store) {

@@ -219,6 +219,46 @@ impl TestDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Takes the database away from its clients, as an outage would: new connections are
+    /// refused (`ALLOW_CONNECTIONS false`) and every open session is terminated. The database
+    /// can still be dropped.
+    ///
+    /// # Panics
+    /// When PostgreSQL refuses the statements: this is test setup.
+    pub async fn cut_off(&self) {
+        let mut conn = connect(&self.admin_url).await;
+        diesel::sql_query(format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot refuse connections to {}: {e}", self.name));
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind::<Text, _>(&self.name)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot end the sessions of {}: {e}", self.name));
+    }
+
+    /// Undoes [`cut_off`](Self::cut_off): the database accepts connections again.
+    ///
+    /// # Panics
+    /// When PostgreSQL refuses the statement.
+    pub async fn restore(&self) {
+        let mut conn = connect(&self.admin_url).await;
+        diesel::sql_query(format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot allow connections to {}: {e}", self.name));
+    }
 }
 
 impl Drop for TestDatabase {

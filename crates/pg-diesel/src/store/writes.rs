@@ -90,8 +90,10 @@ async fn reread(c: &mut Conn, id: FileId) -> Result<FileRecord, TxError> {
 }
 
 /// Takes or refreshes a lock for `holder` in one statement: the store's clock sets the expiry;
-/// an expired lock (whoever held it) is free; the same holder keeps `acquired_at` and, unless
-/// `base` is given, `base_version`. `base: None` takes the file's latest version for a new lock.
+/// an expired lock (whoever held it) is free; the same holder keeps `acquired_at` while the
+/// lock is live and, unless `base` is given, `base_version` even after it expired (the checkout
+/// ticket: a version added by someone else meanwhile makes the holder's commit stale instead
+/// of silently superseded). `base: None` takes the file's latest version for a new holder.
 /// The file row is share-locked first, so a lock is never taken in the middle of a commit.
 ///
 /// Returns `None` when another holder has a live lock (or the file is missing or archived:
@@ -117,7 +119,6 @@ async fn upsert_lock(
              acquired_at = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now() \
                                 THEN l.acquired_at ELSE EXCLUDED.acquired_at END, \
              base_version = CASE WHEN $4 IS NULL AND l.holder = EXCLUDED.holder \
-                                      AND l.expires_at > now() \
                                  THEN l.base_version ELSE EXCLUDED.base_version END, \
              holder = EXCLUDED.holder, \
              expires_at = EXCLUDED.expires_at \
@@ -323,10 +324,10 @@ pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRec
                     .execute(c)
                     .await?;
             } else {
-                // The author's live lock, if any, now stands on the new version.
+                // The author's lock, if any (live, or expired and not taken by anyone since),
+                // now stands on the new version: the author's own versions are never stale.
                 diesel::sql_query(
-                    "UPDATE locks SET base_version = $3 \
-                     WHERE file_id = $1 AND holder = $2 AND expires_at > now()",
+                    "UPDATE locks SET base_version = $3 WHERE file_id = $1 AND holder = $2",
                 )
                 .bind::<SqlUuid, _>(file_id.as_uuid())
                 .bind::<Text, _>(cmd.author.as_str())

@@ -1,0 +1,23 @@
+//! End to end over real HTTP: the real server (`Application::build` on port 0) on its own clone
+//! of the migrated PostgreSQL database, the test Garage and a project-service stand-in; the
+//! janitor through the `storage-server janitor --once` binary and the server's wiring.
+//!
+//! - `basics`: health, a round trip, the first checkout/commit/approve;
+//! - `workflows`: the seed's seven workflows in order, then reject, four-eyes, delete,
+//!   `validated` downloads, lock conflicts, stale bases, `If-Match`, tags, audit;
+//! - `errors`: every code of the contract's §3 reached through HTTP, outages included;
+//! - `isolation`: users A/B and companies X/Y cannot see or touch each other's files;
+//! - `janitor`: abandoned presigned uploads are reclaimed, also by two passes at once.
+//!
+//! Run through `tests/run.sh` (it starts PostgreSQL and Garage and exports the `TEST_*`
+//! variables).
+
+// Helpers outside `#[test]` functions panic on broken fixtures, as the tests themselves do.
+#![expect(clippy::expect_used, reason = "test helpers outside #[test] functions")]
+
+mod basics;
+mod errors;
+mod isolation;
+mod janitor;
+mod support;
+mod workflows;

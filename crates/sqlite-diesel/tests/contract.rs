@@ -36,6 +36,7 @@ contract_tests! {
     lock_race_has_exactly_one_winner(50, 20);
     concurrent_commits_number_without_gap(20);
     concurrent_reviews_have_exactly_one_winner;
+    retaken_lock_keeps_the_holders_base;
     approving_an_older_version_keeps_the_latest_status;
     expired_lock_is_free;
     refresh_keeps_acquired_at_and_base_version;

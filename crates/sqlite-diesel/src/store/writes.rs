@@ -85,6 +85,15 @@ fn take_lock(
     base: Option<VersionNumber>,
 ) -> Result<Lock, TxError> {
     let file = file_by_id(c, now, file_id)?;
+    // The checkout ticket outlives the lock's expiry: a holder re-taking her own expired lock
+    // keeps its base, so a version added by someone else meanwhile makes her commit stale.
+    let base = match base {
+        Some(b) => Some(b),
+        None if file.as_ref().is_some_and(|f| f.lock.is_none()) => {
+            own_expired_base(c, file_id, holder)?
+        }
+        None => None,
+    };
     let lock = decide_lock(file.as_ref(), holder, ttl, base, now)?;
     let file = file.ok_or_else(file_not_found)?;
     diesel::sql_query(
@@ -104,6 +113,34 @@ fn take_lock(
     .bind::<Integer, _>(sql_number(lock.base_version)?)
     .execute(c)?;
     Ok(lock)
+}
+
+#[derive(Debug, QueryableByName)]
+struct BaseRow {
+    #[diesel(sql_type = Integer)]
+    base_version: i32,
+}
+
+/// The base of `holder`'s lock row on the file, live or expired, if the row is hers.
+fn own_expired_base(
+    c: &mut Conn,
+    file_id: FileId,
+    holder: &UserId,
+) -> Result<Option<VersionNumber>, TxError> {
+    let row =
+        diesel::sql_query("SELECT base_version FROM locks WHERE file_id = ?1 AND holder = ?2")
+            .bind::<DbUuid, _>(file_id.as_uuid())
+            .bind::<Text, _>(holder.as_str())
+            .get_result::<BaseRow>(c)
+            .optional()?;
+    Ok(row
+        .map(|r| {
+            u32::try_from(r.base_version)
+                .ok()
+                .and_then(|n| VersionNumber::new(n).ok())
+                .ok_or_else(|| corrupt("lock base_version out of range"))
+        })
+        .transpose()?)
 }
 
 fn delete_lock(c: &mut Conn, file_id: FileId) -> Result<(), TxError> {
@@ -249,15 +286,14 @@ pub(crate) fn commit_version(
         if releases_lock(cmd.mode) {
             delete_lock(c, file_id)?;
         } else {
-            // The author's live lock, if any, now stands on the new version.
+            // The author's lock, if any (live, or expired and not taken by anyone since),
+            // now stands on the new version: the author's own versions are never stale.
             diesel::sql_query(
-                "UPDATE locks SET base_version = ?3 \
-                 WHERE file_id = ?1 AND holder = ?2 AND expires_at > ?4",
+                "UPDATE locks SET base_version = ?3 WHERE file_id = ?1 AND holder = ?2",
             )
             .bind::<DbUuid, _>(file_id.as_uuid())
             .bind::<Text, _>(cmd.author.as_str())
             .bind::<Integer, _>(sql_n)
-            .bind::<DbTime, _>(now)
             .execute(c)?;
         }
     }

@@ -205,15 +205,41 @@ pub struct ObjectStoreSettings {
 #[derive(Debug, Clone)]
 pub enum ProjectSettings {
     Remote(ProjectServiceConfig),
+    /// A local policy file (`PROJECT_POLICY_FILE`, or `<DATA_DIR>/project-policy.json` in
+    /// development when it exists): read at start-up, anything it does not list is denied.
+    Policy(PathBuf),
     /// Nothing configured: every project check fails closed (`project_service_unavailable`),
     /// and the server says at start-up how to configure it.
     Unconfigured,
 }
 
-/// Where the embedded default keeps its data (`DATA_DIR`).
+/// The file name of the development default policy under `DATA_DIR`.
+pub const DEFAULT_POLICY_FILE: &str = "project-policy.json";
+/// The embedded SQLite database under `DATA_DIR`.
+pub const SQLITE_FILE: &str = "storage.sqlite3";
+/// The embedded blob directory under `DATA_DIR`.
+pub const OBJECTS_DIR: &str = "objects";
+
+/// The embedded default (`DATA_DIR`, `PUBLIC_BASE_URL`, `LOCAL_PRESIGN_SECRET`).
 #[derive(Debug, Clone)]
 pub struct EmbeddedSettings {
+    /// Where the embedded stores and generated secrets live (default `./data`).
     pub data_dir: PathBuf,
+    /// The service's public address, the base of local presigned URLs; `None`: derived from
+    /// the listening address (`http://127.0.0.1:<port>` when listening on every interface).
+    pub public_base_url: Option<String>,
+    /// The key of local presigned URLs; `None`: generated once into `<data>/presign-secret`.
+    pub presign_secret: Option<SecretString>,
+}
+
+impl EmbeddedSettings {
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join(SQLITE_FILE)
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.data_dir.join(OBJECTS_DIR)
+    }
 }
 
 /// The whole configuration.
@@ -294,17 +320,60 @@ impl Config {
             }),
         };
         let lookup = |name: &str| vars.get(name).map(str::to_owned);
-        let project = if vars.get("PROJECT_SERVICE_URL").is_some() {
-            ProjectSettings::Remote(
+        let data_dir = PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data"));
+        let project = match (
+            vars.get("PROJECT_SERVICE_URL"),
+            vars.get("PROJECT_POLICY_FILE"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "PROJECT_POLICY_FILE",
+                    "set PROJECT_SERVICE_URL or PROJECT_POLICY_FILE, not both",
+                ));
+            }
+            (Some(_), None) => ProjectSettings::Remote(
                 ProjectServiceConfig::from_lookup(lookup)
                     .map_err(|e| ConfigError::invalid("PROJECT_SERVICE_URL", e.to_string()))?,
-            )
-        } else {
-            ProjectSettings::Unconfigured
+            ),
+            (None, Some(file)) => ProjectSettings::Policy(PathBuf::from(file.trim())),
+            (None, None) => {
+                let default = data_dir.join(DEFAULT_POLICY_FILE);
+                if env == AppEnv::Development && default.is_file() {
+                    ProjectSettings::Policy(default)
+                } else {
+                    ProjectSettings::Unconfigured
+                }
+            }
         };
-        let any_jwt_key = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE"]
-            .iter()
-            .any(|name| vars.get(name).is_some());
+        let public_base_url = vars
+            .get("PUBLIC_BASE_URL")
+            .map(|raw| {
+                let url = raw.trim().trim_end_matches('/');
+                let host = url
+                    .strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"));
+                match host {
+                    Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => {
+                        Ok(url.to_owned())
+                    }
+                    _ => Err(ConfigError::invalid(
+                        "PUBLIC_BASE_URL",
+                        format!("'{raw}' is not an http:// or https:// URL"),
+                    )),
+                }
+            })
+            .transpose()?;
+        let presign_secret = vars.secret("LOCAL_PRESIGN_SECRET");
+        if vars
+            .get("LOCAL_PRESIGN_SECRET")
+            .is_some_and(|s| s.len() < 32)
+        {
+            return Err(ConfigError::invalid(
+                "LOCAL_PRESIGN_SECRET",
+                "must be at least 32 bytes",
+            ));
+        }
+        let any_jwt_key = JWT_KEY_VARS.iter().any(|name| vars.get(name).is_some());
         let jwt = if any_jwt_key {
             Some(
                 JwtConfig::from_lookup(lookup)
@@ -319,7 +388,9 @@ impl Config {
             database,
             object_store,
             embedded: EmbeddedSettings {
-                data_dir: PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data")),
+                data_dir,
+                public_base_url,
+                presign_secret,
             },
             project,
             jwt,
@@ -397,11 +468,66 @@ impl Config {
         if matches!(self.project, ProjectSettings::Unconfigured) {
             return Err(ConfigError::invalid(
                 "PROJECT_SERVICE_URL",
-                "required in production",
+                "required in production (or PROJECT_POLICY_FILE)",
             ));
         }
         Ok(())
     }
+
+    /// True when one of the stores is the embedded default.
+    pub fn uses_embedded(&self) -> bool {
+        self.database.is_none() || self.object_store.is_none()
+    }
+
+    /// The base of local presigned URLs: `PUBLIC_BASE_URL`, else the listening address with
+    /// `port` (`127.0.0.1` when listening on every interface).
+    pub fn public_base_url(&self, port: u16) -> String {
+        if let Some(url) = &self.embedded.public_base_url {
+            return url.clone();
+        }
+        format!("http://{}", reachable_addr(self.bind_addr, port))
+    }
+}
+
+/// The address a local client reaches a server listening on `bind` (port `port`) at.
+pub fn reachable_addr(bind: SocketAddr, port: u16) -> SocketAddr {
+    let ip = match bind.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// The JWT variables that configure a key.
+const JWT_KEY_VARS: [&str; 3] = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE"];
+
+/// In development and testing, with no JWT key configured: the secret generated once into
+/// `<DATA_DIR>/jwt-secret` (mode 0600) becomes `JWT_SECRET`, so that `serve` and `token` agree
+/// with no configuration at all. Returns the file used, if any. Elsewhere (staging,
+/// production) or with a key configured, `vars` is unchanged.
+///
+/// # Errors
+/// A bad `APP_ENV`, or the file cannot be created or read (named as `DATA_DIR`).
+pub fn with_generated_jwt_secret(mut vars: Vars) -> Result<(Vars, Option<PathBuf>), ConfigError> {
+    let env = app_env_of(&vars.values)?;
+    let configured = JWT_KEY_VARS.iter().any(|name| vars.get(name).is_some());
+    if configured || !matches!(env, AppEnv::Development | AppEnv::Testing) {
+        return Ok((vars, None));
+    }
+    let path = PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data"))
+        .join(crate::secrets::JWT_SECRET_FILE);
+    let secret = crate::secrets::load_or_create(&path).map_err(|e| {
+        ConfigError::invalid(
+            "DATA_DIR",
+            format!(
+                "cannot create or read the development JWT secret {}: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    vars.values.insert("JWT_SECRET".to_owned(), secret);
+    Ok((vars, Some(path)))
 }
 
 #[cfg(test)]

@@ -532,6 +532,8 @@ pub fn with_generated_jwt_secret(mut vars: Vars) -> Result<(Vars, Option<PathBuf
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
@@ -628,6 +630,143 @@ mod tests {
     }
 
     #[test]
+    fn embedded_settings_and_their_checks() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.embedded.data_dir, PathBuf::from("./data"));
+        assert_eq!(
+            c.embedded.sqlite_path(),
+            PathBuf::from("./data/storage.sqlite3")
+        );
+        assert_eq!(c.embedded.objects_dir(), PathBuf::from("./data/objects"));
+        assert!(c.uses_embedded());
+        // The default base URL follows the port actually bound; 0.0.0.0 becomes 127.0.0.1.
+        assert_eq!(c.public_base_url(5123), "http://127.0.0.1:5123");
+        let c = Config::from_vars(&vars(&[("BIND_ADDR", "[::]:7000")])).unwrap();
+        assert_eq!(c.public_base_url(7000), "http://[::1]:7000");
+        let c = Config::from_vars(&vars(&[("BIND_ADDR", "10.1.2.3:7000")])).unwrap();
+        assert_eq!(c.public_base_url(7000), "http://10.1.2.3:7000");
+        let c = Config::from_vars(&vars(&[
+            ("DATA_DIR", "/srv/storage"),
+            ("PUBLIC_BASE_URL", "https://files.example.com/"),
+            ("LOCAL_PRESIGN_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .unwrap();
+        assert_eq!(c.embedded.data_dir, PathBuf::from("/srv/storage"));
+        assert_eq!(c.public_base_url(1), "https://files.example.com");
+        assert!(c.embedded.presign_secret.is_some());
+        for (k, v) in [
+            ("PUBLIC_BASE_URL", "files.example.com"),
+            ("PUBLIC_BASE_URL", "ftp://x"),
+            ("PUBLIC_BASE_URL", "http://"),
+            ("LOCAL_PRESIGN_SECRET", "short"),
+        ] {
+            let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
+            assert_eq!(err.variable, k, "{err}");
+        }
+    }
+
+    #[test]
+    fn each_store_is_chosen_on_its_own() {
+        let only_db = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://db/x")])).unwrap();
+        assert!(only_db.database.is_some() && only_db.object_store.is_none());
+        assert!(only_db.uses_embedded());
+        let only_s3 = Config::from_vars(&vars(&[
+            ("MINIO_ENDPOINT", "m:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+        ]))
+        .unwrap();
+        assert!(only_s3.database.is_none() && only_s3.object_store.is_some());
+        assert!(only_s3.uses_embedded());
+    }
+
+    #[test]
+    fn project_access_settings() {
+        let c = Config::from_vars(&vars(&[("PROJECT_POLICY_FILE", "/etc/policy.json")])).unwrap();
+        assert!(
+            matches!(&c.project, ProjectSettings::Policy(p) if p == Path::new("/etc/policy.json"))
+        );
+        let err = Config::from_vars(&vars(&[
+            ("PROJECT_POLICY_FILE", "/etc/policy.json"),
+            ("PROJECT_SERVICE_URL", "http://project:5001"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "PROJECT_POLICY_FILE");
+
+        // In development, <DATA_DIR>/project-policy.json is used when it exists.
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let c = Config::from_vars(&vars(&[("DATA_DIR", data)])).unwrap();
+        assert!(matches!(c.project, ProjectSettings::Unconfigured));
+        std::fs::write(dir.path().join("project-policy.json"), r#"{"rules": []}"#).unwrap();
+        let c = Config::from_vars(&vars(&[("DATA_DIR", data)])).unwrap();
+        assert!(
+            matches!(&c.project, ProjectSettings::Policy(p) if *p == dir.path().join("project-policy.json"))
+        );
+        // Not in another environment.
+        let c = Config::from_vars(&vars(&[("DATA_DIR", data), ("APP_ENV", "testing")])).unwrap();
+        assert!(matches!(c.project, ProjectSettings::Unconfigured));
+    }
+
+    #[test]
+    fn production_accepts_a_policy_file_but_no_embedded_store() {
+        let base = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/storage"),
+            ("MINIO_ENDPOINT", "minio:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("PROJECT_POLICY_FILE", "/etc/storage/policy.json"),
+        ];
+        assert!(Config::from_vars(&vars(&base)).is_ok());
+        let lone_db: Vec<_> = base
+            .iter()
+            .copied()
+            .filter(|(k, _)| !k.starts_with("MINIO"))
+            .collect();
+        assert_eq!(
+            Config::from_vars(&vars(&lone_db)).unwrap_err().variable,
+            "MINIO_ENDPOINT"
+        );
+    }
+
+    #[test]
+    fn the_development_jwt_secret_is_generated_once_under_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let (with, path) = with_generated_jwt_secret(vars(&[("DATA_DIR", data)])).unwrap();
+        let path = path.unwrap();
+        assert_eq!(path, dir.path().join("jwt-secret"));
+        let secret = with.get("JWT_SECRET").unwrap().to_owned();
+        let c = Config::from_vars(&with).unwrap();
+        assert!(c.jwt.is_some());
+        let (again, _) = with_generated_jwt_secret(vars(&[("DATA_DIR", data)])).unwrap();
+        assert_eq!(again.get("JWT_SECRET"), Some(secret.as_str()));
+
+        // A configured key, staging or production: nothing generated, nothing changed.
+        let other = tempfile::tempdir().unwrap();
+        let other_data = other.path().to_str().unwrap();
+        for pairs in [
+            vec![("DATA_DIR", other_data), ("JWT_SECRET", "mine")],
+            vec![("DATA_DIR", other_data), ("JWT_PUBLIC_KEY", "pem")],
+            vec![("DATA_DIR", other_data), ("APP_ENV", "staging")],
+            vec![("DATA_DIR", other_data), ("APP_ENV", "production")],
+        ] {
+            let (out, path) = with_generated_jwt_secret(vars(&pairs)).unwrap();
+            assert!(path.is_none(), "{pairs:?}");
+            assert_eq!(
+                out.get("JWT_SECRET"),
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == "JWT_SECRET")
+                    .map(|(_, v)| *v)
+            );
+        }
+        assert!(!other.path().join("jwt-secret").exists());
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let c = Config::from_vars(&vars(&[
             ("DATABASE_URL", "postgres://u:hunter2@db/x"),
@@ -635,10 +774,19 @@ mod tests {
             ("MINIO_ENDPOINT", "m:9000"),
             ("MINIO_ACCESS_KEY", "k"),
             ("MINIO_SECRET_KEY", "minio-secret"),
+            (
+                "LOCAL_PRESIGN_SECRET",
+                "presign-secret-0123456789abcdef0123",
+            ),
         ]))
         .unwrap();
         let shown = format!("{c:?}");
-        for secret in ["hunter2", "topsecretvalue", "minio-secret"] {
+        for secret in [
+            "hunter2",
+            "topsecretvalue",
+            "minio-secret",
+            "presign-secret-0123",
+        ] {
             assert!(!shown.contains(secret), "{secret} leaked");
         }
     }

@@ -77,7 +77,7 @@ impl Server {
             .expect("the binary starts");
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
-        let server = Server {
+        let mut server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             stdout,
@@ -87,10 +87,19 @@ impl Server {
         server
     }
 
-    async fn wait_healthy(&self) {
+    async fn wait_healthy(&mut self) {
         let client = Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads take the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "the server exited ({status}) before answering /health.\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout.lock().unwrap(),
+                    self.stderr.lock().unwrap()
+                );
+            }
             if let Ok(answer) = client.get(format!("{}/health", self.base)).send().await {
                 let status = answer.status();
                 let body = answer.text().await.unwrap_or_default();

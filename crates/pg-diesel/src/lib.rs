@@ -12,6 +12,9 @@
 //! the file and do not deadlock each other. Time comes from the database (`now()`, the
 //! transaction's start), also for audit events.
 //!
+//! Rows, the decision rules (check orders), the listing scan and the error mapping are shared
+//! with the SQLite adapter through `storage-diesel-common`; the statements are PostgreSQL's.
+//!
 //! # Choices where the port is silent
 //! - Listing order: bytes of the name; a file and a sub-directory of the same name are both
 //!   listed, the file first; the cursor (a name) skips both (see `store::listing`).
@@ -22,6 +25,8 @@
 //!   checkout by the holder of a live lock keeps `acquired_at` and sets the new `base_version`.
 //! - The audit event of a lock or an unlock carries the lock's `base_version`; of a review,
 //!   tags, archive or delete, the file's latest version.
+//! - A release is recorded as `force_unlock` when another user's lock was released and as
+//!   `unlock` for one's own (the port's rule), whatever the draft's action.
 //! - A submission (`reviewer: None`) leaves `reviewed_by`, `reviewed_at` and `review_comment`.
 //! - `expire_reservations` returns the number of objects queued (forgotten completed
 //!   reservations are not counted).

@@ -30,7 +30,7 @@ use storage_domain::ports::{
 };
 
 use crate::config::PgConfig;
-use crate::error::{TxError, map_pool};
+use crate::error::{TxError, map_pool, repo};
 
 type Conn = AsyncPgConnection;
 
@@ -103,12 +103,10 @@ impl PgMetadataStore {
         let pool = self.pool.clone();
         let task = tokio::spawn(async move {
             let conn = pool.get().await.map_err(map_pool)?;
-            work(conn).await.map_err(RepoError::from)
+            work(conn).await.map_err(repo)
         });
-        task.await.map_err(|e| {
-            tracing::error!(error = %e, "metadata store task failed");
-            RepoError::Internal("metadata store task failed".into())
-        })?
+        task.await
+            .map_err(|e| storage_diesel_common::error::task_failed(&e))?
     }
 
     /// Runs `work(conn, data)` in one read-write transaction (READ COMMITTED: the decisions
@@ -314,9 +312,4 @@ impl MetadataStore for PgMetadataStore {
     ) -> Result<Vec<PendingDeletion>, RepoError> {
         self.write(objects.to_vec(), writes::queue_deletions).await
     }
-}
-
-/// A page size as a SQL `LIMIT`.
-pub(crate) fn sql_limit(limit: u32) -> i64 {
-    i64::from(limit)
 }

@@ -9,23 +9,16 @@ use storage_domain::model::{
 };
 use storage_domain::ports::{AuditCursor, AuditScope, LockedFile};
 
-use super::{Work, sql_limit};
+use storage_diesel_common::listing::prefix_upper_bound;
+
+use super::Work;
 use crate::error::TxError;
 use crate::rows::{
     AUDIT_COLUMNS, AuditRow, FILE_COLUMNS, FILE_FROM, FileRow, LockedFileRow, RESERVATION_COLUMNS,
-    ReservationRow, VERSION_COLUMNS, VersionRow, sql_number,
+    ReservationRow, VERSION_COLUMNS, VersionRow, sql_limit, sql_number,
 };
 
 type Conn = AsyncPgConnection;
-
-/// The exclusive upper bound of the paths under `dir` (which ends with `/`): the same string
-/// with its last `/` (0x2F) replaced by `0` (0x30), the next byte. `path >= dir AND path < upper`
-/// is the prefix as an index range.
-pub(crate) fn prefix_upper_bound(dir: &str) -> String {
-    let mut upper = dir.strip_suffix('/').unwrap_or(dir).to_owned();
-    upper.push('0');
-    upper
-}
 
 /// The file at `path`, with its live lock; `FOR UPDATE` of the file row when `lock` is set.
 pub(crate) async fn file_by_path(
@@ -217,18 +210,4 @@ pub(crate) fn find_reservation(c: &mut Conn, id: UploadId) -> Work<'_, Option<Up
         .optional()?;
         Ok(row.map(ReservationRow::into_reservation).transpose()?)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::prefix_upper_bound;
-
-    #[test]
-    fn upper_bound_is_the_byte_after_the_slash() {
-        assert_eq!(prefix_upper_bound("/projects/1/docs/"), "/projects/1/docs0");
-        assert!(
-            "/projects/1/docs/zzz\u{10FFFF}" < prefix_upper_bound("/projects/1/docs/").as_str()
-        );
-        assert!("/projects/1/docs0" >= prefix_upper_bound("/projects/1/docs/").as_str());
-    }
 }

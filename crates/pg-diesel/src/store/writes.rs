@@ -9,6 +9,11 @@ use diesel::sql_types::{
     Array, BigInt, Bool, Double, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use storage_diesel_common::rules::{
+    archived, check_existing, check_missing, check_not_locked_by_other, check_release,
+    check_reservation, check_set_archived, check_set_tags, file_not_found, next_number,
+    not_in_status, release_audit, releases_lock,
+};
 use storage_domain::model::{
     AuditDraft, AuditEvent, AuditOutcome, BucketKind, DeletionId, FileId, FileRecord, FileStatus,
     Lock, ObjectKey, PendingDeletion, UploadId, UploadReservation, UserId, Version, VersionNumber,
@@ -16,15 +21,16 @@ use storage_domain::model::{
 };
 use storage_domain::ports::{
     AcquireLock, Checkout, DeleteFile, NewVersion, ReleaseLock, RepoError, ReviewTransition,
-    SetArchived, SetTags, WriteMode, file_status_following,
+    SetArchived, SetTags, file_status_following,
 };
 use uuid::Uuid;
 
+use super::Work;
 use super::reads::{file_by_id, file_by_path, version_by_id};
-use super::{Work, sql_limit};
 use crate::error::TxError;
 use crate::rows::{
-    DeletionRow, LockRow, VERSION_COLUMNS, VersionRow, seconds, sql_number, sql_size,
+    DeletionRow, LockRow, StatusRow, VERSION_COLUMNS, VersionRow, seconds, sql_limit, sql_number,
+    sql_size, tags_json,
 };
 
 type Conn = AsyncPgConnection;
@@ -32,18 +38,6 @@ type Conn = AsyncPgConnection;
 /// How many times a lock statement is retried when the lock that refused it vanished before it
 /// could be read (released or expired in between).
 const LOCK_ATTEMPTS: usize = 5;
-
-fn file_not_found() -> TxError {
-    TxError::Repo(RepoError::FileNotFound)
-}
-
-fn archived() -> TxError {
-    TxError::Repo(RepoError::InvalidTransition("the file is archived".into()))
-}
-
-fn tags_json(tags: &storage_domain::model::Tags) -> serde_json::Value {
-    serde_json::Value::Object(tags.clone())
-}
 
 /// Appends a completed audit event; its time is the transaction's (`now()`).
 async fn audit(
@@ -140,12 +134,6 @@ async fn upsert_lock(
     Ok(row.map(LockRow::into_lock).transpose()?)
 }
 
-#[derive(Debug, QueryableByName)]
-struct StatusRow {
-    #[diesel(sql_type = Text)]
-    status: String,
-}
-
 /// Why [`upsert_lock`] returned nothing: `Some(refusal)`, or `None` when the lock that refused
 /// it is gone by now (retry).
 async fn lock_refusal(c: &mut Conn, file_id: FileId) -> Result<Option<TxError>, TxError> {
@@ -155,8 +143,8 @@ async fn lock_refusal(c: &mut Conn, file_id: FileId) -> Result<Option<TxError>, 
         .await
         .optional()?;
     match row {
-        None => Ok(Some(file_not_found())),
-        Some(r) if r.status == FileStatus::Archived.as_str() => Ok(Some(archived())),
+        None => Ok(Some(file_not_found().into())),
+        Some(r) if r.status == FileStatus::Archived.as_str() => Ok(Some(archived().into())),
         Some(_) => Ok(live_lock(c, file_id)
             .await?
             .map(|l| TxError::Repo(RepoError::FileLocked(l)))),
@@ -205,14 +193,13 @@ pub(crate) fn release_lock(c: &mut Conn, cmd: ReleaseLock) -> Work<'_, Option<Lo
                 .await?;
             return Ok(None);
         };
-        if lock.holder != cmd.actor && !cmd.force {
-            return Err(TxError::Repo(RepoError::FileLocked(lock)));
-        }
+        check_release(&lock, &cmd)?;
         diesel::sql_query("DELETE FROM locks WHERE file_id = $1")
             .bind::<SqlUuid, _>(cmd.file_id.as_uuid())
             .execute(c)
             .await?;
-        audit(c, cmd.audit, Some(cmd.file_id), Some(lock.base_version)).await?;
+        let draft = release_audit(&lock, &cmd);
+        audit(c, draft, Some(cmd.file_id), Some(lock.base_version)).await?;
         Ok(Some(lock))
     })
 }
@@ -226,7 +213,7 @@ struct ReservationCheck {
 }
 
 /// Checks the reservation is open and unexpired (row-locked until the transaction ends).
-async fn check_reservation(c: &mut Conn, id: UploadId) -> Result<(), TxError> {
+async fn reservation_open(c: &mut Conn, id: UploadId) -> Result<(), TxError> {
     let row: Option<ReservationCheck> = diesel::sql_query(
         "SELECT completed_version, expires_at > now() AS open FROM upload_reservations \
          WHERE id = $1 FOR UPDATE",
@@ -235,91 +222,9 @@ async fn check_reservation(c: &mut Conn, id: UploadId) -> Result<(), TxError> {
     .get_result(c)
     .await
     .optional()?;
-    match row {
-        None => Err(TxError::Repo(RepoError::UploadNotFound)),
-        Some(ReservationCheck {
-            completed_version: Some(v),
-            ..
-        }) => Err(TxError::Repo(RepoError::UploadAlreadyCompleted {
-            version_id: storage_domain::model::VersionId::from_uuid(v),
-        })),
-        Some(ReservationCheck { open: false, .. }) => Err(TxError::Repo(RepoError::UploadNotFound)),
-        Some(_) => Ok(()),
-    }
-}
-
-fn conflict(current: Option<VersionNumber>, precondition: bool, detail: &str) -> TxError {
-    let detail = if precondition {
-        format!("precondition failed: {detail}")
-    } else {
-        detail.to_owned()
-    };
-    TxError::Repo(RepoError::VersionConflict { current, detail })
-}
-
-/// Applies the [`WriteMode`] rules to an existing file (row-locked by the caller).
-fn check_existing(file: &FileRecord, cmd: &NewVersion) -> Result<(), TxError> {
-    if file.status == FileStatus::Archived {
-        return Err(archived());
-    }
-    match cmd.mode {
-        WriteMode::Upsert {
-            expected,
-            overwrite,
-        } => {
-            if let Some(lock) = file.lock_held_by_other(&cmd.author) {
-                return Err(TxError::Repo(RepoError::FileLocked(lock.clone())));
-            }
-            if let Some(expected) = expected {
-                match expected.latest {
-                    None => {
-                        return Err(conflict(
-                            Some(file.version),
-                            expected.precondition,
-                            "the path already holds a file",
-                        ));
-                    }
-                    Some(n) if n != file.version => {
-                        return Err(conflict(
-                            Some(file.version),
-                            expected.precondition,
-                            &format!("expected version {n}, the latest is {}", file.version),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-            if !overwrite {
-                return Err(conflict(
-                    Some(file.version),
-                    false,
-                    "the path already holds a file and overwrite is false",
-                ));
-            }
-        }
-        WriteMode::Commit { .. } => match &file.lock {
-            None => {
-                return Err(TxError::Repo(RepoError::InvalidTransition(
-                    "a commit needs the file's lock".into(),
-                )));
-            }
-            Some(lock) if lock.holder != cmd.author => {
-                return Err(TxError::Repo(RepoError::FileLocked(lock.clone())));
-            }
-            Some(lock) if lock.base_version != file.version => {
-                return Err(conflict(
-                    Some(file.version),
-                    false,
-                    &format!(
-                        "the lock was taken on version {}, the latest is {}",
-                        lock.base_version, file.version
-                    ),
-                ));
-            }
-            Some(_) => {}
-        },
-    }
-    Ok(())
+    Ok(check_reservation(
+        row.map(|r| (r.completed_version, r.open)),
+    )?)
 }
 
 /// Inserts the file of a first version, unless another transaction created the path first
@@ -349,21 +254,13 @@ async fn insert_new_file(c: &mut Conn, cmd: &NewVersion) -> Result<bool, TxError
 
 pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRecord, Version)> {
     Box::pin(async move {
-        check_reservation(c, cmd.reservation).await?;
+        reservation_open(c, cmd.reservation).await?;
 
         // The target file, row-locked; created when the path is free.
         let mut existing = file_by_path(c, &cmd.path, true).await?;
         let mut created = false;
         if existing.is_none() {
-            match cmd.mode {
-                WriteMode::Commit { .. } => return Err(file_not_found()),
-                WriteMode::Upsert {
-                    expected: Some(e), ..
-                } if e.latest.is_some() => {
-                    return Err(conflict(None, e.precondition, "the path holds no file"));
-                }
-                WriteMode::Upsert { .. } => {}
-            }
+            check_missing(&cmd)?;
             if insert_new_file(c, &cmd).await? {
                 created = true;
             } else {
@@ -380,10 +277,7 @@ pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRec
         let (file_id, number) = match &existing {
             Some(file) if !created => {
                 check_existing(file, &cmd)?;
-                let next = file.version.next().map_err(|_| {
-                    TxError::Repo(RepoError::Internal("version number overflow".into()))
-                })?;
-                (file.id, next)
+                (file.id, next_number(file.version)?)
             }
             _ => (cmd.new_file_id, VersionNumber::FIRST),
         };
@@ -423,8 +317,7 @@ pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRec
             .execute(c)
             .await?;
 
-            let release = matches!(cmd.mode, WriteMode::Commit { keep_lock: false });
-            if release {
+            if releases_lock(cmd.mode) {
                 diesel::sql_query("DELETE FROM locks WHERE file_id = $1")
                     .bind::<SqlUuid, _>(file_id.as_uuid())
                     .execute(c)
@@ -520,10 +413,7 @@ pub(crate) fn review_version(
         }
         let row: Option<VersionRow> = query.get_result(c).await.optional()?;
         let Some(row) = row else {
-            return Err(TxError::Repo(RepoError::InvalidTransition(format!(
-                "the version is not {}",
-                cmd.from.as_str()
-            ))));
+            return Err(not_in_status(cmd.from).into());
         };
         let version = row.into_version()?;
         let n = sql_number(version.number)?;
@@ -553,12 +443,7 @@ pub(crate) fn set_tags(c: &mut Conn, cmd: SetTags) -> Work<'_, FileRecord> {
         let file = file_by_id(c, cmd.file_id, true)
             .await?
             .ok_or_else(file_not_found)?;
-        if let Some(lock) = file.lock_held_by_other(&cmd.actor) {
-            return Err(TxError::Repo(RepoError::FileLocked(lock.clone())));
-        }
-        if file.status == FileStatus::Archived {
-            return Err(archived());
-        }
+        check_set_tags(&file, &cmd.actor)?;
         diesel::sql_query("UPDATE files SET tags = $2, updated_at = now() WHERE id = $1")
             .bind::<SqlUuid, _>(cmd.file_id.as_uuid())
             .bind::<Jsonb, _>(tags_json(&cmd.tags))
@@ -574,20 +459,7 @@ pub(crate) fn set_archived(c: &mut Conn, cmd: SetArchived) -> Work<'_, FileRecor
         let file = file_by_id(c, cmd.file_id, true)
             .await?
             .ok_or_else(file_not_found)?;
-        let is_archived = file.status == FileStatus::Archived;
-        if is_archived == cmd.archived {
-            return Err(TxError::Repo(RepoError::InvalidTransition(
-                if is_archived {
-                    "the file is already archived"
-                } else {
-                    "the file is not archived"
-                }
-                .into(),
-            )));
-        }
-        if let Some(lock) = file.lock_held_by_other(&cmd.actor) {
-            return Err(TxError::Repo(RepoError::FileLocked(lock.clone())));
-        }
+        check_set_archived(&file, &cmd)?;
         let status = if cmd.archived {
             FileStatus::Archived
         } else {
@@ -625,9 +497,7 @@ pub(crate) fn delete_file(c: &mut Conn, cmd: DeleteFile) -> Work<'_, Vec<Pending
         let file = file_by_id(c, cmd.file_id, true)
             .await?
             .ok_or_else(file_not_found)?;
-        if let Some(lock) = file.lock_held_by_other(&cmd.actor) {
-            return Err(TxError::Repo(RepoError::FileLocked(lock.clone())));
-        }
+        check_not_locked_by_other(&file, &cmd.actor)?;
         let rows: Vec<DeletionRow> = diesel::sql_query(format!(
             "WITH gone AS (DELETE FROM versions WHERE file_id = $1 RETURNING object_key) \
              INSERT INTO pending_deletions (id, bucket, object_key) \
@@ -833,13 +703,4 @@ pub(crate) fn queue_deletions(
         .await?;
         deletions(rows)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn number_rejects_zero() {
-        assert!(crate::rows::number(0).is_err());
-        assert_eq!(crate::rows::number(3).unwrap().get(), 3);
-    }
 }

@@ -1,0 +1,30 @@
+//! Settings of the SQLite metadata store.
+
+use std::time::Duration;
+
+/// How many connections the store opens and how long it waits.
+///
+/// The store has one writer connection and a pool of readers (see the crate docs): writes queue
+/// for the writer, reads run beside them on WAL snapshots.
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// Most read connections open at once.
+    pub max_readers: usize,
+    /// Longest wait for the writer or a free reader before answering `Unavailable` (writes that
+    /// queue behind a busy writer end here).
+    pub wait_timeout: Duration,
+    /// SQLite's `busy_timeout`: longest wait for a database lock held by another connection
+    /// (another process, a backup, a `migrate` run) before answering `Unavailable`.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteConfig {
+    /// Four readers, waits of five seconds.
+    fn default() -> Self {
+        Self {
+            max_readers: 4,
+            wait_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}

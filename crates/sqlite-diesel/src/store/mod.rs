@@ -1,0 +1,357 @@
+//! [`SqliteMetadataStore`]: the [`MetadataStore`] port on SQLite.
+//!
+//! Each method takes a connection from its pool (the writer for units of work, a reader for
+//! reads), then runs its whole transaction on a blocking thread (`spawn_blocking`) that owns the
+//! connection: one hop per method, never a blocking call on an async worker. If the caller's
+//! future is dropped, the blocking task still runs the transaction to its commit or rollback,
+//! and the connection goes back to its pool only when the task ends.
+
+mod listing;
+mod reads;
+mod writes;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool::managed::Pool;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+use storage_diesel_common::error::{TxError, map_pool, task_failed};
+use storage_diesel_common::sql_types::DbTime;
+use storage_domain::model::{
+    AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
+    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+};
+use storage_domain::ports::{
+    AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
+    NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
+};
+
+use crate::config::SqliteConfig;
+use crate::connection::{LocationError, Manager, database_path};
+use crate::migrate::{MigrationError, migrate_blocking};
+
+pub(crate) type Conn = SqliteConnection;
+
+/// A unit of work or a read: runs on the connection inside its transaction, at the store's
+/// time `now` (read once when the transaction starts).
+pub(crate) type Work<D, T> = fn(&mut Conn, DateTime<Utc>, D) -> Result<T, TxError>;
+
+/// Messages SQLite gives for conditions worth retrying (`SQLITE_BUSY` after `busy_timeout`,
+/// `SQLITE_LOCKED`) or for a file it cannot reach.
+const TRANSIENT_MESSAGES: [&str; 5] = [
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+    "unable to open database file",
+    "disk I/O error",
+];
+
+fn repo(error: TxError) -> RepoError {
+    error.into_repo(&TRANSIENT_MESSAGES)
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("cannot build the connection pools: {0}")]
+    Pool(String),
+    #[error("open task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The SQLite metadata store: one writer connection and a pool of readers on one file.
+#[derive(Clone)]
+pub struct SqliteMetadataStore {
+    path: PathBuf,
+    writer: Pool<Manager>,
+    readers: Pool<Manager>,
+}
+
+impl std::fmt::Debug for SqliteMetadataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let readers = self.readers.status();
+        f.debug_struct("SqliteMetadataStore")
+            .field("path", &self.path)
+            .field("max_readers", &readers.max_size)
+            .field("readers", &readers.size)
+            .finish()
+    }
+}
+
+#[derive(QueryableByName)]
+struct NowRow {
+    #[diesel(sql_type = DbTime)]
+    now: DateTime<Utc>,
+}
+
+/// The store's clock: SQLite's `'now'` (the system clock through SQLite, to the millisecond).
+fn store_now(c: &mut Conn) -> Result<DateTime<Utc>, TxError> {
+    let row: NowRow = diesel::sql_query(
+        "SELECT CAST(ROUND(unixepoch('subsec') * 1000.0) AS INTEGER) * 1000 AS now",
+    )
+    .get_result(c)?;
+    Ok(row.now)
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Read,
+    Write,
+}
+
+impl SqliteMetadataStore {
+    /// Opens the store on `path_or_url` (a file path, or `sqlite://PATH`): creates the file and
+    /// its directory when missing, switches it to WAL, applies the pending migrations, and
+    /// builds the pools (connections open lazily).
+    ///
+    /// # Errors
+    /// [`OpenError`] when the location is unusable, the file cannot be opened or migrated, or
+    /// the pool settings are refused.
+    pub async fn open(path_or_url: &str, config: SqliteConfig) -> Result<Self, OpenError> {
+        let path = database_path(path_or_url)?;
+        let busy_timeout = config.busy_timeout;
+        let at = path.clone();
+        tokio::task::spawn_blocking(move || migrate_blocking(&at, busy_timeout)).await??;
+        let build = |size: usize, read_only: bool| {
+            Pool::builder(Manager::new(path.clone(), busy_timeout, read_only))
+                .max_size(size)
+                .wait_timeout(Some(config.wait_timeout))
+                .create_timeout(Some(config.wait_timeout))
+                .recycle_timeout(Some(config.wait_timeout))
+                .runtime(deadpool::Runtime::Tokio1)
+                .build()
+                .map_err(|e| OpenError::Pool(e.to_string()))
+        };
+        Ok(Self {
+            writer: build(1, false)?,
+            readers: build(config.max_readers.max(1), true)?,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Runs `work(conn, now, data)` in one transaction on a blocking thread: a write takes
+    /// SQLite's write lock at `BEGIN IMMEDIATE`, so check-then-write decisions are serialised by
+    /// the database; a read is a deferred transaction, one WAL snapshot.
+    async fn run<D, T>(&self, role: Role, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    where
+        D: Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = match role {
+            Role::Read => &self.readers,
+            Role::Write => &self.writer,
+        };
+        let mut conn = pool.get().await.map_err(map_pool)?;
+        let task = tokio::task::spawn_blocking(move || {
+            let c: &mut Conn = &mut conn;
+            let unit = |c: &mut Conn| {
+                let now = store_now(c)?;
+                work(c, now, data)
+            };
+            match role {
+                Role::Write => c.immediate_transaction(unit),
+                Role::Read => c.transaction(unit),
+            }
+        });
+        task.await.map_err(|e| task_failed(&e))?.map_err(repo)
+    }
+
+    async fn read<D, T>(&self, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    where
+        D: Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(Role::Read, data, work).await
+    }
+
+    async fn write<D, T>(&self, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    where
+        D: Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(Role::Write, data, work).await
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqliteMetadataStore {
+    async fn health(&self) -> Result<(), RepoError> {
+        self.read((), |c, _, ()| Ok(c.batch_execute("SELECT 1")?))
+            .await
+    }
+
+    async fn find_file(&self, path: &FilePath) -> Result<Option<FileRecord>, RepoError> {
+        self.read(path.clone(), reads::find_file).await
+    }
+
+    async fn find_file_by_id(&self, id: FileId) -> Result<Option<FileRecord>, RepoError> {
+        self.read(id, reads::find_file_by_id).await
+    }
+
+    async fn find_version(
+        &self,
+        id: VersionId,
+    ) -> Result<Option<(FileRecord, Version)>, RepoError> {
+        self.read(id, reads::find_version).await
+    }
+
+    async fn find_version_by_number(
+        &self,
+        file_id: FileId,
+        number: VersionNumber,
+    ) -> Result<Option<Version>, RepoError> {
+        self.read((file_id, number), reads::find_version_by_number)
+            .await
+    }
+
+    async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError> {
+        self.read(file_id, reads::list_versions).await
+    }
+
+    async fn list_children(
+        &self,
+        dir: &DirPath,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<ListEntry>, RepoError> {
+        self.read((dir.clone(), after, limit), listing::list_children)
+            .await
+    }
+
+    async fn list_locks(
+        &self,
+        dir: &DirPath,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<LockedFile>, RepoError> {
+        self.read((dir.clone(), after, limit), reads::list_locks)
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        scope: &AuditScope,
+        before: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError> {
+        self.read((scope.clone(), before, limit), reads::list_audit)
+            .await
+    }
+
+    async fn find_reservation(&self, id: UploadId) -> Result<Option<UploadReservation>, RepoError> {
+        self.read(id, reads::find_reservation).await
+    }
+
+    async fn create_reservation(&self, reservation: &UploadReservation) -> Result<(), RepoError> {
+        self.write(reservation.clone(), writes::create_reservation)
+            .await
+    }
+
+    async fn extend_reservation(
+        &self,
+        id: UploadId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        self.write((id, expires_at), writes::extend_reservation)
+            .await
+    }
+
+    async fn abandon_reservation(
+        &self,
+        id: UploadId,
+    ) -> Result<Option<PendingDeletion>, RepoError> {
+        self.write(id, writes::abandon_reservation).await
+    }
+
+    async fn commit_version(&self, cmd: NewVersion) -> Result<(FileRecord, Version), RepoError> {
+        self.write(cmd, writes::commit_version).await
+    }
+
+    async fn acquire_lock(&self, cmd: AcquireLock) -> Result<Lock, RepoError> {
+        self.write(cmd, writes::acquire_lock).await
+    }
+
+    async fn release_lock(&self, cmd: ReleaseLock) -> Result<Option<Lock>, RepoError> {
+        self.write(cmd, writes::release_lock).await
+    }
+
+    async fn review_version(
+        &self,
+        cmd: ReviewTransition,
+    ) -> Result<(FileRecord, Version), RepoError> {
+        self.write(cmd, writes::review_version).await
+    }
+
+    async fn set_tags(&self, cmd: SetTags) -> Result<FileRecord, RepoError> {
+        self.write(cmd, writes::set_tags).await
+    }
+
+    async fn set_archived(&self, cmd: SetArchived) -> Result<FileRecord, RepoError> {
+        self.write(cmd, writes::set_archived).await
+    }
+
+    async fn delete_file(&self, cmd: DeleteFile) -> Result<Vec<PendingDeletion>, RepoError> {
+        self.write(cmd, writes::delete_file).await
+    }
+
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), RepoError> {
+        self.write(event.clone(), writes::record_audit).await
+    }
+
+    async fn expire_reservations(
+        &self,
+        keep_completed: std::time::Duration,
+        limit: u32,
+    ) -> Result<u64, RepoError> {
+        self.write((keep_completed, limit), writes::expire_reservations)
+            .await
+    }
+
+    async fn claim_deletions(
+        &self,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<PendingDeletion>, RepoError> {
+        self.write((lease, limit), writes::claim_deletions).await
+    }
+
+    async fn forget_deletion(&self, id: DeletionId) -> Result<(), RepoError> {
+        self.write(id, writes::forget_deletion).await
+    }
+
+    async fn queue_deletions(
+        &self,
+        objects: &[(BucketKind, ObjectKey)],
+    ) -> Result<Vec<PendingDeletion>, RepoError> {
+        self.write(objects.to_vec(), writes::queue_deletions).await
+    }
+}
+
+/// `now` moved by `by` (a ttl, a lease, a retention), or `Internal` when out of range.
+pub(crate) fn shifted(
+    now: DateTime<Utc>,
+    by: std::time::Duration,
+    later: bool,
+) -> Result<DateTime<Utc>, TxError> {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|d| {
+            if later {
+                now.checked_add_signed(d)
+            } else {
+                now.checked_sub_signed(d)
+            }
+        })
+        .ok_or_else(|| TxError::Repo(RepoError::Internal("duration out of range".into())))
+}

@@ -1,0 +1,52 @@
+//! The metadata contract suite (`storage_test_support::metadata_contract`) against SQLite: one
+//! test per case, each on a fresh database file in a temporary directory of its own (created by
+//! `open`, directory included).
+
+use std::sync::Arc;
+
+use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
+use storage_test_support::metadata_contract::{self as contract, Store};
+use tempfile::TempDir;
+
+/// A fresh migrated database and a store on it. The directory must outlive the store.
+async fn store() -> (TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let file = dir.path().join("data").join("metadata.db");
+    let location = format!("sqlite://{}", file.display());
+    let store = SqliteMetadataStore::open(&location, SqliteConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("open {location}: {e}"));
+    (dir, Arc::new(store))
+}
+
+macro_rules! contract_tests {
+    ($($case:ident $(($($arg:expr),*))?;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            let (_dir, store) = store().await;
+            contract::$case(store $($(, $arg)*)?).await;
+        }
+    )*};
+}
+
+contract_tests! {
+    first_upload_creates_file_and_version;
+    next_versions_are_numbered_in_order;
+    list_children_pages_through_files_and_directories;
+    lock_race_has_exactly_one_winner(50, 20);
+    concurrent_commits_number_without_gap(20);
+    concurrent_reviews_have_exactly_one_winner;
+    approving_an_older_version_keeps_the_latest_status;
+    expired_lock_is_free;
+    refresh_keeps_acquired_at_and_base_version;
+    refused_change_leaves_no_trace;
+    upsert_rules;
+    commit_rules;
+    checkout_locks_the_source;
+    release_and_list_locks;
+    delete_queues_objects_and_keeps_audit;
+    reservations_and_janitor;
+    concurrent_claimers_never_share;
+    archived_file_refuses_writes;
+    audit_pages_newest_first;
+}

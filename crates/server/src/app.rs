@@ -26,6 +26,7 @@ use storage_local_fs::{LocalBlobStore, LocalConfig};
 use storage_pg_diesel::{PgConfig, PgMetadataStore};
 use storage_project_rbac::{HttpProjectAccess, PolicyProjectAccess};
 use storage_s3_minio::{BucketNames, S3BlobStore, S3Config};
+use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
 
 use crate::{
     config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings},
@@ -261,13 +262,15 @@ impl Adapters {
     }
 }
 
-/// The embedded metadata store: SQLite at `<DATA_DIR>/storage.sqlite3`, migrated on open.
+/// The embedded metadata store: SQLite at `<DATA_DIR>/storage.sqlite3`, created and migrated
+/// on open (PostgreSQL, by contrast, is only migrated by `storage-server migrate`).
 async fn embedded_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, StartError> {
-    Err(StartError::Config(format!(
-        "DATABASE_URL is not set, and the embedded SQLite store ({}) is not available in this \
-         build yet: set DATABASE_URL",
-        config.embedded.sqlite_path().display()
-    )))
+    let path = config.embedded.sqlite_path();
+    let shown = path.display().to_string();
+    let store = SqliteMetadataStore::open(&shown, SqliteConfig::default())
+        .await
+        .map_err(|e| StartError::Database(format!("embedded SQLite store {shown}: {e}")))?;
+    Ok(Arc::new(store))
 }
 
 /// The embedded blob store: the local directory `<DATA_DIR>/objects`, its presigned URLs

@@ -209,7 +209,9 @@ async fn migrate(config: &Config) -> Result<(), String> {
     let db = config
         .database
         .as_ref()
-        .ok_or("DATABASE_URL is not set: nothing to migrate")?;
+        .ok_or(
+            "DATABASE_URL is not set: nothing to migrate (the embedded SQLite store migrates itself when the server opens it)",
+        )?;
     let applied = storage_pg_diesel::run_migrations(db.url.expose_secret())
         .await
         .map_err(|e| format!("migration failed: {e}"))?;

@@ -11,6 +11,7 @@ mod openapi;
 mod range;
 mod request_id;
 mod server;
+pub mod signed;
 
 use std::sync::Arc;
 
@@ -23,6 +24,10 @@ pub use health::{ComponentHealth, HealthCheck, HealthReport};
 pub use openapi::{ApiDoc, openapi_json, openapi_yaml};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
 pub use server::{ServerConfig, build_server, serve};
+pub use signed::{
+    SIGNED_BLOB_PREFIX, SignatureRefused, SignedBlobEndpoint, SignedBlobGrant, SignedBlobRequest,
+    SignedBlobs,
+};
 
 /// Settings of the HTTP layer itself. What `GET /config` shows about uploads, presigned URLs
 /// and locks comes from the [`StorageService`]'s settings, so the two cannot disagree.
@@ -62,12 +67,14 @@ pub struct AppState {
     inner: Arc<StateInner>,
 }
 
+#[derive(Clone)]
 struct StateInner {
     service: StorageService,
     auth: Arc<dyn Authenticator>,
     health: Arc<dyn HealthCheck>,
     config: ApiConfig,
     openapi_json: String,
+    signed_blobs: Option<SignedBlobs>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -93,8 +100,27 @@ impl AppState {
                 health,
                 config,
                 openapi_json: openapi_json(),
+                signed_blobs: None,
             }),
         }
+    }
+
+    /// Serves the signed URLs of a store that has none of its own (the local directory) at
+    /// `PUT|GET /blob/{bucket}/{key...}`, with the service's upload limit.
+    #[must_use]
+    pub fn with_signed_blobs(self, endpoint: Arc<dyn SignedBlobEndpoint>) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.signed_blobs = Some(SignedBlobs::new(
+            endpoint,
+            inner.service.settings().max_upload_bytes,
+        ));
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn signed_blobs(&self) -> Option<&SignedBlobs> {
+        self.inner.signed_blobs.as_ref()
     }
 
     pub fn service(&self) -> &StorageService {
@@ -123,4 +149,10 @@ impl AppState {
 /// at the root. Use it as `App::new().configure(|cfg| configure(cfg, state.clone()))`.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     handlers::register(cfg, state);
+}
+
+/// Registers only the signed blob routes (`PUT|GET /blob/{bucket}/{key...}`) with the
+/// request-id middleware: for a server that serves nothing else (tests of a blob store).
+pub fn configure_signed_blobs(cfg: &mut web::ServiceConfig, blobs: SignedBlobs) {
+    handlers::register_signed_blobs(cfg, blobs);
 }

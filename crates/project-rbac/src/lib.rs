@@ -12,6 +12,10 @@
 //! oversized body, or a batch answer that does not match the checks asked is a
 //! [`ProjectAccessError`], never a decision. Nothing is cached.
 
+pub mod policy;
+
+pub use policy::{PolicyError, PolicyProjectAccess};
+
 use std::fmt;
 use std::time::Duration;
 

@@ -2,11 +2,11 @@
 //! service over them, and the HTTP server over that. The only place that names concrete
 //! adapters.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{net::TcpListener, path::Path, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretSlice};
 use storage_domain::{
     StorageError,
     model::Principal,
@@ -19,13 +19,20 @@ use storage_domain::{
 };
 use storage_http_actix::{
     ApiConfig, AppState, Authenticator, ComponentHealth, HealthCheck, HealthReport, ServerConfig,
+    SignedBlobEndpoint,
 };
 use storage_jwt_auth::JwtVerifier;
+use storage_local_fs::{LocalBlobStore, LocalConfig};
 use storage_pg_diesel::{PgConfig, PgMetadataStore};
-use storage_project_rbac::HttpProjectAccess;
+use storage_project_rbac::{HttpProjectAccess, PolicyProjectAccess};
 use storage_s3_minio::{BucketNames, S3BlobStore, S3Config};
+use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
 
-use crate::config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings};
+use crate::{
+    config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings},
+    local_blobs::LocalSignedBlobs,
+    secrets,
+};
 
 /// Why the service could not start; each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +80,8 @@ impl Authenticator for JwtAuthenticator {
     }
 }
 
-/// Project access when no project service is configured: every check fails closed.
+/// Project access when neither a project service nor a policy file is configured: every check
+/// fails closed, saying how to configure it (never allow-all).
 struct UnconfiguredProjects;
 
 #[async_trait]
@@ -95,10 +103,13 @@ impl ProjectAccess for UnconfiguredProjects {
     }
 }
 
+/// What to do when project access is not configured.
+pub const PROJECT_ACCESS_HINT: &str = "project access is not configured: set PROJECT_SERVICE_URL \
+     to the project service's base URL, or PROJECT_POLICY_FILE to a local policy file (see \
+     docs/embedded.md)";
+
 fn not_configured() -> ProjectAccessError {
-    ProjectAccessError::NotConfigured(
-        "set PROJECT_SERVICE_URL to the project service's base URL".to_owned(),
-    )
+    ProjectAccessError::NotConfigured(PROJECT_ACCESS_HINT.to_owned())
 }
 
 /// `/health`: asks the database and the object store, at once, each within 3 s.
@@ -134,6 +145,9 @@ pub struct Adapters {
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub projects: Arc<dyn ProjectAccess>,
+    /// The local store's presigned URLs, served by the service itself (`/blob/...`), when the
+    /// blobs are the embedded local directory.
+    pub signed_blobs: Option<Arc<dyn SignedBlobEndpoint>>,
 }
 
 impl std::fmt::Debug for Adapters {
@@ -175,45 +189,149 @@ fn s3_config(s3: &ObjectStoreSettings, presign_ttl: Duration) -> S3Config {
 }
 
 impl Adapters {
-    /// Connects every adapter the configuration names.
+    /// Connects every adapter the configuration names; each store left unconfigured is the
+    /// embedded default under `DATA_DIR` (a lone `DATABASE_URL` gives PostgreSQL and the local
+    /// directory; a lone `MINIO_ENDPOINT`, SQLite and S3). `public_base_url` is the base of the
+    /// local store's presigned URLs.
     ///
     /// # Errors
     /// A [`StartError`] naming the part that could not start.
-    pub async fn connect(config: &Config) -> Result<Self, StartError> {
-        let db = config.database.as_ref().ok_or_else(|| {
-            StartError::Config(
-                "DATABASE_URL is not set (the embedded SQLite default is not available yet)".into(),
-            )
-        })?;
-        let s3 = config.object_store.as_ref().ok_or_else(|| {
-            StartError::Config(
-                "MINIO_ENDPOINT is not set (the embedded local-directory default is not available yet)"
-                    .into(),
-            )
-        })?;
-        let metadata = PgMetadataStore::new(&pg_config(db))
-            .map_err(|e| StartError::Database(e.to_string()))?;
-        let blobs = S3BlobStore::connect(s3_config(s3, config.presign_ttl))
-            .await
-            .map_err(|e| StartError::ObjectStore(e.to_string()))?;
+    pub async fn connect(config: &Config, public_base_url: &str) -> Result<Self, StartError> {
+        if config.uses_embedded() {
+            let dir = config.embedded.data_dir.clone();
+            tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+                StartError::Config(format!(
+                    "DATA_DIR: cannot create the data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let metadata: Arc<dyn MetadataStore> = match &config.database {
+            Some(db) => Arc::new(
+                PgMetadataStore::new(&pg_config(db))
+                    .map_err(|e| StartError::Database(e.to_string()))?,
+            ),
+            None => embedded_metadata(config).await?,
+        };
+        let (blobs, signed_blobs): (Arc<dyn BlobStore>, Option<Arc<dyn SignedBlobEndpoint>>) =
+            match &config.object_store {
+                Some(s3) => (
+                    Arc::new(
+                        S3BlobStore::connect(s3_config(s3, config.presign_ttl))
+                            .await
+                            .map_err(|e| StartError::ObjectStore(e.to_string()))?,
+                    ),
+                    None,
+                ),
+                None => {
+                    let local = Arc::new(local_store(config, public_base_url).await?);
+                    (local.clone(), Some(Arc::new(LocalSignedBlobs(local))))
+                }
+            };
         let projects: Arc<dyn ProjectAccess> = match &config.project {
             ProjectSettings::Remote(p) => {
                 Arc::new(HttpProjectAccess::new(p).map_err(|e| StartError::Project(e.to_string()))?)
             }
+            ProjectSettings::Policy(path) => {
+                let path = path.clone();
+                let policy = tokio::task::spawn_blocking(move || PolicyProjectAccess::load(&path))
+                    .await
+                    .map_err(|e| StartError::Project(e.to_string()))?
+                    .map_err(|e| StartError::Config(format!("PROJECT_POLICY_FILE: {e}")))?;
+                if policy.rule_count() == 0 {
+                    tracing::warn!(
+                        "the project policy file has no rule: every project request is denied"
+                    );
+                }
+                Arc::new(policy)
+            }
             ProjectSettings::Unconfigured => {
                 tracing::warn!(
-                    "PROJECT_SERVICE_URL is not set: every request on the projects bucket is \
+                    "{PROJECT_ACCESS_HINT}; until then every request on the projects bucket is \
                      denied (project_service_unavailable)"
                 );
                 Arc::new(UnconfiguredProjects)
             }
         };
         Ok(Self {
-            metadata: Arc::new(metadata),
-            blobs: Arc::new(blobs),
+            metadata,
+            blobs,
             projects,
+            signed_blobs,
         })
     }
+}
+
+/// The embedded metadata store: SQLite at `<DATA_DIR>/storage.sqlite3`, created and migrated
+/// on open (PostgreSQL, by contrast, is only migrated by `storage-server migrate`).
+async fn embedded_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, StartError> {
+    let path = config.embedded.sqlite_path();
+    let shown = path.display().to_string();
+    let store = SqliteMetadataStore::open(&shown, SqliteConfig::default())
+        .await
+        .map_err(|e| StartError::Database(format!("embedded SQLite store {shown}: {e}")))?;
+    Ok(Arc::new(store))
+}
+
+/// The embedded blob store: the local directory `<DATA_DIR>/objects`, its presigned URLs
+/// signed with `LOCAL_PRESIGN_SECRET` or the key kept in `<DATA_DIR>/presign-secret`.
+async fn local_store(config: &Config, public_base_url: &str) -> Result<LocalBlobStore, StartError> {
+    let secret: Vec<u8> = match &config.embedded.presign_secret {
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+        None => {
+            let path = config.embedded.data_dir.join(secrets::PRESIGN_SECRET_FILE);
+            let shown = path.display().to_string();
+            tokio::task::spawn_blocking(move || secrets::load_or_create(&path))
+                .await
+                .map_err(|e| StartError::ObjectStore(e.to_string()))?
+                .map_err(|e| {
+                    StartError::Config(format!(
+                        "DATA_DIR: cannot create or read the presign key {shown}: {e}"
+                    ))
+                })?
+                .into_bytes()
+        }
+    };
+    let root = config.embedded.objects_dir();
+    LocalBlobStore::open(LocalConfig {
+        root,
+        public_base_url: public_base_url.to_owned(),
+        presign_secret: SecretSlice::from(secret),
+        presign_max_ttl: config.presign_ttl,
+    })
+    .await
+    .map_err(|e| StartError::ObjectStore(e.to_string()))
+}
+
+/// One line per store, for the start-up banner.
+pub fn describe_stores(config: &Config) -> Vec<(&'static str, String)> {
+    let shown = |p: &Path| p.display().to_string();
+    vec![
+        (
+            "metadata",
+            match &config.database {
+                Some(_) => "PostgreSQL (DATABASE_URL)".to_owned(),
+                None => format!("SQLite {}", shown(&config.embedded.sqlite_path())),
+            },
+        ),
+        (
+            "objects",
+            match &config.object_store {
+                Some(s3) => format!("S3 {} (MINIO_ENDPOINT)", s3.endpoint),
+                None => format!("local directory {}", shown(&config.embedded.objects_dir())),
+            },
+        ),
+        (
+            "projects",
+            match &config.project {
+                ProjectSettings::Remote(_) => "project service (PROJECT_SERVICE_URL)".to_owned(),
+                ProjectSettings::Policy(path) => format!("policy file {}", shown(path)),
+                ProjectSettings::Unconfigured => {
+                    "not configured: every project request is denied (set PROJECT_SERVICE_URL or PROJECT_POLICY_FILE)".to_owned()
+                }
+            },
+        ),
+    ]
 }
 
 /// The domain's settings from the configuration.
@@ -249,6 +367,7 @@ pub fn storage_service(adapters: &Adapters, config: &Config) -> StorageService {
 /// A running service: the HTTP server and the janitor.
 pub struct Application {
     port: u16,
+    public_base_url: String,
     server: actix_web::dev::Server,
     janitor: tokio::task::JoinHandle<()>,
 }
@@ -277,38 +396,36 @@ impl Application {
             )
         })?;
         let verifier = JwtVerifier::new(jwt).map_err(|e| StartError::Config(e.to_string()))?;
-        let adapters = Adapters::connect(&config).await?;
+        let bind_error = |source| StartError::Bind {
+            addr: config.bind_addr.to_string(),
+            source,
+        };
+        // Bind first: the local store's presigned URLs need the port (BIND_ADDR may say 0).
+        let listener = TcpListener::bind(config.bind_addr).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let public_base_url = config.public_base_url(port);
+        let adapters = Adapters::connect(&config, &public_base_url).await?;
         let service = storage_service(&adapters, &config);
         let health = AdapterHealth {
             metadata: adapters.metadata.clone(),
             blobs: adapters.blobs.clone(),
         };
-        let state = AppState::new(
+        let mut state = AppState::new(
             service.clone(),
             Arc::new(JwtAuthenticator(verifier)),
             Arc::new(health),
             ApiConfig::default(),
         );
-        let listener = TcpListener::bind(config.bind_addr).map_err(|source| StartError::Bind {
-            addr: config.bind_addr.to_string(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.bind_addr.to_string(),
-                source,
-            })?
-            .port();
+        if let Some(signed) = adapters.signed_blobs.clone() {
+            state = state.with_signed_blobs(signed);
+        }
         let server =
             storage_http_actix::build_server(listener, state, &ServerConfig::default(), shutdown)
-                .map_err(|source| StartError::Bind {
-                addr: config.bind_addr.to_string(),
-                source,
-            })?;
+                .map_err(bind_error)?;
         let janitor = tokio::spawn(janitor_loop(service, config.janitor_interval));
         Ok(Self {
             port,
+            public_base_url,
             server,
             janitor,
         })
@@ -317,6 +434,11 @@ impl Application {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The base of the local store's presigned URLs (`PUBLIC_BASE_URL` or derived).
+    pub fn public_base_url(&self) -> &str {
+        &self.public_base_url
     }
 
     /// Serves until the shutdown future completes and in-flight requests are done.

@@ -205,15 +205,41 @@ pub struct ObjectStoreSettings {
 #[derive(Debug, Clone)]
 pub enum ProjectSettings {
     Remote(ProjectServiceConfig),
+    /// A local policy file (`PROJECT_POLICY_FILE`, or `<DATA_DIR>/project-policy.json` in
+    /// development when it exists): read at start-up, anything it does not list is denied.
+    Policy(PathBuf),
     /// Nothing configured: every project check fails closed (`project_service_unavailable`),
     /// and the server says at start-up how to configure it.
     Unconfigured,
 }
 
-/// Where the embedded default keeps its data (`DATA_DIR`).
+/// The file name of the development default policy under `DATA_DIR`.
+pub const DEFAULT_POLICY_FILE: &str = "project-policy.json";
+/// The embedded SQLite database under `DATA_DIR`.
+pub const SQLITE_FILE: &str = "storage.sqlite3";
+/// The embedded blob directory under `DATA_DIR`.
+pub const OBJECTS_DIR: &str = "objects";
+
+/// The embedded default (`DATA_DIR`, `PUBLIC_BASE_URL`, `LOCAL_PRESIGN_SECRET`).
 #[derive(Debug, Clone)]
 pub struct EmbeddedSettings {
+    /// Where the embedded stores and generated secrets live (default `./data`).
     pub data_dir: PathBuf,
+    /// The service's public address, the base of local presigned URLs; `None`: derived from
+    /// the listening address (`http://127.0.0.1:<port>` when listening on every interface).
+    pub public_base_url: Option<String>,
+    /// The key of local presigned URLs; `None`: generated once into `<data>/presign-secret`.
+    pub presign_secret: Option<SecretString>,
+}
+
+impl EmbeddedSettings {
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join(SQLITE_FILE)
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.data_dir.join(OBJECTS_DIR)
+    }
 }
 
 /// The whole configuration.
@@ -294,17 +320,60 @@ impl Config {
             }),
         };
         let lookup = |name: &str| vars.get(name).map(str::to_owned);
-        let project = if vars.get("PROJECT_SERVICE_URL").is_some() {
-            ProjectSettings::Remote(
+        let data_dir = PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data"));
+        let project = match (
+            vars.get("PROJECT_SERVICE_URL"),
+            vars.get("PROJECT_POLICY_FILE"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "PROJECT_POLICY_FILE",
+                    "set PROJECT_SERVICE_URL or PROJECT_POLICY_FILE, not both",
+                ));
+            }
+            (Some(_), None) => ProjectSettings::Remote(
                 ProjectServiceConfig::from_lookup(lookup)
                     .map_err(|e| ConfigError::invalid("PROJECT_SERVICE_URL", e.to_string()))?,
-            )
-        } else {
-            ProjectSettings::Unconfigured
+            ),
+            (None, Some(file)) => ProjectSettings::Policy(PathBuf::from(file.trim())),
+            (None, None) => {
+                let default = data_dir.join(DEFAULT_POLICY_FILE);
+                if env == AppEnv::Development && default.is_file() {
+                    ProjectSettings::Policy(default)
+                } else {
+                    ProjectSettings::Unconfigured
+                }
+            }
         };
-        let any_jwt_key = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE"]
-            .iter()
-            .any(|name| vars.get(name).is_some());
+        let public_base_url = vars
+            .get("PUBLIC_BASE_URL")
+            .map(|raw| {
+                let url = raw.trim().trim_end_matches('/');
+                let host = url
+                    .strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"));
+                match host {
+                    Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => {
+                        Ok(url.to_owned())
+                    }
+                    _ => Err(ConfigError::invalid(
+                        "PUBLIC_BASE_URL",
+                        format!("'{raw}' is not an http:// or https:// URL"),
+                    )),
+                }
+            })
+            .transpose()?;
+        let presign_secret = vars.secret("LOCAL_PRESIGN_SECRET");
+        if vars
+            .get("LOCAL_PRESIGN_SECRET")
+            .is_some_and(|s| s.len() < 32)
+        {
+            return Err(ConfigError::invalid(
+                "LOCAL_PRESIGN_SECRET",
+                "must be at least 32 bytes",
+            ));
+        }
+        let any_jwt_key = JWT_KEY_VARS.iter().any(|name| vars.get(name).is_some());
         let jwt = if any_jwt_key {
             Some(
                 JwtConfig::from_lookup(lookup)
@@ -319,7 +388,9 @@ impl Config {
             database,
             object_store,
             embedded: EmbeddedSettings {
-                data_dir: PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data")),
+                data_dir,
+                public_base_url,
+                presign_secret,
             },
             project,
             jwt,
@@ -397,15 +468,72 @@ impl Config {
         if matches!(self.project, ProjectSettings::Unconfigured) {
             return Err(ConfigError::invalid(
                 "PROJECT_SERVICE_URL",
-                "required in production",
+                "required in production (or PROJECT_POLICY_FILE)",
             ));
         }
         Ok(())
     }
+
+    /// True when one of the stores is the embedded default.
+    pub fn uses_embedded(&self) -> bool {
+        self.database.is_none() || self.object_store.is_none()
+    }
+
+    /// The base of local presigned URLs: `PUBLIC_BASE_URL`, else the listening address with
+    /// `port` (`127.0.0.1` when listening on every interface).
+    pub fn public_base_url(&self, port: u16) -> String {
+        if let Some(url) = &self.embedded.public_base_url {
+            return url.clone();
+        }
+        format!("http://{}", reachable_addr(self.bind_addr, port))
+    }
+}
+
+/// The address a local client reaches a server listening on `bind` (port `port`) at.
+pub fn reachable_addr(bind: SocketAddr, port: u16) -> SocketAddr {
+    let ip = match bind.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// The JWT variables that configure a key.
+const JWT_KEY_VARS: [&str; 3] = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE"];
+
+/// In development and testing, with no JWT key configured: the secret generated once into
+/// `<DATA_DIR>/jwt-secret` (mode 0600) becomes `JWT_SECRET`, so that `serve` and `token` agree
+/// with no configuration at all. Returns the file used, if any. Elsewhere (staging,
+/// production) or with a key configured, `vars` is unchanged.
+///
+/// # Errors
+/// A bad `APP_ENV`, or the file cannot be created or read (named as `DATA_DIR`).
+pub fn with_generated_jwt_secret(mut vars: Vars) -> Result<(Vars, Option<PathBuf>), ConfigError> {
+    let env = app_env_of(&vars.values)?;
+    let configured = JWT_KEY_VARS.iter().any(|name| vars.get(name).is_some());
+    if configured || !matches!(env, AppEnv::Development | AppEnv::Testing) {
+        return Ok((vars, None));
+    }
+    let path = PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data"))
+        .join(crate::secrets::JWT_SECRET_FILE);
+    let secret = crate::secrets::load_or_create(&path).map_err(|e| {
+        ConfigError::invalid(
+            "DATA_DIR",
+            format!(
+                "cannot create or read the development JWT secret {}: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    vars.values.insert("JWT_SECRET".to_owned(), secret);
+    Ok((vars, Some(path)))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vars {
@@ -502,6 +630,143 @@ mod tests {
     }
 
     #[test]
+    fn embedded_settings_and_their_checks() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.embedded.data_dir, PathBuf::from("./data"));
+        assert_eq!(
+            c.embedded.sqlite_path(),
+            PathBuf::from("./data/storage.sqlite3")
+        );
+        assert_eq!(c.embedded.objects_dir(), PathBuf::from("./data/objects"));
+        assert!(c.uses_embedded());
+        // The default base URL follows the port actually bound; 0.0.0.0 becomes 127.0.0.1.
+        assert_eq!(c.public_base_url(5123), "http://127.0.0.1:5123");
+        let c = Config::from_vars(&vars(&[("BIND_ADDR", "[::]:7000")])).unwrap();
+        assert_eq!(c.public_base_url(7000), "http://[::1]:7000");
+        let c = Config::from_vars(&vars(&[("BIND_ADDR", "10.1.2.3:7000")])).unwrap();
+        assert_eq!(c.public_base_url(7000), "http://10.1.2.3:7000");
+        let c = Config::from_vars(&vars(&[
+            ("DATA_DIR", "/srv/storage"),
+            ("PUBLIC_BASE_URL", "https://files.example.com/"),
+            ("LOCAL_PRESIGN_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .unwrap();
+        assert_eq!(c.embedded.data_dir, PathBuf::from("/srv/storage"));
+        assert_eq!(c.public_base_url(1), "https://files.example.com");
+        assert!(c.embedded.presign_secret.is_some());
+        for (k, v) in [
+            ("PUBLIC_BASE_URL", "files.example.com"),
+            ("PUBLIC_BASE_URL", "ftp://x"),
+            ("PUBLIC_BASE_URL", "http://"),
+            ("LOCAL_PRESIGN_SECRET", "short"),
+        ] {
+            let err = Config::from_vars(&vars(&[(k, v)])).unwrap_err();
+            assert_eq!(err.variable, k, "{err}");
+        }
+    }
+
+    #[test]
+    fn each_store_is_chosen_on_its_own() {
+        let only_db = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://db/x")])).unwrap();
+        assert!(only_db.database.is_some() && only_db.object_store.is_none());
+        assert!(only_db.uses_embedded());
+        let only_s3 = Config::from_vars(&vars(&[
+            ("MINIO_ENDPOINT", "m:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+        ]))
+        .unwrap();
+        assert!(only_s3.database.is_none() && only_s3.object_store.is_some());
+        assert!(only_s3.uses_embedded());
+    }
+
+    #[test]
+    fn project_access_settings() {
+        let c = Config::from_vars(&vars(&[("PROJECT_POLICY_FILE", "/etc/policy.json")])).unwrap();
+        assert!(
+            matches!(&c.project, ProjectSettings::Policy(p) if p == Path::new("/etc/policy.json"))
+        );
+        let err = Config::from_vars(&vars(&[
+            ("PROJECT_POLICY_FILE", "/etc/policy.json"),
+            ("PROJECT_SERVICE_URL", "http://project:5001"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "PROJECT_POLICY_FILE");
+
+        // In development, <DATA_DIR>/project-policy.json is used when it exists.
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let c = Config::from_vars(&vars(&[("DATA_DIR", data)])).unwrap();
+        assert!(matches!(c.project, ProjectSettings::Unconfigured));
+        std::fs::write(dir.path().join("project-policy.json"), r#"{"rules": []}"#).unwrap();
+        let c = Config::from_vars(&vars(&[("DATA_DIR", data)])).unwrap();
+        assert!(
+            matches!(&c.project, ProjectSettings::Policy(p) if *p == dir.path().join("project-policy.json"))
+        );
+        // Not in another environment.
+        let c = Config::from_vars(&vars(&[("DATA_DIR", data), ("APP_ENV", "testing")])).unwrap();
+        assert!(matches!(c.project, ProjectSettings::Unconfigured));
+    }
+
+    #[test]
+    fn production_accepts_a_policy_file_but_no_embedded_store() {
+        let base = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/storage"),
+            ("MINIO_ENDPOINT", "minio:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("PROJECT_POLICY_FILE", "/etc/storage/policy.json"),
+        ];
+        assert!(Config::from_vars(&vars(&base)).is_ok());
+        let lone_db: Vec<_> = base
+            .iter()
+            .copied()
+            .filter(|(k, _)| !k.starts_with("MINIO"))
+            .collect();
+        assert_eq!(
+            Config::from_vars(&vars(&lone_db)).unwrap_err().variable,
+            "MINIO_ENDPOINT"
+        );
+    }
+
+    #[test]
+    fn the_development_jwt_secret_is_generated_once_under_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let (with, path) = with_generated_jwt_secret(vars(&[("DATA_DIR", data)])).unwrap();
+        let path = path.unwrap();
+        assert_eq!(path, dir.path().join("jwt-secret"));
+        let secret = with.get("JWT_SECRET").unwrap().to_owned();
+        let c = Config::from_vars(&with).unwrap();
+        assert!(c.jwt.is_some());
+        let (again, _) = with_generated_jwt_secret(vars(&[("DATA_DIR", data)])).unwrap();
+        assert_eq!(again.get("JWT_SECRET"), Some(secret.as_str()));
+
+        // A configured key, staging or production: nothing generated, nothing changed.
+        let other = tempfile::tempdir().unwrap();
+        let other_data = other.path().to_str().unwrap();
+        for pairs in [
+            vec![("DATA_DIR", other_data), ("JWT_SECRET", "mine")],
+            vec![("DATA_DIR", other_data), ("JWT_PUBLIC_KEY", "pem")],
+            vec![("DATA_DIR", other_data), ("APP_ENV", "staging")],
+            vec![("DATA_DIR", other_data), ("APP_ENV", "production")],
+        ] {
+            let (out, path) = with_generated_jwt_secret(vars(&pairs)).unwrap();
+            assert!(path.is_none(), "{pairs:?}");
+            assert_eq!(
+                out.get("JWT_SECRET"),
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == "JWT_SECRET")
+                    .map(|(_, v)| *v)
+            );
+        }
+        assert!(!other.path().join("jwt-secret").exists());
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let c = Config::from_vars(&vars(&[
             ("DATABASE_URL", "postgres://u:hunter2@db/x"),
@@ -509,10 +774,19 @@ mod tests {
             ("MINIO_ENDPOINT", "m:9000"),
             ("MINIO_ACCESS_KEY", "k"),
             ("MINIO_SECRET_KEY", "minio-secret"),
+            (
+                "LOCAL_PRESIGN_SECRET",
+                "presign-secret-0123456789abcdef0123",
+            ),
         ]))
         .unwrap();
         let shown = format!("{c:?}");
-        for secret in ["hunter2", "topsecretvalue", "minio-secret"] {
+        for secret in [
+            "hunter2",
+            "topsecretvalue",
+            "minio-secret",
+            "presign-secret-0123",
+        ] {
             assert!(!shown.contains(secret), "{secret} leaked");
         }
     }

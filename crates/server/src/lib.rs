@@ -3,4 +3,6 @@
 
 pub mod app;
 pub mod config;
+pub mod local_blobs;
+pub mod secrets;
 pub mod token;

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use storage_server::{
-    app::{Adapters, Application, storage_service},
-    config::{Config, Vars},
+    app::{Adapters, Application, describe_stores, storage_service},
+    config::{Config, Vars, reachable_addr, with_generated_jwt_secret},
     token,
 };
 
@@ -41,8 +41,19 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Token(args) => mint(&args),
         command => {
-            let config = match Vars::from_process().and_then(|(vars, _)| Config::from_vars(&vars)) {
-                Ok(config) => config,
+            let serving = matches!(command, Command::Serve);
+            let loaded = Vars::from_process().and_then(|(vars, _)| {
+                // `serve` (not `migrate`, `janitor`) needs a JWT key: in development the
+                // generated one, which `token` uses too.
+                let (vars, generated) = if serving {
+                    with_generated_jwt_secret(vars)?
+                } else {
+                    (vars, None)
+                };
+                Ok((Config::from_vars(&vars)?, generated))
+            });
+            let (config, generated_jwt) = match loaded {
+                Ok(loaded) => loaded,
                 Err(e) => {
                     eprintln!("storage-server: configuration error: {e}");
                     return ExitCode::from(2);
@@ -63,7 +74,7 @@ fn main() -> ExitCode {
                 match command {
                     Command::Migrate => migrate(&config).await,
                     Command::Janitor { once } => janitor(&config, once).await,
-                    _ => serve(config).await,
+                    _ => serve(config, generated_jwt).await,
                 }
             });
             match result {
@@ -79,7 +90,16 @@ fn main() -> ExitCode {
 }
 
 fn mint(args: &token::TokenArgs) -> ExitCode {
-    match token::mint_from_env(args, |name| std::env::var(name).ok()) {
+    // The same variables as `serve`: the environment over `.env.<env>`, and in development the
+    // JWT secret generated under DATA_DIR.
+    let vars = match Vars::from_process().and_then(|(vars, _)| with_generated_jwt_secret(vars)) {
+        Ok((vars, _)) => vars,
+        Err(e) => {
+            eprintln!("storage-server token: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match token::mint_from_env(args, |name| vars.get(name).map(str::to_owned)) {
         Ok(token) => {
             let mut out = std::io::stdout().lock();
             if writeln!(out, "{token}").and_then(|()| out.flush()).is_err() {
@@ -131,8 +151,9 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(config: Config, generated_jwt: Option<std::path::PathBuf>) -> Result<(), String> {
     let env = config.env;
+    let banner_config = config.clone();
     let app = Application::build(config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
@@ -141,7 +162,48 @@ async fn serve(config: Config) -> Result<(), String> {
         env = env.as_str(),
         "storage-service listening"
     );
+    print_banner(&banner_config, &app, generated_jwt.as_deref());
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+/// What a developer needs after `cargo run`: where the service is, its docs, its data, and how
+/// to get a token. On stdout (logs go to stderr).
+fn print_banner(config: &Config, app: &Application, generated_jwt: Option<&std::path::Path>) {
+    let url = format!("http://{}", reachable_addr(config.bind_addr, app.port()));
+    let mut lines = vec![
+        format!(
+            "storage-service {} is running ({})",
+            env!("CARGO_PKG_VERSION"),
+            config.env.as_str()
+        ),
+        format!("  URL:       {url}"),
+        format!("  API docs:  {url}/docs"),
+    ];
+    if config.uses_embedded() {
+        let data = &config.embedded.data_dir;
+        let shown = std::fs::canonicalize(data).unwrap_or_else(|_| data.clone());
+        lines.push(format!("  data dir:  {}", shown.display()));
+    }
+    for (what, how) in describe_stores(config) {
+        lines.push(format!("  {:<10} {how}", format!("{what}:")));
+    }
+    if let Some(path) = generated_jwt {
+        lines.push(format!(
+            "  JWT:       development secret in {} (set JWT_SECRET to use your own)",
+            path.display()
+        ));
+    }
+    lines.push("  token:     cargo run -- token --sub <user>   (installed: storage-server token --sub <user>)".to_owned());
+    lines.push(format!(
+        "  try:       curl -H \"Authorization: Bearer $(cargo run -q -- token --sub alice)\" \"{url}/list?bucket=users&path=/users/alice/\""
+    ));
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
 }
 
 async fn migrate(config: &Config) -> Result<(), String> {
@@ -149,7 +211,9 @@ async fn migrate(config: &Config) -> Result<(), String> {
     let db = config
         .database
         .as_ref()
-        .ok_or("DATABASE_URL is not set: nothing to migrate")?;
+        .ok_or(
+            "DATABASE_URL is not set: nothing to migrate (the embedded SQLite store migrates itself when the server opens it)",
+        )?;
     let applied = storage_pg_diesel::run_migrations(db.url.expose_secret())
         .await
         .map_err(|e| format!("migration failed: {e}"))?;
@@ -163,7 +227,10 @@ async fn migrate(config: &Config) -> Result<(), String> {
 }
 
 async fn janitor(config: &Config, once: bool) -> Result<(), String> {
-    let adapters = Adapters::connect(config).await.map_err(|e| e.to_string())?;
+    let base_url = config.public_base_url(config.bind_addr.port());
+    let adapters = Adapters::connect(config, &base_url)
+        .await
+        .map_err(|e| e.to_string())?;
     let service = storage_service(&adapters, config);
     loop {
         let report = service

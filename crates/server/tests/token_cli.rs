@@ -55,12 +55,70 @@ fn token_is_refused_in_production_with_a_clear_message() {
 }
 
 #[test]
-fn token_without_a_secret_names_the_variable() {
-    let out = storage_server()
-        .args(["token", "--sub", "u"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+fn token_without_a_secret_outside_development_names_the_variable() {
+    let data = tempfile::tempdir().unwrap();
+    for env in ["staging", "production"] {
+        let out = storage_server()
+            .args(["token", "--sub", "u"])
+            .env("APP_ENV", env)
+            .env("DATA_DIR", data.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("JWT_SECRET") || stderr.contains("APP_ENV=production"),
+            "{env}: {stderr}"
+        );
+    }
+    assert!(
+        !data.path().join("jwt-secret").exists(),
+        "no secret is generated outside development"
+    );
+}
+
+/// In development with no JWT key, `token` uses (and creates once) `<DATA_DIR>/jwt-secret`,
+/// the secret `serve` verifies with.
+#[test]
+fn token_in_development_uses_the_generated_secret_under_data_dir() {
+    let data = tempfile::tempdir().unwrap();
+    let mint = || {
+        let out = storage_server()
+            .args(["token", "--sub", "alice"])
+            .env("DATA_DIR", data.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let first = mint();
+    let secret = std::fs::read_to_string(data.path().join("jwt-secret")).unwrap();
+    let secret = secret.trim();
+    assert_eq!(secret.len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path().join("jwt-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let verifier =
+        storage_jwt_auth::JwtVerifier::new(&storage_jwt_auth::JwtConfig::hs256(secret)).unwrap();
+    let (user, _) = verifier.verify(&first).unwrap();
+    assert_eq!(user.as_str(), "alice");
+    // Again: the same secret, not a new one.
+    let second = mint();
+    assert!(verifier.verify(&second).is_ok());
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("jwt-secret"))
+            .unwrap()
+            .trim(),
+        secret
+    );
 }

@@ -404,12 +404,21 @@ fn with_altered_key(url: &str, key: &ObjectKey) -> String {
     format!("{path}x?{query}")
 }
 
-/// Flips one character of the `X-Amz-Signature` value.
+/// The query parameters that carry a presigned URL's signature: S3's (SigV4) and the local
+/// store's (its own routes, HMAC-SHA256).
+const SIGNATURE_PARAMETERS: [&str; 2] = ["X-Amz-Signature=", "sig="];
+
+/// Flips one character of the signature parameter's value.
 fn with_altered_signature(url: &str) -> String {
-    let marker = "X-Amz-Signature=";
-    let at = url.find(marker).map(|i| i + marker.len());
+    let query_start = url.find('?').unwrap_or(url.len());
+    let at = SIGNATURE_PARAMETERS.iter().find_map(|marker| {
+        url[query_start..]
+            .match_indices(marker)
+            .find(|(i, _)| matches!(url.as_bytes()[query_start + i - 1], b'?' | b'&'))
+            .map(|(i, _)| query_start + i + marker.len())
+    });
     let Some(at) = at else {
-        panic!("presigned URL without X-Amz-Signature: {url}");
+        panic!("presigned URL without a signature parameter ({SIGNATURE_PARAMETERS:?}): {url}");
     };
     let mut chars: Vec<char> = url.chars().collect();
     chars[at] = if chars[at] == '0' { '1' } else { '0' };

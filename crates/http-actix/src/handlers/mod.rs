@@ -1,5 +1,6 @@
 //! The routes of the contract (spec §5), registered in one scope at the root.
 
+mod blob;
 mod collab;
 mod files;
 mod system;
@@ -24,6 +25,7 @@ use crate::{
     error::{self, ApiError, Failure},
     openapi::ApiDoc,
     request_id::{self, RequestId},
+    signed::SignedBlobs,
 };
 
 pub(crate) type State = web::Data<AppState>;
@@ -47,8 +49,28 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(error::no_route(req).await)
 }
 
-pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
+/// The signed blob routes (any method: the endpoint refuses what it did not sign).
+fn signed_blob_resource() -> Resource {
+    web::resource(format!(
+        "{}/{{bucket}}/{{key:.+}}",
+        crate::signed::SIGNED_BLOB_PREFIX
+    ))
+    .default_service(web::to(blob::signed_blob))
+}
+
+/// Only the signed blob routes, with the request-id middleware (see `configure_signed_blobs`).
+pub(crate) fn register_signed_blobs(cfg: &mut web::ServiceConfig, blobs: SignedBlobs) {
     let scope = web::scope("")
+        .wrap(from_fn(request_id::middleware))
+        .app_data(web::Data::new(blobs))
+        .service(signed_blob_resource())
+        .default_service(web::to(no_route));
+    cfg.service(scope);
+}
+
+pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
+    let signed_blobs = state.signed_blobs().cloned();
+    let mut scope = web::scope("")
         .wrap(from_fn(request_id::middleware))
         .app_data(web::Data::new(state))
         .app_data(QueryConfig::default().error_handler(error::query_error))
@@ -81,7 +103,11 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(resource("/archive", "POST").route(web::post().to(archive)))
         .service(resource("/unarchive", "POST").route(web::post().to(unarchive)))
         .service(resource("/delete", "DELETE").route(web::delete().to(delete)))
-        .service(resource("/audit", "GET").route(web::get().to(audit)))
-        .default_service(web::to(no_route));
-    cfg.service(scope);
+        .service(resource("/audit", "GET").route(web::get().to(audit)));
+    if let Some(blobs) = signed_blobs {
+        scope = scope
+            .app_data(web::Data::new(blobs))
+            .service(signed_blob_resource());
+    }
+    cfg.service(scope.default_service(web::to(no_route)));
 }

@@ -1,0 +1,117 @@
+//! Signed blob URLs served by the service itself (the local store's presigned URLs).
+//!
+//! A blob store that cannot serve presigned URLs on its own (a local directory) signs URLs to
+//! `PUT|GET /blob/{bucket}/{key...}` of this service. The HTTP layer receives those requests,
+//! asks the [`SignedBlobEndpoint`] to verify them (the endpoint owns the URL format and the
+//! key), and streams the bytes: a refused or expired URL answers 403 `access_denied`, never a
+//! 500. The adapter stays free of any concrete store: the composition root plugs one in with
+//! [`crate::AppState::with_signed_blobs`], or mounts the routes alone with
+//! [`crate::configure_signed_blobs`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use storage_domain::{
+    model::{BucketKind, ObjectKey},
+    ports::{BlobError, BlobMeta, BlobRead, ByteRange, ByteStream, PutOutcome},
+};
+
+/// The path prefix of the signed blob routes.
+pub const SIGNED_BLOB_PREFIX: &str = "/blob";
+
+/// A request made with a signed URL, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedBlobRequest<'a> {
+    /// The HTTP method used (any: the endpoint refuses what it did not sign).
+    pub method: &'a str,
+    /// The `{bucket}` segment of the path.
+    pub bucket: &'a str,
+    /// The rest of the path after the bucket: the object key.
+    pub key: &'a str,
+    /// The raw query string.
+    pub query: &'a str,
+    /// The `Content-Type` header.
+    pub content_type: Option<&'a str>,
+    /// The `Content-Length` header.
+    pub content_length: Option<u64>,
+}
+
+/// What a verified signed URL allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedBlobGrant {
+    /// Store the body under `key` with `content_type`; exactly `content_length` bytes when
+    /// signed, else at most the service's upload limit.
+    Put {
+        bucket: BucketKind,
+        key: ObjectKey,
+        content_type: String,
+        content_length: Option<u64>,
+    },
+    /// Serve `key`, answering with these headers when given.
+    Get {
+        bucket: BucketKind,
+        key: ObjectKey,
+        response_content_type: Option<String>,
+        response_content_disposition: Option<String>,
+    },
+}
+
+/// Why a signed request is refused: one human sentence (it goes in the 403 body's `detail`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRefused(pub String);
+
+/// Verifies signed URLs and moves the bytes they grant.
+#[async_trait]
+pub trait SignedBlobEndpoint: Send + Sync {
+    /// Checks a request against its signature (method, bucket, key, expiry, signed headers).
+    ///
+    /// # Errors
+    /// [`SignatureRefused`] when the URL was altered, has expired, or the request does not
+    /// match what was signed.
+    fn verify(&self, request: &SignedBlobRequest<'_>) -> Result<SignedBlobGrant, SignatureRefused>;
+
+    /// Streams `body` into the object `key` (as [`storage_domain::ports::BlobStore::put`]).
+    async fn put(
+        &self,
+        bucket: BucketKind,
+        key: &ObjectKey,
+        content_type: &str,
+        body: ByteStream,
+    ) -> Result<PutOutcome, BlobError>;
+
+    /// Streams the object, or the range asked for.
+    async fn get(
+        &self,
+        bucket: BucketKind,
+        key: &ObjectKey,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead, BlobError>;
+
+    /// Size, entity tag and content type of the object.
+    async fn head(&self, bucket: BucketKind, key: &ObjectKey) -> Result<BlobMeta, BlobError>;
+}
+
+/// The signed blob routes' settings.
+#[derive(Clone)]
+pub struct SignedBlobs {
+    pub(crate) endpoint: Arc<dyn SignedBlobEndpoint>,
+    /// The largest body a PUT without a signed length may send (`MAX_UPLOAD_BYTES`).
+    pub(crate) max_bytes: u64,
+}
+
+impl std::fmt::Debug for SignedBlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedBlobs")
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignedBlobs {
+    pub fn new(endpoint: Arc<dyn SignedBlobEndpoint>, max_bytes: u64) -> Self {
+        Self {
+            endpoint,
+            max_bytes,
+        }
+    }
+}

@@ -175,8 +175,15 @@ async fn two_janitor_passes_at_once_share_the_work() {
     wait_for_expiry().await;
 
     // Two janitors, each with its own adapters (own pools), as two instances would have.
-    let first = storage_service(&Adapters::connect(&app.config).await.unwrap(), &app.config);
-    let second = storage_service(&Adapters::connect(&app.config).await.unwrap(), &app.config);
+    let base_url = app.config.public_base_url(app.config.bind_addr.port());
+    let first = storage_service(
+        &Adapters::connect(&app.config, &base_url).await.unwrap(),
+        &app.config,
+    );
+    let second = storage_service(
+        &Adapters::connect(&app.config, &base_url).await.unwrap(),
+        &app.config,
+    );
     let (one, two) = tokio::join!(first.run_janitor_once(), second.run_janitor_once());
     let (one, two) = (one.expect("first pass"), two.expect("second pass"));
     assert_eq!(

@@ -134,8 +134,13 @@ pub enum StorageError {
     Unauthorized,
     #[error("{0}")]
     AccessDenied(String),
-    #[error("the project service could not be asked; access is denied")]
-    ProjectServiceUnavailable { cause: String },
+    #[error("the project service could not be asked; access is denied{}", hint_suffix(.hint))]
+    ProjectServiceUnavailable {
+        cause: String,
+        /// A sentence safe to show the caller (how to configure project access when none is);
+        /// `None` for faults, whose cause stays in the logs.
+        hint: Option<String>,
+    },
     #[error("{0}")]
     InvalidPath(#[from] PathError),
     #[error("{0}")]
@@ -173,6 +178,10 @@ pub enum StorageError {
     Internal { cause: String },
 }
 
+fn hint_suffix(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+}
+
 impl StorageError {
     /// The stable code of this error.
     pub fn code(&self) -> ErrorCode {
@@ -202,7 +211,7 @@ impl StorageError {
     /// The internal cause of a fault, for logs. `None` for request errors.
     pub fn internal_cause(&self) -> Option<&str> {
         match self {
-            StorageError::ProjectServiceUnavailable { cause }
+            StorageError::ProjectServiceUnavailable { cause, .. }
             | StorageError::ObjectStoreUnavailable { cause }
             | StorageError::DatabaseUnavailable { cause }
             | StorageError::Internal { cause } => Some(cause),
@@ -245,6 +254,26 @@ mod tests {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
+    }
+
+    #[test]
+    fn project_service_errors_show_only_their_hint() {
+        let fault = StorageError::ProjectServiceUnavailable {
+            cause: "10.0.0.7:5001 refused".into(),
+            hint: None,
+        };
+        assert_eq!(
+            fault.to_string(),
+            "the project service could not be asked; access is denied"
+        );
+        let unconfigured = StorageError::ProjectServiceUnavailable {
+            cause: "not configured".into(),
+            hint: Some("set PROJECT_SERVICE_URL".into()),
+        };
+        assert_eq!(
+            unconfigured.to_string(),
+            "the project service could not be asked; access is denied (set PROJECT_SERVICE_URL)"
+        );
     }
 
     #[test]

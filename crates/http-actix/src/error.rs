@@ -233,6 +233,7 @@ mod tests {
             (
                 StorageError::ProjectServiceUnavailable {
                     cause: "secret-host:5001 refused".into(),
+                    hint: None,
                 },
                 403,
             ),

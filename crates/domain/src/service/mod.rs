@@ -175,11 +175,12 @@ impl StorageService {
         for (check, decision) in checks.iter().zip(decisions) {
             match decision.map_err(project_unavailable)? {
                 AccessDecision::Allowed { .. } => {}
-                AccessDecision::Denied { .. } => {
+                AccessDecision::Denied { reason } => {
                     return Err(StorageError::denied(format!(
-                        "the project service denies '{}' on project {}",
+                        "the project service denies '{}' on project {}{}",
                         check.action.as_str(),
-                        check.project_id
+                        check.project_id,
+                        denial_reason(reason.as_deref())
                     )));
                 }
             }
@@ -282,8 +283,25 @@ pub(crate) fn chrono_duration(d: Duration) -> chrono::TimeDelta {
 }
 
 fn project_unavailable(e: ProjectAccessError) -> StorageError {
+    // Only "not configured" says something the caller may read (how to configure it); every
+    // other cause is a fault whose details stay in the logs.
+    let hint = match &e {
+        ProjectAccessError::NotConfigured(how) => Some(how.clone()),
+        _ => None,
+    };
     StorageError::ProjectServiceUnavailable {
         cause: e.to_string(),
+        hint,
+    }
+}
+
+/// The project service's reason for a denial, when it gave a short printable one.
+fn denial_reason(reason: Option<&str>) -> String {
+    match reason.map(str::trim) {
+        Some(r) if !r.is_empty() && r.len() <= 200 && r.chars().all(|c| !c.is_control()) => {
+            format!(": {r}")
+        }
+        _ => String::new(),
     }
 }
 

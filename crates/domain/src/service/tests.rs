@@ -1096,3 +1096,44 @@ fn janitor_reclaims_and_counts() {
         }
     );
 }
+
+#[test]
+fn unconfigured_project_access_tells_the_caller_how_to_configure_it() {
+    let mut m = Mocks::new();
+    m.projects.expect_check().returning(|_, _| {
+        Err(ProjectAccessError::NotConfigured(
+            "set PROJECT_SERVICE_URL".into(),
+        ))
+    });
+    let svc = m.service();
+    let err =
+        block_on(svc.metadata(&ctx("bob", None), path(Projects, "/projects/p1/a"))).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::ProjectServiceUnavailable);
+    assert!(err.to_string().contains("set PROJECT_SERVICE_URL"), "{err}");
+}
+
+#[test]
+fn a_denial_carries_the_project_services_reason_when_printable() {
+    for (reason, shown) in [
+        (
+            Some("insufficient_permissions"),
+            Some("insufficient_permissions"),
+        ),
+        (Some("bad\u{0}reason"), None),
+        (None, None),
+    ] {
+        let mut m = Mocks::new();
+        let r = reason.map(str::to_owned);
+        m.projects
+            .expect_check()
+            .returning(move |_, _| Ok(AccessDecision::Denied { reason: r.clone() }));
+        let svc = m.service();
+        let err = block_on(svc.metadata(&ctx("bob", None), path(Projects, "/projects/p1/a")))
+            .unwrap_err();
+        let text = err.to_string();
+        match shown {
+            Some(s) => assert!(text.ends_with(&format!(": {s}")), "{text}"),
+            None => assert!(text.ends_with("project p1"), "{text}"),
+        }
+    }
+}

@@ -46,6 +46,7 @@ pub fn error_of(code: &str) -> Option<StorageError> {
         "access_denied" => StorageError::AccessDenied("denied for the test".into()),
         "project_service_unavailable" => StorageError::ProjectServiceUnavailable {
             cause: "secret-host refused".into(),
+            hint: None,
         },
         "invalid_path" => StorageError::InvalidPath(PathError::DotSegment),
         "invalid_request" => StorageError::InvalidRequest("bad input".into()),

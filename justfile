@@ -22,6 +22,14 @@ lint:
 fmt:
     cargo fmt --all
 
+# Run the curl sessions of docs/api.md against a fresh stack (--update rewrites the outputs)
+docs-check *args:
+    docs/check-commands.sh "$@"
+
+# Check deploy/ and env.example without a container engine
+deploy-check:
+    deploy/check.sh
+
 # Run what CI runs
 ci:
     .ci/run

@@ -11,7 +11,7 @@
 #    the environment compose gives the `migrate` and `api` services (hosts and the S3 region
 #    swapped for the local services'), so the production checks, variable names and values
 #    are the real ones: `migrate` twice (idempotent), `serve`, the image's HEALTHCHECK command
-#    (busybox wget, when busybox is installed), `janitor --once`.
+#    (`storage-server healthcheck`), `janitor --once`.
 # 4. Runs the server from a copy of env.example with every line uncommented: every default
 #    written there must be accepted.
 #
@@ -139,11 +139,8 @@ serve_and_check() {
         exit 1
     fi
     log "${name}: serve answers /health 200"
-    if have busybox; then
-        cp "$(command -v busybox)" "$work/wget"
-        "$work/wget" -q -O /dev/null "http://127.0.0.1:${port}/health"
-        log "${name}: the image's HEALTHCHECK command (busybox wget) succeeds"
-    fi
+    env -i BIND_ADDR="127.0.0.1:${port}" "$bin_dir/storage-server" healthcheck
+    log "${name}: the image's HEALTHCHECK command (storage-server healthcheck) succeeds"
     kill -TERM "$server_pid"
     wait "$server_pid" || {
         log "error: ${name}: the server did not stop cleanly on SIGTERM"

@@ -34,12 +34,20 @@ enum Command {
     },
     /// Print a signed access token for local development and tests (refused in production).
     Token(token::TokenArgs),
+    /// Exit 0 when this instance's `GET /health` answers 200 (for container health checks).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Token(args) => mint(&args),
+        Command::Healthcheck => healthcheck(
+            Vars::from_process()
+                .ok()
+                .and_then(|(vars, _)| vars.get("BIND_ADDR").map(str::to_owned)),
+            std::time::Duration::from_secs(4),
+        ),
         command => {
             let serving = matches!(command, Command::Serve);
             let loaded = Vars::from_process().and_then(|(vars, _)| {
@@ -247,5 +255,48 @@ async fn janitor(config: &Config, once: bool) -> Result<(), String> {
             return Ok(());
         }
         tokio::time::sleep(config.janitor_interval).await;
+    }
+}
+
+/// Asks this instance's `/health` over loopback with plain HTTP/1.1: no HTTP client, no runtime,
+/// so the container image needs nothing besides the binary.
+fn healthcheck(bind: Option<String>, timeout: std::time::Duration) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    let raw = bind.unwrap_or_else(|| "0.0.0.0:5000".to_owned());
+    let Ok(bind) = raw.trim().parse::<SocketAddr>() else {
+        eprintln!("storage-server healthcheck: BIND_ADDR '{raw}' is not an address");
+        return ExitCode::from(2);
+    };
+    let ip = match bind.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let addr = SocketAddr::new(ip, bind.port());
+    let status_line = (|| -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0_u8; 64];
+        let n = stream.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned())
+    })();
+    match status_line {
+        Ok(line) if line.split_whitespace().nth(1) == Some("200") => ExitCode::SUCCESS,
+        Ok(line) => {
+            eprintln!("storage-server healthcheck: {addr} answered '{line}'");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("storage-server healthcheck: {addr}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

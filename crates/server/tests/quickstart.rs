@@ -329,8 +329,26 @@ async fn the_readme_quick_start_works_and_survives_a_restart() {
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["message"], "access_denied");
 
+    // The container health check answers for this instance, and fails once it is gone.
+    let bind = server.base.trim_start_matches("http://").to_owned();
+    let healthcheck = |bind: &str| {
+        binary(cwd)
+            .env("BIND_ADDR", bind)
+            .args(["healthcheck"])
+            .status()
+            .unwrap()
+    };
+    assert!(
+        healthcheck(&bind).success(),
+        "healthcheck against a healthy server"
+    );
+
     // 6. SIGTERM, then start again on the same data directory.
     server.terminate();
+    assert!(
+        !healthcheck(&bind).success(),
+        "healthcheck against a stopped server"
+    );
     let server = Server::start(cwd).await;
     let api = Api {
         base: server.base.clone(),

@@ -24,15 +24,31 @@ pub enum MigrationError {
 
 type Wrapper = AsyncConnectionWrapper<AsyncPgConnection>;
 
+/// The session advisory lock every migration run holds, so that two `migrate` runs started at
+/// once (two deploys, two init containers) apply each migration once: the second waits, then
+/// finds nothing pending. An arbitrary constant private to this schema.
+const MIGRATION_LOCK: i64 = 0x5354_4f52_4147_4531; // "STORAGE1"
+
 async fn with_harness<T, F>(url: &str, work: F) -> Result<T, MigrationError>
 where
     F: FnOnce(&mut Wrapper) -> Result<T, MigrationError> + Send + 'static,
     T: Send + 'static,
 {
+    use diesel::RunQueryDsl;
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = Wrapper::establish(&url)?;
-        work(&mut conn)
+        let lock = |conn: &mut Wrapper, sql: &str| {
+            diesel::sql_query(sql)
+                .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+                .execute(conn)
+                .map_err(|e| MigrationError::Migration(format!("migration lock: {e}")))
+        };
+        lock(&mut conn, "SELECT pg_advisory_lock($1)")?;
+        let result = work(&mut conn);
+        // The lock also ends with the session, when the connection drops.
+        let _ = lock(&mut conn, "SELECT pg_advisory_unlock($1)");
+        result
     })
     .await?
 }

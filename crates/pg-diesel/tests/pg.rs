@@ -80,6 +80,31 @@ async fn migrations_run_up_down_and_up_again() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn concurrent_migration_runs_apply_each_migration_once() {
+    let db = TestDatabase::empty().await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url().to_owned();
+            tokio::spawn(async move { run_migrations(&url).await })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for run in runs {
+        applied.extend(run.await.unwrap().unwrap());
+    }
+    let expected =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations"))
+            .unwrap()
+            .filter(|e| e.as_ref().is_ok_and(|e| e.path().is_dir()))
+            .count();
+    assert_eq!(
+        applied.len(),
+        expected,
+        "each migration applied exactly once: {applied:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unreachable_database_is_unavailable_fast() {
     let mut config = PgConfig::new("postgres://postgres@127.0.0.1:1/nowhere");
     config.create_timeout = Duration::from_secs(2);

@@ -389,10 +389,3 @@ impl DeletionRow {
         })
     }
 }
-
-/// One path read back alone.
-#[derive(Debug, QueryableByName)]
-pub(crate) struct PathRow {
-    #[diesel(sql_type = Text)]
-    pub path: String,
-}

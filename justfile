@@ -14,6 +14,13 @@ run *args:
 test *args:
     tests/run.sh "$@"
 
+# Benchmarks: starts PostgreSQL, Garage, the release server and the stand-in, prints the tables
+# and writes bench/results/ (just bench; just bench proxy --reps 1; scenarios: all proxy
+# concurrency ops presign list blob)
+bench *args:
+    cargo build --release -p storage-server -p storage-bench
+    "${CARGO_TARGET_DIR:-target}/release/storage-bench" "$@"
+
 # Lint the whole workspace, warnings are errors
 lint:
     cargo clippy --workspace --all-targets -- -D warnings

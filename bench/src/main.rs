@@ -1,283 +1,182 @@
-//! Benchmarks of storage-service's adapters against real services.
+//! Benchmarks of storage-service against real services.
 //!
-//! `storage-bench blob [--size-mib N]` (default 1024): against the Garage named by the
-//! `TEST_S3_*` variables, streams an N MiB put and get through the S3 adapter
-//! (`storage-s3-minio`), then the same transfer done directly (one presigned `PUT` and one
-//! `GET` with reqwest, bodies streamed), and prints MB/s (10^6 bytes/s) for both, their ratio,
-//! and each path's peak RSS.
+//! ```text
+//! storage-bench [all|proxy|concurrency|ops|presign|list] [--size-mib N] [--reps N]
+//!               [--seconds S] [--list-max N]
+//! storage-bench blob [--size-mib N]
+//! ```
 //!
-//! Each path runs in a child process of its own (`blob-adapter`, `blob-direct`), one after the
-//! other, so that `VmHWM` (the peak resident set, read from `/proc/self/status` at the end of
-//! the child) counts that path's buffers only. Bodies are generated on the fly: 1 MiB chunks of
-//! a random block drawn per process, each stamped with its index, so that no two chunks are
-//! equal (Garage deduplicates identical blocks) and no large buffer is held.
+//! The service scenarios start what they need: PostgreSQL and Garage through
+//! `tests/support/services.sh` (unless the `TEST_*` variables name running ones), a database of
+//! their own, the release `storage-server` binary as a child process (built first, so its peak
+//! RSS can be read from `/proc/<pid>/status`), and the project-service stand-in. They print a
+//! Markdown table per scenario and write `bench/results/<scenario>-<date>.{json,md}` and
+//! `bench/results/latest.md`.
+//!
+//! - `proxy`: one upload and one download of `--size-mib` (1024) through the service
+//!   (`/upload/proxy`, `/download/proxy`) and straight to Garage (presigned URLs): MB/s, ratio,
+//!   the service's peak RSS; median of `--reps` (3);
+//! - `concurrency`: 10 concurrent 100 MiB uploads, through the service and straight, with the
+//!   service's peak RSS;
+//! - `ops`: lock+unlock, metadata and list per second with p50/p99 at 1, 16 and 64 clients,
+//!   beside a raw PostgreSQL point query at the same concurrency (`--seconds` each, 5);
+//! - `presign`: upload and download presigns per second at 1 and 16 clients;
+//! - `list`: the time of one list page with 1k, 100k and 1M (`--list-max`) files in the bucket;
+//! - `all` (the default): every scenario above, in one run, one report;
+//! - `blob`: the adapter-level comparison (no service), see [`blob`].
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
-use std::{
-    io,
-    process::Command,
-    sync::Arc,
-    time::{Duration, Instant},
+mod blob;
+mod harness;
+mod report;
+mod scenarios;
+mod stats;
+
+use anyhow::{Context, bail};
+
+use crate::{
+    harness::{Bench, Services},
+    report::Report,
+    scenarios::Options,
 };
 
-use anyhow::{Context, anyhow, bail};
-use bytes::Bytes;
-use futures_util::{StreamExt, stream};
-use rand::RngCore;
-use storage_domain::{
-    model::{BucketKind, ObjectKey},
-    ports::{BlobStore, ByteStream, PresignGetOptions},
-};
-use storage_test_support::s3::s3_store_from_env;
+const SCENARIOS: [&str; 5] = ["proxy", "concurrency", "ops", "presign", "list"];
 
-const MIB: u64 = 1024 * 1024;
+fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .with_context(|| format!("{name} needs a value"))?
+            .parse::<T>()
+            .map_err(|_| anyhow::anyhow!("bad value for {name}")),
+        None => Ok(default),
+    }
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let size_mib = match args.iter().position(|a| a == "--size-mib") {
-        Some(i) => args
-            .get(i + 1)
-            .context("--size-mib needs a value")?
-            .parse::<u64>()
-            .context("--size-mib must be a number of MiB")?,
-        None => 1024,
+    let scenario = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .map_or("all", String::as_str)
+        .to_owned();
+    let size_mib = flag(&args, "--size-mib", 1024u64)?;
+    match scenario.as_str() {
+        "blob" => return blob::blob(size_mib),
+        "blob-adapter" => return blob::child(size_mib, blob::Path::Adapter),
+        "blob-direct" => return blob::child(size_mib, blob::Path::Direct),
+        "all" => {}
+        s if SCENARIOS.contains(&s) => {}
+        other => bail!(
+            "unknown scenario '{other}': storage-bench [all|{}|blob] [--size-mib N] [--reps N] \
+             [--seconds S] [--list-max N]",
+            SCENARIOS.join("|")
+        ),
+    }
+    let options = Options {
+        size_mib,
+        reps: flag(&args, "--reps", 3usize)?.max(1),
+        seconds: flag(&args, "--seconds", 5.0f64)?,
+        list_max: flag(&args, "--list-max", 1_000_000u64)?,
     };
-    match args.first().map(String::as_str) {
-        Some("blob") => blob(size_mib),
-        Some("blob-adapter") => child(size_mib, Path::Adapter),
-        Some("blob-direct") => child(size_mib, Path::Direct),
-        _ => bail!("usage: storage-bench blob [--size-mib N]"),
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Path {
-    Adapter,
-    Direct,
-}
-
-/// Figures one child reports, on one line: `RESULT put_s=… get_s=… hwm_kib=… base_kib=…`.
-#[derive(Debug)]
-struct Figures {
-    put: Duration,
-    get: Duration,
-    hwm_kib: u64,
-    base_kib: u64,
-}
-
-impl Figures {
-    fn line(&self) -> String {
-        format!(
-            "RESULT put_s={} get_s={} hwm_kib={} base_kib={}",
-            self.put.as_secs_f64(),
-            self.get.as_secs_f64(),
-            self.hwm_kib,
-            self.base_kib
-        )
-    }
-
-    fn parse(output: &str) -> anyhow::Result<Self> {
-        let line = output
-            .lines()
-            .find(|l| l.starts_with("RESULT "))
-            .ok_or_else(|| anyhow!("no RESULT line in: {output}"))?;
-        let field = |name: &str| -> anyhow::Result<f64> {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-                .ok_or_else(|| anyhow!("no {name} in {line}"))?
-                .parse::<f64>()
-                .with_context(|| format!("bad {name} in {line}"))
-        };
-        Ok(Self {
-            put: Duration::from_secs_f64(field("put_s")?),
-            get: Duration::from_secs_f64(field("get_s")?),
-            hwm_kib: field("hwm_kib")? as u64,
-            base_kib: field("base_kib")? as u64,
-        })
-    }
-}
-
-/// Runs both paths in child processes and prints the comparison.
-fn blob(size_mib: u64) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("cannot find the bench binary")?;
-    let run = |mode: &str| -> anyhow::Result<Figures> {
-        let out = Command::new(&exe)
-            .args([mode, "--size-mib", &size_mib.to_string()])
-            .output()
-            .with_context(|| format!("cannot run {mode}"))?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !out.status.success() {
-            bail!(
-                "{mode} failed: {}\n{}",
-                text,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Figures::parse(&text)
-    };
-    println!(
-        "blob benchmark: {size_mib} MiB, one put then one get per path, each path in its own process"
-    );
-    let adapter = run("blob-adapter")?;
-    let direct = run("blob-direct")?;
-
-    let bytes = (size_mib * MIB) as f64;
-    let mbps = |d: Duration| bytes / d.as_secs_f64() / 1e6;
-    println!();
-    println!("path     put MB/s  get MB/s  peak RSS (VmHWM)  RSS before transfer");
-    for (name, f) in [("adapter", &adapter), ("direct", &direct)] {
-        println!(
-            "{name:<8} {:>8.1}  {:>8.1}  {:>11.1} MiB  {:>14.1} MiB",
-            mbps(f.put),
-            mbps(f.get),
-            f.hwm_kib as f64 / 1024.0,
-            f.base_kib as f64 / 1024.0,
-        );
-    }
-    println!();
-    println!(
-        "adapter/direct throughput: put {:.2}, get {:.2}",
-        mbps(adapter.put) / mbps(direct.put),
-        mbps(adapter.get) / mbps(direct.get)
-    );
-    println!(
-        "adapter peak RSS: {:.1} MiB ({:.1} MiB above its start-up)",
-        adapter.hwm_kib as f64 / 1024.0,
-        adapter.hwm_kib.saturating_sub(adapter.base_kib) as f64 / 1024.0
-    );
-    Ok(())
-}
-
-/// One path, in this (child) process: put, get, delete, then the figures on stdout.
-fn child(size_mib: u64, path: Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let figures = runtime.block_on(async move {
-        let store: Arc<dyn BlobStore> = s3_store_from_env().await;
-        let key = ObjectKey::from_stored(format!("bench/{}", uuid::Uuid::new_v4().as_simple()));
-        let size = size_mib * MIB;
-        let base_kib = vm_hwm_kib()?;
-        let result = match path {
-            Path::Adapter => adapter_run(&*store, &key, size).await,
-            Path::Direct => direct_run(&*store, &key, size).await,
+    // Started outside the runtime: dropping them waits for the shell to stop the services.
+    let services = Services::start()?;
+    let result = runtime.block_on(run(services, &scenario, &options));
+    drop(runtime);
+    result
+}
+
+async fn run(services: Services, scenario: &str, options: &Options) -> anyhow::Result<()> {
+    let bench = Bench::start(services).await?;
+    let mut report = Report {
+        context: context(&bench).await,
+        ..Report::default()
+    };
+    let selected: Vec<&str> = if scenario == "all" {
+        SCENARIOS.to_vec()
+    } else {
+        vec![scenario]
+    };
+    let mut outcome = Ok(());
+    for s in selected {
+        let started = std::time::Instant::now();
+        let r = match s {
+            "proxy" => scenarios::proxy(&bench, options, &mut report).await,
+            "concurrency" => scenarios::concurrency(&bench, &mut report).await,
+            "ops" => scenarios::ops(&bench, options, &mut report).await,
+            "presign" => scenarios::presign(&bench, options, &mut report).await,
+            "list" => scenarios::list(&bench, options, &mut report).await,
+            _ => Ok(()),
         };
-        store.delete(BucketKind::Users, &key).await?;
-        let (put, get) = result?;
-        Ok::<_, anyhow::Error>(Figures {
-            put,
-            get,
-            hwm_kib: vm_hwm_kib()?,
-            base_kib,
-        })
-    })?;
-    println!("{}", figures.line());
-    Ok(())
-}
-
-/// `size` bytes in 1 MiB chunks, all different.
-fn generated(size: u64) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
-    let mut block = vec![0u8; MIB as usize];
-    rand::rng().fill_bytes(&mut block);
-    let block = Arc::new(block);
-    stream::unfold(0u64, move |sent| {
-        let block = block.clone();
-        async move {
-            if sent >= size {
-                return None;
-            }
-            let len = MIB.min(size - sent) as usize;
-            let mut chunk = block[..len].to_vec();
-            let stamp = (sent / MIB).to_le_bytes();
-            let n = stamp.len().min(len);
-            chunk[..n].copy_from_slice(&stamp[..n]);
-            Some((Bytes::from(chunk), sent + len as u64))
+        eprintln!("[bench] {s}: {:.1} s", started.elapsed().as_secs_f64());
+        if let Err(e) = r {
+            outcome = Err(e.context(format!("scenario {s}")));
+            break;
         }
-    })
+    }
+    println!("{}", report.markdown(scenario));
+    if !report.tables.is_empty() {
+        for path in report.write(scenario)? {
+            eprintln!("[bench] wrote {}", path.display());
+        }
+    }
+    let finished = bench.finish().await;
+    outcome.and(finished)
 }
 
-async fn adapter_run(
-    store: &dyn BlobStore,
-    key: &ObjectKey,
-    size: u64,
-) -> anyhow::Result<(Duration, Duration)> {
-    let body: ByteStream = Box::pin(generated(size).map(Ok::<_, io::Error>));
-    let started = Instant::now();
-    let outcome = store
-        .put(BucketKind::Users, key, "application/octet-stream", body)
-        .await?;
-    let put = started.elapsed();
-    if outcome.size != size {
-        bail!("adapter put stored {} bytes of {size}", outcome.size);
-    }
-
-    let started = Instant::now();
-    let mut read = store.get(BucketKind::Users, key, None).await?;
-    let mut got = 0u64;
-    while let Some(chunk) = read.body.next().await {
-        got += chunk?.len() as u64;
-    }
-    let get = started.elapsed();
-    if got != size {
-        bail!("adapter get read {got} bytes of {size}");
-    }
-    Ok((put, get))
-}
-
-async fn direct_run(
-    store: &dyn BlobStore,
-    key: &ObjectKey,
-    size: u64,
-) -> anyhow::Result<(Duration, Duration)> {
-    let client = reqwest::Client::new();
-    let ttl = Duration::from_secs(3600);
-    let put_url = store
-        .presign_put(
-            BucketKind::Users,
-            key,
-            "application/octet-stream",
-            Some(size),
-            ttl,
-        )
-        .await?;
-    let mut request = client.put(&put_url.url);
-    for (name, value) in &put_url.headers {
-        request = request.header(name, value);
-    }
-    let body = reqwest::Body::wrap_stream(generated(size).map(Ok::<_, io::Error>));
-    let started = Instant::now();
-    let answer = request.body(body).send().await?;
-    let put = started.elapsed();
-    if !answer.status().is_success() {
-        bail!("direct PUT answered {}", answer.status());
-    }
-
-    let get_url = store
-        .presign_get(BucketKind::Users, key, &PresignGetOptions::default(), ttl)
-        .await?;
-    let started = Instant::now();
-    let answer = client.get(&get_url.url).send().await?;
-    if !answer.status().is_success() {
-        bail!("direct GET answered {}", answer.status());
-    }
-    let mut body = answer.bytes_stream();
-    let mut got = 0u64;
-    while let Some(chunk) = body.next().await {
-        got += chunk?.len() as u64;
-    }
-    let get = started.elapsed();
-    if got != size {
-        bail!("direct get read {got} bytes of {size}");
-    }
-    Ok((put, get))
-}
-
-/// Peak resident set size of this process (`VmHWM`), in KiB.
-fn vm_hwm_kib() -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow!("no VmHWM in /proc/self/status"))
+async fn context(bench: &Bench) -> Vec<(String, String)> {
+    let cmd = |program: &str, args: &[&str]| -> String {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let garage = bench
+        .services
+        .vars
+        .get("GARAGE_BIN")
+        .map(|bin| cmd(bin, &["--version"]))
+        .unwrap_or_else(|| "Garage (already running)".into());
+    vec![
+        (
+            "date".into(),
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        ),
+        (
+            "commit".into(),
+            cmd(
+                "git",
+                &[
+                    "-C",
+                    env!("CARGO_MANIFEST_DIR"),
+                    "rev-parse",
+                    "--short",
+                    "HEAD",
+                ],
+            ),
+        ),
+        (
+            "machine".into(),
+            format!("{cpus} CPUs, {}", cmd("uname", &["-sr"])),
+        ),
+        (
+            "services".into(),
+            format!(
+                "PostgreSQL ({}), {}, service and stand-in on 127.0.0.1, all on this machine",
+                bench.services.var("TEST_DATABASE_URL"),
+                garage.lines().next().unwrap_or_default()
+            ),
+        ),
+        (
+            "service".into(),
+            "release storage-server binary, default settings (DB pool 16), JSON logs at warn"
+                .into(),
+        ),
+    ]
 }

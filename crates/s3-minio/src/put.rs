@@ -5,18 +5,20 @@
 //! reads an `AsyncRead` (which would hide the source's `io::Error` inside an `S3Error`), and
 //! leaves the upload behind when its future is dropped. Here:
 //!
-//! - memory is bounded by `MAX_PARTS_IN_FLIGHT` parts uploading (each held twice, once here and
-//!   once in the request rust-s3 builds) plus the part being read: about 40 MiB of buffers per
-//!   put, whatever the size (`storage-bench blob` measured a peak RSS of 66–74 MiB for a process
-//!   doing one 1 GiB or 2 GiB put and get, allocator slack included);
-//! - rust-s3 signs each part's payload: it hashes every byte with SHA-256 twice and MD5 once,
-//!   on the runtime's worker threads (about 3 passes over 8 MiB per part); that is the main cost
-//!   of a put next to a direct presigned upload;
+//! - each part goes to a presigned `UploadPart` URL (query-string SigV4, payload
+//!   `UNSIGNED-PAYLOAD`) with the adapter's own HTTP client, its bytes handed over without a
+//!   copy. rust-s3's `put_multipart_chunk` signs the payload instead: it hashes every byte with
+//!   SHA-256 twice and MD5 once and copies the part into its request, which made a proxied
+//!   upload run at ~0.56x a direct presigned upload on a 2-core machine (`storage-bench
+//!   proxy`). The content is still covered end to end: the service hashes the stream itself
+//!   (SHA-256 of the version) and the transport is the store's TLS when `MINIO_SECURE`;
+//! - memory is bounded by `MAX_PARTS_IN_FLIGHT` parts uploading plus the part being read:
+//!   about 24 MiB of buffers per put, whatever the size;
 //! - a failure of the source, of a part or of the completion aborts the upload before `put`
 //!   returns; dropping the future aborts it from a task spawned on the runtime
 //!   ([`AbortGuard`]), including an upload whose initiation was still in flight.
 
-use std::io;
+use std::{collections::HashMap, io};
 
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
@@ -24,7 +26,7 @@ use s3::{Bucket, error::S3Error, serde_types::Part};
 use storage_domain::ports::{BlobError, ByteStream, PutOutcome};
 use tokio::{sync::oneshot, task::JoinSet};
 
-use crate::error::{map_s3, unquote_etag, xml_text};
+use crate::error::{map_s3, map_status, unquote_etag, xml_text};
 
 /// Size of one part of a multipart upload; a body shorter than this goes as one `PUT`.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
@@ -32,10 +34,13 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 pub const MAX_PARTS_IN_FLIGHT: usize = 2;
 /// S3's limit on the number of parts (so objects are limited to 80 GB with 8 MiB parts).
 const MAX_PARTS: u32 = 10_000;
+/// Lifetime of the presigned URL of one part: it is used at once.
+const PART_URL_TTL_SECS: u32 = 900;
 
 /// Streams `body` into `key`.
 pub(crate) async fn put_stream(
     bucket: &Bucket,
+    http: &reqwest::Client,
     key: &str,
     content_type: &str,
     body: ByteStream,
@@ -67,16 +72,7 @@ pub(crate) async fn put_stream(
         upload_id,
         armed: true,
     };
-    match upload_parts(
-        bucket,
-        key,
-        &guard.upload_id,
-        content_type,
-        first,
-        &mut reader,
-    )
-    .await
-    {
+    match upload_parts(bucket, http, key, &guard.upload_id, first, &mut reader).await {
         Ok(outcome) => {
             guard.disarm();
             Ok(outcome)
@@ -114,9 +110,9 @@ async fn initiate(bucket: &Bucket, key: &str, content_type: &str) -> Result<Stri
 /// the parts still uploading are cancelled when the `JoinSet` drops; the caller aborts.
 async fn upload_parts(
     bucket: &Bucket,
+    http: &reqwest::Client,
     key: &str,
     upload_id: &str,
-    content_type: &str,
     first: Vec<u8>,
     reader: &mut ChunkReader,
 ) -> Result<PutOutcome, BlobError> {
@@ -139,22 +135,10 @@ async fn upload_parts(
         }
         let last = chunk.len() < PART_SIZE;
         size += chunk.len() as u64;
-        let part_bucket = bucket.clone();
-        let part_key = key.to_owned();
-        let part_upload_id = upload_id.to_owned();
-        let part_content_type = content_type.to_owned();
-        in_flight.spawn(async move {
-            part_bucket
-                .put_multipart_chunk(
-                    chunk,
-                    &part_key,
-                    part_number,
-                    &part_upload_id,
-                    &part_content_type,
-                )
-                .await
-                .map_err(map_s3)
-        });
+        let url = part_url(bucket, key, upload_id, part_number).await?;
+        let part_http = http.clone();
+        let body = Bytes::from(chunk);
+        in_flight.spawn(async move { send_part(&part_http, &url, body, part_number).await });
         if last {
             break;
         }
@@ -185,6 +169,80 @@ async fn upload_parts(
     Ok(PutOutcome { size, etag })
 }
 
+/// The presigned URL of part `part_number` (signing only: no request).
+async fn part_url(
+    bucket: &Bucket,
+    key: &str,
+    upload_id: &str,
+    part_number: u32,
+) -> Result<String, BlobError> {
+    let queries = HashMap::from([
+        ("partNumber".to_owned(), part_number.to_string()),
+        ("uploadId".to_owned(), upload_id.to_owned()),
+    ]);
+    bucket
+        .presign_put(key, PART_URL_TTL_SECS, None, Some(queries))
+        .await
+        .map_err(map_s3)
+}
+
+/// Attempts at one part: a store answering 5xx or dropping the connection gets two more tries
+/// (an `UploadPart` is idempotent: the same number replaces the part). Garage's SQLite
+/// metadata engine answers 503 ("database is locked") now and then under load.
+const PART_ATTEMPTS: u32 = 3;
+
+/// Sends one part (retrying transient failures) and reads its ETag.
+async fn send_part(
+    http: &reqwest::Client,
+    url: &str,
+    body: Bytes,
+    part_number: u32,
+) -> Result<Part, BlobError> {
+    let mut attempt = 1;
+    loop {
+        let result = http.put(url).body(body.clone()).send().await;
+        let retry = match &result {
+            Ok(response) => response.status().is_server_error(),
+            Err(e) => e.is_connect() || (e.is_request() && !e.is_timeout()),
+        };
+        if retry && attempt < PART_ATTEMPTS {
+            tokio::time::sleep(std::time::Duration::from_millis(
+                100 * u64::from(attempt * attempt),
+            ))
+            .await;
+            attempt += 1;
+            continue;
+        }
+        let response = result.map_err(map_http)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(map_status(status.as_u16(), &body));
+        }
+        let etag = response
+            .headers()
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(unquote_etag)
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| {
+                BlobError::Other(format!("S3 answered part {part_number} without an ETag"))
+            })?;
+        return Ok(Part { part_number, etag });
+    }
+}
+
+/// Maps a failure of the adapter's own HTTP client (part uploads).
+fn map_http(e: reqwest::Error) -> BlobError {
+    if e.is_builder() {
+        BlobError::Other(format!("cannot build the S3 request: {e}"))
+    } else if e.is_timeout() {
+        BlobError::Unavailable("S3 part upload timed out".to_owned())
+    } else {
+        BlobError::Unavailable(format!("S3 part upload failed: {e}"))
+    }
+}
+
 fn joined(
     done: Result<Result<Part, BlobError>, tokio::task::JoinError>,
 ) -> Result<Part, BlobError> {
@@ -202,6 +260,26 @@ async fn abort_upload(bucket: &Bucket, key: &str, upload_id: &str) {
             "could not abort a multipart upload; it stays until the bucket's lifecycle removes it"
         ),
     }
+}
+
+/// Aborts every multipart upload still open on exactly `key` (a store without
+/// ListMultipartUploads is taken to keep none).
+pub(crate) async fn abort_unfinished_uploads(bucket: &Bucket, key: &str) -> Result<(), BlobError> {
+    let pages = match bucket.list_multiparts_uploads(Some(key), None).await {
+        Ok(pages) => pages,
+        Err(S3Error::HttpFailWithBody(404 | 501, _)) => return Ok(()),
+        Err(e) => return Err(map_s3(e)),
+    };
+    for upload in pages.iter().flat_map(|p| &p.uploads) {
+        if upload.key != key {
+            continue;
+        }
+        match bucket.abort_upload(key, &upload.id).await {
+            Ok(()) | Err(S3Error::HttpFailWithBody(404, _)) => {}
+            Err(e) => return Err(map_s3(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Aborts the multipart upload unless disarmed: awaited on the error path, spawned on the

@@ -28,7 +28,7 @@ use storage_domain::{
 use crate::{
     config::{S3Config, S3ConfigError, SIGV4_MAX_TTL},
     error::{map_s3, map_status, unquote_etag},
-    put::put_stream,
+    put::{abort_unfinished_uploads, put_stream},
     stream::IdleTimeout,
 };
 
@@ -72,6 +72,8 @@ pub struct S3BlobStore {
     connect_timeout: Duration,
     idle_timeout: Duration,
     presign_max_ttl: Duration,
+    /// Sends the presigned part uploads of multipart puts (see `put.rs`).
+    http: reqwest::Client,
 }
 
 impl S3BlobStore {
@@ -161,6 +163,11 @@ impl S3BlobStore {
             connect_timeout: config.connect_timeout,
             idle_timeout: config.idle_timeout,
             presign_max_ttl: config.presign_max_ttl.min(SIGV4_MAX_TTL),
+            http: reqwest::Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .timeout(config.request_timeout)
+                .build()
+                .map_err(|e| ConnectError::Client(e.to_string()))?,
         };
         Ok((store, credentials))
     }
@@ -319,6 +326,7 @@ impl BlobStore for S3BlobStore {
     ) -> Result<PutOutcome, BlobError> {
         put_stream(
             &self.target(bucket).bucket,
+            &self.http,
             key.as_str(),
             content_type,
             body,
@@ -410,11 +418,17 @@ impl BlobStore for S3BlobStore {
         }
     }
 
+    /// Deletes the object and aborts any multipart upload still open on its key: keys are
+    /// written once, so an unfinished upload on a key being deleted is the leftover of a
+    /// writer that died (a crashed instance, or a store that was down when the put failed),
+    /// whose stored parts would otherwise stay until a bucket lifecycle rule removes them.
     async fn delete(&self, bucket: BucketKind, key: &ObjectKey) -> Result<(), BlobError> {
-        match self.target(bucket).bucket.delete_object(key.as_str()).await {
-            Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => Ok(()),
-            Err(e) => Err(map_s3(e)),
+        let target = &self.target(bucket).bucket;
+        match target.delete_object(key.as_str()).await {
+            Ok(_) | Err(S3Error::HttpFailWithBody(404, _)) => {}
+            Err(e) => return Err(map_s3(e)),
         }
+        abort_unfinished_uploads(target, key.as_str()).await
     }
 
     async fn presign_put(

@@ -13,3 +13,4 @@ pub mod metadata_contract;
 pub mod postgres;
 pub mod project_standin;
 pub mod s3;
+pub mod services;

@@ -34,3 +34,67 @@ pub async fn s3_store_from_env() -> Arc<S3BlobStore> {
         Err(e) => panic!("cannot connect to the test S3 store (see tests/run.sh): {e}"),
     }
 }
+
+/// A raw rust-s3 bucket for `kind`, to look at what the adapter left in the store.
+fn raw_bucket(config: &S3Config, kind: storage_domain::model::BucketKind) -> Box<s3::Bucket> {
+    use secrecy::ExposeSecret;
+    let endpoint = config
+        .endpoint_url()
+        .unwrap_or_else(|e| panic!("bad S3 endpoint: {e}"));
+    let credentials = s3::creds::Credentials::new(
+        Some(&config.access_key),
+        Some(config.secret_key.expose_secret()),
+        None,
+        None,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("bad S3 credentials: {e}"));
+    let region = s3::Region::Custom {
+        region: config.region.clone(),
+        endpoint,
+    };
+    s3::Bucket::new(config.buckets.get(kind), region, credentials)
+        .unwrap_or_else(|e| panic!("cannot build an S3 client: {e}"))
+        .with_path_style()
+}
+
+/// Every object key under `prefix` in the bucket of `kind` (a ListObjectsV2, all pages).
+///
+/// # Panics
+/// When the store does not answer.
+pub async fn object_keys(
+    config: &S3Config,
+    kind: storage_domain::model::BucketKind,
+    prefix: &str,
+) -> Vec<String> {
+    let bucket = raw_bucket(config, kind);
+    let pages = bucket
+        .list(prefix.to_owned(), None)
+        .await
+        .unwrap_or_else(|e| panic!("cannot list the S3 bucket: {e}"));
+    pages
+        .into_iter()
+        .flat_map(|page| page.contents.into_iter().map(|o| o.key))
+        .collect()
+}
+
+/// The keys of the multipart uploads in progress (neither completed nor aborted) under
+/// `prefix` in the bucket of `kind`.
+///
+/// # Panics
+/// When the store does not answer.
+pub async fn multipart_uploads(
+    config: &S3Config,
+    kind: storage_domain::model::BucketKind,
+    prefix: &str,
+) -> Vec<String> {
+    let bucket = raw_bucket(config, kind);
+    let pages = bucket
+        .list_multiparts_uploads(Some(prefix), None)
+        .await
+        .unwrap_or_else(|e| panic!("cannot list the multipart uploads: {e}"));
+    pages
+        .into_iter()
+        .flat_map(|page| page.uploads.into_iter().map(|u| u.key))
+        .collect()
+}

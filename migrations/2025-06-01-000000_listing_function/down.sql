@@ -1,0 +1,1 @@
+DROP FUNCTION list_children(text, text, text, text, integer);

@@ -44,8 +44,25 @@ pub(crate) fn split_page<T>(mut items: Vec<T>, limit: Limit) -> (Vec<T>, bool) {
     (items, more)
 }
 
+/// Cuts a listing page at `limit` entries, or `limit + 1` when the cut would fall between a
+/// file and a sub-directory that share a name.
+fn split_list_page(mut items: Vec<ListEntry>, limit: Limit) -> (Vec<ListEntry>, bool) {
+    let mut take = limit.get() as usize;
+    if let (Some(ListEntry::File(file)), Some(ListEntry::Directory { name })) = (
+        take.checked_sub(1).and_then(|i| items.get(i)),
+        items.get(take),
+    ) && file.path.name() == name
+    {
+        take += 1;
+    }
+    let more = items.len() > take;
+    items.truncate(take);
+    (items, more)
+}
+
 impl StorageService {
-    /// `GET /list`: the direct children of a directory, sorted by name, one page.
+    /// `GET /list`: the direct children of a directory, sorted by name, one page (of `limit`
+    /// entries, one more when a file and a sub-directory of the same name meet at the cut).
     ///
     /// # Errors
     /// Access errors, `invalid_request` (limit, cursor), faults.
@@ -59,12 +76,15 @@ impl StorageService {
         let after = cursor.map(|c| decode_cursor(LIST_CURSOR, c)).transpose()?;
         self.authorize(ctx, &[dir_need(Operation::List, &dir)])
             .await?;
+        // One extra entry tells whether more follow; a second one lets a page keep together a
+        // file and a sub-directory of the same name: the cursor is a name, and the next page
+        // starts after both entries of that name.
         let fetched = self
             .ports
             .metadata
-            .list_children(&dir, after, limit.get() + 1)
+            .list_children(&dir, after, limit.get() + 2)
             .await?;
-        let (entries, more) = split_page(fetched, limit);
+        let (entries, more) = split_list_page(fetched, limit);
         let next_cursor = more
             .then(|| entries.last().map(|e| encode_cursor(LIST_CURSOR, e.name())))
             .flatten();

@@ -981,7 +981,7 @@ fn list_pages_carry_a_cursor_only_when_more_follow() {
     let dir = DirPath::parse(Users, "/users/alice/").unwrap();
     m.meta
         .expect_list_children()
-        .withf(|_, after, limit| after.is_none() && *limit == 3)
+        .withf(|_, after, limit| after.is_none() && *limit == 4)
         .returning(|_, _, _| {
             Ok(vec![
                 ListEntry::Directory { name: "a".into() },
@@ -1136,4 +1136,38 @@ fn a_denial_carries_the_project_services_reason_when_printable() {
             None => assert!(text.ends_with("project p1"), "{text}"),
         }
     }
+}
+
+#[test]
+fn a_file_and_a_directory_of_the_same_name_stay_on_one_page() {
+    let mut m = Mocks::new();
+    let dir = DirPath::parse(Users, "/users/alice/").unwrap();
+    let x = path(Users, "/users/alice/x");
+    let fx = file(&x, 1);
+    m.meta
+        .expect_list_children()
+        .withf(|_, after, limit| after.is_none() && *limit == 4)
+        .returning(move |_, _, _| {
+            Ok(vec![
+                ListEntry::Directory { name: "a".into() },
+                ListEntry::File(Box::new(fx.clone())),
+                ListEntry::Directory { name: "x".into() },
+                ListEntry::Directory { name: "y".into() },
+            ])
+        });
+    m.meta
+        .expect_list_children()
+        .withf(|_, after, _| after.as_deref() == Some("x"))
+        .returning(|_, _, _| Ok(vec![ListEntry::Directory { name: "y".into() }]));
+    let svc = m.service();
+    let c = ctx("alice", None);
+    let first = block_on(svc.list(&c, dir.clone(), None, Limit::new(Some(2)).unwrap())).unwrap();
+    let names: Vec<_> = first.entries.iter().map(|e| e.name().to_owned()).collect();
+    assert_eq!(names, ["a", "x", "x"], "the directory x is not cut off");
+    assert!(matches!(first.entries[2], ListEntry::Directory { .. }));
+    let cursor = first.next_cursor.unwrap();
+    let second = block_on(svc.list(&c, dir, Some(&cursor), Limit::new(Some(2)).unwrap())).unwrap();
+    assert_eq!(second.entries.len(), 1);
+    assert_eq!(second.entries[0].name(), "y");
+    assert!(second.next_cursor.is_none());
 }

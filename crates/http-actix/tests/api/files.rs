@@ -106,7 +106,7 @@ async fn list_answers_files_and_directories_with_a_cursor() {
         .meta
         .expect_list_children()
         .withf(|dir, after, limit| {
-            dir.as_str() == "/users/alice/docs/" && after.is_none() && *limit == 3
+            dir.as_str() == "/users/alice/docs/" && after.is_none() && *limit == 4
         })
         .returning(move |_, _, _| {
             Ok(vec![

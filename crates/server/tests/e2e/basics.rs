@@ -98,3 +98,52 @@ async fn checkout_commit_and_approve_across_users() {
         "bob's bearer token is forwarded"
     );
 }
+
+/// A file `x` and a directory `x/` may both exist; a page cut between them keeps both, so
+/// paging through the listing (cursor = last name) never skips the directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_keep_a_file_and_a_directory_of_the_same_name_together() {
+    let app = App::start().await;
+    let alice = app.user("alice");
+    for path in [
+        "/users/alice/d/a.txt",
+        "/users/alice/d/x",
+        "/users/alice/d/x/inner.txt",
+        "/users/alice/d/z.txt",
+    ] {
+        alice.upload(path, b"1".to_vec()).await.ok();
+    }
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = vec![
+            ("bucket", "users"),
+            ("path", "/users/alice/d/"),
+            ("limit", "2"),
+        ];
+        if let Some(c) = cursor.as_deref() {
+            query.push(("cursor", c));
+        }
+        let page = alice.get("/list", &query).await.ok();
+        pages += 1;
+        for entry in page["entries"].as_array().unwrap() {
+            names.push(format!(
+                "{}:{}",
+                entry["type"].as_str().unwrap(),
+                entry["name"].as_str().unwrap()
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(
+        names,
+        ["file:a.txt", "file:x", "directory:x", "file:z.txt"],
+        "{names:?}"
+    );
+    assert_eq!(pages, 2);
+}

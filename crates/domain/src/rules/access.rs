@@ -1,6 +1,6 @@
 //! The access table (spec §2): for every operation and bucket, what the caller must satisfy.
 
-use crate::model::{BucketKind, OwnerId, Principal};
+use crate::model::{AuditAction, BucketKind, OwnerId, Principal};
 use crate::ports::ProjectAction;
 
 /// Every operation of the contract that touches a path, as the access table sees it.
@@ -77,6 +77,35 @@ impl Operation {
         Operation::Audit,
         Operation::Archive,
     ];
+
+    /// What the audit trail records for this operation: `Some` for the changes (refusals of
+    /// them are audited too), `None` for reads.
+    pub const fn audit_action(self) -> Option<AuditAction> {
+        Some(match self {
+            Operation::UpdateTags => AuditAction::UpdateTags,
+            Operation::Upload => AuditAction::Upload,
+            Operation::CopyInto => AuditAction::Copy,
+            Operation::Checkout => AuditAction::Checkout,
+            Operation::Lock => AuditAction::Lock,
+            Operation::Unlock => AuditAction::Unlock,
+            Operation::ForceUnlock => AuditAction::ForceUnlock,
+            Operation::CommitInto => AuditAction::Commit,
+            Operation::Submit => AuditAction::Submit,
+            Operation::Approve => AuditAction::Approve,
+            Operation::Reject => AuditAction::Reject,
+            Operation::Delete => AuditAction::Delete,
+            Operation::Archive => AuditAction::Archive,
+            Operation::List
+            | Operation::ReadMetadata
+            | Operation::ListVersions
+            | Operation::Download
+            | Operation::PresignDownload
+            | Operation::CopyFrom
+            | Operation::ListLocks
+            | Operation::CommitFrom
+            | Operation::Audit => return None,
+        })
+    }
 
     /// The project-service action this operation needs in the `projects` bucket.
     pub const fn project_action(self) -> ProjectAction {
@@ -196,6 +225,34 @@ mod tests {
                 "{op:?}"
             );
         }
+    }
+
+    #[test]
+    fn changes_have_an_audit_action_and_reads_none() {
+        let reads = [
+            Operation::List,
+            Operation::ReadMetadata,
+            Operation::ListVersions,
+            Operation::Download,
+            Operation::PresignDownload,
+            Operation::CopyFrom,
+            Operation::ListLocks,
+            Operation::CommitFrom,
+            Operation::Audit,
+        ];
+        for op in Operation::ALL {
+            assert_eq!(op.audit_action().is_none(), reads.contains(&op), "{op:?}");
+            // A read never needs more than `read`; a change always does.
+            assert_eq!(
+                op.project_action() == ProjectAction::Read,
+                reads.contains(&op),
+                "{op:?}"
+            );
+        }
+        assert_eq!(
+            Operation::ForceUnlock.audit_action(),
+            Some(AuditAction::ForceUnlock)
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ fn dir_need(op: Operation, dir: &DirPath) -> Need<'_> {
         bucket: dir.bucket(),
         owner: dir.owner(),
         file_id: None,
+        path: None,
     }
 }
 

@@ -111,6 +111,7 @@ impl StorageService {
                 bucket: dir.bucket(),
                 owner: dir.owner(),
                 file_id: None,
+                path: None,
             }],
         )
         .await?;

@@ -18,8 +18,9 @@ use std::{sync::Arc, time::Duration};
 
 use crate::error::StorageError;
 use crate::model::{
-    AuditAction, AuditDraft, AuditId, BucketKind, FileId, FilePath, FileRecord, ObjectKey, OwnerId,
-    RequestContext, Tags, UploadId, UploadKind, UploadReservation, Version, VersionId,
+    AuditAction, AuditDraft, AuditId, AuditOutcome, BucketKind, FileId, FilePath, FileRecord,
+    ObjectKey, OwnerId, RequestContext, Tags, UploadId, UploadKind, UploadReservation, Version,
+    VersionId,
 };
 use crate::ports::{
     AccessCheck, AccessDecision, BlobError, BlobStore, Clock, IdGenerator, MetadataStore,
@@ -106,6 +107,8 @@ pub(crate) struct Need<'a> {
     pub bucket: BucketKind,
     pub owner: &'a OwnerId,
     pub file_id: Option<FileId>,
+    /// The file concerned, when the need is on one (refusals of changes are audited on it).
+    pub path: Option<&'a FilePath>,
 }
 
 impl<'a> Need<'a> {
@@ -115,6 +118,7 @@ impl<'a> Need<'a> {
             bucket: path.bucket(),
             owner: path.owner(),
             file_id: None,
+            path: Some(path),
         }
     }
 }
@@ -128,10 +132,32 @@ impl StorageService {
         &self.settings
     }
 
-    /// Checks that the caller may do every need, before anything is read. Local checks first
-    /// (no network for a caller refused by its own token); then one project-service call for
-    /// the remaining checks (a batch when there are several).
+    /// Checks that the caller may do every need, before anything is read. A refused change (an
+    /// operation that would be audited had it succeeded) is recorded in the audit trail with
+    /// the outcome `denied`, best effort: the refusal stands even if the record fails.
     pub(crate) async fn authorize(
+        &self,
+        ctx: &RequestContext,
+        needs: &[Need<'_>],
+    ) -> Result<(), StorageError> {
+        let result = self.check_access(ctx, needs).await;
+        if let Err(StorageError::AccessDenied(detail)) = &result
+            && let Some((action, path)) = needs
+                .iter()
+                .find_map(|n| Some((n.op.audit_action()?, n.path?)))
+        {
+            let event = self
+                .audit_draft(ctx, action, path, Some(detail.clone()))
+                .complete(None, None, AuditOutcome::Denied, self.ports.clock.now());
+            // The refusal is what matters; the store may well be down.
+            let _ = self.ports.metadata.record_audit(&event).await;
+        }
+        result
+    }
+
+    /// Local checks first (no network for a caller refused by its own token); then one
+    /// project-service call for the remaining checks (a batch when there are several).
+    async fn check_access(
         &self,
         ctx: &RequestContext,
         needs: &[Need<'_>],

@@ -7,6 +7,7 @@ use futures::{executor::block_on, stream};
 use super::test_support::*;
 use super::*;
 use crate::model::{
+    AuditOutcome,
     BucketKind::{Companies, Projects, Users},
     DirPath, FileStatus, PendingDeletion, VersionSelector, VersionStatus,
 };
@@ -116,6 +117,18 @@ fn checkout_asks_the_project_service_once_in_a_batch() {
                 })
                 .collect())
         });
+    // The refused change is audited, as `denied`, on the copy's target.
+    m.meta
+        .expect_record_audit()
+        .withf(|e| {
+            e.outcome == AuditOutcome::Denied
+                && e.action == AuditAction::Copy
+                && e.path.as_str() == "/users/bob/work/spec.pdf"
+                && e.actor.as_str() == "bob"
+                && e.detail.as_deref().is_some_and(|d| d.contains("lock"))
+        })
+        .times(1)
+        .returning(|_| Ok(()));
     let svc = m.service();
     let req = CopyRequest {
         source: path(Projects, "/projects/p1/spec.pdf"),
@@ -168,6 +181,12 @@ fn force_unlock_in_projects_needs_validate() {
         .withf(|_, c| c.action == ProjectAction::Validate)
         .times(1)
         .returning(|_, _| Ok(AccessDecision::Denied { reason: None }));
+    // Audited as a denied force-unlock; a store that is down does not change the refusal.
+    m.meta
+        .expect_record_audit()
+        .withf(|e| e.outcome == AuditOutcome::Denied && e.action == AuditAction::ForceUnlock)
+        .times(1)
+        .returning(|_| Err(RepoError::Unavailable("down".into())));
     let svc = m.service();
     let err = block_on(svc.unlock(
         &ctx("bob", None),

@@ -12,7 +12,8 @@ use storage_jwt_auth::{JwtSigner, SignerConfig};
 use storage_test_support::project_standin::Mode;
 
 use crate::support::{
-    App, As, MAX_UPLOAD, Objects, Options, Proxy, Upload, garage_addr, id_of, numbers,
+    App, As, MAX_UPLOAD, Objects, Options, Proxy, Upload, changes_only, denials, garage_addr,
+    id_of, numbers,
 };
 
 /// The codes only a broken dependency answers; each has a test of its own below.
@@ -34,7 +35,10 @@ async fn snapshot(alice: &As<'_>) -> Value {
     }
     for dir in ["/users/alice/", "/projects/p/"] {
         state.insert(format!("list {dir}"), alice.list(dir).await.ok());
-        state.insert(format!("audit {dir}"), alice.audit(dir).await.ok());
+        state.insert(
+            format!("audit {dir}"),
+            changes_only(alice.audit(dir).await.ok()),
+        );
         state.insert(format!("locks {dir}"), alice.locks(dir).await.ok());
     }
     Value::Object(state)
@@ -376,6 +380,14 @@ async fn every_request_error_code() {
     );
     assert!(extra.iter().all(|e| e["path"] == "/users/alice/limit.bin"));
     assert_eq!(after, before);
+    // The refused changes were recorded, as `denied`, with the refusal's sentence.
+    let refused = denials(&alice.audit("/projects/p/").await.ok());
+    assert!(
+        refused.iter().any(|e| e["action"] == "approve"
+            && e["actor"] == "alice"
+            && e["detail"].as_str().is_some_and(|d| d.contains("validate"))),
+        "{refused:?}"
+    );
     alice
         .metadata("/users/alice/big.bin")
         .await

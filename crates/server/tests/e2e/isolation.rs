@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use storage_domain::ErrorCode;
 
-use crate::support::{App, As, Upload, id_of};
+use crate::support::{App, As, Upload, changes_only, denials, id_of};
 
 /// Everything the owner sees of one file and its directory.
 async fn owner_view(owner: &As<'_>, path: &str, dir: &str) -> Value {
@@ -14,7 +14,7 @@ async fn owner_view(owner: &As<'_>, path: &str, dir: &str) -> Value {
         "metadata": owner.metadata(path).await.ok(),
         "versions": owner.versions(path).await.ok(),
         "list": owner.list(dir).await.ok(),
-        "audit": owner.audit(dir).await.ok(),
+        "audit": changes_only(owner.audit(dir).await.ok()),
         "locks": owner.locks(dir).await.ok(),
         "bytes": String::from_utf8(owner.download(path, "latest").await.bytes).expect("text"),
     })
@@ -163,6 +163,14 @@ async fn users_and_companies_cannot_see_each_other() {
     for ((owner, path, dir), was) in views.into_iter().zip(before) {
         assert_eq!(owner_view(owner, path, dir).await, was, "{path}");
     }
+    // The owner can see who tried to change their files: each refusal is audited as `denied`.
+    let tried = denials(&a.audit("/users/a/private/").await.ok());
+    assert!(
+        tried
+            .iter()
+            .any(|e| e["actor"] == "b" && e["action"] == "delete"),
+        "{tried:?}"
+    );
     for (who, own, bytes) in [(&a, a_own, "a"), (&b, b_own, "b"), (&n, n_own, "n")] {
         let versions = who.versions(own).await.ok();
         assert_eq!(versions["versions"].as_array().unwrap().len(), 1, "{own}");

@@ -775,3 +775,26 @@ pub fn garage_addr() -> SocketAddr {
         .trim_end_matches('/');
     hostport.parse().expect("TEST_S3_ENDPOINT as host:port")
 }
+
+/// An audit page with only the changes that were made (`outcome: success`): the state a
+/// refused request must leave as it was. Refusals of changes are recorded too, as `denied`.
+pub fn changes_only(mut audit: Value) -> Value {
+    if let Some(events) = audit["events"].as_array_mut() {
+        events.retain(|e| e["outcome"] == "success");
+    }
+    audit
+}
+
+/// The `denied` events of an audit page.
+pub fn denials(audit: &Value) -> Vec<Value> {
+    audit["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|e| e["outcome"] == "denied")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}

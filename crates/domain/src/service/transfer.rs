@@ -155,8 +155,7 @@ impl StorageService {
         let content_type = content_type_or_default(req.content_type.as_deref())?;
         let sha256 = req.sha256.as_deref().map(check_sha256).transpose()?;
         let limit = self.settings.max_upload_bytes;
-        if let Some(size) = req.size.filter(|s| *s > limit) {
-            let _ = size;
+        if req.size.is_some_and(|s| s > limit) {
             return Err(StorageError::PayloadTooLarge { limit });
         }
         self.authorize(ctx, &[Need::on(Operation::Upload, &req.path)])

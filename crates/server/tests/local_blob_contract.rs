@@ -238,7 +238,9 @@ const SMALL_LIMIT: u64 = 16 * 1024;
 /// The error code of a refused request, after checking the error shape.
 async fn refusal(answer: reqwest::Response) -> (u16, String) {
     let status = answer.status().as_u16();
-    let body: serde_json::Value = answer.json().await.unwrap();
+    let text = answer.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("a refusal in the error shape, got {status}: {text:?}"));
     assert_eq!(body["status"], "error", "{body}");
     (
         status,

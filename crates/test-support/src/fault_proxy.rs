@@ -207,6 +207,8 @@ async fn serve(
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors or the like: try again shortly, without spinning.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let (client, state) = (client.clone(), Arc::clone(&state));

@@ -311,6 +311,12 @@ pub async fn concurrency(b: &Bench, report: &mut Report) -> anyhow::Result<()> {
             "RSS growth MiB",
         ],
     );
+    t.intro.push(
+        "Direct: ten presigned PUTs straight to Garage at once; proxy: ten `POST /upload/proxy` \
+         through the service at once. Each side is timed from its first request to its last \
+         answer, over the uploads only: the objects and files are removed afterwards, untimed."
+            .into(),
+    );
     t.row(vec![
         "direct (presigned PUT)".into(),
         f1(mbps(total, direct_wall)),

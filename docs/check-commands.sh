@@ -9,7 +9,8 @@
 # The stack: PostgreSQL and Garage (S3) from tests/support/services.sh, `storage-server migrate`
 # then `storage-server serve` with APP_ENV=production (so the production checks run), and the
 # project-service stand-in with deploy/project-rules.json. Everything is stopped and removed on
-# exit. Needs what tests/run.sh needs, plus curl, jq and python3.
+# exit. Needs what tests/run.sh needs, plus curl, jq, psql and python3 (installed with apt-get
+# when missing and running as root: tests/support/tools.sh).
 #
 # Every ```sh block of docs/api.md runs, in order, in one bash shell (variables carry over) in
 # an empty working directory. A ```json or ```text block right after a ```sh block is that
@@ -38,12 +39,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 doc=docs/api.md
 
-for tool in curl jq python3 psql; do
-    command -v "$tool" >/dev/null || {
-        echo "check-commands: $tool is needed" >&2
-        exit 2
-    }
-done
+# The tools the sessions use: installed when missing (as root, with apt-get), else named.
+# shellcheck source=tests/support/tools.sh
+source tests/support/tools.sh
+tools_need_apt curl curl
+tools_need_apt jq jq
+tools_need_apt psql postgresql-client
+tools_need_apt python3 python3
+tools_require
 
 log() { printf '[docs] %s\n' "$*" >&2; }
 

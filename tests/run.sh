@@ -7,8 +7,9 @@
 #
 # It starts a throwaway PostgreSQL (unless TEST_DATABASE_URL is set) and a
 # throwaway single-node Garage, exports TEST_* variables describing them, runs
-# `cargo nextest run` (or `cargo test` without nextest), then stops both and
-# removes their temp directory. See docs/testing.md.
+# `cargo nextest run` (or `cargo test` without nextest) twice, the tests whose
+# timing matters last and alone, then stops both and removes their temp
+# directory. See docs/testing.md.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,6 +41,18 @@ run() {
     if ((status == 0)); then status=$rc; fi
 }
 
+# True when the arguments choose tests by filterset themselves (-E, --filterset).
+has_filterset() {
+    local arg
+    for arg in "$@"; do
+        case "$arg" in
+            --) return 1 ;;
+            -E | -E?* | --filterset | --filterset=* | --filter-expr | --filter-expr=*) return 0 ;;
+        esac
+    done
+    return 1
+}
+
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest does not run doc tests: run them first on full runs, so the last
     # summary printed is nextest's. TEST_DOCTESTS=0 skips them, =1 forces them.
@@ -47,9 +60,19 @@ if cargo nextest --version >/dev/null 2>&1; then
     if [[ "$doctests" == 1 || ("$doctests" == auto && $# -eq 0) ]]; then
         run cargo test --doc "${scope[@]}" --no-fail-fast "$@"
     fi
-    run cargo nextest run "${scope[@]}" --no-fail-fast "$@"
+    if has_filterset "$@"; then
+        run cargo nextest run "${scope[@]}" --no-fail-fast "$@"
+    else
+        # The tests whose timing matters (nextest group `timing`, .config/nextest.toml) run
+        # after the others, one at a time, so they never share the machine with the parallel
+        # run. A selection may leave either run empty: that is not a failure.
+        run cargo nextest run "${scope[@]}" --no-fail-fast --no-tests=warn \
+            -E 'not group(timing)' "$@"
+        run cargo nextest run "${scope[@]}" --no-fail-fast --no-tests=warn \
+            -E 'group(timing)' "$@"
+    fi
 else
-    svc_log "cargo-nextest is not installed: using cargo test"
+    svc_log "cargo-nextest is not installed: using cargo test (the timing tests then run beside the others)"
     run cargo test "${scope[@]}" --no-fail-fast "$@"
 fi
 

@@ -230,7 +230,45 @@ impl Drop for Server {
     }
 }
 
+/// The server settings a run sets itself (the figures depend on them); every other setting is
+/// the server's default. `STORAGE_BENCH_SERVER_ENV` may override these or set others.
+pub const BENCH_SETTINGS: [(&str, &str); 3] = [
+    ("DB_POOL_MAX_SIZE", "16"),
+    ("LOG_JSON", "true"),
+    ("RUST_LOG", "warn,storage_server=info"),
+];
+
+/// Variables of the server's environment that say where things are or hold secrets, not how
+/// the server behaves: left out of the report.
+const NOT_SETTINGS: [&str; 12] = [
+    "APP_ENV",
+    "BIND_ADDR",
+    "DATABASE_URL",
+    "JWT_SECRET",
+    "PROJECT_SERVICE_URL",
+    "MINIO_ENDPOINT",
+    "MINIO_ACCESS_KEY",
+    "MINIO_SECRET_KEY",
+    "MINIO_REGION",
+    "MINIO_BUCKET_USERS",
+    "MINIO_BUCKET_COMPANIES",
+    "MINIO_BUCKET_PROJECTS",
+];
+
+/// The settings among `vars` (the server's whole environment), as `K=V`, sorted.
+pub fn settings_of(vars: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = vars
+        .iter()
+        .filter(|(k, _)| !NOT_SETTINGS.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    out.sort();
+    out
+}
+
 impl Server {
+    /// The server's whole environment: where the services are, [`BENCH_SETTINGS`], then the
+    /// overrides of `STORAGE_BENCH_SERVER_ENV` ("K=V K2=V2"), each variable once.
     pub fn env(
         services: &Services,
         database_url: &str,
@@ -256,16 +294,15 @@ impl Server {
                 services.var("TEST_S3_BUCKET_PROJECTS"),
             ),
             ("MINIO_CREATE_BUCKETS", "false"),
-            ("LOG_JSON", "true"),
-            ("RUST_LOG", "warn,storage_server=info"),
         ]
         .into_iter()
+        .chain(BENCH_SETTINGS)
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        // Extra server settings for a run: STORAGE_BENCH_SERVER_ENV="K=V K2=V2".
         if let Ok(extra) = std::env::var("STORAGE_BENCH_SERVER_ENV") {
             for kv in extra.split_whitespace() {
                 if let Some((k, v)) = kv.split_once('=') {
+                    vars.retain(|(known, _)| known != k);
                     vars.push((k.to_owned(), v.to_owned()));
                 }
             }
@@ -406,6 +443,10 @@ pub struct Bench {
     pub services: Services,
     pub database: Option<BenchDatabase>,
     pub server: Server,
+    /// The server binary that runs.
+    pub server_bin: PathBuf,
+    /// The server's settings, as `K=V` ([`settings_of`] its environment).
+    pub server_settings: Vec<String>,
     /// Kept alive for the server's project checks.
     pub _standin: ProjectStandin,
     pub api: Api,
@@ -424,6 +465,8 @@ impl Bench {
             services,
             database: Some(database),
             server,
+            server_bin: bin,
+            server_settings: settings_of(&server_vars),
             _standin: standin,
             api,
         })

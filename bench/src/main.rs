@@ -10,8 +10,10 @@
 //! `tests/support/services.sh` (unless the `TEST_*` variables name running ones), a database of
 //! their own, the release `storage-server` binary as a child process (built first, so its peak
 //! RSS can be read from `/proc/<pid>/status`), and the project-service stand-in. They print a
-//! Markdown table per scenario and write `bench/results/<scenario>-<date>.{json,md}` and
-//! `bench/results/latest.md`.
+//! Markdown table per scenario and write `bench/results/<scenario>-<date>.{json,md}`; `all`
+//! also writes `bench/results/latest.md` (a single scenario never does). Each report opens
+//! with what the run was: date, commit, command, machine (CPUs, memory, load), versions of the
+//! service, PostgreSQL, Garage and the compiler, and the server's settings.
 //!
 //! - `proxy`: one upload and one download of `--size-mib` (1024) through the service
 //!   (`/upload/proxy`, `/download/proxy`) and straight to Garage (presigned URLs): MB/s, ratio,
@@ -92,7 +94,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(services: Services, scenario: &str, options: &Options) -> anyhow::Result<()> {
     let bench = Bench::start(services).await?;
     let mut report = Report {
-        context: context(&bench).await,
+        context: context(&bench, scenario, options).await,
         ..Report::default()
     };
     let selected: Vec<&str> = if scenario == "all" {
@@ -117,9 +119,12 @@ async fn run(services: Services, scenario: &str, options: &Options) -> anyhow::R
             break;
         }
     }
+    report
+        .context
+        .push(("load average at the end".into(), load_average()));
     println!("{}", report.markdown(scenario));
     if !report.tables.is_empty() {
-        for path in report.write(scenario)? {
+        for path in report.write(scenario, outcome.is_ok())? {
             eprintln!("[bench] wrote {}", path.display());
         }
     }
@@ -127,56 +132,127 @@ async fn run(services: Services, scenario: &str, options: &Options) -> anyhow::R
     outcome.and(finished)
 }
 
-async fn context(bench: &Bench) -> Vec<(String, String)> {
-    let cmd = |program: &str, args: &[&str]| -> String {
-        std::process::Command::new(program)
-            .args(args)
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
+/// The output of `program args`, trimmed (empty when it cannot run).
+fn output_of(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The first line of `/proc/<file>` whose key is `key` (`key: value` or `key value`), its value.
+fn proc_field(file: &str, key: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{file}"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim_start_matches([':', ' ', '\t']).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The commit the bench was built from, `-dirty` when the work tree has changes.
+fn commit() -> String {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let head = output_of("git", &["-C", dir, "rev-parse", "--short", "HEAD"]);
+    let dirty = !output_of(
+        "git",
+        &["-C", dir, "status", "--porcelain", "--untracked-files=no"],
+    )
+    .is_empty();
+    match (head.is_empty(), dirty) {
+        (true, _) => "unknown (no git)".into(),
+        (false, true) => format!("{head}-dirty (uncommitted changes)"),
+        (false, false) => head,
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct VersionRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
+}
+
+/// `SELECT version()` of the run's PostgreSQL.
+async fn postgres_version(url: &str) -> String {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let Ok(mut conn) = AsyncPgConnection::establish(url).await else {
+        return "unknown (cannot connect)".into();
     };
+    diesel::sql_query("SELECT version() AS version")
+        .get_result::<VersionRow>(&mut conn)
+        .await
+        .map_or_else(|_| "unknown".into(), |r| r.version)
+}
+
+/// What the run was: when, which code, how it was asked for, on what, against what, with which
+/// settings. Recorded in every report (Markdown and JSON).
+async fn context(bench: &Bench, scenario: &str, options: &Options) -> Vec<(String, String)> {
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let garage = bench
         .services
         .vars
         .get("GARAGE_BIN")
-        .map(|bin| cmd(bin, &["--version"]))
-        .unwrap_or_else(|| "Garage (already running)".into());
+        .map(|bin| output_of(bin, &["--version"]))
+        .map_or_else(
+            || {
+                "Garage named by TEST_S3_ENDPOINT (not started by the bench: version unknown)"
+                    .into()
+            },
+            |v| v.lines().next().unwrap_or_default().to_owned(),
+        );
+    let server_bin = bench.server_bin.display().to_string();
+    let mut settings = bench.server_settings.join(", ");
+    settings.push_str("; every other setting at the server's default (env.example)");
     vec![
         (
             "date".into(),
             chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         ),
+        ("commit".into(), commit()),
         (
-            "commit".into(),
-            cmd(
-                "git",
-                &[
-                    "-C",
-                    env!("CARGO_MANIFEST_DIR"),
-                    "rev-parse",
-                    "--short",
-                    "HEAD",
-                ],
+            "command".into(),
+            format!(
+                "storage-bench {scenario} --size-mib {} --reps {} --seconds {} --list-max {}",
+                options.size_mib, options.reps, options.seconds, options.list_max
             ),
         ),
         (
             "machine".into(),
-            format!("{cpus} CPUs, {}", cmd("uname", &["-sr"])),
+            format!(
+                "{cpus} CPUs ({}), {} memory, {}",
+                proc_field("cpuinfo", "model name"),
+                proc_field("meminfo", "MemTotal"),
+                output_of("uname", &["-sr"])
+            ),
+        ),
+        ("load average at the start".into(), load_average()),
+        (
+            "versions".into(),
+            format!(
+                "{} (release build), {}, {garage}, built with {}",
+                output_of(&server_bin, &["--version"]),
+                postgres_version(bench.database_url()).await,
+                output_of("rustc", &["--version"]),
+            ),
         ),
         (
             "services".into(),
             format!(
-                "PostgreSQL ({}), {}, service and stand-in on 127.0.0.1, all on this machine",
+                "PostgreSQL at {}, Garage at {}, service and stand-in on 127.0.0.1, all on this \
+                 machine",
                 bench.services.var("TEST_DATABASE_URL"),
-                garage.lines().next().unwrap_or_default()
+                bench.services.var("TEST_S3_ENDPOINT"),
             ),
         ),
-        (
-            "service".into(),
-            "release storage-server binary, default settings (DB pool 16), JSON logs at warn"
-                .into(),
-        ),
+        ("service settings".into(), settings),
     ]
 }

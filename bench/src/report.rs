@@ -86,14 +86,14 @@ impl Report {
         out
     }
 
-    /// Writes `bench/results/<scenario>-<date>.{json,md}` and `bench/results/latest.md`.
-    pub fn write(&self, scenario: &str) -> anyhow::Result<Vec<PathBuf>> {
+    /// Writes `bench/results/<scenario>-<date>.{json,md}`, and for a `complete` run of `all`
+    /// (only) also `bench/results/latest.md`: never one scenario alone, nor a run that failed.
+    pub fn write(&self, scenario: &str, complete: bool) -> anyhow::Result<Vec<PathBuf>> {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results");
         std::fs::create_dir_all(&dir)?;
         let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
         let json_path = dir.join(format!("{scenario}-{date}.json"));
         let md_path = dir.join(format!("{scenario}-{date}.md"));
-        let latest = dir.join("latest.md");
         let context: Map<String, Value> = self
             .context
             .iter()
@@ -107,8 +107,13 @@ impl Report {
         std::fs::write(&json_path, serde_json::to_string_pretty(&doc)? + "\n")?;
         let md = self.markdown(scenario);
         std::fs::write(&md_path, &md)?;
-        std::fs::write(&latest, &md)?;
-        Ok(vec![json_path, md_path, latest])
+        let mut written = vec![json_path, md_path];
+        if scenario == "all" && complete {
+            let latest = dir.join("latest.md");
+            std::fs::write(&latest, &md)?;
+            written.push(latest);
+        }
+        Ok(written)
     }
 }
 

@@ -255,23 +255,30 @@ pub async fn concurrency(b: &Bench, report: &mut Report) -> anyhow::Result<()> {
     const SIZE: u64 = 100 * MIB;
     eprintln!("[bench] concurrency: {UPLOADS} x 100 MiB");
     let store = Arc::new(S3BlobStore::connect(b.services.s3_config()).await?);
+    // Both sides are timed over the same work: the uploads, from the first request to the last
+    // answer. The objects and files are removed afterwards, outside the timed part.
+    let keys: Vec<ObjectKey> = (0..UPLOADS)
+        .map(|_| ObjectKey::from_stored(format!("bench/{}", uuid::Uuid::new_v4().as_simple())))
+        .collect();
     let started = Instant::now();
-    let direct: Vec<_> = (0..UPLOADS)
-        .map(|_| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                let key =
-                    ObjectKey::from_stored(format!("bench/{}", uuid::Uuid::new_v4().as_simple()));
-                let result = direct_put_only(&*store, &key, SIZE).await;
-                let _ = store.delete(BucketKind::Users, &key).await;
-                result
-            })
+    let direct: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let (store, key) = (Arc::clone(&store), key.clone());
+            tokio::spawn(async move { direct_put_only(&*store, &key, SIZE).await })
         })
         .collect();
+    let mut direct_results = Vec::new();
     for task in direct {
-        task.await??;
+        direct_results.push(task.await?);
     }
     let direct_wall = started.elapsed();
+    for key in &keys {
+        store.delete(BucketKind::Users, key).await?;
+    }
+    direct_results
+        .into_iter()
+        .collect::<anyhow::Result<Vec<()>>>()?;
 
     b.server.reset_peak()?;
     let (_, base) = b.server.memory_kib()?;
@@ -303,6 +310,12 @@ pub async fn concurrency(b: &Bench, report: &mut Report) -> anyhow::Result<()> {
             "service peak RSS MiB",
             "RSS growth MiB",
         ],
+    );
+    t.intro.push(
+        "Direct: ten presigned PUTs straight to Garage at once; proxy: ten `POST /upload/proxy` \
+         through the service at once. Each side is timed from its first request to its last \
+         answer, over the uploads only: the objects and files are removed afterwards, untimed."
+            .into(),
     );
     t.row(vec![
         "direct (presigned PUT)".into(),
@@ -493,8 +506,9 @@ pub async fn ops(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Result<
          keep-alive HTTP connections (service) or a connection of its own (PostgreSQL). \
          lock+unlock counts the pair as one operation. The raw PostgreSQL row is one \
          `SELECT count(*) FROM files WHERE bucket = … AND path = …` round trip from the bench \
-         process, at the same concurrency. The service runs with its default pool of 16 \
-         connections.",
+         process, at the same concurrency. ops/s, p50 and p99 are those of the operations that \
+         succeeded; failed ones are counted apart (errors). The service's pool size is in the \
+         run's settings above.",
         o.seconds
     ));
     let mut json_rows = Vec::new();
@@ -546,7 +560,8 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
     );
     t.intro.push(
         "`POST /upload/presign` writes a reservation row and signs a PUT URL; \
-         `POST /download/presign` reads the file's metadata and signs a GET URL."
+         `POST /download/presign` reads the file's metadata and signs a GET URL. ops/s, p50 and \
+         p99 are those of the presigns that succeeded; failed ones are counted apart (errors)."
             .into(),
     );
     let mut json_rows = Vec::new();
@@ -590,6 +605,12 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
                 f2(ms(stats.p99)),
                 stats.errors.to_string(),
             ]);
+            if stats.errors > 0 && t.notes.is_empty() {
+                t.notes.push(format!(
+                    "First error ({name}, {clients} clients): {}",
+                    stats.first_error.clone().unwrap_or_default()
+                ));
+            }
             let mut v = stats.json();
             v["operation"] = json!(name);
             json_rows.push(v);

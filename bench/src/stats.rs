@@ -1,5 +1,9 @@
 //! Closed-loop load: N clients, each running one operation after the other for a fixed time,
 //! with the latency of every operation started in the measured window.
+//!
+//! Failed operations are counted apart: the rate (`ops/s`) and the latencies (p50, p99) are
+//! those of the operations that succeeded, so a fast failure (a 503, a refused connection) can
+//! never pass for throughput.
 
 use std::{
     future::Future,
@@ -13,17 +17,56 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 pub struct Stats {
     pub clients: usize,
+    /// Operations that succeeded (started in the measured window).
     pub ops: u64,
+    /// Operations that failed (started in the measured window); not in `ops`, the rate or the
+    /// latencies.
     pub errors: u64,
     pub first_error: Option<String>,
     pub seconds: f64,
+    /// Latencies of the operations that succeeded.
     pub p50: Duration,
     pub p99: Duration,
 }
 
+/// One operation of the measured window: how long it took, and its error if it failed.
+#[derive(Debug)]
+pub struct Sample {
+    pub took: Duration,
+    pub error: Option<String>,
+}
+
 impl Stats {
+    /// Successful operations per second.
     pub fn per_second(&self) -> f64 {
         self.ops as f64 / self.seconds
+    }
+
+    /// The figures of `samples`, taken by `clients` clients over `seconds`: failures counted
+    /// apart, the rate and latencies from the successes only.
+    pub fn summarize(clients: usize, samples: Vec<Sample>, seconds: f64) -> Self {
+        let mut latencies = Vec::with_capacity(samples.len());
+        let mut errors = 0;
+        let mut first_error = None;
+        for sample in samples {
+            match sample.error {
+                None => latencies.push(sample.took),
+                Some(e) => {
+                    errors += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        latencies.sort_unstable();
+        Self {
+            clients,
+            ops: latencies.len() as u64,
+            errors,
+            first_error,
+            seconds,
+            p50: quantile(&latencies, 0.50),
+            p99: quantile(&latencies, 0.99),
+        }
     }
 
     pub fn json(&self) -> Value {
@@ -58,7 +101,7 @@ pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Runs `op(client, iteration)` in a loop on `clients` tasks for `warmup + measure`; counts the
+/// Runs `op(client, iteration)` in a loop on `clients` tasks for `warmup + measure`; keeps the
 /// operations started after the warm-up.
 pub async fn drive<F, Fut>(clients: usize, warmup: Duration, measure: Duration, op: F) -> Stats
 where
@@ -73,9 +116,7 @@ where
         .map(|client| {
             let op = Arc::clone(&op);
             tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                let mut first_error = None;
+                let mut samples = Vec::new();
                 let mut i = 0u64;
                 loop {
                     let began = Instant::now();
@@ -88,43 +129,84 @@ where
                     if began < from {
                         continue;
                     }
-                    latencies.push(took);
-                    if let Err(e) = result {
-                        errors += 1;
-                        first_error.get_or_insert_with(|| format!("{e:#}"));
-                    }
+                    samples.push(Sample {
+                        took,
+                        error: result.err().map(|e| format!("{e:#}")),
+                    });
                 }
-                (latencies, errors, first_error)
+                samples
             })
         })
         .collect();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    let mut first_error = None;
+    let mut samples = Vec::new();
     for task in tasks {
         match task.await {
-            Ok((latencies, e, first)) => {
-                all.extend(latencies);
-                errors += e;
-                if first_error.is_none() {
-                    first_error = first;
-                }
-            }
-            Err(e) => {
-                errors += 1;
-                first_error.get_or_insert_with(|| format!("client task failed: {e}"));
-            }
+            Ok(mine) => samples.extend(mine),
+            Err(e) => samples.push(Sample {
+                took: Duration::ZERO,
+                error: Some(format!("client task failed: {e}")),
+            }),
         }
     }
     let seconds = start.elapsed().saturating_sub(warmup).as_secs_f64();
-    all.sort_unstable();
-    Stats {
-        clients,
-        ops: all.len() as u64,
-        errors,
-        first_error,
-        seconds,
-        p50: quantile(&all, 0.50),
-        p99: quantile(&all, 0.99),
+    Stats::summarize(clients, samples, seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(ms: u64) -> Sample {
+        Sample {
+            took: Duration::from_millis(ms),
+            error: None,
+        }
+    }
+
+    fn failed(ms: u64, why: &str) -> Sample {
+        Sample {
+            took: Duration::from_millis(ms),
+            error: Some(why.to_owned()),
+        }
+    }
+
+    #[test]
+    fn failures_are_counted_apart_and_left_out_of_rate_and_latencies() {
+        // 4 successes of 10..40 ms, 6 fast failures of 1 ms, over 2 s.
+        let samples = vec![
+            failed(1, "HTTP 503 first"),
+            ok(10),
+            failed(1, "HTTP 503"),
+            ok(20),
+            failed(1, "HTTP 503"),
+            failed(1, "HTTP 503"),
+            ok(30),
+            failed(1, "HTTP 503"),
+            ok(40),
+            failed(1, "HTTP 503"),
+        ];
+        let stats = Stats::summarize(3, samples, 2.0);
+        assert_eq!((stats.ops, stats.errors), (4, 6));
+        assert_eq!(stats.per_second(), 2.0);
+        assert_eq!(stats.p50, Duration::from_millis(20));
+        assert_eq!(stats.p99, Duration::from_millis(40));
+        assert_eq!(stats.first_error.as_deref(), Some("HTTP 503 first"));
+        assert_eq!(stats.clients, 3);
+    }
+
+    #[test]
+    fn only_failures_give_no_rate_and_no_latency() {
+        let stats = Stats::summarize(1, vec![failed(5, "refused"), failed(5, "refused")], 1.0);
+        assert_eq!((stats.ops, stats.errors), (0, 2));
+        assert_eq!(stats.per_second(), 0.0);
+        assert_eq!((stats.p50, stats.p99), (Duration::ZERO, Duration::ZERO));
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(quantile(&sorted, 0.50), Duration::from_millis(50));
+        assert_eq!(quantile(&sorted, 0.99), Duration::from_millis(99));
+        assert_eq!(quantile(&sorted[..1], 0.99), Duration::from_millis(1));
     }
 }

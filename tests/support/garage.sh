@@ -166,6 +166,12 @@ EOF
         fi
     done
 
+    # The key may create buckets (S3BlobStore::connect's MINIO_CREATE_BUCKETS path is tested).
+    if ! out=$(garage_cli key allow --create-bucket "$TEST_S3_ACCESS_KEY" 2>&1); then
+        printf '%s\n' "$out" >&2
+        svc_die "could not let the test key create buckets in Garage"
+    fi
+
     # Check that the key can really use every bucket: a signed request each
     # (curl >= 7.75 signs SigV4), or the CLI's view when curl cannot sign.
     for bucket in "$TEST_S3_BUCKET_USERS" "$TEST_S3_BUCKET_COMPANIES" "$TEST_S3_BUCKET_PROJECTS"; do

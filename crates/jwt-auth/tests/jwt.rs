@@ -50,6 +50,25 @@ fn cookie(token: &str) -> String {
     format!("theme=dark; access_token={token}; other=1")
 }
 
+/// Asserts that `token`, presented as the cookie and as the bearer header, is accepted as
+/// `user` of `company`.
+fn assert_accepted(verifier: &JwtVerifier, token: &str, user: &str, company: Option<&str>) {
+    for (cookie_header, authorization) in [
+        (Some(cookie(token)), None),
+        (None, Some(format!("Bearer {token}"))),
+    ] {
+        let principal = verifier
+            .authenticate(cookie_header.as_deref(), authorization.as_deref())
+            .unwrap_or_else(|e| panic!("{cookie_header:?} {authorization:?}: refused: {e:?}"));
+        assert_eq!(principal.user_id.as_str(), user);
+        assert_eq!(
+            principal.company_id.as_ref().map(|c| c.as_str()),
+            company,
+            "{cookie_header:?} {authorization:?}"
+        );
+    }
+}
+
 /// Asserts that `token`, presented as the cookie and as the bearer header, is refused with
 /// `unauthorized`.
 fn assert_refused(verifier: &JwtVerifier, token: &str) {
@@ -196,11 +215,7 @@ fn aud_is_ignored_when_no_audience_is_configured() {
     let token = hs_signer()
         .sign(&json!({ "sub": "u", "aud": "someone-else", "exp": now() + 60 }))
         .unwrap();
-    assert!(
-        hs_verifier()
-            .authenticate(Some(&cookie(&token)), None)
-            .is_ok()
-    );
+    assert_accepted(&hs_verifier(), &token, "u", None);
 }
 
 #[test]
@@ -216,7 +231,7 @@ fn configured_iss_and_aud_are_accepted_when_they_match() {
         .unwrap()
         .mint_token("u", None, Duration::from_secs(60))
         .unwrap();
-    assert!(verifier.authenticate(Some(&cookie(&token)), None).is_ok());
+    assert_accepted(&verifier, &token, "u", None);
 }
 
 // ---- missing -------------------------------------------------------------------------------
@@ -265,11 +280,7 @@ fn hs256_signed_with_the_rsa_public_key_is_refused_by_an_rs256_verifier() {
     assert_refused(&rsa_verifier(), &forged);
     // The same claims signed properly pass, so the refusal is about the forgery.
     let genuine = rsa_signer(RSA_PRIVATE).sign(&valid_claims()).unwrap();
-    assert!(
-        rsa_verifier()
-            .authenticate(Some(&cookie(&genuine)), None)
-            .is_ok()
-    );
+    assert_accepted(&rsa_verifier(), &genuine, "user-1", Some("acme"));
 }
 
 #[test]
@@ -329,11 +340,7 @@ fn future_nbf_is_refused() {
     let token = hs_signer()
         .sign(&json!({ "sub": "u", "exp": now() + 7200, "nbf": now() - 10 }))
         .unwrap();
-    assert!(
-        hs_verifier()
-            .authenticate(Some(&cookie(&token)), None)
-            .is_ok()
-    );
+    assert_accepted(&hs_verifier(), &token, "u", None);
 }
 
 #[test]

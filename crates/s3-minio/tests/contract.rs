@@ -15,11 +15,17 @@ use storage_domain::{
 use storage_s3_minio::S3BlobStore;
 use storage_test_support::{
     blob_contract::{self as contract, MIB8},
+    bytes_gen::{drain_sha256, pattern_sha256, pattern_stream},
     env::require,
-    s3::{s3_config_from_env, s3_store_from_env},
+    fault_proxy::{Fault, FaultProxy, Rule, Seen},
+    s3::{garage_addr, s3_config_from_env, s3_store_from_env},
 };
 
 async fn store() -> Arc<dyn BlobStore> {
+    s3_store_from_env().await
+}
+
+async fn store_direct() -> Arc<S3BlobStore> {
     s3_store_from_env().await
 }
 
@@ -320,7 +326,8 @@ async fn silent_store_is_unavailable_within_the_timeouts() {
     holder.abort();
 }
 
-/// `connect` creates a missing bucket when the key may, and names it when it may not.
+/// `connect` refuses a missing bucket, naming it, unless asked to create missing buckets; then
+/// it creates it (the test key may create buckets: tests/support/garage.sh allows it).
 #[tokio::test]
 async fn connect_checks_the_buckets() {
     let missing = format!("contract-missing-{}", uuid::Uuid::new_v4().as_simple());
@@ -338,15 +345,150 @@ async fn connect_checks_the_buckets() {
     ));
 
     config.create_missing_buckets = true;
-    match S3BlobStore::connect(config.clone()).await {
-        Ok(store) => {
-            store.health().await.unwrap();
-            // Clean up: the bucket is empty.
-            let mut bucket = raw_bucket(BucketKind::Users);
-            bucket.name = missing;
-            bucket.delete().await.unwrap();
-        }
-        // A key without the right to create buckets: the error still names the bucket.
-        Err(e) => assert!(e.to_string().contains(&missing), "{e}"),
+    let store = S3BlobStore::connect(config.clone())
+        .await
+        .unwrap_or_else(|e| panic!("connect must create {missing}: {e}"));
+    // The bucket exists now, empty, and the store uses it.
+    let mut bucket = raw_bucket(BucketKind::Users);
+    bucket.name = missing.clone();
+    let pages = bucket.list(String::new(), None).await.unwrap();
+    assert!(pages.iter().all(|p| p.contents.is_empty()), "{pages:?}");
+    let key = contract::unique_key("created-bucket");
+    store
+        .put(
+            BucketKind::Projects,
+            &key,
+            "text/plain",
+            pattern_stream(3, 5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bucket.list(String::new(), None).await.unwrap()[0].contents[0].key,
+        key.as_str()
+    );
+    // Found now, without creating.
+    config.create_missing_buckets = false;
+    S3BlobStore::connect(config).await.unwrap();
+    store.delete(BucketKind::Projects, &key).await.unwrap();
+    bucket.delete().await.unwrap();
+}
+
+// --- part uploads against a store that fails a part ---------------------------------------
+
+/// The adapter over a [`FaultProxy`] in front of the test Garage.
+async fn through_proxy() -> (FaultProxy, S3BlobStore) {
+    let proxy = FaultProxy::start(garage_addr()).await;
+    let mut config = s3_config_from_env();
+    config.endpoint = proxy.endpoint();
+    let store = S3BlobStore::connect(config).await.unwrap();
+    (proxy, store)
+}
+
+/// The `UploadPart` requests the proxy saw.
+fn part_requests(proxy: &FaultProxy) -> Vec<Seen> {
+    proxy
+        .seen()
+        .into_iter()
+        .filter(Seen::is_upload_part)
+        .collect()
+}
+
+/// The first part the store fails (a 503, or a connection closed without an answer) is sent
+/// again: the put succeeds, the object holds exactly the bytes sent, and no multipart upload is
+/// left.
+#[tokio::test]
+async fn a_part_failed_once_is_sent_again_and_the_object_is_whole() {
+    for fault in [Fault::Status(503), Fault::HangUp] {
+        let (proxy, store) = through_proxy().await;
+        proxy.fail(Rule::upload_part(None).times(1), fault);
+        let key = contract::unique_key("part-retry");
+        let (size, seed) = (2 * MIB8 + 5, 17); // three parts
+        let outcome = store
+            .put(
+                BucketKind::Users,
+                &key,
+                "application/octet-stream",
+                pattern_stream(seed, size),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: the put failed: {e:?}"));
+        assert_eq!(outcome.size, size, "{fault:?}");
+
+        let parts = part_requests(&proxy);
+        let failed: Vec<&Seen> = parts.iter().filter(|s| s.failed.is_some()).collect();
+        assert_eq!(failed.len(), 1, "{fault:?}: one part failed: {parts:#?}");
+        let number = failed[0].part_number();
+        assert_eq!(
+            parts.iter().filter(|s| s.part_number() == number).count(),
+            2,
+            "{fault:?}: the failed part {number:?} was sent again: {parts:#?}"
+        );
+        assert_eq!(parts.len(), 4, "{fault:?}: three parts and one retry");
+
+        // Read back straight from Garage, not through the proxy.
+        let direct = store_direct().await;
+        let read = direct.get(BucketKind::Users, &key, None).await.unwrap();
+        assert_eq!(
+            drain_sha256(read.body).await.unwrap(),
+            (size, pattern_sha256(seed, size)),
+            "{fault:?}: the stored bytes are the bytes sent"
+        );
+        assert_eq!(
+            direct.head(BucketKind::Users, &key).await.unwrap().etag,
+            outcome.etag,
+            "{fault:?}"
+        );
+        assert_eq!(
+            uploads_of(BucketKind::Users, &key).await,
+            Vec::<String>::new()
+        );
+        direct.delete(BucketKind::Users, &key).await.unwrap();
+    }
+}
+
+/// A part the store fails every time: the put fails `Unavailable` after the adapter's three
+/// attempts at that part, the multipart upload is aborted before `put` returns, and nothing is
+/// kept.
+#[tokio::test]
+async fn a_part_that_keeps_failing_aborts_the_upload_and_keeps_nothing() {
+    let (proxy, store) = through_proxy().await;
+    proxy.fail(Rule::upload_part(Some(2)), Fault::Status(503));
+    let key = contract::unique_key("part-fails");
+    let err = store
+        .put(
+            BucketKind::Users,
+            &key,
+            "application/octet-stream",
+            pattern_stream(5, 3 * MIB8),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BlobError::Unavailable(ref m) if m.contains("503")),
+        "{err:?}"
+    );
+    let parts = part_requests(&proxy);
+    let second: Vec<&Seen> = parts
+        .iter()
+        .filter(|s| s.part_number() == Some(2))
+        .collect();
+    assert_eq!(second.len(), 3, "three attempts at part 2: {parts:#?}");
+    assert!(second.iter().all(|s| s.failed.is_some()));
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.method == "DELETE" && s.query.contains("uploadId=")),
+        "an AbortMultipartUpload was sent"
+    );
+    // Awaited before `put` returned: nothing may be left, right away.
+    assert_eq!(
+        uploads_of(BucketKind::Users, &key).await,
+        Vec::<String>::new()
+    );
+    match store_direct().await.head(BucketKind::Users, &key).await {
+        Err(BlobError::NotFound) => {}
+        other => panic!("no object may be kept, got {other:?}"),
     }
 }

@@ -14,7 +14,7 @@ use actix_web::{App, HttpServer, dev::ServerHandle};
 use secrecy::SecretSlice;
 use storage_domain::{
     model::BucketKind,
-    ports::{BlobStore, PresignGetOptions},
+    ports::{BlobError, BlobStore, PresignGetOptions},
 };
 use storage_http_actix::{SignedBlobs, configure_signed_blobs};
 use storage_local_fs::{LocalBlobStore, LocalConfig};
@@ -39,6 +39,11 @@ impl Drop for Local {
 const MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 async fn local() -> Local {
+    local_with_limit(MAX_BYTES).await
+}
+
+/// A local store whose routes take at most `max_bytes` in a PUT without a signed length.
+async fn local_with_limit(max_bytes: u64) -> Local {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
@@ -52,7 +57,7 @@ async fn local() -> Local {
         .await
         .unwrap(),
     );
-    let blobs = SignedBlobs::new(Arc::new(LocalSignedBlobs(store.clone())), MAX_BYTES);
+    let blobs = SignedBlobs::new(Arc::new(LocalSignedBlobs(store.clone())), max_bytes);
     let server = HttpServer::new(move || {
         let blobs = blobs.clone();
         App::new().configure(move |cfg| configure_signed_blobs(cfg, blobs))
@@ -226,83 +231,170 @@ async fn refusals_are_403_access_denied_in_the_error_shape() {
     }
 }
 
-/// The signed length is enforced on the bytes actually sent, and the upload limit on unsigned
-/// lengths; nothing is kept either way.
-#[tokio::test]
-async fn body_length_is_enforced() {
-    let local = local().await;
-    let key = contract::unique_key("length");
-    // Signed for 10 bytes, the request announces 10 but the body is chunked and longer/shorter:
-    // reqwest sets Content-Length from the body, so send a stream (chunked, no length): the
-    // signed Content-Length is then missing, which is refused.
-    let put = local
-        .store
-        .presign_put(
-            BucketKind::Users,
-            &key,
-            "text/plain",
-            Some(10),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    let body = reqwest::Body::wrap_stream(futures_util::stream::iter([Ok::<_, std::io::Error>(
-        bytes::Bytes::from_static(b"0123456789ab"),
-    )]));
-    let answer = client()
-        .put(&put.url)
+/// The upload limit of [`body_length_is_enforced`]'s server: small, so that a chunked body
+/// over it is sent whole before the server answers, and the answer is always read.
+const SMALL_LIMIT: u64 = 16 * 1024;
+
+/// The error code of a refused request, after checking the error shape.
+async fn refusal(answer: reqwest::Response) -> (u16, String) {
+    let status = answer.status().as_u16();
+    let text = answer.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("a refusal in the error shape, got {status}: {text:?}"));
+    assert_eq!(body["status"], "error", "{body}");
+    (
+        status,
+        body["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[track_caller]
+fn assert_nothing_at(head: Result<storage_domain::ports::BlobMeta, BlobError>, what: &str) {
+    match head {
+        Err(BlobError::NotFound) => {}
+        other => panic!("{what}: nothing may be stored, got {other:?}"),
+    }
+}
+
+/// A PUT body: its length announced (`Content-Length`), or chunked (no length).
+enum PutBody {
+    Sized(Vec<u8>),
+    Chunked(Vec<Vec<u8>>),
+}
+
+/// A PUT of `body` to `url`.
+async fn put(url: &str, body: PutBody) -> reqwest::Response {
+    let body = match body {
+        PutBody::Sized(bytes) => reqwest::Body::from(bytes),
+        PutBody::Chunked(chunks) => reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::from(c))),
+        )),
+    };
+    client()
+        .put(url)
         .header("Content-Type", "text/plain")
         .body(body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// PUTs each of `bodies` to `url`: each is refused with `expected` (status, code), and nothing
+/// is stored at `key`.
+async fn assert_puts_refused(
+    local: &Local,
+    url: &str,
+    key: &storage_domain::model::ObjectKey,
+    bodies: Vec<(&str, PutBody)>,
+    expected: (u16, &str),
+) {
+    for (what, body) in bodies {
+        let answer = put(url, body).await;
+        assert_eq!(
+            refusal(answer).await,
+            (expected.0, expected.1.to_owned()),
+            "{what}"
+        );
+        assert_nothing_at(local.store.head(BucketKind::Users, key).await, what);
+    }
+}
+
+/// The signed length is enforced on the request (a `Content-Length` that differs, or none at
+/// all, is refused before any byte is stored), and the upload limit on unsigned lengths, by
+/// the announced length or by the bytes of a chunked body; nothing is kept when refused.
+#[tokio::test]
+async fn body_length_is_enforced() {
+    let local = local_with_limit(SMALL_LIMIT).await;
+    let signed_put = async |key| {
+        local
+            .store
+            .presign_put(
+                BucketKind::Users,
+                key,
+                "text/plain",
+                Some(10),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap()
+    };
+
+    // Signed for 10 bytes: a Content-Length of 12 (12 bytes sent), of 8, and a chunked body
+    // (no Content-Length) are refused as not what was signed.
+    let refused = contract::unique_key("length-signed");
+    let url = signed_put(&refused).await.url;
+    let bodies = vec![
+        ("12 bytes", PutBody::Sized(b"0123456789ab".to_vec())),
+        ("8 bytes", PutBody::Sized(b"01234567".to_vec())),
+        (
+            "chunked",
+            PutBody::Chunked(vec![b"01234".to_vec(), b"56789".to_vec()]),
+        ),
+    ];
+    assert_puts_refused(&local, &url, &refused, bodies, (403, "access_denied")).await;
+    // Exactly the signed length is stored (so the refusals above are about the length).
+    let exact = contract::unique_key("length-exact");
+    let answer = put(
+        &signed_put(&exact).await.url,
+        PutBody::Sized(b"0123456789".to_vec()),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
     assert_eq!(
-        answer.status(),
-        403,
-        "no Content-Length: the signed length is missing"
+        local
+            .store
+            .head(BucketKind::Users, &exact)
+            .await
+            .unwrap()
+            .size,
+        10
     );
 
-    // Unsigned length: over the upload limit is 413, by the announced length or the bytes.
-    let unsigned = local
-        .store
-        .presign_put(
-            BucketKind::Users,
-            &key,
-            "text/plain",
-            None,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    let too_big = vec![b'x'; usize::try_from(MAX_BYTES).unwrap() + 1];
-    let answer = client()
-        .put(&unsigned.url)
-        .header("Content-Type", "text/plain")
-        .body(too_big.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 413);
-    let body: serde_json::Value = answer.json().await.unwrap();
-    assert_eq!(body["message"], "payload_too_large");
-    let chunks = too_big
-        .chunks(1 << 20)
-        .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
-        .collect::<Vec<_>>();
-    let answer = client()
-        .put(&unsigned.url)
-        .header("Content-Type", "text/plain")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await;
-    // The server may answer 413 before the client has sent everything (or close the
-    // connection): either way nothing is stored.
-    if let Ok(answer) = answer {
-        assert_eq!(answer.status(), 413);
-    }
-    assert!(local.store.head(BucketKind::Users, &key).await.is_err());
+    // Unsigned length: over the limit is 413 payload_too_large, by the announced length or by
+    // the bytes of a chunked body; exactly the limit is stored.
+    let unsigned_put = async |key| {
+        local
+            .store
+            .presign_put(
+                BucketKind::Users,
+                key,
+                "text/plain",
+                None,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap()
+            .url
+    };
+    let limit = usize::try_from(SMALL_LIMIT).unwrap();
+    let too_big = contract::unique_key("length-too-big");
+    let url = unsigned_put(&too_big).await;
+    let bodies = vec![
+        ("announced", PutBody::Sized(vec![b'x'; limit + 1])),
+        (
+            "chunked",
+            PutBody::Chunked(vec![vec![b'x'; limit / 2], vec![b'x'; limit / 2 + 1]]),
+        ),
+    ];
+    assert_puts_refused(&local, &url, &too_big, bodies, (413, "payload_too_large")).await;
+    let at_limit = contract::unique_key("length-at-limit");
+    let answer = put(
+        &unsigned_put(&at_limit).await,
+        PutBody::Chunked(vec![vec![b'x'; limit / 2], vec![b'x'; limit / 2]]),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        local
+            .store
+            .head(BucketKind::Users, &at_limit)
+            .await
+            .unwrap()
+            .size,
+        SMALL_LIMIT
+    );
 }
 
 /// A presigned GET honours `Range` and sends the entity tag; a missing object is 404.
@@ -322,6 +414,13 @@ async fn presigned_get_serves_ranges_and_404() {
         )
         .await
         .unwrap();
+    let etag = local
+        .store
+        .head(BucketKind::Companies, &key)
+        .await
+        .unwrap()
+        .etag
+        .expect("the local store gives an entity tag");
     let get = local
         .store
         .presign_get(
@@ -340,7 +439,7 @@ async fn presigned_get_serves_ranges_and_404() {
         .unwrap();
     assert_eq!(answer.status(), 206);
     assert_eq!(answer.headers()["content-range"], "bytes 6-10/11");
-    assert!(answer.headers().contains_key("etag"));
+    assert_eq!(answer.headers()["etag"], format!("\"{etag}\"").as_str());
     assert_eq!(answer.bytes().await.unwrap().as_ref(), b"world");
     let answer = client()
         .get(&get.url)

@@ -114,7 +114,8 @@ fn token_in_development_uses_the_generated_secret_under_data_dir() {
     assert_eq!(user.as_str(), "alice");
     // Again: the same secret, not a new one.
     let second = mint();
-    assert!(verifier.verify(&second).is_ok());
+    let (user, company) = verifier.verify(&second).unwrap();
+    assert_eq!((user.as_str(), company), ("alice", None));
     assert_eq!(
         std::fs::read_to_string(data.path().join("jwt-secret"))
             .unwrap()

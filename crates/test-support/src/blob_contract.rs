@@ -223,7 +223,8 @@ pub async fn delete_is_idempotent(store: &dyn BlobStore) {
         .expect("delete of a missing key");
 }
 
-/// `head` reports the size, the entity tag `put` gave, and the content type.
+/// `head` reports the size, the entity tag `put` gave, and the content type; `get` gives the
+/// same entity tag. Every adapter gives one (unquoted), and other bytes get another.
 pub async fn head_reports_size(store: &dyn BlobStore) {
     let bucket = BucketKind::Users;
     let key = unique_key("head");
@@ -236,19 +237,42 @@ pub async fn head_reports_size(store: &dyn BlobStore) {
         )
         .await
         .expect("put");
+    let etag = outcome.etag.clone().expect("put gives an entity tag");
+    assert!(
+        !etag.is_empty() && !etag.contains('"'),
+        "an unquoted entity tag: {etag:?}"
+    );
     let meta = store.head(bucket, &key).await.expect("head");
     assert_eq!(meta.size, 4321);
-    if outcome.etag.is_some() {
-        assert_eq!(
-            meta.etag, outcome.etag,
-            "head and put give the same entity tag"
-        );
-    }
+    assert_eq!(
+        meta.etag.as_deref(),
+        Some(etag.as_str()),
+        "head gives put's entity tag"
+    );
     assert_eq!(
         meta.content_type.as_deref(),
         Some("text/plain; charset=utf-8")
     );
+    let read = store.get(bucket, &key, None).await.expect("get");
+    assert_eq!(
+        read.etag.as_deref(),
+        Some(etag.as_str()),
+        "get gives put's entity tag"
+    );
+    drop(read);
+
+    let other = unique_key("head-other");
+    let changed = store
+        .put(bucket, &other, "text/plain", pattern_stream(2, 4321))
+        .await
+        .expect("put");
+    assert_ne!(
+        changed.etag.as_deref(),
+        Some(etag.as_str()),
+        "other bytes, another entity tag"
+    );
     store.delete(bucket, &key).await.expect("delete");
+    store.delete(bucket, &other).await.expect("delete");
 }
 
 /// `get` and `head` of a missing key are `NotFound` (with or without a range).

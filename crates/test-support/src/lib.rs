@@ -4,13 +4,17 @@
 //! exports, and fail (never skip) when they are missing.
 //!
 //! - [`postgres`]: per-test PostgreSQL databases cloned from a migrated template;
-//! - [`metadata_contract`]: the behaviour every `MetadataStore` adapter must show.
+//! - [`metadata_contract`]: the behaviour every `MetadataStore` adapter must show;
+//! - [`timing`]: timing assertions (a contract's bound plus one stated margin);
+//! - [`fault_proxy`]: an HTTP proxy in front of Garage that fails chosen requests.
 
 pub mod blob_contract;
 pub mod bytes_gen;
 pub mod env;
+pub mod fault_proxy;
 pub mod metadata_contract;
 pub mod postgres;
 pub mod project_standin;
 pub mod s3;
 pub mod services;
+pub mod timing;

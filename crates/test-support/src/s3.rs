@@ -98,3 +98,19 @@ pub async fn multipart_uploads(
         .flat_map(|page| page.uploads.into_iter().map(|u| u.key))
         .collect()
 }
+
+/// The test Garage's S3 address (`TEST_S3_ENDPOINT` as `host:port`), e.g. for a proxy in front
+/// of it.
+///
+/// # Panics
+/// When `TEST_S3_ENDPOINT` is missing or not `http://<ip>:<port>`.
+pub fn garage_addr() -> std::net::SocketAddr {
+    let endpoint = require("TEST_S3_ENDPOINT");
+    let hostport = endpoint
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    hostport
+        .parse()
+        .unwrap_or_else(|e| panic!("TEST_S3_ENDPOINT {endpoint} is not http://<ip>:<port>: {e}"))
+}

@@ -25,6 +25,16 @@ fn body(bytes: &'static [u8]) -> ByteStream {
     Box::pin(stream::iter(vec![Ok(Bytes::from_static(bytes))]))
 }
 
+/// Reads a ready stream to its end and keeps the bytes, as a blob store would.
+fn collect(body: &mut ByteStream) -> Result<Vec<u8>, std::io::Error> {
+    use futures::{FutureExt, StreamExt};
+    let mut bytes = Vec::new();
+    while let Some(Some(chunk)) = body.next().now_or_never() {
+        bytes.extend_from_slice(&chunk?);
+    }
+    Ok(bytes)
+}
+
 /// Reads a ready stream to its end, as a blob store would (mocks cannot await).
 fn drain(body: &mut ByteStream) -> Result<u64, std::io::Error> {
     use futures::{FutureExt, StreamExt};
@@ -58,11 +68,18 @@ fn companies_bucket_follows_the_company_claim() {
     let mut m = Mocks::new();
     let p = path(Companies, "/companies/acme/a");
     let f = file(&p, 1);
+    let expected = f.clone();
     m.meta
         .expect_find_file()
+        .withf(move |asked| *asked == p)
         .returning(move |_| Ok(Some(f.clone())));
     let svc = m.service();
-    assert!(block_on(svc.metadata(&ctx("alice", Some("acme")), p)).is_ok());
+    let got = block_on(svc.metadata(
+        &ctx("alice", Some("acme")),
+        path(Companies, "/companies/acme/a"),
+    ))
+    .unwrap();
+    assert_eq!(got, expected);
 }
 
 #[test]
@@ -270,14 +287,20 @@ fn proxy_upload_records_size_hash_and_audit() {
         .expect_create_reservation()
         .times(1)
         .returning(|_| Ok(()));
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&received);
     m.blobs
         .expect_put()
         .times(1)
-        .returning(|_, _, _, mut body| {
-            // Drain the metered stream as a store would.
-            let size = drain(&mut body).unwrap();
+        .returning(move |_, _, _, mut body| {
+            // Read the metered stream as a store would.
+            let bytes = collect(&mut body).unwrap();
+            let size = bytes.len() as u64;
+            *sink.lock().unwrap() = bytes;
             Ok(PutOutcome { size, etag: None })
         });
+    let recorded = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = std::sync::Arc::clone(&recorded);
     let expected_path = p.clone();
     m.meta
         .expect_commit_version()
@@ -292,10 +315,11 @@ fn proxy_upload_records_size_hash_and_audit() {
                 && cmd.object_key.as_str().starts_with("alice/")
         })
         .times(1)
-        .returning(|cmd| {
+        .returning(move |cmd| {
             let mut f = file(&cmd.path, 1);
             f.size = cmd.size;
             let v = version_of(&f, 1, VersionStatus::Draft);
+            *slot.lock().unwrap() = Some((f.clone(), v.clone()));
             Ok((f, v))
         });
     let svc = m.service();
@@ -308,7 +332,10 @@ fn proxy_upload_records_size_hash_and_audit() {
         declared_size: None,
     };
     let out = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"hello world"))).unwrap();
-    assert_eq!(out.file.size, 11);
+    // The store received the bytes as sent, and the answer is the version the store recorded.
+    assert_eq!(*received.lock().unwrap(), b"hello world");
+    let (file, version) = recorded.lock().unwrap().take().unwrap();
+    assert_eq!((out.file, out.version), (file, version));
 }
 
 #[test]
@@ -1068,7 +1095,8 @@ fn delete_removes_objects_and_leaves_failures_queued() {
         .times(1)
         .returning(|_| Ok(()));
     let svc = m.service();
-    assert!(block_on(svc.delete(&ctx("alice", None), p)).is_ok());
+    let deleted = block_on(svc.delete(&ctx("alice", None), p.clone())).unwrap();
+    assert_eq!(deleted.path, p);
 }
 
 #[test]

@@ -1,16 +1,17 @@
-//! PostgreSQL stopped mid-run: requests answer `database_unavailable` quickly; once it is back,
-//! the service serves again without a restart.
+//! PostgreSQL stopped mid-run: requests answer `database_unavailable` within the outage bound
+//! of docs/operations.md (2 s, checked plus `storage_test_support::timing::MARGIN`), with the
+//! default settings; once it is back, the service serves again without a restart.
 
 use std::{sync::Arc, time::Duration};
 
 use reqwest::StatusCode;
 use serde_json::json;
-use storage_test_support::{project_standin::ProjectStandin, services::PgCluster};
+use storage_test_support::{project_standin::ProjectStandin, services::PgCluster, timing};
 
 use super::{InProcess, eventually, shared_s3_vars};
 
-/// How fast a request must fail while the database is down.
-const QUICK: Duration = Duration::from_secs(2);
+/// How fast a request is answered while the database is down (docs/operations.md, "Outages").
+const OUTAGE_BOUND: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_stopped_answers_database_unavailable_quickly_then_recovers() {
@@ -71,17 +72,19 @@ async fn database_stopped_answers_database_unavailable_quickly_then_recovers() {
                 answer.body
             );
             assert_eq!(answer.code(), "database_unavailable", "{what}");
-            assert!(
-                answer.took < QUICK,
-                "{what} (round {round}) took {:?}",
-                answer.took
+            timing::assert_within(
+                &format!("{what} (round {round})"),
+                answer.took,
+                OUTAGE_BOUND,
             );
         }
     }
     let health = api.health().await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_ne!(health.body["database"], "ok", "{:?}", health.body);
+    assert_eq!(health.code(), "database_unavailable", "{:?}", health.body);
+    assert_eq!(health.body["database"], "unavailable", "{:?}", health.body);
     assert_eq!(health.body["object_store"], "ok", "{:?}", health.body);
+    timing::assert_within("health", health.took, OUTAGE_BOUND);
 
     let starting = Arc::clone(&pg);
     tokio::task::spawn_blocking(move || starting.restart())

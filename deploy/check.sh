@@ -43,7 +43,8 @@ else
 fi
 if have yamllint; then
     yamllint -d '{extends: default, rules: {line-length: {max: 100}, document-start: disable, truthy: {check-keys: false}}}' \
-        deploy/compose.yaml && log "yamllint: compose.yaml clean"
+        deploy/compose.yaml deploy/prometheus/*.yml deploy/grafana/provisioning/*/*.yml \
+        && log "yamllint: compose.yaml and the Prometheus and Grafana files clean"
 else
     skipped+=("yamllint (pip install yamllint)")
 fi
@@ -64,6 +65,7 @@ if ((${#compose[@]})); then
     log "${compose[0]} config: compose.yaml resolves with the secrets of gen-env.sh"
     # Without its secrets, compose must refuse rather than run with empty ones.
     if env -u POSTGRES_PASSWORD -u JWT_SECRET -u MINIO_ROOT_PASSWORD -u STORAGE_S3_SECRET_KEY \
+        -u GRAFANA_ADMIN_PASSWORD \
         "${compose[@]}" --env-file /dev/null config -q 2>/dev/null; then
         log "error: compose.yaml resolved without its secrets"
         exit 1
@@ -162,6 +164,9 @@ env.update({"DATABASE_URL": db, "MINIO_ENDPOINT": s3, "MINIO_REGION": region,
             "MINIO_ACCESS_KEY": key, "MINIO_SECRET_KEY": secret,
             "PROJECT_SERVICE_URL": "http://127.0.0.1:9"})
 env.pop("BIND_ADDR", None)
+# Any free port: the machine running the check may have 9464 taken.
+if "METRICS_BIND_ADDR" in env:
+    env["METRICS_BIND_ADDR"] = "127.0.0.1:0"
 for k, v in sorted(env.items()):
     print(f"{k}={v}")
 PY

@@ -117,6 +117,12 @@ async fn sigterm_turns_readiness_503_then_lets_the_upload_finish_then_exits() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "exit status {status}");
+    eprintln!(
+        "SIGTERM → readiness 503: {:?}; → upload done: {:?}; → exited: {:?}",
+        turned.duration_since(signalled),
+        uploaded.duration_since(signalled),
+        signalled.elapsed()
+    );
     assert!(
         probe(ready).await.is_err(),
         "nothing listens once the process has exited"

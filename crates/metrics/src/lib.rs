@@ -43,9 +43,6 @@ use names::MetricKind;
 /// The `Content-Type` of [`Metrics::render`]'s output (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The route label of a request no route matched (a 404 of the router): never the raw path.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
-
 /// What a connection pool reports when sampled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolFigures {
@@ -275,7 +272,7 @@ impl Metrics {
     }
 
     /// Records one answered HTTP request. `route` is the route's template or
-    /// [`UNMATCHED_ROUTE`]; `error` the contract code of an error answer.
+    /// `unmatched` (no route matched: never the raw path); `error` the contract code of an error answer.
     pub fn record_http(
         &self,
         method: &str,

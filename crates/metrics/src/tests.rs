@@ -1,12 +1,10 @@
 //! The recorder, the decorators and the exposition, with mocks of the ports; the exposition is
-//! read back with a Prometheus text parser (`prometheus-parse`), each line of it checked to be
-//! one the parser understands.
+//! read back with a strict Prometheus text parser (`storage_test_support::prometheus`).
 
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::{StreamExt, executor::block_on, stream};
-use prometheus_parse::{LineInfo, Scrape, Value};
 use storage_domain::{
     ErrorCode,
     model::{BucketKind, ObjectKey, OwnerId, Principal, UserId},
@@ -16,39 +14,17 @@ use storage_domain::{
         ProjectAction, RepoError,
     },
 };
+use storage_test_support::prometheus::{Exposition, Kind};
 
 use super::*;
 
-/// Parses `text`, refusing any line the parser would skip.
-fn parse(text: &str) -> Scrape {
-    for line in text.lines() {
-        assert!(
-            !matches!(LineInfo::parse(line), LineInfo::Ignored),
-            "a line the Prometheus parser does not understand: {line:?}"
-        );
-    }
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses")
+fn parse(text: &str) -> Exposition {
+    storage_test_support::prometheus::parse(text)
 }
 
-/// The value of the sample `name` with exactly `labels` (a counter, gauge or untyped value;
-/// the `_count` of a histogram for a histogram).
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .find(|s| {
-            s.labels.len() == labels.len()
-                && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
-        })
-        .map(|s| match &s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-            Value::Histogram(buckets) => buckets
-                .iter()
-                .find(|b| b.less_than.is_infinite())
-                .map_or(f64::NAN, |b| b.count),
-            Value::Summary(_) => f64::NAN,
-        })
+/// The value of the series `name` with exactly `labels` (a histogram's count).
+fn value(scrape: &Exposition, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape.get(name, labels)
 }
 
 #[test]
@@ -109,8 +85,22 @@ fn every_metric_is_described_and_named_by_the_conventions() {
         ),
         Some(1.0)
     );
-    assert!(text.contains(&format!("# TYPE {} counter", names::HTTP_ERRORS)));
-    assert!(scrape.docs.contains_key(names::HTTP_ERRORS));
+    for spec in names::ALL.iter().filter(|s| s.labels.is_empty()) {
+        let kind = match spec.kind {
+            MetricKind::Counter => Kind::Counter,
+            MetricKind::Gauge => Kind::Gauge,
+            MetricKind::Histogram => Kind::Histogram,
+        };
+        assert_eq!(scrape.kind(spec.name), Some(kind), "{}", spec.name);
+    }
+    assert_eq!(scrape.kind(names::HTTP_ERRORS), Some(Kind::Counter));
+    assert_eq!(
+        scrape.help.get(names::HTTP_ERRORS).map(String::as_str),
+        names::ALL
+            .iter()
+            .find(|s| s.name == names::HTTP_ERRORS)
+            .map(|s| s.help)
+    );
 }
 
 #[test]
@@ -128,7 +118,7 @@ fn http_requests_are_counted_by_method_route_status_and_code() {
     );
     metrics.record_http(
         "BREW",
-        UNMATCHED_ROUTE,
+        "unmatched",
         404,
         Some(ErrorCode::InvalidRequest),
         Duration::ZERO,
@@ -141,14 +131,13 @@ fn http_requests_are_counted_by_method_route_status_and_code() {
         Some(3.0)
     );
     let bucket_5ms = scrape
-        .samples
-        .iter()
-        .find(|s| {
-            s.metric == names::HTTP_REQUEST_DURATION && s.labels.get("route") == Some("/list")
-        })
-        .and_then(|s| match &s.value {
-            Value::Histogram(b) => b.iter().find(|b| b.less_than == 0.005).map(|b| b.count),
-            _ => None,
+        .matching(names::HTTP_REQUEST_DURATION, &[("route", "/list")])
+        .next()
+        .and_then(|s| {
+            s.buckets
+                .iter()
+                .find(|(le, _)| *le == 0.005)
+                .map(|(_, n)| *n)
         });
     assert_eq!(bucket_5ms, Some(3.0), "3 ms falls in the 5 ms bucket");
     assert_eq!(

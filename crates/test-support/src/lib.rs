@@ -4,7 +4,8 @@
 //! exports, and fail (never skip) when they are missing.
 //!
 //! - [`postgres`]: per-test PostgreSQL databases cloned from a migrated template;
-//! - [`metadata_contract`]: the behaviour every `MetadataStore` adapter must show.
+//! - [`metadata_contract`]: the behaviour every `MetadataStore` adapter must show;
+//! - [`prometheus`]: a scraped exposition, parsed strictly, as series to look up.
 
 pub mod blob_contract;
 pub mod bytes_gen;
@@ -12,5 +13,6 @@ pub mod env;
 pub mod metadata_contract;
 pub mod postgres;
 pub mod project_standin;
+pub mod prometheus;
 pub mod s3;
 pub mod services;

@@ -4,17 +4,18 @@
 
 use std::time::{Duration, Instant};
 
-use prometheus_parse::{LineInfo, Sample, Scrape, Value};
 use reqwest::StatusCode;
 use serde_json::{Value as Json, json};
 use storage_domain::ErrorCode;
-use storage_test_support::project_standin::Mode;
+use storage_test_support::{
+    project_standin::Mode,
+    prometheus::{self, Exposition},
+};
 
 use crate::support::{App, Options, Proxy, garage_addr, put_presigned};
 
-/// The exposition at `url`, checked line by line (every line must be one the Prometheus text
-/// parser understands, every sample must have a `# TYPE`), then parsed.
-async fn scrape(app: &App, url: &str) -> Scrape {
+/// The exposition at `url`, parsed strictly; every family is the service's.
+async fn scrape(app: &App, url: &str) -> Exposition {
     let res = app.client.get(url).send().await.expect("scrape");
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
@@ -23,52 +24,17 @@ async fn scrape(app: &App, url: &str) -> Scrape {
             .map(|v| v.to_str().unwrap_or_default()),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    let text = res.text().await.expect("exposition");
-    let mut typed = std::collections::HashSet::new();
-    for line in text.lines() {
-        match LineInfo::parse(line) {
-            LineInfo::Ignored => panic!("not Prometheus text format: {line:?}"),
-            LineInfo::Type { metric_name, .. } => {
-                typed.insert(metric_name.trim_end_matches("_bucket").to_owned());
-            }
-            LineInfo::Sample { metric_name, .. } => {
-                let family = ["_bucket", "_sum", "_count"]
-                    .iter()
-                    .find_map(|suffix| metric_name.strip_suffix(suffix))
-                    .filter(|base| typed.contains(*base))
-                    .unwrap_or(metric_name);
-                assert!(typed.contains(family), "no # TYPE for {metric_name}");
-                assert!(metric_name.starts_with("storage_"), "{metric_name}");
-            }
-            _ => {}
-        }
+    let exposition = prometheus::parse(&res.text().await.expect("exposition"));
+    for series in &exposition.series {
+        assert!(series.name.starts_with("storage_"), "{}", series.name);
     }
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses")
+    exposition
 }
 
-/// The samples of `name` whose labels include `labels`.
-fn samples<'a>(scrape: &'a Scrape, name: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect()
-}
-
-/// A counter's or gauge's value (summed over the matching series), or a histogram's count.
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    samples(scrape, name, labels)
-        .iter()
-        .map(|s| match &s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-            Value::Histogram(buckets) => buckets
-                .iter()
-                .find(|b| b.less_than.is_infinite())
-                .map_or(0.0, |b| b.count),
-            Value::Summary(_) => panic!("{name} is a summary, not a histogram"),
-        })
-        .sum()
+/// A counter's or gauge's value (summed over the series whose labels include `labels`), or a
+/// histogram's count.
+fn value(scrape: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape.sum(name, labels)
 }
 
 fn request(method: &str, route: &str, status: &str) -> [(&'static str, String); 3] {
@@ -79,7 +45,7 @@ fn request(method: &str, route: &str, status: &str) -> [(&'static str, String); 
     ]
 }
 
-fn requests(scrape: &Scrape, method: &str, route: &str, status: &str) -> f64 {
+fn requests(scrape: &Exposition, method: &str, route: &str, status: &str) -> f64 {
     let labels = request(method, route, status);
     let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
     value(scrape, "storage_http_requests_total", &labels)
@@ -112,6 +78,10 @@ async fn a_workload_moves_the_metrics_it_must() {
     bob.upload("/projects/p1/m/c.bin", b"no".to_vec())
         .await
         .err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
+    alice
+        .approve(&uuid::Uuid::now_v7().to_string(), None)
+        .await
+        .err(StatusCode::NOT_FOUND, ErrorCode::VersionNotFound);
     app.standin.set_mode(Mode::Status500);
     alice
         .metadata("/projects/p1/m/b.bin")
@@ -142,6 +112,10 @@ async fn a_workload_moves_the_metrics_it_must() {
     assert_eq!(requests(&m, "GET", "/metadata", "403"), 1.0);
     assert_eq!(requests(&m, "GET", "unmatched", "404"), 1.0);
     assert_eq!(requests(&m, "DELETE", "/lock", "405"), 1.0);
+    assert_eq!(
+        requests(&m, "POST", "/versions/{version_id}/approve", "404"),
+        1.0
+    );
     let upload_ok = request("POST", "/upload/proxy", "200");
     let upload_ok: Vec<(&str, &str)> = upload_ok.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(
@@ -150,18 +124,19 @@ async fn a_workload_moves_the_metrics_it_must() {
         "the duration histogram counts the same requests"
     );
     // Never a raw path, a user or an id in a label.
-    for sample in &m.samples {
-        for (name, label) in sample.labels.iter() {
+    for series in &m.series {
+        for (name, label) in &series.labels {
             assert!(
                 !label.contains("alice") && !label.contains("secret") && !label.contains("p1"),
                 "{}{{{name}={label}}}",
-                sample.metric
+                series.name
             );
         }
     }
     // Errors by contract code.
     let errors = |code: &str| value(&m, "storage_http_errors_total", &[("code", code)]);
     assert_eq!(errors("file_not_found"), 1.0);
+    assert_eq!(errors("version_not_found"), 1.0);
     assert_eq!(errors("access_denied"), 1.0);
     assert_eq!(errors("project_service_unavailable"), 1.0);
     assert_eq!(errors("invalid_request"), 2.0, "the 404 and the 405");

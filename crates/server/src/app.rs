@@ -439,8 +439,9 @@ impl Application {
         let listener = TcpListener::bind(config.bind_addr).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let public_base_url = config.public_base_url(port);
+        let adapters = Adapters::connect(&config, &public_base_url).await?;
         let observability = Observability::new(&config)?;
-        let adapters = observability.meter(Adapters::connect(&config, &public_base_url).await?);
+        let adapters = observability.meter(adapters);
         let service = storage_service(&adapters, &config);
         let health = AdapterHealth {
             metadata: adapters.metadata.clone(),

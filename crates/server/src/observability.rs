@@ -193,11 +193,21 @@ impl Observability {
     }
 
     /// Stops the metrics listener and the upkeep.
-    pub async fn stop(self) {
-        if let Some((_, handle)) = self.listener {
+    pub async fn stop(mut self) {
+        if let Some((_, handle)) = self.listener.take() {
             handle.stop(true).await;
         }
-        for task in self.tasks {
+    }
+}
+
+/// An application that did not start (or stopped) leaves no task behind.
+impl Drop for Observability {
+    fn drop(&mut self) {
+        if let Some((_, handle)) = self.listener.take() {
+            // The command is sent at once; its completion is not awaited here.
+            let _ = handle.stop(false);
+        }
+        for task in self.tasks.drain(..) {
             task.abort();
         }
     }

@@ -205,7 +205,7 @@ impl Drop for Observability {
     fn drop(&mut self) {
         if let Some((_, handle)) = self.listener.take() {
             // The command is sent at once; its completion is not awaited here.
-            let _ = handle.stop(false);
+            drop(handle.stop(false));
         }
         for task in self.tasks.drain(..) {
             task.abort();

@@ -52,8 +52,8 @@ log "shellcheck $(shellcheck --version | awk '/^version:/ { print $2 }'): script
 dclint -q deploy/compose.yaml
 log "dclint $(dclint --version 2>/dev/null | tail -n 1): compose.yaml clean"
 yamllint -d '{extends: default, rules: {line-length: {max: 100}, document-start: disable, truthy: {check-keys: false}}}' \
-    deploy/compose.yaml
-log "yamllint $(yamllint --version | awk '{ print $2 }'): compose.yaml clean"
+    deploy/compose.yaml deploy/prometheus/*.yml deploy/grafana/provisioning/*/*.yml
+log "yamllint $(yamllint --version | awk '{ print $2 }'): compose.yaml and the Prometheus and Grafana files clean"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/storage-deploy-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -72,6 +72,7 @@ log "${compose[0]} config: compose.yaml resolves with the secrets of gen-env.sh"
 # for a missing secret (its message points to gen-env.sh), not for anything else.
 : >"$work/empty.env"
 if env -u POSTGRES_PASSWORD -u JWT_SECRET -u MINIO_ROOT_PASSWORD -u STORAGE_S3_SECRET_KEY \
+    -u GRAFANA_ADMIN_PASSWORD \
     "${compose[@]}" --env-file "$work/empty.env" config -q >"$work/no-secrets.log" 2>&1; then
     log "error: compose.yaml resolved without its secrets"
     exit 1
@@ -166,6 +167,9 @@ env.update({"DATABASE_URL": db, "MINIO_ENDPOINT": s3, "MINIO_REGION": region,
             "MINIO_ACCESS_KEY": key, "MINIO_SECRET_KEY": secret,
             "PROJECT_SERVICE_URL": "http://127.0.0.1:9"})
 env.pop("BIND_ADDR", None)
+# Any free port: the machine running the check may have 9464 taken.
+if "METRICS_BIND_ADDR" in env:
+    env["METRICS_BIND_ADDR"] = "127.0.0.1:0"
 for k, v in sorted(env.items()):
     print(f"{k}={v}")
 PY

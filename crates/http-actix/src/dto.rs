@@ -532,6 +532,17 @@ pub struct HealthResponse {
     pub object_store: String,
 }
 
+/// `GET /health/live`, and `GET /health/ready` while the instance drains (503).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProbeResponse {
+    /// `ok`, or `draining`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// The status of a draining instance's readiness answer.
+pub(crate) const DRAINING: &str = "draining";
+
 /// `GET /version`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VersionResponse {

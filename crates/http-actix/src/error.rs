@@ -186,8 +186,14 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        res.json(self.body())
+        tagged(res.json(self.body()), self.code())
     }
+}
+
+/// Marks an error answer with its code, for the metrics (read by the `Observe` middleware).
+pub(crate) fn tagged(mut res: HttpResponse, code: ErrorCode) -> HttpResponse {
+    res.extensions_mut().insert(code);
+    res
 }
 
 /// `QueryConfig` error handler: a bad query string is `invalid_request`.

@@ -1,5 +1,10 @@
-//! `GET /health`: the state of the database and the object store, as the composition root
-//! probes them.
+//! `GET /health` and `GET /health/ready`: the state of the database and the object store, as
+//! the composition root probes them, and whether the instance is draining.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use async_trait::async_trait;
 
@@ -38,4 +43,23 @@ pub struct HealthReport {
 #[async_trait]
 pub trait HealthCheck: Send + Sync {
     async fn check(&self) -> HealthReport;
+}
+
+/// Whether the instance takes new work: `GET /health/ready` answers 503 once
+/// [`start_draining`](Self::start_draining) was called (on SIGTERM, before the listener
+/// closes). Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    draining: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    /// From now on, readiness answers 503 (for good: a draining instance does not come back).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
 }

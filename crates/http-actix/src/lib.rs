@@ -12,6 +12,7 @@ mod range;
 mod request_id;
 mod server;
 pub mod signed;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -20,13 +21,16 @@ use storage_domain::service::StorageService;
 
 pub use auth::Authenticator;
 pub use error::{ApiError, status_of};
-pub use health::{ComponentHealth, HealthCheck, HealthReport};
+pub use health::{ComponentHealth, HealthCheck, HealthReport, Readiness};
 pub use openapi::{ApiDoc, openapi_json, openapi_yaml};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
-pub use server::{ServerConfig, build_server, serve};
+pub use server::{ServerConfig, build_metrics_server, build_server, serve};
 pub use signed::{
     SIGNED_BLOB_PREFIX, SignatureRefused, SignedBlobEndpoint, SignedBlobGrant, SignedBlobRequest,
     SignedBlobs,
+};
+pub use telemetry::{
+    METRICS_CONTENT_TYPE, ServedRequest, Telemetry, TransferDirection, UNMATCHED_ROUTE,
 };
 
 /// Settings of the HTTP layer itself. What `GET /config` shows about uploads, presigned URLs
@@ -75,6 +79,10 @@ struct StateInner {
     config: ApiConfig,
     openapi_json: String,
     signed_blobs: Option<SignedBlobs>,
+    telemetry: Option<Arc<dyn Telemetry>>,
+    /// `GET /metrics` is served by this listener (not a separate one).
+    serve_metrics: bool,
+    readiness: Readiness,
 }
 
 impl std::fmt::Debug for AppState {
@@ -101,6 +109,9 @@ impl AppState {
                 config,
                 openapi_json: openapi_json(),
                 signed_blobs: None,
+                telemetry: None,
+                serve_metrics: false,
+                readiness: Readiness::default(),
             }),
         }
     }
@@ -116,6 +127,53 @@ impl AppState {
         ));
         Self {
             inner: Arc::new(inner),
+        }
+    }
+
+    /// Reports requests and transfers to `telemetry`; with `serve_metrics`, also serves its
+    /// exposition at `GET /metrics` (without, the server exposes it on a listener of its own).
+    #[must_use]
+    pub fn with_telemetry(self, telemetry: Arc<dyn Telemetry>, serve_metrics: bool) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.telemetry = Some(telemetry);
+        inner.serve_metrics = serve_metrics;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// `GET /health/ready` follows `readiness` (the server flips it on SIGTERM).
+    #[must_use]
+    pub fn with_readiness(self, readiness: Readiness) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.readiness = readiness;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub(crate) fn telemetry(&self) -> Option<&Arc<dyn Telemetry>> {
+        self.inner.telemetry.as_ref()
+    }
+
+    pub(crate) fn serves_metrics(&self) -> bool {
+        self.inner.serve_metrics && self.inner.telemetry.is_some()
+    }
+
+    pub(crate) fn readiness(&self) -> &Readiness {
+        &self.inner.readiness
+    }
+
+    /// Wraps a transfer's body for the telemetry, if any.
+    pub(crate) fn metered(
+        &self,
+        direction: TransferDirection,
+        bucket: storage_domain::model::BucketKind,
+        body: storage_domain::ports::ByteStream,
+    ) -> storage_domain::ports::ByteStream {
+        match &self.inner.telemetry {
+            Some(telemetry) => telemetry.transfer(direction, bucket, body),
+            None => body,
         }
     }
 

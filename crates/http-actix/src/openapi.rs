@@ -29,6 +29,9 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
     ),
     paths(
         handlers::health,
+        handlers::live,
+        handlers::ready,
+        handlers::metrics,
         handlers::version,
         handlers::config,
         handlers::openapi_document,
@@ -58,7 +61,7 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
     tags(
-        (name = "system", description = "Health, version, public settings (no token)"),
+        (name = "system", description = "Health, probes, metrics, version, public settings (no token)"),
         (name = "files", description = "Listing, metadata, tags, archive, delete, audit"),
         (name = "uploads", description = "Presigned and proxied uploads"),
         (name = "downloads", description = "Presigned and proxied downloads"),

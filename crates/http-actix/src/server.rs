@@ -1,10 +1,10 @@
 //! Running the HTTP server: TCP_NODELAY, keep-alive, request timeouts, graceful shutdown.
 
-use std::{io, net::TcpListener, time::Duration};
+use std::{io, net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server};
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 
-use crate::{AppState, configure};
+use crate::{AppState, METRICS_CONTENT_TYPE, Telemetry, configure};
 
 /// Settings of the HTTP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,4 +78,39 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     build_server(listener, state, &config, shutdown)?.await
+}
+
+/// A server of its own for `GET /metrics` (`METRICS_BIND_ADDR`): one worker, nothing else
+/// routed (404 with an empty body), no OS signal handling: stop it with its handle
+/// (`Server::handle().stop(true)`) once the API server has stopped. Must be called inside a
+/// Tokio runtime.
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn build_metrics_server(
+    listener: TcpListener,
+    telemetry: Arc<dyn Telemetry>,
+) -> io::Result<Server> {
+    let server = HttpServer::new(move || {
+        let telemetry = Arc::clone(&telemetry);
+        App::new()
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    let text = telemetry.render();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type(METRICS_CONTENT_TYPE)
+                            .body(text)
+                    }
+                }),
+            )
+            .default_service(web::to(|| async { HttpResponse::NotFound().finish() }))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
 }

@@ -97,6 +97,8 @@ pub struct SignedBlobs {
     pub(crate) endpoint: Arc<dyn SignedBlobEndpoint>,
     /// The largest body a PUT without a signed length may send (`MAX_UPLOAD_BYTES`).
     pub(crate) max_bytes: u64,
+    /// Counts the bytes of the transfers (set from the application's telemetry).
+    pub(crate) telemetry: Option<Arc<dyn crate::Telemetry>>,
 }
 
 impl std::fmt::Debug for SignedBlobs {
@@ -112,6 +114,20 @@ impl SignedBlobs {
         Self {
             endpoint,
             max_bytes,
+            telemetry: None,
+        }
+    }
+
+    /// Wraps a transfer's body for the telemetry, if any.
+    pub(crate) fn metered(
+        &self,
+        direction: crate::TransferDirection,
+        bucket: BucketKind,
+        body: ByteStream,
+    ) -> ByteStream {
+        match &self.telemetry {
+            Some(telemetry) => telemetry.transfer(direction, bucket, body),
+            None => body,
         }
     }
 }

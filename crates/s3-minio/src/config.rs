@@ -64,6 +64,13 @@ pub struct S3Config {
     pub presign_max_ttl: Duration,
     /// Create a missing bucket at start-up (when the key may) instead of failing.
     pub create_missing_buckets: bool,
+    /// The store's address as clients reach it (`MINIO_PUBLIC_ENDPOINT`), same forms as
+    /// [`endpoint`](Self::endpoint): presigned URLs are signed for it (SigV4 signs the `Host`
+    /// header, so a URL works only under the name it was signed for), while the adapter itself
+    /// talks to `endpoint`. `None`: presigned URLs use `endpoint`.
+    pub public_endpoint: Option<String>,
+    /// HTTPS for [`public_endpoint`](Self::public_endpoint) (`MINIO_PUBLIC_SECURE`).
+    pub public_secure: bool,
 }
 
 impl S3Config {
@@ -91,6 +98,8 @@ impl S3Config {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             presign_max_ttl: DEFAULT_PRESIGN_MAX_TTL,
             create_missing_buckets: true,
+            public_endpoint: None,
+            public_secure: secure,
         }
     }
 
@@ -100,32 +109,22 @@ impl S3Config {
     /// [`S3ConfigError`] when the endpoint is empty, has a scheme other than http(s), a scheme
     /// that contradicts [`secure`](Self::secure), or a path.
     pub fn endpoint_url(&self) -> Result<String, S3ConfigError> {
-        let raw = self.endpoint.trim();
-        let lower = raw.to_ascii_lowercase();
-        let (scheme, rest) = if lower.starts_with("https://") {
-            ("https", &raw["https://".len()..])
-        } else if lower.starts_with("http://") {
-            ("http", &raw["http://".len()..])
-        } else if raw.contains("://") {
-            return Err(S3ConfigError::Endpoint("the scheme must be http or https"));
-        } else {
-            (if self.secure { "https" } else { "http" }, raw)
-        };
-        let rest = rest.trim_end_matches('/');
-        if rest.is_empty() {
-            return Err(S3ConfigError::Endpoint("no host"));
+        url_of(&self.endpoint, self.secure).map_err(S3ConfigError::Endpoint)
+    }
+
+    /// The URL presigned requests are signed for: the public endpoint when one is set, else
+    /// [`endpoint_url`](Self::endpoint_url).
+    ///
+    /// # Errors
+    /// As [`endpoint_url`](Self::endpoint_url), for the public endpoint and
+    /// [`public_secure`](Self::public_secure).
+    pub fn presign_url(&self) -> Result<String, S3ConfigError> {
+        match &self.public_endpoint {
+            Some(public) => {
+                url_of(public, self.public_secure).map_err(S3ConfigError::PublicEndpoint)
+            }
+            None => self.endpoint_url(),
         }
-        if rest.contains('/') {
-            return Err(S3ConfigError::Endpoint(
-                "the endpoint must be host[:port] without a path",
-            ));
-        }
-        if (scheme == "https") != self.secure {
-            return Err(S3ConfigError::Endpoint(
-                "the endpoint's scheme contradicts the TLS setting (MINIO_SECURE)",
-            ));
-        }
-        Ok(format!("{scheme}://{rest}"))
     }
 
     /// Checks the whole configuration.
@@ -134,6 +133,7 @@ impl S3Config {
     /// [`S3ConfigError`] naming the first invalid setting.
     pub fn validate(&self) -> Result<(), S3ConfigError> {
         self.endpoint_url()?;
+        self.presign_url()?;
         if self.access_key.trim().is_empty() {
             return Err(S3ConfigError::Missing("access key"));
         }
@@ -159,11 +159,42 @@ impl S3Config {
     }
 }
 
+/// `raw` (`host[:port]` or `http(s)://host[:port]`) as a URL with its scheme and without a
+/// trailing slash; `secure` gives the scheme when `raw` has none and must agree when it has.
+fn url_of(raw: &str, secure: bool) -> Result<String, &'static str> {
+    let raw = raw.trim();
+    let lower = raw.to_ascii_lowercase();
+    let (scheme, rest) = if lower.starts_with("https://") {
+        ("https", &raw["https://".len()..])
+    } else if lower.starts_with("http://") {
+        ("http", &raw["http://".len()..])
+    } else if raw.contains("://") {
+        return Err("the scheme must be http or https");
+    } else {
+        (if secure { "https" } else { "http" }, raw)
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() {
+        return Err("no host");
+    }
+    if rest.contains('/') {
+        return Err("the endpoint must be host[:port] without a path");
+    }
+    if (scheme == "https") != secure {
+        return Err(
+            "the endpoint's scheme contradicts the TLS setting (MINIO_SECURE, MINIO_PUBLIC_SECURE)",
+        );
+    }
+    Ok(format!("{scheme}://{rest}"))
+}
+
 /// An invalid [`S3Config`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum S3ConfigError {
     #[error("invalid S3 endpoint: {0}")]
     Endpoint(&'static str),
+    #[error("invalid public S3 endpoint: {0}")]
+    PublicEndpoint(&'static str),
     #[error("S3 {0} is missing")]
     Missing(&'static str),
     #[error("S3 {0} must not be zero")]
@@ -217,6 +248,26 @@ mod tests {
         assert!(config("ftp://h:1", false).endpoint_url().is_err());
         assert!(config("http://", false).endpoint_url().is_err());
         assert!(config("h:1/base", false).endpoint_url().is_err());
+    }
+
+    #[test]
+    fn presigned_urls_are_signed_for_the_public_endpoint_when_set() {
+        let mut c = config("garage:3900", false);
+        assert_eq!(c.presign_url(), Ok("http://garage:3900".to_owned()));
+        c.public_endpoint = Some("files.example.com".into());
+        c.public_secure = true;
+        assert_eq!(c.presign_url(), Ok("https://files.example.com".to_owned()));
+        assert_eq!(c.endpoint_url(), Ok("http://garage:3900".to_owned()));
+        assert!(c.validate().is_ok());
+        c.public_endpoint = Some("http://files.example.com".into());
+        assert!(matches!(
+            c.presign_url(),
+            Err(S3ConfigError::PublicEndpoint(_))
+        ));
+        assert!(c.validate().is_err());
+        c.public_endpoint = Some("files.example.com/s3".into());
+        c.public_secure = false;
+        assert!(c.presign_url().is_err());
     }
 
     #[test]

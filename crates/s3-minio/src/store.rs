@@ -61,6 +61,9 @@ struct Target {
     /// Streamed reads: no whole-request timeout (it would cut long downloads); bounded by the
     /// connect timeout up to the response headers, then by the idle timeout.
     streaming: Box<Bucket>,
+    /// Signs presigned URLs only (never sends a request): the same bucket at the address
+    /// clients use (`MINIO_PUBLIC_ENDPOINT`), or at the store's own address.
+    presign: Box<Bucket>,
 }
 
 /// The blob store over an S3-compatible server. Cheap to share behind an `Arc`.
@@ -134,6 +137,10 @@ impl S3BlobStore {
             region: config.region.clone(),
             endpoint,
         };
+        let public_region = Region::Custom {
+            region: config.region.clone(),
+            endpoint: config.presign_url()?,
+        };
         let credentials = Credentials::new(
             Some(&config.access_key),
             Some(config.secret_key.expose_secret()),
@@ -143,7 +150,7 @@ impl S3BlobStore {
         )
         .map_err(|e| ConnectError::Client(e.to_string()))?;
 
-        let target = |name: &str| -> Result<Target, ConnectError> {
+        let new_bucket = |name: &str, region: &Region| -> Result<Box<Bucket>, ConnectError> {
             let mut bucket = Bucket::new(name, region.clone(), credentials.clone())
                 .map_err(|e| ConnectError::Client(e.to_string()))?;
             if config.path_style {
@@ -151,10 +158,18 @@ impl S3BlobStore {
             } else {
                 bucket.set_subdomain_style();
             }
+            Ok(bucket)
+        };
+        let target = |name: &str| -> Result<Target, ConnectError> {
+            let mut bucket = new_bucket(name, &region)?;
             let mut streaming = bucket.clone();
             bucket.set_request_timeout(Some(config.request_timeout));
             streaming.set_request_timeout(None);
-            Ok(Target { bucket, streaming })
+            Ok(Target {
+                bucket,
+                streaming,
+                presign: new_bucket(name, &public_region)?,
+            })
         };
         let store = Self {
             users: target(&config.buckets.users)?,
@@ -449,7 +464,7 @@ impl BlobStore for S3BlobStore {
         }
         let url = self
             .target(bucket)
-            .bucket
+            .presign
             .presign_put(key.as_str(), secs, Some(signed), None)
             .await
             .map_err(map_s3)?;
@@ -485,7 +500,7 @@ impl BlobStore for S3BlobStore {
         }
         let url = self
             .target(bucket)
-            .bucket
+            .presign
             .presign_get(key.as_str(), secs, (!queries.is_empty()).then_some(queries))
             .await
             .map_err(map_s3)?;

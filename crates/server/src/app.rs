@@ -23,6 +23,7 @@ use storage_http_actix::{
 };
 use storage_jwt_auth::JwtVerifier;
 use storage_local_fs::{LocalBlobStore, LocalConfig};
+use storage_metrics::PoolProbe;
 use storage_pg_diesel::{PgConfig, PgMetadataStore};
 use storage_project_rbac::{HttpProjectAccess, PolicyProjectAccess};
 use storage_s3_minio::{BucketNames, S3BlobStore, S3Config};
@@ -31,6 +32,7 @@ use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
 use crate::{
     config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings},
     local_blobs::LocalSignedBlobs,
+    observability::{self, Observability},
     secrets,
 };
 
@@ -148,6 +150,8 @@ pub struct Adapters {
     /// The local store's presigned URLs, served by the service itself (`/blob/...`), when the
     /// blobs are the embedded local directory.
     pub signed_blobs: Option<Arc<dyn SignedBlobEndpoint>>,
+    /// The database's connection pools, by name, for the metrics.
+    pub pools: Vec<(&'static str, PoolProbe)>,
 }
 
 impl std::fmt::Debug for Adapters {
@@ -185,6 +189,8 @@ fn s3_config(s3: &ObjectStoreSettings, presign_ttl: Duration) -> S3Config {
     c.idle_timeout = s3.idle_timeout;
     c.presign_max_ttl = c.presign_max_ttl.max(presign_ttl);
     c.create_missing_buckets = s3.create_buckets;
+    c.public_endpoint = s3.public_endpoint.clone();
+    c.public_secure = s3.public_secure;
     c
 }
 
@@ -206,11 +212,19 @@ impl Adapters {
                 ))
             })?;
         }
-        let metadata: Arc<dyn MetadataStore> = match &config.database {
-            Some(db) => Arc::new(
-                PgMetadataStore::new(&pg_config(db))
-                    .map_err(|e| StartError::Database(e.to_string()))?,
-            ),
+        let (metadata, pools): (Arc<dyn MetadataStore>, _) = match &config.database {
+            Some(db) => {
+                let pg = Arc::new(
+                    PgMetadataStore::new(&pg_config(db))
+                        .map_err(|e| StartError::Database(e.to_string()))?,
+                );
+                let probe = Arc::clone(&pg);
+                let pools: Vec<(&'static str, PoolProbe)> = vec![(
+                    "postgres",
+                    Arc::new(move || observability::figures(probe.pool_status())),
+                )];
+                (pg, pools)
+            }
             None => embedded_metadata(config).await?,
         };
         let (blobs, signed_blobs): (Arc<dyn BlobStore>, Option<Arc<dyn SignedBlobEndpoint>>) =
@@ -258,19 +272,35 @@ impl Adapters {
             blobs,
             projects,
             signed_blobs,
+            pools,
         })
     }
 }
 
 /// The embedded metadata store: SQLite at `<DATA_DIR>/storage.sqlite3`, created and migrated
 /// on open (PostgreSQL, by contrast, is only migrated by `storage-server migrate`).
-async fn embedded_metadata(config: &Config) -> Result<Arc<dyn MetadataStore>, StartError> {
+async fn embedded_metadata(
+    config: &Config,
+) -> Result<(Arc<dyn MetadataStore>, Vec<(&'static str, PoolProbe)>), StartError> {
     let path = config.embedded.sqlite_path();
     let shown = path.display().to_string();
-    let store = SqliteMetadataStore::open(&shown, SqliteConfig::default())
-        .await
-        .map_err(|e| StartError::Database(format!("embedded SQLite store {shown}: {e}")))?;
-    Ok(Arc::new(store))
+    let store = Arc::new(
+        SqliteMetadataStore::open(&shown, SqliteConfig::default())
+            .await
+            .map_err(|e| StartError::Database(format!("embedded SQLite store {shown}: {e}")))?,
+    );
+    let (writer, readers) = (Arc::clone(&store), Arc::clone(&store));
+    let pools: Vec<(&'static str, PoolProbe)> = vec![
+        (
+            "sqlite_writer",
+            Arc::new(move || observability::figures(writer.writer_pool_status())),
+        ),
+        (
+            "sqlite_readers",
+            Arc::new(move || observability::figures(readers.reader_pool_status())),
+        ),
+    ];
+    Ok((store, pools))
 }
 
 /// The embedded blob store: the local directory `<DATA_DIR>/objects`, its presigned URLs
@@ -364,12 +394,14 @@ pub fn storage_service(adapters: &Adapters, config: &Config) -> StorageService {
     )
 }
 
-/// A running service: the HTTP server and the janitor.
+/// A running service: the HTTP server, the janitor, and the metrics (their listener when
+/// `METRICS_BIND_ADDR` is set, and their upkeep).
 pub struct Application {
     port: u16,
     public_base_url: String,
     server: actix_web::dev::Server,
     janitor: tokio::task::JoinHandle<()>,
+    observability: Observability,
 }
 
 impl std::fmt::Debug for Application {
@@ -382,7 +414,10 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     /// Connects the adapters, binds `config.bind_addr` (port 0 picks a free port) and builds the
-    /// server; it stops gracefully when `shutdown` completes. Must run inside a Tokio runtime.
+    /// server. When `shutdown` completes, readiness answers 503 for
+    /// `SHUTDOWN_READINESS_DELAY_SECONDS` while the listener still accepts, then the listener
+    /// closes and requests in flight get `SHUTDOWN_GRACE_SECONDS` to finish. Must run inside a
+    /// Tokio runtime.
     ///
     /// # Errors
     /// A [`StartError`] naming what is missing or unreachable.
@@ -405,6 +440,8 @@ impl Application {
         let port = listener.local_addr().map_err(bind_error)?.port();
         let public_base_url = config.public_base_url(port);
         let adapters = Adapters::connect(&config, &public_base_url).await?;
+        let observability = Observability::new(&config)?;
+        let adapters = observability.meter(adapters);
         let service = storage_service(&adapters, &config);
         let health = AdapterHealth {
             metadata: adapters.metadata.clone(),
@@ -419,15 +456,25 @@ impl Application {
         if let Some(signed) = adapters.signed_blobs.clone() {
             state = state.with_signed_blobs(signed);
         }
-        let server =
-            storage_http_actix::build_server(listener, state, &ServerConfig::default(), shutdown)
-                .map_err(bind_error)?;
-        let janitor = tokio::spawn(janitor_loop(service, config.janitor_interval));
+        let state = observability.serve(state);
+        let server_config = ServerConfig {
+            shutdown_timeout: config.ops.shutdown_grace,
+            ..ServerConfig::default()
+        };
+        let shutdown = observability.drain_after(shutdown, config.ops.readiness_delay);
+        let server = storage_http_actix::build_server(listener, state, &server_config, shutdown)
+            .map_err(bind_error)?;
+        let janitor = tokio::spawn(janitor_loop(
+            service,
+            config.janitor_interval,
+            observability.metrics().cloned(),
+        ));
         Ok(Self {
             port,
             public_base_url,
             server,
             janitor,
+            observability,
         })
     }
 
@@ -441,6 +488,11 @@ impl Application {
         &self.public_base_url
     }
 
+    /// The port of the metrics listener (`METRICS_BIND_ADDR`), when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.observability.metrics_port()
+    }
+
     /// Serves until the shutdown future completes and in-flight requests are done.
     ///
     /// # Errors
@@ -448,17 +500,29 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.janitor.abort();
+        self.observability.stop().await;
+        tracing::info!("stopped");
         result
     }
 }
 
 /// Runs the janitor every `interval`; a failed pass is logged and retried at the next tick.
-async fn janitor_loop(service: StorageService, interval: Duration) {
+/// Each pass is counted in the metrics, when there are.
+async fn janitor_loop(
+    service: StorageService,
+    interval: Duration,
+    metrics: Option<storage_metrics::Metrics>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match service.run_janitor_once().await {
+        let started = std::time::Instant::now();
+        let pass = service.run_janitor_once().await;
+        if let Some(metrics) = &metrics {
+            metrics.record_janitor_pass(pass.as_ref().map_err(|_| ()), started.elapsed());
+        }
+        match pass {
             Ok(report) if report == Default::default() => {}
             Ok(report) => tracing::info!(?report, "janitor pass"),
             Err(e) => tracing::warn!(error = %e, cause = e.internal_cause(), "janitor pass failed"),

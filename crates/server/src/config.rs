@@ -199,6 +199,59 @@ pub struct ObjectStoreSettings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub idle_timeout: Duration,
+    /// `MINIO_PUBLIC_ENDPOINT`: the address presigned URLs are signed for (clients'), when
+    /// it is not `endpoint` (the service's).
+    pub public_endpoint: Option<String>,
+    /// `MINIO_PUBLIC_SECURE` (default: `MINIO_SECURE`).
+    pub public_secure: bool,
+}
+
+/// Operations: metrics and shutdown (`METRICS_*`, `SHUTDOWN_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpsSettings {
+    /// `METRICS_ENABLED` (default true): record metrics and serve them.
+    pub metrics_enabled: bool,
+    /// `METRICS_BIND_ADDR`: a listener of its own for `GET /metrics`; `None`: served by the
+    /// API's listener.
+    pub metrics_bind_addr: Option<SocketAddr>,
+    /// `SHUTDOWN_READINESS_DELAY_SECONDS` (default 5): after SIGTERM, how long readiness
+    /// answers 503 while the listener still accepts, so that load balancers stop sending.
+    pub readiness_delay: Duration,
+    /// `SHUTDOWN_GRACE_SECONDS` (default 30): then, how long requests in flight (transfers
+    /// included) have to finish before they are cut.
+    pub shutdown_grace: Duration,
+}
+
+impl OpsSettings {
+    fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let metrics_bind_addr = vars
+            .get("METRICS_BIND_ADDR")
+            .map(|raw| {
+                raw.trim().parse::<SocketAddr>().map_err(|e| {
+                    ConfigError::invalid("METRICS_BIND_ADDR", format!("cannot parse '{raw}': {e}"))
+                })
+            })
+            .transpose()?;
+        let settings = Self {
+            metrics_enabled: vars.flag("METRICS_ENABLED", true)?,
+            metrics_bind_addr,
+            readiness_delay: vars.seconds("SHUTDOWN_READINESS_DELAY_SECONDS", 5)?,
+            shutdown_grace: vars.seconds("SHUTDOWN_GRACE_SECONDS", 30)?,
+        };
+        if settings.metrics_bind_addr.is_some() && !settings.metrics_enabled {
+            return Err(ConfigError::invalid(
+                "METRICS_BIND_ADDR",
+                "set while METRICS_ENABLED is false",
+            ));
+        }
+        if settings.shutdown_grace.is_zero() {
+            return Err(ConfigError::invalid(
+                "SHUTDOWN_GRACE_SECONDS",
+                "must be at least 1",
+            ));
+        }
+        Ok(settings)
+    }
 }
 
 /// Project-service settings (`PROJECT_SERVICE_URL`, `PROJECT_SERVICE_TIMEOUT_MS`).
@@ -264,6 +317,7 @@ pub struct Config {
     pub allow_self_approval: bool,
     pub janitor_interval: Duration,
     pub json_logs: bool,
+    pub ops: OpsSettings,
     /// Length of `JWT_SECRET`, for the production check (the secret itself stays in `jwt`).
     jwt_secret_len: usize,
 }
@@ -317,6 +371,11 @@ impl Config {
                 connect_timeout: vars.millis("MINIO_CONNECT_TIMEOUT_MS", 3_000)?,
                 request_timeout: vars.millis("MINIO_REQUEST_TIMEOUT_MS", 30_000)?,
                 idle_timeout: vars.millis("MINIO_IDLE_TIMEOUT_MS", 30_000)?,
+                public_endpoint: vars
+                    .get("MINIO_PUBLIC_ENDPOINT")
+                    .map(|v| v.trim().to_owned()),
+                public_secure: vars
+                    .flag("MINIO_PUBLIC_SECURE", vars.flag("MINIO_SECURE", false)?)?,
             }),
         };
         let lookup = |name: &str| vars.get(name).map(str::to_owned);
@@ -403,6 +462,7 @@ impl Config {
             allow_self_approval: vars.flag("ALLOW_SELF_APPROVAL", false)?,
             janitor_interval: vars.seconds("JANITOR_INTERVAL_SECONDS", 60)?,
             json_logs: vars.flag("LOG_JSON", env == AppEnv::Production)?,
+            ops: OpsSettings::from_vars(vars)?,
             jwt_secret_len: vars.get("JWT_SECRET").map_or(0, str::len),
         };
         config.check()?;
@@ -426,6 +486,15 @@ impl Config {
             return Err(ConfigError::invalid(
                 "TRANSFER_LEASE_SECONDS",
                 "must be at least 1",
+            ));
+        }
+        if let Some(metrics) = self.ops.metrics_bind_addr
+            && metrics.port() != 0
+            && metrics.port() == self.bind_addr.port()
+        {
+            return Err(ConfigError::invalid(
+                "METRICS_BIND_ADDR",
+                "must not use BIND_ADDR's port",
             ));
         }
         if self.max_upload_bytes == 0 {
@@ -764,6 +833,74 @@ mod tests {
             );
         }
         assert!(!other.path().join("jwt-secret").exists());
+    }
+
+    #[test]
+    fn operations_settings() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(
+            c.ops,
+            OpsSettings {
+                metrics_enabled: true,
+                metrics_bind_addr: None,
+                readiness_delay: Duration::from_secs(5),
+                shutdown_grace: Duration::from_secs(30),
+            }
+        );
+        let c = Config::from_vars(&vars(&[
+            ("METRICS_BIND_ADDR", "127.0.0.1:9464"),
+            ("SHUTDOWN_READINESS_DELAY_SECONDS", "0"),
+            ("SHUTDOWN_GRACE_SECONDS", "60"),
+        ]))
+        .unwrap();
+        assert_eq!(c.ops.metrics_bind_addr, Some(([127, 0, 0, 1], 9464).into()));
+        assert_eq!(c.ops.readiness_delay, Duration::ZERO);
+        assert_eq!(c.ops.shutdown_grace, Duration::from_secs(60));
+        for pairs in [
+            vec![("METRICS_BIND_ADDR", "nowhere")],
+            vec![("METRICS_BIND_ADDR", "0.0.0.0:5000")],
+            vec![
+                ("METRICS_BIND_ADDR", "0.0.0.0:9464"),
+                ("METRICS_ENABLED", "false"),
+            ],
+        ] {
+            let err = Config::from_vars(&vars(&pairs)).unwrap_err();
+            assert_eq!(err.variable, "METRICS_BIND_ADDR", "{err}");
+        }
+        let err = Config::from_vars(&vars(&[("SHUTDOWN_GRACE_SECONDS", "0")])).unwrap_err();
+        assert_eq!(err.variable, "SHUTDOWN_GRACE_SECONDS");
+        let err = Config::from_vars(&vars(&[("METRICS_ENABLED", "perhaps")])).unwrap_err();
+        assert_eq!(err.variable, "METRICS_ENABLED");
+    }
+
+    #[test]
+    fn the_public_object_store_endpoint_defaults_to_the_private_ones_tls() {
+        let s3 = [
+            ("MINIO_ENDPOINT", "minio:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+        ];
+        let c = Config::from_vars(&vars(&s3)).unwrap();
+        let store = c.object_store.unwrap();
+        assert_eq!(store.public_endpoint, None);
+        assert!(!store.public_secure);
+        let mut public = s3.to_vec();
+        public.extend([
+            ("MINIO_PUBLIC_ENDPOINT", "files.example.com"),
+            ("MINIO_SECURE", "true"),
+        ]);
+        let store = Config::from_vars(&vars(&public))
+            .unwrap()
+            .object_store
+            .unwrap();
+        assert_eq!(store.public_endpoint.as_deref(), Some("files.example.com"));
+        assert!(store.public_secure, "follows MINIO_SECURE");
+        public.push(("MINIO_PUBLIC_SECURE", "false"));
+        let store = Config::from_vars(&vars(&public))
+            .unwrap()
+            .object_store
+            .unwrap();
+        assert!(!store.public_secure);
     }
 
     #[test]

@@ -4,5 +4,6 @@
 pub mod app;
 pub mod config;
 pub mod local_blobs;
+pub mod observability;
 pub mod secrets;
 pub mod token;

@@ -309,3 +309,55 @@ async fn a_lone_minio_endpoint_keeps_the_embedded_database() {
     let (status, body) = app.metadata("alice", "users", "/users/alice/s3.txt").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn the_embedded_stores_report_their_pools_and_signed_transfers_in_the_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(data.path(), &[])).await;
+    let (status, body) = app.upload("alice", "users", "/users/alice/m.txt").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Through the service's own signed-URL routes (`/blob/...`).
+    app.presigned_upload("alice", "/users/alice/signed.txt", b"signed!!")
+        .await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = storage_test_support::prometheus::parse(&text);
+    let value =
+        |name: &str, label: (&str, &str)| scrape.matching(name, &[label]).next().map(|s| s.value);
+    assert_eq!(
+        value("storage_db_pool_max_size", ("pool", "sqlite_writer")),
+        Some(1.0)
+    );
+    assert!(
+        value("storage_db_pool_max_size", ("pool", "sqlite_readers")).is_some_and(|n| n >= 1.0)
+    );
+    assert!(value("storage_db_pool_size", ("pool", "sqlite_writer")).is_some_and(|n| n <= 1.0));
+    assert_eq!(
+        value("storage_db_pool_waiting", ("pool", "sqlite_readers")),
+        Some(0.0)
+    );
+    // "content" by proxy, "signed!!" by the signed URL.
+    assert_eq!(
+        value("storage_uploaded_bytes_total", ("bucket", "users")),
+        Some(15.0)
+    );
+    assert_eq!(
+        scrape.get(
+            "storage_http_requests_total",
+            &[
+                ("method", "PUT"),
+                ("route", "/blob/{bucket}/{key:.+}"),
+                ("status", "200")
+            ]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}

@@ -6,7 +6,8 @@
 //! - [`postgres`]: per-test PostgreSQL databases cloned from a migrated template;
 //! - [`metadata_contract`]: the behaviour every `MetadataStore` adapter must show;
 //! - [`timing`]: timing assertions (a contract's bound plus one stated margin);
-//! - [`fault_proxy`]: an HTTP proxy in front of Garage that fails chosen requests.
+//! - [`fault_proxy`]: an HTTP proxy in front of Garage that fails chosen requests;
+//! - [`prometheus`]: a scraped exposition, parsed strictly, as series to look up.
 
 pub mod blob_contract;
 pub mod bytes_gen;
@@ -15,6 +16,7 @@ pub mod fault_proxy;
 pub mod metadata_contract;
 pub mod postgres;
 pub mod project_standin;
+pub mod prometheus;
 pub mod s3;
 pub mod services;
 pub mod timing;

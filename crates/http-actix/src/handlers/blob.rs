@@ -29,6 +29,7 @@ use crate::{
     range::parse_range,
     request_id::RequestId,
     signed::{SignedBlobGrant, SignedBlobRequest, SignedBlobs},
+    telemetry::TransferDirection,
 };
 
 /// Chunks buffered between the request body and the store.
@@ -204,6 +205,9 @@ impl Put<'_> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
         let received: ByteStream =
             Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let received = self
+            .blobs
+            .metered(TransferDirection::Upload, self.bucket, received);
         let body: ByteStream = Box::pin(Metered {
             inner: received,
             seen: 0,
@@ -311,6 +315,9 @@ impl Get<'_> {
         if let Some(etag) = read.etag {
             res.insert_header((header::ETAG, format!("\"{etag}\"")));
         }
-        Ok(res.body(SizedStream::new(length, read.body)))
+        let body = self
+            .blobs
+            .metered(TransferDirection::Download, self.bucket, read.body);
+        Ok(res.body(SizedStream::new(length, body)))
     }
 }

@@ -26,6 +26,7 @@ use crate::{
     openapi::ApiDoc,
     request_id::{self, RequestId},
     signed::SignedBlobs,
+    telemetry::Observe,
 };
 
 pub(crate) type State = web::Data<AppState>;
@@ -69,13 +70,22 @@ pub(crate) fn register_signed_blobs(cfg: &mut web::ServiceConfig, blobs: SignedB
 }
 
 pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
-    let signed_blobs = state.signed_blobs().cloned();
+    let telemetry = state.telemetry().cloned();
+    let signed_blobs = state.signed_blobs().cloned().map(|mut blobs| {
+        blobs.telemetry = telemetry.clone();
+        blobs
+    });
+    let serves_metrics = state.serves_metrics();
     let mut scope = web::scope("")
         .wrap(from_fn(request_id::middleware))
+        // Outermost: sees every answer of the scope, 404 and 405 included.
+        .wrap(Observe(telemetry))
         .app_data(web::Data::new(state))
         .app_data(QueryConfig::default().error_handler(error::query_error))
         .app_data(PathConfig::default().error_handler(error::path_error))
         .service(resource("/health", "GET").route(web::get().to(health)))
+        .service(resource("/health/live", "GET").route(web::get().to(live)))
+        .service(resource("/health/ready", "GET").route(web::get().to(ready)))
         .service(resource("/version", "GET").route(web::get().to(version)))
         .service(resource("/config", "GET").route(web::get().to(config)))
         .service(resource("/openapi.json", "GET").route(web::get().to(openapi_document)))
@@ -104,6 +114,9 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(resource("/unarchive", "POST").route(web::post().to(unarchive)))
         .service(resource("/delete", "DELETE").route(web::delete().to(delete)))
         .service(resource("/audit", "GET").route(web::get().to(audit)));
+    if serves_metrics {
+        scope = scope.service(resource("/metrics", "GET").route(web::get().to(metrics)));
+    }
     if let Some(blobs) = signed_blobs {
         scope = scope
             .app_data(web::Data::new(blobs))

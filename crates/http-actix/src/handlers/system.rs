@@ -1,14 +1,19 @@
-//! `GET /health`, `/version`, `/config` and `/openapi.json`: no token needed.
+//! `GET /health`, `/health/live`, `/health/ready`, `/metrics`, `/version`, `/config` and
+//! `/openapi.json`: no token needed.
 
 use actix_web::{HttpRequest, HttpResponse};
 use storage_domain::StorageError;
 
 use super::{State, ok};
 use crate::{
-    dto::{Bucket, ConfigResponse, ErrorBody, HealthResponse, OK, VersionResponse},
-    error::ApiError,
-    health::ComponentHealth,
+    dto::{
+        Bucket, ConfigResponse, DRAINING, ErrorBody, HealthResponse, OK, ProbeResponse,
+        VersionResponse,
+    },
+    error::{ApiError, tagged},
+    health::{ComponentHealth, HealthReport},
     request_id::RequestId,
+    telemetry::METRICS_CONTENT_TYPE,
 };
 
 /// The state of the database and the object store.
@@ -24,7 +29,11 @@ use crate::{
 )]
 pub(crate) async fn health(req: HttpRequest, state: State) -> HttpResponse {
     let report = state.health().check().await;
-    let request_id = RequestId::of(&req);
+    health_answer(&report, RequestId::of(&req))
+}
+
+/// `/health`'s answer to `report`.
+fn health_answer(report: &HealthReport, request_id: String) -> HttpResponse {
     let fault = match (&report.database, &report.object_store) {
         (ComponentHealth::Unavailable { cause }, _) => Some(StorageError::DatabaseUnavailable {
             cause: cause.clone(),
@@ -50,9 +59,55 @@ pub(crate) async fn health(req: HttpRequest, state: State) -> HttpResponse {
                 map.insert("database".into(), database.into());
                 map.insert("object_store".into(), object_store.into());
             }
-            HttpResponse::build(error.status()).json(body)
+            tagged(HttpResponse::build(error.status()).json(body), error.code())
         }
     }
+}
+
+/// Liveness: the process serves requests. Asks no dependency (an outage of PostgreSQL or the
+/// object store must not get instances restarted), and stays 200 while draining.
+#[utoipa::path(
+    get, path = "/health/live", tag = "system", security(()),
+    responses((status = 200, description = "The process serves", body = ProbeResponse))
+)]
+pub(crate) async fn live() -> HttpResponse {
+    ok(ProbeResponse {
+        status: OK.to_owned(),
+    })
+}
+
+/// Readiness: the database and the object store answer and the instance is not shutting down.
+///
+/// While draining (after SIGTERM) it answers 503 `{"status":"draining"}` without asking the
+/// dependencies; otherwise it answers as `GET /health`.
+#[utoipa::path(
+    get, path = "/health/ready", tag = "system", security(()),
+    responses(
+        (status = 200, description = "Ready: every dependency answers", body = HealthResponse),
+        (status = 503, description = "Draining (`{\"status\":\"draining\"}`), or a dependency is down (the error body of `/health`)", body = ErrorBody),
+    )
+)]
+pub(crate) async fn ready(req: HttpRequest, state: State) -> HttpResponse {
+    if state.readiness().is_draining() {
+        return HttpResponse::ServiceUnavailable().json(ProbeResponse {
+            status: DRAINING.to_owned(),
+        });
+    }
+    let report = state.health().check().await;
+    health_answer(&report, RequestId::of(&req))
+}
+
+/// The metrics in the Prometheus text format, when they are served on this listener (without
+/// `METRICS_BIND_ADDR`; with it, on that listener only). No token: keep the port private.
+#[utoipa::path(
+    get, path = "/metrics", tag = "system", security(()),
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
+)]
+pub(crate) async fn metrics(state: State) -> HttpResponse {
+    let text = state.telemetry().map(|t| t.render()).unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type(METRICS_CONTENT_TYPE)
+        .body(text)
 }
 
 /// The service's name and version.

@@ -32,6 +32,7 @@ use crate::{
     error::{ApiError, Failure},
     openapi::Errors,
     range::{etag_of, if_range_allows, none_match_hits, parse_range},
+    telemetry::TransferDirection,
 };
 
 /// Chunks buffered between the multipart reader and the blob store: memory stays bounded by
@@ -285,6 +286,7 @@ pub(crate) async fn upload_proxy(
 
         let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
         let body: ByteStream = Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let body = state.metered(TransferDirection::Upload, upload.path.bucket(), body);
         let use_case = state.service().upload_proxy(&caller.0, upload, body);
         let pumping = pump(file, tx);
         pin_mut!(use_case, pumping);
@@ -432,7 +434,12 @@ pub(crate) async fn download_proxy(
             .insert_header((header::CACHE_CONTROL, "private"))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((X_FILE_VERSION, version.number.get().to_string()));
-        Ok::<_, StorageError>(res.body(SizedStream::new(length, read.body)))
+        let body = state.metered(
+            TransferDirection::Download,
+            download.file.path.bucket(),
+            read.body,
+        );
+        Ok::<_, StorageError>(res.body(SizedStream::new(length, body)))
     };
     run.await.map_err(|e| caller.fail(e))
 }

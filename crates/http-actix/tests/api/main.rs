@@ -8,6 +8,7 @@
 mod errors;
 mod files;
 mod openapi;
+mod ops;
 mod server;
 mod support;
 mod system;

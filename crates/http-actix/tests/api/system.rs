@@ -84,6 +84,9 @@ async fn the_document_and_the_docs_page_are_served() {
     let paths = doc["paths"].as_object().unwrap();
     for (route, method) in [
         ("/health", "get"),
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
+        ("/metrics", "get"),
         ("/version", "get"),
         ("/config", "get"),
         ("/list", "get"),

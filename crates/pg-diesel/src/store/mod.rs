@@ -53,6 +53,14 @@ impl std::fmt::Debug for PgMetadataStore {
     }
 }
 
+impl PgMetadataStore {
+    /// The pool's figures, for the metrics: most connections, open ones, free ones, and
+    /// callers waiting for one.
+    pub fn pool_status(&self) -> deadpool::Status {
+        self.pool.status()
+    }
+}
+
 /// Why the pool could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the database pool: {0}")]

@@ -55,6 +55,8 @@ impl Options {
 /// A running service and what a test needs to talk to it.
 pub struct App {
     pub base: String,
+    /// The metrics listener's base URL, when `METRICS_BIND_ADDR` is set.
+    pub metrics_base: Option<String>,
     pub client: Client,
     pub standin: Arc<ProjectStandin>,
     pub db: Arc<TestDatabase>,
@@ -146,9 +148,13 @@ impl App {
         .await
         .expect("the application starts");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let metrics_base = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let server = tokio::spawn(app.run_until_stopped());
         App {
             base,
+            metrics_base,
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -708,7 +714,13 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        Self::start_on("127.0.0.1", target).await
+    }
+
+    /// A proxy listening on `ip` (any loopback address: `127.0.0.2` is another name for the
+    /// same machine).
+    pub async fn start_on(ip: &str, target: SocketAddr) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let tracked = Arc::clone(&connections);
@@ -731,6 +743,10 @@ impl Proxy {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Closes the port and every connection through it.

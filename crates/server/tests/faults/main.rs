@@ -5,7 +5,9 @@
 //! - [`project_service`]: the project service answering after 5 s;
 //! - [`crash`]: the real binary killed with SIGKILL during a proxy upload, then the janitor;
 //! - [`instances`]: two real binaries on one database and one Garage, racing for locks and
-//!   versions.
+//!   versions;
+//! - [`shutdown`]: SIGTERM to the real binary with an upload in flight: readiness turns 503
+//!   first, the upload completes, then the process exits.
 //!
 //! A case that stops PostgreSQL or Garage starts its own (`storage_test_support::services`), on
 //! its own ports and directory, so the tests running beside it keep theirs; the others use the
@@ -17,6 +19,7 @@ mod database;
 mod instances;
 mod object_store;
 mod project_service;
+mod shutdown;
 
 use std::{
     collections::HashMap,
@@ -214,6 +217,20 @@ impl Binary {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM (with the system's `kill`: no libc binding in the tests).
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// The exit status once the process has exited, or `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("wait")
     }
 }
 

@@ -84,6 +84,18 @@ impl std::fmt::Debug for SqliteMetadataStore {
     }
 }
 
+impl SqliteMetadataStore {
+    /// The writer's pool figures (one connection), for the metrics.
+    pub fn writer_pool_status(&self) -> deadpool::Status {
+        self.writer.status()
+    }
+
+    /// The readers' pool figures, for the metrics.
+    pub fn reader_pool_status(&self) -> deadpool::Status {
+        self.readers.status()
+    }
+}
+
 #[derive(QueryableByName)]
 struct NowRow {
     #[diesel(sql_type = DbTime)]

@@ -1,0 +1,111 @@
+//! [`MeteredMetadata`]: the metadata-store port, timed per operation and outcome.
+
+use std::{sync::Arc, time::Duration, time::Instant};
+
+use async_trait::async_trait;
+use storage_domain::{
+    model::{
+        AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
+        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    },
+    ports::{
+        AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
+        NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
+    },
+};
+
+use crate::{Metrics, names};
+
+/// A [`MetadataStore`] that records the duration and outcome of every call of the store it
+/// wraps in `storage_metadata_call_duration_seconds{operation, outcome}`. The operation is the
+/// port method's name; the outcome `ok`, `refused` (a refusal the port documents: not found,
+/// locked, conflict, …), `unavailable` or `error`.
+pub struct MeteredMetadata {
+    inner: Arc<dyn MetadataStore>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for MeteredMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeteredMetadata").finish_non_exhaustive()
+    }
+}
+
+impl MeteredMetadata {
+    pub fn new(inner: Arc<dyn MetadataStore>, metrics: Metrics) -> Self {
+        Self { inner, metrics }
+    }
+
+    fn record<T>(&self, operation: &'static str, result: &Result<T, RepoError>, started: Instant) {
+        self.metrics.record_call(
+            names::METADATA_CALL_DURATION,
+            operation,
+            outcome(result),
+            started.elapsed(),
+        );
+    }
+}
+
+/// The outcome label of a metadata-store call.
+fn outcome<T>(result: &Result<T, RepoError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(RepoError::Unavailable(_)) => "unavailable",
+        Err(RepoError::Internal(_)) => "error",
+        Err(
+            RepoError::FileNotFound
+            | RepoError::VersionNotFound
+            | RepoError::UploadNotFound
+            | RepoError::UploadAlreadyCompleted { .. }
+            | RepoError::FileLocked(_)
+            | RepoError::VersionConflict { .. }
+            | RepoError::InvalidTransition(_),
+        ) => "refused",
+    }
+}
+
+/// The delegating methods: each times the wrapped store's call and records it under the
+/// method's name.
+macro_rules! metered {
+    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        #[async_trait]
+        impl MetadataStore for MeteredMetadata {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> Result<$ret, RepoError> {
+                    let started = Instant::now();
+                    let result = self.inner.$name($($arg),*).await;
+                    self.record(stringify!($name), &result, started);
+                    result
+                }
+            )*
+        }
+    };
+}
+
+metered! {
+    health() -> ();
+    find_file(path: &FilePath) -> Option<FileRecord>;
+    find_file_by_id(id: FileId) -> Option<FileRecord>;
+    find_version(id: VersionId) -> Option<(FileRecord, Version)>;
+    find_version_by_number(file_id: FileId, number: VersionNumber) -> Option<Version>;
+    list_versions(file_id: FileId) -> Vec<Version>;
+    list_children(dir: &DirPath, after: Option<String>, limit: u32) -> Vec<ListEntry>;
+    list_locks(dir: &DirPath, after: Option<String>, limit: u32) -> Vec<LockedFile>;
+    list_audit(scope: &AuditScope, before: Option<AuditCursor>, limit: u32) -> Vec<AuditEvent>;
+    find_reservation(id: UploadId) -> Option<UploadReservation>;
+    create_reservation(reservation: &UploadReservation) -> ();
+    extend_reservation(id: UploadId, expires_at: chrono::DateTime<chrono::Utc>) -> ();
+    abandon_reservation(id: UploadId) -> Option<PendingDeletion>;
+    commit_version(cmd: NewVersion) -> (FileRecord, Version);
+    acquire_lock(cmd: AcquireLock) -> Lock;
+    release_lock(cmd: ReleaseLock) -> Option<Lock>;
+    review_version(cmd: ReviewTransition) -> (FileRecord, Version);
+    set_tags(cmd: SetTags) -> FileRecord;
+    set_archived(cmd: SetArchived) -> FileRecord;
+    delete_file(cmd: DeleteFile) -> Vec<PendingDeletion>;
+    record_audit(event: &AuditEvent) -> ();
+    expire_reservations(keep_completed: Duration, limit: u32) -> u64;
+    claim_deletions(lease: Duration, limit: u32) -> Vec<PendingDeletion>;
+    forget_deletion(id: DeletionId) -> ();
+    queue_deletions(objects: &[(BucketKind, ObjectKey)]) -> Vec<PendingDeletion>;
+}

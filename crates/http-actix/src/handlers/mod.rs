@@ -13,7 +13,7 @@ pub(crate) use transfer::*;
 
 use actix_web::{
     HttpRequest, HttpResponse, Resource,
-    middleware::from_fn,
+    middleware::{Condition, from_fn},
     web::{self, PathConfig, QueryConfig},
 };
 use serde::Serialize;
@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::{
-    AppState,
+    AppState, browser,
     error::{self, ApiError, Failure},
     openapi::ApiDoc,
     request_id::{self, RequestId},
@@ -70,7 +70,12 @@ pub(crate) fn register_signed_blobs(cfg: &mut web::ServiceConfig, blobs: SignedB
 
 pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
     let signed_blobs = state.signed_blobs().cloned();
+    let cors = state.config().browser.cors();
     let mut scope = web::scope("")
+        // CORS answers preflights (every route, `/blob` included) before routing; the request
+        // id wraps it, so its answers carry an id too.
+        .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(from_fn(browser::preflight_errors))
         .wrap(from_fn(request_id::middleware))
         .app_data(web::Data::new(state))
         .app_data(QueryConfig::default().error_handler(error::query_error))

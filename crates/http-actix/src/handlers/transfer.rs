@@ -32,12 +32,13 @@ use crate::{
     error::{ApiError, Failure},
     openapi::Errors,
     range::{etag_of, if_range_allows, none_match_hits, parse_range},
+    spool::Spool,
 };
 
 /// Chunks buffered between the multipart reader and the blob store: memory stays bounded by
 /// this many chunks whatever the upload's size.
 const CHANNEL_CHUNKS: usize = 4;
-/// Most non-file fields accepted before `file`.
+/// Most non-file fields accepted.
 const MAX_FORM_FIELDS: usize = 32;
 /// The header of the file's version, on downloads.
 const X_FILE_VERSION: &str = "x-file-version";
@@ -92,7 +93,7 @@ pub(crate) async fn complete_upload(
     run.await.map_err(|e| caller.fail(e))
 }
 
-/// The text fields of a proxy upload, read before `file`.
+/// The text fields of a proxy upload.
 #[derive(Debug, Default)]
 struct Form {
     bucket: Option<String>,
@@ -101,9 +102,71 @@ struct Form {
     message: Option<String>,
     expected_version: Option<String>,
     content_type: Option<String>,
+    /// The `Content-Type` of the `file` part.
+    file_type: Option<String>,
 }
 
 impl Form {
+    /// A field this form reads (others are ignored).
+    fn known(name: &str) -> bool {
+        matches!(
+            name,
+            "bucket" | "path" | "tags" | "message" | "expected_version" | "content_type" | "file"
+        )
+    }
+
+    /// The upload these fields describe, with `file` as the file part; `None` while `bucket`
+    /// or `path` is missing.
+    fn upload(
+        &mut self,
+        file: &Field,
+        header: Option<Expectation>,
+    ) -> Result<Option<ProxyUpload>, StorageError> {
+        self.file_type = file.content_type().map(ToString::to_string);
+        self.upload_with_file_type(header)
+    }
+
+    fn upload_with_file_type(
+        &self,
+        header: Option<Expectation>,
+    ) -> Result<Option<ProxyUpload>, StorageError> {
+        let (Some(bucket), Some(path)) = (&self.bucket, &self.path) else {
+            return Ok(None);
+        };
+        let path = FilePath::parse_request(bucket, path)?;
+        let field_expectation = self
+            .expected_version
+            .as_deref()
+            .map(expected_latest)
+            .transpose()?
+            .map(|latest| Expectation {
+                latest,
+                precondition: false,
+            });
+        let expected = match (header, field_expectation) {
+            (Some(h), Some(f)) if h.latest != f.latest => {
+                return Err(invalid("If-Match and expected_version disagree"));
+            }
+            (Some(h), _) => Some(h),
+            (None, f) => f,
+        };
+        let tags = self
+            .tags
+            .as_deref()
+            .map(|t| {
+                serde_json::from_str::<Tags>(t).map_err(|_| invalid("tags must be a JSON object"))
+            })
+            .transpose()?;
+        Ok(Some(ProxyUpload {
+            path,
+            content_type: self.content_type.clone().or_else(|| self.file_type.clone()),
+            tags,
+            message: self.message.clone(),
+            expected,
+            declared_size: None,
+        }))
+    }
+
     fn set(&mut self, name: &str, value: String) -> Result<(), StorageError> {
         let slot = match name {
             "bucket" => &mut self.bucket,
@@ -180,21 +243,62 @@ async fn read_text(
         .map_err(|_| ApiError::new(invalid("form fields must be UTF-8 text"), request_id))
 }
 
-/// Pumps the (non-`Send`) multipart field into the channel the use case reads from. Ends when
-/// the field ends, fails, or the use case stops reading.
-async fn pump(mut field: Field, tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>) {
+/// Pumps the (non-`Send`) multipart field into the channel the use case reads from, then reads
+/// what follows it: the stream ends only once the body has ended, so the version is recorded
+/// only if nothing else came after `file`. A field that would change the upload fails the
+/// stream (nothing is kept) and is named in `late`.
+async fn pump(
+    mut field: Field,
+    rest: &mut Multipart,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>,
+    late: &mut Option<String>,
+) {
     while let Some(chunk) = field.next().await {
         let item = chunk.map_err(|e| io::Error::other(format!("reading the upload failed: {e}")));
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
-            break;
+            return;
         }
+    }
+    drop(field);
+    loop {
+        let failure = match rest.next().await {
+            None => return,
+            Some(Err(e)) => format!("malformed multipart body: {e}"),
+            Some(Ok(mut next)) => {
+                let name = next.name().unwrap_or_default().to_owned();
+                if !Form::known(&name) {
+                    // Ignored, as before `file`; read it to reach what follows.
+                    while let Some(Ok(_)) = next.next().await {}
+                    continue;
+                }
+                let failure = format!("the field '{name}' came after 'file'");
+                *late = Some(name);
+                failure
+            }
+        };
+        let _ = tx.send(Err(io::Error::other(failure))).await;
+        return;
     }
 }
 
+/// The answer when a field came after a `file` that was being stored as it arrived.
+fn late_field(name: &str) -> StorageError {
+    invalid(format!(
+        "the field '{name}' came after 'file', which was already being stored because \
+         'bucket' and 'path' came before it: send every other field before 'file', or send \
+         'file' before 'bucket' and 'path' (it is then held aside until the form is complete); \
+         nothing was stored"
+    ))
+}
+
 /// Streams a file to the object store without holding it in memory, and records it as a new
-/// version. `multipart/form-data` with `bucket` and `path` (and optionally `tags`, `message`,
-/// `expected_version`, `content_type`) **before** `file`. Over `MAX_UPLOAD_BYTES`: 413 as soon
+/// version. `multipart/form-data` with `bucket`, `path` and `file` (and optionally `tags`,
+/// `message`, `expected_version`, `content_type`), in any order: when `bucket` and `path` come
+/// before `file`, the file is stored as it arrives (and must then be the last field); when
+/// `file` comes first, it is held aside (in memory up to 256 KiB, then in a temporary file) until
+/// the form is complete. Either way access is checked before anything becomes visible, and the
+/// bytes of a caller who may not upload are dropped at once. Over `MAX_UPLOAD_BYTES`: 413 as soon
 /// as the limit is crossed, nothing kept. `If-Match: <n>` makes it conditional (412 when it
 /// fails); so does `expected_version` (409).
 #[utoipa::path(
@@ -217,13 +321,15 @@ pub(crate) async fn upload_proxy(
     let request_id = caller.0.request_id.clone();
     let header_expectation = if_match(&req).map_err(|e| caller.fail(e))?;
     let limit = state.config().form_fields_limit_bytes;
+    let max_bytes = state.service().settings().max_upload_bytes;
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut form = Form::default();
+    let mut spooled: Option<Spool> = None;
     let mut used = 0;
     let mut fields = 0;
-    let file = loop {
+    loop {
         let mut field = match multipart.next().await {
-            None => return Err(caller.fail(invalid("the multipart body has no 'file' field"))),
+            None => break,
             Some(Err(e)) => {
                 return Err(caller.fail(invalid(format!("malformed multipart body: {e}"))));
             }
@@ -231,7 +337,24 @@ pub(crate) async fn upload_proxy(
         };
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
-            break field;
+            if spooled.is_some() {
+                return Err(caller.fail(invalid("the field 'file' is given twice")));
+            }
+            let upload = form
+                .upload(&field, header_expectation)
+                .map_err(|e| caller.fail(e))?;
+            if let Some(upload) = upload {
+                // `bucket` and `path` are known: store the file as it arrives.
+                return stream_through(&caller, &state, upload, field, &mut multipart).await;
+            }
+            // Held aside; a caller who may not act (another site's page) keeps nothing.
+            let keep = caller.0.untrusted_origin.is_none();
+            let spool = Spool::receive(&mut field, max_bytes, &state.config().spool_dir, keep)
+                .await
+                .map_err(|e| caller.fail(e.into()))?;
+            form.file_type = field.content_type().map(ToString::to_string);
+            spooled = Some(spool);
+            continue;
         }
         fields += 1;
         if fields > MAX_FORM_FIELDS {
@@ -240,63 +363,54 @@ pub(crate) async fn upload_proxy(
         let value = read_text(&mut field, limit - used, limit, &request_id).await?;
         used += value.len();
         form.set(&name, value).map_err(|e| caller.fail(e))?;
+    }
+    let Some(spool) = spooled else {
+        return Err(caller.fail(invalid("the multipart body has no 'file' field")));
     };
-
     let run = async {
-        let (Some(bucket), Some(path)) = (&form.bucket, &form.path) else {
-            return Err(invalid("'bucket' and 'path' must come before 'file'"));
+        let Some(mut upload) = form.upload_with_file_type(header_expectation)? else {
+            return Err(invalid("the multipart body needs the fields 'bucket' and 'path'"));
         };
-        let path = FilePath::parse_request(bucket, path)?;
-        let field_expectation = form
-            .expected_version
-            .as_deref()
-            .map(expected_latest)
-            .transpose()?
-            .map(|latest| Expectation {
-                latest,
-                precondition: false,
-            });
-        let expected = match (header_expectation, field_expectation) {
-            (Some(h), Some(f)) if h.latest != f.latest => {
-                return Err(invalid("If-Match and expected_version disagree"));
-            }
-            (Some(h), _) => Some(h),
-            (None, f) => f,
-        };
-        let tags = form
-            .tags
-            .as_deref()
-            .map(|t| {
-                serde_json::from_str::<Tags>(t).map_err(|_| invalid("tags must be a JSON object"))
-            })
-            .transpose()?;
-        let content_type = form
-            .content_type
-            .clone()
-            .or_else(|| file.content_type().map(ToString::to_string));
-        let upload = ProxyUpload {
-            path,
-            content_type,
-            tags,
-            message: form.message.clone(),
-            expected,
-            declared_size: None,
-        };
-
-        let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
-        let body: ByteStream = Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
-        let use_case = state.service().upload_proxy(&caller.0, upload, body);
-        let pumping = pump(file, tx);
-        pin_mut!(use_case, pumping);
-        // Both run in this task: the pump feeds the channel while the use case drains it. When
-        // the use case ends first (done, or refused: 413, 403, …) the pump is dropped at once.
-        let done = match select(use_case, pumping).await {
-            Either::Left((result, _)) => result,
-            Either::Right(((), use_case)) => use_case.await,
-        }?;
+        upload.declared_size = Some(spool.len());
+        let body = spool.into_stream().await.map_err(|e| StorageError::Internal {
+            cause: format!("reading a spooled upload back failed: {e}"),
+        })?;
+        let done = state
+            .service()
+            .upload_proxy(&caller.0, upload, body)
+            .await?;
         Ok(ok(FileVersionResponse::new(&done.file, &done.version)))
     };
     run.await.map_err(|e| caller.fail(e))
+}
+
+/// Runs the use case on `file` as it arrives; the body must end with it.
+async fn stream_through(
+    caller: &Caller,
+    state: &State,
+    upload: ProxyUpload,
+    file: Field,
+    rest: &mut Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+    let body: ByteStream = Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    let use_case = state.service().upload_proxy(&caller.0, upload, body);
+    let mut late = None;
+    let done = {
+        let pumping = pump(file, rest, tx, &mut late);
+        pin_mut!(use_case, pumping);
+        // Both run in this task: the pump feeds the channel while the use case drains it.
+        // When the use case ends first (done, or refused: 413, 403, …) the pump is dropped.
+        match select(use_case, pumping).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), use_case)) => use_case.await,
+        }
+    };
+    if let Some(name) = late {
+        return Err(caller.fail(late_field(&name)));
+    }
+    let done = done.map_err(|e| caller.fail(e))?;
+    Ok(ok(FileVersionResponse::new(&done.file, &done.version)))
 }
 
 /// A `version` given as a number or a string.

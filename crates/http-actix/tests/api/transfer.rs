@@ -48,7 +48,7 @@ pub fn multipart_type() -> String {
     format!("multipart/form-data; boundary={BOUNDARY}")
 }
 
-fn upload_request(body: Vec<u8>) -> test::TestRequest {
+pub fn upload_request(body: Vec<u8>) -> test::TestRequest {
     test::TestRequest::post()
         .uri("/upload/proxy")
         .insert_header((header::AUTHORIZATION, ALICE))
@@ -58,7 +58,7 @@ fn upload_request(body: Vec<u8>) -> test::TestRequest {
 
 /// Metadata expectations of an upload that goes through: no file yet, one reservation, one
 /// commit recording what the store was given.
-fn accept_new_file(setup: &mut Setup) {
+pub fn accept_new_file(setup: &mut Setup) {
     setup.meta.expect_find_file().returning(|_| Ok(None));
     setup
         .meta
@@ -194,7 +194,7 @@ async fn if_match_failing_is_412_and_expected_version_409() {
 async fn proxy_upload_form_mistakes_are_invalid_request() {
     let app = Setup::new().app().await;
     let cases = [
-        // `file` before `path`.
+        // No `path` (the file, sent first, is held aside and dropped).
         multipart(&[("bucket", "users")], Some((b"abc", "text/plain"))),
         // No file at all.
         multipart(&[("bucket", "users"), ("path", "/users/alice/a")], None),

@@ -16,7 +16,7 @@ use crate::{
 /// A failing dependency answers 503 with the error body of its code (`database_unavailable`
 /// first, else `minio_unreachable`) and the two fields `database` and `object_store`.
 #[utoipa::path(
-    get, path = "/health", tag = "system", security(()),
+    get, path = "/health", operation_id = "get_health", tag = "system", security(()),
     responses(
         (status = 200, description = "Every dependency answers", body = HealthResponse),
         (status = 503, description = "A dependency is down: the error body, plus `database` and `object_store`", body = ErrorBody),
@@ -57,7 +57,7 @@ pub(crate) async fn health(req: HttpRequest, state: State) -> HttpResponse {
 
 /// The service's name and version.
 #[utoipa::path(
-    get, path = "/version", tag = "system", security(()),
+    get, path = "/version", operation_id = "get_version", tag = "system", security(()),
     responses((status = 200, description = "Name and versions", body = VersionResponse))
 )]
 pub(crate) async fn version(state: State) -> HttpResponse {
@@ -72,7 +72,7 @@ pub(crate) async fn version(state: State) -> HttpResponse {
 
 /// The public settings.
 #[utoipa::path(
-    get, path = "/config", tag = "system", security(()),
+    get, path = "/config", operation_id = "get_config", tag = "system", security(()),
     responses((status = 200, description = "Public settings", body = ConfigResponse))
 )]
 pub(crate) async fn config(state: State) -> HttpResponse {
@@ -92,7 +92,7 @@ pub(crate) async fn config(state: State) -> HttpResponse {
 
 /// This document (OpenAPI 3.1). A browsable page is at `/docs`.
 #[utoipa::path(
-    get, path = "/openapi.json", tag = "system", security(()),
+    get, path = "/openapi.json", operation_id = "get_openapi", tag = "system", security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
 pub(crate) async fn openapi_document(state: State) -> HttpResponse {

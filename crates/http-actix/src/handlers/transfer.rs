@@ -49,7 +49,7 @@ fn invalid(detail: impl Into<String>) -> StorageError {
 
 /// Reserves an upload and answers a URL to PUT the bytes to; then call `/upload/complete`.
 #[utoipa::path(
-    post, path = "/upload/presign", tag = "uploads", request_body = PresignUploadRequest,
+    post, path = "/upload/presign", operation_id = "presign_upload", tag = "uploads", request_body = PresignUploadRequest,
     responses((status = 200, description = "Where and how to PUT the bytes", body = PresignUploadResponse), Errors)
 )]
 pub(crate) async fn presign_upload(
@@ -74,7 +74,7 @@ pub(crate) async fn presign_upload(
 /// Checks the uploaded object (exists, size, SHA-256 when announced) and records it as a new
 /// version. Idempotent: completing again answers the same version.
 #[utoipa::path(
-    post, path = "/upload/complete", tag = "uploads", request_body = CompleteUploadRequest,
+    post, path = "/upload/complete", operation_id = "complete_upload", tag = "uploads", request_body = CompleteUploadRequest,
     responses((status = 200, description = "The file and its new version", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn complete_upload(
@@ -83,7 +83,7 @@ pub(crate) async fn complete_upload(
     body: JsonBody<CompleteUploadRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
-        let upload_id = UploadId::parse(&body.0.upload_id)?;
+        let upload_id = UploadId::from_uuid(body.0.upload_id);
         let done = state
             .service()
             .complete_upload(&caller.0, upload_id)
@@ -302,8 +302,8 @@ fn late_field(name: &str) -> StorageError {
 /// as the limit is crossed, nothing kept. `If-Match: <n>` makes it conditional (412 when it
 /// fails); so does `expected_version` (409).
 #[utoipa::path(
-    post, path = "/upload/proxy", tag = "uploads",
-    params(("If-Match" = Option<String>, Header, description = "The version number the file must be at (0: must not exist)")),
+    post, path = "/upload/proxy", operation_id = "upload_proxy", tag = "uploads",
+    params(("If-Match" = Option<String>, Header, pattern = "^[0-9]{1,9}$", description = "The version number the file must be at (0: must not exist)", example = "0")),
     request_body(content = ProxyUploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The file and its new version", body = FileVersionResponse),
@@ -425,7 +425,7 @@ fn version_text(raw: Option<&serde_json::Value>) -> Result<Option<String>, Stora
 
 /// A URL to GET a version directly from the object store.
 #[utoipa::path(
-    post, path = "/download/presign", tag = "downloads", request_body = PresignDownloadRequest,
+    post, path = "/download/presign", operation_id = "presign_download", tag = "downloads", request_body = PresignDownloadRequest,
     responses((status = 200, description = "Where to GET the bytes", body = PresignDownloadResponse), Errors)
 )]
 pub(crate) async fn presign_download(
@@ -456,17 +456,32 @@ fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
 /// `Accept-Ranges`, `Last-Modified` and `X-File-Version`; `If-None-Match` answers 304 and
 /// `If-Range` is honoured.
 #[utoipa::path(
-    get, path = "/download/proxy", tag = "downloads",
+    get, path = "/download/proxy", operation_id = "download_proxy", tag = "downloads",
     params(
         DownloadQuery,
-        ("Range" = Option<String>, Header, description = "One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`"),
-        ("If-None-Match" = Option<String>, Header, description = "ETags already held"),
-        ("If-Range" = Option<String>, Header, description = "Send the range only if the ETag still matches"),
+        ("Range" = Option<String>, Header, description = "One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n` (anything else is ignored: the whole file is sent)", example = "bytes=0-1023"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags already held", example = "\"9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa\""),
+        ("If-Range" = Option<String>, Header, description = "Send the range only if the ETag still matches", example = "\"9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa\""),
     ),
     responses(
-        (status = 200, description = "The whole file", content_type = "application/octet-stream"),
-        (status = 206, description = "The range asked for", content_type = "application/octet-stream"),
-        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 200, description = "The whole file", content_type = "application/octet-stream", headers(
+            ("ETag" = String, description = "The quoted SHA-256 of the version"),
+            ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266 `filename*`)"),
+            ("Content-Length" = u64, description = "The size in bytes"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
+            ("Last-Modified" = String, description = "When the version was made"),
+            ("X-File-Version" = u32, description = "The version number sent"),
+        )),
+        (status = 206, description = "The range asked for", content_type = "application/octet-stream", headers(
+            ("Content-Range" = String, description = "`bytes <first>-<last>/<size>`"),
+            ("ETag" = String, description = "The quoted SHA-256 of the version"),
+            ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266 `filename*`)"),
+            ("Content-Length" = u64, description = "The size of the range in bytes"),
+            ("X-File-Version" = u32, description = "The version number sent"),
+        )),
+        (status = 304, description = "Not modified (`If-None-Match`)", headers(
+            ("ETag" = String, description = "The quoted SHA-256 of the version"),
+        )),
         (status = 416, description = "`invalid_request`: the range lies outside the file (`Content-Range: bytes */<size>`)", body = crate::dto::ErrorBody),
         Errors
     )

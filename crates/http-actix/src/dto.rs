@@ -575,6 +575,8 @@ pub(crate) const OK: &str = "ok";
 pub const FILE_PATH_PATTERN: &str = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$";
 /// A directory: the same, with 0 to 8 segments, ending with `/`.
 pub const DIR_PATH_PATTERN: &str = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$";
+/// A file or a directory.
+pub const AUDIT_PATH_PATTERN: &str = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}((/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}|/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8})$";
 /// Text fields (`message`, `comment`, `reason`): no control character but new lines.
 const TEXT_PATTERN: &str = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$";
 /// Text that must not be blank (a rejection's comment, a force-unlock's reason).
@@ -622,30 +624,6 @@ pub(crate) fn file_path_schema() -> utoipa::openapi::Object {
         1024,
         "A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is the \
          request's `bucket`. Normalised to NFC.",
-        "/users/alice/notes/todo.txt",
-    )
-}
-
-pub(crate) fn dir_path_schema() -> utoipa::openapi::Object {
-    text_schema(
-        DIR_PATH_PATTERN,
-        1024,
-        "A directory, `/<bucket>/<owner_id>/…/`, ending with `/`; its first segment is the \
-         request's `bucket`.",
-        "/users/alice/notes/",
-    )
-}
-
-pub(crate) fn audit_path_schema() -> utoipa::openapi::Object {
-    text_schema(
-        &format!(
-            "({})|({})",
-            FILE_PATH_PATTERN.trim_end_matches('$'),
-            DIR_PATH_PATTERN.trim_start_matches('^')
-        ),
-        1024,
-        "A file, or a directory ending with `/` (its whole subtree); its first segment is the \
-         request's `bucket`.",
         "/users/alice/notes/todo.txt",
     )
 }
@@ -764,24 +742,45 @@ pub struct FileQuery {
     /// The bucket: the path's first segment.
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
-    #[param(schema_with = file_path_schema, example = "/users/alice/notes/todo.txt")]
+    /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
+    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$", max_length = 1024, example = "/users/alice/notes/todo.txt")]
     pub path: String,
 }
 
-/// A directory page: `path` ends with `/`.
+/// `GET /list`: one page of a directory.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
+pub struct ListQuery {
     /// The bucket: the path's first segment.
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
-    #[param(schema_with = dir_path_schema, example = "/users/alice/notes/")]
+    /// A directory, `/<bucket>/<owner_id>/…/`, ending with `/`; its first segment is `bucket`.
+    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$", max_length = 1024, example = "/users/alice/notes/")]
     pub path: String,
     /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for the
     /// same kind of listing is accepted).
-    #[param(max_length = 4096)]
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,4096}$", example = "bGlzdDp0b2RvLnR4dA")]
     pub cursor: Option<String>,
     /// Entries per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    pub limit: Option<u32>,
+}
+
+/// `GET /locks`: one page of the live locks under a directory.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LocksQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
+    pub bucket: String,
+    /// A directory, `/<bucket>/<owner_id>/…/`, ending with `/`; its first segment is `bucket`.
+    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$", max_length = 1024, example = "/users/alice/notes/")]
+    pub path: String,
+    /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for the
+    /// same kind of listing is accepted).
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,4096}$", example = "bG9ja3M6L3VzZXJzL2FsaWNlL25vdGVzL3RvZG8udHh0")]
+    pub cursor: Option<String>,
+    /// Locks per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000, example = 100)]
     pub limit: Option<u32>,
 }
@@ -793,10 +792,12 @@ pub struct AuditQuery {
     /// The bucket: the path's first segment.
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
-    #[param(schema_with = audit_path_schema, example = "/users/alice/notes/todo.txt")]
+    /// A file, or a directory ending with `/` (its subtree); its first segment is `bucket`.
+    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}((/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}|/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8})$", max_length = 1024, example = "/users/alice/notes/todo.txt")]
     pub path: String,
-    /// The `next_cursor` of the previous page (opaque).
-    #[param(max_length = 4096)]
+    /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for
+    /// the audit is accepted).
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,4096}$", example = "YXVkaXQ6MjAyNi0wMS0xNVQwOTozMDowMCswMDowMHwwMTk3MGYwZS00YjdjLTdkMmEtOWQwZS01YzFmMmEzYjRjNWQ")]
     pub cursor: Option<String>,
     /// Events per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000, example = 100)]
@@ -810,7 +811,8 @@ pub struct DownloadQuery {
     /// The bucket: the path's first segment.
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
-    #[param(schema_with = file_path_schema, example = "/users/alice/notes/todo.txt")]
+    /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
+    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$", max_length = 1024, example = "/users/alice/notes/todo.txt")]
     pub path: String,
     #[param(schema_with = version_query_schema, example = "latest")]
     pub version: Option<String>,

@@ -17,7 +17,7 @@ use crate::{
     context::Caller,
     dto::{
         CommitRequest, CopyRequest, FileVersionResponse, LockRequest, LockResponse, LocksResponse,
-        OK, PageQuery, ReviewRequest, UnlockRequest, UnlockResponse,
+        OK, LocksQuery, ReviewRequest, UnlockRequest, UnlockResponse,
     },
     error::ApiError,
     openapi::Errors,
@@ -104,13 +104,13 @@ pub(crate) async fn unlock(
 
 /// Live locks under a directory, by path.
 #[utoipa::path(
-    get, path = "/locks", operation_id = "list_locks", tag = "collaboration", params(PageQuery),
+    get, path = "/locks", operation_id = "list_locks", tag = "collaboration", params(LocksQuery),
     responses((status = 200, description = "One page of locks", body = LocksResponse), Errors)
 )]
 pub(crate) async fn locks(
     caller: Caller,
     state: State,
-    q: Query<PageQuery>,
+    q: Query<LocksQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
         let dir = DirPath::parse_request(&q.bucket, &q.path)?;

@@ -13,7 +13,7 @@ use crate::{
     body::JsonBody,
     context::Caller,
     dto::{
-        AuditQuery, AuditResponse, FileQuery, FileRef, FileResponse, ListResponse, OK, PageQuery, TagsRequest,
+        AuditQuery, AuditResponse, FileQuery, FileRef, FileResponse, ListResponse, OK, ListQuery, TagsRequest,
         VersionsResponse,
     },
     error::ApiError,
@@ -23,13 +23,13 @@ use crate::{
 /// The direct children of a directory (files with their metadata, and sub-directories), sorted
 /// by name, one page.
 #[utoipa::path(
-    get, path = "/list", operation_id = "list_directory", tag = "files", params(PageQuery),
+    get, path = "/list", operation_id = "list_directory", tag = "files", params(ListQuery),
     responses((status = 200, description = "One page of the directory", body = ListResponse), Errors)
 )]
 pub(crate) async fn list(
     caller: Caller,
     state: State,
-    q: Query<PageQuery>,
+    q: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
         let dir = DirPath::parse_request(&q.bucket, &q.path)?;

@@ -58,7 +58,7 @@ from storage_client.models import (
     TagsRequestTags,
     UnlockRequest,
 )
-from storage_client.types import File
+from storage_client.types import UNSET, File
 
 API = os.environ["STORAGE_API"]
 PROJECT = "/projects/5678/docs/specifications_v1.pdf"
@@ -172,7 +172,7 @@ def proxy_upload():
     form.file = File(payload=io.BytesIO(b"again"), file_name="annex.txt")
     call(upload_proxy, client=alice, body=form, expect=409)
     # The If-Match header of the same operation answers 412.
-    form.expected_version = 1
+    form.expected_version = UNSET
     form.file = File(payload=io.BytesIO(b"v2"), file_name="annex.txt")
     call(upload_proxy, client=alice, body=form, if_match="5", expect=412)
 

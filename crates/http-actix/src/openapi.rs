@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use utoipa::{
     IntoResponses, Modify, OpenApi,
     openapi::{
-        self, ContentBuilder, HttpMethod, Ref, RefOr,
+        self, ContentBuilder, HttpMethod, Ref, RefOr, Required,
         link::{Link, LinkBuilder},
         response::{Response, ResponseBuilder},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -143,6 +143,18 @@ fn link(target: LinkTarget, file: &str) -> Link {
 
 impl Modify for Links {
     fn modify(&self, doc: &mut openapi::OpenApi) {
+        // Approving or submitting takes an optional body (utoipa only writes `required: true`).
+        for path in ["/versions/{version_id}/approve", "/versions/{version_id}/submit"] {
+            if let Some(body) = doc
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+            {
+                body.required = Some(Required::False);
+            }
+        }
         let mut add = |path: &str, method: HttpMethod, name: &str, link: Link| {
             let response = doc
                 .paths

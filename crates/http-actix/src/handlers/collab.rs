@@ -177,7 +177,7 @@ async fn review(
 #[utoipa::path(
     post, path = "/versions/{version_id}/approve", operation_id = "approve_version", tag = "versions",
     params(("version_id" = Uuid, Path, description = "The version's id (`version.id` of an upload, copy or commit answer)", example = "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d")),
-    request_body(content = Option<ReviewRequest>, description = "Optional; an empty body is allowed"),
+    request_body(content = ReviewRequest, description = "Optional: an empty body is allowed"),
     responses((status = 200, description = "The file and the version after the decision", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn approve(
@@ -209,7 +209,7 @@ pub(crate) async fn reject(
 #[utoipa::path(
     post, path = "/versions/{version_id}/submit", operation_id = "submit_version", tag = "versions",
     params(("version_id" = Uuid, Path, description = "The version's id (`version.id` of an upload, copy or commit answer)", example = "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d")),
-    request_body(content = Option<ReviewRequest>, description = "Optional; an empty body is allowed"),
+    request_body(content = ReviewRequest, description = "Optional: an empty body is allowed"),
     responses((status = 200, description = "The file and the version after the decision", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn submit(

@@ -584,13 +584,34 @@ const NON_BLANK_PATTERN: &str =
     r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$";
 /// `type/subtype`, optionally with parameters.
 const CONTENT_TYPE_PATTERN: &str =
-    r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[ -~]{0,200})?$";
+    r"^([A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[ -~]{0,200})?)?$";
 /// A version selector in a query string.
 const VERSION_PATTERN: &str = r"^([1-9][0-9]{0,8}|latest|validated)$";
 /// `MAX_UPLOAD_BYTES` by default (the document shows the defaults of the settings).
 const DEFAULT_MAX_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
 /// `LOCK_MAX_TTL_SECONDS` by default.
 const DEFAULT_MAX_LOCK_TTL: u64 = 30 * 86_400;
+
+/// A JSON number that is a whole non-negative number (`3`, or `3.0`: JSON Schema counts both as
+/// integers), as `u64`.
+pub(crate) fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9_007_199_254_740_992.0)
+            .map(|f| f as u64)
+    })
+}
+
+/// Deserialises an optional whole number written either way (see [`whole_number`]).
+fn optional_whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => whole_number(&n)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("{n} is not a whole non-negative number"))),
+    }
+}
 
 fn text_schema(
     pattern: &str,
@@ -631,7 +652,7 @@ pub(crate) fn file_path_schema() -> utoipa::openapi::Object {
 fn comment_schema() -> utoipa::openapi::Schema {
     nullable(text_schema(
         TEXT_PATTERN,
-        1024,
+        4096,
         "An optional comment, at most 4096 bytes.",
         "Looks good to me",
     ))
@@ -640,7 +661,7 @@ fn comment_schema() -> utoipa::openapi::Schema {
 fn reject_comment_schema() -> utoipa::openapi::Object {
     text_schema(
         NON_BLANK_PATTERN,
-        1024,
+        4096,
         "Why the version is rejected (required, not blank, at most 4096 bytes).",
         "The totals in section 3 do not add up",
     )
@@ -648,9 +669,10 @@ fn reject_comment_schema() -> utoipa::openapi::Object {
 
 fn reason_schema() -> utoipa::openapi::Schema {
     nullable(text_schema(
-        NON_BLANK_PATTERN,
-        1024,
-        "Why the lock is forced (required with `force: true`, not blank).",
+        TEXT_PATTERN,
+        4096,
+        "Why the lock is forced: required with `force: true`, and then not blank (at most 4096 \
+         bytes); ignored otherwise.",
         "Holder is on leave until next month",
     ))
 }
@@ -659,7 +681,7 @@ fn content_type_schema() -> utoipa::openapi::Schema {
     nullable(text_schema(
         CONTENT_TYPE_PATTERN,
         255,
-        "A media type, `type/subtype[; parameters]`; default `application/octet-stream`.",
+        "A media type, `type/subtype[; parameters]`; empty or absent: `application/octet-stream`.",
         "text/plain",
     ))
 }
@@ -699,7 +721,7 @@ fn version_body_schema() -> utoipa::openapi::Schema {
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
                 .minimum(Some(1))
-                .maximum(Some(u32::MAX)),
+                .maximum(Some(i32::MAX)),
         )
         .item(
             ObjectBuilder::new()
@@ -854,6 +876,7 @@ pub struct PresignUploadRequest {
     pub content_type: Option<String>,
     /// The size to be uploaded in bytes (checked at completion, and signed), at most
     /// `MAX_UPLOAD_BYTES` (default 5 GiB).
+    #[serde(default, deserialize_with = "optional_whole")]
     #[schema(maximum = 5_368_709_120_u64, example = 12)]
     pub size: Option<u64>,
     #[schema(schema_with = sha256_schema)]
@@ -903,7 +926,7 @@ pub struct CopyRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[schema(example = json!({"source_bucket": "users", "source_path": "/users/alice/work/spec.pdf",
     "target_bucket": "projects", "target_path": "/projects/5678/docs/spec.pdf",
-    "message": "Figures updated", "keep_lock": false}))]
+    "message": "Figures updated", "keep_lock": true}))]
 pub struct CommitRequest {
     #[schema(value_type = Bucket)]
     pub source_bucket: String,
@@ -932,6 +955,7 @@ pub struct LockRequest {
     pub path: String,
     /// The lock's lifetime, 1 to `LOCK_MAX_TTL_SECONDS` (default 30 days); default
     /// `LOCK_TTL_SECONDS`.
+    #[serde(default, deserialize_with = "optional_whole")]
     #[schema(minimum = 1, maximum = 2_592_000, example = 3600)]
     pub ttl_seconds: Option<u64>,
 }
@@ -977,14 +1001,14 @@ pub struct ProxyUploadForm {
     pub path: String,
     /// Free-form tags, as a JSON object (a part with `Content-Type: application/json`, or
     /// plain text holding the JSON).
-    #[schema(schema_with = form_tags_schema)]
+    #[schema(schema_with = form_tags_schema, nullable = false)]
     pub tags: Option<serde_json::Map<String, serde_json::Value>>,
-    #[schema(schema_with = message_text_schema)]
+    #[schema(schema_with = message_text_schema, nullable = false)]
     pub message: Option<String>,
     /// `0`: the file must not exist yet; `n`: its latest version must be `n` (409 otherwise).
-    #[schema(minimum = 0, maximum = 999_999_999, example = 0)]
+    #[schema(minimum = 0, maximum = 2_147_483_647, example = 0, nullable = false)]
     pub expected_version: Option<u32>,
-    #[schema(schema_with = form_content_type_schema)]
+    #[schema(schema_with = form_content_type_schema, nullable = false)]
     pub content_type: Option<String>,
     /// The bytes, at most `MAX_UPLOAD_BYTES` (default 5 GiB).
     #[schema(value_type = String, format = Binary)]
@@ -994,7 +1018,7 @@ pub struct ProxyUploadForm {
 fn message_text_schema() -> utoipa::openapi::Object {
     text_schema(
         TEXT_PATTERN,
-        1024,
+        4096,
         "Free text, at most 4096 bytes; blank counts as none.",
         "First draft",
     )

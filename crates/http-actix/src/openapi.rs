@@ -56,7 +56,7 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
         handlers::audit,
     ),
     components(schemas(dto::ErrorBody)),
-    modifiers(&Security, &Links),
+    modifiers(&Security, &Links, &ExactForm),
     security(("bearer" = []), ("cookie" = [])),
     tags(
         (name = "system", description = "Health, version, public settings (no token)"),
@@ -87,6 +87,24 @@ impl Modify for Security {
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("access_token"))),
         );
+    }
+}
+
+/// The upload form takes no field but its own (the service refuses others: a misspelt field
+/// is not silently lost).
+struct ExactForm;
+
+impl Modify for ExactForm {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        if let Some(RefOr::T(openapi::schema::Schema::Object(form))) = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("ProxyUploadForm"))
+        {
+            form.additional_properties = Some(Box::new(
+                openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        }
     }
 }
 
@@ -170,7 +188,15 @@ impl Modify for Links {
                 response.links.insert(name.to_owned(), RefOr::T(link));
             }
         };
-        for path in ["/upload/proxy", "/upload/complete", "/copy", "/versions/commit"] {
+        for path in [
+            "/upload/proxy",
+            "/upload/complete",
+            "/copy",
+            "/versions/commit",
+            "/versions/{version_id}/submit",
+            "/versions/{version_id}/approve",
+            "/versions/{version_id}/reject",
+        ] {
             for (name, target) in FILE_VERSION_LINKS {
                 add(path, HttpMethod::Post, name, link(*target, "file/"));
             }
@@ -256,7 +282,8 @@ impl IntoResponses for Errors {
 }
 
 /// The document as a JSON value, repaired: utoipa 5.5 writes a link's `operationId` and
-/// `requestBody` in snake case, which OpenAPI tools ignore; they are renamed here.
+/// `requestBody` in snake case, which OpenAPI tools ignore (they are renamed here), and types
+/// optional parameters as nullable (they are not: an absent parameter is simply left out).
 fn document() -> Result<serde_json::Value, serde_json::Error> {
     let mut doc = serde_json::to_value(ApiDoc::openapi())?;
     let operations = doc
@@ -267,6 +294,25 @@ fn document() -> Result<serde_json::Value, serde_json::Error> {
         .filter_map(serde_json::Value::as_object_mut)
         .flat_map(|item| item.values_mut());
     for operation in operations {
+        // An absent parameter is left out, never sent as `null` (utoipa types an optional one
+        // as `[T, "null"]`, and some clients then send the text `null`).
+        let parameters = operation
+            .get_mut("parameters")
+            .and_then(serde_json::Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get_mut("schema"))
+            .filter_map(serde_json::Value::as_object_mut);
+        for schema in parameters {
+            if let Some(types) = schema.get_mut("type").and_then(serde_json::Value::as_array_mut)
+            {
+                types.retain(|t| t != "null");
+                if let [single] = types.as_slice() {
+                    let single = single.clone();
+                    schema.insert("type".to_owned(), single);
+                }
+            }
+        }
         let responses = operation
             .get_mut("responses")
             .and_then(serde_json::Value::as_object_mut)

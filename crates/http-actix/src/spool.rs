@@ -36,7 +36,7 @@ impl Drop for Removal {
 }
 
 /// A received `file` part.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Spool {
     head: BytesMut,
     file: Option<(tokio::fs::File, Removal)>,
@@ -75,29 +75,25 @@ impl Spool {
         dir: &Path,
         keep: bool,
     ) -> Result<Self, SpoolError> {
-        let mut spool = Spool {
-            head: BytesMut::new(),
-            file: None,
-            len: 0,
-        };
+        let mut spool = Spool::default();
         while let Some(chunk) = field.next().await {
             let chunk = chunk
                 .map_err(|e| SpoolError::Body(format!("reading the upload failed: {e}")))?;
-            spool.len += chunk.len() as u64;
-            if spool.len > limit {
+            if spool.len + chunk.len() as u64 > limit {
                 return Err(SpoolError::TooLarge { limit });
             }
             if keep {
                 spool.push(chunk, dir).await.map_err(SpoolError::Disk)?;
+            } else {
+                spool.len += chunk.len() as u64;
             }
-        }
-        if let Some((file, _)) = &mut spool.file {
-            file.flush().await.map_err(SpoolError::Disk)?;
         }
         Ok(spool)
     }
 
-    async fn push(&mut self, chunk: Bytes, dir: &Path) -> io::Result<()> {
+    /// Appends `chunk` (to memory first, then to a temporary file in `dir`).
+    pub(crate) async fn push(&mut self, chunk: Bytes, dir: &Path) -> io::Result<()> {
+        self.len += chunk.len() as u64;
         if self.file.is_none() && self.head.len() + chunk.len() <= MEMORY_BYTES {
             self.head.extend_from_slice(&chunk);
             return Ok(());
@@ -132,6 +128,7 @@ impl Spool {
         let Some((mut file, removal)) = self.file else {
             return Ok(Box::pin(head));
         };
+        file.flush().await?;
         file.rewind().await?;
         let tail = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
         Ok(Box::pin(head.chain(tail).map(move |item| {

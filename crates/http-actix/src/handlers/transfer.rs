@@ -18,7 +18,7 @@ use storage_domain::{
     StorageError,
     model::{FilePath, Tags, UploadId, VersionNumber, VersionSelector},
     ports::{ByteStream, Expectation},
-    service::{self, DownloadRequest, ProxyUpload, content_disposition},
+    service::{self, DownloadRequest, ProxyUpload, UploadResult, content_disposition},
 };
 
 use super::{State, ok};
@@ -107,14 +107,6 @@ struct Form {
 }
 
 impl Form {
-    /// A field this form reads (others are ignored).
-    fn known(name: &str) -> bool {
-        matches!(
-            name,
-            "bucket" | "path" | "tags" | "message" | "expected_version" | "content_type" | "file"
-        )
-    }
-
     /// The upload these fields describe, with `file` as the file part; `None` while `bucket`
     /// or `path` is missing.
     fn upload(
@@ -144,8 +136,15 @@ impl Form {
                 precondition: false,
             });
         let expected = match (header, field_expectation) {
+            // Both cannot hold: the precondition fails, whatever the file's version.
             (Some(h), Some(f)) if h.latest != f.latest => {
-                return Err(invalid("If-Match and expected_version disagree"));
+                return Err(StorageError::VersionConflict {
+                    detail: "If-Match and expected_version name different versions: they \
+                             cannot both hold"
+                        .into(),
+                    current: None,
+                    precondition: true,
+                });
             }
             (Some(h), _) => Some(h),
             (None, f) => f,
@@ -175,8 +174,14 @@ impl Form {
             "message" => &mut self.message,
             "expected_version" => &mut self.expected_version,
             "content_type" => &mut self.content_type,
-            // Unknown fields are read (within the limit) and ignored.
-            _ => return Ok(()),
+            // The form is exactly what the document says: a misspelt field is not silently lost.
+            _ => {
+                return Err(invalid(format!(
+                    "unknown field '{}': the form takes bucket, path, file, tags, message, \
+                     expected_version and content_type",
+                    name.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+                )));
+            }
         };
         if slot.replace(value).is_some() {
             return Err(invalid(format!("the field '{name}' is given twice")));
@@ -205,8 +210,10 @@ fn if_match(req: &HttpRequest) -> Result<Option<Expectation>, StorageError> {
 }
 
 fn expected_latest(raw: &str) -> Result<Option<VersionNumber>, StorageError> {
+    let raw = raw.trim();
+    // A whole number written as a decimal (`3.0`) is that number, as in JSON Schema.
+    let raw = raw.strip_suffix(".0").unwrap_or(raw);
     let n: u32 = raw
-        .trim()
         .parse()
         .map_err(|_| invalid("expected_version must be a version number"))?;
     if n == 0 {
@@ -243,38 +250,53 @@ async fn read_text(
         .map_err(|_| ApiError::new(invalid("form fields must be UTF-8 text"), request_id))
 }
 
-/// Pumps the (non-`Send`) multipart field into the channel the use case reads from, then reads
-/// what follows it: the stream ends only once the body has ended, so the version is recorded
-/// only if nothing else came after `file`. A field that would change the upload fails the
-/// stream (nothing is kept) and is named in `late`.
+/// What a file streamed as it arrived came to.
+enum Streamed {
+    /// The use case's answer.
+    Done(Result<UploadResult, StorageError>),
+    /// A field came after the file: nothing was recorded; the file is in the spool (when it
+    /// could be kept) and the field is to be read.
+    Late {
+        spool: Option<Spool>,
+        field: Field,
+    },
+}
+
+/// Pumps the (non-`Send`) multipart field into the channel the use case reads from, keeping a
+/// copy in `tee`, then reads what follows the file: the stream ends only once the body has
+/// ended, so the version is recorded only if nothing else came after `file`. A field that would
+/// change the upload fails the stream (the use case then keeps nothing) and is put in `late`.
 async fn pump(
     mut field: Field,
     rest: &mut Multipart,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>,
-    late: &mut Option<String>,
+    tee: &mut Option<Spool>,
+    dir: &std::path::Path,
+    late: &mut Option<Field>,
 ) {
     while let Some(chunk) = field.next().await {
         let item = chunk.map_err(|e| io::Error::other(format!("reading the upload failed: {e}")));
+        if let (Ok(bytes), Some(spool)) = (&item, tee.as_mut())
+            && spool.push(bytes.clone(), dir).await.is_err()
+        {
+            // No room to keep a copy: a late field can then only be refused.
+            *tee = None;
+        }
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
             return;
         }
     }
     drop(field);
-    loop {
+    {
         let failure = match rest.next().await {
             None => return,
             Some(Err(e)) => format!("malformed multipart body: {e}"),
-            Some(Ok(mut next)) => {
+            Some(Ok(next)) => {
+                // Read as any field (an unknown one is then refused).
                 let name = next.name().unwrap_or_default().to_owned();
-                if !Form::known(&name) {
-                    // Ignored, as before `file`; read it to reach what follows.
-                    while let Some(Ok(_)) = next.next().await {}
-                    continue;
-                }
-                let failure = format!("the field '{name}' came after 'file'");
-                *late = Some(name);
-                failure
+                *late = Some(next);
+                format!("the field '{name}' came after 'file'")
             }
         };
         let _ = tx.send(Err(io::Error::other(failure))).await;
@@ -282,25 +304,15 @@ async fn pump(
     }
 }
 
-/// The answer when a field came after a `file` that was being stored as it arrived.
-fn late_field(name: &str) -> StorageError {
-    invalid(format!(
-        "the field '{name}' came after 'file', which was already being stored because \
-         'bucket' and 'path' came before it: send every other field before 'file', or send \
-         'file' before 'bucket' and 'path' (it is then held aside until the form is complete); \
-         nothing was stored"
-    ))
-}
-
 /// Streams a file to the object store without holding it in memory, and records it as a new
 /// version. `multipart/form-data` with `bucket`, `path` and `file` (and optionally `tags`,
-/// `message`, `expected_version`, `content_type`), in any order: when `bucket` and `path` come
-/// before `file`, the file is stored as it arrives (and must then be the last field); when
-/// `file` comes first, it is held aside (in memory up to 256 KiB, then in a temporary file) until
-/// the form is complete. Either way access is checked before anything becomes visible, and the
-/// bytes of a caller who may not upload are dropped at once. Over `MAX_UPLOAD_BYTES`: 413 as soon
-/// as the limit is crossed, nothing kept. `If-Match: <n>` makes it conditional (412 when it
-/// fails); so does `expected_version` (409).
+/// `message`, `expected_version`, `content_type`), in any order. When `bucket` and `path` come
+/// before `file`, the file is stored as it arrives; when `file` comes first, or another field
+/// follows it, the file is held aside (in memory up to 256 KiB, then in a temporary file under
+/// `UPLOAD_SPOOL_DIR`) until the form is complete. Either way access is checked before anything
+/// becomes visible, and the bytes of a caller who may not upload are dropped at once. Over
+/// `MAX_UPLOAD_BYTES`: 413 as soon as the limit is crossed, nothing kept. `If-Match: <n>` makes
+/// it conditional (412 when it fails); so does `expected_version` (409).
 #[utoipa::path(
     post, path = "/upload/proxy", operation_id = "upload_proxy", tag = "uploads",
     params(("If-Match" = Option<String>, Header, pattern = "^[0-9]{1,9}$", description = "The version number the file must be at (0: must not exist)", example = "0")),
@@ -322,18 +334,23 @@ pub(crate) async fn upload_proxy(
     let header_expectation = if_match(&req).map_err(|e| caller.fail(e))?;
     let limit = state.config().form_fields_limit_bytes;
     let max_bytes = state.service().settings().max_upload_bytes;
+    let dir = state.config().spool_dir.clone();
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut form = Form::default();
     let mut spooled: Option<Spool> = None;
+    let mut pending: Option<Field> = None;
     let mut used = 0;
     let mut fields = 0;
     loop {
-        let mut field = match multipart.next().await {
-            None => break,
-            Some(Err(e)) => {
-                return Err(caller.fail(invalid(format!("malformed multipart body: {e}"))));
-            }
-            Some(Ok(field)) => field,
+        let mut field = match pending.take() {
+            Some(field) => field,
+            None => match multipart.next().await {
+                None => break,
+                Some(Err(e)) => {
+                    return Err(caller.fail(invalid(format!("malformed multipart body: {e}"))));
+                }
+                Some(Ok(field)) => field,
+            },
         };
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
@@ -345,11 +362,31 @@ pub(crate) async fn upload_proxy(
                 .map_err(|e| caller.fail(e))?;
             if let Some(upload) = upload {
                 // `bucket` and `path` are known: store the file as it arrives.
-                return stream_through(&caller, &state, upload, field, &mut multipart).await;
+                let streamed =
+                    stream_through(&caller, &state, upload, field, &mut multipart, &dir).await;
+                match streamed {
+                    Streamed::Done(done) => {
+                        let done = done.map_err(|e| caller.fail(e))?;
+                        return Ok(ok(FileVersionResponse::new(&done.file, &done.version)));
+                    }
+                    Streamed::Late { spool: None, field } => {
+                        let name = field.name().unwrap_or_default().to_owned();
+                        return Err(caller.fail(late_field_unkept(&name)));
+                    }
+                    Streamed::Late {
+                        spool: Some(spool),
+                        field,
+                    } => {
+                        // Nothing was recorded: finish reading the form, then store the copy.
+                        spooled = Some(spool);
+                        pending = Some(field);
+                        continue;
+                    }
+                }
             }
             // Held aside; a caller who may not act (another site's page) keeps nothing.
             let keep = caller.0.untrusted_origin.is_none();
-            let spool = Spool::receive(&mut field, max_bytes, &state.config().spool_dir, keep)
+            let spool = Spool::receive(&mut field, max_bytes, &dir, keep)
                 .await
                 .map_err(|e| caller.fail(e.into()))?;
             form.file_type = field.content_type().map(ToString::to_string);
@@ -384,20 +421,32 @@ pub(crate) async fn upload_proxy(
     run.await.map_err(|e| caller.fail(e))
 }
 
-/// Runs the use case on `file` as it arrives; the body must end with it.
+/// The answer when a field came after a file stored as it arrived, and no copy could be kept.
+fn late_field_unkept(name: &str) -> StorageError {
+    invalid(format!(
+        "the field '{name}' came after 'file', and the file could not be held aside to be \
+         stored again with it (no room in the spool directory): send every other field \
+         before 'file'; nothing was stored"
+    ))
+}
+
+/// Runs the use case on `file` as it arrives, keeping a copy (see [`pump`]).
 async fn stream_through(
     caller: &Caller,
     state: &State,
     upload: ProxyUpload,
     file: Field,
     rest: &mut Multipart,
-) -> Result<HttpResponse, ApiError> {
+    dir: &std::path::Path,
+) -> Streamed {
     let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
     let body: ByteStream = Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
     let use_case = state.service().upload_proxy(&caller.0, upload, body);
+    // A refused caller never gets this far with any byte: the use case refuses first.
+    let mut tee = Some(Spool::default());
     let mut late = None;
     let done = {
-        let pumping = pump(file, rest, tx, &mut late);
+        let pumping = pump(file, rest, tx, &mut tee, dir, &mut late);
         pin_mut!(use_case, pumping);
         // Both run in this task: the pump feeds the channel while the use case drains it.
         // When the use case ends first (done, or refused: 413, 403, …) the pump is dropped.
@@ -406,18 +455,19 @@ async fn stream_through(
             Either::Right(((), use_case)) => use_case.await,
         }
     };
-    if let Some(name) = late {
-        return Err(caller.fail(late_field(&name)));
+    match late {
+        Some(field) => Streamed::Late { spool: tee, field },
+        None => Streamed::Done(done),
     }
-    let done = done.map_err(|e| caller.fail(e))?;
-    Ok(ok(FileVersionResponse::new(&done.file, &done.version)))
 }
 
 /// A `version` given as a number or a string.
 fn version_text(raw: Option<&serde_json::Value>) -> Result<Option<String>, StorageError> {
     match raw {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(serde_json::Value::Number(n)) => crate::dto::whole_number(n)
+            .map(|n| Some(n.to_string()))
+            .ok_or_else(|| invalid("version must be a number, 'latest' or 'validated'")),
         Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(invalid("version must be a number, 'latest' or 'validated'")),
     }
@@ -464,7 +514,7 @@ fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
         ("If-Range" = Option<String>, Header, description = "Send the range only if the ETag still matches", example = "\"9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa\""),
     ),
     responses(
-        (status = 200, description = "The whole file", content_type = "application/octet-stream", headers(
+        (status = 200, description = "The whole file, with the version's own content type", content_type = "*/*", headers(
             ("ETag" = String, description = "The quoted SHA-256 of the version"),
             ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266 `filename*`)"),
             ("Content-Length" = u64, description = "The size in bytes"),
@@ -472,7 +522,7 @@ fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
             ("Last-Modified" = String, description = "When the version was made"),
             ("X-File-Version" = u32, description = "The version number sent"),
         )),
-        (status = 206, description = "The range asked for", content_type = "application/octet-stream", headers(
+        (status = 206, description = "The range asked for", content_type = "*/*", headers(
             ("Content-Range" = String, description = "`bytes <first>-<last>/<size>`"),
             ("ETag" = String, description = "The quoted SHA-256 of the version"),
             ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266 `filename*`)"),

@@ -405,28 +405,93 @@ async fn a_held_aside_file_of_a_caller_without_access_is_dropped() {
     assert_spool_empty(spool.path()).await;
 }
 
+/// A first attempt abandoned, then one recorded version: what a file stored as it arrived and
+/// then followed by another field goes through.
+fn accept_after_one_abandoned(setup: &mut Setup) {
+    setup.meta.expect_find_file().returning(|_| Ok(None));
+    setup
+        .meta
+        .expect_create_reservation()
+        .times(2)
+        .returning(|_| Ok(()));
+    setup
+        .meta
+        .expect_abandon_reservation()
+        .times(1)
+        .returning(|_| Ok(None));
+    setup
+        .meta
+        .expect_commit_version()
+        .times(1)
+        .returning(|cmd| {
+            let mut f = file(&cmd.path, 1);
+            f.size = cmd.size;
+            f.tags = cmd.tags.clone().unwrap_or_default();
+            let mut v = version_of(&f, 1, storage_domain::model::VersionStatus::Draft);
+            v.id = cmd.version_id;
+            v.message = cmd.message.clone();
+            Ok((f, v))
+        });
+}
+
 #[actix_web::test]
-async fn a_field_after_a_file_stored_as_it_arrived_fails_the_upload_and_nothing_is_recorded() {
+async fn a_field_after_a_file_stored_as_it_arrived_is_applied_to_the_kept_copy() {
+    for size in [3usize, 600 * 1024] {
+        let mut setup = Setup::new();
+        setup.settings.max_upload_bytes = 1 << 20;
+        let spool = tempfile::tempdir().unwrap();
+        setup.config.spool_dir = spool.path().to_owned();
+        accept_after_one_abandoned(&mut setup);
+        let blobs = Arc::new(RecordingBlobs::default());
+        setup.blobs = blobs.clone();
+        let app = setup.app().await;
+        let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        // A browser's FormData in insertion order, the optional fields last.
+        let body = parts(&[
+            ("bucket", Part::Text("users")),
+            ("path", Part::Text("/users/alice/a.txt")),
+            ("file", Part::File(&content)),
+            ("tags", Part::Text("{\"k\":\"v\"}")),
+            ("message", Part::Text("late")),
+        ]);
+        let res = test::call_service(&app, upload_request(body).to_request()).await;
+        assert_eq!(res.status(), 200, "{size} bytes");
+        let json = json_of(res).await;
+        assert_eq!(json["file"]["tags"]["k"], "v");
+        assert_eq!(json["version"]["message"], "late");
+        assert_eq!(json["file"]["size"], size);
+        // Stored twice: as it arrived (then abandoned), then from the copy.
+        let stored = blobs.data.lock().unwrap().clone();
+        assert_eq!(stored.len(), 2 * size);
+        assert_eq!(&stored[size..], &content[..]);
+        assert_spool_empty(spool.path()).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_late_field_without_room_for_a_copy_is_refused_and_nothing_is_recorded() {
     let mut setup = Setup::new();
+    setup.settings.max_upload_bytes = 1 << 20;
+    // A spool directory that cannot be written: beyond 256 KiB no copy can be kept.
+    setup.config.spool_dir = std::path::PathBuf::from("/nonexistent/spool");
     setup.meta.expect_find_file().returning(|_| Ok(None));
     setup
         .meta
         .expect_create_reservation()
         .times(1)
         .returning(|_| Ok(()));
-    // No commit: the reservation is abandoned and its object deleted.
     setup
         .meta
         .expect_abandon_reservation()
         .times(1)
         .returning(|_| Ok(None));
-    let blobs = Arc::new(RecordingBlobs::default());
-    setup.blobs = blobs.clone();
+    setup.blobs = Arc::new(RecordingBlobs::default());
     let app = setup.app().await;
+    let content = vec![5u8; 600 * 1024];
     let body = parts(&[
         ("bucket", Part::Text("users")),
         ("path", Part::Text("/users/alice/a.txt")),
-        ("file", Part::File(b"abc")),
+        ("file", Part::File(&content)),
         ("tags", Part::Text("{}")),
     ]);
     let res = test::call_service(&app, upload_request(body).to_request()).await;
@@ -435,21 +500,41 @@ async fn a_field_after_a_file_stored_as_it_arrived_fails_the_upload_and_nothing_
         body["detail"].as_str().unwrap().contains("'tags' came after"),
         "{body}"
     );
-    assert_eq!(*blobs.data.lock().unwrap(), b"abc", "the file had been stored");
 }
 
 #[actix_web::test]
-async fn unknown_fields_after_the_file_are_ignored() {
+async fn unknown_fields_are_refused_wherever_they_come() {
     let mut setup = Setup::new();
-    accept_new_file(&mut setup);
+    setup.meta.expect_find_file().returning(|_| Ok(None));
+    setup
+        .meta
+        .expect_create_reservation()
+        .times(1)
+        .returning(|_| Ok(()));
+    setup
+        .meta
+        .expect_abandon_reservation()
+        .times(1)
+        .returning(|_| Ok(None));
     setup.blobs = Arc::new(RecordingBlobs::default());
     let app = setup.app().await;
+    let body = parts(&[
+        ("bucket", Part::Text("users")),
+        ("submit", Part::Text("Upload")),
+        ("path", Part::Text("/users/alice/a.txt")),
+        ("file", Part::File(b"abc")),
+    ]);
+    let res = test::call_service(&app, upload_request(body).to_request()).await;
+    let json = error_body(res, 400, "invalid_request").await;
+    assert!(json["detail"].as_str().unwrap().contains("unknown field 'submit'"));
     let body = parts(&[
         ("bucket", Part::Text("users")),
         ("path", Part::Text("/users/alice/a.txt")),
         ("file", Part::File(b"abc")),
         ("submit", Part::Text("Upload")),
     ]);
+    // After a file stored as it arrived: that attempt is abandoned, nothing recorded.
     let res = test::call_service(&app, upload_request(body).to_request()).await;
-    assert_eq!(res.status(), 200);
+    let json = error_body(res, 400, "invalid_request").await;
+    assert!(json["detail"].as_str().unwrap().contains("unknown field 'submit'"));
 }

@@ -826,6 +826,18 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+/// `DELETE /delete`: the file to remove.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
+    pub bucket: String,
+    /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
+    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$", max_length = 1024, example = "/users/alice/notes/obsolete.txt")]
+    pub path: String,
+}
+
 /// `GET /download/proxy`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -840,9 +852,9 @@ pub struct DownloadQuery {
     pub version: Option<String>,
 }
 
-/// `bucket` and `path` in a JSON body.
+/// `bucket` and `path` in a JSON body (`/archive`, `/unarchive`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[schema(example = json!({"bucket": "users", "path": "/users/alice/notes/todo.txt"}))]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/reports/2025.pdf"}))]
 pub struct FileRef {
     #[schema(value_type = Bucket)]
     pub bucket: String,

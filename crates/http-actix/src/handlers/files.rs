@@ -13,7 +13,7 @@ use crate::{
     body::JsonBody,
     context::Caller,
     dto::{
-        AuditQuery, AuditResponse, FileQuery, FileRef, FileResponse, ListResponse, OK, ListQuery, TagsRequest,
+        AuditQuery, AuditResponse, DeleteQuery, FileQuery, FileRef, FileResponse, ListResponse, OK, ListQuery, TagsRequest,
         VersionsResponse,
     },
     error::ApiError,
@@ -182,13 +182,13 @@ pub(crate) async fn unarchive(
 /// Removes the file, its versions and their objects for good (action `delete`). The audit
 /// trail stays. Answers the file as it was.
 #[utoipa::path(
-    delete, path = "/delete", operation_id = "delete_file", tag = "files", params(FileQuery),
+    delete, path = "/delete", operation_id = "delete_file", tag = "files", params(DeleteQuery),
     responses((status = 200, description = "The deleted file, as it was", body = FileResponse), Errors)
 )]
 pub(crate) async fn delete(
     caller: Caller,
     state: State,
-    q: Query<FileQuery>,
+    q: Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
         let path = FilePath::parse_request(&q.bucket, &q.path)?;

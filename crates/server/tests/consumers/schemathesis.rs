@@ -34,6 +34,8 @@ async fn schemathesis_finds_no_failure_on_any_operation() {
     let alice = app.user("alice");
     for path in [
         "/users/alice/notes/todo.txt",
+        "/users/alice/notes/obsolete.txt",
+        "/users/alice/reports/2025.pdf",
         "/users/alice/work/spec.pdf",
         "/projects/5678/docs/spec.pdf",
     ] {
@@ -111,6 +113,10 @@ async fn schemathesis_finds_no_failure_on_any_operation() {
     for item in document["paths"].as_object().expect("paths").values() {
         for op in item.as_object().expect("operations").values() {
             let id = op["operationId"].as_str().expect("operationId");
+            if id == "get_openapi" {
+                // The document itself: schemathesis reads it, it does not test it.
+                continue;
+            }
             let served = statuses
                 .get(id)
                 .is_some_and(|s| s.iter().any(|code| (200..300).contains(code)));

@@ -7,7 +7,8 @@
 //!   `validated` downloads, lock conflicts, stale bases, `If-Match`, tags, audit;
 //! - `errors`: every code of the contract's §3 reached through HTTP, outages included;
 //! - `isolation`: users A/B and companies X/Y cannot see or touch each other's files;
-//! - `janitor`: abandoned presigned uploads are reclaimed, also by two passes at once.
+//! - `janitor`: abandoned presigned uploads are reclaimed, also by two passes at once;
+//! - `cross_site`: every change sent with the cookie from a foreign web origin is refused.
 //!
 //! Run through `tests/run.sh` (it starts PostgreSQL and Garage and exports the `TEST_*`
 //! variables).
@@ -16,6 +17,7 @@
 #![expect(clippy::expect_used, reason = "test helpers outside #[test] functions")]
 
 mod basics;
+mod cross_site;
 mod errors;
 mod isolation;
 mod janitor;

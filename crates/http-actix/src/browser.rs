@@ -98,8 +98,7 @@ impl BrowserAccess {
 
     fn trusts(&self, origin: &str, req: &HttpRequest) -> bool {
         let origin = origin.to_ascii_lowercase();
-        if self.allowed_origins.contains(&origin) || self.public_origin.as_ref() == Some(&origin)
-        {
+        if self.allowed_origins.contains(&origin) || self.public_origin.as_ref() == Some(&origin) {
             return true;
         }
         let info = req.connection_info();

@@ -716,24 +716,24 @@ fn version_query_schema() -> utoipa::openapi::Object {
 
 fn version_body_schema() -> utoipa::openapi::Schema {
     use utoipa::openapi::{ObjectBuilder, OneOfBuilder, Schema, Type};
-    Schema::OneOf(OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(1))
-                .maximum(Some(i32::MAX)),
-        )
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(["latest", "validated"])),
-        )
-        .item(ObjectBuilder::new().schema_type(Type::Null))
-        .description(Some(
-            "A version number, `latest` (default) or `validated`.",
-        ))
-        .examples([serde_json::json!("latest")])
-        .build())
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(i32::MAX)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["latest", "validated"])),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some("A version number, `latest` (default) or `validated`."))
+            .examples([serde_json::json!("latest")])
+            .build(),
+    )
 }
 
 fn tags_schema(example: bool) -> utoipa::openapi::Object {
@@ -765,7 +765,11 @@ pub struct FileQuery {
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
     /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
-    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$", max_length = 1024, example = "/users/alice/notes/todo.txt")]
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/todo.txt"
+    )]
     pub path: String,
 }
 
@@ -777,7 +781,11 @@ pub struct ListQuery {
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
     /// A directory, `/<bucket>/<owner_id>/…/`, ending with `/`; its first segment is `bucket`.
-    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$", max_length = 1024, example = "/users/alice/notes/")]
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/"
+    )]
     pub path: String,
     /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for the
     /// same kind of listing is accepted).
@@ -796,11 +804,18 @@ pub struct LocksQuery {
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
     /// A directory, `/<bucket>/<owner_id>/…/`, ending with `/`; its first segment is `bucket`.
-    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$", max_length = 1024, example = "/users/alice/notes/")]
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/"
+    )]
     pub path: String,
     /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for the
     /// same kind of listing is accepted).
-    #[param(pattern = r"^[A-Za-z0-9_-]{1,4096}$", example = "bG9ja3M6L3VzZXJzL2FsaWNlL25vdGVzL3RvZG8udHh0")]
+    #[param(
+        pattern = r"^[A-Za-z0-9_-]{1,4096}$",
+        example = "bG9ja3M6L3VzZXJzL2FsaWNlL25vdGVzL3RvZG8udHh0"
+    )]
     pub cursor: Option<String>,
     /// Locks per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000, example = 100)]
@@ -815,11 +830,18 @@ pub struct AuditQuery {
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
     /// A file, or a directory ending with `/` (its subtree); its first segment is `bucket`.
-    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}((/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}|/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8})$", max_length = 1024, example = "/users/alice/notes/todo.txt")]
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}((/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}|/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8})$",
+        max_length = 1024,
+        example = "/users/alice/notes/todo.txt"
+    )]
     pub path: String,
     /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for
     /// the audit is accepted).
-    #[param(pattern = r"^[A-Za-z0-9_-]{1,4096}$", example = "YXVkaXQ6MjAyNi0wMS0xNVQwOTozMDowMCswMDowMHwwMTk3MGYwZS00YjdjLTdkMmEtOWQwZS01YzFmMmEzYjRjNWQ")]
+    #[param(
+        pattern = r"^[A-Za-z0-9_-]{1,4096}$",
+        example = "YXVkaXQ6MjAyNi0wMS0xNVQwOTozMDowMCswMDowMHwwMTk3MGYwZS00YjdjLTdkMmEtOWQwZS01YzFmMmEzYjRjNWQ"
+    )]
     pub cursor: Option<String>,
     /// Events per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000, example = 100)]
@@ -834,7 +856,11 @@ pub struct DeleteQuery {
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
     /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
-    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$", max_length = 1024, example = "/users/alice/notes/obsolete.txt")]
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/obsolete.txt"
+    )]
     pub path: String,
 }
 
@@ -846,7 +872,11 @@ pub struct DownloadQuery {
     #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
     /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
-    #[param(pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$", max_length = 1024, example = "/users/alice/notes/todo.txt")]
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/todo.txt"
+    )]
     pub path: String,
     #[param(schema_with = version_query_schema, example = "latest")]
     pub version: Option<String>,

@@ -162,7 +162,10 @@ fn link(target: LinkTarget, file: &str) -> Link {
 impl Modify for Links {
     fn modify(&self, doc: &mut openapi::OpenApi) {
         // Approving or submitting takes an optional body (utoipa only writes `required: true`).
-        for path in ["/versions/{version_id}/approve", "/versions/{version_id}/submit"] {
+        for path in [
+            "/versions/{version_id}/approve",
+            "/versions/{version_id}/submit",
+        ] {
             if let Some(body) = doc
                 .paths
                 .paths
@@ -304,7 +307,9 @@ fn document() -> Result<serde_json::Value, serde_json::Error> {
             .filter_map(|p| p.get_mut("schema"))
             .filter_map(serde_json::Value::as_object_mut);
         for schema in parameters {
-            if let Some(types) = schema.get_mut("type").and_then(serde_json::Value::as_array_mut)
+            if let Some(types) = schema
+                .get_mut("type")
+                .and_then(serde_json::Value::as_array_mut)
             {
                 types.retain(|t| t != "null");
                 if let [single] = types.as_slice() {

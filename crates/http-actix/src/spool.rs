@@ -77,8 +77,8 @@ impl Spool {
     ) -> Result<Self, SpoolError> {
         let mut spool = Spool::default();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk
-                .map_err(|e| SpoolError::Body(format!("reading the upload failed: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| SpoolError::Body(format!("reading the upload failed: {e}")))?;
             if spool.len + chunk.len() as u64 > limit {
                 return Err(SpoolError::TooLarge { limit });
             }

@@ -18,8 +18,8 @@ use storage_domain::{
     service::{Ports, ServiceSettings, StorageService},
 };
 use storage_http_actix::{
-    ApiConfig, AppState, Authenticator, BrowserAccess, ComponentHealth, HealthCheck, HealthReport, ServerConfig,
-    SignedBlobEndpoint,
+    ApiConfig, AppState, Authenticator, BrowserAccess, ComponentHealth, HealthCheck, HealthReport,
+    ServerConfig, SignedBlobEndpoint,
 };
 use storage_jwt_auth::JwtVerifier;
 use storage_local_fs::{LocalBlobStore, LocalConfig};

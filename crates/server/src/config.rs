@@ -846,8 +846,7 @@ mod tests {
             "ftp://app.example.com",
             "https://user@app.example.com",
         ] {
-            let err =
-                Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", bad)])).unwrap_err();
+            let err = Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", bad)])).unwrap_err();
             assert_eq!(err.variable, "CORS_ALLOWED_ORIGINS", "{bad}: {err}");
         }
         let err = Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap_err();

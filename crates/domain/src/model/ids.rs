@@ -243,7 +243,10 @@ mod tests {
         assert_eq!(VersionNumber::FIRST.next().unwrap().get(), 2);
         assert!(VersionNumber(u32::MAX).next().is_err());
         // What the stores can hold, and no more (a larger number is a client's mistake).
-        assert_eq!(VersionNumber::new(2_147_483_647).unwrap().get(), 2_147_483_647);
+        assert_eq!(
+            VersionNumber::new(2_147_483_647).unwrap().get(),
+            2_147_483_647
+        );
         assert!(VersionNumber::new(2_147_483_648).is_err());
         assert!(VersionNumber(VersionNumber::MAX).next().is_err());
     }

@@ -16,8 +16,8 @@ use crate::{
     body::JsonBody,
     context::Caller,
     dto::{
-        CommitRequest, CopyRequest, FileVersionResponse, LockRequest, LockResponse, LocksResponse,
-        OK, LocksQuery, ReviewRequest, UnlockRequest, UnlockResponse,
+        CommitRequest, CopyRequest, FileVersionResponse, LockRequest, LockResponse, LocksQuery,
+        LocksResponse, OK, ReviewRequest, UnlockRequest, UnlockResponse,
     },
     error::ApiError,
     openapi::Errors,

@@ -13,8 +13,8 @@ use crate::{
     body::JsonBody,
     context::Caller,
     dto::{
-        AuditQuery, AuditResponse, DeleteQuery, FileQuery, FileRef, FileResponse, ListResponse, OK, ListQuery, TagsRequest,
-        VersionsResponse,
+        AuditQuery, AuditResponse, DeleteQuery, FileQuery, FileRef, FileResponse, ListQuery,
+        ListResponse, OK, TagsRequest, VersionsResponse,
     },
     error::ApiError,
     openapi::Errors,

@@ -179,7 +179,10 @@ impl Form {
                 return Err(invalid(format!(
                     "unknown field '{}': the form takes bucket, path, file, tags, message, \
                      expected_version and content_type",
-                    name.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+                    name.chars()
+                        .filter(|c| !c.is_control())
+                        .take(64)
+                        .collect::<String>()
                 )));
             }
         };
@@ -256,10 +259,7 @@ enum Streamed {
     Done(Result<UploadResult, StorageError>),
     /// A field came after the file: nothing was recorded; the file is in the spool (when it
     /// could be kept) and the field is to be read.
-    Late {
-        spool: Option<Spool>,
-        field: Field,
-    },
+    Late { spool: Option<Spool>, field: Field },
 }
 
 /// Pumps the (non-`Send`) multipart field into the channel the use case reads from, keeping a
@@ -406,12 +406,17 @@ pub(crate) async fn upload_proxy(
     };
     let run = async {
         let Some(mut upload) = form.upload_with_file_type(header_expectation)? else {
-            return Err(invalid("the multipart body needs the fields 'bucket' and 'path'"));
+            return Err(invalid(
+                "the multipart body needs the fields 'bucket' and 'path'",
+            ));
         };
         upload.declared_size = Some(spool.len());
-        let body = spool.into_stream().await.map_err(|e| StorageError::Internal {
-            cause: format!("reading a spooled upload back failed: {e}"),
-        })?;
+        let body = spool
+            .into_stream()
+            .await
+            .map_err(|e| StorageError::Internal {
+                cause: format!("reading a spooled upload back failed: {e}"),
+            })?;
         let done = state
             .service()
             .upload_proxy(&caller.0, upload, body)

@@ -214,7 +214,11 @@ async fn a_browser_marked_cross_site_request_without_origin_is_refused() {
 async fn allowed_own_bearer_and_originless_changes_go_through() {
     // Each reaches the store (which answers: no such file).
     let mut setup = with_cors(Setup::new());
-    setup.meta.expect_find_file().times(5).returning(|_| Ok(None));
+    setup
+        .meta
+        .expect_find_file()
+        .times(5)
+        .returning(|_| Ok(None));
     let app = setup.app().await;
     for req in [
         lock_request(Some(APP), false),
@@ -271,7 +275,11 @@ async fn a_cross_site_upload_keeps_no_byte_and_is_refused() {
 #[actix_web::test]
 async fn a_json_endpoint_refuses_a_body_that_is_not_declared_json() {
     let app = Setup::new().app().await;
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
         let mut req = test::TestRequest::post()
             .uri("/lock")
             .insert_header((header::AUTHORIZATION, ALICE))
@@ -497,7 +505,10 @@ async fn a_late_field_without_room_for_a_copy_is_refused_and_nothing_is_recorded
     let res = test::call_service(&app, upload_request(body).to_request()).await;
     let body = error_body(res, 400, "invalid_request").await;
     assert!(
-        body["detail"].as_str().unwrap().contains("'tags' came after"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("'tags' came after"),
         "{body}"
     );
 }
@@ -526,7 +537,12 @@ async fn unknown_fields_are_refused_wherever_they_come() {
     ]);
     let res = test::call_service(&app, upload_request(body).to_request()).await;
     let json = error_body(res, 400, "invalid_request").await;
-    assert!(json["detail"].as_str().unwrap().contains("unknown field 'submit'"));
+    assert!(
+        json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field 'submit'")
+    );
     let body = parts(&[
         ("bucket", Part::Text("users")),
         ("path", Part::Text("/users/alice/a.txt")),
@@ -536,5 +552,10 @@ async fn unknown_fields_are_refused_wherever_they_come() {
     // After a file stored as it arrived: that attempt is abandoned, nothing recorded.
     let res = test::call_service(&app, upload_request(body).to_request()).await;
     let json = error_body(res, 400, "invalid_request").await;
-    assert!(json["detail"].as_str().unwrap().contains("unknown field 'submit'"));
+    assert!(
+        json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field 'submit'")
+    );
 }

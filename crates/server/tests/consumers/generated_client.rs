@@ -7,7 +7,11 @@ use crate::{repo_root, run, support::App, venv_tool};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_python_client_runs_the_seven_workflows_and_every_operation() {
     let app = App::start().await;
-    app.allow("alice", "5678", &["read", "write", "delete", "lock", "validate"]);
+    app.allow(
+        "alice",
+        "5678",
+        &["read", "write", "delete", "lock", "validate"],
+    );
     app.allow("bob", "5678", &["read", "write", "lock", "validate"]);
     let work = tempfile::tempdir().expect("temp dir");
     let consumers = repo_root().join("tests/consumers");

@@ -46,8 +46,14 @@ async fn fixture(app: &App, n: usize) -> Fixture {
     let alice = app.user("alice");
     let dir = format!("/users/alice/xs{n}/");
     let draft = id_of(&alice.upload(&format!("{dir}a.txt"), "a").await.ok());
-    alice.upload(&format!("{dir}ws.txt"), "workspace").await.ok();
-    alice.upload(&format!("{dir}arch.txt"), "archived").await.ok();
+    alice
+        .upload(&format!("{dir}ws.txt"), "workspace")
+        .await
+        .ok();
+    alice
+        .upload(&format!("{dir}arch.txt"), "archived")
+        .await
+        .ok();
     alice
         .post(
             "/archive",
@@ -61,15 +67,24 @@ async fn fixture(app: &App, n: usize) -> Fixture {
     alice.upload(&format!("{dir}t.txt"), "target").await.ok();
     alice.lock(&format!("{dir}t.txt")).await.ok();
     let presigned = alice
-        .presign_upload(&format!("{dir}u.txt"), json!({"content_type": "text/plain"}))
+        .presign_upload(
+            &format!("{dir}u.txt"),
+            json!({"content_type": "text/plain"}),
+        )
         .await
         .ok();
-    assert_eq!(put_presigned(app, &presigned, b"u".to_vec()).await, StatusCode::OK);
+    assert_eq!(
+        put_presigned(app, &presigned, b"u".to_vec()).await,
+        StatusCode::OK
+    );
     Fixture {
         dir,
         draft,
         pending,
-        upload_id: presigned["upload_id"].as_str().expect("upload_id").to_owned(),
+        upload_id: presigned["upload_id"]
+            .as_str()
+            .expect("upload_id")
+            .to_owned(),
     }
 }
 
@@ -77,7 +92,9 @@ async fn fixture(app: &App, n: usize) -> Fixture {
 async fn snapshot(app: &App, f: &Fixture) -> Value {
     let alice = app.user("alice");
     let mut files = Vec::new();
-    for name in ["a.txt", "ws.txt", "arch.txt", "p.txt", "t.txt", "u.txt", "new.txt", "copy.txt"] {
+    for name in [
+        "a.txt", "ws.txt", "arch.txt", "p.txt", "t.txt", "u.txt", "new.txt", "copy.txt",
+    ] {
         let path = f.path(name);
         let meta = alice.metadata(&path).await;
         let versions = alice.versions(&path).await;
@@ -99,7 +116,13 @@ fn routes(f: &Fixture) -> Vec<(&'static str, &'static str, String, Option<Value>
             Some(json!({"bucket": "users", "path": f.path("a.txt"), "tags": {"x": 1}})),
             true,
         ),
-        ("presign upload", "POST", "/upload/presign".into(), Some(file("new.txt")), true),
+        (
+            "presign upload",
+            "POST",
+            "/upload/presign".into(),
+            Some(file("new.txt")),
+            true,
+        ),
         (
             "complete upload",
             "POST",
@@ -108,28 +131,56 @@ fn routes(f: &Fixture) -> Vec<(&'static str, &'static str, String, Option<Value>
             true,
         ),
         ("proxy upload", "POST", "/upload/proxy".into(), None, true),
-        ("presign download", "POST", "/download/presign".into(), Some(file("a.txt")), false),
+        (
+            "presign download",
+            "POST",
+            "/download/presign".into(),
+            Some(file("a.txt")),
+            false,
+        ),
         (
             "copy",
             "POST",
             "/copy".into(),
-            Some(json!({"source_bucket": "users", "source_path": f.path("a.txt"),
-                        "target_bucket": "users", "target_path": f.path("copy.txt")})),
+            Some(
+                json!({"source_bucket": "users", "source_path": f.path("a.txt"),
+                        "target_bucket": "users", "target_path": f.path("copy.txt")}),
+            ),
             true,
         ),
         ("lock", "POST", "/lock".into(), Some(file("a.txt")), true),
-        ("unlock", "POST", "/unlock".into(), Some(file("t.txt")), true),
+        (
+            "unlock",
+            "POST",
+            "/unlock".into(),
+            Some(file("t.txt")),
+            true,
+        ),
         (
             "commit",
             "POST",
             "/versions/commit".into(),
-            Some(json!({"source_bucket": "users", "source_path": f.path("ws.txt"),
+            Some(
+                json!({"source_bucket": "users", "source_path": f.path("ws.txt"),
                         "target_bucket": "users", "target_path": f.path("t.txt"),
-                        "message": "from a page"})),
+                        "message": "from a page"}),
+            ),
             true,
         ),
-        ("submit", "POST", format!("/versions/{}/submit", f.draft), Some(json!({})), true),
-        ("approve", "POST", format!("/versions/{}/approve", f.pending), Some(json!({})), true),
+        (
+            "submit",
+            "POST",
+            format!("/versions/{}/submit", f.draft),
+            Some(json!({})),
+            true,
+        ),
+        (
+            "approve",
+            "POST",
+            format!("/versions/{}/approve", f.pending),
+            Some(json!({})),
+            true,
+        ),
         (
             "reject",
             "POST",
@@ -137,8 +188,20 @@ fn routes(f: &Fixture) -> Vec<(&'static str, &'static str, String, Option<Value>
             Some(json!({"comment": "no"})),
             true,
         ),
-        ("archive", "POST", "/archive".into(), Some(file("a.txt")), true),
-        ("unarchive", "POST", "/unarchive".into(), Some(file("arch.txt")), true),
+        (
+            "archive",
+            "POST",
+            "/archive".into(),
+            Some(file("a.txt")),
+            true,
+        ),
+        (
+            "unarchive",
+            "POST",
+            "/unarchive".into(),
+            Some(file("arch.txt")),
+            true,
+        ),
         (
             "delete",
             "DELETE",
@@ -168,9 +231,10 @@ async fn send(
     proxy_path: &str,
 ) -> Resp {
     let token = app.token("alice");
-    let mut builder = app
-        .client
-        .request(method.parse().expect("method"), format!("{}{route}", app.base));
+    let mut builder = app.client.request(
+        method.parse().expect("method"),
+        format!("{}{route}", app.base),
+    );
     builder = match mode {
         Mode::Bearer => builder.bearer_auth(&token),
         _ => builder.header("Cookie", format!("access_token={token}")),
@@ -224,7 +288,11 @@ async fn every_change_sent_with_the_cookie_from_a_foreign_origin_is_refused_and_
                 let err = answer.err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
                 let detail = err["detail"].as_str().unwrap_or_default();
                 assert!(detail.contains(FOREIGN), "{name}: {detail}");
-                assert_eq!(snapshot(&app, &f).await, before, "{name}: something changed");
+                assert_eq!(
+                    snapshot(&app, &f).await,
+                    before,
+                    "{name}: something changed"
+                );
                 let denied = denials(&app.user("alice").audit(&f.dir).await.ok());
                 assert_eq!(
                     denied.len(),

@@ -288,20 +288,17 @@ async fn pump(
         }
     }
     drop(field);
-    {
-        let failure = match rest.next().await {
-            None => return,
-            Some(Err(e)) => format!("malformed multipart body: {e}"),
-            Some(Ok(next)) => {
-                // Read as any field (an unknown one is then refused).
-                let name = next.name().unwrap_or_default().to_owned();
-                *late = Some(next);
-                format!("the field '{name}' came after 'file'")
-            }
-        };
-        let _ = tx.send(Err(io::Error::other(failure))).await;
-        return;
-    }
+    let failure = match rest.next().await {
+        None => return,
+        Some(Err(e)) => format!("malformed multipart body: {e}"),
+        Some(Ok(next)) => {
+            // Read as any field (an unknown one is then refused).
+            let name = next.name().unwrap_or_default().to_owned();
+            *late = Some(next);
+            format!("the field '{name}' came after 'file'")
+        }
+    };
+    let _ = tx.send(Err(io::Error::other(failure))).await;
 }
 
 /// Streams a file to the object store without holding it in memory, and records it as a new

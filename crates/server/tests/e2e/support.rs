@@ -198,7 +198,6 @@ impl App {
             token,
             cookie: false,
             request_id: None,
-            headers: Vec::new(),
         }
     }
 
@@ -326,19 +325,12 @@ pub struct As<'a> {
     token: Option<String>,
     cookie: bool,
     request_id: Option<String>,
-    headers: Vec<(String, String)>,
 }
 
 impl As<'_> {
     /// Sends the token in the `access_token` cookie instead of the bearer header.
     pub fn by_cookie(mut self) -> Self {
         self.cookie = true;
-        self
-    }
-
-    /// Sends this header too (e.g. `Origin`).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -362,9 +354,6 @@ impl As<'_> {
         }
         if let Some(id) = &self.request_id {
             builder = builder.header("X-Request-Id", id);
-        }
-        for (name, value) in &self.headers {
-            builder = builder.header(name, value);
         }
         builder
     }

@@ -1,6 +1,6 @@
 //! JSON request bodies, read with a size limit and refused in the contract's shape.
 //!
-//! An empty body (or a JSON `null`) reads as `{}`, so endpoints whose fields are all optional (`/versions/{id}/
+//! An empty body reads as `{}`, so endpoints whose fields are all optional (`/versions/{id}/
 //! approve`, `/submit`) accept a bare `POST`; a missing required field is `invalid_request`.
 //! A non-empty body must say `Content-Type: application/json`: a web page of another site can
 //! send `text/plain` or a form without asking the browser's CORS preflight first, JSON not.
@@ -68,8 +68,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 }
                 buf.extend_from_slice(&chunk);
             }
-            let blank = buf.iter().all(u8::is_ascii_whitespace);
-            let raw: &[u8] = if blank || (json && buf.trim_ascii() == b"null") {
+            let raw: &[u8] = if buf.iter().all(u8::is_ascii_whitespace) {
                 b"{}"
             } else if json {
                 &buf

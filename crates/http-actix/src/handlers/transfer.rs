@@ -516,7 +516,7 @@ fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
         ("If-Range" = Option<String>, Header, description = "Send the range only if the ETag still matches", example = "\"9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa\""),
     ),
     responses(
-        (status = 200, description = "The whole file, with the version's own content type", content_type = "*/*", headers(
+        (status = 200, description = "The whole file. Its `Content-Type` is the version's own (shown here as `application/octet-stream`)", content_type = "application/octet-stream", headers(
             ("ETag" = String, description = "The quoted SHA-256 of the version"),
             ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266 `filename*`)"),
             ("Content-Length" = u64, description = "The size in bytes"),
@@ -524,7 +524,7 @@ fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
             ("Last-Modified" = String, description = "When the version was made"),
             ("X-File-Version" = u32, description = "The version number sent"),
         )),
-        (status = 206, description = "The range asked for", content_type = "*/*", headers(
+        (status = 206, description = "The range asked for, with the version's own `Content-Type`", content_type = "application/octet-stream", headers(
             ("Content-Range" = String, description = "`bytes <first>-<last>/<size>`"),
             ("ETag" = String, description = "The quoted SHA-256 of the version"),
             ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266 `filename*`)"),

@@ -31,6 +31,14 @@ done
 
 services_start
 
+# The consumer tests' tools (crates/server/tests/consumers: a generated Python client,
+# schemathesis, headless Chromium), when the run may include them; cached after the first time.
+# shellcheck source=tests/support/consumers.sh
+source "${repo_root}/tests/support/consumers.sh"
+if ((${#scope[@]} > 0)) || [[ " $* " == *storage-server* ]]; then
+    consumers_ensure
+fi
+
 status=0
 # run CMD...: print it, run it in the foreground (Ctrl-C reaches it), keep the
 # first failure's exit code in $status.

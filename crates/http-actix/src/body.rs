@@ -2,6 +2,8 @@
 //!
 //! An empty body reads as `{}`, so endpoints whose fields are all optional (`/versions/{id}/
 //! approve`, `/submit`) accept a bare `POST`; a missing required field is `invalid_request`.
+//! A non-empty body must say `Content-Type: application/json`: a web page of another site can
+//! send `text/plain` or a form without asking the browser's CORS preflight first, JSON not.
 
 use actix_web::{
     FromRequest, HttpRequest,
@@ -23,14 +25,12 @@ use crate::{
 pub(crate) struct JsonBody<T>(pub T);
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+    content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        .eq_ignore_ascii_case("application/json")
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
@@ -46,15 +46,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 .map_or(64 * 1024, |s| s.config().json_limit_bytes);
             let too_large =
                 || ApiError::from_failure(Failure::BodyTooLarge { limit }, RequestId::of(&req));
-            if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-                let ok = ct.to_str().is_ok_and(is_json);
-                if !ok {
-                    return Err(ApiError::invalid(
-                        &req,
-                        "the body must be JSON (Content-Type: application/json)",
-                    ));
-                }
-            }
+            let json = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|ct| ct.to_str().is_ok_and(is_json));
             let declared = req
                 .headers()
                 .get(header::CONTENT_LENGTH)
@@ -75,8 +70,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             }
             let raw: &[u8] = if buf.iter().all(u8::is_ascii_whitespace) {
                 b"{}"
-            } else {
+            } else if json {
                 &buf
+            } else {
+                return Err(ApiError::invalid(
+                    &req,
+                    "the body must be JSON, sent with Content-Type: application/json",
+                ));
             };
             serde_json::from_slice(raw)
                 .map(JsonBody)
@@ -93,7 +93,8 @@ mod tests {
     fn json_content_types() {
         assert!(is_json("application/json"));
         assert!(is_json("Application/JSON; charset=utf-8"));
-        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("application/merge-patch+json"));
+        assert!(!is_json("application/jsonx"));
         assert!(!is_json("text/plain"));
         assert!(!is_json("multipart/form-data; boundary=x"));
     }

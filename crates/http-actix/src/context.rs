@@ -45,7 +45,11 @@ fn authenticate(req: &HttpRequest) -> Result<RequestContext, StorageError> {
             authorization: authorization.map(str::to_owned),
         };
     }
-    Ok(RequestContext::new(principal, RequestId::of(req)))
+    let ctx = RequestContext::new(principal, RequestId::of(req));
+    Ok(match state.config().browser.cross_site_refusal(req) {
+        Some(reason) => ctx.from_untrusted_origin(reason),
+        None => ctx,
+    })
 }
 
 impl FromRequest for Caller {

@@ -574,91 +574,402 @@ pub struct ConfigResponse {
 pub(crate) const OK: &str = "ok";
 
 // ---- requests --------------------------------------------------------------------------------
+//
+// The request types deserialise leniently (the domain checks every value and answers
+// `invalid_request` or `invalid_path` in the contract's words); their documented schemas say
+// exactly what the domain accepts, so that a client generated from the document, or a fuzzer
+// sending only schema-valid requests, is never refused for the shape of its input.
+
+/// The rules of a file path (spec §1), as a JSON Schema pattern: a bucket, an owner id of
+/// `[A-Za-z0-9_-]`, then 1 to 8 segments of 1 to 63 characters, none `.` or `..`, without `/`,
+/// `\` or control characters (so at most 1024 bytes in all and 255 per segment, in UTF-8).
+pub const FILE_PATH_PATTERN: &str = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$";
+/// A directory: the same, with 0 to 8 segments, ending with `/`.
+pub const DIR_PATH_PATTERN: &str = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$";
+/// A file or a directory.
+pub const AUDIT_PATH_PATTERN: &str = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}((/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}|/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8})$";
+/// Text fields (`message`, `comment`, `reason`): no control character but new lines.
+const TEXT_PATTERN: &str = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$";
+/// Text that must not be blank (a rejection's comment, a force-unlock's reason).
+const NON_BLANK_PATTERN: &str =
+    r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x09\x0b-\x1f\x7f-\x9f]*$";
+/// `type/subtype`, optionally with parameters.
+const CONTENT_TYPE_PATTERN: &str =
+    r"^([A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[ -~]{0,200})?)?$";
+/// A version selector in a query string.
+const VERSION_PATTERN: &str = r"^([1-9][0-9]{0,8}|latest|validated)$";
+/// `MAX_UPLOAD_BYTES` by default (the document shows the defaults of the settings).
+const DEFAULT_MAX_UPLOAD: u64 = 5 * 1024 * 1024 * 1024;
+/// `LOCK_MAX_TTL_SECONDS` by default.
+const DEFAULT_MAX_LOCK_TTL: u64 = 30 * 86_400;
+
+/// A JSON number that is a whole non-negative number (`3`, or `3.0`: JSON Schema counts both as
+/// integers), as `u64`.
+pub(crate) fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9_007_199_254_740_992.0)
+            .map(|f| f as u64)
+    })
+}
+
+/// Deserialises an optional whole number written either way (see [`whole_number`]).
+fn optional_whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => whole_number(&n)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("{n} is not a whole non-negative number"))),
+    }
+}
+
+fn text_schema(
+    pattern: &str,
+    max_length: usize,
+    description: &str,
+    example: &str,
+) -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .max_length(Some(max_length))
+        .description(Some(description))
+        .examples([example])
+        .build()
+}
+
+fn nullable(schema: utoipa::openapi::Object) -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(schema)
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
+}
+
+pub(crate) fn file_path_schema() -> utoipa::openapi::Object {
+    text_schema(
+        FILE_PATH_PATTERN,
+        1024,
+        "A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is the \
+         request's `bucket`. Normalised to NFC.",
+        "/users/alice/notes/todo.txt",
+    )
+}
+
+fn comment_schema() -> utoipa::openapi::Schema {
+    nullable(text_schema(
+        TEXT_PATTERN,
+        4096,
+        "An optional comment, at most 4096 bytes.",
+        "Looks good to me",
+    ))
+}
+
+fn reject_comment_schema() -> utoipa::openapi::Object {
+    text_schema(
+        NON_BLANK_PATTERN,
+        4096,
+        "Why the version is rejected (required, not blank, at most 4096 bytes).",
+        "The totals in section 3 do not add up",
+    )
+}
+
+fn reason_schema() -> utoipa::openapi::Schema {
+    nullable(text_schema(
+        TEXT_PATTERN,
+        4096,
+        "Why the lock is forced: required with `force: true`, and then not blank (at most 4096 \
+         bytes); ignored otherwise.",
+        "Holder is on leave until next month",
+    ))
+}
+
+fn content_type_schema() -> utoipa::openapi::Schema {
+    nullable(text_schema(
+        CONTENT_TYPE_PATTERN,
+        255,
+        "A media type, `type/subtype[; parameters]`; empty or absent: `application/octet-stream`.",
+        "text/plain",
+    ))
+}
+
+fn form_content_type_schema() -> utoipa::openapi::Object {
+    text_schema(
+        CONTENT_TYPE_PATTERN,
+        255,
+        "Overrides the `file` part's `Content-Type` (default: that, else \
+         `application/octet-stream`).",
+        "text/plain",
+    )
+}
+
+fn sha256_schema() -> utoipa::openapi::Schema {
+    nullable(text_schema(
+        "^[0-9a-fA-F]{64}$",
+        64,
+        "The SHA-256 (hex) of the bytes to be uploaded, checked at completion.",
+        "9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa",
+    ))
+}
+
+fn version_query_schema() -> utoipa::openapi::Object {
+    text_schema(
+        VERSION_PATTERN,
+        9,
+        "A version number, `latest` (default) or `validated`.",
+        "latest",
+    )
+}
+
+fn version_body_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(i32::MAX)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["latest", "validated"])),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some("A version number, `latest` (default) or `validated`."))
+            .examples([serde_json::json!("latest")])
+            .build(),
+    )
+}
+
+fn tags_schema(example: bool) -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let mut b = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Free-form tags: a JSON object of at most 16 KiB, replacing the previous ones.",
+        ));
+    if example {
+        b = b.examples([serde_json::json!({"project": "apollo", "reviewed": true})]);
+    }
+    b.build()
+}
+
+fn tags_body_schema() -> utoipa::openapi::Object {
+    tags_schema(true)
+}
+
+fn form_tags_schema() -> utoipa::openapi::Object {
+    tags_schema(true)
+}
 
 /// A file: `bucket` and `path` (decoded once, by the query-string parser).
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FileQuery {
-    /// `users`, `companies` or `projects`.
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
-    /// `/<bucket>/<owner_id>/…`.
+    /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/todo.txt"
+    )]
     pub path: String,
 }
 
-/// A directory page: `path` ends with `/`.
+/// `GET /list`: one page of a directory.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
+pub struct ListQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
-    /// A directory, ending with `/` (for `/audit`: a file, or a directory ending with `/`).
+    /// A directory, `/<bucket>/<owner_id>/…/`, ending with `/`; its first segment is `bucket`.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/"
+    )]
     pub path: String,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for the
+    /// same kind of listing is accepted).
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,4096}$", example = "bGlzdDp0b2RvLnR4dA")]
     pub cursor: Option<String>,
-    /// 1 to 1000, default 100.
+    /// Entries per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
     pub limit: Option<u32>,
+}
+
+/// `GET /locks`: one page of the live locks under a directory.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LocksQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
+    pub bucket: String,
+    /// A directory, `/<bucket>/<owner_id>/…/`, ending with `/`; its first segment is `bucket`.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/"
+    )]
+    pub path: String,
+    /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for the
+    /// same kind of listing is accepted).
+    #[param(
+        pattern = r"^[A-Za-z0-9_-]{1,4096}$",
+        example = "bG9ja3M6L3VzZXJzL2FsaWNlL25vdGVzL3RvZG8udHh0"
+    )]
+    pub cursor: Option<String>,
+    /// Locks per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    pub limit: Option<u32>,
+}
+
+/// `GET /audit`: a file, or a directory's subtree.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
+    pub bucket: String,
+    /// A file, or a directory ending with `/` (its subtree); its first segment is `bucket`.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}((/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}|/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8})$",
+        max_length = 1024,
+        example = "/users/alice/notes/todo.txt"
+    )]
+    pub path: String,
+    /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for
+    /// the audit is accepted).
+    #[param(
+        pattern = r"^[A-Za-z0-9_-]{1,4096}$",
+        example = "YXVkaXQ6MjAyNi0wMS0xNVQwOTozMDowMCswMDowMHwwMTk3MGYwZS00YjdjLTdkMmEtOWQwZS01YzFmMmEzYjRjNWQ"
+    )]
+    pub cursor: Option<String>,
+    /// Events per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    pub limit: Option<u32>,
+}
+
+/// `DELETE /delete`: the file to remove.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
+    pub bucket: String,
+    /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/obsolete.txt"
+    )]
+    pub path: String,
 }
 
 /// `GET /download/proxy`.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
     pub bucket: String,
+    /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/todo.txt"
+    )]
     pub path: String,
-    /// A number, `latest` (default) or `validated`.
+    #[param(schema_with = version_query_schema, example = "latest")]
     pub version: Option<String>,
 }
 
-/// `bucket` and `path` in a JSON body.
+/// `bucket` and `path` in a JSON body (`/archive`, `/unarchive`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/reports/2025.pdf"}))]
 pub struct FileRef {
+    #[schema(value_type = Bucket)]
     pub bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub path: String,
 }
 
 /// `PATCH /metadata`: replaces the tags.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/notes/todo.txt",
+    "tags": {"project": "apollo", "reviewed": true}}))]
 pub struct TagsRequest {
+    #[schema(value_type = Bucket)]
     pub bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub path: String,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = tags_body_schema)]
     pub tags: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `POST /upload/presign`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/notes/todo.txt",
+    "content_type": "text/plain", "size": 12}))]
 pub struct PresignUploadRequest {
+    #[schema(value_type = Bucket)]
     pub bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub path: String,
-    /// Default `application/octet-stream`.
+    #[schema(schema_with = content_type_schema)]
     pub content_type: Option<String>,
-    /// The size to be uploaded (checked at completion, and signed).
+    /// The size to be uploaded in bytes (checked at completion, and signed), at most
+    /// `MAX_UPLOAD_BYTES` (default 5 GiB).
+    #[serde(default, deserialize_with = "optional_whole")]
+    #[schema(maximum = 5_368_709_120_u64, example = 12)]
     pub size: Option<u64>,
-    /// The SHA-256 (hex) to be uploaded (checked at completion).
+    #[schema(schema_with = sha256_schema)]
     pub sha256: Option<String>,
 }
 
 /// `POST /upload/complete`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"upload_id": "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d"}))]
 pub struct CompleteUploadRequest {
-    pub upload_id: String,
+    /// The `upload_id` of `POST /upload/presign`'s answer.
+    pub upload_id: Uuid,
 }
 
 /// `POST /download/presign`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/notes/todo.txt",
+    "version": "latest"}))]
 pub struct PresignDownloadRequest {
+    #[schema(value_type = Bucket)]
     pub bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub path: String,
-    /// A number, `latest` (default) or `validated`.
-    #[schema(value_type = Option<String>, example = "latest")]
+    #[schema(schema_with = version_body_schema)]
     pub version: Option<serde_json::Value>,
 }
 
 /// `POST /copy`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"source_bucket": "projects", "source_path": "/projects/5678/docs/spec.pdf",
+    "target_bucket": "users", "target_path": "/users/alice/work/spec.pdf", "overwrite": false}))]
 pub struct CopyRequest {
+    #[schema(value_type = Bucket)]
     pub source_bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub source_path: String,
+    #[schema(value_type = Bucket)]
     pub target_bucket: String,
+    /// Not the source itself.
+    #[schema(schema_with = file_path_schema)]
     pub target_path: String,
     /// Add a version to an existing target instead of refusing (default false).
     pub overwrite: Option<bool>,
@@ -666,12 +977,21 @@ pub struct CopyRequest {
 
 /// `POST /versions/commit`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"source_bucket": "users", "source_path": "/users/alice/work/spec.pdf",
+    "target_bucket": "projects", "target_path": "/projects/5678/docs/spec.pdf",
+    "message": "Figures updated", "keep_lock": true}))]
 pub struct CommitRequest {
+    #[schema(value_type = Bucket)]
     pub source_bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub source_path: String,
+    #[schema(value_type = Bucket)]
     pub target_bucket: String,
+    /// Not the source itself.
+    #[schema(schema_with = file_path_schema)]
     pub target_path: String,
-    /// Required.
+    /// What changed (required, not blank).
+    #[schema(value_type = String, schema_with = reject_comment_schema, required = true)]
     pub message: Option<String>,
     /// Keep the lock after the commit (default false).
     pub keep_lock: Option<bool>,
@@ -679,41 +999,83 @@ pub struct CommitRequest {
 
 /// `POST /lock`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/notes/todo.txt",
+    "ttl_seconds": 3600}))]
 pub struct LockRequest {
+    #[schema(value_type = Bucket)]
     pub bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub path: String,
-    /// Default `LOCK_TTL_SECONDS`.
+    /// The lock's lifetime, 1 to `LOCK_MAX_TTL_SECONDS` (default 30 days); default
+    /// `LOCK_TTL_SECONDS`.
+    #[serde(default, deserialize_with = "optional_whole")]
+    #[schema(minimum = 1, maximum = 2_592_000, example = 3600)]
     pub ttl_seconds: Option<u64>,
 }
 
 /// `POST /unlock`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/notes/todo.txt"}))]
 pub struct UnlockRequest {
+    #[schema(value_type = Bucket)]
     pub bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub path: String,
     /// Release someone else's lock (needs `validate` or ownership, and a `reason`).
     pub force: Option<bool>,
+    #[schema(schema_with = reason_schema)]
     pub reason: Option<String>,
 }
 
-/// `POST /versions/{version_id}/approve|reject|submit` (the comment is required to reject).
+/// `POST /versions/{version_id}/approve` and `/submit`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"comment": "Looks good to me"}))]
 pub struct ReviewRequest {
+    #[schema(schema_with = comment_schema)]
     pub comment: Option<String>,
 }
 
-/// The fields of `POST /upload/proxy` (`multipart/form-data`; `file` must come last).
+/// `POST /versions/{version_id}/reject`: the comment is required.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"comment": "The totals in section 3 do not add up"}))]
+pub struct RejectRequest {
+    #[schema(value_type = String, schema_with = reject_comment_schema, required = true)]
+    pub comment: Option<String>,
+}
+
+/// The fields of `POST /upload/proxy` (`multipart/form-data`, in any order).
 #[derive(Debug, Clone, ToSchema)]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/notes/todo.txt",
+    "message": "First draft", "file": "hello"}))]
 pub struct ProxyUploadForm {
+    #[schema(value_type = Bucket)]
     pub bucket: String,
+    #[schema(schema_with = file_path_schema)]
     pub path: String,
-    /// A JSON object, as text.
-    pub tags: Option<String>,
+    /// Free-form tags, as a JSON object (a part with `Content-Type: application/json`, or
+    /// plain text holding the JSON).
+    #[schema(schema_with = form_tags_schema, nullable = false)]
+    pub tags: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(schema_with = message_text_schema, nullable = false)]
     pub message: Option<String>,
     /// `0`: the file must not exist yet; `n`: its latest version must be `n` (409 otherwise).
+    #[schema(minimum = 0, maximum = 2_147_483_647, example = 0, nullable = false)]
     pub expected_version: Option<u32>,
-    /// Default: the `file` part's `Content-Type`, else `application/octet-stream`.
+    #[schema(schema_with = form_content_type_schema, nullable = false)]
     pub content_type: Option<String>,
+    /// The bytes, at most `MAX_UPLOAD_BYTES` (default 5 GiB).
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
 }
+
+fn message_text_schema() -> utoipa::openapi::Object {
+    text_schema(
+        TEXT_PATTERN,
+        4096,
+        "Free text, at most 4096 bytes; blank counts as none.",
+        "First draft",
+    )
+}
+
+// The defaults the schemas show.
+const _: () = assert!(DEFAULT_MAX_UPLOAD == 5_368_709_120 && DEFAULT_MAX_LOCK_TTL == 2_592_000);

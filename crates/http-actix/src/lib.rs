@@ -2,6 +2,7 @@
 
 mod auth;
 mod body;
+mod browser;
 mod context;
 pub mod dto;
 pub mod error;
@@ -12,6 +13,7 @@ mod range;
 mod request_id;
 mod server;
 pub mod signed;
+mod spool;
 mod telemetry;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use actix_web::web;
 use storage_domain::service::StorageService;
 
 pub use auth::Authenticator;
+pub use browser::{BrowserAccess, EXPOSED_HEADERS};
 pub use error::{ApiError, status_of};
 pub use health::{ComponentHealth, HealthCheck, HealthReport, Readiness};
 pub use openapi::{ApiDoc, openapi_json, openapi_yaml};
@@ -48,6 +51,10 @@ pub struct ApiConfig {
     /// Largest total size of the non-file fields of a multipart upload (`bucket`, `path`,
     /// `tags`, …); the file itself is limited by the service's `max_upload_bytes`.
     pub form_fields_limit_bytes: usize,
+    /// Browser front-ends: CORS and the cross-site check.
+    pub browser: BrowserAccess,
+    /// Where a proxy upload's `file` is spooled when it comes before `bucket` and `path`.
+    pub spool_dir: std::path::PathBuf,
 }
 
 impl Default for ApiConfig {
@@ -58,6 +65,8 @@ impl Default for ApiConfig {
             api_version: API_VERSION.to_owned(),
             json_limit_bytes: 64 * 1024,
             form_fields_limit_bytes: 64 * 1024,
+            browser: BrowserAccess::default(),
+            spool_dir: std::env::temp_dir(),
         }
     }
 }

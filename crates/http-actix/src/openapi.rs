@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use utoipa::{
     IntoResponses, Modify, OpenApi,
     openapi::{
-        self, ContentBuilder, Ref, RefOr,
+        self, ContentBuilder, HttpMethod, Ref, RefOr, Required,
+        link::{Link, LinkBuilder},
         response::{Response, ResponseBuilder},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
@@ -58,7 +59,7 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
         handlers::audit,
     ),
     components(schemas(dto::ErrorBody)),
-    modifiers(&Security),
+    modifiers(&Security, &Links, &ExactForm),
     security(("bearer" = []), ("cookie" = [])),
     tags(
         (name = "system", description = "Health, probes, metrics, version, public settings (no token)"),
@@ -88,6 +89,159 @@ impl Modify for Security {
         components.add_security_scheme(
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("access_token"))),
+        );
+    }
+}
+
+/// The upload form takes no field but its own (the service refuses others: a misspelt field
+/// is not silently lost).
+struct ExactForm;
+
+impl Modify for ExactForm {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        if let Some(RefOr::T(openapi::schema::Schema::Object(form))) = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("ProxyUploadForm"))
+        {
+            form.additional_properties = Some(Box::new(
+                openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        }
+    }
+}
+
+/// The links between operations: what an answer gives the next request (a version's id to
+/// review it, an upload id to complete it, a file's bucket and path to read or change it).
+/// Clients and stateful testers follow them.
+struct Links;
+
+/// Where a file answer keeps the file's bucket and path (`file`), and the version (`version`).
+const FILE_VERSION_LINKS: &[(&str, LinkTarget)] = &[
+    ("GetMetadata", LinkTarget::Query("get_metadata")),
+    ("ListVersions", LinkTarget::Query("list_versions")),
+    ("DownloadProxy", LinkTarget::Query("download_proxy")),
+    ("GetAudit", LinkTarget::Query("get_audit")),
+    ("DeleteFile", LinkTarget::Query("delete_file")),
+    ("PresignDownload", LinkTarget::Body("presign_download")),
+    ("LockFile", LinkTarget::Body("lock_file")),
+    ("UpdateTags", LinkTarget::Body("update_tags")),
+    ("ArchiveFile", LinkTarget::Body("archive_file")),
+    ("SubmitVersion", LinkTarget::Version("submit_version")),
+    ("ApproveVersion", LinkTarget::Version("approve_version")),
+    ("RejectVersion", LinkTarget::Version("reject_version")),
+];
+
+#[derive(Clone, Copy)]
+enum LinkTarget {
+    /// `bucket` and `path` as query parameters, from `file`.
+    Query(&'static str),
+    /// `bucket` and `path` in the JSON body, from `file`.
+    Body(&'static str),
+    /// The `version_id` path parameter, from `version.id`.
+    Version(&'static str),
+}
+
+fn link(target: LinkTarget, file: &str) -> Link {
+    let bucket = format!("$response.body#/{file}bucket");
+    let path = format!("$response.body#/{file}path");
+    match target {
+        LinkTarget::Query(op) => LinkBuilder::new()
+            .operation_id(op)
+            .parameter("bucket", bucket)
+            .parameter("path", path)
+            .build(),
+        LinkTarget::Body(op) => LinkBuilder::new()
+            .operation_id(op)
+            .request_body(Some(serde_json::json!({"bucket": bucket, "path": path})))
+            .build(),
+        LinkTarget::Version(op) => LinkBuilder::new()
+            .operation_id(op)
+            .parameter("version_id", "$response.body#/version/id")
+            .build(),
+    }
+}
+
+impl Modify for Links {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        // Approving or submitting takes an optional body (utoipa only writes `required: true`).
+        for path in [
+            "/versions/{version_id}/approve",
+            "/versions/{version_id}/submit",
+        ] {
+            if let Some(body) = doc
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+            {
+                body.required = Some(Required::False);
+            }
+        }
+        let mut add = |path: &str, method: HttpMethod, name: &str, link: Link| {
+            let response = doc
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| match method {
+                    HttpMethod::Post => item.post.as_mut(),
+                    HttpMethod::Patch => item.patch.as_mut(),
+                    _ => item.get.as_mut(),
+                })
+                .and_then(|op| op.responses.responses.get_mut("200"));
+            if let Some(RefOr::T(response)) = response {
+                response.links.insert(name.to_owned(), RefOr::T(link));
+            }
+        };
+        for path in [
+            "/upload/proxy",
+            "/upload/complete",
+            "/copy",
+            "/versions/commit",
+            "/versions/{version_id}/submit",
+            "/versions/{version_id}/approve",
+            "/versions/{version_id}/reject",
+        ] {
+            for (name, target) in FILE_VERSION_LINKS {
+                add(path, HttpMethod::Post, name, link(*target, "file/"));
+            }
+        }
+        for (name, target) in FILE_VERSION_LINKS
+            .iter()
+            .filter(|(_, t)| !matches!(t, LinkTarget::Version(_)))
+        {
+            add("/metadata", HttpMethod::Get, name, link(*target, "file/"));
+            add("/metadata", HttpMethod::Patch, name, link(*target, "file/"));
+        }
+        add(
+            "/upload/presign",
+            HttpMethod::Post,
+            "CompleteUpload",
+            LinkBuilder::new()
+                .operation_id("complete_upload")
+                .request_body(Some(
+                    serde_json::json!({"upload_id": "$response.body#/upload_id"}),
+                ))
+                .build(),
+        );
+        add(
+            "/lock",
+            HttpMethod::Post,
+            "UnlockFile",
+            link(LinkTarget::Body("unlock_file"), ""),
+        );
+        add(
+            "/lock",
+            HttpMethod::Post,
+            "GetMetadata",
+            link(LinkTarget::Query("get_metadata"), ""),
+        );
+        add(
+            "/archive",
+            HttpMethod::Post,
+            "UnarchiveFile",
+            link(LinkTarget::Body("unarchive_file"), "file/"),
         );
     }
 }
@@ -133,16 +287,79 @@ impl IntoResponses for Errors {
     }
 }
 
+/// The document as a JSON value, repaired: utoipa 5.5 writes a link's `operationId` and
+/// `requestBody` in snake case, which OpenAPI tools ignore (they are renamed here), and types
+/// optional parameters as nullable (they are not: an absent parameter is simply left out).
+fn document() -> Result<serde_json::Value, serde_json::Error> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi())?;
+    let operations = doc
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        // An absent parameter is left out, never sent as `null` (utoipa types an optional one
+        // as `[T, "null"]`, and some clients then send the text `null`).
+        let parameters = operation
+            .get_mut("parameters")
+            .and_then(serde_json::Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get_mut("schema"))
+            .filter_map(serde_json::Value::as_object_mut);
+        for schema in parameters {
+            if let Some(types) = schema
+                .get_mut("type")
+                .and_then(serde_json::Value::as_array_mut)
+            {
+                types.retain(|t| t != "null");
+                if let [single] = types.as_slice() {
+                    let single = single.clone();
+                    schema.insert("type".to_owned(), single);
+                }
+            }
+        }
+        let responses = operation
+            .get_mut("responses")
+            .and_then(serde_json::Value::as_object_mut)
+            .into_iter()
+            .flat_map(|r| r.values_mut());
+        for response in responses {
+            let links = response
+                .get_mut("links")
+                .and_then(serde_json::Value::as_object_mut)
+                .into_iter()
+                .flat_map(|l| l.values_mut())
+                .filter_map(serde_json::Value::as_object_mut);
+            for link in links {
+                for (from, to) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(value) = link.remove(from) {
+                        link.insert(to.to_owned(), value);
+                    }
+                }
+            }
+        }
+    }
+    Ok(doc)
+}
+
 /// The document as pretty JSON (what `/openapi.json` serves).
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    document()
+        .and_then(|doc| serde_json::to_string_pretty(&doc))
         .unwrap_or_else(|e| format!("{{\"error\":\"the document could not be rendered: {e}\"}}"))
 }
 
 /// The document as YAML (what `docs/openapi.yaml` holds).
 pub fn openapi_yaml() -> String {
-    ApiDoc::openapi()
-        .to_yaml()
+    document()
+        .map_err(|e| e.to_string())
+        .and_then(|doc| serde_norway::to_string(&doc).map_err(|e| e.to_string()))
         .unwrap_or_else(|e| format!("# the document could not be rendered: {e}\n"))
 }

@@ -18,8 +18,8 @@ use storage_domain::{
     service::{Ports, ServiceSettings, StorageService},
 };
 use storage_http_actix::{
-    ApiConfig, AppState, Authenticator, ComponentHealth, HealthCheck, HealthReport, ServerConfig,
-    SignedBlobEndpoint,
+    ApiConfig, AppState, Authenticator, BrowserAccess, ComponentHealth, HealthCheck, HealthReport,
+    ServerConfig, SignedBlobEndpoint,
 };
 use storage_jwt_auth::JwtVerifier;
 use storage_local_fs::{LocalBlobStore, LocalConfig};
@@ -30,7 +30,7 @@ use storage_s3_minio::{BucketNames, S3BlobStore, S3Config};
 use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
 
 use crate::{
-    config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings},
+    config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings, web_origin},
     local_blobs::LocalSignedBlobs,
     observability::{self, Observability},
     secrets,
@@ -447,11 +447,24 @@ impl Application {
             metadata: adapters.metadata.clone(),
             blobs: adapters.blobs.clone(),
         };
+        let api = ApiConfig {
+            browser: BrowserAccess {
+                allowed_origins: config.cors_allowed_origins.clone(),
+                public_origin: config
+                    .embedded
+                    .public_base_url
+                    .as_deref()
+                    .and_then(|url| web_origin(&format!("{}/", origin_part(url)))),
+                ..BrowserAccess::default()
+            },
+            spool_dir: config.upload_spool_dir.clone(),
+            ..ApiConfig::default()
+        };
         let mut state = AppState::new(
             service.clone(),
             Arc::new(JwtAuthenticator(verifier)),
             Arc::new(health),
-            ApiConfig::default(),
+            api,
         );
         if let Some(signed) = adapters.signed_blobs.clone() {
             state = state.with_signed_blobs(signed);
@@ -504,6 +517,14 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// `scheme://authority` of a URL (`PUBLIC_BASE_URL` may carry a path).
+fn origin_part(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..]
+        .find('/')
+        .map_or(url, |i| &url[..after_scheme + i])
 }
 
 /// Runs the janitor every `interval`; a failed pass is logged and retried at the next tick.

@@ -318,6 +318,12 @@ pub struct Config {
     pub janitor_interval: Duration,
     pub json_logs: bool,
     pub ops: OpsSettings,
+    /// `CORS_ALLOWED_ORIGINS`: the web origins whose pages may call the API (normalised:
+    /// `scheme://host[:port]`, lowercase, default port left out). Empty: no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
+    /// `UPLOAD_SPOOL_DIR`: where a proxy upload's file waits when it comes before `bucket` and
+    /// `path` (default: the system's temporary directory).
+    pub upload_spool_dir: PathBuf,
     /// Length of `JWT_SECRET`, for the production check (the secret itself stays in `jwt`).
     jwt_secret_len: usize,
 }
@@ -463,6 +469,14 @@ impl Config {
             janitor_interval: vars.seconds("JANITOR_INTERVAL_SECONDS", 60)?,
             json_logs: vars.flag("LOG_JSON", env == AppEnv::Production)?,
             ops: OpsSettings::from_vars(vars)?,
+            cors_allowed_origins: vars
+                .get("CORS_ALLOWED_ORIGINS")
+                .map(parse_origins)
+                .transpose()?
+                .unwrap_or_default(),
+            upload_spool_dir: vars
+                .get("UPLOAD_SPOOL_DIR")
+                .map_or_else(std::env::temp_dir, |d| PathBuf::from(d.trim())),
             jwt_secret_len: vars.get("JWT_SECRET").map_or(0, str::len),
         };
         config.check()?;
@@ -556,6 +570,47 @@ impl Config {
         }
         format!("http://{}", reachable_addr(self.bind_addr, port))
     }
+}
+
+/// The web origin of an `http(s)://` URL: `scheme://host[:port]`, lowercase, without the
+/// scheme's default port; `None` when `raw` is not such a URL or has a path, query or fragment.
+pub fn web_origin(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    plain.then(|| url.origin().ascii_serialization())
+}
+
+/// `CORS_ALLOWED_ORIGINS`: comma-separated exact origins.
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    let mut origins: Vec<String> = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        if item.contains('*') {
+            return Err(ConfigError::invalid(
+                "CORS_ALLOWED_ORIGINS",
+                format!(
+                    "'{item}': wildcards are refused, since browsers send the session cookie                      along (credentials are allowed): list each origin exactly, e.g.                      https://app.example.com"
+                ),
+            ));
+        }
+        let origin = web_origin(item).ok_or_else(|| {
+            ConfigError::invalid(
+                "CORS_ALLOWED_ORIGINS",
+                format!(
+                    "'{item}' is not a web origin (scheme://host[:port], http or https, no path)"
+                ),
+            )
+        })?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
 }
 
 /// The address a local client reaches a server listening on `bind` (port `port`) at.
@@ -901,6 +956,38 @@ mod tests {
             .object_store
             .unwrap();
         assert!(!store.public_secure);
+    }
+
+    #[test]
+    fn cors_origins_are_exact_and_never_a_wildcard() {
+        assert!(
+            Config::from_vars(&vars(&[]))
+                .unwrap()
+                .cors_allowed_origins
+                .is_empty()
+        );
+        let c = Config::from_vars(&vars(&[(
+            "CORS_ALLOWED_ORIGINS",
+            " https://App.Example.com , http://127.0.0.1:8080,https://app.example.com:443/",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.cors_allowed_origins,
+            ["https://app.example.com", "http://127.0.0.1:8080"]
+        );
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "app.example.com",
+            "https://app.example.com/path",
+            "ftp://app.example.com",
+            "https://user@app.example.com",
+        ] {
+            let err = Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", bad)])).unwrap_err();
+            assert_eq!(err.variable, "CORS_ALLOWED_ORIGINS", "{bad}: {err}");
+        }
+        let err = Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap_err();
+        assert!(err.to_string().contains("wildcards are refused"), "{err}");
     }
 
     #[test]

@@ -195,6 +195,12 @@ fn print_banner(config: &Config, app: &Application, generated_jwt: Option<&std::
     for (what, how) in describe_stores(config) {
         lines.push(format!("  {:<10} {how}", format!("{what}:")));
     }
+    if !config.cors_allowed_origins.is_empty() {
+        lines.push(format!(
+            "  CORS:      {} (CORS_ALLOWED_ORIGINS)",
+            config.cors_allowed_origins.join(", ")
+        ));
+    }
     if let Some(path) = generated_jwt {
         lines.push(format!(
             "  JWT:       development secret in {} (set JWT_SECRET to use your own)",

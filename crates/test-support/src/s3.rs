@@ -114,3 +114,36 @@ pub fn garage_addr() -> std::net::SocketAddr {
         .parse()
         .unwrap_or_else(|e| panic!("TEST_S3_ENDPOINT {endpoint} is not http://<ip>:<port>: {e}"))
 }
+
+/// Lets web pages of `origins` use presigned URLs on the bucket of `kind` (a PutBucketCors, as
+/// `deploy/minio-init.sh` does on MinIO): PUT and GET with any request header, credentials
+/// aside, the `ETag` readable. Replaces the bucket's rules.
+///
+/// # Panics
+/// When the store refuses or does not answer.
+pub async fn allow_browser_origins(
+    config: &S3Config,
+    kind: storage_domain::model::BucketKind,
+    origins: &[String],
+) {
+    let rule = s3::serde_types::CorsRule::new(
+        Some(vec!["*".to_owned()]),
+        vec!["PUT".to_owned(), "GET".to_owned(), "HEAD".to_owned()],
+        origins.to_vec(),
+        Some(vec!["ETag".to_owned()]),
+        Some("browser-front-end".to_owned()),
+        Some(600),
+    );
+    let cors = s3::serde_types::CorsConfiguration::new(vec![rule]);
+    let bucket = raw_bucket(config, kind);
+    let answer = bucket
+        .put_bucket_cors("", &cors)
+        .await
+        .unwrap_or_else(|e| panic!("PutBucketCors refused: {e}"));
+    assert!(
+        (200..300).contains(&answer.status_code()),
+        "PutBucketCors answered {}: {}",
+        answer.status_code(),
+        String::from_utf8_lossy(answer.as_slice())
+    );
+}

@@ -173,12 +173,20 @@ pub struct VersionNumber(u32);
 
 impl VersionNumber {
     pub const FIRST: VersionNumber = VersionNumber(1);
+    /// The highest version number (the stores keep them as signed 32-bit integers).
+    pub const MAX: u32 = i32::MAX as u32;
 
     /// # Errors
-    /// [`StorageError::InvalidRequest`] for 0 (numbers start at 1).
+    /// [`StorageError::InvalidRequest`] for 0 (numbers start at 1) and above [`Self::MAX`].
     pub fn new(n: u32) -> Result<Self, StorageError> {
         if n == 0 {
             return Err(StorageError::invalid("version numbers start at 1"));
+        }
+        if n > Self::MAX {
+            return Err(StorageError::invalid(format!(
+                "version numbers go up to {}",
+                Self::MAX
+            )));
         }
         Ok(Self(n))
     }
@@ -194,6 +202,7 @@ impl VersionNumber {
     pub fn next(self) -> Result<Self, StorageError> {
         self.0
             .checked_add(1)
+            .filter(|n| *n <= Self::MAX)
             .map(Self)
             .ok_or_else(|| StorageError::internal("version number overflow"))
     }
@@ -233,5 +242,12 @@ mod tests {
         assert!(VersionNumber::new(0).is_err());
         assert_eq!(VersionNumber::FIRST.next().unwrap().get(), 2);
         assert!(VersionNumber(u32::MAX).next().is_err());
+        // What the stores can hold, and no more (a larger number is a client's mistake).
+        assert_eq!(
+            VersionNumber::new(2_147_483_647).unwrap().get(),
+            2_147_483_647
+        );
+        assert!(VersionNumber::new(2_147_483_648).is_err());
+        assert!(VersionNumber(VersionNumber::MAX).next().is_err());
     }
 }

@@ -56,6 +56,10 @@ impl Principal {
 pub struct RequestContext {
     pub principal: Principal,
     pub request_id: String,
+    /// Set when the request may have been sent by the caller's browser on behalf of another
+    /// web site (ambient credentials on a cross-site change): the sentence says why. Such a
+    /// request carries none of the caller's authority: every access check refuses it.
+    pub untrusted_origin: Option<String>,
 }
 
 impl RequestContext {
@@ -63,7 +67,16 @@ impl RequestContext {
         Self {
             principal,
             request_id: request_id.into(),
+            untrusted_origin: None,
         }
+    }
+
+    /// Marks the request as coming from an untrusted origin, for `reason` (see
+    /// [`RequestContext::untrusted_origin`]).
+    #[must_use]
+    pub fn from_untrusted_origin(mut self, reason: impl Into<String>) -> Self {
+        self.untrusted_origin = Some(reason.into());
+        self
     }
 
     pub fn user(&self) -> &UserId {

@@ -132,15 +132,19 @@ impl StorageService {
         &self.settings
     }
 
-    /// Checks that the caller may do every need, before anything is read. A refused change (an
-    /// operation that would be audited had it succeeded) is recorded in the audit trail with
-    /// the outcome `denied`, best effort: the refusal stands even if the record fails.
+    /// Checks that the caller may do every need, before anything is read. A request from an
+    /// untrusted origin is refused whatever the caller may do. A refused change (an operation
+    /// that would be audited had it succeeded) is recorded in the audit trail with the outcome
+    /// `denied`, best effort: the refusal stands even if the record fails.
     pub(crate) async fn authorize(
         &self,
         ctx: &RequestContext,
         needs: &[Need<'_>],
     ) -> Result<(), StorageError> {
-        let result = self.check_access(ctx, needs).await;
+        let result = match &ctx.untrusted_origin {
+            Some(reason) => Err(StorageError::denied(reason.clone())),
+            None => self.check_access(ctx, needs).await,
+        };
         if let Err(StorageError::AccessDenied(detail)) = &result
             && let Some((action, path)) = needs
                 .iter()

@@ -56,6 +56,33 @@ fn users_bucket_of_someone_else_is_refused_before_any_lookup() {
 }
 
 #[test]
+fn a_request_from_an_untrusted_origin_has_no_authority_and_its_attempt_is_audited() {
+    // Alice's own file, a lock she could take: the project service and the lock are never
+    // asked, the refusal is recorded as a denied lock on the file.
+    let mut m = Mocks::new();
+    m.meta
+        .expect_record_audit()
+        .withf(|e| {
+            e.outcome == AuditOutcome::Denied
+                && e.action == AuditAction::Lock
+                && e.path.as_str() == "/users/alice/a.txt"
+                && e.detail.as_deref() == Some("sent by another site")
+        })
+        .times(1)
+        .returning(|_| Ok(()));
+    let svc = m.service();
+    let ctx = ctx("alice", None).from_untrusted_origin("sent by another site");
+    let err = block_on(svc.lock(&ctx, path(Users, "/users/alice/a.txt"), None)).unwrap_err();
+    assert!(
+        matches!(err, StorageError::AccessDenied(ref d) if d == "sent by another site"),
+        "{err:?}"
+    );
+    // Reads are refused too (the HTTP layer only marks state-changing requests), unaudited.
+    let err = block_on(svc.metadata(&ctx, path(Users, "/users/alice/a.txt"))).unwrap_err();
+    assert!(matches!(err, StorageError::AccessDenied(_)), "{err:?}");
+}
+
+#[test]
 fn companies_bucket_follows_the_company_claim() {
     let svc = Mocks::new().service();
     let err = block_on(svc.metadata(

@@ -16,8 +16,8 @@ use crate::{
     body::JsonBody,
     context::Caller,
     dto::{
-        CommitRequest, CopyRequest, FileVersionResponse, LockRequest, LockResponse, LocksResponse,
-        OK, PageQuery, ReviewRequest, UnlockRequest, UnlockResponse,
+        CommitRequest, CopyRequest, FileVersionResponse, LockRequest, LockResponse, LocksQuery,
+        LocksResponse, OK, ReviewRequest, UnlockRequest, UnlockResponse,
     },
     error::ApiError,
     openapi::Errors,
@@ -26,7 +26,7 @@ use crate::{
 /// Server-side copy. Copying a `projects` file into the caller's `users` workspace locks the
 /// source for the caller, on the version copied (the checkout ticket).
 #[utoipa::path(
-    post, path = "/copy", tag = "collaboration", request_body = CopyRequest,
+    post, path = "/copy", operation_id = "copy_file", tag = "collaboration", request_body = CopyRequest,
     responses((status = 200, description = "The target file and its new version", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn copy(
@@ -50,7 +50,7 @@ pub(crate) async fn copy(
 /// Takes the lock, or refreshes it when the caller holds it. Held by another: 409
 /// `file_locked` with the lock.
 #[utoipa::path(
-    post, path = "/lock", tag = "collaboration", request_body = LockRequest,
+    post, path = "/lock", operation_id = "lock_file", tag = "collaboration", request_body = LockRequest,
     responses((status = 200, description = "The lock", body = LockResponse), Errors)
 )]
 pub(crate) async fn lock(
@@ -79,7 +79,7 @@ pub(crate) async fn lock(
 /// Releases the caller's lock; `force` releases anyone's (needs `validate` in projects or
 /// ownership elsewhere, and a `reason`; audited).
 #[utoipa::path(
-    post, path = "/unlock", tag = "collaboration", request_body = UnlockRequest,
+    post, path = "/unlock", operation_id = "unlock_file", tag = "collaboration", request_body = UnlockRequest,
     responses((status = 200, description = "The released lock, or null", body = UnlockResponse), Errors)
 )]
 pub(crate) async fn unlock(
@@ -104,13 +104,13 @@ pub(crate) async fn unlock(
 
 /// Live locks under a directory, by path.
 #[utoipa::path(
-    get, path = "/locks", tag = "collaboration", params(PageQuery),
+    get, path = "/locks", operation_id = "list_locks", tag = "collaboration", params(LocksQuery),
     responses((status = 200, description = "One page of locks", body = LocksResponse), Errors)
 )]
 pub(crate) async fn locks(
     caller: Caller,
     state: State,
-    q: Query<PageQuery>,
+    q: Query<LocksQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
         let dir = DirPath::parse_request(&q.bucket, &q.path)?;
@@ -131,7 +131,7 @@ pub(crate) async fn locks(
 /// The workspace file becomes the target's next version, `pending_validation`. The caller must
 /// hold the target's lock, taken on its latest version (else 409 `version_conflict`).
 #[utoipa::path(
-    post, path = "/versions/commit", tag = "versions", request_body = CommitRequest,
+    post, path = "/versions/commit", operation_id = "commit_version", tag = "versions", request_body = CommitRequest,
     responses((status = 200, description = "The target file and its new version", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn commit(
@@ -175,9 +175,9 @@ async fn review(
 /// self-approval is allowed). Of two concurrent decisions one wins, the other gets 409
 /// `invalid_transition`.
 #[utoipa::path(
-    post, path = "/versions/{version_id}/approve", tag = "versions",
-    params(("version_id" = String, Path, description = "The version's id")),
-    request_body(content = Option<ReviewRequest>, description = "Optional; an empty body is allowed"),
+    post, path = "/versions/{version_id}/approve", operation_id = "approve_version", tag = "versions",
+    params(("version_id" = Uuid, Path, description = "The version's id (`version.id` of an upload, copy or commit answer)", example = "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d")),
+    request_body(content = ReviewRequest, description = "Optional: an empty body is allowed"),
     responses((status = 200, description = "The file and the version after the decision", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn approve(
@@ -191,9 +191,9 @@ pub(crate) async fn approve(
 
 /// Rejects a `pending_validation` version; `comment` is required.
 #[utoipa::path(
-    post, path = "/versions/{version_id}/reject", tag = "versions",
-    params(("version_id" = String, Path, description = "The version's id")),
-    request_body = ReviewRequest,
+    post, path = "/versions/{version_id}/reject", operation_id = "reject_version", tag = "versions",
+    params(("version_id" = Uuid, Path, description = "The version's id (`version.id` of an upload, copy or commit answer)", example = "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d")),
+    request_body = crate::dto::RejectRequest,
     responses((status = 200, description = "The file and the version after the decision", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn reject(
@@ -207,9 +207,9 @@ pub(crate) async fn reject(
 
 /// Submits a `draft` version for review (`pending_validation`).
 #[utoipa::path(
-    post, path = "/versions/{version_id}/submit", tag = "versions",
-    params(("version_id" = String, Path, description = "The version's id")),
-    request_body(content = Option<ReviewRequest>, description = "Optional; an empty body is allowed"),
+    post, path = "/versions/{version_id}/submit", operation_id = "submit_version", tag = "versions",
+    params(("version_id" = Uuid, Path, description = "The version's id (`version.id` of an upload, copy or commit answer)", example = "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d")),
+    request_body(content = ReviewRequest, description = "Optional: an empty body is allowed"),
     responses((status = 200, description = "The file and the version after the decision", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn submit(

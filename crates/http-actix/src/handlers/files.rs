@@ -13,8 +13,8 @@ use crate::{
     body::JsonBody,
     context::Caller,
     dto::{
-        AuditResponse, FileQuery, FileRef, FileResponse, ListResponse, OK, PageQuery, TagsRequest,
-        VersionsResponse,
+        AuditQuery, AuditResponse, DeleteQuery, FileQuery, FileRef, FileResponse, ListQuery,
+        ListResponse, OK, TagsRequest, VersionsResponse,
     },
     error::ApiError,
     openapi::Errors,
@@ -23,13 +23,13 @@ use crate::{
 /// The direct children of a directory (files with their metadata, and sub-directories), sorted
 /// by name, one page.
 #[utoipa::path(
-    get, path = "/list", tag = "files", params(PageQuery),
+    get, path = "/list", operation_id = "list_directory", tag = "files", params(ListQuery),
     responses((status = 200, description = "One page of the directory", body = ListResponse), Errors)
 )]
 pub(crate) async fn list(
     caller: Caller,
     state: State,
-    q: Query<PageQuery>,
+    q: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
         let dir = DirPath::parse_request(&q.bucket, &q.path)?;
@@ -45,7 +45,7 @@ pub(crate) async fn list(
 
 /// The file's metadata.
 #[utoipa::path(
-    get, path = "/metadata", tag = "files", params(FileQuery),
+    get, path = "/metadata", operation_id = "get_metadata", tag = "files", params(FileQuery),
     responses((status = 200, description = "The file", body = FileResponse), Errors)
 )]
 pub(crate) async fn get_metadata(
@@ -63,7 +63,7 @@ pub(crate) async fn get_metadata(
 
 /// Replaces the file's tags (action `write`).
 #[utoipa::path(
-    patch, path = "/metadata", tag = "files", request_body = TagsRequest,
+    patch, path = "/metadata", operation_id = "update_tags", tag = "files", request_body = TagsRequest,
     responses((status = 200, description = "The file after the change", body = FileResponse), Errors)
 )]
 pub(crate) async fn patch_metadata(
@@ -85,7 +85,7 @@ pub(crate) async fn patch_metadata(
 
 /// The file's history, newest first.
 #[utoipa::path(
-    get, path = "/versions", tag = "versions", params(FileQuery),
+    get, path = "/versions", operation_id = "list_versions", tag = "versions", params(FileQuery),
     responses((status = 200, description = "The file and its versions", body = VersionsResponse), Errors)
 )]
 pub(crate) async fn versions(
@@ -108,13 +108,13 @@ pub(crate) async fn versions(
 /// The audit events of a file, or of a directory's subtree (`path` ending with `/`), newest
 /// first (action `read`). Events outlive deleted files.
 #[utoipa::path(
-    get, path = "/audit", tag = "files", params(PageQuery),
+    get, path = "/audit", operation_id = "get_audit", tag = "files", params(AuditQuery),
     responses((status = 200, description = "One page of events", body = AuditResponse), Errors)
 )]
 pub(crate) async fn audit(
     caller: Caller,
     state: State,
-    q: Query<PageQuery>,
+    q: Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
         let scope = if q.path.ends_with('/') {
@@ -155,7 +155,7 @@ async fn set_archived(
 
 /// Archives the file: kept read-only, no new version accepted (action `validate`).
 #[utoipa::path(
-    post, path = "/archive", tag = "files", request_body = FileRef,
+    post, path = "/archive", operation_id = "archive_file", tag = "files", request_body = FileRef,
     responses((status = 200, description = "The archived file", body = FileResponse), Errors)
 )]
 pub(crate) async fn archive(
@@ -168,7 +168,7 @@ pub(crate) async fn archive(
 
 /// Restores an archived file to the status of its latest version (action `validate`).
 #[utoipa::path(
-    post, path = "/unarchive", tag = "files", request_body = FileRef,
+    post, path = "/unarchive", operation_id = "unarchive_file", tag = "files", request_body = FileRef,
     responses((status = 200, description = "The restored file", body = FileResponse), Errors)
 )]
 pub(crate) async fn unarchive(
@@ -182,13 +182,13 @@ pub(crate) async fn unarchive(
 /// Removes the file, its versions and their objects for good (action `delete`). The audit
 /// trail stays. Answers the file as it was.
 #[utoipa::path(
-    delete, path = "/delete", tag = "files", params(FileQuery),
+    delete, path = "/delete", operation_id = "delete_file", tag = "files", params(DeleteQuery),
     responses((status = 200, description = "The deleted file, as it was", body = FileResponse), Errors)
 )]
 pub(crate) async fn delete(
     caller: Caller,
     state: State,
-    q: Query<FileQuery>,
+    q: Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
         let path = FilePath::parse_request(&q.bucket, &q.path)?;

@@ -13,7 +13,7 @@ pub(crate) use transfer::*;
 
 use actix_web::{
     HttpRequest, HttpResponse, Resource,
-    middleware::from_fn,
+    middleware::{Condition, from_fn},
     web::{self, PathConfig, QueryConfig},
 };
 use serde::Serialize;
@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::{
-    AppState,
+    AppState, browser,
     error::{self, ApiError, Failure},
     openapi::ApiDoc,
     request_id::{self, RequestId},
@@ -76,7 +76,12 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         blobs
     });
     let serves_metrics = state.serves_metrics();
+    let cors = state.config().browser.cors();
     let mut scope = web::scope("")
+        // CORS answers preflights (every route, `/blob` included) before routing; the request
+        // id wraps it, so its answers carry an id too.
+        .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
+        .wrap(from_fn(browser::preflight_errors))
         .wrap(from_fn(request_id::middleware))
         // Outermost: sees every answer of the scope, 404 and 405 included.
         .wrap(Observe(telemetry))

@@ -21,7 +21,7 @@ use crate::{
 /// A failing dependency answers 503 with the error body of its code (`database_unavailable`
 /// first, else `minio_unreachable`) and the two fields `database` and `object_store`.
 #[utoipa::path(
-    get, path = "/health", tag = "system", security(()),
+    get, path = "/health", operation_id = "get_health", tag = "system", security(()),
     responses(
         (status = 200, description = "Every dependency answers", body = HealthResponse),
         (status = 503, description = "A dependency is down: the error body, plus `database` and `object_store`", body = ErrorBody),
@@ -67,7 +67,7 @@ fn health_answer(report: &HealthReport, request_id: String) -> HttpResponse {
 /// Liveness: the process serves requests. Asks no dependency (an outage of PostgreSQL or the
 /// object store must not get instances restarted), and stays 200 while draining.
 #[utoipa::path(
-    get, path = "/health/live", tag = "system", security(()),
+    get, path = "/health/live", operation_id = "get_health_live", tag = "system", security(()),
     responses((status = 200, description = "The process serves", body = ProbeResponse))
 )]
 pub(crate) async fn live() -> HttpResponse {
@@ -81,7 +81,7 @@ pub(crate) async fn live() -> HttpResponse {
 /// While draining (after SIGTERM) it answers 503 `{"status":"draining"}` without asking the
 /// dependencies; otherwise it answers as `GET /health`.
 #[utoipa::path(
-    get, path = "/health/ready", tag = "system", security(()),
+    get, path = "/health/ready", operation_id = "get_health_ready", tag = "system", security(()),
     responses(
         (status = 200, description = "Ready: every dependency answers", body = HealthResponse),
         (status = 503, description = "Draining (`{\"status\":\"draining\"}`), or a dependency is down (the error body of `/health`)", body = ErrorBody),
@@ -100,7 +100,7 @@ pub(crate) async fn ready(req: HttpRequest, state: State) -> HttpResponse {
 /// The metrics in the Prometheus text format, when they are served on this listener (without
 /// `METRICS_BIND_ADDR`; with it, on that listener only). No token: keep the port private.
 #[utoipa::path(
-    get, path = "/metrics", tag = "system", security(()),
+    get, path = "/metrics", operation_id = "get_metrics", tag = "system", security(()),
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
 )]
 pub(crate) async fn metrics(state: State) -> HttpResponse {
@@ -112,7 +112,7 @@ pub(crate) async fn metrics(state: State) -> HttpResponse {
 
 /// The service's name and version.
 #[utoipa::path(
-    get, path = "/version", tag = "system", security(()),
+    get, path = "/version", operation_id = "get_version", tag = "system", security(()),
     responses((status = 200, description = "Name and versions", body = VersionResponse))
 )]
 pub(crate) async fn version(state: State) -> HttpResponse {
@@ -127,7 +127,7 @@ pub(crate) async fn version(state: State) -> HttpResponse {
 
 /// The public settings.
 #[utoipa::path(
-    get, path = "/config", tag = "system", security(()),
+    get, path = "/config", operation_id = "get_config", tag = "system", security(()),
     responses((status = 200, description = "Public settings", body = ConfigResponse))
 )]
 pub(crate) async fn config(state: State) -> HttpResponse {
@@ -147,7 +147,7 @@ pub(crate) async fn config(state: State) -> HttpResponse {
 
 /// This document (OpenAPI 3.1). A browsable page is at `/docs`.
 #[utoipa::path(
-    get, path = "/openapi.json", tag = "system", security(()),
+    get, path = "/openapi.json", operation_id = "get_openapi", tag = "system", security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
 pub(crate) async fn openapi_document(state: State) -> HttpResponse {

@@ -18,7 +18,7 @@ use storage_domain::{
     StorageError,
     model::{FilePath, Tags, UploadId, VersionNumber, VersionSelector},
     ports::{ByteStream, Expectation},
-    service::{self, DownloadRequest, ProxyUpload, content_disposition},
+    service::{self, DownloadRequest, ProxyUpload, UploadResult, content_disposition},
 };
 
 use super::{State, ok};
@@ -32,13 +32,14 @@ use crate::{
     error::{ApiError, Failure},
     openapi::Errors,
     range::{etag_of, if_range_allows, none_match_hits, parse_range},
+    spool::Spool,
     telemetry::TransferDirection,
 };
 
 /// Chunks buffered between the multipart reader and the blob store: memory stays bounded by
 /// this many chunks whatever the upload's size.
 const CHANNEL_CHUNKS: usize = 4;
-/// Most non-file fields accepted before `file`.
+/// Most non-file fields accepted.
 const MAX_FORM_FIELDS: usize = 32;
 /// The header of the file's version, on downloads.
 const X_FILE_VERSION: &str = "x-file-version";
@@ -49,7 +50,7 @@ fn invalid(detail: impl Into<String>) -> StorageError {
 
 /// Reserves an upload and answers a URL to PUT the bytes to; then call `/upload/complete`.
 #[utoipa::path(
-    post, path = "/upload/presign", tag = "uploads", request_body = PresignUploadRequest,
+    post, path = "/upload/presign", operation_id = "presign_upload", tag = "uploads", request_body = PresignUploadRequest,
     responses((status = 200, description = "Where and how to PUT the bytes", body = PresignUploadResponse), Errors)
 )]
 pub(crate) async fn presign_upload(
@@ -74,7 +75,7 @@ pub(crate) async fn presign_upload(
 /// Checks the uploaded object (exists, size, SHA-256 when announced) and records it as a new
 /// version. Idempotent: completing again answers the same version.
 #[utoipa::path(
-    post, path = "/upload/complete", tag = "uploads", request_body = CompleteUploadRequest,
+    post, path = "/upload/complete", operation_id = "complete_upload", tag = "uploads", request_body = CompleteUploadRequest,
     responses((status = 200, description = "The file and its new version", body = FileVersionResponse), Errors)
 )]
 pub(crate) async fn complete_upload(
@@ -83,7 +84,7 @@ pub(crate) async fn complete_upload(
     body: JsonBody<CompleteUploadRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
-        let upload_id = UploadId::parse(&body.0.upload_id)?;
+        let upload_id = UploadId::from_uuid(body.0.upload_id);
         let done = state
             .service()
             .complete_upload(&caller.0, upload_id)
@@ -93,7 +94,7 @@ pub(crate) async fn complete_upload(
     run.await.map_err(|e| caller.fail(e))
 }
 
-/// The text fields of a proxy upload, read before `file`.
+/// The text fields of a proxy upload.
 #[derive(Debug, Default)]
 struct Form {
     bucket: Option<String>,
@@ -102,9 +103,70 @@ struct Form {
     message: Option<String>,
     expected_version: Option<String>,
     content_type: Option<String>,
+    /// The `Content-Type` of the `file` part.
+    file_type: Option<String>,
 }
 
 impl Form {
+    /// The upload these fields describe, with `file` as the file part; `None` while `bucket`
+    /// or `path` is missing.
+    fn upload(
+        &mut self,
+        file: &Field,
+        header: Option<Expectation>,
+    ) -> Result<Option<ProxyUpload>, StorageError> {
+        self.file_type = file.content_type().map(ToString::to_string);
+        self.upload_with_file_type(header)
+    }
+
+    fn upload_with_file_type(
+        &self,
+        header: Option<Expectation>,
+    ) -> Result<Option<ProxyUpload>, StorageError> {
+        let (Some(bucket), Some(path)) = (&self.bucket, &self.path) else {
+            return Ok(None);
+        };
+        let path = FilePath::parse_request(bucket, path)?;
+        let field_expectation = self
+            .expected_version
+            .as_deref()
+            .map(expected_latest)
+            .transpose()?
+            .map(|latest| Expectation {
+                latest,
+                precondition: false,
+            });
+        let expected = match (header, field_expectation) {
+            // Both cannot hold: the precondition fails, whatever the file's version.
+            (Some(h), Some(f)) if h.latest != f.latest => {
+                return Err(StorageError::VersionConflict {
+                    detail: "If-Match and expected_version name different versions: they \
+                             cannot both hold"
+                        .into(),
+                    current: None,
+                    precondition: true,
+                });
+            }
+            (Some(h), _) => Some(h),
+            (None, f) => f,
+        };
+        let tags = self
+            .tags
+            .as_deref()
+            .map(|t| {
+                serde_json::from_str::<Tags>(t).map_err(|_| invalid("tags must be a JSON object"))
+            })
+            .transpose()?;
+        Ok(Some(ProxyUpload {
+            path,
+            content_type: self.content_type.clone().or_else(|| self.file_type.clone()),
+            tags,
+            message: self.message.clone(),
+            expected,
+            declared_size: None,
+        }))
+    }
+
     fn set(&mut self, name: &str, value: String) -> Result<(), StorageError> {
         let slot = match name {
             "bucket" => &mut self.bucket,
@@ -113,8 +175,17 @@ impl Form {
             "message" => &mut self.message,
             "expected_version" => &mut self.expected_version,
             "content_type" => &mut self.content_type,
-            // Unknown fields are read (within the limit) and ignored.
-            _ => return Ok(()),
+            // The form is exactly what the document says: a misspelt field is not silently lost.
+            _ => {
+                return Err(invalid(format!(
+                    "unknown field '{}': the form takes bucket, path, file, tags, message, \
+                     expected_version and content_type",
+                    name.chars()
+                        .filter(|c| !c.is_control())
+                        .take(64)
+                        .collect::<String>()
+                )));
+            }
         };
         if slot.replace(value).is_some() {
             return Err(invalid(format!("the field '{name}' is given twice")));
@@ -143,8 +214,10 @@ fn if_match(req: &HttpRequest) -> Result<Option<Expectation>, StorageError> {
 }
 
 fn expected_latest(raw: &str) -> Result<Option<VersionNumber>, StorageError> {
+    let raw = raw.trim();
+    // A whole number written as a decimal (`3.0`) is that number, as in JSON Schema.
+    let raw = raw.strip_suffix(".0").unwrap_or(raw);
     let n: u32 = raw
-        .trim()
         .parse()
         .map_err(|_| invalid("expected_version must be a version number"))?;
     if n == 0 {
@@ -181,26 +254,66 @@ async fn read_text(
         .map_err(|_| ApiError::new(invalid("form fields must be UTF-8 text"), request_id))
 }
 
-/// Pumps the (non-`Send`) multipart field into the channel the use case reads from. Ends when
-/// the field ends, fails, or the use case stops reading.
-async fn pump(mut field: Field, tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>) {
+/// What a file streamed as it arrived came to.
+enum Streamed {
+    /// The use case's answer.
+    Done(Result<UploadResult, StorageError>),
+    /// A field came after the file: nothing was recorded; the file is in the spool (when it
+    /// could be kept) and the field is to be read.
+    Late { spool: Option<Spool>, field: Field },
+}
+
+/// Pumps the (non-`Send`) multipart field into the channel the use case reads from, keeping a
+/// copy in `tee`, then reads what follows the file: the stream ends only once the body has
+/// ended, so the version is recorded only if nothing else came after `file`. A field that would
+/// change the upload fails the stream (the use case then keeps nothing) and is put in `late`.
+async fn pump(
+    mut field: Field,
+    rest: &mut Multipart,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>,
+    tee: &mut Option<Spool>,
+    dir: &std::path::Path,
+    late: &mut Option<Field>,
+) {
     while let Some(chunk) = field.next().await {
         let item = chunk.map_err(|e| io::Error::other(format!("reading the upload failed: {e}")));
+        if let (Ok(bytes), Some(spool)) = (&item, tee.as_mut())
+            && spool.push(bytes.clone(), dir).await.is_err()
+        {
+            // No room to keep a copy: a late field can then only be refused.
+            *tee = None;
+        }
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
-            break;
+            return;
         }
     }
+    drop(field);
+    let failure = match rest.next().await {
+        None => return,
+        Some(Err(e)) => format!("malformed multipart body: {e}"),
+        Some(Ok(next)) => {
+            // Read as any field (an unknown one is then refused).
+            let name = next.name().unwrap_or_default().to_owned();
+            *late = Some(next);
+            format!("the field '{name}' came after 'file'")
+        }
+    };
+    let _ = tx.send(Err(io::Error::other(failure))).await;
 }
 
 /// Streams a file to the object store without holding it in memory, and records it as a new
-/// version. `multipart/form-data` with `bucket` and `path` (and optionally `tags`, `message`,
-/// `expected_version`, `content_type`) **before** `file`. Over `MAX_UPLOAD_BYTES`: 413 as soon
-/// as the limit is crossed, nothing kept. `If-Match: <n>` makes it conditional (412 when it
-/// fails); so does `expected_version` (409).
+/// version. `multipart/form-data` with `bucket`, `path` and `file` (and optionally `tags`,
+/// `message`, `expected_version`, `content_type`), in any order. When `bucket` and `path` come
+/// before `file`, the file is stored as it arrives; when `file` comes first, or another field
+/// follows it, the file is held aside (in memory up to 256 KiB, then in a temporary file under
+/// `UPLOAD_SPOOL_DIR`) until the form is complete. Either way access is checked before anything
+/// becomes visible, and the bytes of a caller who may not upload are dropped at once. Over
+/// `MAX_UPLOAD_BYTES`: 413 as soon as the limit is crossed, nothing kept. `If-Match: <n>` makes
+/// it conditional (412 when it fails); so does `expected_version` (409).
 #[utoipa::path(
-    post, path = "/upload/proxy", tag = "uploads",
-    params(("If-Match" = Option<String>, Header, description = "The version number the file must be at (0: must not exist)")),
+    post, path = "/upload/proxy", operation_id = "upload_proxy", tag = "uploads",
+    params(("If-Match" = Option<String>, Header, pattern = "^[0-9]{1,9}$", description = "The version number the file must be at (0: must not exist)", example = "0")),
     request_body(content = ProxyUploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The file and its new version", body = FileVersionResponse),
@@ -218,21 +331,65 @@ pub(crate) async fn upload_proxy(
     let request_id = caller.0.request_id.clone();
     let header_expectation = if_match(&req).map_err(|e| caller.fail(e))?;
     let limit = state.config().form_fields_limit_bytes;
+    let max_bytes = state.service().settings().max_upload_bytes;
+    let dir = state.config().spool_dir.clone();
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut form = Form::default();
+    let mut spooled: Option<Spool> = None;
+    let mut pending: Option<Field> = None;
     let mut used = 0;
     let mut fields = 0;
-    let file = loop {
-        let mut field = match multipart.next().await {
-            None => return Err(caller.fail(invalid("the multipart body has no 'file' field"))),
-            Some(Err(e)) => {
-                return Err(caller.fail(invalid(format!("malformed multipart body: {e}"))));
-            }
-            Some(Ok(field)) => field,
+    loop {
+        let mut field = match pending.take() {
+            Some(field) => field,
+            None => match multipart.next().await {
+                None => break,
+                Some(Err(e)) => {
+                    return Err(caller.fail(invalid(format!("malformed multipart body: {e}"))));
+                }
+                Some(Ok(field)) => field,
+            },
         };
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
-            break field;
+            if spooled.is_some() {
+                return Err(caller.fail(invalid("the field 'file' is given twice")));
+            }
+            let upload = form
+                .upload(&field, header_expectation)
+                .map_err(|e| caller.fail(e))?;
+            if let Some(upload) = upload {
+                // `bucket` and `path` are known: store the file as it arrives.
+                let streamed =
+                    stream_through(&caller, &state, upload, field, &mut multipart, &dir).await;
+                match streamed {
+                    Streamed::Done(done) => {
+                        let done = done.map_err(|e| caller.fail(e))?;
+                        return Ok(ok(FileVersionResponse::new(&done.file, &done.version)));
+                    }
+                    Streamed::Late { spool: None, field } => {
+                        let name = field.name().unwrap_or_default().to_owned();
+                        return Err(caller.fail(late_field_unkept(&name)));
+                    }
+                    Streamed::Late {
+                        spool: Some(spool),
+                        field,
+                    } => {
+                        // Nothing was recorded: finish reading the form, then store the copy.
+                        spooled = Some(spool);
+                        pending = Some(field);
+                        continue;
+                    }
+                }
+            }
+            // Held aside; a caller who may not act (another site's page) keeps nothing.
+            let keep = caller.0.untrusted_origin.is_none();
+            let spool = Spool::receive(&mut field, max_bytes, &dir, keep)
+                .await
+                .map_err(|e| caller.fail(e.into()))?;
+            form.file_type = field.content_type().map(ToString::to_string);
+            spooled = Some(spool);
+            continue;
         }
         fields += 1;
         if fields > MAX_FORM_FIELDS {
@@ -241,71 +398,81 @@ pub(crate) async fn upload_proxy(
         let value = read_text(&mut field, limit - used, limit, &request_id).await?;
         used += value.len();
         form.set(&name, value).map_err(|e| caller.fail(e))?;
+    }
+    let Some(spool) = spooled else {
+        return Err(caller.fail(invalid("the multipart body has no 'file' field")));
     };
-
     let run = async {
-        let (Some(bucket), Some(path)) = (&form.bucket, &form.path) else {
-            return Err(invalid("'bucket' and 'path' must come before 'file'"));
+        let Some(mut upload) = form.upload_with_file_type(header_expectation)? else {
+            return Err(invalid(
+                "the multipart body needs the fields 'bucket' and 'path'",
+            ));
         };
-        let path = FilePath::parse_request(bucket, path)?;
-        let field_expectation = form
-            .expected_version
-            .as_deref()
-            .map(expected_latest)
-            .transpose()?
-            .map(|latest| Expectation {
-                latest,
-                precondition: false,
-            });
-        let expected = match (header_expectation, field_expectation) {
-            (Some(h), Some(f)) if h.latest != f.latest => {
-                return Err(invalid("If-Match and expected_version disagree"));
-            }
-            (Some(h), _) => Some(h),
-            (None, f) => f,
-        };
-        let tags = form
-            .tags
-            .as_deref()
-            .map(|t| {
-                serde_json::from_str::<Tags>(t).map_err(|_| invalid("tags must be a JSON object"))
-            })
-            .transpose()?;
-        let content_type = form
-            .content_type
-            .clone()
-            .or_else(|| file.content_type().map(ToString::to_string));
-        let upload = ProxyUpload {
-            path,
-            content_type,
-            tags,
-            message: form.message.clone(),
-            expected,
-            declared_size: None,
-        };
-
-        let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
-        let body: ByteStream = Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        upload.declared_size = Some(spool.len());
+        let body = spool
+            .into_stream()
+            .await
+            .map_err(|e| StorageError::Internal {
+                cause: format!("reading a spooled upload back failed: {e}"),
+            })?;
         let body = state.metered(TransferDirection::Upload, upload.path.bucket(), body);
-        let use_case = state.service().upload_proxy(&caller.0, upload, body);
-        let pumping = pump(file, tx);
-        pin_mut!(use_case, pumping);
-        // Both run in this task: the pump feeds the channel while the use case drains it. When
-        // the use case ends first (done, or refused: 413, 403, …) the pump is dropped at once.
-        let done = match select(use_case, pumping).await {
-            Either::Left((result, _)) => result,
-            Either::Right(((), use_case)) => use_case.await,
-        }?;
+        let done = state
+            .service()
+            .upload_proxy(&caller.0, upload, body)
+            .await?;
         Ok(ok(FileVersionResponse::new(&done.file, &done.version)))
     };
     run.await.map_err(|e| caller.fail(e))
+}
+
+/// The answer when a field came after a file stored as it arrived, and no copy could be kept.
+fn late_field_unkept(name: &str) -> StorageError {
+    invalid(format!(
+        "the field '{name}' came after 'file', and the file could not be held aside to be \
+         stored again with it (no room in the spool directory): send every other field \
+         before 'file'; nothing was stored"
+    ))
+}
+
+/// Runs the use case on `file` as it arrives, keeping a copy (see [`pump`]).
+async fn stream_through(
+    caller: &Caller,
+    state: &State,
+    upload: ProxyUpload,
+    file: Field,
+    rest: &mut Multipart,
+    dir: &std::path::Path,
+) -> Streamed {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+    let body: ByteStream = Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    let body = state.metered(TransferDirection::Upload, upload.path.bucket(), body);
+    let use_case = state.service().upload_proxy(&caller.0, upload, body);
+    // A refused caller never gets this far with any byte: the use case refuses first.
+    let mut tee = Some(Spool::default());
+    let mut late = None;
+    let done = {
+        let pumping = pump(file, rest, tx, &mut tee, dir, &mut late);
+        pin_mut!(use_case, pumping);
+        // Both run in this task: the pump feeds the channel while the use case drains it.
+        // When the use case ends first (done, or refused: 413, 403, …) the pump is dropped.
+        match select(use_case, pumping).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), use_case)) => use_case.await,
+        }
+    };
+    match late {
+        Some(field) => Streamed::Late { spool: tee, field },
+        None => Streamed::Done(done),
+    }
 }
 
 /// A `version` given as a number or a string.
 fn version_text(raw: Option<&serde_json::Value>) -> Result<Option<String>, StorageError> {
     match raw {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(serde_json::Value::Number(n)) => crate::dto::whole_number(n)
+            .map(|n| Some(n.to_string()))
+            .ok_or_else(|| invalid("version must be a number, 'latest' or 'validated'")),
         Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(invalid("version must be a number, 'latest' or 'validated'")),
     }
@@ -313,7 +480,7 @@ fn version_text(raw: Option<&serde_json::Value>) -> Result<Option<String>, Stora
 
 /// A URL to GET a version directly from the object store.
 #[utoipa::path(
-    post, path = "/download/presign", tag = "downloads", request_body = PresignDownloadRequest,
+    post, path = "/download/presign", operation_id = "presign_download", tag = "downloads", request_body = PresignDownloadRequest,
     responses((status = 200, description = "Where to GET the bytes", body = PresignDownloadResponse), Errors)
 )]
 pub(crate) async fn presign_download(
@@ -344,17 +511,32 @@ fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
 /// `Accept-Ranges`, `Last-Modified` and `X-File-Version`; `If-None-Match` answers 304 and
 /// `If-Range` is honoured.
 #[utoipa::path(
-    get, path = "/download/proxy", tag = "downloads",
+    get, path = "/download/proxy", operation_id = "download_proxy", tag = "downloads",
     params(
         DownloadQuery,
-        ("Range" = Option<String>, Header, description = "One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n`"),
-        ("If-None-Match" = Option<String>, Header, description = "ETags already held"),
-        ("If-Range" = Option<String>, Header, description = "Send the range only if the ETag still matches"),
+        ("Range" = Option<String>, Header, description = "One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n` (anything else is ignored: the whole file is sent)", example = "bytes=0-1023"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags already held", example = "\"9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa\""),
+        ("If-Range" = Option<String>, Header, description = "Send the range only if the ETag still matches", example = "\"9a271f2a916b0b6ee6cecb2426f0b3206ef074578be55d9bc94f6f3fe3ab86aa\""),
     ),
     responses(
-        (status = 200, description = "The whole file", content_type = "application/octet-stream"),
-        (status = 206, description = "The range asked for", content_type = "application/octet-stream"),
-        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 200, description = "The whole file. Its `Content-Type` is the version's own (shown here as `application/octet-stream`)", content_type = "application/octet-stream", headers(
+            ("ETag" = String, description = "The quoted SHA-256 of the version"),
+            ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266 `filename*`)"),
+            ("Content-Length" = u64, description = "The size in bytes"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
+            ("Last-Modified" = String, description = "When the version was made"),
+            ("X-File-Version" = u32, description = "The version number sent"),
+        )),
+        (status = 206, description = "The range asked for, with the version's own `Content-Type`", content_type = "application/octet-stream", headers(
+            ("Content-Range" = String, description = "`bytes <first>-<last>/<size>`"),
+            ("ETag" = String, description = "The quoted SHA-256 of the version"),
+            ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266 `filename*`)"),
+            ("Content-Length" = u64, description = "The size of the range in bytes"),
+            ("X-File-Version" = u32, description = "The version number sent"),
+        )),
+        (status = 304, description = "Not modified (`If-None-Match`)", headers(
+            ("ETag" = String, description = "The quoted SHA-256 of the version"),
+        )),
         (status = 416, description = "`invalid_request`: the range lies outside the file (`Content-Range: bytes */<size>`)", body = crate::dto::ErrorBody),
         Errors
     )

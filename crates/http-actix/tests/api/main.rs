@@ -5,6 +5,7 @@
 // Helpers outside `#[test]` functions panic on broken fixtures, as the tests themselves do.
 #![expect(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod errors;
 mod files;
 mod openapi;

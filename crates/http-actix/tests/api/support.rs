@@ -33,9 +33,10 @@ use storage_http_actix::{
 };
 use uuid::Uuid;
 
-/// `Authorization: Bearer user:<id>[:<company>]` authenticates; `Bearer fail:<code>` answers
-/// the error of that code (to drive every code through the HTTP stack); no header is a missing
-/// token; anything else is a bad token.
+/// `Authorization: Bearer user:<id>[:<company>]` authenticates, and so does the cookie
+/// `access_token=user:<id>` (which wins, as with the real verifier); `Bearer fail:<code>`
+/// answers the error of that code (to drive every code through the HTTP stack); no header is a
+/// missing token; anything else is a bad token.
 pub struct TestAuth;
 
 pub fn error_of(code: &str) -> Option<StorageError> {
@@ -78,13 +79,20 @@ pub fn error_of(code: &str) -> Option<StorageError> {
 impl Authenticator for TestAuth {
     fn authenticate(
         &self,
-        _cookie: Option<&str>,
+        cookie: Option<&str>,
         authorization: Option<&str>,
     ) -> Result<Principal, StorageError> {
-        let raw = authorization.ok_or(StorageError::MissingToken)?;
-        let token = raw
-            .strip_prefix("Bearer ")
-            .ok_or(StorageError::Unauthorized)?;
+        let from_cookie = cookie.and_then(|c| {
+            c.split(';')
+                .find_map(|pair| pair.trim().strip_prefix("access_token="))
+        });
+        let token = match (from_cookie, authorization) {
+            (Some(token), _) => token,
+            (None, Some(raw)) => raw
+                .strip_prefix("Bearer ")
+                .ok_or(StorageError::Unauthorized)?,
+            (None, None) => return Err(StorageError::MissingToken),
+        };
         if let Some(code) = token.strip_prefix("fail:") {
             return Err(error_of(code).unwrap_or(StorageError::Unauthorized));
         }

@@ -194,7 +194,7 @@ async fn if_match_failing_is_412_and_expected_version_409() {
 async fn proxy_upload_form_mistakes_are_invalid_request() {
     let app = Setup::new().app().await;
     let cases = [
-        // `file` before `path`.
+        // No `path` (the file, sent first, is held aside and dropped).
         multipart(&[("bucket", "users")], Some((b"abc", "text/plain"))),
         // No file at all.
         multipart(&[("bucket", "users"), ("path", "/users/alice/a")], None),

@@ -10,6 +10,7 @@
 //! - `janitor`: abandoned presigned uploads are reclaimed, also by two passes at once;
 //! - `operations`: the metrics a workload moves, the metrics listener, readiness while the
 //!   database is cut off, presigned URLs signed for `MINIO_PUBLIC_ENDPOINT`.
+//! - `cross_site`: every change sent with the cookie from a foreign web origin is refused.
 //!
 //! Run through `tests/run.sh` (it starts PostgreSQL and Garage and exports the `TEST_*`
 //! variables).
@@ -18,6 +19,7 @@
 #![expect(clippy::expect_used, reason = "test helpers outside #[test] functions")]
 
 mod basics;
+mod cross_site;
 mod errors;
 mod isolation;
 mod janitor;

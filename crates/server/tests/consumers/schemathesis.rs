@@ -1,0 +1,156 @@
+//! schemathesis against the live server, from the document it serves.
+
+use std::{process::Command, time::Duration};
+
+use std::collections::BTreeMap;
+
+use crate::{
+    repo_root, run,
+    support::{App, Options, Upload},
+    venv_tool,
+};
+
+/// Examples per operation in the fuzzing phase (the examples, coverage and stateful phases
+/// come on top). `SCHEMATHESIS_MAX_EXAMPLES` raises it for a longer run by hand.
+const MAX_EXAMPLES: u32 = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_failure_on_any_operation() {
+    // The fuzzer acts as one user (alice): she may review her own versions, so that the links
+    // from an upload to its submission and approval lead somewhere.
+    // The document shows the default upload limit; the e2e harness lowers it.
+    let app = App::start_with(
+        Options::default()
+            .var("ALLOW_SELF_APPROVAL", "true")
+            .var("MAX_UPLOAD_BYTES", "5368709120"),
+    )
+    .await;
+    app.allow(
+        "alice",
+        "5678",
+        &["read", "write", "delete", "lock", "validate"],
+    );
+    // What the document's examples name exists, so they reach the operations' logic.
+    let alice = app.user("alice");
+    for path in [
+        "/users/alice/notes/todo.txt",
+        "/users/alice/notes/obsolete.txt",
+        "/users/alice/reports/2025.pdf",
+        "/users/alice/work/spec.pdf",
+        "/projects/5678/docs/spec.pdf",
+    ] {
+        alice
+            .upload_with(Upload::new(path, b"hello, world".to_vec()))
+            .await
+            .ok();
+    }
+    // Versions the review routes can act on (the document's example id names none).
+    let mut seeded = Vec::new();
+    for (op, submitted) in [
+        ("approve_version", true),
+        ("reject_version", true),
+        ("submit_version", false),
+    ] {
+        let up = alice
+            .upload_with(Upload::new(
+                &format!("/users/alice/review/{op}.txt"),
+                b"to review".to_vec(),
+            ))
+            .await
+            .ok();
+        let id = crate::support::id_of(&up);
+        if submitted {
+            alice.submit(&id).await.ok();
+        }
+        seeded.push(format!("{op}={id}"));
+    }
+    // The commit example (keep_lock: true, so it can be repeated) needs alice's lock.
+    alice.lock("/projects/5678/docs/spec.pdf").await.ok();
+    let work = tempfile::tempdir().expect("temp dir");
+    let status_log = work.path().join("statuses.log");
+    let consumers = repo_root().join("tests/consumers");
+    let max_examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(MAX_EXAMPLES);
+    let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| "20260101".to_owned());
+
+    let mut st = Command::new(venv_tool("st"));
+    st.arg("--config-file")
+        .arg(consumers.join("schemathesis.toml"))
+        .arg("--no-color")
+        .arg("run")
+        .arg(format!("{}/openapi.json", app.base))
+        .arg("--url")
+        .arg(&app.base)
+        .arg("--header")
+        .arg(format!("Authorization: Bearer {}", app.token("alice")))
+        .arg("--phases")
+        .arg("examples,coverage,fuzzing,stateful")
+        .arg("--max-examples")
+        .arg(max_examples.to_string())
+        .arg("--seed")
+        .arg(&seed)
+        .arg("--workers")
+        .arg("2")
+        .arg("--request-timeout")
+        .arg("10")
+        .arg("--report")
+        .arg("junit")
+        .arg("--report-dir")
+        .arg(work.path())
+        .current_dir(work.path())
+        .env("PYTHONPATH", &consumers)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("SCHEMATHESIS_STATUS_LOG", &status_log)
+        .env("SCHEMATHESIS_VERSIONS", seeded.join(","));
+    let ran = run(st, work.path(), "schemathesis", Duration::from_secs(110)).await;
+    ran.assert_success("schemathesis");
+
+    // Every operation of the document was served at least once: none stayed stuck at 404 or
+    // at refusals for lack of usable data.
+    let log = std::fs::read_to_string(&status_log).expect("the hooks logged the answers");
+    let mut statuses: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
+    for line in log.lines() {
+        let (op, status) = line.split_once(' ').expect("<operationId> <status>");
+        statuses
+            .entry(op)
+            .or_default()
+            .push(status.parse().expect("status"));
+    }
+    let document: serde_json::Value = app
+        .client
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .expect("document")
+        .json()
+        .await
+        .expect("JSON");
+    let mut never_served = Vec::new();
+    for item in document["paths"].as_object().expect("paths").values() {
+        for op in item.as_object().expect("operations").values() {
+            let id = op["operationId"].as_str().expect("operationId");
+            if id == "get_openapi" {
+                // The document itself: schemathesis reads it, it does not test it.
+                continue;
+            }
+            let served = statuses
+                .get(id)
+                .is_some_and(|s| s.iter().any(|code| (200..300).contains(code)));
+            if !served {
+                never_served.push(format!("{id}: {:?}", statuses.get(id)));
+            }
+        }
+    }
+    assert!(
+        never_served.is_empty(),
+        "operations never served (2xx) during the run: {never_served:#?}"
+    );
+    eprintln!(
+        "schemathesis: {:.1}s (seed {seed}, {max_examples} examples)\n{}",
+        ran.elapsed.as_secs_f64(),
+        ran.stdout
+    );
+}

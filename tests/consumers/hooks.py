@@ -1,0 +1,137 @@
+"""schemathesis hooks: the few rules of the API that a JSON Schema cannot state, taught to the
+generator so that what it calls a valid request is one (crates/server/tests/consumers).
+
+Each applies to positive cases only (negative ones must stay invalid) and only when the values
+involved already satisfy their own schemas:
+
+- a request's `bucket` is its path's first segment (`source_bucket`/`source_path` and
+  `target_bucket`/`target_path` alike);
+- a copy or commit never targets its own source;
+- `force: true` on `/unlock` comes with a `reason` (not blank);
+- a `cursor` is one the service gave for that listing: invented ones are left out (the stateful
+  phase and the examples send real ones).
+
+And after each call: the answer is logged (the test checks that every operation was served at
+least once), and a presigned upload URL is used as a client would.
+"""
+
+import base64
+import os
+import re
+import urllib.request
+
+import schemathesis
+from schemathesis import GenerationMode
+
+BUCKETS = ("users", "companies", "projects")
+PATH = re.compile(r"^/(users|companies|projects)/")
+CURSOR_KINDS = {"/list": "list", "/locks": "locks", "/audit": "audit"}
+
+
+def _align(container, bucket_key, path_key):
+    if not isinstance(container, dict):
+        return
+    path = container.get(path_key)
+    bucket = container.get(bucket_key)
+    if isinstance(path, str) and bucket in BUCKETS:
+        match = PATH.match(path)
+        if match:
+            container[bucket_key] = match.group(1)
+
+
+def _real_cursor(kind, cursor):
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+    except Exception:
+        return False
+    return text.startswith(kind + ":")
+
+
+def _positive(case):
+    meta = case.meta
+    return meta is None or meta.generation.mode == GenerationMode.POSITIVE
+
+
+@schemathesis.hook
+def before_add_examples(context, examples):
+    """The examples phase: every example is meant valid. The document's example version id
+    names no version of this server: the test seeds versions that the review routes can act on
+    and passes them in `SCHEMATHESIS_VERSIONS` (`<operationId>=<uuid>,…`)."""
+    seeded = dict(
+        item.split("=", 1)
+        for item in os.environ.get("SCHEMATHESIS_VERSIONS", "").split(",")
+        if "=" in item
+    )
+    for case in examples:
+        _fix(case)
+        version = seeded.get(case.operation.definition.raw.get("operationId"))
+        if version and isinstance(case.path_parameters, dict):
+            case.path_parameters["version_id"] = version
+
+
+@schemathesis.hook
+def map_case(context, case):
+    """Generated cases (coverage and fuzzing phases)."""
+    if _positive(case):
+        _fix(case)
+    return case
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Cases made otherwise (stateful phase, replays)."""
+    if _positive(case):
+        _fix(case)
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Records every answer (`SCHEMATHESIS_STATUS_LOG`: one `<operationId> <status>` line), and
+    does what a client does after `presign_upload`: PUT bytes of the announced size to the URL
+    (so that the link to `complete_upload` can succeed)."""
+    operation_id = case.operation.definition.raw.get("operationId", case.operation.label)
+    log = os.environ.get("SCHEMATHESIS_STATUS_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"{operation_id} {response.status_code}\n")
+    if operation_id == "presign_upload" and response.status_code == 200:
+        _put_presigned(case, response.json())
+
+
+def _put_presigned(case, answer):
+    body = case.body if isinstance(case.body, dict) else {}
+    if body.get("sha256"):
+        return  # bytes of an arbitrary hash cannot be made up
+    size = body.get("size")
+    size = int(size) if isinstance(size, (int, float)) and size <= 1024 else 12
+    request = urllib.request.Request(
+        answer["url"],
+        data=b"x" * size,
+        method=answer["method"],
+        headers=answer.get("headers") or {},
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except Exception:
+        pass  # the completion then says what is missing
+
+
+def _fix(case):
+    query = case.query if isinstance(case.query, dict) else None
+    body = case.body if isinstance(case.body, dict) else None
+    for container in (query, body):
+        _align(container, "bucket", "path")
+        _align(container, "source_bucket", "source_path")
+        _align(container, "target_bucket", "target_path")
+    if body is not None:
+        source, target = body.get("source_path"), body.get("target_path")
+        if isinstance(source, str) and source == target:
+            body["target_path"] = target + "-copy"
+        reason = body.get("reason")
+        if body.get("force") is True and not (isinstance(reason, str) and reason.strip()):
+            body["reason"] = "Holder is on leave"
+    kind = CURSOR_KINDS.get(case.operation.path)
+    if query is not None and kind and isinstance(query.get("cursor"), str):
+        if not _real_cursor(kind, query["cursor"]):
+            del query["cursor"]

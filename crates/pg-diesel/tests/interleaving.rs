@@ -8,6 +8,11 @@
 //! that waited returns the joined lock row of its statement snapshot, taken before the wait).
 //!
 //! The reverse holds too: a lock acquisition waits for a write holding the file row.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions: a failure is a failed test"
+)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +23,7 @@ use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use storage_domain::model::{AuditAction, FileRecord, Lock, Tags, VersionStatus};
 use storage_domain::ports::{
-    AcquireLock, DeleteFile, MetadataStore, ReleaseLock, RepoError, SetArchived, SetTags, WriteMode,
+    AcquireLock, DeleteFile, ReleaseLock, RepoError, SetArchived, SetTags, WriteMode,
 };
 use storage_pg_diesel::{PgConfig, PgMetadataStore, run_migrations};
 use storage_test_support::metadata_contract::{
@@ -304,8 +309,10 @@ async fn a_commit_that_waited_sees_its_lock_released_meanwhile() {
     let r = reserve(&store, &path, &alice).await;
     let writer = store.clone();
     let outcome = interleave(&db, &f, LockChange::Released, async move {
-        let _ = ws;
-        let mode = WriteMode::Commit { keep_lock: false };
+        let mode = WriteMode::Commit {
+            keep_lock: false,
+            source: ws.id,
+        };
         writer
             .commit_version(new_version(&r, mode, VersionStatus::PendingValidation))
             .await

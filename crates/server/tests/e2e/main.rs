@@ -7,7 +7,9 @@
 //!   `validated` downloads, lock conflicts, stale bases, `If-Match`, tags, audit;
 //! - `errors`: every code of the contract's §3 reached through HTTP, outages included;
 //! - `isolation`: users A/B and companies X/Y cannot see or touch each other's files;
-//! - `janitor`: abandoned presigned uploads are reclaimed, also by two passes at once.
+//! - `janitor`: abandoned presigned uploads are reclaimed, also by two passes at once;
+//! - `sealed`: a used presigned URL changes no version; no staging object outlives its URL;
+//! - `tickets`: the checkout ticket on the workspace copy, whatever happens to the lock.
 //!
 //! Run through `tests/run.sh` (it starts PostgreSQL and Garage and exports the `TEST_*`
 //! variables).
@@ -19,5 +21,7 @@ mod basics;
 mod errors;
 mod isolation;
 mod janitor;
+mod sealed;
 mod support;
+mod tickets;
 mod workflows;

@@ -36,7 +36,8 @@ garage_ensure_bin() {
             svc_die "cargo install garage --version ${GARAGE_VERSION} failed"
         fi
         # The build tree is large (several GB) and not needed once the binary is installed.
-        rm -rf "$build_dir"
+        # Not fatal: the binary is installed; a leftover build tree only costs disk.
+        rm -rf "$build_dir" 2>/dev/null || svc_log "could not remove ${build_dir} completely (in use?): remove it by hand to free the disk"
         GARAGE_BIN="${GARAGE_INSTALL_ROOT}/bin/garage"
         svc_log "Garage ${GARAGE_VERSION} installed in $(svc_elapsed "$started")s"
     fi

@@ -16,7 +16,7 @@ test *args:
 
 # Benchmarks: starts PostgreSQL, Garage, the release server and the stand-in, prints the tables
 # and writes bench/results/ (just bench; just bench proxy --reps 1; scenarios: all proxy
-# concurrency ops presign list blob)
+# concurrency ops presign complete list blob)
 bench *args:
     cargo build --release -p storage-server -p storage-bench
     "${CARGO_TARGET_DIR:-target}/release/storage-bench" "$@"

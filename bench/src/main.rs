@@ -1,7 +1,7 @@
 //! Benchmarks of storage-service against real services.
 //!
 //! ```text
-//! storage-bench [all|proxy|concurrency|ops|presign|list] [--size-mib N] [--reps N]
+//! storage-bench [all|proxy|concurrency|ops|presign|complete|list] [--size-mib N] [--reps N]
 //!               [--seconds S] [--list-max N]
 //! storage-bench blob [--size-mib N]
 //! ```
@@ -23,6 +23,8 @@
 //! - `ops`: lock+unlock, metadata and list per second with p50/p99 at 1, 16 and 64 clients,
 //!   beside a raw PostgreSQL point query at the same concurrency (`--seconds` each, 5);
 //! - `presign`: upload and download presigns per second at 1 and 16 clients;
+//! - `complete`: the latency of `/upload/complete` after a presigned PUT of 1 and 100 MiB
+//!   (median of `--reps`);
 //! - `list`: the time of one list page with 1k, 100k and 1M (`--list-max`) files in the bucket;
 //! - `all` (the default): every scenario above, in one run, one report;
 //! - `blob`: the adapter-level comparison (no service), see [`blob`].
@@ -42,7 +44,7 @@ use crate::{
     scenarios::Options,
 };
 
-const SCENARIOS: [&str; 5] = ["proxy", "concurrency", "ops", "presign", "list"];
+const SCENARIOS: [&str; 6] = ["proxy", "concurrency", "ops", "presign", "complete", "list"];
 
 fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
     match args.iter().position(|a| a == name) {
@@ -110,6 +112,7 @@ async fn run(services: Services, scenario: &str, options: &Options) -> anyhow::R
             "concurrency" => scenarios::concurrency(&bench, &mut report).await,
             "ops" => scenarios::ops(&bench, options, &mut report).await,
             "presign" => scenarios::presign(&bench, options, &mut report).await,
+            "complete" => scenarios::complete(&bench, options, &mut report).await,
             "list" => scenarios::list(&bench, options, &mut report).await,
             _ => Ok(()),
         };

@@ -1,4 +1,4 @@
-//! The service benchmarks: `proxy`, `concurrency`, `ops`, `presign`, `list`.
+//! The service benchmarks: `proxy`, `concurrency`, `ops`, `presign`, `complete`, `list`.
 
 use std::{
     io,
@@ -617,6 +617,92 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
         }
     }
     report.add("presign", t, Value::Array(json_rows));
+    Ok(())
+}
+
+/// The latency of `POST /upload/complete` after a presigned PUT of 1 MiB and 100 MiB (the
+/// size announced): what completion costs, the server-side copy that seals the upload
+/// included. Median of `--reps`.
+pub async fn complete(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Result<()> {
+    let token = b.api.token(USER)?;
+    let mut t = Table::new(
+        &format!("Completion of a presigned upload (median of {})", o.reps),
+        &["size MiB", "complete ms", "MB/s of the upload"],
+    );
+    t.intro.push(
+        "`POST /upload/presign` with the size, the bytes `PUT` straight to Garage (not timed), \
+         then `POST /upload/complete` timed: it seals the upload (a server-side copy of the \
+         staging object into the version's key), reads the sealed copy once for its SHA-256, \
+         and records the version."
+            .into(),
+    );
+    let mut json_rows = Vec::new();
+    for size_mib in [1u64, 100] {
+        let size = size_mib * MIB;
+        let mut bytes = Vec::with_capacity(usize::try_from(size)?);
+        let mut chunks = Box::pin(generated(size));
+        while let Some(chunk) = chunks.next().await {
+            bytes.extend_from_slice(&chunk);
+        }
+        let mut times = Vec::new();
+        for rep in 0..o.reps {
+            eprintln!(
+                "[bench] complete: {size_mib} MiB, repetition {}/{}",
+                rep + 1,
+                o.reps
+            );
+            let path = format!("/users/{USER}/complete/{size_mib}-{rep}.bin");
+            let r = b
+                .api
+                .client
+                .post(b.api.url("/upload/presign"))
+                .bearer_auth(&token)
+                .json(&json!({"bucket": "users", "path": path,
+                              "content_type": "application/octet-stream", "size": size}))
+                .send()
+                .await?;
+            let presigned: Value = ok(r).await?.json().await?;
+            let mut put = b
+                .api
+                .client
+                .put(presigned["url"].as_str().context("no URL")?)
+                .body(bytes.clone());
+            for (name, value) in presigned["headers"].as_object().context("no headers")? {
+                put = put.header(name, value.as_str().context("header")?);
+            }
+            ok(put.send().await?).await?;
+            let started = Instant::now();
+            let r = b
+                .api
+                .client
+                .post(b.api.url("/upload/complete"))
+                .bearer_auth(&token)
+                .json(&json!({"upload_id": presigned["upload_id"]}))
+                .send()
+                .await?;
+            let done: Value = ok(r).await?.json().await?;
+            times.push(started.elapsed());
+            if done["version"]["size"].as_u64() != Some(size) {
+                bail!(
+                    "completion recorded {} of {size} bytes",
+                    done["version"]["size"]
+                );
+            }
+            delete_file(&b.api, &path).await?;
+        }
+        let median_ms = median(times.iter().map(|d| ms(*d)).collect());
+        t.row(vec![
+            size_mib.to_string(),
+            f1(median_ms),
+            f1(size as f64 / (median_ms / 1e3) / 1e6),
+        ]);
+        json_rows.push(json!({
+            "size_mib": size_mib,
+            "complete_ms": times.iter().map(|d| round(ms(*d), 2)).collect::<Vec<_>>(),
+            "median_ms": round(median_ms, 2),
+        }));
+    }
+    report.add("complete", t, Value::Array(json_rows));
     Ok(())
 }
 

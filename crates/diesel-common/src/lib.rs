@@ -5,20 +5,21 @@
 //!
 //! - [`sql_types`] — column types whose encoding depends on the backend (UUID, time, JSON), so
 //!   that one row struct reads both (features `pg`, `sqlite`);
-//! - [`rows`] — the rows and their conversion to the domain's values;
-//! - [`rules`] — the decisions of the units of work over plain values, in their documented
-//!   order (check orders, lock refresh, release audit, archive and tag refusals);
+//! - [`rows`] — the rows and their conversion to the domain's values, and the state of a file
+//!   a unit of work decides on ([`rows::FileState`]);
 //! - [`listing`] — the directory listing's loose index scan, over a [`listing::PathIndex`] each
 //!   adapter answers;
 //! - [`error`] — the error of a unit of work and the mapping of diesel and pool errors to
 //!   `RepoError`.
 //!
-//! The SQL statements themselves stay in each adapter: the dialects differ where the decisions
-//! are made (row locks and `SKIP LOCKED` against one writer; `now()` and intervals against a
-//! clock read once per unit of work; arrays and `unnest` against bound lists).
+//! The decisions themselves (who gets a lock, whether a write or a commit is refused, …) are
+//! the domain's (`storage_domain::rules::store`): each adapter reads the rows under the file's
+//! row lock, asks those functions, and writes. The SQL statements stay in each adapter: the
+//! dialects differ where the rows are locked (row locks and `SKIP LOCKED` against one writer;
+//! `now()` and intervals against a clock read once per unit of work; arrays and `unnest`
+//! against bound lists).
 
 pub mod error;
 pub mod listing;
 pub mod rows;
-pub mod rules;
 pub mod sql_types;

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use storage_domain::model::{
-    AuditAction, AuditEvent, AuditId, AuditOutcome, BucketKind, DeletionId, FileId, FilePath,
-    FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadKind,
+    AuditAction, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, FileId,
+    FilePath, FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadKind,
     UploadReservation, UserId, Version, VersionId, VersionNumber, VersionStatus,
 };
 use storage_domain::ports::{LockedFile, RepoError};
@@ -18,11 +18,17 @@ use uuid::Uuid;
 use crate::error::corrupt;
 use crate::sql_types::{DbJson, DbTime, DbUuid};
 
-/// The columns of a [`FileRow`]: `files f` left-joined with its live lock `l`.
+/// The columns of a [`FileRow`]: `files f` left-joined with its lock `l` (reads join the live
+/// lock only; units of work join the lock row as stored, see [`FileState`]).
 pub const FILE_COLUMNS: &str = "f.id, f.bucket, f.path, f.created_by, f.version, \
      f.validated_version, f.status, f.tags, f.size, f.content_type, f.sha256, f.created_at, \
-     f.updated_at, l.holder AS lock_holder, l.acquired_at AS lock_acquired_at, \
+     f.updated_at, f.checkout_file_id, f.checkout_path, f.checkout_version, \
+     l.holder AS lock_holder, l.acquired_at AS lock_acquired_at, \
      l.expires_at AS lock_expires_at, l.base_version AS lock_base_version";
+
+/// The `FROM` of a [`FileRow`] read for a unit of work: the lock row as stored, live or
+/// expired ([`FileRow::into_state`] tells which).
+pub const STORED_FILE_FROM: &str = "files f LEFT JOIN locks l ON l.file_id = f.id";
 
 /// The columns of a [`VersionRow`] (table alias `v`).
 pub const VERSION_COLUMNS: &str = "v.id, v.file_id, v.number, v.size, v.sha256, \
@@ -35,6 +41,16 @@ pub fn bucket(raw: &str) -> Result<BucketKind, RepoError> {
 
 pub fn file_path(bucket_raw: &str, path: &str) -> Result<FilePath, RepoError> {
     FilePath::parse(bucket(bucket_raw)?, path).map_err(|_| corrupt("path"))
+}
+
+/// A path stored without its bucket column: its first segment names the bucket.
+pub fn path_in_its_bucket(path: &str) -> Result<FilePath, RepoError> {
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    file_path(first, path)
 }
 
 pub fn user(raw: String) -> Result<UserId, RepoError> {
@@ -129,6 +145,12 @@ pub struct FileRow {
     pub created_at: DateTime<Utc>,
     #[diesel(sql_type = DbTime)]
     pub updated_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<DbUuid>)]
+    pub checkout_file_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub checkout_path: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub checkout_version: Option<i32>,
     #[diesel(sql_type = Nullable<Text>)]
     pub lock_holder: Option<String>,
     #[diesel(sql_type = Nullable<DbTime>)]
@@ -162,6 +184,19 @@ impl FileRow {
             serde_json::Value::Object(map) => map,
             _ => return Err(corrupt("tags")),
         };
+        let checkout = match (
+            self.checkout_file_id,
+            self.checkout_path,
+            self.checkout_version,
+        ) {
+            (Some(file_id), Some(path), Some(version)) => Some(CheckoutTicket {
+                file_id: FileId::from_uuid(file_id),
+                path: path_in_its_bucket(&path)?,
+                version: number(version)?,
+            }),
+            (None, None, None) => None,
+            _ => return Err(corrupt("checkout ticket")),
+        };
         Ok(FileRecord {
             id: FileId::from_uuid(self.id),
             path: file_path(&self.bucket, &self.path)?,
@@ -171,11 +206,36 @@ impl FileRow {
             status: FileStatus::from_stored(&self.status).ok_or_else(|| corrupt("file status"))?,
             lock,
             tags,
+            checkout,
             size: size(self.size)?,
             content_type: self.content_type,
             sha256: self.sha256,
             created_at: self.created_at,
             updated_at: self.updated_at,
+        })
+    }
+}
+
+/// What a unit of work decides on, read once it holds the file's row lock: the file with its
+/// lock as live at the store's time `now`, and the lock row as stored (live or expired: the
+/// holder of an expired lock keeps its `base_version` when she takes it again).
+#[derive(Debug, Clone)]
+pub struct FileState {
+    pub file: FileRecord,
+    pub stored_lock: Option<Lock>,
+    pub now: DateTime<Utc>,
+}
+
+impl FileRow {
+    /// The state of a file read with [`STORED_FILE_FROM`] at the store's time `now`.
+    pub fn into_state(self, now: DateTime<Utc>) -> Result<FileState, RepoError> {
+        let mut file = self.into_record()?;
+        let stored_lock = file.lock.take();
+        file.lock = stored_lock.clone().filter(|l| l.is_live_at(now));
+        Ok(FileState {
+            file,
+            stored_lock,
+            now,
         })
     }
 }
@@ -418,5 +478,13 @@ mod tests {
     fn number_rejects_zero() {
         assert!(super::number(0).is_err());
         assert_eq!(super::number(3).unwrap().get(), 3);
+    }
+
+    #[test]
+    fn a_path_stored_alone_names_its_bucket() {
+        let p = super::path_in_its_bucket("/projects/p1/a.txt").unwrap();
+        assert_eq!(p.bucket(), storage_domain::model::BucketKind::Projects);
+        assert!(super::path_in_its_bucket("/nowhere/p1/a.txt").is_err());
+        assert!(super::path_in_its_bucket("").is_err());
     }
 }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use storage_domain::{
     model::{
-        AuditEvent, AuditOutcome, BucketKind, FileRecord, FileStatus, Lock, Version, VersionStatus,
+        AuditEvent, AuditOutcome, BucketKind, CheckoutTicket, FileRecord, FileStatus, Lock,
+        Version, VersionStatus,
     },
     ports::{ListEntry, LockedFile, PresignMethod, PresignedRequest},
 };
@@ -121,6 +122,30 @@ impl From<&Lock> for LockDto {
     }
 }
 
+/// The checkout ticket of a workspace copy made by a checkout: the file it was checked out from
+/// and the version it holds. A commit from the copy is `version_conflict` once that file has a
+/// newer version, whatever happened to the lock.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckoutDto {
+    /// The checked-out file (the commit's target).
+    pub file_id: Uuid,
+    pub bucket: Bucket,
+    pub path: String,
+    /// The version the copy was taken from, or last committed as.
+    pub version: u32,
+}
+
+impl From<&CheckoutTicket> for CheckoutDto {
+    fn from(t: &CheckoutTicket) -> Self {
+        Self {
+            file_id: t.file_id.as_uuid(),
+            bucket: t.path.bucket().into(),
+            path: t.path.as_str().to_owned(),
+            version: t.version.get(),
+        }
+    }
+}
+
 /// A file (spec §4).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FileDto {
@@ -147,6 +172,9 @@ pub struct FileDto {
     /// Free-form tags.
     #[schema(value_type = Object)]
     pub tags: serde_json::Map<String, serde_json::Value>,
+    /// The checkout ticket, when the file is a workspace copy made by a checkout; else null.
+    #[schema(required = true)]
+    pub checkout: Option<CheckoutDto>,
     /// Size of the latest version, in bytes.
     pub size: u64,
     pub content_type: String,
@@ -170,6 +198,7 @@ impl From<&FileRecord> for FileDto {
             locked_by: f.lock.as_ref().map(|l| l.holder.to_string()),
             lock: f.lock.as_ref().map(Into::into),
             tags: f.tags.clone(),
+            checkout: f.checkout.as_ref().map(Into::into),
             size: f.size,
             content_type: f.content_type.clone(),
             sha256: f.sha256.clone(),

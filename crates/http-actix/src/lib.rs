@@ -130,10 +130,10 @@ impl AppState {
     #[must_use]
     pub fn with_signed_blobs(self, endpoint: Arc<dyn SignedBlobEndpoint>) -> Self {
         let mut inner = Arc::unwrap_or_clone(self.inner);
-        inner.signed_blobs = Some(SignedBlobs::new(
-            endpoint,
-            inner.service.settings().max_upload_bytes,
-        ));
+        inner.signed_blobs = Some(
+            SignedBlobs::new(endpoint, inner.service.settings().max_upload_bytes)
+                .checking_uploads(inner.service.clone()),
+        );
         Self {
             inner: Arc::new(inner),
         }

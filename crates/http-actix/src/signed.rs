@@ -4,7 +4,10 @@
 //! `PUT|GET /blob/{bucket}/{key...}` of this service. The HTTP layer receives those requests,
 //! asks the [`SignedBlobEndpoint`] to verify them (the endpoint owns the URL format and the
 //! key), and streams the bytes: a refused or expired URL answers 403 `access_denied`, never a
-//! 500. The adapter stays free of any concrete store: the composition root plugs one in with
+//! 500. A PUT is also refused (403) once the presigned upload it was signed for was completed
+//! or has expired (the use case decides, [`StorageService::check_staged_put`]), and a store
+//! that already holds an object under the key refuses to replace it. The adapter stays free of
+//! any concrete store: the composition root plugs one in with
 //! [`crate::AppState::with_signed_blobs`], or mounts the routes alone with
 //! [`crate::configure_signed_blobs`].
 
@@ -14,6 +17,7 @@ use async_trait::async_trait;
 use storage_domain::{
     model::{BucketKind, ObjectKey},
     ports::{BlobError, BlobMeta, BlobRead, ByteRange, ByteStream, PutOutcome},
+    service::StorageService,
 };
 
 /// The path prefix of the signed blob routes.
@@ -99,6 +103,10 @@ pub struct SignedBlobs {
     pub(crate) max_bytes: u64,
     /// Counts the bytes of the transfers (set from the application's telemetry).
     pub(crate) telemetry: Option<Arc<dyn crate::Telemetry>>,
+    /// When set, a PUT is allowed only while the upload its staging key was signed for is open
+    /// ([`StorageService::check_staged_put`]): a URL writes nothing once its upload was
+    /// completed or has expired. The service's own routes always set it.
+    pub(crate) uploads: Option<StorageService>,
 }
 
 impl std::fmt::Debug for SignedBlobs {
@@ -110,11 +118,13 @@ impl std::fmt::Debug for SignedBlobs {
 }
 
 impl SignedBlobs {
+    /// The routes of `endpoint` alone (a blob store's tests): any signed PUT is accepted.
     pub fn new(endpoint: Arc<dyn SignedBlobEndpoint>, max_bytes: u64) -> Self {
         Self {
             endpoint,
             max_bytes,
             telemetry: None,
+            uploads: None,
         }
     }
 
@@ -129,5 +139,12 @@ impl SignedBlobs {
             Some(telemetry) => telemetry.transfer(direction, bucket, body),
             None => body,
         }
+    }
+
+    /// Checks every PUT against the state of its upload (see [`SignedBlobs::uploads`]).
+    #[must_use]
+    pub fn checking_uploads(mut self, service: StorageService) -> Self {
+        self.uploads = Some(service);
+        self
     }
 }

@@ -1,6 +1,8 @@
 //! Writing an object: stream to a temporary file in the object's directory, fsync it, then
-//! publish it with an atomic rename and fsync the directory. A temporary file is removed when
-//! the source fails, and by a drop guard when the future is dropped midway.
+//! publish it under its key without ever replacing an existing object (a hard link, which
+//! fails when the name exists: atomic, and refused rather than overwritten), then its sidecar,
+//! and fsync the directory. A temporary file is removed when the source fails, and by a drop
+//! guard when the future is dropped midway.
 
 use std::{
     io,
@@ -61,6 +63,18 @@ impl TempFile {
     async fn publish(mut self, to: &Path) -> io::Result<()> {
         tokio::fs::rename(&self.path, to).await?;
         self.armed = false;
+        Ok(())
+    }
+
+    /// Gives the file the name `to` unless that name exists (`AlreadyExists`, and the temporary
+    /// file is removed): a hard link is created atomically or not at all, then the temporary
+    /// name is removed.
+    async fn publish_new(self, to: &Path) -> io::Result<()> {
+        if let Err(e) = tokio::fs::hard_link(&self.path, to).await {
+            self.remove().await;
+            return Err(e);
+        }
+        self.remove().await;
         Ok(())
     }
 }
@@ -194,11 +208,16 @@ pub(crate) async fn write_object(
         content_type: content_type.to_owned(),
         etag: hex::encode(hasher.finalize()),
     };
-    // The sidecar first: once the object is visible, its metadata is there.
+    // The object first, never over an existing one; then its sidecar (a reader in between
+    // finds no sidecar: no entity tag, the default content type).
+    temp.publish_new(&paths.object).await.map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            BlobError::AlreadyExists
+        } else {
+            write_error(&e)
+        }
+    })?;
     write_sidecar(paths, &sidecar).await?;
-    temp.publish(&paths.object)
-        .await
-        .map_err(|e| write_error(&e))?;
     sync_dir(&paths.dir).await.map_err(|e| write_error(&e))?;
     Ok(PutOutcome {
         size,

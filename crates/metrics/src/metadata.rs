@@ -107,5 +107,8 @@ metered! {
     expire_reservations(keep_completed: Duration, limit: u32) -> u64;
     claim_deletions(lease: Duration, limit: u32) -> Vec<PendingDeletion>;
     forget_deletion(id: DeletionId) -> ();
-    queue_deletions(objects: &[(BucketKind, ObjectKey)]) -> Vec<PendingDeletion>;
+    queue_deletions(
+        objects: &[(BucketKind, ObjectKey)],
+        not_before: Option<chrono::DateTime<chrono::Utc>>
+    ) -> Vec<PendingDeletion>;
 }

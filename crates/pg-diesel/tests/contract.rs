@@ -52,4 +52,10 @@ contract_tests! {
     concurrent_claimers_never_share;
     archived_file_refuses_writes;
     audit_pages_newest_first;
+    writes_and_lock_acquisitions_are_ordered(30);
+    unlock_of_an_expired_lock_changes_nothing;
+    a_stale_checkout_ticket_refuses_the_commit;
+    a_current_checkout_ticket_commits;
+    a_sealed_completion_completes_the_upload_and_queues_its_staging_object;
+    deferred_deletions_wait_for_their_time;
 }

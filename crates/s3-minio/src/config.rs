@@ -15,6 +15,12 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default cap of a presigned URL's lifetime, whatever the caller asks.
 pub const DEFAULT_PRESIGN_MAX_TTL: Duration = Duration::from_secs(3600);
+/// The largest object S3 copies with one `CopyObject` (5 GiB): larger copies go part by part.
+pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
+/// S3's smallest part (but the last) of a multipart upload, and so of a multipart copy.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Default size of one `UploadPartCopy` part: small enough for one request's timeout.
+pub const DEFAULT_COPY_PART_SIZE: u64 = 256 * 1024 * 1024;
 /// The longest lifetime SigV4 allows a presigned URL (7 days).
 pub const SIGV4_MAX_TTL: Duration = Duration::from_secs(604_800);
 
@@ -71,6 +77,13 @@ pub struct S3Config {
     pub public_endpoint: Option<String>,
     /// HTTPS for [`public_endpoint`](Self::public_endpoint) (`MINIO_PUBLIC_SECURE`).
     pub public_secure: bool,
+    /// Copies of objects larger than this go part by part (`UploadPartCopy`); at most
+    /// [`MAX_SINGLE_COPY`], its default. Lowered only by tests, to exercise that path with
+    /// small objects.
+    pub multipart_copy_threshold: u64,
+    /// The size of one part of a multipart copy (at least [`MIN_PART_SIZE`], at most
+    /// [`MAX_SINGLE_COPY`]).
+    pub copy_part_size: u64,
 }
 
 impl S3Config {
@@ -100,6 +113,8 @@ impl S3Config {
             create_missing_buckets: true,
             public_endpoint: None,
             public_secure: secure,
+            multipart_copy_threshold: MAX_SINGLE_COPY,
+            copy_part_size: DEFAULT_COPY_PART_SIZE,
         }
     }
 
@@ -155,6 +170,16 @@ impl S3Config {
                 return Err(S3ConfigError::Zero(what));
             }
         }
+        if self.multipart_copy_threshold > MAX_SINGLE_COPY {
+            return Err(S3ConfigError::Copy(
+                "the multipart copy threshold exceeds 5 GiB",
+            ));
+        }
+        if !(MIN_PART_SIZE..=MAX_SINGLE_COPY).contains(&self.copy_part_size) {
+            return Err(S3ConfigError::Copy(
+                "the copy part size must be 5 MiB to 5 GiB",
+            ));
+        }
         Ok(())
     }
 }
@@ -199,6 +224,8 @@ pub enum S3ConfigError {
     Missing(&'static str),
     #[error("S3 {0} must not be zero")]
     Zero(&'static str),
+    #[error("S3 copy settings: {0}")]
+    Copy(&'static str),
 }
 
 #[cfg(test)]
@@ -286,5 +313,18 @@ mod tests {
         let mut c = config("h:1", false);
         c.idle_timeout = Duration::ZERO;
         assert_eq!(c.validate(), Err(S3ConfigError::Zero("idle timeout")));
+    }
+
+    #[test]
+    fn copy_settings_stay_within_s3_limits() {
+        let mut c = config("h:1", false);
+        assert_eq!(c.multipart_copy_threshold, MAX_SINGLE_COPY);
+        c.multipart_copy_threshold = MAX_SINGLE_COPY + 1;
+        assert!(matches!(c.validate(), Err(S3ConfigError::Copy(_))));
+        c.multipart_copy_threshold = 1;
+        c.copy_part_size = MIN_PART_SIZE - 1;
+        assert!(matches!(c.validate(), Err(S3ConfigError::Copy(_))));
+        c.copy_part_size = MIN_PART_SIZE;
+        assert!(c.validate().is_ok());
     }
 }

@@ -9,14 +9,20 @@
 //!   when the future is dropped;
 //! - gets stream, bounded by a timeout on the response headers and an *idle* timeout on the
 //!   body (no total deadline, so a long download is never cut);
+//! - copies are server-side: one `CopyObject` up to 5 GiB, above that a multipart upload of
+//!   `UploadPartCopy` parts, aborted on any failure (see `copy.rs`);
 //! - every other call is bounded by the configured request timeout.
 
 mod config;
+mod copy;
 mod error;
 mod put;
+mod sign;
 mod store;
 mod stream;
 
-pub use config::{BucketNames, S3Config, S3ConfigError};
+pub use config::{
+    BucketNames, DEFAULT_COPY_PART_SIZE, MAX_SINGLE_COPY, MIN_PART_SIZE, S3Config, S3ConfigError,
+};
 pub use put::{MAX_PARTS_IN_FLIGHT, PART_SIZE};
 pub use store::{ConnectError, S3BlobStore};

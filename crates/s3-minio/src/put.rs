@@ -33,7 +33,7 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts of one multipart upload uploading at the same time.
 pub const MAX_PARTS_IN_FLIGHT: usize = 2;
 /// S3's limit on the number of parts (so objects are limited to 80 GB with 8 MiB parts).
-const MAX_PARTS: u32 = 10_000;
+pub(crate) const MAX_PARTS: u32 = 10_000;
 /// Lifetime of the presigned URL of one part: it is used at once.
 const PART_URL_TTL_SECS: u32 = 900;
 
@@ -66,13 +66,8 @@ pub(crate) async fn put_stream(
     }
 
     let upload_id = initiate(bucket, key, content_type).await?;
-    let guard = AbortGuard {
-        bucket: bucket.clone(),
-        key: key.to_owned(),
-        upload_id,
-        armed: true,
-    };
-    match upload_parts(bucket, http, key, &guard.upload_id, first, &mut reader).await {
+    let guard = AbortGuard::new(bucket, key, upload_id);
+    match upload_parts(bucket, http, key, guard.upload_id(), first, &mut reader).await {
         Ok(outcome) => {
             guard.disarm();
             Ok(outcome)
@@ -86,7 +81,11 @@ pub(crate) async fn put_stream(
 
 /// Initiates the upload in a task of its own so that, should the caller's future be dropped
 /// while the store is answering, the task still learns the upload id and aborts it.
-async fn initiate(bucket: &Bucket, key: &str, content_type: &str) -> Result<String, BlobError> {
+pub(crate) async fn initiate(
+    bucket: &Bucket,
+    key: &str,
+    content_type: &str,
+) -> Result<String, BlobError> {
     let (tx, rx) = oneshot::channel();
     let task_bucket = bucket.clone();
     let task_key = key.to_owned();
@@ -233,7 +232,7 @@ async fn send_part(
 }
 
 /// Maps a failure of the adapter's own HTTP client (part uploads).
-fn map_http(e: reqwest::Error) -> BlobError {
+pub(crate) fn map_http(e: reqwest::Error) -> BlobError {
     if e.is_builder() {
         BlobError::Other(format!("cannot build the S3 request: {e}"))
     } else if e.is_timeout() {
@@ -243,7 +242,7 @@ fn map_http(e: reqwest::Error) -> BlobError {
     }
 }
 
-fn joined(
+pub(crate) fn joined(
     done: Result<Result<Part, BlobError>, tokio::task::JoinError>,
 ) -> Result<Part, BlobError> {
     done.map_err(|_| BlobError::Other("part upload task failed".to_owned()))?
@@ -284,7 +283,7 @@ pub(crate) async fn abort_unfinished_uploads(bucket: &Bucket, key: &str) -> Resu
 
 /// Aborts the multipart upload unless disarmed: awaited on the error path, spawned on the
 /// runtime when dropped armed (the put's future was dropped).
-struct AbortGuard {
+pub(crate) struct AbortGuard {
     bucket: Bucket,
     key: String,
     upload_id: String,
@@ -292,11 +291,24 @@ struct AbortGuard {
 }
 
 impl AbortGuard {
-    fn disarm(mut self) {
+    pub(crate) fn new(bucket: &Bucket, key: &str, upload_id: String) -> Self {
+        Self {
+            bucket: bucket.clone(),
+            key: key.to_owned(),
+            upload_id,
+            armed: true,
+        }
+    }
+
+    pub(crate) fn upload_id(&self) -> &str {
+        &self.upload_id
+    }
+
+    pub(crate) fn disarm(mut self) {
         self.armed = false;
     }
 
-    async fn abort(mut self) {
+    pub(crate) async fn abort(mut self) {
         self.armed = false;
         abort_upload(&self.bucket, &self.key, &self.upload_id).await;
     }

@@ -27,6 +27,7 @@ use storage_domain::{
 
 use crate::{
     config::{S3Config, S3ConfigError, SIGV4_MAX_TTL},
+    copy::{PartCopy, multipart_copy},
     error::{map_s3, map_status, unquote_etag},
     put::{abort_unfinished_uploads, put_stream},
     stream::IdleTimeout,
@@ -75,7 +76,10 @@ pub struct S3BlobStore {
     connect_timeout: Duration,
     idle_timeout: Duration,
     presign_max_ttl: Duration,
-    /// Sends the presigned part uploads of multipart puts (see `put.rs`).
+    /// Copies above this size go part by part (see `copy.rs`).
+    multipart_copy_threshold: u64,
+    copy_part_size: u64,
+    /// Sends the presigned part uploads of multipart puts (see `put.rs`) and part copies.
     http: reqwest::Client,
 }
 
@@ -178,6 +182,8 @@ impl S3BlobStore {
             connect_timeout: config.connect_timeout,
             idle_timeout: config.idle_timeout,
             presign_max_ttl: config.presign_max_ttl.min(SIGV4_MAX_TTL),
+            multipart_copy_threshold: config.multipart_copy_threshold,
+            copy_part_size: config.copy_part_size,
             http: reqwest::Client::builder()
                 .connect_timeout(config.connect_timeout)
                 .timeout(config.request_timeout)
@@ -417,6 +423,25 @@ impl BlobStore for S3BlobStore {
             self.target(from_bucket).bucket.name,
             s3::signing::uri_encode(from.as_str(), false)
         );
+        let meta = self.head(from_bucket, from).await?;
+        if meta.size > self.multipart_copy_threshold {
+            return multipart_copy(
+                &self.http,
+                PartCopy {
+                    to: &self.target(to_bucket).bucket,
+                    to_key: to.as_str(),
+                    source: &source,
+                    size: meta.size,
+                    etag: meta.etag.as_deref(),
+                    content_type: meta
+                        .content_type
+                        .as_deref()
+                        .unwrap_or("application/octet-stream"),
+                    part_size: self.copy_part_size,
+                },
+            )
+            .await;
+        }
         let request = ReqwestRequest::new(
             &self.target(to_bucket).bucket,
             to.as_str(),

@@ -90,6 +90,22 @@ async fn health_is_ok() {
 }
 
 #[tokio::test]
+async fn copy_copies_any_size() {
+    contract::copy_copies_any_size(&*store().await, MIB8 + 3).await;
+}
+
+#[tokio::test]
+async fn copy_is_independent_of_its_source() {
+    contract::copy_is_independent_of_its_source(&*store().await).await;
+}
+
+#[tokio::test]
+async fn failed_copy_keeps_nothing() {
+    let (bucket, key) = contract::failed_copy_keeps_nothing(&*store().await).await;
+    assert!(uploads_of(bucket, &key).await.is_empty());
+}
+
+#[tokio::test]
 async fn presigned_put_then_get() {
     contract::presigned_put_then_get(&*store().await).await;
 }
@@ -105,6 +121,61 @@ async fn presigned_urls_expire() {
 }
 
 // --- S3-specific checks -------------------------------------------------------------------
+
+/// A store that copies part by part above `threshold` bytes, in parts of 5 MiB (S3's
+/// smallest): the path of copies above 5 GiB, exercised with small objects.
+async fn part_copying_store(threshold: u64) -> Arc<dyn BlobStore> {
+    let mut config = s3_config_from_env();
+    config.multipart_copy_threshold = threshold;
+    config.copy_part_size = storage_s3_minio::MIN_PART_SIZE;
+    Arc::new(S3BlobStore::connect(config).await.unwrap())
+}
+
+/// Above the threshold the copy goes part by part (three parts here, the last short), and
+/// leaves no multipart upload behind.
+#[tokio::test]
+async fn a_copy_above_the_threshold_goes_part_by_part() {
+    let store = part_copying_store(6 * 1024 * 1024).await;
+    contract::copy_copies_any_size(&*store, 2 * storage_s3_minio::MIN_PART_SIZE + 7).await;
+    contract::copy_is_independent_of_its_source(&*store).await;
+    let (bucket, key) = contract::failed_copy_keeps_nothing(&*store).await;
+    assert!(uploads_of(bucket, &key).await.is_empty());
+}
+
+/// A part copy the store refuses (Garage refuses `UploadPartCopy` from an object small enough
+/// to be stored inline, a deterministic failure) fails the copy, which aborts its upload: no
+/// object and no multipart upload is left at the target.
+#[tokio::test]
+async fn a_failed_part_copy_leaves_nothing() {
+    let store = part_copying_store(1).await;
+    let bucket = BucketKind::Users;
+    let source = contract::unique_key("part-copy-small");
+    store
+        .put(
+            bucket,
+            &source,
+            "text/plain",
+            storage_test_support::bytes_gen::pattern_stream(3, 1000),
+        )
+        .await
+        .unwrap();
+    let target = contract::unique_key("part-copy-target");
+    let copied = store.copy(bucket, &source, bucket, &target).await;
+    // Garage's 400 (not a signature problem: that would be a 403).
+    assert!(
+        matches!(&copied, Err(BlobError::Other(m)) if m.contains("400")),
+        "the refused part fails the copy: {copied:?}"
+    );
+    assert!(matches!(
+        store.head(bucket, &target).await,
+        Err(BlobError::NotFound)
+    ));
+    assert!(
+        uploads_of(bucket, &target).await.is_empty(),
+        "the upload was aborted"
+    );
+    store.delete(bucket, &source).await.unwrap();
+}
 
 /// A raw rust-s3 handle on the test bucket `kind`, to look behind the adapter.
 fn raw_bucket(kind: BucketKind) -> Box<Bucket> {

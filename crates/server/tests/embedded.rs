@@ -361,3 +361,189 @@ async fn the_embedded_stores_report_their_pools_and_signed_transfers_in_the_metr
         "{text}"
     );
 }
+
+/// The embedded default's presigned uploads (the service's own `/blob` URLs, the local
+/// directory): a URL writes nothing once its upload is completed (nor after its file is
+/// deleted), a staging object is never replaced, an approved version downloads as approved, and
+/// once the URL's lifetime has passed one janitor pass leaves no staging file on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_versions_on_the_embedded_default() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = data.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"rules": [
+            {"user": "alice", "project": "p", "actions": ["read", "write", "delete"]},
+            {"user": "bob", "project": "p", "actions": ["read", "validate"]}
+        ]}"#,
+    )
+    .unwrap();
+    let config = config(
+        data.path(),
+        &[
+            ("PROJECT_POLICY_FILE", policy.display().to_string()),
+            ("PRESIGN_TTL_SECONDS", "2".to_owned()),
+            ("UPLOAD_GRACE_SECONDS", "1".to_owned()),
+        ],
+    );
+    let app = start(config.clone()).await;
+    let call = async |user: &str, route: &str, body: Value| -> Value {
+        let resp = app
+            .client
+            .post(format!("{}{route}", app.base))
+            .bearer_auth(app.token(user))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{route}: {body}");
+        body
+    };
+    let presign = async |path: &str, bytes: &[u8]| -> Value {
+        call(
+            "alice",
+            "/upload/presign",
+            json!({"bucket": "projects", "path": path, "content_type": "text/plain",
+                   "size": bytes.len()}),
+        )
+        .await
+    };
+    let put = async |presigned: &Value, bytes: &[u8]| -> StatusCode {
+        let mut put = app
+            .client
+            .put(presigned["url"].as_str().unwrap())
+            .body(bytes.to_vec());
+        for (name, value) in presigned["headers"].as_object().unwrap() {
+            put = put.header(name, value.as_str().unwrap());
+        }
+        put.send().await.unwrap().status()
+    };
+    let complete = async |presigned: &Value| -> Value {
+        call(
+            "alice",
+            "/upload/complete",
+            json!({"upload_id": presigned["upload_id"]}),
+        )
+        .await
+    };
+    let download = async |user: &str, path: &str, version: &str| -> Vec<u8> {
+        let resp = app
+            .client
+            .get(format!("{}/download/proxy", app.base))
+            .bearer_auth(app.token(user))
+            .query(&[("bucket", "projects"), ("path", path), ("version", version)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.bytes().await.unwrap().to_vec()
+    };
+    let staging_files = || -> Vec<std::path::PathBuf> {
+        let root = data.path().join("objects/projects/~staging");
+        let mut found = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if entry.file_type().unwrap().is_dir() {
+                    dirs.push(entry.path());
+                } else {
+                    found.push(entry.path());
+                }
+            }
+        }
+        found
+    };
+    let path = "/projects/p/report.txt";
+
+    // Completed: the URL writes nothing any more.
+    let first = presign(path, b"good!").await;
+    assert_eq!(put(&first, b"good!").await, StatusCode::OK);
+    let v1 = complete(&first).await;
+    assert!(
+        staging_files().is_empty(),
+        "completion removed the staging file"
+    );
+    assert_eq!(put(&first, b"evil!").await, StatusCode::FORBIDDEN);
+    assert!(
+        staging_files().is_empty(),
+        "a used URL writes nothing, not even staging"
+    );
+    assert_eq!(download("alice", path, "1").await, b"good!");
+
+    // Before completion, a staging object is never replaced.
+    let second = presign(path, b"v2 ok").await;
+    assert_eq!(put(&second, b"v2 ok").await, StatusCode::OK);
+    assert_eq!(put(&second, b"v2 no").await, StatusCode::FORBIDDEN);
+    let v2 = complete(&second).await;
+    assert_eq!(v2["version"]["number"], 2);
+    assert_eq!(download("alice", path, "2").await, b"v2 ok");
+
+    // Reviewed, then the old URLs are tried again: the approved bytes stay.
+    let v1_id = v1["version"]["id"].as_str().unwrap();
+    call("alice", &format!("/versions/{v1_id}/submit"), json!({})).await;
+    call("bob", &format!("/versions/{v1_id}/approve"), json!({})).await;
+    for used in [&first, &second] {
+        assert_eq!(put(used, b"evil, later").await, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(download("bob", path, "validated").await, b"good!");
+    let versions: Value = app
+        .client
+        .get(format!("{}/versions", app.base))
+        .bearer_auth(app.token("alice"))
+        .query(&[("bucket", "projects"), ("path", path)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hashes: Vec<&str> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(hashes, [sha256_hex(b"v2 ok"), sha256_hex(b"good!")]);
+
+    // Completed, then the file deleted: the URL still writes nothing.
+    let gone_path = "/projects/p/gone.txt";
+    let gone = presign(gone_path, b"gone").await;
+    assert_eq!(put(&gone, b"gone").await, StatusCode::OK);
+    complete(&gone).await;
+    let deleted = app
+        .client
+        .delete(format!("{}/delete", app.base))
+        .bearer_auth(app.token("alice"))
+        .query(&[("bucket", "projects"), ("path", gone_path)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert_eq!(put(&gone, b"after the delete").await, StatusCode::FORBIDDEN);
+
+    // Abandoned: its staging file stays until the URL's lifetime has passed, then one janitor
+    // pass removes it, and no staging file is left.
+    let abandoned = presign("/projects/p/abandoned.txt", b"never completed").await;
+    assert_eq!(put(&abandoned, b"never completed").await, StatusCode::OK);
+    assert_eq!(staging_files().len(), 2, "the object and its sidecar");
+    tokio::time::sleep(Duration::from_millis(3_600)).await;
+    let base_url = config.public_base_url(config.bind_addr.port());
+    let adapters = storage_server::app::Adapters::connect(&config, &base_url)
+        .await
+        .unwrap();
+    let report = storage_server::app::storage_service(&adapters, &config)
+        .run_janitor_once()
+        .await
+        .unwrap();
+    assert_eq!(report.deletions_failed, 0, "{report:?}");
+    assert!(report.objects_deleted >= 1, "{report:?}");
+    assert_eq!(staging_files(), Vec::<std::path::PathBuf>::new());
+    assert_eq!(download("bob", path, "validated").await, b"good!");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -143,6 +143,85 @@ async fn health_is_ok() {
 }
 
 #[tokio::test]
+async fn copy_copies_any_size() {
+    contract::copy_copies_any_size(local().await.store(), MIB8 + 3).await;
+}
+
+#[tokio::test]
+async fn copy_is_independent_of_its_source() {
+    contract::copy_is_independent_of_its_source(local().await.store()).await;
+}
+
+#[tokio::test]
+async fn failed_copy_keeps_nothing() {
+    contract::failed_copy_keeps_nothing(local().await.store()).await;
+}
+
+/// Publishing never replaces an existing file: a put, a copy or a presigned PUT onto a key that
+/// holds an object is refused, and the object stays as it was.
+#[tokio::test]
+async fn publishing_never_replaces_an_object() {
+    let local = local().await;
+    let store = local.store();
+    let bucket = BucketKind::Users;
+    let key = contract::unique_key("no-replace");
+    let body = |bytes: &'static [u8]| -> storage_domain::ports::ByteStream {
+        Box::pin(futures_util::stream::once(async move {
+            Ok(bytes::Bytes::from_static(bytes))
+        }))
+    };
+    store
+        .put(bucket, &key, "text/plain", body(b"first"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.put(bucket, &key, "text/plain", body(b"second")).await,
+        Err(storage_domain::ports::BlobError::AlreadyExists)
+    ));
+    let other = contract::unique_key("no-replace-other");
+    store
+        .put(bucket, &other, "text/plain", body(b"other"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.copy(bucket, &other, bucket, &key).await,
+        Err(storage_domain::ports::BlobError::AlreadyExists)
+    ));
+    let put = store
+        .presign_put(bucket, &key, "text/plain", None, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let answer = reqwest::Client::new()
+        .put(&put.url)
+        .header("Content-Type", "text/plain")
+        .body("third")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::FORBIDDEN);
+    let read = store.get(bucket, &key, None).await.unwrap();
+    let bytes = storage_test_support::bytes_gen::collect(read.body)
+        .await
+        .unwrap();
+    assert_eq!(bytes, b"first");
+    assert_eq!(store.head(bucket, &key).await.unwrap().size, 5);
+    // No temporary file is left in the object's directory.
+    let dir = local
+        ._dir
+        .path()
+        .join("objects/users")
+        .join(key.as_str())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with(".tmp-")), "{names:?}");
+}
+
+#[tokio::test]
 async fn presigned_put_then_get() {
     contract::presigned_put_then_get(local().await.store()).await;
 }

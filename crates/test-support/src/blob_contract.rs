@@ -210,6 +210,100 @@ pub async fn copy_copies(store: &dyn BlobStore) {
         .expect("delete");
 }
 
+/// A copy of `size` bytes (S3: a multipart copy above the adapter's threshold) holds the same
+/// bytes, inside a bucket and across buckets.
+pub async fn copy_copies_any_size(store: &dyn BlobStore, size: u64) {
+    let (source, seed) = put_pattern(store, BucketKind::Projects, "copy-size-source", size).await;
+    for to_bucket in [BucketKind::Projects, BucketKind::Companies] {
+        let target = unique_key("copy-size-target");
+        store
+            .copy(BucketKind::Projects, &source, to_bucket, &target)
+            .await
+            .unwrap_or_else(|e| panic!("copy of {size} bytes to {to_bucket:?} failed: {e}"));
+        assert_eq!(
+            store
+                .head(to_bucket, &target)
+                .await
+                .expect("head copy")
+                .size,
+            size
+        );
+        let read = store.get(to_bucket, &target, None).await.expect("get copy");
+        let (n, sha) = drain_sha256(read.body).await.expect("read copy");
+        assert_eq!((n, sha), (size, pattern_sha256(seed, size)), "copied bytes");
+        store.delete(to_bucket, &target).await.expect("delete copy");
+    }
+    store
+        .delete(BucketKind::Projects, &source)
+        .await
+        .expect("delete");
+}
+
+/// A copy is sealed from its source: once copied, neither deleting the source nor writing it
+/// again through a presigned PUT URL (what a client can still do with an upload URL) changes
+/// the copy.
+pub async fn copy_is_independent_of_its_source(store: &dyn BlobStore) {
+    let bucket = BucketKind::Users;
+    let source = unique_key("sealed-source");
+    let before = b"reviewed bytes".to_vec();
+    let ttl = Duration::from_secs(300);
+    let client = http();
+    let put_url = store
+        .presign_put(bucket, &source, "text/plain", None, ttl)
+        .await
+        .expect("presign put");
+    let status =
+        status_of(request(&client, reqwest::Method::PUT, &put_url).body(before.clone())).await;
+    assert!(status.is_success(), "first PUT: {status}");
+    let sealed = unique_key("sealed-copy");
+    store
+        .copy(bucket, &source, bucket, &sealed)
+        .await
+        .expect("copy");
+
+    store.delete(bucket, &source).await.expect("delete source");
+    let after = b"something else entirely".to_vec();
+    let status =
+        status_of(request(&client, reqwest::Method::PUT, &put_url).body(after.clone())).await;
+    assert!(
+        status.is_success(),
+        "a PUT to the source's URL again: {status}"
+    );
+
+    let read = store
+        .get(bucket, &sealed, None)
+        .await
+        .expect("get the copy");
+    assert_eq!(collect(read.body).await.expect("body"), before, "the copy");
+    assert_eq!(
+        store.head(bucket, &sealed).await.expect("head").size,
+        before.len() as u64
+    );
+    let read = store
+        .get(bucket, &source, None)
+        .await
+        .expect("get the source");
+    assert_eq!(collect(read.body).await.expect("body"), after, "the source");
+    store.delete(bucket, &source).await.expect("delete");
+    store.delete(bucket, &sealed).await.expect("delete");
+}
+
+/// A copy that fails (here: of a missing source) keeps nothing at its target. Returns the
+/// target, for an adapter to check more (unfinished multipart uploads).
+pub async fn failed_copy_keeps_nothing(store: &dyn BlobStore) -> (BucketKind, ObjectKey) {
+    let bucket = BucketKind::Companies;
+    let target = unique_key("failed-copy");
+    match store
+        .copy(bucket, &unique_key("failed-copy-missing"), bucket, &target)
+        .await
+    {
+        Err(BlobError::NotFound) => {}
+        other => panic!("copying a missing object must be NotFound, got {other:?}"),
+    }
+    assert_not_found(store, bucket, &target).await;
+    (bucket, target)
+}
+
 /// `delete` removes the object; deleting it again, or a key never written, succeeds.
 pub async fn delete_is_idempotent(store: &dyn BlobStore) {
     let bucket = BucketKind::Projects;

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, SubsecRound, Utc};
 use storage_domain::model::{
-    AuditAction, AuditDraft, AuditEvent, AuditId, AuditOutcome, BucketKind, DirPath, FileId,
-    FilePath, FileRecord, FileStatus, ObjectKey, Tags, UploadId, UploadKind, UploadReservation,
-    UserId, Version, VersionId, VersionNumber, VersionStatus,
+    AuditAction, AuditDraft, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket,
+    DirPath, FileId, FilePath, FileRecord, FileStatus, ObjectKey, Tags, UploadId, UploadKind,
+    UploadReservation, UserId, Version, VersionId, VersionNumber, VersionStatus,
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, Checkout, DeleteFile, Expectation, ListEntry,
@@ -105,6 +105,7 @@ pub fn new_version(r: &UploadReservation, mode: WriteMode, status: VersionStatus
     };
     NewVersion {
         reservation: r.id,
+        completes: None,
         path: r.path.clone(),
         new_file_id: FileId::from_uuid(uuid::Uuid::new_v4()),
         version_id: r.version_id,
@@ -127,6 +128,45 @@ pub const UPSERT: WriteMode = WriteMode::Upsert {
     expected: None,
     overwrite: true,
 };
+
+/// A workspace copy of `author`'s at `/users/<author>/ws/<name>` made without a checkout (no
+/// ticket): a commit from it follows the lock's `base_version`.
+pub async fn workspace(store: &Store, author: &UserId, name: &str) -> FileRecord {
+    let path = FilePath::parse(BucketKind::Users, &format!("/users/{author}/ws/{name}"))
+        .unwrap_or_else(|e| panic!("bad workspace path: {e}"));
+    upload(store, &path, author).await.0
+}
+
+/// The commit mode from `source`.
+pub fn commit_from(source: &FileRecord, keep_lock: bool) -> WriteMode {
+    WriteMode::Commit {
+        keep_lock,
+        source: source.id,
+    }
+}
+
+/// The checkout of `target` at `base` by `author`, into a new version of `copy` (a
+/// workspace path); returns the workspace copy.
+pub async fn checkout(
+    store: &Store,
+    target: &FileRecord,
+    base: VersionNumber,
+    copy: &FilePath,
+    author: &UserId,
+    ttl: Duration,
+) -> Result<FileRecord, RepoError> {
+    let r = reserve(store, copy, author).await;
+    let mut cmd = new_version(&r, UPSERT, VersionStatus::Draft);
+    cmd.audit = draft(AuditAction::Copy, author, copy);
+    cmd.checkout = Some(Checkout {
+        file_id: target.id,
+        path: target.path.clone(),
+        base_version: base,
+        ttl,
+        audit: draft(AuditAction::Checkout, author, &target.path),
+    });
+    store.commit_version(cmd).await.map(|(f, _)| f)
+}
 
 /// Reserves and commits one version of `path` by `author` with `mode`.
 pub async fn upload_with(
@@ -698,7 +738,7 @@ pub async fn expired_lock_is_free(store: Store) {
 pub async fn retaken_lock_keeps_the_holders_base(store: Store) {
     let (alice, bob) = (user("alice"), user("bob"));
     let path = file("/projects/p1/ticket.txt");
-    let commit = WriteMode::Commit { keep_lock: false };
+    let commit = commit_from(&workspace(&store, &alice, "ticket.txt").await, false);
     let pending = VersionStatus::PendingValidation;
     let (f, _) = upload(&store, &path, &alice).await;
     let first = lock(&store, &f, &alice, Duration::from_secs(1))
@@ -815,6 +855,7 @@ pub async fn refused_change_leaves_no_trace(store: Store) {
     let mut cmd3 = new_version(&r3, UPSERT, VersionStatus::Draft);
     cmd3.checkout = Some(Checkout {
         file_id: of.id,
+        path: other.clone(),
         base_version: n(1),
         ttl: Duration::from_secs(60),
         audit: draft(AuditAction::Checkout, &alice, &other),
@@ -935,8 +976,9 @@ pub async fn upsert_rules(store: Store) {
 pub async fn commit_rules(store: Store) {
     let (alice, bob) = (user("alice"), user("bob"));
     let path = file("/projects/p1/commit.txt");
-    let commit = WriteMode::Commit { keep_lock: false };
-    let keep = WriteMode::Commit { keep_lock: true };
+    let ws = workspace(&store, &alice, "commit.txt").await;
+    let commit = commit_from(&ws, false);
+    let keep = commit_from(&ws, true);
     let pending = VersionStatus::PendingValidation;
 
     let r = reserve(&store, &path, &alice).await;
@@ -994,23 +1036,33 @@ pub async fn commit_rules(store: Store) {
     assert_eq!(v3.number, n(3));
     assert_eq!(released.lock, None, "the commit released the lock");
 
-    // Stale base: a checkout of version 1 taken by alice on a file now at version 3.
+    // Stale base: a checkout of version 1 taken by alice on a file now at version 3, committed
+    // from the copy (its ticket) and from a copy without a ticket (the lock's base).
+    let f = store.find_file_by_id(f.id).await.unwrap().unwrap();
     let other = file("/projects/p1/workspace-copy.txt");
-    let r = reserve(&store, &other, &alice).await;
-    let mut cmd = new_version(&r, UPSERT, VersionStatus::Draft);
-    cmd.checkout = Some(Checkout {
-        file_id: f.id,
-        base_version: n(1),
-        ttl: Duration::from_secs(60),
-        audit: draft(AuditAction::Checkout, &alice, &path),
-    });
-    store.commit_version(cmd).await.unwrap();
-    let r = reserve(&store, &path, &alice).await;
-    assert!(matches!(
-        store.commit_version(new_version(&r, commit, pending)).await,
-        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(3)
-    ));
+    let copy = checkout(&store, &f, n(1), &other, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    for source in [&copy, &ws] {
+        let r = reserve(&store, &path, &alice).await;
+        assert!(matches!(
+            store.commit_version(new_version(&r, commit_from(source, false), pending)).await,
+            Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(3)
+        ));
+    }
     assert_eq!(store.list_versions(f.id).await.unwrap().len(), 3);
+    // A commit from a source that no longer exists is refused.
+    let gone = FileRecord {
+        id: FileId::from_uuid(uuid::Uuid::new_v4()),
+        ..ws.clone()
+    };
+    let r = reserve(&store, &path, &alice).await;
+    assert_eq!(
+        store
+            .commit_version(new_version(&r, commit_from(&gone, false), pending))
+            .await,
+        Err(RepoError::FileNotFound)
+    );
 }
 
 /// A copy with a checkout locks the source for the author at the copied version, in the same
@@ -1028,6 +1080,7 @@ pub async fn checkout_locks_the_source(store: Store) {
     let checkout_id = checkout_audit.id;
     cmd.checkout = Some(Checkout {
         file_id: src.id,
+        path: source.clone(),
         base_version: n(2),
         ttl: Duration::from_secs(120),
         audit: checkout_audit,
@@ -1035,6 +1088,22 @@ pub async fn checkout_locks_the_source(store: Store) {
     let (copy, _) = store.commit_version(cmd).await.unwrap();
     assert_eq!(copy.path, target);
     assert_eq!(copy.lock, None);
+    // The copy carries the checkout ticket, on every read.
+    let ticket = CheckoutTicket {
+        file_id: src.id,
+        path: source.clone(),
+        version: n(2),
+    };
+    assert_eq!(copy.checkout, Some(ticket.clone()));
+    assert_eq!(
+        store.find_file(&target).await.unwrap().unwrap().checkout,
+        Some(ticket)
+    );
+    assert_eq!(
+        store.find_file(&source).await.unwrap().unwrap().checkout,
+        None,
+        "the checked-out file has no ticket"
+    );
     let locked = store
         .find_file_by_id(src.id)
         .await
@@ -1058,6 +1127,7 @@ pub async fn checkout_locks_the_source(store: Store) {
     let mut cmd = new_version(&r, UPSERT, VersionStatus::Draft);
     cmd.checkout = Some(Checkout {
         file_id: FileId::from_uuid(uuid::Uuid::new_v4()),
+        path: source.clone(),
         base_version: n(1),
         ttl: Duration::from_secs(60),
         audit: draft(AuditAction::Checkout, &alice, &source),
@@ -1355,14 +1425,14 @@ pub async fn reservations_and_janitor(store: Store) {
         (BucketKind::Users, ObjectKey::from_stored("u/1")),
         (BucketKind::Companies, ObjectKey::from_stored("c/2")),
     ];
-    let queued = store.queue_deletions(&objects).await.unwrap();
+    let queued = store.queue_deletions(&objects, None).await.unwrap();
     let mut got: Vec<_> = queued
         .iter()
         .map(|d| (d.bucket, d.object_key.clone()))
         .collect();
     got.sort();
     assert_eq!(got, objects);
-    assert!(store.queue_deletions(&[]).await.unwrap().is_empty());
+    assert!(store.queue_deletions(&[], None).await.unwrap().is_empty());
 }
 
 /// Concurrent janitors never claim the same deletion.
@@ -1375,7 +1445,7 @@ pub async fn concurrent_claimers_never_share(store: Store) {
             )
         })
         .collect();
-    store.queue_deletions(&objects).await.unwrap();
+    store.queue_deletions(&objects, None).await.unwrap();
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let store = store.clone();
@@ -1561,4 +1631,466 @@ pub async fn audit_pages_newest_first(store: Store) {
         .unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].version, Some(n(1)));
+}
+
+// ---- fresh lock decisions, unlock of expired locks, checkout tickets, sealed uploads -------
+
+/// A write racing a lock acquisition on the same file is ordered with it: either the write
+/// came first (then the new lock stands on the version it wrote), or the lock did (then the
+/// write is refused for it). Never both on the old state: a write decides on the lock as
+/// committed once it holds the file (PostgreSQL: a fresh read after the row lock; SQLite: one
+/// writer at a time). Uploads and deletes, `rounds` times each. (The deterministic
+/// interleavings of PostgreSQL are in `storage-pg-diesel`'s `interleaving` tests.)
+pub async fn writes_and_lock_acquisitions_are_ordered(store: Store, rounds: usize) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    for round in 0..rounds {
+        let path = file(&format!("/projects/p1/race/{round}.txt"));
+        let (f, _) = upload(&store, &path, &alice).await;
+        let r = reserve(&store, &path, &alice).await;
+        let taker = {
+            let (store, f, bob) = (store.clone(), f.clone(), bob.clone());
+            tokio::spawn(async move { lock(&store, &f, &bob, Duration::from_secs(60)).await })
+        };
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .commit_version(new_version(&r, UPSERT, VersionStatus::Draft))
+                    .await
+            })
+        };
+        let (taken, written) = (taker.await.unwrap(), writer.await.unwrap());
+        match (&taken, &written) {
+            (Ok(l), Ok((_, v))) => assert_eq!(
+                l.base_version, v.number,
+                "round {round}: both succeeded, so the upload came first and the lock stands on it"
+            ),
+            (Ok(l), Err(RepoError::FileLocked(held))) => assert_eq!(held, l, "round {round}"),
+            other => panic!("round {round}: unexpected {other:?}"),
+        }
+
+        // A delete against a fresh acquisition: one of them must see the other.
+        let path = file(&format!("/projects/p1/race/delete-{round}.txt"));
+        let (f, _) = upload(&store, &path, &alice).await;
+        let taker = {
+            let (store, f, bob) = (store.clone(), f.clone(), bob.clone());
+            tokio::spawn(async move { lock(&store, &f, &bob, Duration::from_secs(60)).await })
+        };
+        let deleter = {
+            let (store, f, alice) = (store.clone(), f.clone(), alice.clone());
+            tokio::spawn(async move {
+                store
+                    .delete_file(DeleteFile {
+                        file_id: f.id,
+                        actor: alice.clone(),
+                        audit: draft(AuditAction::Delete, &alice, &f.path),
+                    })
+                    .await
+            })
+        };
+        match (taker.await.unwrap(), deleter.await.unwrap()) {
+            (Ok(l), Err(RepoError::FileLocked(held))) => assert_eq!(held, l, "round {round}"),
+            (Err(RepoError::FileNotFound), Ok(_)) => {}
+            other => {
+                panic!("round {round}: the lock and the delete both ignored the other: {other:?}")
+            }
+        }
+    }
+}
+
+/// `/unlock` of an expired lock releases nothing and deletes nothing, whoever asks, forced or
+/// not (no audit event): its holder, taking it again, still has her `base_version`. A live lock
+/// is released by its holder, or forced (audited as `force_unlock`).
+pub async fn unlock_of_an_expired_lock_changes_nothing(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/expired-unlock.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+    lock(&store, &f, &alice, Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let before = audit_of(&store, &path).await;
+    let release = |actor: &UserId, force: bool| ReleaseLock {
+        file_id: f.id,
+        actor: actor.clone(),
+        force,
+        audit: draft(AuditAction::Unlock, actor, &path),
+    };
+    for (actor, force) in [(&bob, false), (&bob, true), (&alice, false)] {
+        assert_eq!(
+            store.release_lock(release(actor, force)).await,
+            Ok(None),
+            "{actor} force={force}"
+        );
+    }
+    assert_eq!(audit_of(&store, &path).await, before, "nothing recorded");
+    // Bob adds a version while the lock is expired; alice's row is still hers: her ticket
+    // stays on version 1.
+    upload(&store, &path, &bob).await;
+    let again = lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(again.base_version, n(1), "the expired row was not deleted");
+
+    // Live: bob may only force it; the force is audited as such.
+    assert!(matches!(
+        store.release_lock(release(&bob, false)).await,
+        Err(RepoError::FileLocked(l)) if l.holder == alice
+    ));
+    let forced = store.release_lock(release(&bob, true)).await.unwrap();
+    assert_eq!(forced.map(|l| l.holder), Some(alice.clone()));
+    assert_eq!(
+        audit_of(&store, &path).await[0].action,
+        AuditAction::ForceUnlock
+    );
+}
+
+/// Checks out `/projects/p1/<name>` (created by bob, at version 1) into alice's workspace with a
+/// lock of `ttl`; returns the checked-out file and the copy.
+async fn checked_out(store: &Store, name: &str, ttl: Duration) -> (FileRecord, FileRecord) {
+    let target = file(&format!("/projects/p1/{name}"));
+    let (f, _) = upload(store, &target, &user("bob")).await;
+    let copy = FilePath::parse(BucketKind::Users, &format!("/users/alice/ws/{name}")).unwrap();
+    let copy = checkout(store, &f, n(1), &copy, &user("alice"), ttl)
+        .await
+        .unwrap();
+    (f, copy)
+}
+
+/// The commit of `copy` onto `target` by alice.
+async fn commit_copy(
+    store: &Store,
+    target: &FileRecord,
+    copy: &FileRecord,
+    keep_lock: bool,
+) -> Result<(FileRecord, Version), RepoError> {
+    let r = reserve(store, &target.path, &user("alice")).await;
+    store
+        .commit_version(new_version(
+            &r,
+            commit_from(copy, keep_lock),
+            VersionStatus::PendingValidation,
+        ))
+        .await
+}
+
+/// A refused commit created nothing: still `versions` versions, and alice still holds the lock.
+async fn assert_refused_commit_kept_everything(store: &Store, target: &FileRecord, versions: u32) {
+    let now = store.find_file_by_id(target.id).await.unwrap().unwrap();
+    assert_eq!(now.version, n(versions), "no version created");
+    assert_eq!(
+        store.list_versions(target.id).await.unwrap().len(),
+        versions as usize
+    );
+    assert_eq!(
+        now.lock.map(|l| l.holder),
+        Some(user("alice")),
+        "the lock is kept"
+    );
+}
+
+/// The checkout ticket lives with the workspace copy: whatever happened to the lock since the
+/// checkout, a version newer than the one copied makes the commit from the copy
+/// `version_conflict`, nothing is created and the lock stays. (a) another user took the lock
+/// after it expired and added a version; (b) another user's unlock of the expired lock, a
+/// version by him, and the holder's new lock; (c) the holder's own upload after the checkout.
+pub async fn a_stale_checkout_ticket_refuses_the_commit(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let short = Duration::from_secs(1);
+    let wait = Duration::from_millis(1300);
+
+    // (a) Bob takes the expired lock and adds version 2; he still holds it.
+    let (fa, copy_a) = checked_out(&store, "ticket-a.txt", short).await;
+    tokio::time::sleep(wait).await;
+    lock(&store, &fa, &bob, Duration::from_secs(60))
+        .await
+        .unwrap();
+    upload(&store, &fa.path, &bob).await;
+    assert!(matches!(
+        commit_copy(&store, &fa, &copy_a, false).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
+    ));
+    // Even once alice has the lock back.
+    store
+        .release_lock(ReleaseLock {
+            file_id: fa.id,
+            actor: bob.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &bob, &fa.path),
+        })
+        .await
+        .unwrap();
+    let relocked = lock(&store, &fa, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        relocked.base_version,
+        n(2),
+        "a new holder's base is the latest"
+    );
+    assert!(matches!(
+        commit_copy(&store, &fa, &copy_a, false).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
+    ));
+    assert_refused_commit_kept_everything(&store, &fa, 2).await;
+
+    // (b) Bob's unlock of the expired lock, his version 2, alice's new lock.
+    let (fb, copy_b) = checked_out(&store, "ticket-b.txt", short).await;
+    tokio::time::sleep(wait).await;
+    let unlocked = store
+        .release_lock(ReleaseLock {
+            file_id: fb.id,
+            actor: bob.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &bob, &fb.path),
+        })
+        .await;
+    assert_eq!(unlocked, Ok(None));
+    upload(&store, &fb.path, &bob).await;
+    lock(&store, &fb, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        commit_copy(&store, &fb, &copy_b, true).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
+    ));
+    assert_refused_commit_kept_everything(&store, &fb, 2).await;
+
+    // (c) Alice's own upload to the checked-out file moves her lock's base, not her ticket.
+    let (fc, copy_c) = checked_out(&store, "ticket-c.txt", Duration::from_secs(60)).await;
+    let (_, v2) = upload(&store, &fc.path, &alice).await;
+    assert_eq!(
+        store
+            .find_file_by_id(fc.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lock
+            .map(|l| l.base_version),
+        Some(v2.number)
+    );
+    assert!(matches!(
+        commit_copy(&store, &fc, &copy_c, false).await,
+        Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
+    ));
+    assert_refused_commit_kept_everything(&store, &fc, 2).await;
+    // The copy's ticket never moved.
+    for (copy, target) in [(&copy_a, &fa), (&copy_b, &fb), (&copy_c, &fc)] {
+        let ticket = store
+            .find_file_by_id(copy.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .checkout;
+        assert_eq!(
+            ticket.map(|t| (t.file_id, t.version)),
+            Some((target.id, n(1)))
+        );
+    }
+}
+
+/// A checkout whose lock expired, taken by nobody since, commits once its holder has locked
+/// again when nothing changed; so does one whose lock another user took and gave back without
+/// a version. A commit needs the lock. After a commit (with `keep_lock` or not) the copy's
+/// ticket stands on the version it created.
+pub async fn a_current_checkout_ticket_commits(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (f, copy) = checked_out(&store, "current.txt", Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(
+        matches!(
+            commit_copy(&store, &f, &copy, true).await,
+            Err(RepoError::InvalidTransition(_))
+        ),
+        "a commit needs the lock"
+    );
+    let again = lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(again.base_version, n(1));
+    let (after, v2) = commit_copy(&store, &f, &copy, true).await.unwrap();
+    assert_eq!(v2.number, n(2));
+    assert_eq!(
+        after.lock.map(|l| (l.holder, l.base_version)),
+        Some((alice.clone(), n(2)))
+    );
+    let moved = store
+        .find_file_by_id(copy.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .checkout;
+    assert_eq!(
+        moved.map(|t| t.version),
+        Some(n(2)),
+        "keep_lock: the ticket moved"
+    );
+    // Committing again from the copy (nothing changed since) works, and releases the lock.
+    let (after, v3) = commit_copy(&store, &f, &copy, false).await.unwrap();
+    assert_eq!((v3.number, after.lock), (n(3), None));
+    let moved = store
+        .find_file_by_id(copy.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .checkout;
+    assert_eq!(moved.map(|t| t.version), Some(n(3)));
+
+    // Bob takes the lock and gives it back without a version: alice's ticket is current.
+    let (g, copy_g) = checked_out(&store, "current-2.txt", Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    lock(&store, &g, &bob, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        commit_copy(&store, &g, &copy_g, false).await,
+        Err(RepoError::FileLocked(l)) if l.holder == bob
+    ));
+    store
+        .release_lock(ReleaseLock {
+            file_id: g.id,
+            actor: bob.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &bob, &g.path),
+        })
+        .await
+        .unwrap();
+    lock(&store, &g, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let (_, v) = commit_copy(&store, &g, &copy_g, false).await.unwrap();
+    assert_eq!(v.number, n(2));
+}
+
+/// A presigned upload `path` whose staging object is `staging`, valid for `valid_for`.
+fn presigned(path: &FilePath, author: &UserId, valid_for: ChronoDuration) -> UploadReservation {
+    let mut r = reservation(path, author, valid_for);
+    r.kind = UploadKind::Presigned;
+    r.object_key = ObjectKey::staging(path.owner(), r.id);
+    r
+}
+
+/// A sealed completion: the version records the seal's object and completes both the seal's
+/// reservation and the presigned upload; completing the upload again (with another seal) is
+/// `UploadAlreadyCompleted` naming the version; the upload's staging object is queued for
+/// deletion, due once the upload's reservation has expired (not before: its URL may still
+/// write it).
+pub async fn a_sealed_completion_completes_the_upload_and_queues_its_staging_object(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/sealed.bin");
+    let upload = presigned(&path, &alice, ChronoDuration::milliseconds(1500));
+    store.create_reservation(&upload).await.unwrap();
+    let seal = reserve(&store, &path, &alice).await;
+    let mut cmd = new_version(&seal, UPSERT, VersionStatus::Draft);
+    cmd.completes = Some(upload.id);
+    let (_, version) = store.commit_version(cmd).await.unwrap();
+    assert_eq!(
+        version.object_key, seal.object_key,
+        "the version is the sealed copy"
+    );
+    for id in [upload.id, seal.id] {
+        assert_eq!(
+            store
+                .find_reservation(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .completed_version,
+            Some(version.id)
+        );
+    }
+    let second_seal = reserve(&store, &path, &alice).await;
+    let mut again = new_version(&second_seal, UPSERT, VersionStatus::Draft);
+    again.completes = Some(upload.id);
+    assert_eq!(
+        store.commit_version(again).await,
+        Err(RepoError::UploadAlreadyCompleted {
+            version_id: version.id
+        })
+    );
+    assert_eq!(
+        store
+            .find_reservation(second_seal.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_version,
+        None,
+        "the refused completion changed nothing"
+    );
+
+    assert!(
+        store
+            .claim_deletions(Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the staging object is not due while its URL may write it"
+    );
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let due = store
+        .claim_deletions(Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.object_key.clone()).collect::<Vec<_>>(),
+        vec![upload.object_key.clone()]
+    );
+    // The completed reservation expires without queueing it a second time.
+    assert_eq!(
+        store
+            .expire_reservations(Duration::from_secs(3600), 100)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // An expired presigned upload cannot be completed; the janitor queues its staging object.
+    let late = presigned(&path, &alice, ChronoDuration::seconds(-1));
+    store.create_reservation(&late).await.unwrap();
+    let seal = reserve(&store, &path, &alice).await;
+    let mut cmd = new_version(&seal, UPSERT, VersionStatus::Draft);
+    cmd.completes = Some(late.id);
+    assert_eq!(
+        store.commit_version(cmd).await,
+        Err(RepoError::UploadNotFound)
+    );
+    assert_eq!(
+        store
+            .expire_reservations(Duration::from_secs(3600), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    let due = store
+        .claim_deletions(Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.object_key.clone()).collect::<Vec<_>>(),
+        vec![late.object_key]
+    );
+}
+
+/// A deletion queued with a `not_before` is not claimed before then, and is after.
+pub async fn deferred_deletions_wait_for_their_time(store: Store) {
+    let objects = vec![(BucketKind::Users, ObjectKey::from_stored("u/late"))];
+    let later = Utc::now() + ChronoDuration::milliseconds(1200);
+    let queued = store.queue_deletions(&objects, Some(later)).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(
+        store
+            .claim_deletions(Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let claimed = store
+        .claim_deletions(Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, queued[0].id);
+    assert_eq!(claimed[0].attempts, 1);
 }

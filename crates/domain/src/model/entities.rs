@@ -86,6 +86,27 @@ pub struct Lock {
     pub base_version: VersionNumber,
 }
 
+impl Lock {
+    /// Whether the lock is still held at `now` (the expiry instant itself is free).
+    pub fn is_live_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// The checkout ticket of a workspace copy: the file it was checked out from and the version
+/// it holds. It lives with the workspace copy, not with the lock, so nothing that happens to the
+/// lock (expiry, someone else taking it, an unlock) can lose or move it: a commit from the copy
+/// is refused as stale once the source has a newer version, whoever made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutTicket {
+    /// The file checked out (the commit's target).
+    pub file_id: FileId,
+    /// Its path when it was checked out.
+    pub path: FilePath,
+    /// The version the copy was taken from, or committed as since.
+    pub version: VersionNumber,
+}
+
 /// A file: one logical path and its history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileRecord {
@@ -100,6 +121,8 @@ pub struct FileRecord {
     /// The live lock, if any. Stores return only unexpired locks here.
     pub lock: Option<Lock>,
     pub tags: Tags,
+    /// The checkout ticket, when the file is a workspace copy made by a checkout.
+    pub checkout: Option<CheckoutTicket>,
     /// Size, type and hash of the latest version.
     pub size: u64,
     pub content_type: String,

@@ -6,6 +6,12 @@
 //! which of two reviews wins) is made by the store atomically, so that it holds across many
 //! service instances sharing one store (spec §6). A store MUST finish or roll back a unit of
 //! work even when the future calling it is dropped.
+//!
+//! Every unit of work that changes a file, or decides on its lock, first holds that file's row
+//! lock, and decides on the file and lock rows *as committed at that moment* (never on a read
+//! made before it waited for the row), with the decision functions of
+//! [`crate::rules::store`]; every change of a lock holds the file's row lock too. So a write and
+//! a lock change on one file are ordered, and each sees the other.
 
 use std::time::Duration;
 
@@ -69,24 +75,33 @@ pub enum WriteMode {
     /// Refused with [`RepoError::FileLocked`] when another user holds a live lock, with
     /// [`RepoError::VersionConflict`] when `expected` does not hold, and with
     /// [`RepoError::VersionConflict`] when the file exists and `overwrite` is false. When the
-    /// author holds the lock, the lock's `base_version` moves to the new version.
+    /// author holds the lock (live, or expired and taken by nobody since), the lock's
+    /// `base_version` moves to the new version.
     Upsert {
         expected: Option<Expectation>,
         overwrite: bool,
     },
-    /// A commit from a workspace (`/versions/commit`): the file must exist, the author must hold
-    /// its live lock ([`RepoError::InvalidTransition`] if nobody does, [`RepoError::FileLocked`]
-    /// if someone else does) and the latest version must still be the lock's `base_version`
-    /// ([`RepoError::VersionConflict`]). The lock is released unless `keep_lock`, in which case
-    /// its `base_version` moves to the new version.
-    Commit { keep_lock: bool },
+    /// A commit from a workspace copy `source` (`/versions/commit`): the file must exist and
+    /// [`check_commit`](crate::rules::store::check_commit) must pass with the source's checkout
+    /// ticket, read in the same unit of work: a ticket taken on this file must still name its
+    /// latest version ([`RepoError::VersionConflict`]), the author must hold its live lock
+    /// ([`RepoError::InvalidTransition`] if nobody does, [`RepoError::FileLocked`] if someone
+    /// else does), and without such a ticket the latest version must be the lock's
+    /// `base_version` ([`RepoError::VersionConflict`]). The lock is released unless
+    /// `keep_lock`, in which case its `base_version` moves to the new version; the source's
+    /// ticket moves to the new version either way.
+    Commit { keep_lock: bool, source: FileId },
 }
 
-/// Locks another file for the author in the same unit of work (the checkout of `/copy`).
+/// Locks another file for the author in the same unit of work (the checkout of `/copy`), and
+/// records the checkout ticket on the new version's file (the workspace copy).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkout {
     pub file_id: FileId,
-    /// The version that was copied; it becomes the lock's `base_version`.
+    /// The checked-out file's path, kept in the ticket.
+    pub path: FilePath,
+    /// The version that was copied; it becomes the lock's `base_version` and the ticket's
+    /// version.
     pub base_version: VersionNumber,
     pub ttl: Duration,
     pub audit: AuditDraft,
@@ -95,8 +110,13 @@ pub struct Checkout {
 /// Records a new version whose object is already in the blob store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewVersion {
-    /// The reservation this version completes; it must be open and unexpired.
+    /// The reservation of `object_key`; it must be open and unexpired, and is completed.
     pub reservation: UploadId,
+    /// The presigned upload this version completes (its object was sealed into `object_key`):
+    /// it must be open and unexpired too, is completed as this version, and its object (the
+    /// staging copy its URL can still write until the reservation expires) is queued for
+    /// deletion not before the reservation's `expires_at`.
+    pub completes: Option<UploadId>,
     pub path: FilePath,
     /// The id the file gets if the path holds no file yet.
     pub new_file_id: FileId,
@@ -305,33 +325,46 @@ pub trait MetadataStore: Send + Sync {
     ) -> Result<(), RepoError>;
 
     /// Drops an open reservation and queues its object for deletion; returns the queued entry.
-    /// Dropping an unknown or completed reservation is a no-op returning `None`.
+    /// Dropping an unknown or completed reservation is a no-op returning `None`. Meant for
+    /// proxy uploads and copies, whose object only the service writes: a presigned
+    /// reservation's URL can still write its object, so it is never abandoned, it expires.
     async fn abandon_reservation(&self, id: UploadId)
     -> Result<Option<PendingDeletion>, RepoError>;
 
-    /// Records a new version (creating the file when needed), completes its reservation, applies
-    /// the checkout if any, and writes the audit events, in one unit of work.
+    /// Records a new version (creating the file when needed), completes its reservation (and
+    /// the upload it `completes`), applies the checkout if any, and writes the audit events, in
+    /// one unit of work. Every decision is taken on the rows as committed once the unit of work
+    /// holds the file's row lock, with the functions of [`crate::rules::store`]. When two files
+    /// are row-locked, the workspace copy is locked first (a checkout's target, a commit's
+    /// source).
     ///
-    /// - [`RepoError::UploadNotFound`]: the reservation is not open or has expired;
-    /// - [`RepoError::UploadAlreadyCompleted`]: it was completed before (idempotency);
+    /// - [`RepoError::UploadNotFound`]: a reservation is not open or has expired;
+    /// - [`RepoError::UploadAlreadyCompleted`]: the upload it completes (or its reservation)
+    ///   was completed before, as that version (idempotency);
     /// - [`RepoError::FileLocked`], [`RepoError::VersionConflict`],
     ///   [`RepoError::InvalidTransition`]: as [`WriteMode`] documents; also
     ///   [`RepoError::InvalidTransition`] when the file is archived, and
     ///   [`RepoError::FileLocked`] when the checkout's file is locked by someone else;
-    /// - [`RepoError::FileNotFound`]: a commit to a missing file, or a checkout of one.
+    /// - [`RepoError::FileNotFound`]: a commit to a missing file or from a missing source, or
+    ///   a checkout of a missing file.
     async fn commit_version(&self, cmd: NewVersion) -> Result<(FileRecord, Version), RepoError>;
 
-    /// Takes the lock for `holder`, or refreshes it when `holder` already holds it (its
-    /// `acquired_at` and `base_version` stay). A new lock's `base_version` is the file's latest
-    /// version. Expiry is computed from the store's clock; an expired lock is free.
+    /// Takes the lock for `holder`, or refreshes it when `holder` already holds it, as
+    /// [`decide_lock`](crate::rules::store::decide_lock) decides on the lock row as committed
+    /// once the file's row is locked: the holder keeps `acquired_at` while her lock is live,
+    /// and `base_version` even after it expired if nobody took it since; a new holder's
+    /// `base_version` is the file's latest version. Expiry is computed from the store's clock;
+    /// an expired lock is free.
     ///
     /// - [`RepoError::FileLocked`] with the other holder's lock;
     /// - [`RepoError::InvalidTransition`] when the file is archived;
     /// - [`RepoError::FileNotFound`].
     async fn acquire_lock(&self, cmd: AcquireLock) -> Result<Lock, RepoError>;
 
-    /// Releases the live lock. Returns the released lock, or `None` (and writes no audit event)
-    /// when there was none.
+    /// Releases the live lock, as [`decide_unlock`](crate::rules::store::decide_unlock)
+    /// decides. Returns the released lock, or `None` when there was no live lock: then nothing
+    /// is deleted (an expired lock stays with its holder, whoever asks, forced or not) and no
+    /// audit event is written.
     ///
     /// - [`RepoError::FileLocked`] when another user holds it and `force` is false;
     /// - [`RepoError::FileNotFound`].
@@ -385,8 +418,9 @@ pub trait MetadataStore: Send + Sync {
         limit: u32,
     ) -> Result<u64, RepoError>;
 
-    /// Claims up to `limit` queued deletions that no other janitor holds, for `lease`; each
-    /// claim counts an attempt.
+    /// Claims up to `limit` queued deletions that are due (queued without a `not_before`, or
+    /// whose `not_before` has passed) and that no other janitor holds, for `lease`; each claim
+    /// counts an attempt.
     async fn claim_deletions(
         &self,
         lease: Duration,
@@ -397,9 +431,11 @@ pub trait MetadataStore: Send + Sync {
     async fn forget_deletion(&self, id: DeletionId) -> Result<(), RepoError>;
 
     /// Queues objects for deletion (an object written for a version that could not be
-    /// recorded).
+    /// recorded), due at once, or not before `not_before` (a store may still finish a write it
+    /// was asked for after the service gave up on it). A deferred entry is not claimed before.
     async fn queue_deletions(
         &self,
         objects: &[(BucketKind, ObjectKey)],
+        not_before: Option<DateTime<Utc>>,
     ) -> Result<Vec<PendingDeletion>, RepoError>;
 }

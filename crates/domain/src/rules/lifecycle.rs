@@ -1,16 +1,13 @@
 //! The status machine of files and versions, the lock rules and the four-eyes review (spec
 //! §4–§5).
 //!
-//! Stores apply these same rules atomically (the PostgreSQL adapter in SQL); the functions here
-//! are their reference statement, used by the use cases for the checks that need no store and by
-//! in-memory implementations.
+//! The decisions the metadata store takes atomically (who gets a lock, whether a commit is
+//! stale, …) are in [`super::store`], which the stores and the use cases' early checks share.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 use crate::error::StorageError;
-use crate::model::{FileStatus, Lock, UserId, VersionNumber, VersionStatus};
+use crate::model::{FileStatus, UserId, VersionStatus};
 
 /// A review decision on a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,27 +104,6 @@ pub fn check_four_eyes(
     Ok(())
 }
 
-/// What taking a lock does, given the file's current lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LockDecision {
-    /// Free (no lock, or an expired one): a new lock starts.
-    Acquire,
-    /// The caller holds it: its expiry moves; `acquired_at` and `base_version` stay.
-    Refresh,
-    /// Someone else holds a live lock.
-    HeldByOther(Lock),
-}
-
-/// Lock rules: an expired lock is free; the holder refreshes; anyone else is refused.
-pub fn decide_lock(current: Option<&Lock>, caller: &UserId, now: DateTime<Utc>) -> LockDecision {
-    match current {
-        None => LockDecision::Acquire,
-        Some(lock) if lock.expires_at <= now => LockDecision::Acquire,
-        Some(lock) if &lock.holder == caller => LockDecision::Refresh,
-        Some(lock) => LockDecision::HeldByOther(lock.clone()),
-    }
-}
-
 /// Lock lifetimes: the default, and the most a caller may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockTtl {
@@ -152,17 +128,6 @@ impl LockTtl {
     }
 }
 
-/// What an unlock request does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UnlockDecision {
-    /// No live lock: nothing to do.
-    NotLocked,
-    /// The holder releases.
-    Release,
-    /// Someone else's lock is forced open (audited with the reason).
-    Force,
-}
-
 /// Validates the shape of a force-unlock request before anything is read.
 ///
 /// # Errors
@@ -174,82 +139,12 @@ pub fn check_force_reason(force: bool, reason: Option<&str>) -> Result<(), Stora
     Ok(())
 }
 
-/// Unlock rules: the holder releases; anyone else needs `force` (whose right the caller has
-/// checked); an expired or absent lock is nothing to release.
-///
-/// # Errors
-/// [`StorageError::FileLocked`] when another user holds the lock and `force` is false.
-pub fn decide_unlock(
-    current: Option<&Lock>,
-    caller: &UserId,
-    force: bool,
-    now: DateTime<Utc>,
-) -> Result<UnlockDecision, StorageError> {
-    match current {
-        None => Ok(UnlockDecision::NotLocked),
-        Some(lock) if lock.expires_at <= now => Ok(UnlockDecision::NotLocked),
-        Some(lock) if &lock.holder == caller => Ok(UnlockDecision::Release),
-        Some(_) if force => Ok(UnlockDecision::Force),
-        Some(lock) => Err(StorageError::FileLocked(Box::new(lock.clone()))),
-    }
-}
-
-/// The commit rule (`/versions/commit`): the committer holds the live lock on the target, and
-/// the target has not moved since the lock was taken (the checkout ticket).
-///
-/// # Errors
-/// [`StorageError::InvalidTransition`] when nobody holds the lock,
-/// [`StorageError::FileLocked`] when someone else does, [`StorageError::VersionConflict`] when
-/// the latest version is no longer the lock's `base_version`.
-pub fn check_commit(
-    lock: Option<&Lock>,
-    committer: &UserId,
-    latest: VersionNumber,
-    now: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    match lock.filter(|l| l.expires_at > now) {
-        None => Err(StorageError::InvalidTransition(
-            "commit needs the lock on the target: lock it or copy it to your workspace first"
-                .into(),
-        )),
-        Some(l) if &l.holder != committer => Err(StorageError::FileLocked(Box::new(l.clone()))),
-        Some(l) if l.base_version != latest => Err(StorageError::VersionConflict {
-            detail: format!(
-                "the target is at version {latest}, but your lock was taken on version {}",
-                l.base_version
-            ),
-            current: Some(latest),
-            precondition: false,
-        }),
-        Some(_) => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
 
     fn user(id: &str) -> UserId {
         UserId::new(id).unwrap()
-    }
-
-    fn n(v: u32) -> VersionNumber {
-        VersionNumber::new(v).unwrap()
-    }
-
-    fn t(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
-    }
-
-    fn lock(holder: &str, expires: i64, base: u32) -> Lock {
-        Lock {
-            holder: user(holder),
-            acquired_at: t(0),
-            expires_at: t(expires),
-            base_version: n(base),
-        }
     }
 
     #[test]
@@ -328,31 +223,6 @@ mod tests {
     }
 
     #[test]
-    fn lock_decisions() {
-        let me = user("me");
-        // free
-        assert_eq!(decide_lock(None, &me, t(10)), LockDecision::Acquire);
-        // held by another, live
-        let other = lock("other", 100, 1);
-        assert_eq!(
-            decide_lock(Some(&other), &me, t(10)),
-            LockDecision::HeldByOther(other.clone())
-        );
-        // expired: free again (expiry instant itself counts as expired)
-        assert_eq!(
-            decide_lock(Some(&other), &me, t(100)),
-            LockDecision::Acquire
-        );
-        assert_eq!(
-            decide_lock(Some(&other), &me, t(101)),
-            LockDecision::Acquire
-        );
-        // refresh by the holder
-        let mine = lock("me", 100, 1);
-        assert_eq!(decide_lock(Some(&mine), &me, t(10)), LockDecision::Refresh);
-    }
-
-    #[test]
     fn lock_ttl_bounds() {
         let ttl = LockTtl {
             default: Duration::from_secs(86_400),
@@ -386,54 +256,5 @@ mod tests {
         ));
         assert!(check_force_reason(true, Some("holder on leave")).is_ok());
         assert!(check_force_reason(false, None).is_ok());
-    }
-
-    #[test]
-    fn unlock_decisions() {
-        let me = user("me");
-        assert_eq!(
-            decide_unlock(None, &me, false, t(0)).unwrap(),
-            UnlockDecision::NotLocked
-        );
-        let mine = lock("me", 100, 1);
-        assert_eq!(
-            decide_unlock(Some(&mine), &me, false, t(0)).unwrap(),
-            UnlockDecision::Release
-        );
-        let other = lock("other", 100, 1);
-        assert!(matches!(
-            decide_unlock(Some(&other), &me, false, t(0)),
-            Err(StorageError::FileLocked(l)) if l.holder == user("other")
-        ));
-        assert_eq!(
-            decide_unlock(Some(&other), &me, true, t(0)).unwrap(),
-            UnlockDecision::Force
-        );
-        assert_eq!(
-            decide_unlock(Some(&other), &me, false, t(200)).unwrap(),
-            UnlockDecision::NotLocked
-        );
-    }
-
-    #[test]
-    fn commit_rules() {
-        let me = user("me");
-        assert!(matches!(
-            check_commit(None, &me, n(1), t(0)),
-            Err(StorageError::InvalidTransition(_))
-        ));
-        assert!(matches!(
-            check_commit(Some(&lock("me", 10, 1)), &me, n(1), t(20)),
-            Err(StorageError::InvalidTransition(_))
-        ));
-        assert!(matches!(
-            check_commit(Some(&lock("other", 100, 1)), &me, n(1), t(0)),
-            Err(StorageError::FileLocked(_))
-        ));
-        assert!(matches!(
-            check_commit(Some(&lock("me", 100, 1)), &me, n(2), t(0)),
-            Err(StorageError::VersionConflict { current: Some(c), precondition: false, .. }) if c == n(2)
-        ));
-        assert!(check_commit(Some(&lock("me", 100, 2)), &me, n(2), t(0)).is_ok());
     }
 }

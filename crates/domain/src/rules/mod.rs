@@ -1,8 +1,10 @@
 //! The rules of the domain, as pure functions: the access table, the status machine, locks and
-//! the four-eyes review.
+//! the four-eyes review; and ([`store`]) the decisions the metadata store takes inside its units
+//! of work.
 
 pub mod access;
 pub mod lifecycle;
+pub mod store;
 
 pub use access::*;
 pub use lifecycle::*;

@@ -7,7 +7,7 @@ use crate::model::{
     AuditAction, BucketKind, FilePath, FileRecord, RequestContext, UploadKind, VersionStatus,
 };
 use crate::ports::{Checkout, NewVersion, WriteMode};
-use crate::rules::{Operation, check_commit, ensure_writable};
+use crate::rules::{Operation, ensure_writable, store::check_commit};
 
 /// `POST /copy`.
 #[derive(Debug, Clone)]
@@ -28,7 +28,8 @@ pub struct CommitRequest {
 }
 
 /// A copy from `projects` into the caller's own `users` workspace checks the source out: the
-/// source gets locked for the caller, on the version copied (spec §5).
+/// source gets locked for the caller, on the version copied, and the copy carries the checkout
+/// ticket (spec §5).
 fn is_checkout(req: &CopyRequest) -> bool {
     req.source.bucket() == BucketKind::Projects && req.target.bucket() == BucketKind::Users
 }
@@ -85,6 +86,7 @@ impl StorageService {
 
         let checkout_cmd = checkout.then(|| Checkout {
             file_id: source.id,
+            path: source.path.clone(),
             base_version: version.number,
             ttl: self.settings.lock_ttl.default,
             audit: self.audit_draft(
@@ -96,6 +98,7 @@ impl StorageService {
         });
         let cmd = |reservation: &crate::model::UploadReservation| NewVersion {
             reservation: reservation.id,
+            completes: None,
             path: req.target.clone(),
             new_file_id: self.new_file_id(),
             version_id: reservation.version_id,
@@ -127,12 +130,17 @@ impl StorageService {
     }
 
     /// `POST /versions/commit`: the workspace file becomes the target's next version, pending
-    /// validation. The caller must hold the target's lock, taken on the target's latest
-    /// version; the lock is released unless `keep_lock`.
+    /// validation. A workspace copy made by a checkout of the target carries its ticket: the
+    /// target must still be at the ticket's version, whatever happened to the lock since (a
+    /// newer version by anyone, the caller included, is a conflict). The caller must also hold
+    /// the target's lock; a source without a ticket for the target needs the lock to have been
+    /// taken on the target's latest version. The lock is released unless `keep_lock`; the
+    /// ticket moves to the new version.
     ///
     /// # Errors
     /// Access errors, `invalid_request` (no message), `file_not_found`, `invalid_transition`
-    /// (no lock held, archived), `file_locked`, `version_conflict` (stale base), faults.
+    /// (no lock held, archived), `file_locked`, `version_conflict` (stale ticket or base),
+    /// faults.
     pub async fn commit(
         &self,
         ctx: &RequestContext,
@@ -154,16 +162,12 @@ impl StorageService {
         let source = self.existing_file(&req.source).await?;
         let target = self.existing_file(&req.target).await?;
         ensure_writable(target.status)?;
-        check_commit(
-            target.lock.as_ref(),
-            ctx.user(),
-            target.version,
-            self.ports.clock.now(),
-        )?;
+        check_commit(&target, ctx.user(), source.checkout.as_ref())?;
         let version = self.latest_version(&source).await?;
 
         let cmd = |reservation: &crate::model::UploadReservation| NewVersion {
             reservation: reservation.id,
+            completes: None,
             path: req.target.clone(),
             new_file_id: target.id,
             version_id: reservation.version_id,
@@ -177,6 +181,7 @@ impl StorageService {
             tags: None,
             mode: WriteMode::Commit {
                 keep_lock: req.keep_lock,
+                source: source.id,
             },
             checkout: None,
             audit: self.audit_draft(

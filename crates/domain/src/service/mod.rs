@@ -285,7 +285,10 @@ impl StorageService {
 
     /// Gives up a reservation whose object may exist: queue the object, try to delete it now,
     /// and forget the queue entry when that worked. Failures are left to the janitor, which
-    /// retries queued deletions and reclaims expired reservations.
+    /// retries queued deletions and reclaims expired reservations. A store may still finish a
+    /// write it was asked for after the service gave up (a copy or a part that timed out on
+    /// this side): the key is queued once more, not before the transfer lease has passed, so
+    /// such a late object is not left untracked.
     pub(crate) async fn discard_reservation(&self, reservation: &UploadReservation) {
         if let Ok(Some(pending)) = self
             .ports
@@ -301,6 +304,14 @@ impl StorageService {
         {
             let _ = self.ports.metadata.forget_deletion(pending.id).await;
         }
+        let later = self.ports.clock.now() + chrono_duration(self.settings.transfer_lease);
+        let object = [(reservation.path.bucket(), reservation.object_key.clone())];
+        // When this fails too, the reservation (if it could not be abandoned) still expires.
+        let _ = self
+            .ports
+            .metadata
+            .queue_deletions(&object, Some(later))
+            .await;
     }
 
     pub(crate) fn new_file_id(&self) -> FileId {

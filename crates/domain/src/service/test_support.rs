@@ -94,6 +94,7 @@ pub(crate) fn file(p: &FilePath, version: u32) -> FileRecord {
         status: FileStatus::Draft,
         lock: None,
         tags: Tags::new(),
+        checkout: None,
         size: 3,
         content_type: "text/plain".into(),
         sha256: "ab".repeat(32),

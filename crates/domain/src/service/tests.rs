@@ -365,6 +365,19 @@ fn proxy_upload_records_size_hash_and_audit() {
     assert_eq!((out.file, out.version), (file, version));
 }
 
+/// A discarded transfer queues its key once more, due after the transfer lease (300 s).
+fn expect_deferred_deletion(m: &mut Mocks, key_prefix: &'static str) {
+    m.meta
+        .expect_queue_deletions()
+        .withf(move |objects, not_before| {
+            objects.len() == 1
+                && objects[0].1.as_str().starts_with(key_prefix)
+                && *not_before == Some(now() + chrono::TimeDelta::seconds(300))
+        })
+        .times(1)
+        .returning(|_, _| Ok(Vec::new()));
+}
+
 #[test]
 fn proxy_upload_over_the_limit_keeps_nothing() {
     let mut m = Mocks::new(); // limit 1000 bytes
@@ -401,6 +414,7 @@ fn proxy_upload_over_the_limit_keeps_nothing() {
         .withf(move |id| *id == deletion.id)
         .times(1)
         .returning(|_| Ok(()));
+    expect_deferred_deletion(&mut m, "alice/");
     m.meta.expect_commit_version().never();
     let svc = m.service();
     let chunks: Vec<Result<Bytes, std::io::Error>> =
@@ -504,6 +518,7 @@ fn a_refused_commit_discards_the_written_object() {
         .expect_abandon_reservation()
         .times(1)
         .returning(|_| Ok(None));
+    expect_deferred_deletion(&mut m, "alice/");
     let svc = m.service();
     let req = ProxyUpload {
         path: p,
@@ -559,8 +574,12 @@ fn presign_reserves_an_upload_that_expires_after_the_url() {
     m.meta.expect_find_file().returning(|_| Ok(None));
     m.blobs
         .expect_presign_put()
-        .withf(|bucket, _, ct, len, ttl| {
-            *bucket == Users && ct == "application/pdf" && *len == Some(5) && ttl.as_secs() == 900
+        .withf(|bucket, key, ct, len, ttl| {
+            *bucket == Users
+                && key.staged_upload().is_some()
+                && ct == "application/pdf"
+                && *len == Some(5)
+                && ttl.as_secs() == 900
         })
         .returning(|_, _, _, _, ttl| {
             Ok(crate::ports::PresignedRequest {
@@ -576,6 +595,7 @@ fn presign_reserves_an_upload_that_expires_after_the_url() {
             r.expected_size == Some(5)
                 && r.expires_at == now() + chrono::TimeDelta::seconds(900 + 3600)
                 && r.created_by.as_str() == "alice"
+                && r.object_key == ObjectKey::staging(r.path.owner(), r.id)
         })
         .times(1)
         .returning(|_| Ok(()));
@@ -601,7 +621,10 @@ fn reservation_for(p: &FilePath, owner: &str) -> crate::model::UploadReservation
         path: p.clone(),
         created_by: user(owner),
         version_id,
-        object_key: ObjectKey::for_version(p.owner(), version_id),
+        object_key: ObjectKey::staging(
+            p.owner(),
+            crate::model::UploadId::from_uuid(uuid::Uuid::from_u128(78)),
+        ),
         content_type: "text/plain".into(),
         expected_size: Some(3),
         expected_sha256: None,
@@ -689,6 +712,197 @@ fn complete_is_idempotent() {
     assert_eq!(out.file, f);
 }
 
+/// A staging object of `bytes`: `head` and `get` of the staging key answer them; `head` and
+/// `get` of any other key (the sealed copy) answer `sealed`.
+fn staged_and_sealed(m: &mut Mocks, staged: &'static [u8], sealed: &'static [u8]) {
+    let pick = move |key: &ObjectKey| {
+        if key.staged_upload().is_some() {
+            staged
+        } else {
+            sealed
+        }
+    };
+    m.blobs.expect_head().returning(move |_, key| {
+        Ok(BlobMeta {
+            size: pick(key).len() as u64,
+            etag: None,
+            content_type: None,
+        })
+    });
+    m.blobs.expect_get().returning(move |_, key, _| {
+        let bytes = pick(key);
+        Ok(crate::ports::BlobRead {
+            total_size: bytes.len() as u64,
+            range: None,
+            etag: None,
+            body: body(bytes),
+        })
+    });
+}
+
+#[test]
+fn complete_seals_a_copy_and_records_what_the_copy_holds() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let r = reservation_for(&p, "alice");
+    let (id, staging) = (r.id, r.object_key.clone());
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(r.clone())));
+    // The client may overwrite staging at any moment; the version is what the copy holds.
+    staged_and_sealed(&mut m, b"abc", b"xyz");
+    m.meta
+        .expect_create_reservation()
+        .withf(|seal| seal.kind == UploadKind::Copy && seal.object_key.staged_upload().is_none())
+        .times(1)
+        .returning(|_| Ok(()));
+    let from = staging.clone();
+    m.blobs
+        .expect_copy()
+        .withf(move |fb, f, tb, to| {
+            *fb == Users && *f == from && *tb == Users && to.as_str().starts_with("alice/")
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    m.meta
+        .expect_commit_version()
+        .withf(move |cmd| {
+            cmd.completes == Some(id)
+                && cmd.reservation != id
+                && cmd.object_key.as_str().starts_with("alice/")
+                && cmd.size == 3
+                && cmd.sha256 == sha256_of(b"xyz")
+        })
+        .times(1)
+        .returning(|cmd| {
+            let f = file(&cmd.path, 1);
+            let v = version_of(&f, 1, VersionStatus::Draft);
+            Ok((f, v))
+        });
+    let gone = staging.clone();
+    m.blobs
+        .expect_delete()
+        .withf(move |_, key| *key == gone)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let svc = m.service();
+    let out = block_on(svc.complete_upload(&ctx("alice", None), id)).unwrap();
+    assert_eq!(out.version.number, n(1));
+}
+
+#[test]
+fn a_sealed_copy_that_differs_from_the_announcement_is_discarded() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let mut r = reservation_for(&p, "alice");
+    r.expected_sha256 = Some(sha256_of(b"abc"));
+    let (id, staging) = (r.id, r.object_key.clone());
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(r.clone())));
+    // Staging looked right; what was copied is not what was announced.
+    staged_and_sealed(&mut m, b"abc", b"xyz");
+    m.meta.expect_create_reservation().returning(|_| Ok(()));
+    m.blobs.expect_copy().returning(|_, _, _, _| Ok(()));
+    m.meta
+        .expect_abandon_reservation()
+        .times(1)
+        .returning(|_| Ok(None));
+    expect_deferred_deletion(&mut m, "alice/");
+    let gone = staging.clone();
+    m.blobs
+        .expect_delete()
+        .withf(move |_, key| *key == gone)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    m.meta.expect_commit_version().never();
+    let svc = m.service();
+    let err = block_on(svc.complete_upload(&ctx("alice", None), id)).unwrap_err();
+    assert!(
+        matches!(err, StorageError::InvalidRequest(ref d) if d.contains("sha256")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_completion_that_lost_the_race_answers_the_winner_and_drops_its_copy() {
+    let mut m = Mocks::new();
+    let p = path(Users, "/users/alice/a");
+    let r = reservation_for(&p, "alice");
+    let id = r.id;
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(r.clone())));
+    staged_and_sealed(&mut m, b"abc", b"abc");
+    m.meta.expect_create_reservation().returning(|_| Ok(()));
+    m.blobs.expect_copy().returning(|_, _, _, _| Ok(()));
+    let f = file(&p, 1);
+    let winner = version_of(&f, 1, VersionStatus::Draft);
+    let won = winner.id;
+    m.meta
+        .expect_commit_version()
+        .returning(move |_| Err(RepoError::UploadAlreadyCompleted { version_id: won }));
+    let found = (f.clone(), winner.clone());
+    m.meta
+        .expect_find_version()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.meta
+        .expect_abandon_reservation()
+        .times(1)
+        .returning(|_| Ok(None));
+    expect_deferred_deletion(&mut m, "alice/");
+    let svc = m.service();
+    let out = block_on(svc.complete_upload(&ctx("alice", None), id)).unwrap();
+    assert_eq!(out.version.id, winner.id);
+}
+
+#[test]
+fn a_staged_put_needs_its_upload_open() {
+    let p = path(Users, "/users/alice/a");
+    let open = reservation_for(&p, "alice");
+    let key = open.object_key.clone();
+    let check = |r: Option<crate::model::UploadReservation>, key: &ObjectKey| {
+        let mut m = Mocks::new();
+        m.meta
+            .expect_find_reservation()
+            .returning(move |_| Ok(r.clone()));
+        block_on(m.service().check_staged_put(Users, key))
+    };
+    assert!(check(Some(open.clone()), &key).is_ok());
+    let mut completed = open.clone();
+    completed.completed_version =
+        Some(crate::model::VersionId::from_uuid(uuid::Uuid::from_u128(5)));
+    let mut expired = open.clone();
+    expired.expires_at = now();
+    let mut proxy = open.clone();
+    proxy.kind = UploadKind::Proxy;
+    for refused in [Some(completed), Some(expired), Some(proxy), None] {
+        assert!(matches!(
+            check(refused, &key),
+            Err(StorageError::AccessDenied(_))
+        ));
+    }
+    // A key that is no staging key is refused without a lookup; another bucket is refused.
+    let svc = Mocks::new().service();
+    assert!(matches!(
+        block_on(svc.check_staged_put(Users, &ObjectKey::from_stored("alice/x"))),
+        Err(StorageError::AccessDenied(_))
+    ));
+    let mut m = Mocks::new();
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(open.clone())));
+    assert!(matches!(
+        block_on(m.service().check_staged_put(Projects, &key)),
+        Err(StorageError::AccessDenied(_))
+    ));
+}
+
+pub(crate) fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 // ---- copy and commit -------------------------------------------------------------------------
 
 #[test]
@@ -719,8 +933,11 @@ fn checkout_copy_locks_the_source_on_the_copied_version() {
         .expect_commit_version()
         .withf(move |cmd| {
             let co = cmd.checkout.as_ref();
-            co.is_some_and(|c| c.file_id == file_id && c.base_version == n(4))
-                && cmd.status == VersionStatus::Draft
+            co.is_some_and(|c| {
+                c.file_id == file_id
+                    && c.base_version == n(4)
+                    && c.path.as_str() == "/projects/p1/spec.pdf"
+            }) && cmd.status == VersionStatus::Draft
                 && cmd.mode
                     == WriteMode::Upsert {
                         expected: None,
@@ -864,6 +1081,45 @@ fn commit_rules_apply_before_any_copy() {
 }
 
 #[test]
+fn a_stale_checkout_ticket_refuses_the_commit_before_any_copy() {
+    let src = path(Users, "/users/bob/work/spec.pdf");
+    let dst = path(Projects, "/projects/p1/spec.pdf");
+    let mut m = Mocks::new();
+    m.projects.expect_check().returning(|_, _| allow());
+    let mut fd = file(&dst, 3);
+    // The lock is hers and stands on the latest version (her own upload moved it)...
+    fd.lock = Some(lock_by("bob", 3));
+    let mut fs = file(&src, 1);
+    fs.id = crate::model::FileId::from_uuid(uuid::Uuid::from_u128(0x5005));
+    // ...but her copy was checked out at version 2.
+    fs.checkout = Some(crate::model::CheckoutTicket {
+        file_id: fd.id,
+        path: dst.clone(),
+        version: n(2),
+    });
+    m.meta.expect_find_file().returning(move |p| {
+        Ok(Some(if p.as_str().contains("work") {
+            fs.clone()
+        } else {
+            fd.clone()
+        }))
+    });
+    m.blobs.expect_copy().never();
+    let svc = m.service();
+    let req = CommitRequest {
+        source: src,
+        target: dst,
+        message: Some("m".into()),
+        keep_lock: false,
+    };
+    let err = block_on(svc.commit(&ctx("bob", None), req)).unwrap_err();
+    assert!(
+        matches!(err, StorageError::VersionConflict { current: Some(c), .. } if c == n(3)),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn commit_creates_a_pending_version_and_a_failed_copy_keeps_nothing() {
     let src = path(Users, "/users/bob/work/spec.pdf");
     let dst = path(Users, "/users/bob/spec.pdf");
@@ -893,6 +1149,8 @@ fn commit_creates_a_pending_version_and_a_failed_copy_keeps_nothing() {
         .expect_abandon_reservation()
         .times(1)
         .returning(|_| Ok(None));
+    // The copy may still land after the timeout: its key is deleted again later.
+    expect_deferred_deletion(&mut m, "bob/");
     m.meta.expect_commit_version().never();
     let svc = m.service();
     let req = CommitRequest {

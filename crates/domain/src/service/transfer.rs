@@ -13,7 +13,7 @@ use super::{
 };
 use crate::error::StorageError;
 use crate::model::{
-    AuditAction, FilePath, FileRecord, RequestContext, Tags, UploadId, UploadKind,
+    AuditAction, FilePath, FileRecord, ObjectKey, RequestContext, Tags, UploadId, UploadKind,
     UploadReservation, Version, VersionSelector, VersionStatus,
 };
 use crate::ports::{
@@ -108,6 +108,37 @@ pub fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
+fn nothing_uploaded() -> StorageError {
+    StorageError::invalid("nothing has been uploaded to this upload's URL yet")
+}
+
+/// What a completion checks of the uploaded object: its size (the service's limit, the size
+/// announced at presign) and, once measured, its SHA-256 (the hash announced).
+fn check_uploaded(
+    upload: &UploadReservation,
+    size: u64,
+    sha256: Option<&str>,
+) -> Result<(), StorageError> {
+    if size > upload.max_bytes {
+        return Err(StorageError::PayloadTooLarge {
+            limit: upload.max_bytes,
+        });
+    }
+    if let Some(expected) = upload.expected_size.filter(|s| *s != size) {
+        return Err(StorageError::invalid(format!(
+            "the uploaded object has {size} bytes, {expected} were announced"
+        )));
+    }
+    if let (Some(expected), Some(sha256)) = (&upload.expected_sha256, sha256)
+        && expected != sha256
+    {
+        return Err(StorageError::invalid(format!(
+            "the uploaded object's sha256 is {sha256}, {expected} was announced"
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses early what the store would refuse at commit: an archived file, another holder's
 /// lock, a failed expectation. The store decides again, atomically.
 fn precheck_write(
@@ -171,6 +202,9 @@ impl StorageService {
             content_type,
             lifetime,
         );
+        // The URL writes a staging key of its own, never the key of a version: completing the
+        // upload seals a copy of it (see `complete_upload`).
+        reservation.object_key = ObjectKey::staging(req.path.owner(), reservation.id);
         reservation.expected_size = req.size;
         reservation.expected_sha256 = sha256;
         let request = self
@@ -192,13 +226,21 @@ impl StorageService {
         })
     }
 
-    /// `POST /upload/complete`: checks the uploaded object (exists, size, SHA-256) and records
-    /// it as a new version. Idempotent: completing again returns the same version.
+    /// `POST /upload/complete`: seals what was uploaded and records it as a new version.
+    /// Idempotent: completing again returns the same version.
+    ///
+    /// The presigned URL writes a staging key that stays writable until it expires, so the
+    /// staging object is never the version: it is copied inside the store into a key of its own
+    /// that no URL names (under a reservation of its own, so a crash or a failed copy leaves
+    /// nothing untracked), the size and SHA-256 are measured on that sealed copy, and the
+    /// version records it. The staging object is then deleted; whatever a later PUT to the URL
+    /// writes lands in staging again, and the janitor removes it once the reservation has
+    /// expired (the store queued it when the upload was completed).
     ///
     /// # Errors
     /// `upload_not_found` (unknown, expired, someone else's), `invalid_request` (nothing
-    /// uploaded, size or hash mismatch: the object is then removed and the URL may be used
-    /// again), `payload_too_large`, and the refusals of a write.
+    /// uploaded, size or hash mismatch: the staging object is then removed and the URL may be
+    /// used again), `payload_too_large`, and the refusals of a write.
     pub async fn complete_upload(
         &self,
         ctx: &RequestContext,
@@ -220,55 +262,56 @@ impl StorageService {
             return Err(StorageError::UploadNotFound);
         }
         let bucket = reservation.path.bucket();
-        let meta = match self.ports.blobs.head(bucket, &reservation.object_key).await {
+        // A first look at the staging object, to refuse early without copying it.
+        let staged = match self.ports.blobs.head(bucket, &reservation.object_key).await {
             Ok(meta) => meta,
-            Err(BlobError::NotFound) => {
-                return Err(StorageError::invalid(
-                    "nothing has been uploaded to this upload's URL yet",
-                ));
-            }
+            Err(BlobError::NotFound) => return Err(nothing_uploaded()),
             Err(e) => return Err(e.into()),
         };
-        if meta.size > reservation.max_bytes {
+        if let Err(refusal) = check_uploaded(&reservation, staged.size, None) {
             self.ports
                 .blobs
                 .delete(bucket, &reservation.object_key)
                 .await?;
-            return Err(StorageError::PayloadTooLarge {
-                limit: reservation.max_bytes,
-            });
+            return Err(refusal);
         }
-        if let Some(expected) = reservation.expected_size.filter(|s| *s != meta.size) {
-            self.ports
-                .blobs
-                .delete(bucket, &reservation.object_key)
-                .await?;
-            return Err(StorageError::invalid(format!(
-                "the uploaded object has {} bytes, {expected} were announced",
-                meta.size
-            )));
-        }
-        let sha256 = self.hash_object(&reservation).await?;
-        if let Some(expected) = reservation
-            .expected_sha256
-            .as_ref()
-            .filter(|h| **h != sha256)
-        {
-            self.ports
-                .blobs
-                .delete(bucket, &reservation.object_key)
-                .await?;
-            return Err(StorageError::invalid(format!(
-                "the uploaded object's sha256 is {sha256}, {expected} was announced"
-            )));
-        }
+
+        let seal = self.new_reservation(
+            ctx,
+            UploadKind::Copy,
+            &reservation.path,
+            reservation.content_type.clone(),
+            self.settings.transfer_lease,
+        );
+        self.ports.metadata.create_reservation(&seal).await?;
+        let sealed = self
+            .with_heartbeat(&seal, self.seal(&reservation, &seal))
+            .await;
+        let (size, sha256) = match sealed {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                self.discard_reservation(&seal).await;
+                if matches!(
+                    e,
+                    StorageError::InvalidRequest(_) | StorageError::PayloadTooLarge { .. }
+                ) {
+                    // What was uploaded is refused: the URL may be used again.
+                    self.ports
+                        .blobs
+                        .delete(bucket, &reservation.object_key)
+                        .await?;
+                }
+                return Err(e);
+            }
+        };
         let cmd = NewVersion {
-            reservation: reservation.id,
+            reservation: seal.id,
+            completes: Some(reservation.id),
             path: reservation.path.clone(),
             new_file_id: self.new_file_id(),
-            version_id: reservation.version_id,
-            object_key: reservation.object_key.clone(),
-            size: meta.size,
+            version_id: seal.version_id,
+            object_key: seal.object_key.clone(),
+            size,
             sha256,
             content_type: reservation.content_type.clone(),
             author: ctx.user().clone(),
@@ -283,12 +326,54 @@ impl StorageService {
             audit: self.audit_draft(ctx, AuditAction::Upload, &reservation.path, None),
         };
         match self.ports.metadata.commit_version(cmd).await {
-            Ok((file, version)) => Ok(UploadResult { file, version }),
+            Ok((file, version)) => {
+                // Best effort: the store queued it for the janitor anyway.
+                let _ = self
+                    .ports
+                    .blobs
+                    .delete(bucket, &reservation.object_key)
+                    .await;
+                Ok(UploadResult { file, version })
+            }
             Err(RepoError::UploadAlreadyCompleted { version_id }) => {
+                self.discard_reservation(&seal).await;
                 self.completed(version_id).await
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                self.discard_reservation(&seal).await;
+                Err(e.into())
+            }
         }
+    }
+
+    /// Copies the staging object of `upload` into `seal`'s key and measures that copy: its size
+    /// and SHA-256, checked against what was announced.
+    async fn seal(
+        &self,
+        upload: &UploadReservation,
+        seal: &UploadReservation,
+    ) -> Result<(u64, String), StorageError> {
+        let bucket = upload.path.bucket();
+        match self
+            .ports
+            .blobs
+            .copy(bucket, &upload.object_key, bucket, &seal.object_key)
+            .await
+        {
+            Ok(()) => {}
+            Err(BlobError::NotFound) => return Err(nothing_uploaded()),
+            Err(BlobError::SourceChanged) => {
+                return Err(StorageError::invalid(
+                    "the uploaded object changed while it was being completed; complete again",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let sealed = self.ports.blobs.head(bucket, &seal.object_key).await?;
+        check_uploaded(upload, sealed.size, None)?;
+        let sha256 = self.hash_object(bucket, &seal.object_key).await?;
+        check_uploaded(upload, sealed.size, Some(&sha256))?;
+        Ok((sealed.size, sha256))
     }
 
     async fn completed(
@@ -305,12 +390,12 @@ impl StorageService {
         Ok(UploadResult { file, version })
     }
 
-    async fn hash_object(&self, reservation: &UploadReservation) -> Result<String, StorageError> {
-        let read = self
-            .ports
-            .blobs
-            .get(reservation.path.bucket(), &reservation.object_key, None)
-            .await?;
+    async fn hash_object(
+        &self,
+        bucket: crate::model::BucketKind,
+        key: &ObjectKey,
+    ) -> Result<String, StorageError> {
+        let read = self.ports.blobs.get(bucket, key, None).await?;
         let mut hasher = Sha256::new();
         let mut body = read.body;
         while let Some(chunk) = body.next().await {
@@ -320,6 +405,40 @@ impl StorageService {
             hasher.update(&chunk);
         }
         Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// A PUT through one of the service's own signed upload URLs (the local store's
+    /// `/blob/...` routes): the signature is the store's business; this refuses the PUT once
+    /// the upload the URL was signed for was completed or has expired, so a used URL writes
+    /// nothing, not even into staging.
+    ///
+    /// # Errors
+    /// `access_denied` when the key is not the staging key of an open presigned upload;
+    /// faults of the metadata store.
+    pub async fn check_staged_put(
+        &self,
+        bucket: crate::model::BucketKind,
+        key: &ObjectKey,
+    ) -> Result<(), StorageError> {
+        let refused = || {
+            StorageError::denied(
+                "this upload URL can no longer be used: its upload was completed or has expired",
+            )
+        };
+        let id = key.staged_upload().ok_or_else(refused)?;
+        let open = self
+            .ports
+            .metadata
+            .find_reservation(id)
+            .await?
+            .is_some_and(|r| {
+                r.kind == UploadKind::Presigned
+                    && &r.object_key == key
+                    && r.path.bucket() == bucket
+                    && r.completed_version.is_none()
+                    && r.expires_at > self.ports.clock.now()
+            });
+        if open { Ok(()) } else { Err(refused()) }
     }
 
     /// `POST /upload/proxy`: streams `body` to the blob store (bounded memory, size limit
@@ -386,6 +505,7 @@ impl StorageService {
         };
         let cmd = NewVersion {
             reservation: reservation.id,
+            completes: None,
             path: req.path.clone(),
             new_file_id: existing
                 .as_ref()

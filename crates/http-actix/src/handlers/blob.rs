@@ -148,6 +148,12 @@ pub(crate) async fn signed_blob(
             content_type,
             content_length: signed_length,
         } => {
+            if let Some(uploads) = &blobs.uploads {
+                uploads
+                    .check_staged_put(bucket, &key)
+                    .await
+                    .map_err(&fail)?;
+            }
             let put = Put {
                 blobs: &blobs,
                 bucket,
@@ -181,6 +187,9 @@ pub(crate) async fn signed_blob(
 fn store_error(e: BlobError) -> StorageError {
     match e {
         BlobError::NotFound => StorageError::FileNotFound,
+        BlobError::AlreadyExists => StorageError::AccessDenied(
+            "an object was already uploaded with this URL: complete the upload".into(),
+        ),
         other => other.into(),
     }
 }

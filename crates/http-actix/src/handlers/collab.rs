@@ -77,7 +77,8 @@ pub(crate) async fn lock(
 }
 
 /// Releases the caller's lock; `force` releases anyone's (needs `validate` in projects or
-/// ownership elsewhere, and a `reason`; audited).
+/// ownership elsewhere, and a `reason`; audited). An expired lock is nothing to release: the
+/// answer is `released: null`, and nothing is deleted, whoever asks.
 #[utoipa::path(
     post, path = "/unlock", operation_id = "unlock_file", tag = "collaboration", request_body = UnlockRequest,
     responses((status = 200, description = "The released lock, or null", body = UnlockResponse), Errors)
@@ -128,8 +129,11 @@ pub(crate) async fn locks(
     run.await.map_err(|e| caller.fail(e))
 }
 
-/// The workspace file becomes the target's next version, `pending_validation`. The caller must
-/// hold the target's lock, taken on its latest version (else 409 `version_conflict`).
+/// The workspace file becomes the target's next version, `pending_validation`. A workspace copy
+/// made by a checkout carries its ticket (`file.checkout`): the target must still be at that
+/// version, whatever happened to the lock (else 409 `version_conflict`, nothing created). The
+/// caller must hold the target's lock; a source without a ticket needs the lock taken on the
+/// target's latest version.
 #[utoipa::path(
     post, path = "/versions/commit", operation_id = "commit_version", tag = "versions", request_body = CommitRequest,
     responses((status = 200, description = "The target file and its new version", body = FileVersionResponse), Errors)

@@ -49,6 +49,8 @@ fn invalid(detail: impl Into<String>) -> StorageError {
 }
 
 /// Reserves an upload and answers a URL to PUT the bytes to; then call `/upload/complete`.
+/// The URL writes a staging object of this upload only, never a version: what it writes after
+/// the completion changes no version.
 #[utoipa::path(
     post, path = "/upload/presign", operation_id = "presign_upload", tag = "uploads", request_body = PresignUploadRequest,
     responses((status = 200, description = "Where and how to PUT the bytes", body = PresignUploadResponse), Errors)
@@ -72,8 +74,9 @@ pub(crate) async fn presign_upload(
     run.await.map_err(|e| caller.fail(e))
 }
 
-/// Checks the uploaded object (exists, size, SHA-256 when announced) and records it as a new
-/// version. Idempotent: completing again answers the same version.
+/// Seals the uploaded object (a server-side copy under a key no URL names), checks that copy
+/// (exists, size, SHA-256 when announced) and records it as a new version. Idempotent:
+/// completing again answers the same version.
 #[utoipa::path(
     post, path = "/upload/complete", operation_id = "complete_upload", tag = "uploads", request_body = CompleteUploadRequest,
     responses((status = 200, description = "The file and its new version", body = FileVersionResponse), Errors)

@@ -54,6 +54,7 @@ async fn metadata_is_the_file_with_the_contract_fields_and_no_object_key() {
         "locked_by",
         "lock",
         "tags",
+        "checkout",
         "size",
         "content_type",
         "sha256",
@@ -62,6 +63,11 @@ async fn metadata_is_the_file_with_the_contract_fields_and_no_object_key() {
     ]
     .into();
     assert_eq!(keys, spec);
+    assert_eq!(
+        file["checkout"],
+        serde_json::Value::Null,
+        "not a checkout copy"
+    );
     assert_eq!(file["bucket"], "users");
     assert_eq!(file["path"], expected_path);
     assert_eq!(file["name"], "report 100%.txt");

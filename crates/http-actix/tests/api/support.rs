@@ -344,6 +344,7 @@ pub fn file(p: &FilePath, version: u32) -> FileRecord {
         status: FileStatus::Draft,
         lock: None,
         tags: Tags::new(),
+        checkout: None,
         size: 10,
         content_type: "text/plain".into(),
         sha256: "ab".repeat(32),

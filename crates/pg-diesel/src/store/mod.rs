@@ -317,7 +317,9 @@ impl MetadataStore for PgMetadataStore {
     async fn queue_deletions(
         &self,
         objects: &[(BucketKind, ObjectKey)],
+        not_before: Option<DateTime<Utc>>,
     ) -> Result<Vec<PendingDeletion>, RepoError> {
-        self.write(objects.to_vec(), writes::queue_deletions).await
+        self.write((objects.to_vec(), not_before), writes::queue_deletions)
+            .await
     }
 }

@@ -20,16 +20,12 @@ use crate::rows::{
 
 type Conn = AsyncPgConnection;
 
-/// The file at `path`, with its live lock; `FOR UPDATE` of the file row when `lock` is set.
+/// The file at `path`, with its live lock (a read: units of work use `writes::lock_file`).
 pub(crate) async fn file_by_path(
     c: &mut Conn,
     path: &FilePath,
-    lock: bool,
 ) -> Result<Option<FileRecord>, TxError> {
-    let sql = format!(
-        "SELECT {FILE_COLUMNS} FROM {FILE_FROM} WHERE f.bucket = $1 AND f.path = $2{}",
-        if lock { " FOR UPDATE OF f" } else { "" }
-    );
+    let sql = format!("SELECT {FILE_COLUMNS} FROM {FILE_FROM} WHERE f.bucket = $1 AND f.path = $2");
     let row: Option<FileRow> = diesel::sql_query(sql)
         .bind::<Text, _>(path.bucket().as_str())
         .bind::<Text, _>(path.as_str())
@@ -39,16 +35,9 @@ pub(crate) async fn file_by_path(
     Ok(row.map(FileRow::into_record).transpose()?)
 }
 
-/// The file with this id, with its live lock; `FOR UPDATE` of the file row when `lock` is set.
-pub(crate) async fn file_by_id(
-    c: &mut Conn,
-    id: FileId,
-    lock: bool,
-) -> Result<Option<FileRecord>, TxError> {
-    let sql = format!(
-        "SELECT {FILE_COLUMNS} FROM {FILE_FROM} WHERE f.id = $1{}",
-        if lock { " FOR UPDATE OF f" } else { "" }
-    );
+/// The file with this id, with its live lock (a read, or a re-read after a change).
+pub(crate) async fn file_by_id(c: &mut Conn, id: FileId) -> Result<Option<FileRecord>, TxError> {
+    let sql = format!("SELECT {FILE_COLUMNS} FROM {FILE_FROM} WHERE f.id = $1");
     let row: Option<FileRow> = diesel::sql_query(sql)
         .bind::<SqlUuid, _>(id.as_uuid())
         .get_result(c)
@@ -69,11 +58,11 @@ pub(crate) async fn version_by_id(c: &mut Conn, id: VersionId) -> Result<Option<
 }
 
 pub(crate) fn find_file(c: &mut Conn, path: FilePath) -> Work<'_, Option<FileRecord>> {
-    Box::pin(async move { file_by_path(c, &path, false).await })
+    Box::pin(async move { file_by_path(c, &path).await })
 }
 
 pub(crate) fn find_file_by_id(c: &mut Conn, id: FileId) -> Work<'_, Option<FileRecord>> {
-    Box::pin(async move { file_by_id(c, id, false).await })
+    Box::pin(async move { file_by_id(c, id).await })
 }
 
 pub(crate) fn find_version(c: &mut Conn, id: VersionId) -> Work<'_, Option<(FileRecord, Version)>> {
@@ -81,7 +70,7 @@ pub(crate) fn find_version(c: &mut Conn, id: VersionId) -> Work<'_, Option<(File
         let Some(version) = version_by_id(c, id).await? else {
             return Ok(None);
         };
-        Ok(file_by_id(c, version.file_id, false)
+        Ok(file_by_id(c, version.file_id)
             .await?
             .map(|file| (file, version)))
     })

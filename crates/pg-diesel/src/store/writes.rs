@@ -1,6 +1,11 @@
-//! Units of work: each runs in one transaction (see `PgMetadataStore::write`), takes the row
-//! locks its decision rests on (always the file row first, then its lock row), and writes its
-//! audit event in the same transaction.
+//! Units of work: each runs in one transaction (see `PgMetadataStore::write`). Each locks the
+//! row of the file it decides on first ([`lock_file`]), then reads the file and its lock row in
+//! a statement of its own: under READ COMMITTED that statement sees every change committed
+//! before it started, including a lock taken or released while the transaction waited for the
+//! row (a `SELECT … JOIN locks … FOR UPDATE OF files` that waited would return the lock row of
+//! its pre-wait snapshot). Every change of a lock holds the file row too, so writes and lock
+//! changes of one file are ordered. The decisions are the domain's
+//! (`storage_domain::rules::store`); the audit event is written in the same transaction.
 
 use chrono::{DateTime, Utc};
 use diesel::OptionalExtension;
@@ -9,35 +14,32 @@ use diesel::sql_types::{
     Array, BigInt, Bool, Double, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use storage_diesel_common::rules::{
-    archived, check_existing, check_missing, check_not_locked_by_other, check_release,
-    check_reservation, check_set_archived, check_set_tags, file_not_found, next_number,
-    not_in_status, release_audit, releases_lock,
-};
+use storage_diesel_common::rows::{FILE_COLUMNS, FileRow, FileState, STORED_FILE_FROM};
 use storage_domain::model::{
-    AuditDraft, AuditEvent, AuditOutcome, BucketKind, DeletionId, FileId, FileRecord, FileStatus,
-    Lock, ObjectKey, PendingDeletion, UploadId, UploadReservation, UserId, Version, VersionNumber,
-    VersionStatus,
+    AuditDraft, AuditEvent, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, FileId, FilePath,
+    FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, UploadId, UploadReservation, Version,
+    VersionId, VersionNumber, VersionStatus,
 };
 use storage_domain::ports::{
     AcquireLock, Checkout, DeleteFile, NewVersion, ReleaseLock, RepoError, ReviewTransition,
-    SetArchived, SetTags, file_status_following,
+    SetArchived, SetTags, WriteMode, file_status_following,
+};
+use storage_domain::rules::store::{
+    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other, check_reservation,
+    check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_not_found,
+    lock_after_version, next_number, not_in_status, release_audit, ticket_after_commit,
 };
 use uuid::Uuid;
 
 use super::Work;
-use super::reads::{file_by_id, file_by_path, version_by_id};
+use super::reads::{file_by_id, version_by_id};
 use crate::error::TxError;
 use crate::rows::{
-    DeletionRow, LockRow, StatusRow, VERSION_COLUMNS, VersionRow, seconds, sql_limit, sql_number,
-    sql_size, tags_json,
+    DeletionRow, StatusRow, VERSION_COLUMNS, VersionRow, seconds, sql_limit, sql_number, sql_size,
+    tags_json,
 };
 
 type Conn = AsyncPgConnection;
-
-/// How many times a lock statement is retried when the lock that refused it vanished before it
-/// could be read (released or expired in between).
-const LOCK_ATTEMPTS: usize = 5;
 
 /// Appends a completed audit event; its time is the transaction's (`now()`).
 async fn audit(
@@ -67,115 +69,129 @@ async fn audit(
     Ok(())
 }
 
-/// The live lock of a file, `FOR UPDATE` of its row.
-async fn live_lock(c: &mut Conn, file_id: FileId) -> Result<Option<Lock>, TxError> {
-    let row: Option<LockRow> = diesel::sql_query(
-        "SELECT holder, acquired_at, expires_at, base_version FROM locks \
-         WHERE file_id = $1 AND expires_at > now() FOR UPDATE",
-    )
-    .bind::<SqlUuid, _>(file_id.as_uuid())
+/// Which file a unit of work locks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FileKey<'a> {
+    Id(FileId),
+    Path(&'a FilePath),
+}
+
+#[derive(Debug, QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+#[derive(Debug, QueryableByName)]
+struct StateRow {
+    #[diesel(embed)]
+    file: FileRow,
+    #[diesel(sql_type = Timestamptz)]
+    store_now: DateTime<Utc>,
+}
+
+/// Locks the file's row (`FOR UPDATE`, waiting for any other unit of work on it), then reads
+/// the file, its lock row as stored and the transaction's time in a new statement, which sees
+/// what was committed while this one waited. `None` when there is no such file.
+pub(crate) async fn lock_file(
+    c: &mut Conn,
+    key: FileKey<'_>,
+) -> Result<Option<FileState>, TxError> {
+    let locked: Option<IdRow> = match key {
+        FileKey::Id(id) => diesel::sql_query("SELECT id FROM files WHERE id = $1 FOR UPDATE")
+            .bind::<SqlUuid, _>(id.as_uuid())
+            .get_result(c)
+            .await
+            .optional()?,
+        FileKey::Path(path) => {
+            diesel::sql_query("SELECT id FROM files WHERE bucket = $1 AND path = $2 FOR UPDATE")
+                .bind::<Text, _>(path.bucket().as_str())
+                .bind::<Text, _>(path.as_str())
+                .get_result(c)
+                .await
+                .optional()?
+        }
+    };
+    let Some(locked) = locked else {
+        return Ok(None);
+    };
+    let row: StateRow = diesel::sql_query(format!(
+        "SELECT {FILE_COLUMNS}, now() AS store_now FROM {STORED_FILE_FROM} WHERE f.id = $1"
+    ))
+    .bind::<SqlUuid, _>(locked.id)
     .get_result(c)
-    .await
-    .optional()?;
-    Ok(row.map(LockRow::into_lock).transpose()?)
+    .await?;
+    Ok(Some(row.file.into_state(row.store_now)?))
 }
 
 /// The file with this id after a change (with its live lock).
 async fn reread(c: &mut Conn, id: FileId) -> Result<FileRecord, TxError> {
-    file_by_id(c, id, false).await?.ok_or_else(|| {
+    file_by_id(c, id).await?.ok_or_else(|| {
         TxError::Repo(RepoError::Internal(
             "file vanished in its transaction".into(),
         ))
     })
 }
 
-/// Takes or refreshes a lock for `holder` in one statement: the store's clock sets the expiry;
-/// an expired lock (whoever held it) is free; the same holder keeps `acquired_at` while the
-/// lock is live and, unless `base` is given, `base_version` even after it expired (the checkout
-/// ticket: a version added by someone else meanwhile makes the holder's commit stale instead
-/// of silently superseded). `base: None` takes the file's latest version for a new holder.
-/// The file row is share-locked first, so a lock is never taken in the middle of a commit.
-///
-/// Returns `None` when another holder has a live lock (or the file is missing or archived:
-/// [`lock_refusal`] tells which).
-async fn upsert_lock(
-    c: &mut Conn,
-    file_id: FileId,
-    holder: &UserId,
-    ttl: std::time::Duration,
-    base: Option<VersionNumber>,
-) -> Result<Option<Lock>, TxError> {
-    let base = base.map(sql_number).transpose()?;
-    let row: Option<LockRow> = diesel::sql_query(
-        "WITH f AS ( \
-             SELECT id, bucket, path, version FROM files \
-             WHERE id = $1 AND status <> 'archived' FOR SHARE) \
-         INSERT INTO locks AS l (file_id, bucket, path, holder, acquired_at, expires_at, \
-                                 base_version) \
-         SELECT f.id, f.bucket, f.path, $2, now(), now() + make_interval(secs => $3), \
-                COALESCE($4, f.version) \
-         FROM f \
+/// Stores `lock` as the file's lock row (the decision was taken by the caller).
+async fn store_lock(c: &mut Conn, file: &FileRecord, lock: &Lock) -> Result<(), TxError> {
+    diesel::sql_query(
+        "INSERT INTO locks (file_id, bucket, path, holder, acquired_at, expires_at, \
+                            base_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (file_id) DO UPDATE SET \
-             acquired_at = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now() \
-                                THEN l.acquired_at ELSE EXCLUDED.acquired_at END, \
-             base_version = CASE WHEN $4 IS NULL AND l.holder = EXCLUDED.holder \
-                                 THEN l.base_version ELSE EXCLUDED.base_version END, \
-             holder = EXCLUDED.holder, \
-             expires_at = EXCLUDED.expires_at \
-         WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder \
-         RETURNING l.holder, l.acquired_at, l.expires_at, l.base_version",
+             holder = EXCLUDED.holder, acquired_at = EXCLUDED.acquired_at, \
+             expires_at = EXCLUDED.expires_at, base_version = EXCLUDED.base_version",
+    )
+    .bind::<SqlUuid, _>(file.id.as_uuid())
+    .bind::<Text, _>(file.bucket().as_str())
+    .bind::<Text, _>(file.path.as_str())
+    .bind::<Text, _>(lock.holder.as_str())
+    .bind::<Timestamptz, _>(lock.acquired_at)
+    .bind::<Timestamptz, _>(lock.expires_at)
+    .bind::<Integer, _>(sql_number(lock.base_version)?)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+async fn delete_lock(c: &mut Conn, file_id: FileId) -> Result<(), TxError> {
+    diesel::sql_query("DELETE FROM locks WHERE file_id = $1")
+        .bind::<SqlUuid, _>(file_id.as_uuid())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Records a file's checkout ticket.
+async fn set_ticket(c: &mut Conn, file_id: FileId, ticket: &CheckoutTicket) -> Result<(), TxError> {
+    diesel::sql_query(
+        "UPDATE files SET checkout_file_id = $2, checkout_path = $3, checkout_version = $4 \
+         WHERE id = $1",
     )
     .bind::<SqlUuid, _>(file_id.as_uuid())
-    .bind::<Text, _>(holder.as_str())
-    .bind::<Double, _>(seconds(ttl))
-    .bind::<Nullable<Integer>, _>(base)
-    .get_result(c)
-    .await
-    .optional()?;
-    Ok(row.map(LockRow::into_lock).transpose()?)
-}
-
-/// Why [`upsert_lock`] returned nothing: `Some(refusal)`, or `None` when the lock that refused
-/// it is gone by now (retry).
-async fn lock_refusal(c: &mut Conn, file_id: FileId) -> Result<Option<TxError>, TxError> {
-    let row: Option<StatusRow> = diesel::sql_query("SELECT status FROM files WHERE id = $1")
-        .bind::<SqlUuid, _>(file_id.as_uuid())
-        .get_result(c)
-        .await
-        .optional()?;
-    match row {
-        None => Ok(Some(file_not_found().into())),
-        Some(r) if r.status == FileStatus::Archived.as_str() => Ok(Some(archived().into())),
-        Some(_) => Ok(live_lock(c, file_id)
-            .await?
-            .map(|l| TxError::Repo(RepoError::FileLocked(l)))),
-    }
-}
-
-/// [`upsert_lock`], turning a refusal into its error.
-async fn take_lock(
-    c: &mut Conn,
-    file_id: FileId,
-    holder: &UserId,
-    ttl: std::time::Duration,
-    base: Option<VersionNumber>,
-) -> Result<Lock, TxError> {
-    for _ in 0..LOCK_ATTEMPTS {
-        if let Some(lock) = upsert_lock(c, file_id, holder, ttl, base).await? {
-            return Ok(lock);
-        }
-        if let Some(refusal) = lock_refusal(c, file_id).await? {
-            return Err(refusal);
-        }
-    }
-    Err(TxError::Repo(RepoError::Unavailable(
-        "lock contention, retry".into(),
-    )))
+    .bind::<SqlUuid, _>(ticket.file_id.as_uuid())
+    .bind::<Text, _>(ticket.path.as_str())
+    .bind::<Integer, _>(sql_number(ticket.version)?)
+    .execute(c)
+    .await?;
+    Ok(())
 }
 
 pub(crate) fn acquire_lock(c: &mut Conn, cmd: AcquireLock) -> Work<'_, Lock> {
     Box::pin(async move {
-        let lock = take_lock(c, cmd.file_id, &cmd.holder, cmd.ttl, None).await?;
+        let state = lock_file(c, FileKey::Id(cmd.file_id))
+            .await?
+            .ok_or_else(file_not_found)?;
+        let lock = decide_lock(
+            &state.file,
+            state.stored_lock.as_ref(),
+            &cmd.holder,
+            cmd.ttl,
+            None,
+            state.now,
+        )?;
+        store_lock(c, &state.file, &lock).await?;
         audit(c, cmd.audit, Some(cmd.file_id), Some(lock.base_version)).await?;
         Ok(lock)
     })
@@ -183,25 +199,18 @@ pub(crate) fn acquire_lock(c: &mut Conn, cmd: AcquireLock) -> Work<'_, Lock> {
 
 pub(crate) fn release_lock(c: &mut Conn, cmd: ReleaseLock) -> Work<'_, Option<Lock>> {
     Box::pin(async move {
-        file_by_id(c, cmd.file_id, true)
+        let state = lock_file(c, FileKey::Id(cmd.file_id))
             .await?
             .ok_or_else(file_not_found)?;
-        let Some(lock) = live_lock(c, cmd.file_id).await? else {
-            // An expired row is a free lock: tidy it away, nothing to record.
-            diesel::sql_query("DELETE FROM locks WHERE file_id = $1")
-                .bind::<SqlUuid, _>(cmd.file_id.as_uuid())
-                .execute(c)
-                .await?;
-            return Ok(None);
-        };
-        check_release(&lock, &cmd)?;
-        diesel::sql_query("DELETE FROM locks WHERE file_id = $1")
-            .bind::<SqlUuid, _>(cmd.file_id.as_uuid())
-            .execute(c)
-            .await?;
-        let draft = release_audit(&lock, &cmd);
-        audit(c, draft, Some(cmd.file_id), Some(lock.base_version)).await?;
-        Ok(Some(lock))
+        match decide_unlock(state.stored_lock.as_ref(), &cmd, state.now)? {
+            UnlockDecision::NotLocked => Ok(None),
+            UnlockDecision::Release(lock) => {
+                delete_lock(c, cmd.file_id).await?;
+                let draft = release_audit(&lock, &cmd);
+                audit(c, draft, Some(cmd.file_id), Some(lock.base_version)).await?;
+                Ok(Some(lock))
+            }
+        }
     })
 }
 
@@ -223,9 +232,9 @@ async fn reservation_open(c: &mut Conn, id: UploadId) -> Result<(), TxError> {
     .get_result(c)
     .await
     .optional()?;
-    Ok(check_reservation(
-        row.map(|r| (r.completed_version, r.open)),
-    )?)
+    Ok(check_reservation(row.map(|r| {
+        (r.completed_version.map(VersionId::from_uuid), r.open)
+    }))?)
 }
 
 /// Inserts the file of a first version, unless another transaction created the path first
@@ -256,17 +265,31 @@ async fn insert_new_file(c: &mut Conn, cmd: &NewVersion) -> Result<bool, TxError
 pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRecord, Version)> {
     Box::pin(async move {
         reservation_open(c, cmd.reservation).await?;
+        if let Some(upload) = cmd.completes {
+            reservation_open(c, upload).await?;
+        }
+        // A commit's source, the workspace copy, first: every unit of work that locks two files
+        // locks the workspace copy first (a checkout locks its target, then the source).
+        let source = match cmd.mode {
+            WriteMode::Commit { source, .. } => Some(
+                lock_file(c, FileKey::Id(source))
+                    .await?
+                    .ok_or_else(file_not_found)?,
+            ),
+            WriteMode::Upsert { .. } => None,
+        };
+        let ticket = source.as_ref().and_then(|s| s.file.checkout.as_ref());
 
-        // The target file, row-locked; created when the path is free.
-        let mut existing = file_by_path(c, &cmd.path, true).await?;
+        // The target file; created when the path is free.
+        let mut existing = lock_file(c, FileKey::Path(&cmd.path)).await?;
         let mut created = false;
         if existing.is_none() {
-            check_missing(&cmd)?;
+            check_new_file(&cmd.mode)?;
             if insert_new_file(c, &cmd).await? {
                 created = true;
             } else {
                 // Another first upload of this path won the race: it is now an existing file.
-                existing = file_by_path(c, &cmd.path, true).await?;
+                existing = lock_file(c, FileKey::Path(&cmd.path)).await?;
                 if existing.is_none() {
                     return Err(TxError::Repo(RepoError::Unavailable(
                         "concurrent change of the path, retry".into(),
@@ -276,9 +299,9 @@ pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRec
         }
 
         let (file_id, number) = match &existing {
-            Some(file) if !created => {
-                check_existing(file, &cmd)?;
-                (file.id, next_number(file.version)?)
+            Some(state) if !created => {
+                check_write(&state.file, &cmd, ticket)?;
+                (state.file.id, next_number(state.file.version)?)
             }
             _ => (cmd.new_file_id, VersionNumber::FIRST),
         };
@@ -302,7 +325,7 @@ pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRec
         .execute(c)
         .await?;
 
-        if !created {
+        if let Some(state) = existing.as_ref().filter(|_| !created) {
             diesel::sql_query(
                 "UPDATE files SET version = $2, status = $3, size = $4, content_type = $5, \
                      sha256 = $6, tags = COALESCE($7, tags), updated_at = now() \
@@ -318,42 +341,64 @@ pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRec
             .execute(c)
             .await?;
 
-            if releases_lock(cmd.mode) {
-                diesel::sql_query("DELETE FROM locks WHERE file_id = $1")
-                    .bind::<SqlUuid, _>(file_id.as_uuid())
-                    .execute(c)
-                    .await?;
-            } else {
-                // The author's lock, if any (live, or expired and not taken by anyone since),
-                // now stands on the new version: the author's own versions are never stale.
-                diesel::sql_query(
-                    "UPDATE locks SET base_version = $3 WHERE file_id = $1 AND holder = $2",
-                )
-                .bind::<SqlUuid, _>(file_id.as_uuid())
-                .bind::<Text, _>(cmd.author.as_str())
-                .bind::<Integer, _>(sql_n)
-                .execute(c)
-                .await?;
+            match lock_after_version(state.stored_lock.as_ref(), &cmd.author, cmd.mode, number) {
+                LockAfterVersion::Unchanged => {}
+                LockAfterVersion::Released => delete_lock(c, file_id).await?,
+                LockAfterVersion::Rebased(base) => {
+                    diesel::sql_query("UPDATE locks SET base_version = $2 WHERE file_id = $1")
+                        .bind::<SqlUuid, _>(file_id.as_uuid())
+                        .bind::<Integer, _>(sql_number(base)?)
+                        .execute(c)
+                        .await?;
+                }
             }
         }
+        if let Some(source) = &source
+            && let Some(moved) = ticket_after_commit(ticket, file_id, number)
+        {
+            set_ticket(c, source.file.id, &moved).await?;
+        }
 
-        diesel::sql_query(
-            "UPDATE upload_reservations SET completed_version = $2, completed_at = now() \
-             WHERE id = $1",
-        )
-        .bind::<SqlUuid, _>(cmd.reservation.as_uuid())
-        .bind::<SqlUuid, _>(cmd.version_id.as_uuid())
-        .execute(c)
-        .await?;
+        complete_reservation(c, cmd.reservation, cmd.version_id).await?;
+        if let Some(upload) = cmd.completes {
+            complete_reservation(c, upload, cmd.version_id).await?;
+            // Its URL can write the staging object until the reservation expires.
+            diesel::sql_query(
+                "INSERT INTO pending_deletions (id, bucket, object_key, leased_until) \
+                 SELECT gen_random_uuid(), bucket, object_key, expires_at \
+                 FROM upload_reservations WHERE id = $1",
+            )
+            .bind::<SqlUuid, _>(upload.as_uuid())
+            .execute(c)
+            .await?;
+        }
 
         if let Some(Checkout {
             file_id: other,
+            path,
             base_version,
             ttl,
             audit: draft,
         }) = cmd.checkout
         {
-            take_lock(c, other, &cmd.author, ttl, Some(base_version)).await?;
+            let state = lock_file(c, FileKey::Id(other))
+                .await?
+                .ok_or_else(file_not_found)?;
+            let lock = decide_lock(
+                &state.file,
+                state.stored_lock.as_ref(),
+                &cmd.author,
+                ttl,
+                Some(base_version),
+                state.now,
+            )?;
+            store_lock(c, &state.file, &lock).await?;
+            let ticket = CheckoutTicket {
+                file_id: other,
+                path,
+                version: base_version,
+            };
+            set_ticket(c, file_id, &ticket).await?;
             audit(c, draft, Some(other), Some(base_version)).await?;
         }
         audit(c, cmd.audit, Some(file_id), Some(number)).await?;
@@ -364,6 +409,23 @@ pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRec
             .ok_or_else(|| TxError::Repo(RepoError::Internal("version vanished".into())))?;
         Ok((file, version))
     })
+}
+
+/// Marks a reservation completed as `version`.
+async fn complete_reservation(
+    c: &mut Conn,
+    id: UploadId,
+    version: VersionId,
+) -> Result<(), TxError> {
+    diesel::sql_query(
+        "UPDATE upload_reservations SET completed_version = $2, completed_at = now() \
+         WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(id.as_uuid())
+    .bind::<SqlUuid, _>(version.as_uuid())
+    .execute(c)
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, QueryableByName)]
@@ -386,7 +448,7 @@ pub(crate) fn review_version(
             .ok_or_else(version_not_found)?;
         let file_id = FileId::from_uuid(owner.file_id);
         // The file row first (the order every unit of work follows), then the decision.
-        file_by_id(c, file_id, true)
+        lock_file(c, FileKey::Id(file_id))
             .await?
             .ok_or_else(version_not_found)?;
 
@@ -441,9 +503,10 @@ pub(crate) fn review_version(
 
 pub(crate) fn set_tags(c: &mut Conn, cmd: SetTags) -> Work<'_, FileRecord> {
     Box::pin(async move {
-        let file = file_by_id(c, cmd.file_id, true)
+        let file = lock_file(c, FileKey::Id(cmd.file_id))
             .await?
-            .ok_or_else(file_not_found)?;
+            .ok_or_else(file_not_found)?
+            .file;
         check_set_tags(&file, &cmd.actor)?;
         diesel::sql_query("UPDATE files SET tags = $2, updated_at = now() WHERE id = $1")
             .bind::<SqlUuid, _>(cmd.file_id.as_uuid())
@@ -457,9 +520,10 @@ pub(crate) fn set_tags(c: &mut Conn, cmd: SetTags) -> Work<'_, FileRecord> {
 
 pub(crate) fn set_archived(c: &mut Conn, cmd: SetArchived) -> Work<'_, FileRecord> {
     Box::pin(async move {
-        let file = file_by_id(c, cmd.file_id, true)
+        let file = lock_file(c, FileKey::Id(cmd.file_id))
             .await?
-            .ok_or_else(file_not_found)?;
+            .ok_or_else(file_not_found)?
+            .file;
         check_set_archived(&file, &cmd)?;
         let status = if cmd.archived {
             FileStatus::Archived
@@ -495,9 +559,10 @@ fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError> {
 
 pub(crate) fn delete_file(c: &mut Conn, cmd: DeleteFile) -> Work<'_, Vec<PendingDeletion>> {
     Box::pin(async move {
-        let file = file_by_id(c, cmd.file_id, true)
+        let file = lock_file(c, FileKey::Id(cmd.file_id))
             .await?
-            .ok_or_else(file_not_found)?;
+            .ok_or_else(file_not_found)?
+            .file;
         check_not_locked_by_other(&file, &cmd.actor)?;
         let rows: Vec<DeletionRow> = diesel::sql_query(format!(
             "WITH gone AS (DELETE FROM versions WHERE file_id = $1 RETURNING object_key) \
@@ -685,7 +750,7 @@ pub(crate) fn forget_deletion(c: &mut Conn, id: DeletionId) -> Work<'_, ()> {
 
 pub(crate) fn queue_deletions(
     c: &mut Conn,
-    objects: Vec<(BucketKind, ObjectKey)>,
+    (objects, not_before): (Vec<(BucketKind, ObjectKey)>, Option<DateTime<Utc>>),
 ) -> Work<'_, Vec<PendingDeletion>> {
     Box::pin(async move {
         if objects.is_empty() {
@@ -694,12 +759,14 @@ pub(crate) fn queue_deletions(
         let buckets: Vec<&str> = objects.iter().map(|(b, _)| b.as_str()).collect();
         let keys: Vec<&str> = objects.iter().map(|(_, k)| k.as_str()).collect();
         let rows: Vec<DeletionRow> = diesel::sql_query(format!(
-            "INSERT INTO pending_deletions (id, bucket, object_key) \
-             SELECT gen_random_uuid(), b, k FROM unnest($1::text[], $2::text[]) AS t(b, k) \
+            "INSERT INTO pending_deletions (id, bucket, object_key, leased_until) \
+             SELECT gen_random_uuid(), b, k, $3 \
+             FROM unnest($1::text[], $2::text[]) AS t(b, k) \
              RETURNING {DELETION_COLUMNS}"
         ))
         .bind::<Array<Text>, _>(buckets)
         .bind::<Array<Text>, _>(keys)
+        .bind::<Nullable<Timestamptz>, _>(not_before)
         .load(c)
         .await?;
         deletions(rows)

@@ -1,5 +1,5 @@
-//! The janitor: an abandoned presigned upload's object is removed once its reservation has
-//! expired (`PRESIGN_TTL_SECONDS=1`, `UPLOAD_GRACE_SECONDS=1`), by the `storage-server janitor
+//! The janitor: an abandoned presigned upload's staging object (and a completed one's) is
+//! removed once its reservation has expired (`PRESIGN_TTL_SECONDS=1`, `UPLOAD_GRACE_SECONDS=1`), by the `storage-server janitor
 //! --once` binary and by the server's own wiring; two passes at once share the work without
 //! deleting anything twice or failing.
 
@@ -129,11 +129,18 @@ async fn the_janitor_binary_removes_an_abandoned_upload() {
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "janitor --once failed: {stderr}");
+    // One deletion per expired reservation, and the kept upload's staging object (queued when
+    // it was completed, due once its reservation expired).
     assert!(
         stderr.contains(&format!("reservations_expired={reservations}"))
-            && stderr.contains(&format!("objects_deleted={reservations}"))
+            && stderr.contains(&format!("objects_deleted={}", reservations + 1))
             && stderr.contains("deletions_failed=0"),
         "the pass reports its work ({reservations} reservations): {stderr}"
+    );
+    let kept_staging = Objects::key_of_url(presigned["url"].as_str().unwrap());
+    assert!(
+        !objects.exists(&kept_staging).await,
+        "the completed upload's staging object is removed"
     );
 
     let (upload_id, key) = &abandoned[0];

@@ -10,7 +10,9 @@
 //! - `janitor`: abandoned presigned uploads are reclaimed, also by two passes at once;
 //! - `operations`: the metrics a workload moves, the metrics listener, readiness while the
 //!   database is cut off, presigned URLs signed for `MINIO_PUBLIC_ENDPOINT`.
-//! - `cross_site`: every change sent with the cookie from a foreign web origin is refused.
+//! - `cross_site`: every change sent with the cookie from a foreign web origin is refused;
+//! - `sealed`: a used presigned URL changes no version; no staging object outlives its URL;
+//! - `tickets`: the checkout ticket on the workspace copy, whatever happens to the lock.
 //!
 //! Run through `tests/run.sh` (it starts PostgreSQL and Garage and exports the `TEST_*`
 //! variables).
@@ -24,5 +26,7 @@ mod errors;
 mod isolation;
 mod janitor;
 mod operations;
+mod sealed;
 mod support;
+mod tickets;
 mod workflows;

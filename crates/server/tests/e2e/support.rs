@@ -592,6 +592,20 @@ impl As<'_> {
     }
 }
 
+impl App {
+    /// One janitor pass, as an instance of this service would run it (adapters of its own).
+    pub async fn run_janitor(&self) -> storage_domain::service::JanitorReport {
+        let base_url = self.config.public_base_url(self.config.bind_addr.port());
+        let adapters = storage_server::app::Adapters::connect(&self.config, &base_url)
+            .await
+            .expect("adapters");
+        storage_server::app::storage_service(&adapters, &self.config)
+            .run_janitor_once()
+            .await
+            .expect("janitor pass")
+    }
+}
+
 /// PUTs `bytes` to a presigned upload answer's URL with its signed headers; returns the status.
 pub async fn put_presigned(app: &App, presigned: &Value, bytes: Vec<u8>) -> StatusCode {
     assert_eq!(presigned["method"], "PUT", "{presigned}");
@@ -696,6 +710,17 @@ impl Objects {
             Err(BlobError::NotFound) => false,
             Err(e) => panic!("head {key}: {e}"),
         }
+    }
+
+    /// The bytes of the object, read behind the service's back.
+    pub async fn bytes(
+        &self,
+        (bucket, key): &(storage_domain::model::BucketKind, ObjectKey),
+    ) -> Vec<u8> {
+        let read = self.store.get(*bucket, key, None).await.expect("get");
+        storage_test_support::bytes_gen::collect(read.body)
+            .await
+            .expect("read the object")
     }
 
     /// Deletes the object behind the service's back.

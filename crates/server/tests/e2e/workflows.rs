@@ -611,9 +611,9 @@ async fn lock_conflicts_name_the_holder() {
 }
 
 /// The checkout ticket: alice checks out version 1; her lock expires and bob adds version 2;
-/// when she takes her lock again and commits her workspace, it is 409 `version_conflict`
-/// (bob's version would otherwise be silently superseded), and nothing is written. A fresh
-/// checkout then lets her commit.
+/// a commit of her workspace is 409 `version_conflict` (bob's version would otherwise be
+/// silently superseded), before and after she takes her lock again, and nothing is written. A
+/// fresh checkout then lets her commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_base_is_a_version_conflict() {
     let app = App::start_with(Options::default().var("LOCK_TTL_SECONDS", 1)).await;
@@ -634,11 +634,11 @@ async fn a_stale_base_is_a_version_conflict() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     bob.upload(path, b"model 2, bob".to_vec()).await.ok();
     alice.upload(work, b"model 2, alice".to_vec()).await.ok();
-    // Without a live lock, a commit is refused.
+    // Her copy's ticket is stale, whatever the lock: refused as a conflict even without it.
     alice
         .commit(work, path, "my changes")
         .await
-        .err(StatusCode::CONFLICT, ErrorCode::InvalidTransition);
+        .err(StatusCode::CONFLICT, ErrorCode::VersionConflict);
     // Her lock again: her ticket still stands on version 1, so her commit is stale.
     let relocked = alice.lock_for(path, 60).await.ok();
     assert_eq!(relocked["lock"]["base_version"], 1);

@@ -2,32 +2,35 @@
 //! `SqliteMetadataStore::run`), so it holds SQLite's write lock from its first statement: the
 //! rows its decision reads cannot change before it writes, and no other unit of work runs
 //! meanwhile. Its audit event is written in the same transaction, at the transaction's `now`.
+//! Each reads the file it decides on with its lock row as stored ([`lock_file`]) and asks the
+//! domain's decision functions (`storage_domain::rules::store`), as the PostgreSQL adapter does.
 
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 use diesel::{OptionalExtension, QueryableByName, RunQueryDsl};
 use storage_diesel_common::error::{TxError, corrupt};
 use storage_diesel_common::rows::{
-    DeletionRow, StatusRow, sql_limit, sql_number, sql_size, tags_json,
-};
-use storage_diesel_common::rules::{
-    check_existing, check_missing, check_not_locked_by_other, check_release, check_reservation,
-    check_set_archived, check_set_tags, decide_lock, file_not_found, next_number, not_in_status,
-    release_audit, releases_lock,
+    DeletionRow, FILE_COLUMNS, FileRow, FileState, STORED_FILE_FROM, StatusRow, sql_limit,
+    sql_number, sql_size, tags_json,
 };
 use storage_diesel_common::sql_types::{DbJson, DbTime, DbUuid};
 use storage_domain::model::{
-    AuditDraft, AuditEvent, AuditOutcome, BucketKind, DeletionId, FileId, FileRecord, FileStatus,
-    Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadReservation, UserId, Version,
-    VersionNumber, VersionStatus,
+    AuditDraft, AuditEvent, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, FileId, FilePath,
+    FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadReservation,
+    Version, VersionId, VersionNumber, VersionStatus,
 };
 use storage_domain::ports::{
     AcquireLock, Checkout, DeleteFile, NewVersion, ReleaseLock, RepoError, ReviewTransition,
-    SetArchived, SetTags, file_status_following,
+    SetArchived, SetTags, WriteMode, file_status_following,
+};
+use storage_domain::rules::store::{
+    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other, check_reservation,
+    check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_not_found,
+    lock_after_version, next_number, not_in_status, release_audit, ticket_after_commit,
 };
 use uuid::Uuid;
 
-use super::reads::{file_by_id, file_by_path, version_by_id};
+use super::reads::{file_by_id, version_by_id};
 use super::{Conn, shifted};
 
 /// Appends a completed audit event at the transaction's time.
@@ -75,27 +78,40 @@ fn reread(c: &mut Conn, now: DateTime<Utc>, id: FileId) -> Result<FileRecord, Tx
     })
 }
 
-/// Takes or refreshes the lock of `file_id` for `holder` ([`decide_lock`]) and stores it.
-fn take_lock(
+/// Which file a unit of work reads.
+#[derive(Debug, Clone, Copy)]
+enum FileKey<'a> {
+    Id(FileId),
+    Path(&'a FilePath),
+}
+
+/// The file, its lock row as stored (live or expired) and the transaction's time. Under
+/// SQLite's write lock nothing changes between this read and the unit of work's writes.
+fn lock_file(
     c: &mut Conn,
     now: DateTime<Utc>,
-    file_id: FileId,
-    holder: &UserId,
-    ttl: std::time::Duration,
-    base: Option<VersionNumber>,
-) -> Result<Lock, TxError> {
-    let file = file_by_id(c, now, file_id)?;
-    // The checkout ticket outlives the lock's expiry: a holder re-taking her own expired lock
-    // keeps its base, so a version added by someone else meanwhile makes her commit stale.
-    let base = match base {
-        Some(b) => Some(b),
-        None if file.as_ref().is_some_and(|f| f.lock.is_none()) => {
-            own_expired_base(c, file_id, holder)?
-        }
-        None => None,
+    key: FileKey<'_>,
+) -> Result<Option<FileState>, TxError> {
+    let row: Option<FileRow> = match key {
+        FileKey::Id(id) => diesel::sql_query(format!(
+            "SELECT {FILE_COLUMNS} FROM {STORED_FILE_FROM} WHERE f.id = ?1"
+        ))
+        .bind::<DbUuid, _>(id.as_uuid())
+        .get_result(c)
+        .optional()?,
+        FileKey::Path(path) => diesel::sql_query(format!(
+            "SELECT {FILE_COLUMNS} FROM {STORED_FILE_FROM} WHERE f.bucket = ?1 AND f.path = ?2"
+        ))
+        .bind::<Text, _>(path.bucket().as_str())
+        .bind::<Text, _>(path.as_str())
+        .get_result(c)
+        .optional()?,
     };
-    let lock = decide_lock(file.as_ref(), holder, ttl, base, now)?;
-    let file = file.ok_or_else(file_not_found)?;
+    Ok(row.map(|r| r.into_state(now)).transpose()?)
+}
+
+/// Stores `lock` as the file's lock row (the decision was taken by the caller).
+fn store_lock(c: &mut Conn, file: &FileRecord, lock: &Lock) -> Result<(), TxError> {
     diesel::sql_query(
         "INSERT INTO locks (file_id, bucket, path, holder, acquired_at, expires_at, \
                             base_version) \
@@ -104,7 +120,7 @@ fn take_lock(
              holder = excluded.holder, acquired_at = excluded.acquired_at, \
              expires_at = excluded.expires_at, base_version = excluded.base_version",
     )
-    .bind::<DbUuid, _>(file_id.as_uuid())
+    .bind::<DbUuid, _>(file.id.as_uuid())
     .bind::<Text, _>(file.bucket().as_str())
     .bind::<Text, _>(file.path.as_str())
     .bind::<Text, _>(lock.holder.as_str())
@@ -112,35 +128,7 @@ fn take_lock(
     .bind::<DbTime, _>(lock.expires_at)
     .bind::<Integer, _>(sql_number(lock.base_version)?)
     .execute(c)?;
-    Ok(lock)
-}
-
-#[derive(Debug, QueryableByName)]
-struct BaseRow {
-    #[diesel(sql_type = Integer)]
-    base_version: i32,
-}
-
-/// The base of `holder`'s lock row on the file, live or expired, if the row is hers.
-fn own_expired_base(
-    c: &mut Conn,
-    file_id: FileId,
-    holder: &UserId,
-) -> Result<Option<VersionNumber>, TxError> {
-    let row =
-        diesel::sql_query("SELECT base_version FROM locks WHERE file_id = ?1 AND holder = ?2")
-            .bind::<DbUuid, _>(file_id.as_uuid())
-            .bind::<Text, _>(holder.as_str())
-            .get_result::<BaseRow>(c)
-            .optional()?;
-    Ok(row
-        .map(|r| {
-            u32::try_from(r.base_version)
-                .ok()
-                .and_then(|n| VersionNumber::new(n).ok())
-                .ok_or_else(|| corrupt("lock base_version out of range"))
-        })
-        .transpose()?)
+    Ok(())
 }
 
 fn delete_lock(c: &mut Conn, file_id: FileId) -> Result<(), TxError> {
@@ -150,12 +138,35 @@ fn delete_lock(c: &mut Conn, file_id: FileId) -> Result<(), TxError> {
     Ok(())
 }
 
+/// Records a file's checkout ticket.
+fn set_ticket(c: &mut Conn, file_id: FileId, ticket: &CheckoutTicket) -> Result<(), TxError> {
+    diesel::sql_query(
+        "UPDATE files SET checkout_file_id = ?2, checkout_path = ?3, checkout_version = ?4 \
+         WHERE id = ?1",
+    )
+    .bind::<DbUuid, _>(file_id.as_uuid())
+    .bind::<DbUuid, _>(ticket.file_id.as_uuid())
+    .bind::<Text, _>(ticket.path.as_str())
+    .bind::<Integer, _>(sql_number(ticket.version)?)
+    .execute(c)?;
+    Ok(())
+}
+
 pub(crate) fn acquire_lock(
     c: &mut Conn,
     now: DateTime<Utc>,
     cmd: AcquireLock,
 ) -> Result<Lock, TxError> {
-    let lock = take_lock(c, now, cmd.file_id, &cmd.holder, cmd.ttl, None)?;
+    let state = lock_file(c, now, FileKey::Id(cmd.file_id))?.ok_or_else(file_not_found)?;
+    let lock = decide_lock(
+        &state.file,
+        state.stored_lock.as_ref(),
+        &cmd.holder,
+        cmd.ttl,
+        None,
+        now,
+    )?;
+    store_lock(c, &state.file, &lock)?;
     audit(
         c,
         now,
@@ -171,17 +182,16 @@ pub(crate) fn release_lock(
     now: DateTime<Utc>,
     cmd: ReleaseLock,
 ) -> Result<Option<Lock>, TxError> {
-    let file = file_by_id(c, now, cmd.file_id)?.ok_or_else(file_not_found)?;
-    let Some(lock) = file.lock else {
-        // An expired row is a free lock: tidy it away, nothing to record.
-        delete_lock(c, cmd.file_id)?;
-        return Ok(None);
-    };
-    check_release(&lock, &cmd)?;
-    delete_lock(c, cmd.file_id)?;
-    let draft = release_audit(&lock, &cmd);
-    audit(c, now, draft, Some(cmd.file_id), Some(lock.base_version))?;
-    Ok(Some(lock))
+    let state = lock_file(c, now, FileKey::Id(cmd.file_id))?.ok_or_else(file_not_found)?;
+    match decide_unlock(state.stored_lock.as_ref(), &cmd, now)? {
+        UnlockDecision::NotLocked => Ok(None),
+        UnlockDecision::Release(lock) => {
+            delete_lock(c, cmd.file_id)?;
+            let draft = release_audit(&lock, &cmd);
+            audit(c, now, draft, Some(cmd.file_id), Some(lock.base_version))?;
+            Ok(Some(lock))
+        }
+    }
 }
 
 #[derive(Debug, QueryableByName)]
@@ -200,9 +210,12 @@ fn reservation_open(c: &mut Conn, now: DateTime<Utc>, id: UploadId) -> Result<()
     .bind::<DbUuid, _>(id.as_uuid())
     .get_result(c)
     .optional()?;
-    Ok(check_reservation(
-        row.map(|r| (r.completed_version, r.expires_at > now)),
-    )?)
+    Ok(check_reservation(row.map(|r| {
+        (
+            r.completed_version.map(VersionId::from_uuid),
+            r.expires_at > now,
+        )
+    }))?)
 }
 
 /// Inserts the file of a first version.
@@ -233,18 +246,29 @@ pub(crate) fn commit_version(
     cmd: NewVersion,
 ) -> Result<(FileRecord, Version), TxError> {
     reservation_open(c, now, cmd.reservation)?;
+    if let Some(upload) = cmd.completes {
+        reservation_open(c, now, upload)?;
+    }
+    let source = match cmd.mode {
+        WriteMode::Commit { source, .. } => {
+            Some(lock_file(c, now, FileKey::Id(source))?.ok_or_else(file_not_found)?)
+        }
+        WriteMode::Upsert { .. } => None,
+    };
+    let ticket = source.as_ref().and_then(|s| s.file.checkout.as_ref());
 
     // The target file; created when the path is free (nobody can take the path meanwhile: the
     // transaction holds the write lock).
-    let (file_id, number, created) = match file_by_path(c, now, &cmd.path)? {
-        Some(file) => {
-            check_existing(&file, &cmd)?;
-            (file.id, next_number(file.version)?, false)
+    let existing = lock_file(c, now, FileKey::Path(&cmd.path))?;
+    let (file_id, number) = match &existing {
+        Some(state) => {
+            check_write(&state.file, &cmd, ticket)?;
+            (state.file.id, next_number(state.file.version)?)
         }
         None => {
-            check_missing(&cmd)?;
+            check_new_file(&cmd.mode)?;
             insert_new_file(c, now, &cmd)?;
-            (cmd.new_file_id, VersionNumber::FIRST, true)
+            (cmd.new_file_id, VersionNumber::FIRST)
         }
     };
     let sql_n = sql_number(number)?;
@@ -267,7 +291,7 @@ pub(crate) fn commit_version(
     .bind::<Text, _>(cmd.object_key.as_str())
     .execute(c)?;
 
-    if !created {
+    if let Some(state) = &existing {
         diesel::sql_query(
             "UPDATE files SET version = ?2, status = ?3, size = ?4, content_type = ?5, \
                  sha256 = ?6, tags = COALESCE(?7, tags), updated_at = ?8 \
@@ -283,37 +307,63 @@ pub(crate) fn commit_version(
         .bind::<DbTime, _>(now)
         .execute(c)?;
 
-        if releases_lock(cmd.mode) {
-            delete_lock(c, file_id)?;
-        } else {
-            // The author's lock, if any (live, or expired and not taken by anyone since),
-            // now stands on the new version: the author's own versions are never stale.
-            diesel::sql_query(
-                "UPDATE locks SET base_version = ?3 WHERE file_id = ?1 AND holder = ?2",
-            )
-            .bind::<DbUuid, _>(file_id.as_uuid())
-            .bind::<Text, _>(cmd.author.as_str())
-            .bind::<Integer, _>(sql_n)
-            .execute(c)?;
+        match lock_after_version(state.stored_lock.as_ref(), &cmd.author, cmd.mode, number) {
+            LockAfterVersion::Unchanged => {}
+            LockAfterVersion::Released => delete_lock(c, file_id)?,
+            LockAfterVersion::Rebased(base) => {
+                diesel::sql_query("UPDATE locks SET base_version = ?2 WHERE file_id = ?1")
+                    .bind::<DbUuid, _>(file_id.as_uuid())
+                    .bind::<Integer, _>(sql_number(base)?)
+                    .execute(c)?;
+            }
         }
     }
+    if let Some(source) = &source
+        && let Some(moved) = ticket_after_commit(ticket, file_id, number)
+    {
+        set_ticket(c, source.file.id, &moved)?;
+    }
 
-    diesel::sql_query(
-        "UPDATE upload_reservations SET completed_version = ?2, completed_at = ?3 WHERE id = ?1",
-    )
-    .bind::<DbUuid, _>(cmd.reservation.as_uuid())
-    .bind::<DbUuid, _>(cmd.version_id.as_uuid())
-    .bind::<DbTime, _>(now)
-    .execute(c)?;
+    complete_reservation(c, now, cmd.reservation, cmd.version_id)?;
+    if let Some(upload) = cmd.completes {
+        complete_reservation(c, now, upload, cmd.version_id)?;
+        // Its URL can write the staging object until the reservation expires.
+        diesel::sql_query(
+            "INSERT INTO pending_deletions (id, bucket, object_key, attempts, leased_until, \
+                                            created_at) \
+             SELECT ?2, bucket, object_key, 0, expires_at, ?3 \
+             FROM upload_reservations WHERE id = ?1",
+        )
+        .bind::<DbUuid, _>(upload.as_uuid())
+        .bind::<DbUuid, _>(Uuid::new_v4())
+        .bind::<DbTime, _>(now)
+        .execute(c)?;
+    }
 
     if let Some(Checkout {
         file_id: other,
+        path,
         base_version,
         ttl,
         audit: draft,
     }) = cmd.checkout
     {
-        take_lock(c, now, other, &cmd.author, ttl, Some(base_version))?;
+        let state = lock_file(c, now, FileKey::Id(other))?.ok_or_else(file_not_found)?;
+        let lock = decide_lock(
+            &state.file,
+            state.stored_lock.as_ref(),
+            &cmd.author,
+            ttl,
+            Some(base_version),
+            now,
+        )?;
+        store_lock(c, &state.file, &lock)?;
+        let ticket = CheckoutTicket {
+            file_id: other,
+            path,
+            version: base_version,
+        };
+        set_ticket(c, file_id, &ticket)?;
         audit(c, now, draft, Some(other), Some(base_version))?;
     }
     audit(c, now, cmd.audit, Some(file_id), Some(number))?;
@@ -322,6 +372,23 @@ pub(crate) fn commit_version(
     let version = version_by_id(c, cmd.version_id)?
         .ok_or_else(|| TxError::Repo(RepoError::Internal("version vanished".into())))?;
     Ok((file, version))
+}
+
+/// Marks a reservation completed as `version`.
+fn complete_reservation(
+    c: &mut Conn,
+    now: DateTime<Utc>,
+    id: UploadId,
+    version: VersionId,
+) -> Result<(), TxError> {
+    diesel::sql_query(
+        "UPDATE upload_reservations SET completed_version = ?2, completed_at = ?3 WHERE id = ?1",
+    )
+    .bind::<DbUuid, _>(id.as_uuid())
+    .bind::<DbUuid, _>(version.as_uuid())
+    .bind::<DbTime, _>(now)
+    .execute(c)?;
+    Ok(())
 }
 
 #[derive(Debug, QueryableByName)]
@@ -395,7 +462,9 @@ pub(crate) fn set_tags(
     now: DateTime<Utc>,
     cmd: SetTags,
 ) -> Result<FileRecord, TxError> {
-    let file = file_by_id(c, now, cmd.file_id)?.ok_or_else(file_not_found)?;
+    let file = lock_file(c, now, FileKey::Id(cmd.file_id))?
+        .ok_or_else(file_not_found)?
+        .file;
     check_set_tags(&file, &cmd.actor)?;
     diesel::sql_query("UPDATE files SET tags = ?2, updated_at = ?3 WHERE id = ?1")
         .bind::<DbUuid, _>(cmd.file_id.as_uuid())
@@ -411,7 +480,9 @@ pub(crate) fn set_archived(
     now: DateTime<Utc>,
     cmd: SetArchived,
 ) -> Result<FileRecord, TxError> {
-    let file = file_by_id(c, now, cmd.file_id)?.ok_or_else(file_not_found)?;
+    let file = lock_file(c, now, FileKey::Id(cmd.file_id))?
+        .ok_or_else(file_not_found)?
+        .file;
     check_set_archived(&file, &cmd)?;
     let status = if cmd.archived {
         FileStatus::Archived
@@ -434,23 +505,24 @@ pub(crate) fn set_archived(
     reread(c, now, cmd.file_id)
 }
 
-/// Queues one object for deletion.
+/// Queues one object for deletion, due at once or not before `not_before`.
 fn queue(
     c: &mut Conn,
     now: DateTime<Utc>,
-    bucket: BucketKind,
-    object_key: ObjectKey,
+    (bucket, object_key): (BucketKind, ObjectKey),
+    not_before: Option<DateTime<Utc>>,
 ) -> Result<PendingDeletion, TxError> {
     let id = DeletionId::from_uuid(Uuid::new_v4());
     diesel::sql_query(
         "INSERT INTO pending_deletions (id, bucket, object_key, attempts, leased_until, \
                                         created_at) \
-         VALUES (?1, ?2, ?3, 0, NULL, ?4)",
+         VALUES (?1, ?2, ?3, 0, ?5, ?4)",
     )
     .bind::<DbUuid, _>(id.as_uuid())
     .bind::<Text, _>(bucket.as_str())
     .bind::<Text, _>(object_key.as_str())
     .bind::<DbTime, _>(now)
+    .bind::<Nullable<DbTime>, _>(not_before)
     .execute(c)?;
     Ok(PendingDeletion {
         id,
@@ -471,14 +543,23 @@ pub(crate) fn delete_file(
     now: DateTime<Utc>,
     cmd: DeleteFile,
 ) -> Result<Vec<PendingDeletion>, TxError> {
-    let file = file_by_id(c, now, cmd.file_id)?.ok_or_else(file_not_found)?;
+    let file = lock_file(c, now, FileKey::Id(cmd.file_id))?
+        .ok_or_else(file_not_found)?
+        .file;
     check_not_locked_by_other(&file, &cmd.actor)?;
     let keys: Vec<KeyRow> = diesel::sql_query("SELECT object_key FROM versions WHERE file_id = ?1")
         .bind::<DbUuid, _>(cmd.file_id.as_uuid())
         .load(c)?;
     let queued = keys
         .into_iter()
-        .map(|k| queue(c, now, file.bucket(), ObjectKey::from_stored(k.object_key)))
+        .map(|k| {
+            queue(
+                c,
+                now,
+                (file.bucket(), ObjectKey::from_stored(k.object_key)),
+                None,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     diesel::sql_query("DELETE FROM versions WHERE file_id = ?1")
         .bind::<DbUuid, _>(cmd.file_id.as_uuid())
@@ -569,7 +650,7 @@ fn drop_reservation(
     r: OpenReservation,
 ) -> Result<PendingDeletion, TxError> {
     let bucket = storage_diesel_common::rows::bucket(&r.bucket)?;
-    let queued = queue(c, now, bucket, ObjectKey::from_stored(r.object_key))?;
+    let queued = queue(c, now, (bucket, ObjectKey::from_stored(r.object_key)), None)?;
     diesel::sql_query("DELETE FROM upload_reservations WHERE id = ?1")
         .bind::<DbUuid, _>(r.id)
         .execute(c)?;
@@ -663,10 +744,10 @@ pub(crate) fn forget_deletion(
 pub(crate) fn queue_deletions(
     c: &mut Conn,
     now: DateTime<Utc>,
-    objects: Vec<(BucketKind, ObjectKey)>,
+    (objects, not_before): (Vec<(BucketKind, ObjectKey)>, Option<DateTime<Utc>>),
 ) -> Result<Vec<PendingDeletion>, TxError> {
     objects
         .into_iter()
-        .map(|(bucket, key)| queue(c, now, bucket, key))
+        .map(|object| queue(c, now, object, not_before))
         .collect()
 }

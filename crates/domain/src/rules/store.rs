@@ -1,0 +1,676 @@
+//! The decisions of the metadata store's units of work, over plain values.
+//!
+//! A store reads the rows a decision rests on while it holds the file's row lock (PostgreSQL:
+//! the file row locked first, then read again in a statement of its own, so that a lock change
+//! committed while it waited is seen; SQLite: under its database write lock), asks these
+//! functions, and writes what they decided. Every metadata adapter calls these same functions,
+//! so each rule, and the order of its refusals, is written once; the use cases call them too
+//! for their early checks.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{
+    AuditAction, AuditDraft, CheckoutTicket, FileId, FileRecord, FileStatus, Lock, UserId,
+    VersionId, VersionNumber, VersionStatus,
+};
+use crate::ports::{NewVersion, ReleaseLock, RepoError, SetArchived, WriteMode};
+
+/// The refusal of a write to a file that does not exist.
+pub fn file_not_found() -> RepoError {
+    RepoError::FileNotFound
+}
+
+/// The refusal of a change to an archived file.
+pub fn archived() -> RepoError {
+    RepoError::InvalidTransition("the file is archived".into())
+}
+
+/// A version conflict; `precondition` marks one that came from `If-Match`.
+pub fn conflict(current: Option<VersionNumber>, precondition: bool, detail: &str) -> RepoError {
+    let detail = if precondition {
+        format!("precondition failed: {detail}")
+    } else {
+        detail.to_owned()
+    };
+    RepoError::VersionConflict { current, detail }
+}
+
+/// A reservation as `commit_version` finds it: `None` when there is no row, else whether it was
+/// completed (as which version) and whether it is still open (unexpired by the store's clock).
+///
+/// # Errors
+/// [`RepoError::UploadNotFound`] (no row, or expired), [`RepoError::UploadAlreadyCompleted`].
+pub fn check_reservation(found: Option<(Option<VersionId>, bool)>) -> Result<(), RepoError> {
+    match found {
+        None | Some((None, false)) => Err(RepoError::UploadNotFound),
+        Some((Some(version_id), _)) => Err(RepoError::UploadAlreadyCompleted { version_id }),
+        Some((None, true)) => Ok(()),
+    }
+}
+
+/// The [`WriteMode`] rules when the path holds no file: a commit needs one, and so does an
+/// expectation of a version.
+///
+/// # Errors
+/// [`RepoError::FileNotFound`] (commit), [`RepoError::VersionConflict`] (expectation).
+pub fn check_new_file(mode: &WriteMode) -> Result<(), RepoError> {
+    match mode {
+        WriteMode::Commit { .. } => Err(file_not_found()),
+        WriteMode::Upsert {
+            expected: Some(e), ..
+        } if e.latest.is_some() => Err(conflict(None, e.precondition, "the path holds no file")),
+        WriteMode::Upsert { .. } => Ok(()),
+    }
+}
+
+/// The [`WriteMode`] rules for an existing `file` (with its live lock). `Upsert`: archived,
+/// another user's live lock, `expected`, `overwrite`. `Commit`: archived, then [`check_commit`]
+/// with `ticket`, the checkout ticket of the commit's source.
+///
+/// # Errors
+/// The first refusal that applies, as [`WriteMode`] documents them.
+pub fn check_write(
+    file: &FileRecord,
+    cmd: &NewVersion,
+    ticket: Option<&CheckoutTicket>,
+) -> Result<(), RepoError> {
+    if file.status == FileStatus::Archived {
+        return Err(archived());
+    }
+    match cmd.mode {
+        WriteMode::Upsert {
+            expected,
+            overwrite,
+        } => {
+            check_not_locked_by_other(file, &cmd.author)?;
+            if let Some(expected) = expected {
+                match expected.latest {
+                    None => {
+                        return Err(conflict(
+                            Some(file.version),
+                            expected.precondition,
+                            "the path already holds a file",
+                        ));
+                    }
+                    Some(n) if n != file.version => {
+                        return Err(conflict(
+                            Some(file.version),
+                            expected.precondition,
+                            &format!("expected version {n}, the latest is {}", file.version),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if !overwrite {
+                return Err(conflict(
+                    Some(file.version),
+                    false,
+                    "the path already holds a file and overwrite is false",
+                ));
+            }
+            Ok(())
+        }
+        WriteMode::Commit { .. } => check_commit(file, &cmd.author, ticket),
+    }
+}
+
+/// The commit rule (`/versions/commit`) on `target` (with its live lock), for `committer`,
+/// whose source carries `ticket` (the checkout ticket of a workspace copy, if any).
+///
+/// A ticket taken on this target is compared first, whatever happened to the lock since the
+/// checkout: a version newer than the one copied, by anyone (the committer included), makes
+/// the commit stale. Then the committer must hold the live lock. A source without a ticket for
+/// this target falls back on the lock's `base_version`.
+///
+/// # Errors
+/// [`RepoError::VersionConflict`] (stale ticket or stale lock base),
+/// [`RepoError::InvalidTransition`] (nobody holds the lock), [`RepoError::FileLocked`]
+/// (someone else does).
+pub fn check_commit(
+    target: &FileRecord,
+    committer: &UserId,
+    ticket: Option<&CheckoutTicket>,
+) -> Result<(), RepoError> {
+    let ticket = ticket.filter(|t| t.file_id == target.id);
+    if let Some(t) = ticket
+        && t.version != target.version
+    {
+        return Err(conflict(
+            Some(target.version),
+            false,
+            &format!(
+                "your copy was checked out at version {}, the latest is {}",
+                t.version, target.version
+            ),
+        ));
+    }
+    match &target.lock {
+        None => Err(RepoError::InvalidTransition(
+            "a commit needs the lock on the target: lock it or check it out first".into(),
+        )),
+        Some(lock) if &lock.holder != committer => Err(RepoError::FileLocked(lock.clone())),
+        Some(lock) if ticket.is_none() && lock.base_version != target.version => Err(conflict(
+            Some(target.version),
+            false,
+            &format!(
+                "the lock was taken on version {}, the latest is {}",
+                lock.base_version, target.version
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The number after the file's latest version.
+///
+/// # Errors
+/// [`RepoError::Internal`] on overflow.
+pub fn next_number(latest: VersionNumber) -> Result<VersionNumber, RepoError> {
+    latest
+        .next()
+        .map_err(|_| RepoError::Internal("version number overflow".into()))
+}
+
+/// What becomes of a file's lock row when a version is added to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockAfterVersion {
+    /// Nothing changes.
+    Unchanged,
+    /// The row is deleted (a commit without `keep_lock` releases the committer's lock).
+    Released,
+    /// The author's lock (live, or expired and taken by nobody since) now stands on the new
+    /// version: an author's own versions never make her stale.
+    Rebased(VersionNumber),
+}
+
+/// The lock after `author` added version `number` with `mode`, given the lock row as stored.
+pub fn lock_after_version(
+    stored: Option<&Lock>,
+    author: &UserId,
+    mode: WriteMode,
+    number: VersionNumber,
+) -> LockAfterVersion {
+    match (mode, stored) {
+        (
+            WriteMode::Commit {
+                keep_lock: false, ..
+            },
+            _,
+        ) => LockAfterVersion::Released,
+        (_, Some(lock)) if &lock.holder == author => LockAfterVersion::Rebased(number),
+        _ => LockAfterVersion::Unchanged,
+    }
+}
+
+/// The checkout ticket of a commit's source after the commit created version `number` of
+/// `target`: a ticket taken on that target now stands on the new version (the workspace copy
+/// holds exactly what that version holds). `None`: the ticket (if any) stays as it is.
+pub fn ticket_after_commit(
+    ticket: Option<&CheckoutTicket>,
+    target: FileId,
+    number: VersionNumber,
+) -> Option<CheckoutTicket> {
+    ticket
+        .filter(|t| t.file_id == target)
+        .map(|t| CheckoutTicket {
+            version: number,
+            ..t.clone()
+        })
+}
+
+/// Takes or refreshes a lock for `holder` on `file` at the store's time `now`, given the lock
+/// row as stored (`stored`, live or expired): refused for an archived file, then for another
+/// holder's live lock. The same holder keeps `acquired_at` while her lock is live and, unless
+/// `base` is given, `base_version` even after it expired (nobody took it since: the row is
+/// still hers). A new holder's `base_version` is `base`, or the file's latest version.
+///
+/// # Errors
+/// [`RepoError::InvalidTransition`] (archived), [`RepoError::FileLocked`],
+/// [`RepoError::Internal`] for a ttl out of range.
+pub fn decide_lock(
+    file: &FileRecord,
+    stored: Option<&Lock>,
+    holder: &UserId,
+    ttl: Duration,
+    base: Option<VersionNumber>,
+    now: DateTime<Utc>,
+) -> Result<Lock, RepoError> {
+    if file.status == FileStatus::Archived {
+        return Err(archived());
+    }
+    if let Some(other) = stored.filter(|l| l.is_live_at(now) && &l.holder != holder) {
+        return Err(RepoError::FileLocked(other.clone()));
+    }
+    let expires_at = chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .ok_or_else(|| RepoError::Internal("lock ttl out of range".into()))?;
+    let (acquired_at, kept_base) = match stored.filter(|l| &l.holder == holder) {
+        Some(mine) if mine.is_live_at(now) => (mine.acquired_at, mine.base_version),
+        Some(mine) => (now, mine.base_version),
+        None => (now, file.version),
+    };
+    Ok(Lock {
+        holder: holder.clone(),
+        acquired_at,
+        expires_at,
+        base_version: base.unwrap_or(kept_base),
+    })
+}
+
+/// What an unlock does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnlockDecision {
+    /// No live lock: nothing is released and nothing is deleted (an expired lock stays with its
+    /// holder until someone takes the file's lock).
+    NotLocked,
+    /// This live lock is released (by its holder, or forced by the actor).
+    Release(Lock),
+}
+
+/// Unlock rules, given the lock row as stored at the store's time `now`: the holder releases
+/// her live lock; anyone else needs `force` (whose right the use case checked); an absent or
+/// expired lock is nothing to release, whoever asks.
+///
+/// # Errors
+/// [`RepoError::FileLocked`] when another user holds the live lock and `force` is false.
+pub fn decide_unlock(
+    stored: Option<&Lock>,
+    cmd: &ReleaseLock,
+    now: DateTime<Utc>,
+) -> Result<UnlockDecision, RepoError> {
+    match stored.filter(|l| l.is_live_at(now)) {
+        None => Ok(UnlockDecision::NotLocked),
+        Some(lock) if lock.holder == cmd.actor || cmd.force => {
+            Ok(UnlockDecision::Release(lock.clone()))
+        }
+        Some(lock) => Err(RepoError::FileLocked(lock.clone())),
+    }
+}
+
+/// The audit event of a release: `force_unlock` when the actor released another user's lock,
+/// `unlock` when her own, whatever the draft said.
+pub fn release_audit(lock: &Lock, cmd: &ReleaseLock) -> AuditDraft {
+    let mut draft = cmd.audit.clone();
+    draft.action = if lock.holder == cmd.actor {
+        AuditAction::Unlock
+    } else {
+        AuditAction::ForceUnlock
+    };
+    draft
+}
+
+/// A change by `actor` of a file another user holds a live lock on is refused.
+///
+/// # Errors
+/// [`RepoError::FileLocked`] with that lock.
+pub fn check_not_locked_by_other(file: &FileRecord, actor: &UserId) -> Result<(), RepoError> {
+    match file.lock_held_by_other(actor) {
+        Some(lock) => Err(RepoError::FileLocked(lock.clone())),
+        None => Ok(()),
+    }
+}
+
+/// `set_tags`: another user's live lock, then archived.
+///
+/// # Errors
+/// [`RepoError::FileLocked`], [`RepoError::InvalidTransition`].
+pub fn check_set_tags(file: &FileRecord, actor: &UserId) -> Result<(), RepoError> {
+    check_not_locked_by_other(file, actor)?;
+    if file.status == FileStatus::Archived {
+        return Err(archived());
+    }
+    Ok(())
+}
+
+/// `set_archived`: already in the asked state, then another user's live lock.
+///
+/// # Errors
+/// [`RepoError::InvalidTransition`], [`RepoError::FileLocked`].
+pub fn check_set_archived(file: &FileRecord, cmd: &SetArchived) -> Result<(), RepoError> {
+    let is_archived = file.status == FileStatus::Archived;
+    if is_archived == cmd.archived {
+        return Err(RepoError::InvalidTransition(
+            if is_archived {
+                "the file is already archived"
+            } else {
+                "the file is not archived"
+            }
+            .into(),
+        ));
+    }
+    check_not_locked_by_other(file, &cmd.actor)
+}
+
+/// The refusal of a review whose version is not in `from` at the time of the write.
+pub fn not_in_status(from: VersionStatus) -> RepoError {
+    RepoError::InvalidTransition(format!("the version is not {}", from.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::model::{AuditId, BucketKind, FilePath, Tags};
+    use crate::ports::Expectation;
+
+    fn user(id: &str) -> UserId {
+        UserId::new(id).unwrap()
+    }
+
+    fn n(v: u32) -> VersionNumber {
+        VersionNumber::new(v).unwrap()
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    fn lock(holder: &str, expires: i64, base: u32) -> Lock {
+        Lock {
+            holder: user(holder),
+            acquired_at: t(-10),
+            expires_at: t(expires),
+            base_version: n(base),
+        }
+    }
+
+    fn path() -> FilePath {
+        FilePath::parse(BucketKind::Projects, "/projects/p1/a.txt").unwrap()
+    }
+
+    /// A file at version `version` whose live lock at `t(0)` is `lock` (when live).
+    fn file(version: u32, lock: Option<Lock>, status: FileStatus) -> FileRecord {
+        FileRecord {
+            id: FileId::from_uuid(Uuid::from_u128(7)),
+            path: path(),
+            created_by: user("alice"),
+            version: n(version),
+            validated_version: None,
+            status,
+            lock: lock.filter(|l| l.is_live_at(t(0))),
+            tags: Tags::new(),
+            checkout: None,
+            size: 1,
+            content_type: "text/plain".into(),
+            sha256: String::new(),
+            created_at: t(-100),
+            updated_at: t(-100),
+        }
+    }
+
+    fn draft(action: AuditAction) -> AuditDraft {
+        AuditDraft {
+            id: AuditId::from_uuid(Uuid::from_u128(1)),
+            actor: user("x"),
+            action,
+            path: path(),
+            request_id: "r".into(),
+            detail: None,
+        }
+    }
+
+    fn ticket(file_id: FileId, version: u32) -> CheckoutTicket {
+        CheckoutTicket {
+            file_id,
+            path: path(),
+            version: n(version),
+        }
+    }
+
+    #[test]
+    fn lock_refusals_in_order() {
+        let ttl = Duration::from_secs(60);
+        let held = lock("alice", 100, 1);
+        let archived_and_locked = file(3, Some(held.clone()), FileStatus::Archived);
+        assert!(matches!(
+            decide_lock(
+                &archived_and_locked,
+                Some(&held),
+                &user("bob"),
+                ttl,
+                None,
+                t(0)
+            ),
+            Err(RepoError::InvalidTransition(_))
+        ));
+        let locked = file(3, Some(held.clone()), FileStatus::Draft);
+        assert!(matches!(
+            decide_lock(&locked, Some(&held), &user("bob"), ttl, None, t(0)),
+            Err(RepoError::FileLocked(l)) if l.holder == user("alice")
+        ));
+    }
+
+    #[test]
+    fn a_lock_is_taken_refreshed_or_kept_with_its_ticket() {
+        let ttl = Duration::from_secs(60);
+        // Free: a new lock on the latest version.
+        let fresh = decide_lock(
+            &file(3, None, FileStatus::Draft),
+            None,
+            &user("bob"),
+            ttl,
+            None,
+            t(0),
+        )
+        .unwrap();
+        assert_eq!((fresh.acquired_at, fresh.base_version), (t(0), n(3)));
+        assert_eq!(fresh.expires_at, t(60));
+        // Refreshed by its holder: acquired_at and base stay, unless a base is given.
+        let held = lock("alice", 100, 1);
+        let f = file(3, Some(held.clone()), FileStatus::Draft);
+        let refreshed = decide_lock(&f, Some(&held), &user("alice"), ttl, None, t(0)).unwrap();
+        assert_eq!(
+            (refreshed.acquired_at, refreshed.base_version),
+            (held.acquired_at, n(1))
+        );
+        let moved = decide_lock(&f, Some(&held), &user("alice"), ttl, Some(n(2)), t(0)).unwrap();
+        assert_eq!(moved.base_version, n(2));
+        // Her own expired lock, taken by nobody since: a new acquisition, the same base.
+        let expired = lock("alice", -1, 1);
+        let f = file(3, Some(expired.clone()), FileStatus::Draft);
+        let again = decide_lock(&f, Some(&expired), &user("alice"), ttl, None, t(0)).unwrap();
+        assert_eq!((again.acquired_at, again.base_version), (t(0), n(1)));
+        // Someone else's expired lock is free; the expiry instant itself counts as expired.
+        let others = lock("bob", 0, 1);
+        let f = file(3, Some(others.clone()), FileStatus::Draft);
+        let taken = decide_lock(&f, Some(&others), &user("alice"), ttl, None, t(0)).unwrap();
+        assert_eq!((taken.holder, taken.base_version), (user("alice"), n(3)));
+    }
+
+    #[test]
+    fn unlock_releases_only_a_live_lock_and_only_for_its_holder_or_by_force() {
+        let cmd = |actor: &str, force: bool| ReleaseLock {
+            file_id: FileId::from_uuid(Uuid::from_u128(7)),
+            actor: user(actor),
+            force,
+            audit: draft(AuditAction::Unlock),
+        };
+        assert_eq!(
+            decide_unlock(None, &cmd("me", false), t(0)),
+            Ok(UnlockDecision::NotLocked)
+        );
+        let mine = lock("me", 100, 1);
+        assert_eq!(
+            decide_unlock(Some(&mine), &cmd("me", false), t(0)),
+            Ok(UnlockDecision::Release(mine.clone()))
+        );
+        let other = lock("other", 100, 1);
+        assert!(matches!(
+            decide_unlock(Some(&other), &cmd("me", false), t(0)),
+            Err(RepoError::FileLocked(l)) if l.holder == user("other")
+        ));
+        assert_eq!(
+            decide_unlock(Some(&other), &cmd("me", true), t(0)),
+            Ok(UnlockDecision::Release(other.clone()))
+        );
+        // An expired lock is nothing to release, whoever asks, forced or not.
+        for (actor, force) in [("me", false), ("me", true), ("other", false)] {
+            assert_eq!(
+                decide_unlock(Some(&other), &cmd(actor, force), t(200)),
+                Ok(UnlockDecision::NotLocked),
+                "{actor} force={force}"
+            );
+        }
+    }
+
+    #[test]
+    fn release_audit_names_what_happened() {
+        let held = lock("alice", 100, 1);
+        let by = |actor: &str, action| ReleaseLock {
+            file_id: FileId::from_uuid(Uuid::from_u128(7)),
+            actor: user(actor),
+            force: true,
+            audit: draft(action),
+        };
+        assert_eq!(
+            release_audit(&held, &by("bob", AuditAction::Unlock)).action,
+            AuditAction::ForceUnlock
+        );
+        assert_eq!(
+            release_audit(&held, &by("alice", AuditAction::ForceUnlock)).action,
+            AuditAction::Unlock
+        );
+    }
+
+    #[test]
+    fn commit_rules_without_a_ticket_follow_the_lock_base() {
+        let me = user("me");
+        assert!(matches!(
+            check_commit(&file(1, None, FileStatus::Draft), &me, None),
+            Err(RepoError::InvalidTransition(_))
+        ));
+        assert!(matches!(
+            check_commit(
+                &file(1, Some(lock("me", -1, 1)), FileStatus::Draft),
+                &me,
+                None
+            ),
+            Err(RepoError::InvalidTransition(_))
+        ));
+        assert!(matches!(
+            check_commit(
+                &file(1, Some(lock("other", 100, 1)), FileStatus::Draft),
+                &me,
+                None
+            ),
+            Err(RepoError::FileLocked(_))
+        ));
+        assert!(matches!(
+            check_commit(&file(2, Some(lock("me", 100, 1)), FileStatus::Draft), &me, None),
+            Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
+        ));
+        assert_eq!(
+            check_commit(
+                &file(2, Some(lock("me", 100, 2)), FileStatus::Draft),
+                &me,
+                None
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_ticket_is_compared_whatever_happened_to_the_lock() {
+        let me = user("me");
+        let target = file(2, Some(lock("me", 100, 2)), FileStatus::Draft);
+        // The lock's base moved to 2 (her own version), the ticket did not: stale.
+        assert!(matches!(
+            check_commit(&target, &me, Some(&ticket(target.id, 1))),
+            Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
+        ));
+        // A stale ticket is refused before the lock is even looked at.
+        let held_by_other = file(2, Some(lock("other", 100, 1)), FileStatus::Draft);
+        assert!(matches!(
+            check_commit(&held_by_other, &me, Some(&ticket(target.id, 1))),
+            Err(RepoError::VersionConflict { .. })
+        ));
+        // A current ticket still needs the lock; the lock's base is then not asked.
+        let current = ticket(target.id, 2);
+        assert!(matches!(
+            check_commit(&file(2, None, FileStatus::Draft), &me, Some(&current)),
+            Err(RepoError::InvalidTransition(_))
+        ));
+        assert!(matches!(
+            check_commit(&held_by_other, &me, Some(&current)),
+            Err(RepoError::FileLocked(_))
+        ));
+        let lock_on_1 = file(2, Some(lock("me", 100, 1)), FileStatus::Draft);
+        assert_eq!(check_commit(&lock_on_1, &me, Some(&current)), Ok(()));
+        // A ticket of another file does not apply: the lock's base decides.
+        let elsewhere = ticket(FileId::from_uuid(Uuid::from_u128(99)), 2);
+        assert!(matches!(
+            check_commit(&lock_on_1, &me, Some(&elsewhere)),
+            Err(RepoError::VersionConflict { .. })
+        ));
+    }
+
+    #[test]
+    fn the_lock_and_the_ticket_after_a_version() {
+        let me = user("me");
+        let mine = lock("me", -5, 1);
+        let keep = WriteMode::Commit {
+            keep_lock: true,
+            source: FileId::from_uuid(Uuid::from_u128(8)),
+        };
+        let release = WriteMode::Commit {
+            keep_lock: false,
+            source: FileId::from_uuid(Uuid::from_u128(8)),
+        };
+        let upsert = WriteMode::Upsert {
+            expected: Some(Expectation {
+                latest: None,
+                precondition: false,
+            }),
+            overwrite: true,
+        };
+        assert_eq!(
+            lock_after_version(Some(&mine), &me, release, n(2)),
+            LockAfterVersion::Released
+        );
+        assert_eq!(
+            lock_after_version(Some(&mine), &me, keep, n(2)),
+            LockAfterVersion::Rebased(n(2))
+        );
+        assert_eq!(
+            lock_after_version(Some(&mine), &user("other"), upsert, n(2)),
+            LockAfterVersion::Unchanged
+        );
+        assert_eq!(
+            lock_after_version(None, &me, upsert, n(2)),
+            LockAfterVersion::Unchanged
+        );
+
+        let target = FileId::from_uuid(Uuid::from_u128(7));
+        assert_eq!(
+            ticket_after_commit(Some(&ticket(target, 1)), target, n(3)),
+            Some(ticket(target, 3))
+        );
+        let other = FileId::from_uuid(Uuid::from_u128(9));
+        assert_eq!(
+            ticket_after_commit(Some(&ticket(other, 1)), target, n(3)),
+            None
+        );
+        assert_eq!(ticket_after_commit(None, target, n(3)), None);
+    }
+
+    #[test]
+    fn reservation_states() {
+        assert_eq!(check_reservation(None), Err(RepoError::UploadNotFound));
+        assert_eq!(
+            check_reservation(Some((None, false))),
+            Err(RepoError::UploadNotFound)
+        );
+        assert_eq!(check_reservation(Some((None, true))), Ok(()));
+        let v = VersionId::from_uuid(Uuid::from_u128(5));
+        assert_eq!(
+            check_reservation(Some((Some(v), true))),
+            Err(RepoError::UploadAlreadyCompleted { version_id: v })
+        );
+    }
+}

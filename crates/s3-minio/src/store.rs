@@ -29,7 +29,7 @@ use crate::{
     config::{S3Config, S3ConfigError, SIGV4_MAX_TTL},
     copy::{PartCopy, multipart_copy},
     error::{map_s3, map_status, unquote_etag},
-    put::{abort_unfinished_uploads, put_stream},
+    put::{PartBudget, abort_unfinished_uploads, put_stream},
     stream::IdleTimeout,
 };
 
@@ -81,6 +81,8 @@ pub struct S3BlobStore {
     copy_part_size: u64,
     /// Sends the presigned part uploads of multipart puts (see `put.rs`) and part copies.
     http: reqwest::Client,
+    /// The memory every put shares for its parts (`UPLOAD_BUFFER_BYTES`).
+    budget: PartBudget,
 }
 
 impl S3BlobStore {
@@ -189,6 +191,7 @@ impl S3BlobStore {
                 .timeout(config.request_timeout)
                 .build()
                 .map_err(|e| ConnectError::Client(e.to_string()))?,
+            budget: PartBudget::new(config.upload_buffer_bytes, config.upload_buffer_wait),
         };
         Ok((store, credentials))
     }
@@ -348,6 +351,7 @@ impl BlobStore for S3BlobStore {
         put_stream(
             &self.target(bucket).bucket,
             &self.http,
+            &self.budget,
             key.as_str(),
             content_type,
             body,
@@ -479,24 +483,27 @@ impl BlobStore for S3BlobStore {
         content_length: Option<u64>,
         ttl: Duration,
     ) -> Result<PresignedRequest, BlobError> {
+        // A presigned PUT bounds what it writes only by a signed length: without one, the URL
+        // could store anything up to the store's own limit.
+        let Some(length) = content_length else {
+            return Err(BlobError::LengthRequired);
+        };
         let (secs, expires_at) = self.presign_ttl(ttl);
         let mut signed = HeaderMap::new();
         let content_type_value = HeaderValue::from_str(content_type)
             .map_err(|_| BlobError::Other("content type is not a valid header value".into()))?;
         signed.insert(CONTENT_TYPE, content_type_value);
-        if let Some(length) = content_length {
-            signed.insert(CONTENT_LENGTH, HeaderValue::from(length));
-        }
+        signed.insert(CONTENT_LENGTH, HeaderValue::from(length));
         let url = self
             .target(bucket)
             .presign
             .presign_put(key.as_str(), secs, Some(signed), None)
             .await
             .map_err(map_s3)?;
-        let mut headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
-        if let Some(length) = content_length {
-            headers.push(("Content-Length".to_owned(), length.to_string()));
-        }
+        let headers = vec![
+            ("Content-Type".to_owned(), content_type.to_owned()),
+            ("Content-Length".to_owned(), length.to_string()),
+        ];
         Ok(PresignedRequest {
             method: PresignMethod::Put,
             url,

@@ -120,6 +120,11 @@ async fn presigned_urls_expire() {
     contract::presigned_urls_expire(&*store().await).await;
 }
 
+#[tokio::test]
+async fn upload_urls_are_bounded() {
+    contract::upload_urls_are_bounded(&*store().await, contract::UnsizedUploads::Refused).await;
+}
+
 // --- S3-specific checks -------------------------------------------------------------------
 
 /// A store that copies part by part above `threshold` bytes, in parts of 5 MiB (S3's

@@ -153,10 +153,17 @@ impl PartBuffer {
     }
 }
 
+/// How parts are sent: this thread's client, and the time limit of one part's request.
+#[derive(Debug, Clone)]
+pub(crate) struct PartSender {
+    pub(crate) http: reqwest::Client,
+    pub(crate) timeout: Duration,
+}
+
 /// Streams `body` into `key`, with part buffers from `budget`.
 pub(crate) async fn put_stream(
     bucket: &Bucket,
-    http: &reqwest::Client,
+    sender: &PartSender,
     budget: &PartBudget,
     key: &str,
     content_type: &str,
@@ -191,7 +198,7 @@ pub(crate) async fn put_stream(
     let guard = AbortGuard::new(bucket, key, upload_id);
     let parts = Parts {
         bucket,
-        http,
+        sender,
         key,
         upload_id: guard.upload_id(),
         budget,
@@ -237,7 +244,7 @@ pub(crate) async fn initiate(
 /// What a multipart put's parts need.
 struct Parts<'a> {
     bucket: &'a Bucket,
-    http: &'a reqwest::Client,
+    sender: &'a PartSender,
     key: &'a str,
     upload_id: &'a str,
     budget: &'a PartBudget,
@@ -277,10 +284,10 @@ impl Parts<'_> {
             let last = buffer.data.len() < PART_SIZE;
             size += buffer.data.len() as u64;
             let url = part_url(self.bucket, self.key, self.upload_id, part_number).await?;
-            let part_http = self.http.clone();
+            let sender = self.sender.clone();
             in_flight.spawn(async move {
                 let body = buffer.take();
-                let sent = send_part(&part_http, &url, body.clone(), part_number).await;
+                let sent = send_part(&sender, &url, body.clone(), part_number).await;
                 buffer.restore(body);
                 (sent, buffer)
             });
@@ -360,14 +367,20 @@ const PART_ATTEMPTS: u32 = 3;
 
 /// Sends one part (retrying transient failures) and reads its ETag.
 async fn send_part(
-    http: &reqwest::Client,
+    sender: &PartSender,
     url: &str,
     body: Bytes,
     part_number: u32,
 ) -> Result<Part, BlobError> {
     let mut attempt = 1;
     loop {
-        let result = http.put(url).body(body.clone()).send().await;
+        let result = sender
+            .http
+            .put(url)
+            .timeout(sender.timeout)
+            .body(body.clone())
+            .send()
+            .await;
         let retry = match &result {
             Ok(response) => response.status().is_server_error(),
             Err(e) => e.is_connect() || (e.is_request() && !e.is_timeout()),
@@ -399,14 +412,14 @@ async fn send_part(
     }
 }
 
-/// Maps a failure of the adapter's own HTTP client (part uploads).
+/// Maps a failure of the adapter's own HTTP clients (part uploads and copies, streamed reads).
 pub(crate) fn map_http(e: reqwest::Error) -> BlobError {
     if e.is_builder() {
         BlobError::Other(format!("cannot build the S3 request: {e}"))
     } else if e.is_timeout() {
-        BlobError::Unavailable("S3 part upload timed out".to_owned())
+        BlobError::Unavailable("S3 request timed out".to_owned())
     } else {
-        BlobError::Unavailable(format!("S3 part upload failed: {e}"))
+        BlobError::Unavailable(format!("S3 request failed: {e}"))
     }
 }
 

@@ -556,9 +556,7 @@ async fn nul_in_tags_and_cursors_is_refused_on_sqlite() {
     use base64::Engine;
     let data = tempfile::tempdir().unwrap();
     let running = start(config(data.path(), &[])).await;
-    let (status, _) = running
-        .upload("alice", "users", "/users/alice/t.txt")
-        .await;
+    let (status, _) = running.upload("alice", "users", "/users/alice/t.txt").await;
     assert_eq!(status, StatusCode::OK);
     let send = |request: reqwest::RequestBuilder| async move {
         let resp = request.send().await.unwrap();

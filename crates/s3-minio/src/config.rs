@@ -21,7 +21,7 @@ pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Default size of one `UploadPartCopy` part: small enough for one request's timeout.
 pub const DEFAULT_COPY_PART_SIZE: u64 = 256 * 1024 * 1024;
-/// Default memory shared by the parts of every streamed put (eight 8 MiB parts).
+/// Default memory shared by the parts of every streamed put (twelve 5 MiB parts).
 pub const DEFAULT_UPLOAD_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
 /// Default longest wait of a put for its first part buffer.
 pub const DEFAULT_UPLOAD_BUFFER_WAIT: Duration = Duration::from_secs(10);
@@ -245,7 +245,7 @@ pub enum S3ConfigError {
     Zero(&'static str),
     #[error("S3 copy settings: {0}")]
     Copy(&'static str),
-    #[error("the upload buffers (UPLOAD_BUFFER_BYTES) must hold at least one 8 MiB part")]
+    #[error("the upload buffers (UPLOAD_BUFFER_BYTES) must hold at least one 5 MiB part")]
     UploadBuffers,
 }
 

@@ -28,5 +28,5 @@ pub use config::{
     BucketNames, DEFAULT_COPY_PART_SIZE, DEFAULT_UPLOAD_BUFFER_BYTES, DEFAULT_UPLOAD_BUFFER_WAIT,
     MAX_SINGLE_COPY, MIN_PART_SIZE, S3Config, S3ConfigError,
 };
-pub use put::{MAX_PARTS_IN_FLIGHT, PART_SIZE};
+pub use put::{MAX_PARTS_IN_FLIGHT, MAX_PUT_BYTES, PART_SIZE};
 pub use store::{ConnectError, S3BlobStore};

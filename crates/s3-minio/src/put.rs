@@ -18,7 +18,7 @@
 //!   its first byte, and answers [`BlobError::Busy`] having read nothing when none came free;
 //!   that buffer stays its own until its last byte, so it never waits mid-body. While spare
 //!   buffers exist it takes up to [`MAX_PARTS_IN_FLIGHT`] more, to read the next part while
-//!   parts upload (one reading + two uploading: 24 MiB at most);
+//!   parts upload (one reading + two uploading: 15 MiB at most);
 //! - a failure of the source, of a part or of the completion aborts the upload before `put`
 //!   returns; dropping the future aborts it from a task spawned on the runtime
 //!   ([`AbortGuard`]), including an upload whose initiation was still in flight.
@@ -41,12 +41,15 @@ use tokio::{
 
 use crate::error::{map_s3, map_status, unquote_etag, xml_text};
 
-/// Size of one part of a multipart upload; a body shorter than this goes as one `PUT`.
-pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Size of one part of a multipart upload (S3's smallest part), and so of one buffer of the
+/// upload budget; a body shorter than this goes as one `PUT`.
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Parts of one multipart upload uploading at the same time.
 pub const MAX_PARTS_IN_FLIGHT: usize = 2;
-/// S3's limit on the number of parts (so objects are limited to 80 GB with 8 MiB parts).
+/// S3's limit on the number of parts.
 pub(crate) const MAX_PARTS: u32 = 10_000;
+/// The largest object a streamed put stores: [`MAX_PARTS`] parts of [`PART_SIZE`] (48.8 GiB).
+pub const MAX_PUT_BYTES: u64 = MAX_PARTS as u64 * PART_SIZE as u64;
 /// Lifetime of the presigned URL of one part: it is used at once.
 const PART_URL_TTL_SECS: u32 = 900;
 

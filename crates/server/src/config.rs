@@ -206,7 +206,7 @@ pub struct ObjectStoreSettings {
     /// `MINIO_PUBLIC_SECURE` (default: `MINIO_SECURE`).
     pub public_secure: bool,
     /// `UPLOAD_BUFFER_BYTES`: the memory all proxy uploads of this instance share for their
-    /// multipart parts (default 64 MiB: eight 8 MiB parts).
+    /// multipart parts (default 64 MiB: twelve 5 MiB parts).
     pub upload_buffer_bytes: u64,
     /// `UPLOAD_BUFFER_WAIT_SECONDS`: how long an upload waits for a part buffer before it is
     /// refused (`too_many_requests`) without a byte read (default 10).
@@ -602,6 +602,26 @@ impl Config {
             return Err(ConfigError::invalid(
                 "MAX_UPLOAD_BYTES",
                 "must be at least 1",
+            ));
+        }
+        if self.object_store.is_some() && self.max_upload_bytes > storage_s3_minio::MAX_PUT_BYTES {
+            return Err(ConfigError::invalid(
+                "MAX_UPLOAD_BYTES",
+                format!(
+                    "at most {} with S3 (10000 parts of 5 MiB)",
+                    storage_s3_minio::MAX_PUT_BYTES
+                ),
+            ));
+        }
+        if let Some(s3) = &self.object_store
+            && s3.upload_buffer_bytes < storage_s3_minio::PART_SIZE as u64
+        {
+            return Err(ConfigError::invalid(
+                "UPLOAD_BUFFER_BYTES",
+                format!(
+                    "must hold at least one part of {} bytes",
+                    storage_s3_minio::PART_SIZE
+                ),
             ));
         }
         if self.env != AppEnv::Production {
@@ -1073,6 +1093,15 @@ mod tests {
         let store = Config::from_vars(&vars(&s3)).unwrap().object_store.unwrap();
         assert_eq!(store.upload_buffer_bytes, 32 << 20);
         assert_eq!(store.upload_buffer_wait, Duration::from_secs(3));
+        let mut small = s3.to_vec();
+        small.retain(|(k, _)| *k != "UPLOAD_BUFFER_BYTES");
+        small.push(("UPLOAD_BUFFER_BYTES", "1024"));
+        let err = Config::from_vars(&vars(&small)).unwrap_err();
+        assert_eq!(err.variable, "UPLOAD_BUFFER_BYTES", "{err}");
+        let mut huge = s3.to_vec();
+        huge.push(("MAX_UPLOAD_BYTES", "68719476736"));
+        let err = Config::from_vars(&vars(&huge)).unwrap_err();
+        assert_eq!(err.variable, "MAX_UPLOAD_BYTES", "{err}");
     }
 
     #[test]

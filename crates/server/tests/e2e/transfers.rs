@@ -238,7 +238,7 @@ async fn a_stalled_body_is_cut_after_the_idle_timeout_and_leaves_nothing() {
     let mut socket = TcpStream::connect(addr).await.expect("connect");
     socket.write_all(head.as_bytes()).await.expect("head");
     socket.write_all(&preamble(&path)).await.expect("preamble");
-    // More than one 8 MiB part: once the multipart upload in the store has begun, the service
+    // More than one 5 MiB part: once the multipart upload in the store has begun, the service
     // has read a whole part and reads on; the last bytes sent then, it waits on the client.
     let mib = vec![3u8; 1024 * 1024];
     for _ in 0..9 {

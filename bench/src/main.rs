@@ -18,8 +18,9 @@
 //! - `proxy`: one upload and one download of `--size-mib` (1024) through the service
 //!   (`/upload/proxy`, `/download/proxy`) and straight to Garage (presigned URLs): MB/s, ratio,
 //!   the service's peak RSS; median of `--reps` (3);
-//! - `concurrency`: 10 concurrent 100 MiB uploads, through the service and straight, with the
-//!   service's peak RSS;
+//! - `concurrency`: 10, then 50, concurrent 100 MiB uploads (one user each), through the
+//!   service and straight, with the service's peak RSS growth and the uploads stored, refused
+//!   (429 past a cap) or failed;
 //! - `ops`: lock+unlock, metadata and list per second with p50/p99 at 1, 16 and 64 clients,
 //!   beside a raw PostgreSQL point query at the same concurrency (`--seconds` each, 5);
 //! - `presign`: upload and download presigns per second at 1 and 16 clients;

@@ -9,15 +9,22 @@ involved already satisfy their own schemas:
 - a copy or commit never targets its own source;
 - `force: true` on `/unlock` comes with a `reason` (not blank);
 - a `cursor` is one the service gave for that listing: invented ones are left out (the stateful
-  phase and the examples send real ones).
+  phase and the examples send real ones), and a `/locks` cursor names a file under the
+  directory listed (one of another listing is refused);
+- a presigned upload announces its `size` (optional in the contract, required when the object
+  store is S3, as here: an upload URL must bound what it stores);
+- tags hold no control character other than the line feed, keys of 1 to 128 bytes, at most 64
+  of them and 8 levels (docs/api.md, "Tags").
 
 And after each call: the answer is logged (the test checks that every operation was served at
 least once), and a presigned upload URL is used as a client would.
 """
 
 import base64
+import json
 import os
 import re
+import unicodedata
 import urllib.request
 
 import schemathesis
@@ -39,13 +46,47 @@ def _align(container, bucket_key, path_key):
             container[bucket_key] = match.group(1)
 
 
-def _real_cursor(kind, cursor):
+def _real_cursor(kind, cursor, directory):
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode()).decode()
     except Exception:
         return False
-    return text.startswith(kind + ":")
+    if not text.startswith(kind + ":"):
+        return False
+    position = text[len(kind) + 1 :]
+    if kind == "locks":
+        return isinstance(directory, str) and position.startswith(directory)
+    return True
+
+
+TAG_KEYS = 64
+TAG_KEY_BYTES = 128
+TAG_DEPTH = 8
+
+
+def _text(value):
+    return "".join(c for c in value if c == "\n" or unicodedata.category(c) != "Cc")
+
+
+def _clean_tags(value, depth=1):
+    """The tags with what the service refuses taken out."""
+    if isinstance(value, dict):
+        if depth > TAG_DEPTH:
+            return None
+        cleaned = {}
+        for key, item in value.items():
+            key = "".join(c for c in key if unicodedata.category(c) != "Cc")
+            if key and len(key.encode()) <= TAG_KEY_BYTES and len(cleaned) < TAG_KEYS:
+                cleaned[key] = _clean_tags(item, depth + 1)
+        return cleaned
+    if isinstance(value, list):
+        if depth > TAG_DEPTH:
+            return None
+        return [_clean_tags(item, depth + 1) for item in value]
+    if isinstance(value, str):
+        return _text(value)
+    return value
 
 
 def _positive(case):
@@ -131,7 +172,19 @@ def _fix(case):
         reason = body.get("reason")
         if body.get("force") is True and not (isinstance(reason, str) and reason.strip()):
             body["reason"] = "Holder is on leave"
+        if case.operation.path == "/upload/presign" and not isinstance(body.get("size"), int):
+            body["size"] = 12
+        tags = body.get("tags")
+        if isinstance(tags, dict):
+            body["tags"] = _clean_tags(tags)
+        elif isinstance(tags, str):
+            try:
+                parsed = json.loads(tags)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                body["tags"] = json.dumps(_clean_tags(parsed))
     kind = CURSOR_KINDS.get(case.operation.path)
     if query is not None and kind and isinstance(query.get("cursor"), str):
-        if not _real_cursor(kind, query["cursor"]):
+        if not _real_cursor(kind, query["cursor"], query.get("path")):
             del query["cursor"]

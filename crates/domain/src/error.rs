@@ -28,6 +28,7 @@ pub enum ErrorCode {
     VersionConflict,
     InvalidTransition,
     PayloadTooLarge,
+    TooManyRequests,
     MinioUnreachable,
     DatabaseUnavailable,
     InternalError,
@@ -35,7 +36,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the contract's table.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::MissingJwtToken,
         ErrorCode::Unauthorized,
         ErrorCode::AccessDenied,
@@ -50,6 +51,7 @@ impl ErrorCode {
         ErrorCode::VersionConflict,
         ErrorCode::InvalidTransition,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::TooManyRequests,
         ErrorCode::MinioUnreachable,
         ErrorCode::DatabaseUnavailable,
         ErrorCode::InternalError,
@@ -72,6 +74,7 @@ impl ErrorCode {
             ErrorCode::VersionConflict => "version_conflict",
             ErrorCode::InvalidTransition => "invalid_transition",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::MinioUnreachable => "minio_unreachable",
             ErrorCode::DatabaseUnavailable => "database_unavailable",
             ErrorCode::InternalError => "internal_error",
@@ -170,6 +173,13 @@ pub enum StorageError {
     InvalidTransition(String),
     #[error("the upload is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    /// A limit of this instance is reached (concurrent transfers, upload buffers): nothing was
+    /// done; the same request may be sent again after `retry_after`.
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after: std::time::Duration,
+    },
     #[error("the object store is unreachable")]
     ObjectStoreUnavailable { cause: String },
     #[error("the database is unavailable")]
@@ -202,6 +212,7 @@ impl StorageError {
             StorageError::VersionConflict { .. } => ErrorCode::VersionConflict,
             StorageError::InvalidTransition(_) => ErrorCode::InvalidTransition,
             StorageError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            StorageError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
             StorageError::ObjectStoreUnavailable { .. } => ErrorCode::MinioUnreachable,
             StorageError::DatabaseUnavailable { .. } => ErrorCode::DatabaseUnavailable,
             StorageError::Internal { .. } => ErrorCode::InternalError,
@@ -215,6 +226,14 @@ impl StorageError {
             | StorageError::ObjectStoreUnavailable { cause }
             | StorageError::DatabaseUnavailable { cause }
             | StorageError::Internal { cause } => Some(cause),
+            _ => None,
+        }
+    }
+
+    /// How long to wait before sending the request again, for `too_many_requests`.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            StorageError::TooManyRequests { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

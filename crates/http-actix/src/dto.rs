@@ -956,8 +956,10 @@ pub struct PresignUploadRequest {
     pub path: String,
     #[schema(schema_with = content_type_schema)]
     pub content_type: Option<String>,
-    /// The size to be uploaded in bytes (checked at completion, and signed), at most
-    /// `MAX_UPLOAD_BYTES` (default 5 GiB).
+    /// The size to be uploaded in bytes, at most `MAX_UPLOAD_BYTES` (default 5 GiB): the URL is
+    /// signed for exactly this length (the store refuses any other), and completion checks it.
+    /// Required when the object store is S3 (`invalid_request` without it); optional on the
+    /// embedded local store, whose URLs the service bounds itself.
     #[serde(default, deserialize_with = "optional_whole")]
     #[schema(maximum = 5_368_709_120_u64, example = 12)]
     pub size: Option<u64>,

@@ -2,7 +2,7 @@
 //!
 //! [`status_of`] is the table: error code → HTTP status. [`ApiError::status`] applies it, with
 //! the three refinements the contract names (416 for a range outside the file, 412 for a failed
-//! `If-Match`) and the two transport answers that have no code of their own (404 unknown route,
+//! `If-Match`), the `Retry-After` of a 429, and the two transport answers that have no code of their own (404 unknown route,
 //! 405 wrong method, both `invalid_request`).
 
 use actix_web::{
@@ -28,6 +28,7 @@ pub const fn status_of(code: ErrorCode) -> StatusCode {
             StatusCode::CONFLICT
         }
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::MinioUnreachable | ErrorCode::DatabaseUnavailable => {
             StatusCode::SERVICE_UNAVAILABLE
         }
@@ -184,6 +185,11 @@ impl ResponseError for ApiError {
             Failure::MethodNotAllowed { allow } => {
                 res.insert_header((header::ALLOW, *allow));
             }
+            Failure::Domain(e) => {
+                if let Some(wait) = e.retry_after() {
+                    res.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
+                }
+            }
             _ => {}
         }
         tagged(res.json(self.body()), self.code())
@@ -261,6 +267,13 @@ mod tests {
             (StorageError::InvalidTransition("no".into()), 409),
             (StorageError::PayloadTooLarge { limit: 10 }, 413),
             (
+                StorageError::TooManyRequests {
+                    detail: "busy".into(),
+                    retry_after: std::time::Duration::from_secs(3),
+                },
+                429,
+            ),
+            (
                 StorageError::ObjectStoreUnavailable {
                     cause: "secret-host:3900 refused".into(),
                 },
@@ -296,6 +309,10 @@ mod tests {
             let api = ApiError::new(err, "rid-1");
             let res = api.error_response();
             assert_eq!(res.status().as_u16(), status, "{code}");
+            let retry_after = res
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap().to_owned());
             let bytes = res.into_body().try_into_bytes().unwrap();
             let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(body["status"], "error", "{code}");
@@ -316,6 +333,11 @@ mod tests {
             if code == ErrorCode::VersionConflict {
                 assert_eq!(body["current_version"], 3);
             }
+            assert_eq!(
+                retry_after.as_deref(),
+                (code == ErrorCode::TooManyRequests).then_some("3"),
+                "{code}"
+            );
         }
     }
 

@@ -8,6 +8,7 @@ pub mod dto;
 pub mod error;
 mod handlers;
 mod health;
+mod idle;
 mod openapi;
 mod range;
 mod request_id;
@@ -55,6 +56,9 @@ pub struct ApiConfig {
     pub browser: BrowserAccess,
     /// Where a proxy upload's `file` is spooled when it comes before `bucket` and `path`.
     pub spool_dir: std::path::PathBuf,
+    /// `BODY_IDLE_TIMEOUT_SECONDS`: a request body (proxy upload, signed PUT) that sends
+    /// nothing for this long is cut off, and nothing of it is kept.
+    pub body_idle_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +71,7 @@ impl Default for ApiConfig {
             form_fields_limit_bytes: 64 * 1024,
             browser: BrowserAccess::default(),
             spool_dir: std::env::temp_dir(),
+            body_idle_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -132,7 +137,8 @@ impl AppState {
         let mut inner = Arc::unwrap_or_clone(self.inner);
         inner.signed_blobs = Some(
             SignedBlobs::new(endpoint, inner.service.settings().max_upload_bytes)
-                .checking_uploads(inner.service.clone()),
+                .checking_uploads(inner.service.clone())
+                .with_body_idle_timeout(inner.config.body_idle_timeout),
         );
         Self {
             inner: Arc::new(inner),

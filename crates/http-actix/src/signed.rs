@@ -107,6 +107,8 @@ pub struct SignedBlobs {
     /// ([`StorageService::check_staged_put`]): a URL writes nothing once its upload was
     /// completed or has expired. The service's own routes always set it.
     pub(crate) uploads: Option<StorageService>,
+    /// A PUT body that sends nothing for this long is cut off (`BODY_IDLE_TIMEOUT_SECONDS`).
+    pub(crate) body_idle_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for SignedBlobs {
@@ -125,7 +127,15 @@ impl SignedBlobs {
             max_bytes,
             telemetry: None,
             uploads: None,
+            body_idle_timeout: std::time::Duration::from_secs(30),
         }
+    }
+
+    /// Cuts off a PUT whose body sends nothing for `idle`.
+    #[must_use]
+    pub fn with_body_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.body_idle_timeout = idle;
+        self
     }
 
     /// Wraps a transfer's body for the telemetry, if any.

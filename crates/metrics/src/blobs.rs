@@ -56,7 +56,10 @@ fn outcome<T>(result: &Result<T, BlobError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(BlobError::NotFound) => "not_found",
-        Err(BlobError::RangeNotSatisfiable | BlobError::AlreadyExists) => "refused",
+        Err(
+            BlobError::RangeNotSatisfiable | BlobError::AlreadyExists | BlobError::LengthRequired,
+        ) => "refused",
+        Err(BlobError::Busy { .. }) => "busy",
         Err(BlobError::SourceChanged) => "source_changed",
         Err(BlobError::Source(_)) => "source_failed",
         Err(BlobError::Unavailable(_)) => "unavailable",

@@ -21,6 +21,10 @@ pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Default size of one `UploadPartCopy` part: small enough for one request's timeout.
 pub const DEFAULT_COPY_PART_SIZE: u64 = 256 * 1024 * 1024;
+/// Default memory shared by the parts of every streamed put (twelve 5 MiB parts).
+pub const DEFAULT_UPLOAD_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
+/// Default longest wait of a put for its first part buffer.
+pub const DEFAULT_UPLOAD_BUFFER_WAIT: Duration = Duration::from_secs(10);
 /// The longest lifetime SigV4 allows a presigned URL (7 days).
 pub const SIGV4_MAX_TTL: Duration = Duration::from_secs(604_800);
 
@@ -84,6 +88,15 @@ pub struct S3Config {
     /// The size of one part of a multipart copy (at least [`MIN_PART_SIZE`], at most
     /// [`MAX_SINGLE_COPY`]).
     pub copy_part_size: u64,
+    /// The memory every streamed put of this store shares for its parts
+    /// (`UPLOAD_BUFFER_BYTES`): `upload_buffer_bytes / PART_SIZE` buffers of
+    /// [`PART_SIZE`](crate::PART_SIZE), at least one. A put holds one from before its first byte
+    /// to its last, and up to two more while free ones exist (parts uploading while the next is
+    /// read).
+    pub upload_buffer_bytes: u64,
+    /// How long a put waits for its first buffer before it answers `Busy`, having read nothing
+    /// (`UPLOAD_BUFFER_WAIT_SECONDS`).
+    pub upload_buffer_wait: Duration,
 }
 
 impl S3Config {
@@ -115,6 +128,8 @@ impl S3Config {
             public_secure: secure,
             multipart_copy_threshold: MAX_SINGLE_COPY,
             copy_part_size: DEFAULT_COPY_PART_SIZE,
+            upload_buffer_bytes: DEFAULT_UPLOAD_BUFFER_BYTES,
+            upload_buffer_wait: DEFAULT_UPLOAD_BUFFER_WAIT,
         }
     }
 
@@ -165,6 +180,7 @@ impl S3Config {
             ("connect timeout", self.connect_timeout),
             ("idle timeout", self.idle_timeout),
             ("presign max TTL", self.presign_max_ttl),
+            ("upload buffer wait", self.upload_buffer_wait),
         ] {
             if d.is_zero() {
                 return Err(S3ConfigError::Zero(what));
@@ -174,6 +190,9 @@ impl S3Config {
             return Err(S3ConfigError::Copy(
                 "the multipart copy threshold exceeds 5 GiB",
             ));
+        }
+        if self.upload_buffer_bytes < crate::PART_SIZE as u64 {
+            return Err(S3ConfigError::UploadBuffers);
         }
         if !(MIN_PART_SIZE..=MAX_SINGLE_COPY).contains(&self.copy_part_size) {
             return Err(S3ConfigError::Copy(
@@ -226,6 +245,8 @@ pub enum S3ConfigError {
     Zero(&'static str),
     #[error("S3 copy settings: {0}")]
     Copy(&'static str),
+    #[error("the upload buffers (UPLOAD_BUFFER_BYTES) must hold at least one 5 MiB part")]
+    UploadBuffers,
 }
 
 #[cfg(test)]
@@ -326,5 +347,16 @@ mod tests {
         assert!(matches!(c.validate(), Err(S3ConfigError::Copy(_))));
         c.copy_part_size = MIN_PART_SIZE;
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn upload_buffers_hold_at_least_one_part() {
+        let mut c = config("h:1", false);
+        c.upload_buffer_bytes = crate::PART_SIZE as u64 - 1;
+        assert_eq!(c.validate(), Err(S3ConfigError::UploadBuffers));
+        c.upload_buffer_bytes = crate::PART_SIZE as u64;
+        assert!(c.validate().is_ok());
+        c.upload_buffer_wait = Duration::ZERO;
+        assert!(c.validate().is_err());
     }
 }

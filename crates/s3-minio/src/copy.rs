@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::{
     error::{map_s3, map_status, unquote_etag, xml_text},
-    put::{AbortGuard, MAX_PARTS, initiate, joined, map_http},
+    put::{AbortGuard, MAX_PARTS, initiate, map_http},
     sign::presign_put_signing,
 };
 
@@ -92,7 +92,7 @@ async fn copy_parts(
     for (index, (first, last)) in ranges.into_iter().enumerate() {
         while in_flight.len() >= COPY_PARTS_IN_FLIGHT {
             if let Some(done) = in_flight.join_next().await {
-                parts.push(joined(done)?);
+                parts.push(part_joined(done)?);
             }
         }
         let part_number =
@@ -107,7 +107,7 @@ async fn copy_parts(
         in_flight.spawn(async move { send_part_copy(&http, &url, headers, part_number).await });
     }
     while let Some(done) = in_flight.join_next().await {
-        parts.push(joined(done)?);
+        parts.push(part_joined(done)?);
     }
     parts.sort_by_key(|p| p.part_number);
     let response = copy
@@ -184,6 +184,13 @@ async fn send_part_copy(
             ))
         })?;
     Ok(Part { part_number, etag })
+}
+
+/// A part copy's task ended: its part, or why it failed.
+fn part_joined(
+    done: Result<Result<Part, BlobError>, tokio::task::JoinError>,
+) -> Result<Part, BlobError> {
+    done.map_err(|_| BlobError::Other("part copy task failed".to_owned()))?
 }
 
 #[cfg(test)]

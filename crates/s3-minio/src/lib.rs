@@ -6,7 +6,10 @@
 //!
 //! - puts stream: bodies under [`PART_SIZE`] go as one `PUT`; larger ones as a multipart upload
 //!   with at most [`MAX_PARTS_IN_FLIGHT`] parts uploading at once, aborted on any failure and
-//!   when the future is dropped;
+//!   when the future is dropped; every put draws its part buffers from one budget of the store
+//!   (`UPLOAD_BUFFER_BYTES`), so memory does not grow with the number of puts;
+//! - presigned PUTs sign the announced length: without one, the store refuses to sign
+//!   ([`BlobError::LengthRequired`](storage_domain::ports::BlobError::LengthRequired));
 //! - gets stream, bounded by a timeout on the response headers and an *idle* timeout on the
 //!   body (no total deadline, so a long download is never cut);
 //! - copies are server-side: one `CopyObject` up to 5 GiB, above that a multipart upload of
@@ -22,7 +25,8 @@ mod store;
 mod stream;
 
 pub use config::{
-    BucketNames, DEFAULT_COPY_PART_SIZE, MAX_SINGLE_COPY, MIN_PART_SIZE, S3Config, S3ConfigError,
+    BucketNames, DEFAULT_COPY_PART_SIZE, DEFAULT_UPLOAD_BUFFER_BYTES, DEFAULT_UPLOAD_BUFFER_WAIT,
+    MAX_SINGLE_COPY, MIN_PART_SIZE, S3Config, S3ConfigError,
 };
-pub use put::{MAX_PARTS_IN_FLIGHT, PART_SIZE};
+pub use put::{MAX_PARTS_IN_FLIGHT, MAX_PUT_BYTES, PART_SIZE};
 pub use store::{ConnectError, S3BlobStore};

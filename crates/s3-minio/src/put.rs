@@ -12,45 +12,177 @@
 //!   upload run at ~0.56x a direct presigned upload on a 2-core machine (`storage-bench
 //!   proxy`). The content is still covered end to end: the service hashes the stream itself
 //!   (SHA-256 of the version) and the transport is the store's TLS when `MINIO_SECURE`;
-//! - memory is bounded by `MAX_PARTS_IN_FLIGHT` parts uploading plus the part being read:
-//!   about 24 MiB of buffers per put, whatever the size;
+//! - memory is bounded for the whole store, not per put: every put draws its part buffers
+//!   from one [`PartBudget`] (`UPLOAD_BUFFER_BYTES`, buffers of [`PART_SIZE`] reused from put to
+//!   put). A put waits (bounded, `UPLOAD_BUFFER_WAIT_SECONDS`) for one buffer before it reads
+//!   its first byte, and answers [`BlobError::Busy`] having read nothing when none came free;
+//!   that buffer stays its own until its last byte, so it never waits mid-body. While spare
+//!   buffers exist it takes up to [`MAX_PARTS_IN_FLIGHT`] more, to read the next part while
+//!   parts upload (one reading + two uploading: 15 MiB at most);
 //! - a failure of the source, of a part or of the completion aborts the upload before `put`
 //!   returns; dropping the future aborts it from a task spawned on the runtime
 //!   ([`AbortGuard`]), including an upload whose initiation was still in flight.
 
-use std::{collections::HashMap, io};
+use std::{
+    collections::HashMap,
+    io,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 use s3::{Bucket, error::S3Error, serde_types::Part};
 use storage_domain::ports::{BlobError, ByteStream, PutOutcome};
-use tokio::{sync::oneshot, task::JoinSet};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore, oneshot},
+    task::JoinSet,
+};
 
 use crate::error::{map_s3, map_status, unquote_etag, xml_text};
 
-/// Size of one part of a multipart upload; a body shorter than this goes as one `PUT`.
-pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Size of one part of a multipart upload (S3's smallest part), and so of one buffer of the
+/// upload budget; a body shorter than this goes as one `PUT`.
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Parts of one multipart upload uploading at the same time.
 pub const MAX_PARTS_IN_FLIGHT: usize = 2;
-/// S3's limit on the number of parts (so objects are limited to 80 GB with 8 MiB parts).
+/// S3's limit on the number of parts.
 pub(crate) const MAX_PARTS: u32 = 10_000;
+/// The largest object a streamed put stores: [`MAX_PARTS`] parts of [`PART_SIZE`] (48.8 GiB).
+pub const MAX_PUT_BYTES: u64 = MAX_PARTS as u64 * PART_SIZE as u64;
 /// Lifetime of the presigned URL of one part: it is used at once.
 const PART_URL_TTL_SECS: u32 = 900;
 
-/// Streams `body` into `key`.
+/// The memory every put of one store shares for its parts: buffers of [`PART_SIZE`], each
+/// behind a permit, allocated when first needed and reused afterwards.
+#[derive(Debug, Clone)]
+pub(crate) struct PartBudget {
+    permits: Arc<Semaphore>,
+    /// Buffers no put holds now (at most one per permit).
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Longest wait for a put's first buffer.
+    wait: Duration,
+}
+
+impl PartBudget {
+    /// `bytes / PART_SIZE` buffers (at least one); a put waits `wait` at most for its first.
+    pub(crate) fn new(bytes: u64, wait: Duration) -> Self {
+        let buffers = usize::try_from(bytes / PART_SIZE as u64)
+            .unwrap_or(usize::MAX)
+            .clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            permits: Arc::new(Semaphore::new(buffers)),
+            free: Arc::new(Mutex::new(Vec::new())),
+            wait,
+        }
+    }
+
+    fn buffer(&self, permit: OwnedSemaphorePermit) -> PartBuffer {
+        let data = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        PartBuffer {
+            data,
+            free: Arc::clone(&self.free),
+            _permit: permit,
+        }
+    }
+
+    /// The buffer a put holds from its first byte to its last: waits (fairly, first come first
+    /// served) at most `wait`.
+    async fn first(&self) -> Result<PartBuffer, BlobError> {
+        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| BlobError::Busy {
+                waited: self.wait,
+                retry_after: self.wait,
+            })?
+            .map_err(|_| BlobError::Other("the upload buffers were closed".into()))?;
+        Ok(self.buffer(permit))
+    }
+
+    /// One more buffer, when one is free now (never before a put that waits for its first).
+    fn spare(&self) -> Option<PartBuffer> {
+        Arc::clone(&self.permits)
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| self.buffer(permit))
+    }
+
+    /// Buffers free now (neither held by a put nor waited for).
+    #[cfg(test)]
+    fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+}
+
+/// One part's memory: a buffer and the permit that lets it exist. Dropped, the buffer goes
+/// back to the budget's free list and the permit to its semaphore.
+#[derive(Debug)]
+struct PartBuffer {
+    data: Vec<u8>,
+    free: Arc<Mutex<Vec<Vec<u8>>>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for PartBuffer {
+    fn drop(&mut self) {
+        let data = std::mem::take(&mut self.data);
+        if data.capacity() >= PART_SIZE {
+            self.free
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(data);
+        }
+    }
+}
+
+impl PartBuffer {
+    /// The part's bytes, to send without a copy; [`Self::restore`] takes the buffer back.
+    fn take(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(&mut self.data))
+    }
+
+    /// Takes back the memory of `sent` once nothing else holds it (else it is simply freed).
+    fn restore(&mut self, sent: Bytes) {
+        if let Ok(unique) = sent.try_into_mut() {
+            let mut data = Vec::from(unique);
+            data.clear();
+            self.data = data;
+        }
+    }
+}
+
+/// How parts are sent: this thread's client, and the time limit of one part's request.
+#[derive(Debug, Clone)]
+pub(crate) struct PartSender {
+    pub(crate) http: reqwest::Client,
+    pub(crate) timeout: Duration,
+}
+
+/// Streams `body` into `key`, with part buffers from `budget`.
 pub(crate) async fn put_stream(
     bucket: &Bucket,
-    http: &reqwest::Client,
+    sender: &PartSender,
+    budget: &PartBudget,
     key: &str,
     content_type: &str,
     body: ByteStream,
 ) -> Result<PutOutcome, BlobError> {
+    // Memory first: nothing of the body is read before a buffer is ours.
+    let mut buffer = budget.first().await?;
     let mut reader = ChunkReader::new(body);
-    let first = reader.next_chunk().await.map_err(BlobError::Source)?;
-    if first.len() < PART_SIZE {
+    reader
+        .fill(&mut buffer.data)
+        .await
+        .map_err(BlobError::Source)?;
+    if buffer.data.len() < PART_SIZE {
         // The whole body fitted in less than one part: one PUT, nothing to abort.
         let response = bucket
-            .put_object_with_content_type(key, &first, content_type)
+            .put_object_with_content_type(key, &buffer.data, content_type)
             .await
             .map_err(map_s3)?;
         // rust-s3 answers a PUT with the ETag header as the body.
@@ -60,14 +192,21 @@ pub(crate) async fn put_stream(
             .map(unquote_etag)
             .filter(|e| !e.is_empty());
         return Ok(PutOutcome {
-            size: first.len() as u64,
+            size: buffer.data.len() as u64,
             etag,
         });
     }
 
     let upload_id = initiate(bucket, key, content_type).await?;
     let guard = AbortGuard::new(bucket, key, upload_id);
-    match upload_parts(bucket, http, key, guard.upload_id(), first, &mut reader).await {
+    let parts = Parts {
+        bucket,
+        sender,
+        key,
+        upload_id: guard.upload_id(),
+        budget,
+    };
+    match parts.upload(buffer, &mut reader).await {
         Ok(outcome) => {
             guard.disarm();
             Ok(outcome)
@@ -105,67 +244,106 @@ pub(crate) async fn initiate(
     Ok(initiated.upload_id)
 }
 
-/// Uploads `first` and the rest of `reader` as parts, then completes the upload. On error,
-/// the parts still uploading are cancelled when the `JoinSet` drops; the caller aborts.
-async fn upload_parts(
-    bucket: &Bucket,
-    http: &reqwest::Client,
-    key: &str,
-    upload_id: &str,
-    first: Vec<u8>,
-    reader: &mut ChunkReader,
-) -> Result<PutOutcome, BlobError> {
-    let mut in_flight: JoinSet<Result<Part, BlobError>> = JoinSet::new();
-    let mut parts: Vec<Part> = Vec::new();
-    let mut size: u64 = 0;
-    let mut part_number: u32 = 0;
-    let mut chunk = first;
-    loop {
-        while in_flight.len() >= MAX_PARTS_IN_FLIGHT {
-            if let Some(done) = in_flight.join_next().await {
-                parts.push(joined(done)?);
+/// What a multipart put's parts need.
+struct Parts<'a> {
+    bucket: &'a Bucket,
+    sender: &'a PartSender,
+    key: &'a str,
+    upload_id: &'a str,
+    budget: &'a PartBudget,
+}
+
+/// A part uploaded, and the buffer it was sent from (back to be filled again).
+type Sent = (Result<Part, BlobError>, PartBuffer);
+
+impl Parts<'_> {
+    /// Uploads `first` (a full part) and the rest of `reader` as parts, then completes the
+    /// upload. On error, the parts still uploading are cancelled when the `JoinSet` drops; the
+    /// caller aborts.
+    async fn upload(
+        &self,
+        first: PartBuffer,
+        reader: &mut ChunkReader,
+    ) -> Result<PutOutcome, BlobError> {
+        let mut in_flight: JoinSet<Sent> = JoinSet::new();
+        let mut parts: Vec<Part> = Vec::new();
+        // A buffer of this put not in use (at most one is kept: a spare goes back at once).
+        let mut idle: Option<PartBuffer> = None;
+        let mut size: u64 = 0;
+        let mut part_number: u32 = 0;
+        let mut buffer = first;
+        loop {
+            while in_flight.len() >= MAX_PARTS_IN_FLIGHT {
+                if let Some(done) = in_flight.join_next().await {
+                    keep(joined(done, &mut parts)?, &mut idle);
+                }
+            }
+            part_number += 1;
+            if part_number > MAX_PARTS {
+                return Err(BlobError::Other(format!(
+                    "object too large: more than {MAX_PARTS} parts of {PART_SIZE} bytes"
+                )));
+            }
+            let last = buffer.data.len() < PART_SIZE;
+            size += buffer.data.len() as u64;
+            let url = part_url(self.bucket, self.key, self.upload_id, part_number).await?;
+            let sender = self.sender.clone();
+            in_flight.spawn(async move {
+                let body = buffer.take();
+                let sent = send_part(&sender, &url, body.clone(), part_number).await;
+                buffer.restore(body);
+                (sent, buffer)
+            });
+            if last {
+                break;
+            }
+            // The next part's buffer: one of this put's own back from a part uploaded, else a
+            // spare one, else the first of its parts uploading to finish. The parts in flight
+            // keep uploading (they are tasks) while the source is read.
+            while let Some(done) = in_flight.try_join_next() {
+                keep(joined(done, &mut parts)?, &mut idle);
+            }
+            buffer = match idle.take().or_else(|| self.budget.spare()) {
+                Some(buffer) => buffer,
+                None => match in_flight.join_next().await {
+                    Some(done) => joined(done, &mut parts)?,
+                    None => return Err(BlobError::Other("a put lost its buffers".into())),
+                },
+            };
+            reader
+                .fill(&mut buffer.data)
+                .await
+                .map_err(BlobError::Source)?;
+            if buffer.data.is_empty() {
+                break;
             }
         }
-        part_number += 1;
-        if part_number > MAX_PARTS {
-            return Err(BlobError::Other(format!(
-                "object too large: more than {MAX_PARTS} parts of {PART_SIZE} bytes"
-            )));
+        drop(idle);
+        while let Some(done) = in_flight.join_next().await {
+            drop(joined(done, &mut parts)?);
         }
-        let last = chunk.len() < PART_SIZE;
-        size += chunk.len() as u64;
-        let url = part_url(bucket, key, upload_id, part_number).await?;
-        let part_http = http.clone();
-        let body = Bytes::from(chunk);
-        in_flight.spawn(async move { send_part(&part_http, &url, body, part_number).await });
-        if last {
-            break;
-        }
-        // The parts in flight keep uploading (they are tasks) while the source is read.
-        chunk = reader.next_chunk().await.map_err(BlobError::Source)?;
-        while let Some(done) = in_flight.try_join_next() {
-            parts.push(joined(done)?);
-        }
-        if chunk.is_empty() {
-            break;
-        }
-    }
-    while let Some(done) = in_flight.join_next().await {
-        parts.push(joined(done)?);
-    }
-    parts.sort_by_key(|p| p.part_number);
+        parts.sort_by_key(|p| p.part_number);
 
-    let response = bucket
-        .complete_multipart_upload(key, upload_id, parts)
-        .await
-        .map_err(map_s3)?;
-    let etag = response
-        .as_str()
-        .ok()
-        .and_then(|xml| xml_text(xml, "ETag"))
-        .map(|e| unquote_etag(&e))
-        .filter(|e| !e.is_empty());
-    Ok(PutOutcome { size, etag })
+        let response = self
+            .bucket
+            .complete_multipart_upload(self.key, self.upload_id, parts)
+            .await
+            .map_err(map_s3)?;
+        let etag = response
+            .as_str()
+            .ok()
+            .and_then(|xml| xml_text(xml, "ETag"))
+            .map(|e| unquote_etag(&e))
+            .filter(|e| !e.is_empty());
+        Ok(PutOutcome { size, etag })
+    }
+}
+
+/// Keeps one buffer back from a part uploaded; another one goes back to the budget at once.
+fn keep(buffer: PartBuffer, idle: &mut Option<PartBuffer>) {
+    if idle.is_none() {
+        *idle = Some(buffer);
+    }
 }
 
 /// The presigned URL of part `part_number` (signing only: no request).
@@ -192,14 +370,20 @@ const PART_ATTEMPTS: u32 = 3;
 
 /// Sends one part (retrying transient failures) and reads its ETag.
 async fn send_part(
-    http: &reqwest::Client,
+    sender: &PartSender,
     url: &str,
     body: Bytes,
     part_number: u32,
 ) -> Result<Part, BlobError> {
     let mut attempt = 1;
     loop {
-        let result = http.put(url).body(body.clone()).send().await;
+        let result = sender
+            .http
+            .put(url)
+            .timeout(sender.timeout)
+            .body(body.clone())
+            .send()
+            .await;
         let retry = match &result {
             Ok(response) => response.status().is_server_error(),
             Err(e) => e.is_connect() || (e.is_request() && !e.is_timeout()),
@@ -231,21 +415,26 @@ async fn send_part(
     }
 }
 
-/// Maps a failure of the adapter's own HTTP client (part uploads).
+/// Maps a failure of the adapter's own HTTP clients (part uploads and copies, streamed reads).
 pub(crate) fn map_http(e: reqwest::Error) -> BlobError {
     if e.is_builder() {
         BlobError::Other(format!("cannot build the S3 request: {e}"))
     } else if e.is_timeout() {
-        BlobError::Unavailable("S3 part upload timed out".to_owned())
+        BlobError::Unavailable("S3 request timed out".to_owned())
     } else {
-        BlobError::Unavailable(format!("S3 part upload failed: {e}"))
+        BlobError::Unavailable(format!("S3 request failed: {e}"))
     }
 }
 
-pub(crate) fn joined(
-    done: Result<Result<Part, BlobError>, tokio::task::JoinError>,
-) -> Result<Part, BlobError> {
-    done.map_err(|_| BlobError::Other("part upload task failed".to_owned()))?
+/// A part's task ended: its part recorded in `parts`, its buffer returned.
+fn joined(
+    done: Result<Sent, tokio::task::JoinError>,
+    parts: &mut Vec<Part>,
+) -> Result<PartBuffer, BlobError> {
+    let (sent, buffer) =
+        done.map_err(|_| BlobError::Other("part upload task failed".to_owned()))?;
+    parts.push(sent?);
+    Ok(buffer)
 }
 
 /// Aborts a multipart upload; failures are logged (there is no one left to tell).
@@ -351,21 +540,22 @@ impl ChunkReader {
         }
     }
 
-    /// The next chunk: [`PART_SIZE`] bytes, fewer at the end of the stream, empty after it.
-    async fn next_chunk(&mut self) -> Result<Vec<u8>, io::Error> {
-        let mut chunk = Vec::new();
+    /// Fills `chunk` (emptied first) with the next [`PART_SIZE`] bytes, fewer at the end of
+    /// the stream, none after it. The buffer's memory is reserved once and then reused.
+    async fn fill(&mut self, chunk: &mut Vec<u8>) -> Result<(), io::Error> {
+        chunk.clear();
         loop {
             if !self.leftover.is_empty() {
                 let take = (PART_SIZE - chunk.len()).min(self.leftover.len());
-                if chunk.capacity() == 0 {
-                    // One allocation per part (pages a short body leaves untouched cost nothing).
-                    chunk.reserve_exact(PART_SIZE);
+                if chunk.capacity() < PART_SIZE {
+                    // Pages a short body leaves untouched cost nothing.
+                    chunk.reserve_exact(PART_SIZE - chunk.len());
                 }
                 chunk.extend_from_slice(&self.leftover[..take]);
                 self.leftover.advance(take);
             }
             if chunk.len() == PART_SIZE || self.ended {
-                return Ok(chunk);
+                return Ok(());
             }
             match self.body.next().await {
                 Some(Ok(bytes)) => self.leftover = bytes,
@@ -376,6 +566,14 @@ impl ChunkReader {
                 None => self.ended = true,
             }
         }
+    }
+
+    /// The next chunk in a buffer of its own (tests).
+    #[cfg(test)]
+    async fn next_chunk(&mut self) -> Result<Vec<u8>, io::Error> {
+        let mut chunk = Vec::new();
+        self.fill(&mut chunk).await?;
+        Ok(chunk)
     }
 }
 
@@ -417,5 +615,56 @@ mod tests {
         let mut r = ChunkReader::new(Box::pin(futures_util::stream::iter(items)));
         let err = r.next_chunk().await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_lends_a_first_buffer_fairly_and_refuses_after_its_wait() {
+        let budget = PartBudget::new(2 * PART_SIZE as u64, Duration::from_secs(3));
+        let a = budget.first().await.unwrap();
+        let b = budget.first().await.unwrap();
+        assert_eq!(budget.available(), 0);
+        assert!(budget.spare().is_none());
+        // A third waits, then is refused having waited the whole wait.
+        let started = tokio::time::Instant::now();
+        let refused = budget.first().await.unwrap_err();
+        assert!(
+            matches!(refused, BlobError::Busy { waited, .. } if waited == Duration::from_secs(3))
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        // One waiting gets the buffer a finished put gives back, before any spare taker.
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.first().await.map(|_| ()) }
+        });
+        tokio::task::yield_now().await;
+        drop(a);
+        assert!(budget.spare().is_none(), "a waiter comes first");
+        waiting.await.unwrap().unwrap();
+        drop(b);
+        assert_eq!(budget.available(), 2);
+    }
+
+    #[tokio::test]
+    async fn buffers_are_reused_from_put_to_put() {
+        let budget = PartBudget::new(PART_SIZE as u64, Duration::from_secs(1));
+        let mut buffer = budget.first().await.unwrap();
+        let mut reader = ChunkReader::new(stream_of(&[PART_SIZE]));
+        reader.fill(&mut buffer.data).await.unwrap();
+        let address = buffer.data.as_ptr();
+        let sent = buffer.take();
+        buffer.restore(sent);
+        assert_eq!(
+            buffer.data.as_ptr(),
+            address,
+            "the sent part's memory came back"
+        );
+        drop(buffer);
+        let again = budget.first().await.unwrap();
+        assert_eq!(
+            again.data.as_ptr(),
+            address,
+            "the next put fills the same memory"
+        );
+        assert!(again.data.capacity() >= PART_SIZE);
     }
 }

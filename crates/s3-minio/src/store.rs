@@ -29,7 +29,7 @@ use crate::{
     config::{S3Config, S3ConfigError, SIGV4_MAX_TTL},
     copy::{PartCopy, multipart_copy},
     error::{map_s3, map_status, unquote_etag},
-    put::{abort_unfinished_uploads, put_stream},
+    put::{PartBudget, PartSender, abort_unfinished_uploads, put_stream},
     stream::IdleTimeout,
 };
 
@@ -54,14 +54,12 @@ pub enum ConnectError {
     },
 }
 
-/// One S3 bucket, with the two request-timeout settings the adapter uses.
+/// One S3 bucket.
 #[derive(Debug)]
 struct Target {
-    /// Every non-streamed request: bounded by the configured request timeout.
+    /// Every non-streamed request: bounded by the configured request timeout. It also signs
+    /// the URLs of streamed reads, which the adapter sends itself ([`ThreadClients`]).
     bucket: Box<Bucket>,
-    /// Streamed reads: no whole-request timeout (it would cut long downloads); bounded by the
-    /// connect timeout up to the response headers, then by the idle timeout.
-    streaming: Box<Bucket>,
     /// Signs presigned URLs only (never sends a request): the same bucket at the address
     /// clients use (`MINIO_PUBLIC_ENDPOINT`), or at the store's own address.
     presign: Box<Bucket>,
@@ -79,8 +77,57 @@ pub struct S3BlobStore {
     /// Copies above this size go part by part (see `copy.rs`).
     multipart_copy_threshold: u64,
     copy_part_size: u64,
-    /// Sends the presigned part uploads of multipart puts (see `put.rs`) and part copies.
+    /// Sends the part copies of multipart copies (see `copy.rs`).
     http: reqwest::Client,
+    /// The memory every put shares for its parts (`UPLOAD_BUFFER_BYTES`).
+    budget: PartBudget,
+    /// Sends streamed reads and the parts of streamed puts: the bytes that flow.
+    streams: ThreadClients,
+    request_timeout: Duration,
+}
+
+/// The HTTP clients of the requests whose bytes flow through the service (streamed reads, the
+/// parts of puts), one per thread that sends them.
+///
+/// reqwest pools connections per client, and a pooled connection is driven by a task on the
+/// runtime where it was opened. With one client for the whole service, a download served by an
+/// HTTP worker thread read its bytes through connections opened on other runtimes: each chunk
+/// crossed threads (a wake-up through the kernel, a context switch), which took half of the
+/// service's CPU time during a download (`perf`, see `bench/results`). A client per thread keeps
+/// each connection with the thread that uses it, pooled as before. The threads are the
+/// runtimes' own, few and fixed.
+#[derive(Debug)]
+struct ThreadClients {
+    clients: std::sync::Mutex<HashMap<std::thread::ThreadId, reqwest::Client>>,
+    connect_timeout: Duration,
+}
+
+impl ThreadClients {
+    fn new(connect_timeout: Duration) -> Self {
+        Self {
+            clients: std::sync::Mutex::new(HashMap::new()),
+            connect_timeout,
+        }
+    }
+
+    /// This thread's client (no whole-request timeout: it would cut long downloads; the
+    /// response headers and then each chunk are bounded by the adapter's own timeouts).
+    fn here(&self) -> Result<reqwest::Client, BlobError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let thread = std::thread::current().id();
+        if let Some(client) = clients.get(&thread) {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .build()
+            .map_err(|e| BlobError::Other(format!("cannot build the S3 read client: {e}")))?;
+        clients.insert(thread, client.clone());
+        Ok(client)
+    }
 }
 
 impl S3BlobStore {
@@ -166,12 +213,9 @@ impl S3BlobStore {
         };
         let target = |name: &str| -> Result<Target, ConnectError> {
             let mut bucket = new_bucket(name, &region)?;
-            let mut streaming = bucket.clone();
             bucket.set_request_timeout(Some(config.request_timeout));
-            streaming.set_request_timeout(None);
             Ok(Target {
                 bucket,
-                streaming,
                 presign: new_bucket(name, &public_region)?,
             })
         };
@@ -189,6 +233,9 @@ impl S3BlobStore {
                 .timeout(config.request_timeout)
                 .build()
                 .map_err(|e| ConnectError::Client(e.to_string()))?,
+            budget: PartBudget::new(config.upload_buffer_bytes, config.upload_buffer_wait),
+            streams: ThreadClients::new(config.connect_timeout),
+            request_timeout: config.request_timeout,
         };
         Ok((store, credentials))
     }
@@ -211,18 +258,29 @@ impl S3BlobStore {
         )
     }
 
-    /// Sends a streamed GET and maps the answer to a [`BlobRead`].
+    /// Sends a streamed GET of `range` (`(first, Some(last))` or `(first, None)`; `None`: the
+    /// whole object) and maps the answer to a [`BlobRead`]. The request goes to a presigned URL
+    /// (signed here, no request) with this thread's client (see [`ThreadClients`]).
     async fn stream_get(
         &self,
         bucket: &Bucket,
         key: &str,
-        command: Command<'_>,
+        bytes: Option<(u64, Option<u64>)>,
         asked: Option<ByteRange>,
     ) -> Result<BlobRead, BlobError> {
-        let request = ReqwestRequest::new(bucket, key, command)
+        let url = bucket
+            .presign_get(key, READ_URL_TTL_SECS, None)
             .await
             .map_err(map_s3)?;
-        let response = tokio::time::timeout(self.connect_timeout, request.response())
+        let mut request = self.streams.here()?.get(url);
+        if let Some((first, last)) = bytes {
+            let range = match last {
+                Some(last) => format!("bytes={first}-{last}"),
+                None => format!("bytes={first}-"),
+            };
+            request = request.header(http::header::RANGE, range);
+        }
+        let response = tokio::time::timeout(self.connect_timeout, request.send())
             .await
             .map_err(|_| {
                 BlobError::Unavailable(format!(
@@ -230,7 +288,7 @@ impl S3BlobStore {
                     self.connect_timeout
                 ))
             })?
-            .map_err(map_s3)?;
+            .map_err(crate::put::map_http)?;
         let status = response.status().as_u16();
         let headers = response.headers();
         let etag = header_str(headers, &ETAG).map(unquote_etag);
@@ -261,7 +319,10 @@ impl S3BlobStore {
                     },
                 }
             }
-            other => return Err(map_status(other, "")),
+            other => {
+                let body = response.text().await.unwrap_or_default();
+                return Err(map_status(other, &body));
+            }
         };
         let body = response.bytes_stream().map_err(io::Error::other);
         Ok(BlobRead {
@@ -272,6 +333,9 @@ impl S3BlobStore {
         })
     }
 }
+
+/// Lifetime of the presigned URL of a streamed read: it is used at once.
+const READ_URL_TTL_SECS: u32 = 900;
 
 /// `HEAD /bucket/`: Ok, `NotFound` for a missing bucket, or the failure.
 async fn head_bucket(bucket: &Bucket) -> Result<(), BlobError> {
@@ -347,7 +411,11 @@ impl BlobStore for S3BlobStore {
     ) -> Result<PutOutcome, BlobError> {
         put_stream(
             &self.target(bucket).bucket,
-            &self.http,
+            &PartSender {
+                http: self.streams.here()?,
+                timeout: self.request_timeout,
+            },
+            &self.budget,
             key.as_str(),
             content_type,
             body,
@@ -361,34 +429,24 @@ impl BlobStore for S3BlobStore {
         key: &ObjectKey,
         range: Option<ByteRange>,
     ) -> Result<BlobRead, BlobError> {
-        let target = self.target(bucket);
-        let command = match range {
-            None => Command::GetObject,
+        let bytes = match range {
+            None => None,
             Some(ByteRange::FromTo { first, last }) => {
                 if first > last {
                     return Err(BlobError::RangeNotSatisfiable);
                 }
-                Command::GetObjectRange {
-                    start: first,
-                    end: Some(last),
-                }
+                Some((first, Some(last)))
             }
-            Some(ByteRange::From { first }) => Command::GetObjectRange {
-                start: first,
-                end: None,
-            },
+            Some(ByteRange::From { first }) => Some((first, None)),
             Some(suffix @ ByteRange::Suffix { .. }) => {
-                // rust-s3 cannot send `bytes=-n`: resolve against the size (keys are written
-                // once, so the size cannot change between the two requests).
+                // Resolved against the size (keys are written once, so the size cannot change
+                // between the two requests).
                 let size = self.head(bucket, key).await?.size;
                 let (first, last) = suffix.resolve(size).ok_or(BlobError::RangeNotSatisfiable)?;
-                Command::GetObjectRange {
-                    start: first,
-                    end: Some(last),
-                }
+                Some((first, Some(last)))
             }
         };
-        self.stream_get(&target.streaming, key.as_str(), command, range)
+        self.stream_get(&self.target(bucket).bucket, key.as_str(), bytes, range)
             .await
     }
 
@@ -479,24 +537,27 @@ impl BlobStore for S3BlobStore {
         content_length: Option<u64>,
         ttl: Duration,
     ) -> Result<PresignedRequest, BlobError> {
+        // A presigned PUT bounds what it writes only by a signed length: without one, the URL
+        // could store anything up to the store's own limit.
+        let Some(length) = content_length else {
+            return Err(BlobError::LengthRequired);
+        };
         let (secs, expires_at) = self.presign_ttl(ttl);
         let mut signed = HeaderMap::new();
         let content_type_value = HeaderValue::from_str(content_type)
             .map_err(|_| BlobError::Other("content type is not a valid header value".into()))?;
         signed.insert(CONTENT_TYPE, content_type_value);
-        if let Some(length) = content_length {
-            signed.insert(CONTENT_LENGTH, HeaderValue::from(length));
-        }
+        signed.insert(CONTENT_LENGTH, HeaderValue::from(length));
         let url = self
             .target(bucket)
             .presign
             .presign_put(key.as_str(), secs, Some(signed), None)
             .await
             .map_err(map_s3)?;
-        let mut headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
-        if let Some(length) = content_length {
-            headers.push(("Content-Length".to_owned(), length.to_string()));
-        }
+        let headers = vec![
+            ("Content-Type".to_owned(), content_type.to_owned()),
+            ("Content-Length".to_owned(), length.to_string()),
+        ];
         Ok(PresignedRequest {
             method: PresignMethod::Put,
             url,

@@ -21,6 +21,9 @@ use storage_test_support::{
     s3::{garage_addr, s3_config_from_env, s3_store_from_env},
 };
 
+/// The adapter's part size, around which sizes are tested.
+const PART: u64 = storage_s3_minio::PART_SIZE as u64;
+
 async fn store() -> Arc<dyn BlobStore> {
     s3_store_from_env().await
 }
@@ -57,6 +60,21 @@ async fn round_trip_8mib_plus_1() {
 #[tokio::test]
 async fn round_trip_3x8mib_plus_7() {
     contract::round_trip(&*store().await, 3 * MIB8 + 7).await;
+}
+
+#[tokio::test]
+async fn round_trip_part_minus_1() {
+    contract::round_trip(&*store().await, PART - 1).await;
+}
+
+#[tokio::test]
+async fn round_trip_part() {
+    contract::round_trip(&*store().await, PART).await;
+}
+
+#[tokio::test]
+async fn round_trip_part_plus_1() {
+    contract::round_trip(&*store().await, PART + 1).await;
 }
 
 #[tokio::test]
@@ -118,6 +136,11 @@ async fn presigned_urls_refuse_tampering() {
 #[tokio::test]
 async fn presigned_urls_expire() {
     contract::presigned_urls_expire(&*store().await).await;
+}
+
+#[tokio::test]
+async fn upload_urls_are_bounded() {
+    contract::upload_urls_are_bounded(&*store().await, contract::UnsizedUploads::Refused).await;
 }
 
 // --- S3-specific checks -------------------------------------------------------------------
@@ -474,7 +497,7 @@ async fn a_part_failed_once_is_sent_again_and_the_object_is_whole() {
         let (proxy, store) = through_proxy().await;
         proxy.fail(Rule::upload_part(None).times(1), fault);
         let key = contract::unique_key("part-retry");
-        let (size, seed) = (2 * MIB8 + 5, 17); // three parts
+        let (size, seed) = (2 * PART + 5, 17); // three parts
         let outcome = store
             .put(
                 BucketKind::Users,
@@ -531,7 +554,7 @@ async fn a_part_that_keeps_failing_aborts_the_upload_and_keeps_nothing() {
             BucketKind::Users,
             &key,
             "application/octet-stream",
-            pattern_stream(5, 3 * MIB8),
+            pattern_stream(5, 3 * PART),
         )
         .await
         .unwrap_err();

@@ -191,6 +191,8 @@ fn s3_config(s3: &ObjectStoreSettings, presign_ttl: Duration) -> S3Config {
     c.create_missing_buckets = s3.create_buckets;
     c.public_endpoint = s3.public_endpoint.clone();
     c.public_secure = s3.public_secure;
+    c.upload_buffer_bytes = s3.upload_buffer_bytes;
+    c.upload_buffer_wait = s3.upload_buffer_wait;
     c
 }
 
@@ -376,6 +378,7 @@ pub fn service_settings(config: &Config) -> ServiceSettings {
             max: config.lock_max_ttl,
         },
         allow_self_approval: config.allow_self_approval,
+        transfer_limits: config.transfer_limits,
         ..ServiceSettings::default()
     }
 }
@@ -458,6 +461,7 @@ impl Application {
                 ..BrowserAccess::default()
             },
             spool_dir: config.upload_spool_dir.clone(),
+            body_idle_timeout: config.http.body_idle_timeout,
             ..ApiConfig::default()
         };
         let mut state = AppState::new(
@@ -472,8 +476,11 @@ impl Application {
         let state = observability.serve(state);
         let server_config = ServerConfig {
             shutdown_timeout: config.ops.shutdown_grace,
+            keep_alive: config.http.keep_alive,
+            client_request_timeout: config.http.header_timeout,
             ..ServerConfig::default()
         };
+        warn_about_limits(&config);
         let shutdown = observability.drain_after(shutdown, config.ops.readiness_delay);
         let server = storage_http_actix::build_server(listener, state, &server_config, shutdown)
             .map_err(bind_error)?;
@@ -516,6 +523,22 @@ impl Application {
         self.observability.stop().await;
         tracing::info!("stopped");
         result
+    }
+}
+
+/// Says when the upload cap lets uploads alone take every database connection: each upload
+/// holds one for its reads and its commit, and requests beyond the pool wait
+/// (`DB_POOL_WAIT_TIMEOUT_MS`) then fail with `database_unavailable`.
+fn warn_about_limits(config: &Config) {
+    if let Some(db) = &config.database
+        && config.transfer_limits.uploads as usize >= db.pool_max_size
+    {
+        tracing::warn!(
+            max_concurrent_uploads = config.transfer_limits.uploads,
+            db_pool_max_size = db.pool_max_size,
+            "MAX_CONCURRENT_UPLOADS is not below DB_POOL_MAX_SIZE: a burst of uploads can take \
+             every database connection at once (see docs/operations.md, Sizing)"
+        );
     }
 }
 

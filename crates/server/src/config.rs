@@ -7,6 +7,7 @@ use std::{
 };
 
 use secrecy::SecretString;
+use storage_domain::service::TransferLimits;
 use storage_jwt_auth::{JwtAlgorithm, JwtConfig};
 use storage_project_rbac::ProjectServiceConfig;
 
@@ -204,6 +205,12 @@ pub struct ObjectStoreSettings {
     pub public_endpoint: Option<String>,
     /// `MINIO_PUBLIC_SECURE` (default: `MINIO_SECURE`).
     pub public_secure: bool,
+    /// `UPLOAD_BUFFER_BYTES`: the memory all proxy uploads of this instance share for their
+    /// multipart parts (default 64 MiB: twelve 5 MiB parts).
+    pub upload_buffer_bytes: u64,
+    /// `UPLOAD_BUFFER_WAIT_SECONDS`: how long an upload waits for a part buffer before it is
+    /// refused (`too_many_requests`) without a byte read (default 10).
+    pub upload_buffer_wait: Duration,
 }
 
 /// Operations: metrics and shutdown (`METRICS_*`, `SHUTDOWN_*`).
@@ -295,6 +302,77 @@ impl EmbeddedSettings {
     }
 }
 
+/// Limits of the HTTP server and of the transfers through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// `HTTP_KEEP_ALIVE_SECONDS` (default 30): how long an idle keep-alive connection stays
+    /// open.
+    pub keep_alive: Duration,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS` (default 10): how long a client has to send a request's
+    /// head (slower ones get 408 and the connection is closed).
+    pub header_timeout: Duration,
+    /// `BODY_IDLE_TIMEOUT_SECONDS` (default 30): a request body that sends nothing for this
+    /// long is cut off, and nothing of it is kept.
+    pub body_idle_timeout: Duration,
+}
+
+impl HttpSettings {
+    fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let settings = Self {
+            keep_alive: vars.seconds("HTTP_KEEP_ALIVE_SECONDS", 30)?,
+            header_timeout: vars.seconds("HTTP_HEADER_TIMEOUT_SECONDS", 10)?,
+            body_idle_timeout: vars.seconds("BODY_IDLE_TIMEOUT_SECONDS", 30)?,
+        };
+        for (name, value) in [
+            ("HTTP_HEADER_TIMEOUT_SECONDS", settings.header_timeout),
+            ("BODY_IDLE_TIMEOUT_SECONDS", settings.body_idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(name, "must be at least 1"));
+            }
+        }
+        Ok(settings)
+    }
+}
+
+fn transfer_limits(vars: &Vars) -> Result<TransferLimits, ConfigError> {
+    let defaults = TransferLimits::default();
+    let limits = TransferLimits {
+        uploads: vars.parsed("MAX_CONCURRENT_UPLOADS", defaults.uploads)?,
+        uploads_per_user: vars
+            .parsed("MAX_CONCURRENT_UPLOADS_PER_USER", defaults.uploads_per_user)?,
+        downloads: vars.parsed("MAX_CONCURRENT_DOWNLOADS", defaults.downloads)?,
+        downloads_per_user: vars.parsed(
+            "MAX_CONCURRENT_DOWNLOADS_PER_USER",
+            defaults.downloads_per_user,
+        )?,
+        retry_after: vars.seconds(
+            "TRANSFER_RETRY_AFTER_SECONDS",
+            defaults.retry_after.as_secs(),
+        )?,
+    };
+    for (name, value) in [
+        ("MAX_CONCURRENT_UPLOADS", limits.uploads),
+        ("MAX_CONCURRENT_UPLOADS_PER_USER", limits.uploads_per_user),
+        ("MAX_CONCURRENT_DOWNLOADS", limits.downloads),
+        (
+            "MAX_CONCURRENT_DOWNLOADS_PER_USER",
+            limits.downloads_per_user,
+        ),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::invalid(name, "must be at least 1"));
+        }
+    }
+    if limits.retry_after.is_zero() {
+        return Err(ConfigError::invalid(
+            "TRANSFER_RETRY_AFTER_SECONDS",
+            "must be at least 1",
+        ));
+    }
+    Ok(limits)
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -318,6 +396,11 @@ pub struct Config {
     pub janitor_interval: Duration,
     pub json_logs: bool,
     pub ops: OpsSettings,
+    /// `MAX_CONCURRENT_*`, `TRANSFER_RETRY_AFTER_SECONDS`: caps on the proxy transfers of this
+    /// instance.
+    pub transfer_limits: TransferLimits,
+    /// HTTP timeouts (`HTTP_*`, `BODY_IDLE_TIMEOUT_SECONDS`).
+    pub http: HttpSettings,
     /// `CORS_ALLOWED_ORIGINS`: the web origins whose pages may call the API (normalised:
     /// `scheme://host[:port]`, lowercase, default port left out). Empty: no CORS headers.
     pub cors_allowed_origins: Vec<String>,
@@ -382,6 +465,8 @@ impl Config {
                     .map(|v| v.trim().to_owned()),
                 public_secure: vars
                     .flag("MINIO_PUBLIC_SECURE", vars.flag("MINIO_SECURE", false)?)?,
+                upload_buffer_bytes: vars.parsed("UPLOAD_BUFFER_BYTES", 64 * 1024 * 1024)?,
+                upload_buffer_wait: vars.seconds("UPLOAD_BUFFER_WAIT_SECONDS", 10)?,
             }),
         };
         let lookup = |name: &str| vars.get(name).map(str::to_owned);
@@ -469,6 +554,8 @@ impl Config {
             janitor_interval: vars.seconds("JANITOR_INTERVAL_SECONDS", 60)?,
             json_logs: vars.flag("LOG_JSON", env == AppEnv::Production)?,
             ops: OpsSettings::from_vars(vars)?,
+            transfer_limits: transfer_limits(vars)?,
+            http: HttpSettings::from_vars(vars)?,
             cors_allowed_origins: vars
                 .get("CORS_ALLOWED_ORIGINS")
                 .map(parse_origins)
@@ -515,6 +602,26 @@ impl Config {
             return Err(ConfigError::invalid(
                 "MAX_UPLOAD_BYTES",
                 "must be at least 1",
+            ));
+        }
+        if self.object_store.is_some() && self.max_upload_bytes > storage_s3_minio::MAX_PUT_BYTES {
+            return Err(ConfigError::invalid(
+                "MAX_UPLOAD_BYTES",
+                format!(
+                    "at most {} with S3 (10000 parts of 5 MiB)",
+                    storage_s3_minio::MAX_PUT_BYTES
+                ),
+            ));
+        }
+        if let Some(s3) = &self.object_store
+            && s3.upload_buffer_bytes < storage_s3_minio::PART_SIZE as u64
+        {
+            return Err(ConfigError::invalid(
+                "UPLOAD_BUFFER_BYTES",
+                format!(
+                    "must hold at least one part of {} bytes",
+                    storage_s3_minio::PART_SIZE
+                ),
             ));
         }
         if self.env != AppEnv::Production {
@@ -926,6 +1033,75 @@ mod tests {
         assert_eq!(err.variable, "SHUTDOWN_GRACE_SECONDS");
         let err = Config::from_vars(&vars(&[("METRICS_ENABLED", "perhaps")])).unwrap_err();
         assert_eq!(err.variable, "METRICS_ENABLED");
+    }
+
+    #[test]
+    fn transfer_limits_and_http_timeouts() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.transfer_limits, TransferLimits::default());
+        assert_eq!(
+            c.http,
+            HttpSettings {
+                keep_alive: Duration::from_secs(30),
+                header_timeout: Duration::from_secs(10),
+                body_idle_timeout: Duration::from_secs(30),
+            }
+        );
+        let c = Config::from_vars(&vars(&[
+            ("MAX_CONCURRENT_UPLOADS", "3"),
+            ("MAX_CONCURRENT_UPLOADS_PER_USER", "2"),
+            ("MAX_CONCURRENT_DOWNLOADS", "9"),
+            ("MAX_CONCURRENT_DOWNLOADS_PER_USER", "1"),
+            ("TRANSFER_RETRY_AFTER_SECONDS", "7"),
+            ("BODY_IDLE_TIMEOUT_SECONDS", "2"),
+            ("HTTP_KEEP_ALIVE_SECONDS", "0"),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "4"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.transfer_limits,
+            TransferLimits {
+                uploads: 3,
+                uploads_per_user: 2,
+                downloads: 9,
+                downloads_per_user: 1,
+                retry_after: Duration::from_secs(7),
+            }
+        );
+        assert_eq!(c.http.body_idle_timeout, Duration::from_secs(2));
+        assert_eq!(c.http.keep_alive, Duration::ZERO);
+        assert_eq!(c.http.header_timeout, Duration::from_secs(4));
+        for name in [
+            "MAX_CONCURRENT_UPLOADS",
+            "MAX_CONCURRENT_UPLOADS_PER_USER",
+            "MAX_CONCURRENT_DOWNLOADS",
+            "MAX_CONCURRENT_DOWNLOADS_PER_USER",
+            "TRANSFER_RETRY_AFTER_SECONDS",
+            "BODY_IDLE_TIMEOUT_SECONDS",
+            "HTTP_HEADER_TIMEOUT_SECONDS",
+        ] {
+            let err = Config::from_vars(&vars(&[(name, "0")])).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+        }
+        let s3 = [
+            ("MINIO_ENDPOINT", "minio:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+            ("UPLOAD_BUFFER_BYTES", "33554432"),
+            ("UPLOAD_BUFFER_WAIT_SECONDS", "3"),
+        ];
+        let store = Config::from_vars(&vars(&s3)).unwrap().object_store.unwrap();
+        assert_eq!(store.upload_buffer_bytes, 32 << 20);
+        assert_eq!(store.upload_buffer_wait, Duration::from_secs(3));
+        let mut small = s3.to_vec();
+        small.retain(|(k, _)| *k != "UPLOAD_BUFFER_BYTES");
+        small.push(("UPLOAD_BUFFER_BYTES", "1024"));
+        let err = Config::from_vars(&vars(&small)).unwrap_err();
+        assert_eq!(err.variable, "UPLOAD_BUFFER_BYTES", "{err}");
+        let mut huge = s3.to_vec();
+        huge.push(("MAX_UPLOAD_BYTES", "68719476736"));
+        let err = Config::from_vars(&vars(&huge)).unwrap_err();
+        assert_eq!(err.variable, "MAX_UPLOAD_BYTES", "{err}");
     }
 
     #[test]

@@ -547,3 +547,59 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// NUL and other control characters in tags and cursors are refused (400) on the embedded
+/// SQLite store as on PostgreSQL (`e2e::transfers`), before any store call: SQLite would have
+/// kept them.
+#[tokio::test]
+async fn nul_in_tags_and_cursors_is_refused_on_sqlite() {
+    use base64::Engine;
+    let data = tempfile::tempdir().unwrap();
+    let running = start(config(data.path(), &[])).await;
+    let (status, _) = running.upload("alice", "users", "/users/alice/t.txt").await;
+    assert_eq!(status, StatusCode::OK);
+    let send = |request: reqwest::RequestBuilder| async move {
+        let resp = request.send().await.unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    };
+    for tags in [
+        json!({"k": "\u{0}"}),
+        json!({"k\u{0}": "v"}),
+        json!({"k": ["\u{1b}"]}),
+    ] {
+        let (status, body) = send(
+            running
+                .client
+                .patch(format!("{}/metadata", running.base))
+                .bearer_auth(running.token("alice"))
+                .json(&json!({"bucket": "users", "path": "/users/alice/t.txt", "tags": tags})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["message"], "invalid_request");
+    }
+    let encode = |raw: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    for (route, cursor) in [
+        ("/list", encode("list:a\u{0}b")),
+        ("/locks", encode("locks:/users/alice/\u{0}")),
+    ] {
+        let (status, body) = send(
+            running
+                .client
+                .get(format!("{}{route}", running.base))
+                .bearer_auth(running.token("alice"))
+                .query(&[
+                    ("bucket", "users"),
+                    ("path", "/users/alice/"),
+                    ("cursor", cursor.as_str()),
+                ]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{route}: {body}");
+        assert_eq!(body["message"], "invalid_request");
+    }
+    let (_, meta) = running
+        .metadata("alice", "users", "/users/alice/t.txt")
+        .await;
+    assert_eq!(meta["file"]["tags"], json!({}));
+}

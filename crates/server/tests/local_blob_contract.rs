@@ -237,6 +237,13 @@ async fn presigned_urls_expire() {
 }
 
 #[tokio::test]
+async fn upload_urls_are_bounded() {
+    let local = local_with_limit(1024).await;
+    contract::upload_urls_are_bounded(local.store(), contract::UnsizedUploads::BoundedBy(1024))
+        .await;
+}
+
+#[tokio::test]
 async fn failed_source_keeps_nothing() {
     contract::failed_source_keeps_nothing(local().await.store()).await;
 }

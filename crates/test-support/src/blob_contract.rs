@@ -249,7 +249,13 @@ pub async fn copy_is_independent_of_its_source(store: &dyn BlobStore) {
     let ttl = Duration::from_secs(300);
     let client = http();
     let put_url = store
-        .presign_put(bucket, &source, "text/plain", None, ttl)
+        .presign_put(
+            bucket,
+            &source,
+            "text/plain",
+            Some(before.len() as u64),
+            ttl,
+        )
         .await
         .expect("presign put");
     let status =
@@ -262,7 +268,8 @@ pub async fn copy_is_independent_of_its_source(store: &dyn BlobStore) {
         .expect("copy");
 
     store.delete(bucket, &source).await.expect("delete source");
-    let after = b"something else entirely".to_vec();
+    // Of the signed length, as any PUT to that URL must be.
+    let after = b"something else".to_vec();
     let status =
         status_of(request(&client, reqwest::Method::PUT, &put_url).body(after.clone())).await;
     assert!(
@@ -602,13 +609,9 @@ pub async fn presigned_urls_refuse_tampering(store: &dyn BlobStore) {
     );
 
     // Altered method: a PUT URL does not allow a GET or a DELETE, even with every signed
-    // header sent (so the method is what is refused).
-    let put_any_length = store
-        .presign_put(bucket, &key, "text/plain", None, ttl)
-        .await
-        .expect("presign put");
+    // header sent, the signed length's body included (so the method is what is refused).
     for method in [reqwest::Method::DELETE, reqwest::Method::GET] {
-        let status = status_of(request(&client, method.clone(), &put_any_length)).await;
+        let status = status_of(request(&client, method.clone(), &put).body(body.clone())).await;
         assert_eq!(
             status,
             reqwest::StatusCode::FORBIDDEN,
@@ -655,6 +658,88 @@ pub async fn presigned_urls_refuse_tampering(store: &dyn BlobStore) {
     store.delete(bucket, &key).await.expect("delete");
 }
 
+/// A request the store refuses: a 4xx, or the connection closed before the body was sent (a
+/// store may answer, and hang up, as soon as it sees the request is wrong).
+async fn assert_refused(builder: reqwest::RequestBuilder, what: &str) {
+    match builder.send().await {
+        Ok(answer) => assert!(
+            answer.status().is_client_error(),
+            "{what}: {}",
+            answer.status()
+        ),
+        Err(e) => assert!(e.is_request() || e.is_body(), "{what}: {e}"),
+    }
+}
+
+/// What a store does with a presigned PUT asked without a length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsizedUploads {
+    /// It refuses to sign one ([`BlobError::LengthRequired`]): S3.
+    Refused,
+    /// It signs one, and what the URL stores is bounded by this many bytes: the local store,
+    /// whose URLs the service serves and counts.
+    BoundedBy(u64),
+}
+
+/// No presigned PUT stores more than it may: with a signed length, a longer or shorter body is
+/// refused (announced honestly, or sent chunked without a length) and nothing is stored; an
+/// unsized URL is refused to sign or bounded.
+pub async fn upload_urls_are_bounded(store: &dyn BlobStore, unsized_uploads: UnsizedUploads) {
+    let bucket = BucketKind::Users;
+    let client = http();
+    let ttl = Duration::from_secs(300);
+    let key = unique_key("bounded");
+    let put = store
+        .presign_put(bucket, &key, "application/octet-stream", Some(10), ttl)
+        .await
+        .expect("presign put");
+    let chunked = |bytes: Vec<u8>| {
+        reqwest::Body::wrap_stream(futures_util::stream::iter(
+            bytes
+                .chunks(3)
+                .map(|c| Ok::<_, io::Error>(bytes::Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        ))
+    };
+    for len in [11usize, 9, 1024] {
+        let bytes = vec![7u8; len];
+        let honest = client
+            .put(&put.url)
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", len.to_string())
+            .body(bytes.clone());
+        assert_refused(honest, &format!("{len} bytes announced")).await;
+        let without_length = client
+            .put(&put.url)
+            .header("Content-Type", "application/octet-stream")
+            .body(chunked(bytes));
+        assert_refused(without_length, &format!("{len} bytes chunked")).await;
+        assert_not_found(store, bucket, &key).await;
+    }
+    let status = status_of(request(&client, reqwest::Method::PUT, &put).body(vec![7u8; 10])).await;
+    assert!(status.is_success(), "the signed length: {status}");
+    assert_eq!(store.head(bucket, &key).await.expect("head").size, 10);
+    store.delete(bucket, &key).await.expect("delete");
+
+    let unsized_key = unique_key("unsized");
+    let unsized_url = store
+        .presign_put(bucket, &unsized_key, "application/octet-stream", None, ttl)
+        .await;
+    match (unsized_uploads, unsized_url) {
+        (UnsizedUploads::Refused, Err(BlobError::LengthRequired)) => {}
+        (UnsizedUploads::BoundedBy(limit), Ok(url)) => {
+            let over = usize::try_from(limit + 1).expect("a small limit");
+            let put = client
+                .put(&url.url)
+                .header("Content-Type", "application/octet-stream")
+                .body(chunked(vec![1u8; over]));
+            assert_refused(put, &format!("{over} bytes unsized")).await;
+            assert_not_found(store, bucket, &unsized_key).await;
+        }
+        (expected, got) => panic!("an unsized upload URL: expected {expected:?}, got {got:?}"),
+    }
+}
+
 /// A presigned URL is refused once its TTL has passed.
 pub async fn presigned_urls_expire(store: &dyn BlobStore) {
     let bucket = BucketKind::Companies;
@@ -667,7 +752,7 @@ pub async fn presigned_urls_expire(store: &dyn BlobStore) {
         .expect("presign get");
     let put_key = unique_key("expiry-put");
     let put = store
-        .presign_put(bucket, &put_key, "text/plain", None, ttl)
+        .presign_put(bucket, &put_key, "text/plain", Some(4), ttl)
         .await
         .expect("presign put");
     assert_expiry(&get, ttl);

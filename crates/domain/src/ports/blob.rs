@@ -130,6 +130,17 @@ pub enum BlobError {
     /// The source of a copy changed while it was copied part by part; nothing was kept.
     #[error("the source object changed during the copy")]
     SourceChanged,
+    /// No upload buffer of the store's memory budget came free within its bounded wait: the
+    /// put read nothing from its body and kept nothing. Worth trying again after `retry_after`.
+    #[error("no upload buffer free within {waited:?}")]
+    Busy {
+        waited: Duration,
+        retry_after: Duration,
+    },
+    /// A presigned PUT without a length was asked of a store that cannot bound what such a URL
+    /// writes: the caller must announce the size.
+    #[error("this store signs upload URLs for an announced length only")]
+    LengthRequired,
     /// Anything else the store answered (refused credentials, 5xx, malformed answer).
     #[error("object store error: {0}")]
     Other(String),
@@ -159,7 +170,10 @@ pub trait BlobStore: Send + Sync {
     /// - MUST keep nothing (no object, no multipart upload) when `body` yields an error
     ///   (returned as [`BlobError::Source`]) or when the returned future is dropped;
     /// - MAY refuse a key that already holds an object ([`BlobError::AlreadyExists`], the
-    ///   local store does; S3 cannot refuse: the service never puts to a used key).
+    ///   local store does; S3 cannot refuse: the service never puts to a used key);
+    /// - MAY wait, for a bounded time, for memory of its own budget before reading the first
+    ///   byte of `body`, and then answer [`BlobError::Busy`] having read nothing: memory does
+    ///   not grow with the number of puts running at once.
     async fn put(
         &self,
         bucket: BucketKind,
@@ -207,6 +221,11 @@ pub trait BlobStore: Send + Sync {
     /// A URL to PUT the object directly, valid for `ttl`. `content_type` is signed, and so is
     /// `content_length` when given. The URL can write `key` and nothing else, as many times as
     /// the store lets it until it expires: the service asks only for staging keys.
+    ///
+    /// - MUST bound what the URL can store: exactly `content_length` bytes when given; without
+    ///   it, at most the service's upload limit by a means of the store's own (the local store's
+    ///   URLs are served by the service, which counts), or refuse with
+    ///   [`BlobError::LengthRequired`] (an S3 presigned PUT cannot bound an unsigned length).
     async fn presign_put(
         &self,
         bucket: BucketKind,

@@ -216,6 +216,7 @@ impl StorageService {
         let copied = self
             .with_heartbeat(
                 &reservation,
+                None,
                 self.ports.blobs.copy(
                     source.bucket(),
                     &version.object_key,

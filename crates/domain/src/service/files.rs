@@ -1,11 +1,15 @@
 //! Reading and managing files: list, metadata, tags, versions, audit, archive, delete.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
-use super::{Limit, Need, StorageService, check_tags, decode_cursor, encode_cursor};
+use super::{
+    Limit, Need, StorageService, check_tags, decode_cursor, encode_cursor,
+    pagination::malformed_cursor,
+};
 use crate::error::StorageError;
 use crate::model::{
-    AuditAction, AuditEvent, AuditId, DirPath, FilePath, FileRecord, RequestContext, Tags, Version,
+    AuditAction, AuditEvent, AuditId, DirPath, FilePath, FileRecord, MAX_SEGMENT_BYTES,
+    RequestContext, Tags, Version,
 };
 use crate::ports::{AuditCursor, AuditScope, DeleteFile, ListEntry, SetArchived, SetTags};
 use crate::rules::Operation;
@@ -74,7 +78,7 @@ impl StorageService {
         cursor: Option<&str>,
         limit: Limit,
     ) -> Result<ListPage, StorageError> {
-        let after = cursor.map(|c| decode_cursor(LIST_CURSOR, c)).transpose()?;
+        let after = cursor.map(decode_list_cursor).transpose()?;
         self.authorize(ctx, &[dir_need(Operation::List, &dir)])
             .await?;
         // One extra entry tells whether more follow; a second one lets a page keep together a
@@ -263,6 +267,15 @@ impl StorageService {
     }
 }
 
+/// A listing's cursor holds the name of the last entry sent: one path segment.
+fn decode_list_cursor(cursor: &str) -> Result<String, StorageError> {
+    let name = decode_cursor(LIST_CURSOR, cursor)?;
+    if name.is_empty() || name.len() > MAX_SEGMENT_BYTES || name.contains('/') {
+        return Err(malformed_cursor());
+    }
+    Ok(name)
+}
+
 fn encode_audit_cursor(event: &AuditEvent) -> String {
     encode_cursor(
         AUDIT_CURSOR,
@@ -277,6 +290,10 @@ fn decode_audit_cursor(cursor: &str) -> Result<AuditCursor, StorageError> {
     let at = DateTime::parse_from_rfc3339(at)
         .map_err(|_| malformed())?
         .with_timezone(&Utc);
+    // Times the service writes (both stores hold years 1970 to 9999 alike).
+    if !(1970..=9999).contains(&at.year()) {
+        return Err(malformed());
+    }
     let id = AuditId::parse(id).map_err(|_| malformed())?;
     Ok(AuditCursor { at, id })
 }
@@ -296,6 +313,24 @@ mod tests {
         assert_eq!(back, AuditCursor { at, id });
         assert!(decode_audit_cursor(&encode_cursor(AUDIT_CURSOR, "nope")).is_err());
         assert!(decode_audit_cursor(&encode_cursor(LIST_CURSOR, "x|y")).is_err());
+        let far = format!("+10000-01-01T00:00:00Z|{id}");
+        assert!(decode_audit_cursor(&encode_cursor(AUDIT_CURSOR, &far)).is_err());
+        let early = format!("1969-12-31T23:59:59Z|{id}");
+        assert!(decode_audit_cursor(&encode_cursor(AUDIT_CURSOR, &early)).is_err());
+    }
+
+    #[test]
+    fn list_cursors_hold_one_name() {
+        assert_eq!(
+            decode_list_cursor(&encode_cursor(LIST_CURSOR, "a.txt")).unwrap(),
+            "a.txt"
+        );
+        for bad in ["", "a/b", &"n".repeat(MAX_SEGMENT_BYTES + 1), "a\u{0}"] {
+            assert!(
+                decode_list_cursor(&encode_cursor(LIST_CURSOR, bad)).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

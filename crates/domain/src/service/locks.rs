@@ -103,7 +103,7 @@ impl StorageService {
         cursor: Option<&str>,
         limit: Limit,
     ) -> Result<LockPage, StorageError> {
-        let after = cursor.map(|c| decode_cursor(LOCKS_CURSOR, c)).transpose()?;
+        let after = cursor.map(|c| decode_locks_cursor(&dir, c)).transpose()?;
         self.authorize(
             ctx,
             &[Need {
@@ -129,5 +129,40 @@ impl StorageService {
             })
             .flatten();
         Ok(LockPage { locks, next_cursor })
+    }
+}
+
+/// A lock listing's cursor holds the path of the last lock sent: a file under the directory.
+fn decode_locks_cursor(dir: &DirPath, cursor: &str) -> Result<String, StorageError> {
+    let raw = decode_cursor(LOCKS_CURSOR, cursor)?;
+    match FilePath::parse(dir.bucket(), &raw) {
+        Ok(path) if dir.contains(&path) && path.as_str() == raw => Ok(raw),
+        _ => Err(super::pagination::malformed_cursor()),
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+    use crate::model::BucketKind;
+
+    #[test]
+    fn locks_cursors_hold_a_path_under_the_directory() {
+        let dir = DirPath::parse(BucketKind::Users, "/users/alice/docs/").unwrap();
+        let ok = encode_cursor(LOCKS_CURSOR, "/users/alice/docs/a/b.txt");
+        assert_eq!(
+            decode_locks_cursor(&dir, &ok).unwrap(),
+            "/users/alice/docs/a/b.txt"
+        );
+        for bad in [
+            "/users/bob/docs/a.txt",
+            "/users/alice/other.txt",
+            "/users/alice/docs/",
+            "users/alice/docs/a",
+            "/users/alice/docs/a\u{0}",
+        ] {
+            let c = encode_cursor(LOCKS_CURSOR, bad);
+            assert!(decode_locks_cursor(&dir, &c).is_err(), "{bad:?}");
+        }
     }
 }

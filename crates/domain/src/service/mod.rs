@@ -8,6 +8,7 @@
 mod copy;
 mod files;
 mod janitor;
+mod limits;
 mod locks;
 mod meter;
 mod pagination;
@@ -31,12 +32,13 @@ use crate::rules::{LockTtl, Operation, Requirement, owns, requirement};
 pub use copy::{CommitRequest, CopyRequest};
 pub use files::{AuditPage, ListPage};
 pub use janitor::JanitorReport;
+pub use limits::{TransferKind, TransferLimits, TransferPermit, transfer_refusal};
 pub use locks::LockPage;
 pub use meter::{MeteredStream, UploadMeter};
 pub use pagination::{Limit, decode_cursor, encode_cursor};
 pub use transfer::{
-    Download, DownloadRequest, PresignUploadRequest, PresignedDownload, PresignedUpload,
-    ProxyUpload, UploadResult, content_disposition,
+    CompleteForm, Download, DownloadRequest, PresignUploadRequest, PresignedDownload,
+    PresignedUpload, ProxyUpload, UploadResult, content_disposition,
 };
 
 /// Tunables of the use cases (spec §7 names their variables).
@@ -58,6 +60,8 @@ pub struct ServiceSettings {
     pub allow_self_approval: bool,
     /// How long a completed upload stays completable again (idempotency window).
     pub keep_completed_uploads: Duration,
+    /// Caps on the proxy transfers running at once on this instance.
+    pub transfer_limits: TransferLimits,
 }
 
 impl Default for ServiceSettings {
@@ -73,6 +77,7 @@ impl Default for ServiceSettings {
             },
             allow_self_approval: false,
             keep_completed_uploads: Duration::from_secs(7 * 86_400),
+            transfer_limits: TransferLimits::default(),
         }
     }
 }
@@ -98,6 +103,8 @@ impl std::fmt::Debug for Ports {
 pub struct StorageService {
     ports: Ports,
     settings: ServiceSettings,
+    /// This instance's count of the transfers running (shared by every clone).
+    transfers: Arc<limits::TransferGate>,
 }
 
 /// One access need of a use case: an operation on an owner's subtree of a bucket.
@@ -125,7 +132,12 @@ impl<'a> Need<'a> {
 
 impl StorageService {
     pub fn new(ports: Ports, settings: ServiceSettings) -> Self {
-        Self { ports, settings }
+        let transfers = limits::TransferGate::new(settings.transfer_limits);
+        Self {
+            ports,
+            settings,
+            transfers,
+        }
     }
 
     pub fn settings(&self) -> &ServiceSettings {
@@ -373,6 +385,17 @@ impl From<BlobError> for StorageError {
         match e {
             BlobError::Unavailable(cause) => StorageError::ObjectStoreUnavailable { cause },
             BlobError::NotFound => StorageError::internal("object missing from the blob store"),
+            BlobError::Busy { retry_after, .. } => StorageError::TooManyRequests {
+                detail: format!(
+                    "every upload buffer of this instance is in use; try again in {} s",
+                    retry_after.as_secs().max(1)
+                ),
+                retry_after,
+            },
+            BlobError::LengthRequired => StorageError::invalid(
+                "size is required: upload URLs of this object store are signed for an \
+                 announced length, so that no URL can store more than that",
+            ),
             other => StorageError::internal(other.to_string()),
         }
     }
@@ -406,9 +429,29 @@ pub(crate) fn content_type_or_default(raw: Option<&str>) -> Result<String, Stora
 
 /// Largest tags object accepted, serialised.
 pub const MAX_TAGS_BYTES: usize = 16 * 1024;
+/// Most keys of the tags object.
+pub const MAX_TAG_KEYS: usize = 64;
+/// Longest tag key (and key of a nested object), in bytes.
+pub const MAX_TAG_KEY_BYTES: usize = 128;
+/// Deepest nesting of the tags: the tags object is level 1, an object or array in a tag's
+/// value level 2, and so on.
+pub const MAX_TAG_DEPTH: usize = 8;
+/// Most JSON values in the tags, at every level (the tags object itself included).
+pub const MAX_TAG_VALUES: usize = 1024;
 /// Largest commit message or review comment accepted.
 pub const MAX_TEXT_BYTES: usize = 4096;
 
+/// A character refused in free text (messages, comments, reasons, tag string values): every
+/// control character (`Cc`: C0, DEL, C1, NUL included) except the line feed.
+fn refused_in_text(c: char) -> bool {
+    c.is_control() && c != '\n'
+}
+
+/// Checks a tags object before it reaches any store: at most [`MAX_TAG_KEYS`] keys of 1 to
+/// [`MAX_TAG_KEY_BYTES`] bytes without control characters (nested objects' keys alike); string
+/// values without control characters other than the line feed; at most [`MAX_TAG_DEPTH`] levels
+/// and [`MAX_TAG_VALUES`] values; at most [`MAX_TAGS_BYTES`] serialised. Both stores then hold
+/// and answer the same tags (PostgreSQL's `jsonb` refuses NUL; SQLite would keep it).
 pub(crate) fn check_tags(tags: &Tags) -> Result<(), StorageError> {
     let size = serde_json::to_vec(tags)
         .map(|v| v.len())
@@ -418,15 +461,75 @@ pub(crate) fn check_tags(tags: &Tags) -> Result<(), StorageError> {
             "tags must be at most {MAX_TAGS_BYTES} bytes"
         )));
     }
+    if tags.len() > MAX_TAG_KEYS {
+        return Err(StorageError::invalid(format!(
+            "tags may have at most {MAX_TAG_KEYS} keys"
+        )));
+    }
+    let mut values = 1;
+    check_tag_object(tags, 1, &mut values)
+}
+
+fn check_tag_key(key: &str) -> Result<(), StorageError> {
+    if key.is_empty() || key.len() > MAX_TAG_KEY_BYTES || key.chars().any(char::is_control) {
+        return Err(StorageError::invalid(format!(
+            "tag keys must be 1 to {MAX_TAG_KEY_BYTES} bytes without control characters"
+        )));
+    }
     Ok(())
 }
 
+fn check_tag_object(
+    object: &serde_json::Map<String, serde_json::Value>,
+    depth: usize,
+    values: &mut usize,
+) -> Result<(), StorageError> {
+    for (key, value) in object {
+        check_tag_key(key)?;
+        check_tag_value(value, depth + 1, values)?;
+    }
+    Ok(())
+}
+
+fn check_tag_value(
+    value: &serde_json::Value,
+    depth: usize,
+    values: &mut usize,
+) -> Result<(), StorageError> {
+    use serde_json::Value;
+    *values += 1;
+    if *values > MAX_TAG_VALUES {
+        return Err(StorageError::invalid(format!(
+            "tags may hold at most {MAX_TAG_VALUES} values"
+        )));
+    }
+    let nested = matches!(value, Value::Array(_) | Value::Object(_));
+    if nested && depth > MAX_TAG_DEPTH {
+        return Err(StorageError::invalid(format!(
+            "tags may nest at most {MAX_TAG_DEPTH} levels deep"
+        )));
+    }
+    match value {
+        Value::String(text) if text.chars().any(refused_in_text) => Err(StorageError::invalid(
+            "tag values must not hold control characters (other than the line feed)",
+        )),
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| check_tag_value(item, depth + 1, values)),
+        Value::Object(object) => check_tag_object(object, depth, values),
+        _ => Ok(()),
+    }
+}
+
+/// Checks a free text (message, comment, reason): trimmed, at most [`MAX_TEXT_BYTES`], no
+/// control character but the line feed. Blank is `None`.
 pub(crate) fn check_text(field: &str, text: Option<&str>) -> Result<Option<String>, StorageError> {
     match text.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(t) if t.len() > MAX_TEXT_BYTES || t.chars().any(|c| c.is_control() && c != '\n') => {
+        Some(t) if t.len() > MAX_TEXT_BYTES || t.chars().any(refused_in_text) => {
             Err(StorageError::invalid(format!(
-                "{field} must be at most {MAX_TEXT_BYTES} bytes of text"
+                "{field} must be at most {MAX_TEXT_BYTES} bytes of text without control \
+                 characters (other than the line feed)"
             )))
         }
         Some(t) => Ok(Some(t.to_owned())),

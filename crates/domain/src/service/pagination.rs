@@ -36,20 +36,35 @@ pub fn encode_cursor(kind: &str, position: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
 }
 
-/// Reads back a cursor made by [`encode_cursor`] for the same `kind`.
+/// Longest cursor accepted, in bytes: the longest position any listing writes (a path of
+/// 1024 bytes), its kind, in base64, with room to spare.
+pub const MAX_CURSOR_BYTES: usize = 2048;
+
+/// The answer to every cursor that is not one the service made for this listing.
+pub(crate) fn malformed_cursor() -> StorageError {
+    StorageError::invalid("malformed cursor")
+}
+
+/// Reads back a cursor made by [`encode_cursor`] for the same `kind`. Whatever a client sends,
+/// the position returned is at most [`MAX_CURSOR_BYTES`] of text without control characters;
+/// each listing checks the rest of its own position's shape before any store sees it.
 ///
 /// # Errors
 /// [`StorageError::InvalidRequest`] for anything else.
 pub fn decode_cursor(kind: &str, cursor: &str) -> Result<String, StorageError> {
-    let malformed = || StorageError::invalid("malformed cursor");
+    let cursor = cursor.trim();
+    if cursor.len() > MAX_CURSOR_BYTES {
+        return Err(malformed_cursor());
+    }
     let bytes = URL_SAFE_NO_PAD
-        .decode(cursor.trim())
-        .map_err(|_| malformed())?;
-    let text = String::from_utf8(bytes).map_err(|_| malformed())?;
+        .decode(cursor)
+        .map_err(|_| malformed_cursor())?;
+    let text = String::from_utf8(bytes).map_err(|_| malformed_cursor())?;
     text.strip_prefix(kind)
         .and_then(|rest| rest.strip_prefix(':'))
+        .filter(|position| !position.chars().any(char::is_control))
         .map(str::to_owned)
-        .ok_or_else(malformed)
+        .ok_or_else(malformed_cursor)
 }
 
 #[cfg(test)]
@@ -70,5 +85,18 @@ mod tests {
         assert_eq!(decode_cursor("list", &c).unwrap(), "caf\u{e9}/x");
         assert!(decode_cursor("audit", &c).is_err());
         assert!(decode_cursor("list", "***").is_err());
+    }
+
+    #[test]
+    fn hostile_cursors_are_malformed() {
+        for position in ["a\u{0}b", "\u{7f}", "x\ny", "\u{85}"] {
+            let c = encode_cursor("list", position);
+            assert!(decode_cursor("list", &c).is_err(), "{position:?}");
+        }
+        assert!(decode_cursor("list", &"A".repeat(MAX_CURSOR_BYTES + 4)).is_err());
+        // Not UTF-8.
+        assert!(decode_cursor("list", &URL_SAFE_NO_PAD.encode([b'l', 0xff, 0xfe])).is_err());
+        let long = encode_cursor("list", &"n".repeat(1000));
+        assert_eq!(decode_cursor("list", &long).unwrap().len(), 1000);
     }
 }

@@ -39,7 +39,9 @@ impl StorageService {
         };
         let mut need = Need::on(op, &file.path);
         need.file_id = Some(file.id);
-        self.authorize(ctx, &[need]).await?;
+        if let Err(refused) = self.authorize(ctx, &[need]).await {
+            return Err(self.unless_readable(ctx, &file, refused).await);
+        }
         check_four_eyes(
             decision,
             &version.author,
@@ -60,5 +62,25 @@ impl StorageService {
                 audit,
             })
             .await?)
+    }
+
+    /// A refusal on a version reached by its id: `version_not_found` when the caller may not
+    /// even read its file (as for an unknown id: the id reveals nothing), the refusal itself
+    /// otherwise. The refused attempt was audited on the file either way (by `authorize`).
+    async fn unless_readable(
+        &self,
+        ctx: &RequestContext,
+        file: &FileRecord,
+        refused: StorageError,
+    ) -> StorageError {
+        if !matches!(refused, StorageError::AccessDenied(_)) {
+            return refused;
+        }
+        let mut read = Need::on(Operation::ReadMetadata, &file.path);
+        read.file_id = Some(file.id);
+        match self.check_access(ctx, &[read]).await {
+            Ok(()) => refused,
+            Err(_) => StorageError::VersionNotFound,
+        }
     }
 }

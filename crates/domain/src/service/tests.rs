@@ -12,13 +12,18 @@ use crate::model::{
     DirPath, FileStatus, PendingDeletion, VersionSelector, VersionStatus,
 };
 use crate::ports::{
-    AccessDecision, BlobMeta, ByteStream, Expectation, ListEntry, ProjectAction, PutOutcome,
-    WriteMode,
+    AccessDecision, BlobMeta, ByteStream, Expectation, ListEntry, NewVersion, ProjectAction,
+    PutOutcome, WriteMode,
 };
 use crate::rules::ReviewDecision;
 
 fn allow() -> Result<AccessDecision, ProjectAccessError> {
     Ok(AccessDecision::Allowed { role: None })
+}
+
+/// A slot for one proxy upload of alice.
+fn admit(svc: &StorageService) -> TransferPermit {
+    svc.admit_upload(&ctx("alice", None)).unwrap()
 }
 
 fn body(bytes: &'static [u8]) -> ByteStream {
@@ -358,7 +363,14 @@ fn proxy_upload_records_size_hash_and_audit() {
         expected: None,
         declared_size: None,
     };
-    let out = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"hello world"))).unwrap();
+    let out = block_on(svc.upload_proxy(
+        &ctx("alice", None),
+        admit(&svc),
+        req,
+        body(b"hello world"),
+        None,
+    ))
+    .unwrap();
     // The store received the bytes as sent, and the answer is the version the store recorded.
     assert_eq!(*received.lock().unwrap(), b"hello world");
     let (file, version) = recorded.lock().unwrap().take().unwrap();
@@ -427,8 +439,14 @@ fn proxy_upload_over_the_limit_keeps_nothing() {
         expected: None,
         declared_size: None,
     };
-    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, Box::pin(stream::iter(chunks))))
-        .unwrap_err();
+    let err = block_on(svc.upload_proxy(
+        &ctx("alice", None),
+        admit(&svc),
+        req,
+        Box::pin(stream::iter(chunks)),
+        None,
+    ))
+    .unwrap_err();
     assert!(
         matches!(err, StorageError::PayloadTooLarge { limit: 1000 }),
         "{err:?}"
@@ -446,7 +464,8 @@ fn a_declared_size_over_the_limit_is_refused_before_anything() {
         expected: None,
         declared_size: Some(1001),
     };
-    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b""))).unwrap_err();
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), admit(&svc), req, body(b""), None))
+        .unwrap_err();
     assert!(matches!(err, StorageError::PayloadTooLarge { .. }));
 }
 
@@ -470,7 +489,8 @@ fn if_match_mismatch_is_a_precondition_conflict_before_any_byte() {
         }),
         declared_size: None,
     };
-    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"x"))).unwrap_err();
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), admit(&svc), req, body(b"x"), None))
+        .unwrap_err();
     assert!(
         matches!(err, StorageError::VersionConflict { precondition: true, current: Some(c), .. } if c == n(3)),
         "{err:?}"
@@ -495,7 +515,8 @@ fn upload_to_a_file_locked_by_another_is_refused_before_any_byte() {
         expected: None,
         declared_size: None,
     };
-    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"x"))).unwrap_err();
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), admit(&svc), req, body(b"x"), None))
+        .unwrap_err();
     assert!(matches!(err, StorageError::FileLocked(_)));
 }
 
@@ -528,7 +549,8 @@ fn a_refused_commit_discards_the_written_object() {
         expected: None,
         declared_size: None,
     };
-    let err = block_on(svc.upload_proxy(&ctx("alice", None), req, body(b"x"))).unwrap_err();
+    let err = block_on(svc.upload_proxy(&ctx("alice", None), admit(&svc), req, body(b"x"), None))
+        .unwrap_err();
     assert!(matches!(err, StorageError::FileLocked(_)));
 }
 
@@ -1502,4 +1524,457 @@ fn a_file_and_a_directory_of_the_same_name_stay_on_one_page() {
     assert_eq!(second.entries.len(), 1);
     assert_eq!(second.entries[0].name(), "y");
     assert!(second.next_cursor.is_none());
+}
+
+// ---- version ids reveal nothing --------------------------------------------------------------
+
+#[test]
+fn a_version_of_a_file_the_caller_cannot_read_is_not_found_and_the_attempt_audited() {
+    for decision in [
+        ReviewDecision::Approve,
+        ReviewDecision::Submit,
+        ReviewDecision::Reject,
+    ] {
+        let mut m = review_fixture(VersionStatus::PendingValidation, "alice");
+        m.meta
+            .expect_record_audit()
+            .withf(|e| {
+                e.outcome == AuditOutcome::Denied
+                    && e.actor.as_str() == "mallory"
+                    && e.path.as_str() == "/users/alice/a"
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        m.meta.expect_review_version().never();
+        let svc = m.service();
+        let err = block_on(svc.review(&ctx("mallory", None), vid(), decision, Some("no".into())))
+            .unwrap_err();
+        assert!(matches!(err, StorageError::VersionNotFound), "{err:?}");
+    }
+    // An unknown id answers the same.
+    let mut m = Mocks::new();
+    m.meta.expect_find_version().returning(|_| Ok(None));
+    let err =
+        block_on(
+            m.service()
+                .review(&ctx("mallory", None), vid(), ReviewDecision::Approve, None),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StorageError::VersionNotFound), "{err:?}");
+}
+
+#[test]
+fn a_project_reader_without_the_right_to_approve_is_still_refused() {
+    let mut m = Mocks::new();
+    let p = path(Projects, "/projects/p1/a");
+    let f = file(&p, 1);
+    let mut v = version_of(&f, 1, VersionStatus::PendingValidation);
+    v.author = user("carol");
+    m.meta
+        .expect_find_version()
+        .returning(move |_| Ok(Some((f.clone(), v.clone()))));
+    m.projects.expect_check().returning(|_, check| {
+        Ok(match check.action {
+            ProjectAction::Read => AccessDecision::Allowed { role: None },
+            _ => AccessDecision::Denied { reason: None },
+        })
+    });
+    m.meta.expect_record_audit().times(1).returning(|_| Ok(()));
+    let err = block_on(
+        m.service()
+            .review(&ctx("bob", None), vid(), ReviewDecision::Approve, None),
+    )
+    .unwrap_err();
+    assert!(matches!(err, StorageError::AccessDenied(_)), "{err:?}");
+
+    // A project member who may not even read it learns nothing.
+    let mut m = Mocks::new();
+    let p = path(Projects, "/projects/p1/a");
+    let f = file(&p, 1);
+    let v = version_of(&f, 1, VersionStatus::PendingValidation);
+    m.meta
+        .expect_find_version()
+        .returning(move |_| Ok(Some((f.clone(), v.clone()))));
+    m.projects
+        .expect_check()
+        .returning(|_, _| Ok(AccessDecision::Denied { reason: None }));
+    m.meta.expect_record_audit().times(1).returning(|_| Ok(()));
+    let err = block_on(
+        m.service()
+            .review(&ctx("bob", None), vid(), ReviewDecision::Approve, None),
+    )
+    .unwrap_err();
+    assert!(matches!(err, StorageError::VersionNotFound), "{err:?}");
+}
+
+// ---- hostile input never reaches a store -----------------------------------------------------
+
+#[test]
+fn hostile_tags_are_refused_before_any_store_call() {
+    use serde_json::json;
+    let deep = (0..MAX_TAG_DEPTH).fold(json!("leaf"), |v, _| json!([v]));
+    let cases: Vec<serde_json::Value> = vec![
+        json!({"k": "a\u{0}b"}),
+        json!({"k\u{0}": "v"}),
+        json!({"k": {"inner\u{1b}": 1}}),
+        json!({"k": ["ok", "bell\u{7}"]}),
+        json!({"k": "\u{85}next line"}),
+        json!({"": "empty key"}),
+        json!({"k".repeat(MAX_TAG_KEY_BYTES + 1): 1}),
+        json!({"k": deep}),
+        serde_json::Value::Object(
+            (0..=MAX_TAG_KEYS)
+                .map(|i| (format!("k{i}"), json!(i)))
+                .collect(),
+        ),
+        json!({"k": vec![0; MAX_TAG_VALUES]}),
+    ];
+    for case in cases {
+        let tags = case.as_object().unwrap().clone();
+        // Mocks without expectations: any store call would panic.
+        let svc = Mocks::new().service();
+        let err =
+            block_on(svc.update_tags(&ctx("alice", None), path(Users, "/users/alice/a"), tags))
+                .unwrap_err();
+        assert!(
+            matches!(err, StorageError::InvalidRequest(_)),
+            "{case}: {err:?}"
+        );
+    }
+    // What is allowed: a line feed in a value, nesting up to the limit, every key count up to it.
+    let fine = json!({"note": "line 1\nline 2", "deep": (0..MAX_TAG_DEPTH - 2).fold(json!(1), |v, _| json!([v]))});
+    assert!(check_tags(fine.as_object().unwrap()).is_ok());
+}
+
+#[test]
+fn hostile_cursors_are_refused_before_any_store_call() {
+    let svc = Mocks::new().service();
+    let dir = DirPath::parse(Users, "/users/alice/").unwrap();
+    for cursor in [
+        encode_cursor("list", "a\u{0}b"),
+        encode_cursor("list", "a/b"),
+        encode_cursor("locks", "x"),
+        "%%%".to_owned(),
+        "A".repeat(5000),
+    ] {
+        let limit = Limit::new(None).unwrap();
+        let err =
+            block_on(svc.list(&ctx("alice", None), dir.clone(), Some(&cursor), limit)).unwrap_err();
+        assert!(matches!(err, StorageError::InvalidRequest(_)), "{cursor}");
+        let err = block_on(svc.list_locks(&ctx("alice", None), dir.clone(), Some(&cursor), limit))
+            .unwrap_err();
+        assert!(matches!(err, StorageError::InvalidRequest(_)), "{cursor}");
+    }
+}
+
+// ---- transfer caps ---------------------------------------------------------------------------
+
+fn ready_download(m: &mut Mocks) {
+    let p = path(Users, "/users/alice/a");
+    let f = file(&p, 1);
+    let v = version_of(&f, 1, VersionStatus::Draft);
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(f.clone())));
+    m.meta
+        .expect_find_version_by_number()
+        .returning(move |_, _| Ok(Some(v.clone())));
+    m.blobs.expect_get().returning(|_, _, _| {
+        Ok(crate::ports::BlobRead {
+            total_size: 3,
+            range: None,
+            etag: None,
+            body: body(b"abc"),
+        })
+    });
+}
+
+#[test]
+fn downloads_past_the_caps_are_refused_until_a_body_is_dropped() {
+    let mut m = Mocks::new();
+    m.settings.transfer_limits = TransferLimits {
+        downloads: 2,
+        downloads_per_user: 1,
+        ..TransferLimits::default()
+    };
+    ready_download(&mut m);
+    let svc = m.service();
+    let get = |who: &str| {
+        block_on(svc.download(
+            &ctx(who, None),
+            DownloadRequest {
+                path: path(Users, &format!("/users/{who}/a")),
+                version: VersionSelector::Latest,
+                range: None,
+            },
+        ))
+    };
+    let first = get("alice").unwrap();
+    let again = get("alice").unwrap_err();
+    assert!(
+        matches!(again, StorageError::TooManyRequests { retry_after, .. } if retry_after == std::time::Duration::from_secs(5)),
+        "{again:?}"
+    );
+    let bobs = get("bob").unwrap();
+    // Two running: the instance is full, whoever asks.
+    assert!(matches!(
+        get("carol").unwrap_err(),
+        StorageError::TooManyRequests { .. }
+    ));
+    // The slot is the body's: reading it to its end is not enough, dropping it is.
+    drop(first);
+    assert!(get("alice").is_ok());
+    drop(bobs);
+}
+
+#[test]
+fn uploads_past_the_caps_are_refused_before_anything() {
+    let mut m = Mocks::new();
+    m.settings.transfer_limits = TransferLimits {
+        uploads: 3,
+        uploads_per_user: 2,
+        ..TransferLimits::default()
+    };
+    let svc = m.service();
+    let alice = ctx("alice", None);
+    let held = [
+        svc.admit_upload(&alice).unwrap(),
+        svc.admit_upload(&alice).unwrap(),
+    ];
+    let err = svc.admit_upload(&alice).unwrap_err();
+    assert_eq!(err.code(), crate::ErrorCode::TooManyRequests);
+    let bobs = svc.admit_upload(&ctx("bob", None)).unwrap();
+    assert!(svc.admit_upload(&ctx("carol", None)).is_err());
+    drop(held);
+    assert!(svc.admit_upload(&alice).is_ok());
+    drop(bobs);
+}
+
+// ---- late fields of a proxy upload -----------------------------------------------------------
+
+fn accept_one_upload(m: &mut Mocks) -> std::sync::Arc<std::sync::Mutex<Option<NewVersion>>> {
+    m.meta.expect_find_file().returning(|_| Ok(None));
+    m.meta
+        .expect_create_reservation()
+        .times(1)
+        .returning(|_| Ok(()));
+    m.blobs
+        .expect_put()
+        .times(1)
+        .returning(|_, _, _, mut body| {
+            let n = drain(&mut body).map_err(BlobError::Source)?;
+            Ok(PutOutcome {
+                size: n,
+                etag: None,
+            })
+        });
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = seen.clone();
+    m.meta.expect_commit_version().returning(move |cmd| {
+        let f = file(&cmd.path, 1);
+        let v = version_of(&f, 1, VersionStatus::Draft);
+        *slot.lock().unwrap() = Some(cmd);
+        Ok((f, v))
+    });
+    seen
+}
+
+fn bare(p: &FilePath) -> ProxyUpload {
+    ProxyUpload {
+        path: p.clone(),
+        content_type: None,
+        tags: None,
+        message: None,
+        expected: None,
+        declared_size: None,
+    }
+}
+
+#[test]
+fn fields_read_after_the_file_are_recorded_with_the_version() {
+    let mut m = Mocks::new();
+    let seen = accept_one_upload(&mut m);
+    let svc = m.service();
+    let p = path(Users, "/users/alice/a");
+    let mut complete = bare(&p);
+    complete.message = Some("late message".into());
+    complete.content_type = Some("text/markdown".into());
+    let mut tags = Tags::new();
+    tags.insert("k".into(), "v".into());
+    complete.tags = Some(tags.clone());
+    complete.expected = Some(Expectation {
+        latest: None,
+        precondition: false,
+    });
+    let rest: CompleteForm = Box::pin(async move { Ok(complete) });
+    block_on(svc.upload_proxy(
+        &ctx("alice", None),
+        admit(&svc),
+        bare(&p),
+        body(b"abc"),
+        Some(rest),
+    ))
+    .unwrap();
+    let cmd = seen.lock().unwrap().take().unwrap();
+    assert_eq!(cmd.message.as_deref(), Some("late message"));
+    assert_eq!(cmd.content_type, "text/markdown");
+    assert_eq!(cmd.tags, Some(tags));
+    assert!(matches!(
+        cmd.mode,
+        WriteMode::Upsert {
+            expected: Some(Expectation { latest: None, .. }),
+            ..
+        }
+    ));
+    assert_eq!(cmd.size, 3);
+}
+
+#[test]
+fn a_refused_late_field_discards_the_stored_file() {
+    for late in [
+        Err(StorageError::invalid("the field 'x' is unknown")),
+        Ok({
+            let mut f = bare(&path(Users, "/users/alice/a"));
+            f.message = Some("bell\u{7}".into());
+            f
+        }),
+        Ok(bare(&path(Users, "/users/alice/other"))),
+    ] {
+        let mut m = Mocks::new();
+        m.meta.expect_find_file().returning(|_| Ok(None));
+        m.meta.expect_create_reservation().returning(|_| Ok(()));
+        m.blobs.expect_put().returning(|_, _, _, mut body| {
+            drain(&mut body).map_err(BlobError::Source)?;
+            Ok(PutOutcome {
+                size: 1,
+                etag: None,
+            })
+        });
+        m.meta.expect_commit_version().never();
+        m.meta
+            .expect_abandon_reservation()
+            .times(1)
+            .returning(|_| Ok(None));
+        expect_deferred_deletion(&mut m, "alice/");
+        let svc = m.service();
+        let rest: CompleteForm = Box::pin(async move { late });
+        let err = block_on(svc.upload_proxy(
+            &ctx("alice", None),
+            admit(&svc),
+            bare(&path(Users, "/users/alice/a")),
+            body(b"x"),
+            Some(rest),
+        ))
+        .unwrap_err();
+        assert!(matches!(err, StorageError::InvalidRequest(_)), "{err:?}");
+    }
+}
+
+// ---- the lease follows the bytes -------------------------------------------------------------
+
+/// A clock whose sleeps end only when the test says so.
+#[derive(Default)]
+struct StepClock {
+    sleepers: std::sync::Mutex<Vec<futures::channel::oneshot::Sender<()>>>,
+}
+
+impl StepClock {
+    /// Ends every sleep started so far; true when there was one.
+    fn tick(&self) -> bool {
+        let woken: Vec<_> = self.sleepers.lock().unwrap().drain(..).collect();
+        let any = !woken.is_empty();
+        for sleeper in woken {
+            let _ = sleeper.send(());
+        }
+        any
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::Clock for StepClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        now()
+    }
+
+    async fn sleep(&self, _duration: std::time::Duration) {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.sleepers.lock().unwrap().push(tx);
+        let _ = rx.await;
+    }
+}
+
+#[test]
+fn the_lease_of_a_proxy_upload_is_renewed_only_while_bytes_arrive() {
+    use futures::{SinkExt, StreamExt, task::LocalSpawnExt};
+    let extended = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut meta = crate::ports::MockMetadataStore::new();
+    let count = extended.clone();
+    meta.expect_extend_reservation().returning(move |_, _| {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    });
+    let clock = std::sync::Arc::new(StepClock::default());
+    let mut ids = crate::ports::MockIdGenerator::new();
+    ids.expect_new_id().returning(uuid::Uuid::now_v7);
+    let svc = StorageService::new(
+        Ports {
+            metadata: std::sync::Arc::new(meta),
+            blobs: std::sync::Arc::new(crate::ports::MockBlobStore::new()),
+            projects: std::sync::Arc::new(crate::ports::MockProjectAccess::new()),
+            clock: clock.clone(),
+            ids: std::sync::Arc::new(ids),
+        },
+        ServiceSettings::default(),
+    );
+    let reservation = svc.new_reservation(
+        &ctx("alice", None),
+        crate::model::UploadKind::Proxy,
+        &path(Users, "/users/alice/a"),
+        "text/plain".into(),
+        std::time::Duration::from_secs(300),
+    );
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (mut metered, meter) = MeteredStream::new(Box::pin(rx), 1_000_000);
+    let mut pool = futures::executor::LocalPool::new();
+    let work = async move {
+        // The "store": reads the body to its end.
+        let mut n = 0;
+        while let Some(chunk) = metered.next().await {
+            n += chunk.unwrap().len();
+        }
+        n
+    };
+    let svc2 = svc.clone();
+    let meter2 = meter.clone();
+    let done = pool
+        .spawner()
+        .spawn_local_with_handle(async move {
+            svc2.with_heartbeat(&reservation, Some(&meter2), work).await
+        })
+        .unwrap();
+    let extensions = || extended.load(std::sync::atomic::Ordering::SeqCst);
+    pool.run_until_stalled();
+    // Bytes arrived since the beat started: renewed.
+    pool.run_until(tx.send(Ok(Bytes::from_static(b"abc"))))
+        .unwrap();
+    pool.run_until_stalled();
+    assert!(clock.tick());
+    pool.run_until_stalled();
+    assert_eq!(extensions(), 1);
+    // A silent body: two beats, no renewal.
+    for _ in 0..2 {
+        assert!(clock.tick());
+        pool.run_until_stalled();
+    }
+    assert_eq!(extensions(), 1);
+    // Bytes again: renewed again.
+    pool.run_until(tx.send(Ok(Bytes::from_static(b"de"))))
+        .unwrap();
+    pool.run_until_stalled();
+    assert!(clock.tick());
+    pool.run_until_stalled();
+    assert_eq!(extensions(), 2);
+    drop(tx);
+    assert_eq!(pool.run_until(done), 5);
+    assert_eq!(meter.bytes(), 5);
 }

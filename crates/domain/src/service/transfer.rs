@@ -1,15 +1,17 @@
 //! Uploads (presigned, completed, proxied) and downloads (proxied, presigned).
 
+use std::sync::Arc;
+
 use futures_util::{
     FutureExt, StreamExt,
-    future::{Either, select},
+    future::{BoxFuture, Either, select},
     pin_mut,
 };
 use sha2::{Digest, Sha256};
 
 use super::{
-    MeteredStream, Need, StorageService, check_sha256, check_tags, check_text,
-    content_type_or_default,
+    MeteredStream, Need, StorageService, TransferKind, TransferPermit, UploadMeter, check_sha256,
+    check_tags, check_text, content_type_or_default,
 };
 use crate::error::StorageError;
 use crate::model::{
@@ -40,7 +42,7 @@ pub struct PresignedUpload {
 }
 
 /// `POST /upload/proxy`'s fields (the file itself comes as a stream).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProxyUpload {
     pub path: FilePath,
     pub content_type: Option<String>,
@@ -51,6 +53,13 @@ pub struct ProxyUpload {
     /// The size the client announced, when known: refused at once when over the limit.
     pub declared_size: Option<u64>,
 }
+
+/// The whole form of a proxy upload whose file was streamed before the form was complete:
+/// resolved by the inbound adapter once it has read the rest of the body (fields that came
+/// after the file), before the use case records anything. It holds every field, those known
+/// when the file began included; an error (an unknown or repeated field, a malformed body)
+/// refuses the upload.
+pub type CompleteForm = BoxFuture<'static, Result<ProxyUpload, StorageError>>;
 
 /// A version written, and the file after it.
 #[derive(Debug, Clone)]
@@ -172,6 +181,17 @@ fn precheck_write(
     Ok(())
 }
 
+/// The complete form of a proxy upload, checked: its content type (blank: the default) and
+/// message, and its tags.
+fn checked_form(form: ProxyUpload) -> Result<(ProxyUpload, String, Option<String>), StorageError> {
+    let content_type = content_type_or_default(form.content_type.as_deref())?;
+    let message = check_text("message", form.message.as_deref())?;
+    if let Some(tags) = &form.tags {
+        check_tags(tags)?;
+    }
+    Ok((form, content_type, message))
+}
+
 impl StorageService {
     /// `POST /upload/presign`: reserves an upload and returns a URL to PUT it to.
     ///
@@ -285,7 +305,7 @@ impl StorageService {
         );
         self.ports.metadata.create_reservation(&seal).await?;
         let sealed = self
-            .with_heartbeat(&seal, self.seal(&reservation, &seal))
+            .with_heartbeat(&seal, None, self.seal(&reservation, &seal))
             .await;
         let (size, sha256) = match sealed {
             Ok(sealed) => sealed,
@@ -441,23 +461,44 @@ impl StorageService {
         if open { Ok(()) } else { Err(refused()) }
     }
 
+    /// Counts one more proxy upload of the caller on this instance, or refuses it
+    /// (`too_many_requests`) past `MAX_CONCURRENT_UPLOADS` or `MAX_CONCURRENT_UPLOADS_PER_USER`.
+    /// Call it before reading any byte of the body; the permit goes to [`Self::upload_proxy`].
+    ///
+    /// # Errors
+    /// `too_many_requests`.
+    pub fn admit_upload(&self, ctx: &RequestContext) -> Result<TransferPermit, StorageError> {
+        self.transfers.admit(ctx.user(), TransferKind::Upload)
+    }
+
     /// `POST /upload/proxy`: streams `body` to the blob store (bounded memory, size limit
     /// enforced as bytes arrive) and records it as a new version.
     ///
+    /// `req` holds the fields known when the file began. When the form may go on after the
+    /// file, `rest` resolves to the complete form once the inbound adapter has read it: the
+    /// fields are checked again, and the version is recorded with the complete form's message,
+    /// tags, content type and expectation (the store decides the expectation atomically, so a
+    /// late `expected_version` is checked when the version is recorded, not before the bytes).
+    ///
     /// Nothing is kept when it fails: the reservation is dropped and its object deleted (or
-    /// queued for the janitor when the store is down).
+    /// queued for the janitor when the store is down). The reservation's lease is renewed only
+    /// while bytes arrive.
     ///
     /// # Errors
     /// `payload_too_large` as soon as the limit is crossed, `invalid_request` when the client's
-    /// stream fails, the refusals of a write, store faults.
+    /// stream fails or the form is refused, `too_many_requests` (no upload buffer free), the
+    /// refusals of a write, store faults.
     pub async fn upload_proxy(
         &self,
         ctx: &RequestContext,
+        permit: TransferPermit,
         req: ProxyUpload,
         body: ByteStream,
+        rest: Option<CompleteForm>,
     ) -> Result<UploadResult, StorageError> {
+        let _slot = permit;
         let content_type = content_type_or_default(req.content_type.as_deref())?;
-        let message = check_text("message", req.message.as_deref())?;
+        check_text("message", req.message.as_deref())?;
         if let Some(tags) = &req.tags {
             check_tags(tags)?;
         }
@@ -482,6 +523,7 @@ impl StorageService {
         let (metered, meter) = MeteredStream::new(body, limit);
         let put = self.with_heartbeat(
             &reservation,
+            Some(&meter),
             self.ports.blobs.put(
                 req.path.bucket(),
                 &reservation.object_key,
@@ -503,10 +545,30 @@ impl StorageService {
                 });
             }
         };
+        let form = match rest {
+            None => Ok(req),
+            Some(rest) => rest.await.and_then(|form| {
+                if form.path == req.path {
+                    Ok(form)
+                } else {
+                    Err(StorageError::invalid(
+                        "the form named its path twice, differently",
+                    ))
+                }
+            }),
+        }
+        .and_then(checked_form);
+        let (form, content_type, message) = match form {
+            Ok(checked) => checked,
+            Err(e) => {
+                self.discard_reservation(&reservation).await;
+                return Err(e);
+            }
+        };
         let cmd = NewVersion {
             reservation: reservation.id,
             completes: None,
-            path: req.path.clone(),
+            path: form.path.clone(),
             new_file_id: existing
                 .as_ref()
                 .map_or_else(|| self.new_file_id(), |f| f.id),
@@ -514,22 +576,22 @@ impl StorageService {
             object_key: reservation.object_key.clone(),
             size: stored.size.max(meter.bytes()),
             sha256: meter.sha256_hex(),
-            content_type: reservation.content_type.clone(),
+            content_type,
             author: ctx.user().clone(),
             message,
             status: VersionStatus::Draft,
-            tags: req.tags,
+            tags: form.tags,
             mode: WriteMode::Upsert {
-                expected: req.expected,
+                expected: form.expected,
                 overwrite: true,
             },
             checkout: None,
-            audit: self.audit_draft(ctx, AuditAction::Upload, &req.path, None),
+            audit: self.audit_draft(ctx, AuditAction::Upload, &form.path, None),
         };
         self.commit_or_discard(
             &reservation,
             cmd,
-            req.expected.is_some_and(|e| e.precondition),
+            form.expected.is_some_and(|e| e.precondition),
         )
         .await
     }
@@ -563,17 +625,29 @@ impl StorageService {
     }
 
     /// Runs `work` while pushing back the reservation's expiry every third of its lease, so a
-    /// long transfer is not reclaimed while it runs, and a crashed one is soon after.
+    /// long transfer is not reclaimed while it runs, and a crashed one is soon after. With a
+    /// `progress` meter (a proxy upload), the lease is renewed only when bytes arrived since the
+    /// last renewal: a body that stops sending lets its reservation expire. Without (a copy
+    /// inside the store, which the service waits on), it is renewed at every beat.
     pub(crate) async fn with_heartbeat<T>(
         &self,
         reservation: &UploadReservation,
+        progress: Option<&Arc<UploadMeter>>,
         work: impl Future<Output = T>,
     ) -> T {
         let lease = self.settings.transfer_lease;
         let beat = lease / 3;
         let heartbeat = async {
+            let mut seen = progress.map(|meter| meter.bytes());
             loop {
                 self.ports.clock.sleep(beat).await;
+                if let Some(meter) = progress {
+                    let now = meter.bytes();
+                    if seen == Some(now) {
+                        continue;
+                    }
+                    seen = Some(now);
+                }
                 let until = self.ports.clock.now() + super::chrono_duration(lease);
                 // A failed heartbeat is not fatal: the commit checks the reservation.
                 let _ = self
@@ -611,15 +685,18 @@ impl StorageService {
             .ok_or(StorageError::VersionNotFound)
     }
 
-    /// `GET /download/proxy`: streams a version, or a range of it.
+    /// `GET /download/proxy`: streams a version, or a range of it. The download counts against
+    /// `MAX_CONCURRENT_DOWNLOADS` (and per user) until its body is dropped.
     ///
     /// # Errors
-    /// Access errors, `file_not_found`, `version_not_found`, `RangeNotSatisfiable`, faults.
+    /// `too_many_requests`, access errors, `file_not_found`, `version_not_found`,
+    /// `RangeNotSatisfiable`, faults.
     pub async fn download(
         &self,
         ctx: &RequestContext,
         req: DownloadRequest,
     ) -> Result<Download, StorageError> {
+        let permit = self.transfers.admit(ctx.user(), TransferKind::Download)?;
         self.authorize(ctx, &[Need::on(Operation::Download, &req.path)])
             .await?;
         let file = self.existing_file(&req.path).await?;
@@ -635,6 +712,15 @@ impl StorageService {
                 return Err(StorageError::RangeNotSatisfiable { size: version.size });
             }
             Err(e) => return Err(e.into()),
+        };
+        // The slot is held as long as the body: until its last byte, or its client is gone.
+        let body = read.body;
+        let read = BlobRead {
+            body: Box::pin(body.map(move |chunk| {
+                let _ = &permit;
+                chunk
+            })),
+            ..read
         };
         Ok(Download {
             file,

@@ -26,6 +26,7 @@ use storage_domain::{
 
 use crate::{
     error::ApiError,
+    idle::IdleBody,
     range::parse_range,
     request_id::RequestId,
     signed::{SignedBlobGrant, SignedBlobRequest, SignedBlobs},
@@ -228,7 +229,7 @@ impl Put<'_> {
             .blobs
             .endpoint
             .put(self.bucket, self.key, self.content_type, body);
-        let pumping = pump(payload, tx);
+        let pumping = pump(IdleBody::new(payload, self.blobs.body_idle_timeout), tx);
         pin_mut!(store, pumping);
         // Both run in this task: the pump feeds the channel while the store drains it.
         let stored = match select(store, pumping).await {
@@ -261,9 +262,15 @@ impl Put<'_> {
 }
 
 /// Feeds the (non-`Send`) request body into the channel the store reads from.
-async fn pump(mut payload: web::Payload, tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>) {
+async fn pump(
+    mut payload: IdleBody<web::Payload>,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>,
+) {
     while let Some(chunk) = payload.next().await {
-        let item = chunk.map_err(|e| io::Error::other(e.to_string()));
+        let item = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Io(io) => io,
+            other => io::Error::other(other.to_string()),
+        });
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
             break;

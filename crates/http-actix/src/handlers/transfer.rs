@@ -18,7 +18,10 @@ use storage_domain::{
     StorageError,
     model::{FilePath, Tags, UploadId, VersionNumber, VersionSelector},
     ports::{ByteStream, Expectation},
-    service::{self, DownloadRequest, ProxyUpload, UploadResult, content_disposition},
+    service::{
+        self, CompleteForm, DownloadRequest, ProxyUpload, TransferPermit, UploadResult,
+        content_disposition,
+    },
 };
 
 use super::{State, ok};
@@ -30,6 +33,7 @@ use crate::{
         PresignDownloadResponse, PresignUploadRequest, PresignUploadResponse, ProxyUploadForm,
     },
     error::{ApiError, Failure},
+    idle::IdleBody,
     openapi::Errors,
     range::{etag_of, if_range_allows, none_match_hits, parse_range},
     spool::Spool,
@@ -111,17 +115,8 @@ struct Form {
 }
 
 impl Form {
-    /// The upload these fields describe, with `file` as the file part; `None` while `bucket`
-    /// or `path` is missing.
-    fn upload(
-        &mut self,
-        file: &Field,
-        header: Option<Expectation>,
-    ) -> Result<Option<ProxyUpload>, StorageError> {
-        self.file_type = file.content_type().map(ToString::to_string);
-        self.upload_with_file_type(header)
-    }
-
+    /// The upload these fields describe (the file part's type in `file_type`); `None` while
+    /// `bucket` or `path` is missing.
     fn upload_with_file_type(
         &self,
         header: Option<Expectation>,
@@ -230,90 +225,85 @@ fn expected_latest(raw: &str) -> Result<Option<VersionNumber>, StorageError> {
     }
 }
 
-/// Reads a text field of at most `budget` bytes.
-async fn read_text(
-    field: &mut Field,
-    budget: usize,
+/// Why a text field could not be read.
+enum FieldError {
+    /// The multipart body is malformed, or the client's body failed (gone, idle too long).
+    Body(String),
+    /// The text fields are over their limit.
+    TooLarge {
+        limit: usize,
+    },
+    NotText,
+}
+
+impl FieldError {
+    fn into_api(self, request_id: &str) -> ApiError {
+        match self {
+            FieldError::Body(detail) => ApiError::new(invalid(detail), request_id),
+            FieldError::TooLarge { limit } => {
+                ApiError::from_failure(Failure::BodyTooLarge { limit }, request_id)
+            }
+            FieldError::NotText => {
+                ApiError::new(invalid("form fields must be UTF-8 text"), request_id)
+            }
+        }
+    }
+}
+
+/// The room left for the text fields of a form.
+struct FieldBudget {
+    /// Bytes of text fields read so far.
+    used: usize,
+    /// Text fields read so far.
+    fields: usize,
+    /// `form_fields_limit_bytes`.
     limit: usize,
-    request_id: &str,
-) -> Result<String, ApiError> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = field.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                invalid(format!("malformed multipart body: {e}")),
-                request_id,
-            )
-        })?;
-        if buf.len() + chunk.len() > budget {
-            return Err(ApiError::from_failure(
-                Failure::BodyTooLarge { limit },
-                request_id,
-            ));
+}
+
+impl FieldBudget {
+    /// Reads one more text field, within the budget.
+    async fn read(&mut self, field: &mut Field) -> Result<String, FieldError> {
+        self.fields += 1;
+        if self.fields > MAX_FORM_FIELDS {
+            return Err(FieldError::Body("too many form fields".into()));
         }
-        buf.extend_from_slice(&chunk);
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| FieldError::Body(multipart_failure(&e)))?;
+            if self.used + buf.len() + chunk.len() > self.limit {
+                return Err(FieldError::TooLarge { limit: self.limit });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        self.used += buf.len();
+        String::from_utf8(buf).map_err(|_| FieldError::NotText)
     }
-    String::from_utf8(buf)
-        .map_err(|_| ApiError::new(invalid("form fields must be UTF-8 text"), request_id))
 }
 
-/// What a file streamed as it arrived came to.
-enum Streamed {
-    /// The use case's answer.
-    Done(Result<UploadResult, StorageError>),
-    /// A field came after the file: nothing was recorded; the file is in the spool (when it
-    /// could be kept) and the field is to be read.
-    Late { spool: Option<Spool>, field: Field },
-}
-
-/// Pumps the (non-`Send`) multipart field into the channel the use case reads from, keeping a
-/// copy in `tee`, then reads what follows the file: the stream ends only once the body has
-/// ended, so the version is recorded only if nothing else came after `file`. A field that would
-/// change the upload fails the stream (the use case then keeps nothing) and is put in `late`.
-async fn pump(
-    mut field: Field,
-    rest: &mut Multipart,
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>,
-    tee: &mut Option<Spool>,
-    dir: &std::path::Path,
-    late: &mut Option<Field>,
-) {
-    while let Some(chunk) = field.next().await {
-        let item = chunk.map_err(|e| io::Error::other(format!("reading the upload failed: {e}")));
-        if let (Ok(bytes), Some(spool)) = (&item, tee.as_mut())
-            && spool.push(bytes.clone(), dir).await.is_err()
+/// The sentence for a multipart body that could not be read (an idle body says so).
+fn multipart_failure(e: &actix_multipart::MultipartError) -> String {
+    match e {
+        actix_multipart::MultipartError::Payload(actix_web::error::PayloadError::Io(io))
+            if io.kind() == io::ErrorKind::TimedOut =>
         {
-            // No room to keep a copy: a late field can then only be refused.
-            *tee = None;
+            io.to_string()
         }
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() || failed {
-            return;
-        }
+        other => format!("malformed multipart body: {other}"),
     }
-    drop(field);
-    let failure = match rest.next().await {
-        None => return,
-        Some(Err(e)) => format!("malformed multipart body: {e}"),
-        Some(Ok(next)) => {
-            // Read as any field (an unknown one is then refused).
-            let name = next.name().unwrap_or_default().to_owned();
-            *late = Some(next);
-            format!("the field '{name}' came after 'file'")
-        }
-    };
-    let _ = tx.send(Err(io::Error::other(failure))).await;
 }
 
 /// Streams a file to the object store without holding it in memory, and records it as a new
 /// version. `multipart/form-data` with `bucket`, `path` and `file` (and optionally `tags`,
 /// `message`, `expected_version`, `content_type`), in any order. When `bucket` and `path` come
-/// before `file`, the file is stored as it arrives; when `file` comes first, or another field
-/// follows it, the file is held aside (in memory up to 256 KiB, then in a temporary file under
-/// `UPLOAD_SPOOL_DIR`) until the form is complete. Either way access is checked before anything
-/// becomes visible, and the bytes of a caller who may not upload are dropped at once. Over
-/// `MAX_UPLOAD_BYTES`: 413 as soon as the limit is crossed, nothing kept. `If-Match: <n>` makes
-/// it conditional (412 when it fails); so does `expected_version` (409).
+/// before `file`, the file is stored as it arrives, and the fields that follow it are read
+/// before the version is recorded; when `file` comes first, it is held aside (in memory up to
+/// 256 KiB, then in a temporary file under `UPLOAD_SPOOL_DIR`) until the form is complete.
+/// Either way access is checked before anything becomes visible, and the bytes of a caller who
+/// may not upload are dropped at once. Over `MAX_UPLOAD_BYTES`: 413 as soon as the limit is
+/// crossed, nothing kept. A body that sends nothing for `BODY_IDLE_TIMEOUT_SECONDS` is cut
+/// off, nothing kept. Past `MAX_CONCURRENT_UPLOADS` (or per user): 429 with `Retry-After`,
+/// before any byte is read. `If-Match: <n>` makes it conditional (412 when it fails); so does
+/// `expected_version` (409).
 #[utoipa::path(
     post, path = "/upload/proxy", operation_id = "upload_proxy", tag = "uploads",
     params(("If-Match" = Option<String>, Header, pattern = "^[0-9]{1,9}$", description = "The version number the file must be at (0: must not exist)", example = "0")),
@@ -322,6 +312,9 @@ async fn pump(
         (status = 200, description = "The file and its new version", body = FileVersionResponse),
         (status = 412, description = "`version_conflict`: the `If-Match` precondition failed", body = crate::dto::ErrorBody),
         (status = 413, description = "`payload_too_large`", body = crate::dto::ErrorBody),
+        (status = 429, description = "`too_many_requests`: this instance runs as many proxy uploads as it may (in all, or for this user), or has no upload buffer free; nothing was read. Send it again after `Retry-After` seconds", body = crate::dto::ErrorBody, headers(
+            ("Retry-After" = u32, description = "Seconds to wait before sending the request again"),
+        )),
         Errors
     )
 )]
@@ -333,74 +326,62 @@ pub(crate) async fn upload_proxy(
 ) -> Result<HttpResponse, ApiError> {
     let request_id = caller.0.request_id.clone();
     let header_expectation = if_match(&req).map_err(|e| caller.fail(e))?;
-    let limit = state.config().form_fields_limit_bytes;
+    // A slot first: past the caps nothing of the body is read.
+    let permit = state
+        .service()
+        .admit_upload(&caller.0)
+        .map_err(|e| caller.fail(e))?;
     let max_bytes = state.service().settings().max_upload_bytes;
     let dir = state.config().spool_dir.clone();
+    let payload = IdleBody::new(payload, state.config().body_idle_timeout);
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut form = Form::default();
+    let mut budget = FieldBudget {
+        used: 0,
+        fields: 0,
+        limit: state.config().form_fields_limit_bytes,
+    };
     let mut spooled: Option<Spool> = None;
-    let mut pending: Option<Field> = None;
-    let mut used = 0;
-    let mut fields = 0;
-    loop {
-        let mut field = match pending.take() {
-            Some(field) => field,
-            None => match multipart.next().await {
-                None => break,
-                Some(Err(e)) => {
-                    return Err(caller.fail(invalid(format!("malformed multipart body: {e}"))));
-                }
-                Some(Ok(field)) => field,
-            },
-        };
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| caller.fail(invalid(multipart_failure(&e))))?;
         let name = field.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            if spooled.is_some() {
-                return Err(caller.fail(invalid("the field 'file' is given twice")));
-            }
-            let upload = form
-                .upload(&field, header_expectation)
-                .map_err(|e| caller.fail(e))?;
-            if let Some(upload) = upload {
-                // `bucket` and `path` are known: store the file as it arrives.
-                let streamed =
-                    stream_through(&caller, &state, upload, field, &mut multipart, &dir).await;
-                match streamed {
-                    Streamed::Done(done) => {
-                        let done = done.map_err(|e| caller.fail(e))?;
-                        return Ok(ok(FileVersionResponse::new(&done.file, &done.version)));
-                    }
-                    Streamed::Late { spool: None, field } => {
-                        let name = field.name().unwrap_or_default().to_owned();
-                        return Err(caller.fail(late_field_unkept(&name)));
-                    }
-                    Streamed::Late {
-                        spool: Some(spool),
-                        field,
-                    } => {
-                        // Nothing was recorded: finish reading the form, then store the copy.
-                        spooled = Some(spool);
-                        pending = Some(field);
-                        continue;
-                    }
-                }
-            }
-            // Held aside; a caller who may not act (another site's page) keeps nothing.
-            let keep = caller.0.untrusted_origin.is_none();
-            let spool = Spool::receive(&mut field, max_bytes, &dir, keep)
+        if name != "file" {
+            let value = budget
+                .read(&mut field)
                 .await
-                .map_err(|e| caller.fail(e.into()))?;
-            form.file_type = field.content_type().map(ToString::to_string);
-            spooled = Some(spool);
+                .map_err(|e| e.into_api(&request_id))?;
+            form.set(&name, value).map_err(|e| caller.fail(e))?;
             continue;
         }
-        fields += 1;
-        if fields > MAX_FORM_FIELDS {
-            return Err(caller.fail(invalid("too many form fields")));
+        if spooled.is_some() {
+            return Err(caller.fail(invalid("the field 'file' is given twice")));
         }
-        let value = read_text(&mut field, limit - used, limit, &request_id).await?;
-        used += value.len();
-        form.set(&name, value).map_err(|e| caller.fail(e))?;
+        form.file_type = field.content_type().map(ToString::to_string);
+        if let Some(upload) = form
+            .upload_with_file_type(header_expectation)
+            .map_err(|e| caller.fail(e))?
+        {
+            // `bucket` and `path` are known: store the file as it arrives.
+            let rest = Rest {
+                multipart,
+                form,
+                budget,
+                header: header_expectation,
+            };
+            let (done, late_failure) =
+                stream_through(&caller, &state, permit, upload, field, rest).await;
+            if let Some(failure) = late_failure {
+                return Err(failure.into_api(&request_id));
+            }
+            let done = done.map_err(|e| caller.fail(e))?;
+            return Ok(ok(FileVersionResponse::new(&done.file, &done.version)));
+        }
+        // Held aside; a caller who may not act (another site's page) keeps nothing.
+        let keep = caller.0.untrusted_origin.is_none();
+        let spool = Spool::receive(&mut field, max_bytes, &dir, keep)
+            .await
+            .map_err(|e| caller.fail(e.into()))?;
+        spooled = Some(spool);
     }
     let Some(spool) = spooled else {
         return Err(caller.fail(invalid("the multipart body has no 'file' field")));
@@ -421,40 +402,104 @@ pub(crate) async fn upload_proxy(
         let body = state.metered(TransferDirection::Upload, upload.path.bucket(), body);
         let done = state
             .service()
-            .upload_proxy(&caller.0, upload, body)
+            .upload_proxy(&caller.0, permit, upload, body, None)
             .await?;
         Ok(ok(FileVersionResponse::new(&done.file, &done.version)))
     };
     run.await.map_err(|e| caller.fail(e))
 }
 
-/// The answer when a field came after a file stored as it arrived, and no copy could be kept.
-fn late_field_unkept(name: &str) -> StorageError {
-    invalid(format!(
-        "the field '{name}' came after 'file', and the file could not be held aside to be \
-         stored again with it (no room in the spool directory): send every other field \
-         before 'file'; nothing was stored"
-    ))
+/// What follows a file streamed as it arrived: the rest of the body, and the form so far.
+struct Rest {
+    multipart: Multipart,
+    form: Form,
+    budget: FieldBudget,
+    header: Option<Expectation>,
 }
 
-/// Runs the use case on `file` as it arrives, keeping a copy (see [`pump`]).
+/// Pumps the (non-`Send`) multipart field into the channel the use case reads from, then reads
+/// the fields that follow the file and resolves the complete form (`complete`), and only then
+/// ends the stream: the use case records nothing before the whole body was read. A field that
+/// cannot be read (unknown, repeated, over the limit, a malformed or idle body) refuses the form;
+/// its exact answer is kept in `failure` for the client.
+async fn pump(
+    mut file: Field,
+    mut rest: Rest,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>,
+    complete: tokio::sync::oneshot::Sender<Result<ProxyUpload, StorageError>>,
+    failure: &mut Option<FieldError>,
+) {
+    while let Some(chunk) = file.next().await {
+        let item = chunk.map_err(|e| io::Error::other(multipart_failure(&e)));
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            return;
+        }
+    }
+    drop(file);
+    let form = read_rest(&mut rest).await.and_then(|()| {
+        match rest.form.upload_with_file_type(rest.header) {
+            Ok(Some(upload)) => Ok(upload),
+            Ok(None) => Err(FieldError::Body("the form lost its bucket or path".into())),
+            Err(e) => Err(FieldError::Body(e.to_string())),
+        }
+    });
+    let _ = complete.send(form.map_err(|e| {
+        let refusal = match &e {
+            FieldError::Body(detail) => invalid(detail.clone()),
+            FieldError::TooLarge { limit } => invalid(format!(
+                "the form's fields are larger than the limit of {limit} bytes"
+            )),
+            FieldError::NotText => invalid("form fields must be UTF-8 text"),
+        };
+        *failure = Some(e);
+        refusal
+    }));
+    // Dropping `tx` ends the stream.
+}
+
+/// Reads the fields after the file into the form.
+async fn read_rest(rest: &mut Rest) -> Result<(), FieldError> {
+    while let Some(field) = rest.multipart.next().await {
+        let mut field = field.map_err(|e| FieldError::Body(multipart_failure(&e)))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            return Err(FieldError::Body("the field 'file' is given twice".into()));
+        }
+        let value = rest.budget.read(&mut field).await?;
+        rest.form
+            .set(&name, value)
+            .map_err(|e| FieldError::Body(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Runs the use case on `file` as it arrives, then on the rest of the form (see [`pump`]).
+/// Returns the use case's answer and, when the form itself was refused, why.
 async fn stream_through(
     caller: &Caller,
     state: &State,
+    permit: TransferPermit,
     upload: ProxyUpload,
     file: Field,
-    rest: &mut Multipart,
-    dir: &std::path::Path,
-) -> Streamed {
+    rest: Rest,
+) -> (Result<UploadResult, StorageError>, Option<FieldError>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
     let body: ByteStream = Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
     let body = state.metered(TransferDirection::Upload, upload.path.bucket(), body);
-    let use_case = state.service().upload_proxy(&caller.0, upload, body);
+    let (complete_tx, complete_rx) = tokio::sync::oneshot::channel();
+    let complete: CompleteForm = Box::pin(async move {
+        complete_rx
+            .await
+            .unwrap_or_else(|_| Err(invalid("the body ended before the form was complete")))
+    });
+    let use_case = state
+        .service()
+        .upload_proxy(&caller.0, permit, upload, body, Some(complete));
     // A refused caller never gets this far with any byte: the use case refuses first.
-    let mut tee = Some(Spool::default());
-    let mut late = None;
+    let mut failure = None;
     let done = {
-        let pumping = pump(file, rest, tx, &mut tee, dir, &mut late);
+        let pumping = pump(file, rest, tx, complete_tx, &mut failure);
         pin_mut!(use_case, pumping);
         // Both run in this task: the pump feeds the channel while the use case drains it.
         // When the use case ends first (done, or refused: 413, 403, …) the pump is dropped.
@@ -463,10 +508,9 @@ async fn stream_through(
             Either::Right(((), use_case)) => use_case.await,
         }
     };
-    match late {
-        Some(field) => Streamed::Late { spool: tee, field },
-        None => Streamed::Done(done),
-    }
+    // The form's own refusal is the answer only when the upload failed.
+    let failure = if done.is_err() { failure } else { None };
+    (done, failure)
 }
 
 /// A `version` given as a number or a string.
@@ -541,6 +585,9 @@ fn header_text(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
             ("ETag" = String, description = "The quoted SHA-256 of the version"),
         )),
         (status = 416, description = "`invalid_request`: the range lies outside the file (`Content-Range: bytes */<size>`)", body = crate::dto::ErrorBody),
+        (status = 429, description = "`too_many_requests`: this instance runs as many proxy downloads as it may (in all, or for this user). Send it again after `Retry-After` seconds", body = crate::dto::ErrorBody, headers(
+            ("Retry-After" = u32, description = "Seconds to wait before sending the request again"),
+        )),
         Errors
     )
 )]
@@ -574,13 +621,16 @@ pub(crate) async fn download_proxy(
         let stale_range = header_text(&req, header::IF_RANGE)
             .is_some_and(|if_range| !if_range_allows(if_range, &etag));
         if range.is_some() && stale_range {
-            // The client's copy is another version: send this one whole.
+            // The client's copy is another version: send this one whole (the first read, and
+            // its slot, go first).
+            let number = download.version.number;
+            drop(download);
             download = service
                 .download(
                     &caller.0,
                     DownloadRequest {
                         path,
-                        version: VersionSelector::Number(download.version.number),
+                        version: VersionSelector::Number(number),
                         range: None,
                     },
                 )

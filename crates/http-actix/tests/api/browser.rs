@@ -413,27 +413,15 @@ async fn a_held_aside_file_of_a_caller_without_access_is_dropped() {
     assert_spool_empty(spool.path()).await;
 }
 
-/// A first attempt abandoned, then one recorded version: what a file stored as it arrived and
-/// then followed by another field goes through.
-fn accept_after_one_abandoned(setup: &mut Setup) {
+/// One recorded version, from one reservation and one put.
+fn accept_once(setup: &mut Setup) {
     setup.meta.expect_find_file().returning(|_| Ok(None));
     setup
         .meta
         .expect_create_reservation()
-        .times(2)
+        .times(1)
         .returning(|_| Ok(()));
-    setup
-        .meta
-        .expect_abandon_reservation()
-        .times(1)
-        .returning(|_| Ok(None));
-    // The abandoned attempt's key is queued once more, deferred (a put the store may finish late).
-    setup
-        .meta
-        .expect_queue_deletions()
-        .withf(|objects, not_before| objects.len() == 1 && not_before.is_some())
-        .times(1)
-        .returning(|_, _| Ok(Vec::new()));
+    setup.meta.expect_abandon_reservation().never();
     setup
         .meta
         .expect_commit_version()
@@ -442,6 +430,7 @@ fn accept_after_one_abandoned(setup: &mut Setup) {
             let mut f = file(&cmd.path, 1);
             f.size = cmd.size;
             f.tags = cmd.tags.clone().unwrap_or_default();
+            f.content_type = cmd.content_type.clone();
             let mut v = version_of(&f, 1, storage_domain::model::VersionStatus::Draft);
             v.id = cmd.version_id;
             v.message = cmd.message.clone();
@@ -450,13 +439,13 @@ fn accept_after_one_abandoned(setup: &mut Setup) {
 }
 
 #[actix_web::test]
-async fn a_field_after_a_file_stored_as_it_arrived_is_applied_to_the_kept_copy() {
+async fn fields_after_a_file_stored_as_it_arrived_are_recorded_with_it_and_no_copy_is_made() {
     for size in [3usize, 600 * 1024] {
         let mut setup = Setup::new();
         setup.settings.max_upload_bytes = 1 << 20;
-        let spool = tempfile::tempdir().unwrap();
-        setup.config.spool_dir = spool.path().to_owned();
-        accept_after_one_abandoned(&mut setup);
+        // A spool directory that cannot be written: nothing is held aside, none is needed.
+        setup.config.spool_dir = std::path::PathBuf::from("/nonexistent/spool");
+        accept_once(&mut setup);
         let blobs = Arc::new(RecordingBlobs::default());
         setup.blobs = blobs.clone();
         let app = setup.app().await;
@@ -468,27 +457,23 @@ async fn a_field_after_a_file_stored_as_it_arrived_is_applied_to_the_kept_copy()
             ("file", Part::File(&content)),
             ("tags", Part::Text("{\"k\":\"v\"}")),
             ("message", Part::Text("late")),
+            ("content_type", Part::Text("text/markdown")),
         ]);
         let res = test::call_service(&app, upload_request(body).to_request()).await;
         assert_eq!(res.status(), 200, "{size} bytes");
         let json = json_of(res).await;
         assert_eq!(json["file"]["tags"]["k"], "v");
+        assert_eq!(json["file"]["content_type"], "text/markdown");
         assert_eq!(json["version"]["message"], "late");
         assert_eq!(json["file"]["size"], size);
-        // Stored twice: as it arrived (then abandoned), then from the copy.
-        let stored = blobs.data.lock().unwrap().clone();
-        assert_eq!(stored.len(), 2 * size);
-        assert_eq!(&stored[size..], &content[..]);
-        assert_spool_empty(spool.path()).await;
+        // Stored once, as it arrived.
+        assert_eq!(*blobs.data.lock().unwrap(), content);
+        assert_eq!(blobs.deletes.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }
 
-#[actix_web::test]
-async fn a_late_field_without_room_for_a_copy_is_refused_and_nothing_is_recorded() {
-    let mut setup = Setup::new();
-    setup.settings.max_upload_bytes = 1 << 20;
-    // A spool directory that cannot be written: beyond 256 KiB no copy can be kept.
-    setup.config.spool_dir = std::path::PathBuf::from("/nonexistent/spool");
+/// A first attempt abandoned: its reservation dropped, its key queued again (deferred).
+fn expect_abandoned(setup: &mut Setup) {
     setup.meta.expect_find_file().returning(|_| Ok(None));
     setup
         .meta
@@ -507,24 +492,70 @@ async fn a_late_field_without_room_for_a_copy_is_refused_and_nothing_is_recorded
         .withf(|objects, not_before| objects.len() == 1 && not_before.is_some())
         .times(1)
         .returning(|_, _| Ok(Vec::new()));
-    setup.blobs = Arc::new(RecordingBlobs::default());
-    let app = setup.app().await;
-    let content = vec![5u8; 600 * 1024];
-    let body = parts(&[
-        ("bucket", Part::Text("users")),
-        ("path", Part::Text("/users/alice/a.txt")),
-        ("file", Part::File(&content)),
-        ("tags", Part::Text("{}")),
-    ]);
-    let res = test::call_service(&app, upload_request(body).to_request()).await;
-    let body = error_body(res, 400, "invalid_request").await;
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("'tags' came after"),
-        "{body}"
-    );
+    setup.meta.expect_commit_version().never();
+}
+
+#[actix_web::test]
+async fn a_refused_field_after_a_file_stored_as_it_arrived_records_nothing() {
+    let big = "x".repeat(70 * 1024);
+    let cases: [(&str, Part<'_>, u16, &str, &str); 5] = [
+        (
+            "tags",
+            Part::Text("not json"),
+            400,
+            "invalid_request",
+            "tags must be a JSON object",
+        ),
+        (
+            "tags",
+            Part::Text("{\"k\":\"\\u0000\"}"),
+            400,
+            "invalid_request",
+            "control characters",
+        ),
+        (
+            "path",
+            Part::Text("/users/alice/b.txt"),
+            400,
+            "invalid_request",
+            "given twice",
+        ),
+        (
+            "file",
+            Part::File(b"again"),
+            400,
+            "invalid_request",
+            "'file' is given twice",
+        ),
+        (
+            "message",
+            Part::Text(&big),
+            413,
+            "payload_too_large",
+            "limit",
+        ),
+    ];
+    for (name, part, status, code, detail) in cases {
+        let mut setup = Setup::new();
+        setup.settings.max_upload_bytes = 1 << 20;
+        setup.config.spool_dir = std::path::PathBuf::from("/nonexistent/spool");
+        expect_abandoned(&mut setup);
+        setup.blobs = Arc::new(RecordingBlobs::default());
+        let app = setup.app().await;
+        let content = vec![5u8; 600 * 1024];
+        let body = parts(&[
+            ("bucket", Part::Text("users")),
+            ("path", Part::Text("/users/alice/a.txt")),
+            ("file", Part::File(&content)),
+            (name, part),
+        ]);
+        let res = test::call_service(&app, upload_request(body).to_request()).await;
+        let body = error_body(res, status, code).await;
+        assert!(
+            body["detail"].as_str().unwrap().contains(detail),
+            "{name}: {body}"
+        );
+    }
 }
 
 #[actix_web::test]

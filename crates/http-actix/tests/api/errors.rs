@@ -8,7 +8,7 @@ use crate::support::*;
 #[actix_web::test]
 async fn every_code_answers_its_status_in_the_contract_shape() {
     let app = Setup::new().app().await;
-    let expected: [(ErrorCode, u16); 17] = [
+    let expected: [(ErrorCode, u16); 18] = [
         (ErrorCode::MissingJwtToken, 401),
         (ErrorCode::Unauthorized, 401),
         (ErrorCode::AccessDenied, 403),
@@ -23,6 +23,7 @@ async fn every_code_answers_its_status_in_the_contract_shape() {
         (ErrorCode::VersionConflict, 409),
         (ErrorCode::InvalidTransition, 409),
         (ErrorCode::PayloadTooLarge, 413),
+        (ErrorCode::TooManyRequests, 429),
         (ErrorCode::MinioUnreachable, 503),
         (ErrorCode::DatabaseUnavailable, 503),
         (ErrorCode::InternalError, 500),
@@ -34,6 +35,15 @@ async fn every_code_answers_its_status_in_the_contract_shape() {
             .insert_header((header::AUTHORIZATION, format!("Bearer fail:{code}")))
             .to_request();
         let res = test::call_service(&app, req).await;
+        let retry_after = res
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            retry_after.as_deref(),
+            (code == ErrorCode::TooManyRequests).then_some("4"),
+            "{code}"
+        );
         let body = error_body(res, status, code.as_str()).await;
         let text = body.to_string();
         assert!(!text.contains("secret"), "{code} leaks its cause: {text}");

@@ -63,6 +63,10 @@ pub fn error_of(code: &str) -> Option<StorageError> {
         },
         "invalid_transition" => StorageError::InvalidTransition("not now".into()),
         "payload_too_large" => StorageError::PayloadTooLarge { limit: 7 },
+        "too_many_requests" => StorageError::TooManyRequests {
+            detail: "too busy".into(),
+            retry_after: std::time::Duration::from_secs(4),
+        },
         "minio_unreachable" => StorageError::ObjectStoreUnavailable {
             cause: "secret-host:3900 refused".into(),
         },

@@ -69,7 +69,7 @@ async fn fixture(app: &App, n: usize) -> Fixture {
     let presigned = alice
         .presign_upload(
             &format!("{dir}u.txt"),
-            json!({"content_type": "text/plain"}),
+            json!({"content_type": "text/plain", "size": 1}),
         )
         .await
         .ok();
@@ -120,7 +120,11 @@ fn routes(f: &Fixture) -> Vec<(&'static str, &'static str, String, Option<Value>
             "presign upload",
             "POST",
             "/upload/presign".into(),
-            Some(file("new.txt")),
+            Some({
+                let mut body = file("new.txt");
+                body["size"] = json!(3);
+                body
+            }),
             true,
         ),
         (

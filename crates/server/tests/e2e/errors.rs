@@ -15,8 +15,8 @@ use storage_jwt_auth::{JwtSigner, SignerConfig};
 use storage_test_support::{project_standin::Mode, timing};
 
 use crate::support::{
-    App, As, MAX_UPLOAD, Objects, Options, Proxy, Upload, changes_only, denials, garage_addr,
-    id_of, numbers,
+    App, As, MAX_UPLOAD, OPEN_RESERVATIONS, Objects, Options, Proxy, Upload, changes_only, count,
+    denials, eventually, garage_addr, id_of, numbers,
 };
 
 /// The codes only a broken dependency answers; each has a test of its own below.
@@ -274,7 +274,10 @@ async fn every_request_error_code() {
     expect!(alice.complete(&unknown).await, NOT_FOUND, UploadNotFound);
     // Someone else's reservation is not found either.
     let bobs = bob
-        .presign_upload("/users/bob/x.txt", json!({"content_type": "text/plain"}))
+        .presign_upload(
+            "/users/bob/x.txt",
+            json!({"content_type": "text/plain", "size": 1}),
+        )
         .await
         .ok();
     expect!(
@@ -359,6 +362,45 @@ async fn every_request_error_code() {
     assert_eq!(body["version"]["size"], MAX_UPLOAD);
     alice.delete("/users/alice/limit.bin").await.ok();
 
+    // Past a cap of this instance: too_many_requests, with Retry-After, before any byte. Carol's
+    // first upload stays open (its body is never finished), so her next ones are refused once
+    // the first is running.
+    let capped =
+        App::start_with(Options::default().var("MAX_CONCURRENT_UPLOADS_PER_USER", 1)).await;
+    let boundary = "capboundary";
+    let preamble = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"bucket\"\r\n\r\nusers\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\n\
+         /users/carol/open.bin\r\n--{boundary}\r\nContent-Disposition: form-data; \
+         name=\"file\"; filename=\"o.bin\"\r\n\r\nstarted"
+    );
+    let head = format!(
+        "POST /upload/proxy HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 100000\r\n\r\n",
+        capped.token("carol")
+    );
+    let mut open = tokio::net::TcpStream::connect(capped.base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut open, format!("{head}{preamble}").as_bytes())
+        .await
+        .expect("the open upload");
+    eventually("carol's open upload is running", || async {
+        count(&capped, OPEN_RESERVATIONS).await == 1
+    })
+    .await;
+    let refused = capped
+        .user("carol")
+        .upload("/users/carol/next.bin", b"n".to_vec())
+        .await;
+    assert!(
+        refused.header("retry-after").is_some(),
+        "{:?}",
+        refused.headers
+    );
+    expect!(refused, TOO_MANY_REQUESTS, TooManyRequests);
+    drop(open);
+
     // Every code but the faults was reached, and the faults are all the rest.
     let all: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
     let faults: BTreeSet<&str> = FAULTS.iter().map(|c| c.as_str()).collect();
@@ -437,7 +479,7 @@ async fn object_store_outage_is_minio_unreachable() {
     copy.err(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::MinioUnreachable);
     timing::assert_within("copy", took, OUTAGE_BOUND);
     let signed = alice
-        .presign_upload("/users/alice/direct.txt", json!({}))
+        .presign_upload("/users/alice/direct.txt", json!({"size": 1}))
         .await
         .ok(); // signing needs no network; the object store is only needed to complete
     assert!(

@@ -1,6 +1,7 @@
 //! Users A and B, companies X and Y: nobody sees or touches another's space. Every attempt is
-//! 403 `access_denied` (also on paths that do not exist: existence is not disclosed), and the
-//! owner's view is the same afterwards.
+//! 403 `access_denied` (also on paths that do not exist: existence is not disclosed), but for
+//! the routes that name a version by its id, which answer 404 `version_not_found` as for an
+//! unknown id; the owner's view is the same afterwards, and the attempts are audited.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -73,7 +74,7 @@ async fn every_attempt_is_denied(
         "conditional upload",
     );
     denied(
-        intruder.presign_upload(&missing, json!({})).await,
+        intruder.presign_upload(&missing, json!({"size": 1})).await,
         "presign upload",
     );
     denied(intruder.lock(path).await, "lock");
@@ -91,9 +92,24 @@ async fn every_attempt_is_denied(
     denied(intruder.copy(path, own).await, "copy out");
     denied(intruder.copy(own, &missing).await, "copy in");
     denied(intruder.commit(own, path, "take over").await, "commit into");
-    denied(intruder.submit(version_id).await, "submit");
-    denied(intruder.approve(version_id, None).await, "approve");
-    denied(intruder.reject(version_id, Some("no")).await, "reject");
+    // A version id reveals nothing: another's version is "not found", as an unknown id is.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for id in [version_id, unknown.as_str()] {
+        for (what, resp) in [
+            ("submit", intruder.submit(id).await),
+            ("approve", intruder.approve(id, None).await),
+            ("reject", intruder.reject(id, Some("no")).await),
+        ] {
+            assert_eq!(
+                resp.status,
+                StatusCode::NOT_FOUND,
+                "{what} {id}: {}",
+                resp.body
+            );
+            let body = resp.err(StatusCode::NOT_FOUND, ErrorCode::VersionNotFound);
+            assert_eq!(body["detail"], "no such version", "{what}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +168,7 @@ async fn users_and_companies_cannot_see_each_other() {
 
     // Another's presigned upload cannot be completed by an intruder.
     let presigned = a
-        .presign_upload("/users/a/private/next.txt", json!({}))
+        .presign_upload("/users/a/private/next.txt", json!({"size": 1}))
         .await
         .ok();
     b.complete(presigned["upload_id"].as_str().unwrap())
@@ -169,6 +185,13 @@ async fn users_and_companies_cannot_see_each_other() {
         tried
             .iter()
             .any(|e| e["actor"] == "b" && e["action"] == "delete"),
+        "{tried:?}"
+    );
+    // Attempts on a version by its id too, though the intruder was told "not found".
+    assert!(
+        tried
+            .iter()
+            .any(|e| e["actor"] == "b" && e["action"] == "approve"),
         "{tried:?}"
     );
     for (who, own, bytes) in [(&a, a_own, "a"), (&b, b_own, "b"), (&n, n_own, "n")] {

@@ -35,7 +35,10 @@ async fn presign_and_put(app: &App, path: &str, bytes: &[u8]) -> (Value, u64) {
             tokio::time::sleep(Duration::from_millis(u64::from(1000 - late))).await;
         }
         let presigned = alice
-            .presign_upload(path, json!({"content_type": "text/plain"}))
+            .presign_upload(
+                path,
+                json!({"content_type": "text/plain", "size": bytes.len()}),
+            )
             .await
             .ok();
         let status = put_presigned(app, &presigned, bytes.to_vec()).await;

@@ -12,7 +12,9 @@
 //!   database is cut off, presigned URLs signed for `MINIO_PUBLIC_ENDPOINT`.
 //! - `cross_site`: every change sent with the cookie from a foreign web origin is refused;
 //! - `sealed`: a used presigned URL changes no version; no staging object outlives its URL;
-//! - `tickets`: the checkout ticket on the workspace copy, whatever happens to the lock.
+//! - `tickets`: the checkout ticket on the workspace copy, whatever happens to the lock;
+//! - `transfers`: caps answer 429 and the service resumes; a stalled body is cut and leaves
+//!   nothing; an upload URL stores no more than announced; NUL in tags and cursors is a 400.
 //!
 //! Run through `tests/run.sh` (it starts PostgreSQL and Garage and exports the `TEST_*`
 //! variables).
@@ -29,4 +31,5 @@ mod operations;
 mod sealed;
 mod support;
 mod tickets;
+mod transfers;
 mod workflows;

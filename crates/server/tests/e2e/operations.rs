@@ -297,7 +297,10 @@ async fn presigned_urls_are_signed_for_the_public_endpoint() {
     let content = b"signed for the name clients use".to_vec();
 
     let presigned = alice
-        .presign_upload(path, json!({"content_type": "text/plain"}))
+        .presign_upload(
+            path,
+            json!({"content_type": "text/plain", "size": content.len()}),
+        )
         .await
         .ok();
     let url = presigned["url"].as_str().expect("url").to_owned();

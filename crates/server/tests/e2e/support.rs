@@ -839,3 +839,39 @@ pub fn denials(audit: &Value) -> Vec<Value> {
         })
         .unwrap_or_default()
 }
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// `SELECT count(*)` of `sql` on the app's database.
+pub async fn count(app: &App, sql: &str) -> i64 {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let mut conn = AsyncPgConnection::establish(app.db.url())
+        .await
+        .expect("connect to check rows");
+    diesel::sql_query(format!("SELECT count(*) AS n FROM ({sql}) AS q"))
+        .get_result::<Count>(&mut conn)
+        .await
+        .expect("count query")
+        .n
+}
+
+/// The reservations of uploads in progress.
+pub const OPEN_RESERVATIONS: &str =
+    "SELECT 1 FROM upload_reservations WHERE completed_version IS NULL";
+
+/// Polls `check` every 50 ms until it holds; panics with `what` after 10 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

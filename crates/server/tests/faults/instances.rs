@@ -20,7 +20,16 @@ async fn two_instances_one_lock_winner_and_versions_without_gap_or_duplicate() {
     for action in ["read", "write", "lock"] {
         standin.allow(ANY_USER, "race", action);
     }
-    let vars = binary_vars(db.url(), &standin.url(), &[("DB_POOL_MAX_SIZE", "8")]);
+    // The uploads below all run at once: caps above their number (this test is about numbering).
+    let vars = binary_vars(
+        db.url(),
+        &standin.url(),
+        &[
+            ("DB_POOL_MAX_SIZE", "8"),
+            ("MAX_CONCURRENT_UPLOADS", "64"),
+            ("MAX_CONCURRENT_UPLOADS_PER_USER", "64"),
+        ],
+    );
     let first = Binary::start(&vars);
     let second = Binary::start(&vars);
     let apis = [first.api.clone(), second.api.clone()];

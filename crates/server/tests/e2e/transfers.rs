@@ -1,0 +1,415 @@
+//! Transfers bounded under load, and hostile input refused, over real HTTP on PostgreSQL and
+//! Garage: the caps answer 429 with `Retry-After` and the service resumes; a stalled body is
+//! cut after the idle timeout and leaves nothing in either store; an upload URL never stores
+//! more than announced; NUL in tags and cursors is a 400.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::{StatusCode, multipart};
+use serde_json::{Value, json};
+use storage_domain::{ErrorCode, model::BucketKind};
+use storage_test_support::{
+    s3::{multipart_uploads, object_keys},
+    timing,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::mpsc,
+    task::JoinHandle,
+};
+
+use crate::support::{
+    App, OPEN_RESERVATIONS, Objects, Options, Resp, count, eventually, put_presigned,
+};
+
+/// A proxy upload whose file the test feeds: each `send` is a chunk, dropping the sender ends
+/// the file (and the body). The answer comes from the task.
+fn fed_upload(app: &App, user: &str, path: &str) -> (mpsc::Sender<Bytes>, JoinHandle<Resp>) {
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_of(rx).map(Ok::<_, std::io::Error>));
+    let form = multipart::Form::new()
+        .text("bucket", "users")
+        .text("path", path.to_owned())
+        .part("file", multipart::Part::stream(body).file_name("f.bin"));
+    let request = app
+        .client
+        .post(format!("{}/upload/proxy", app.base))
+        .bearer_auth(app.token(user))
+        .multipart(form);
+    let task = tokio::spawn(async move {
+        let resp = request.send().await.expect("upload sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    });
+    (tx, task)
+}
+
+fn tokio_stream_of(mut rx: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Bytes> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// A refusal past a cap: 429 `too_many_requests` with `Retry-After` in whole seconds.
+#[track_caller]
+fn assert_too_many(resp: Resp, retry_after: &str) -> Value {
+    assert_eq!(
+        resp.header("retry-after").as_deref(),
+        Some(retry_after),
+        "{:?}",
+        resp.headers
+    );
+    resp.err(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
+}
+
+#[tokio::test]
+async fn caps_reached_answer_429_with_retry_after_then_the_service_resumes() {
+    let app = App::start_with(
+        Options::default()
+            .var("MAX_UPLOAD_BYTES", 48 * 1024 * 1024)
+            .var("MAX_CONCURRENT_UPLOADS", 2)
+            .var("MAX_CONCURRENT_UPLOADS_PER_USER", 1)
+            .var("MAX_CONCURRENT_DOWNLOADS_PER_USER", 1)
+            .var("TRANSFER_RETRY_AFTER_SECONDS", 3),
+    )
+    .await;
+    let chunk = Bytes::from(vec![7u8; 64 * 1024]);
+
+    // Alice's upload is running: her second one is refused before its body is read.
+    let (alice_tx, alice_up) = fed_upload(&app, "alice", "/users/alice/first.bin");
+    alice_tx.send(chunk.clone()).await.expect("feed");
+    eventually("alice's upload holds a reservation", || async {
+        count(&app, OPEN_RESERVATIONS).await == 1
+    })
+    .await;
+    let refused = app
+        .user("alice")
+        .upload("/users/alice/second.bin", "x")
+        .await;
+    let body = assert_too_many(refused, "3");
+    assert!(
+        body["detail"].as_str().unwrap().contains("one user"),
+        "{body}"
+    );
+
+    // Bob's runs beside it; with two running the instance is full, for Carol too.
+    let (bob_tx, bob_up) = fed_upload(&app, "bob", "/users/bob/first.bin");
+    bob_tx.send(chunk.clone()).await.expect("feed");
+    eventually("bob's upload holds a reservation", || async {
+        count(&app, OPEN_RESERVATIONS).await == 2
+    })
+    .await;
+    let refused = app.user("carol").upload("/users/carol/a.bin", "x").await;
+    let body = assert_too_many(refused, "3");
+    assert!(
+        body["detail"].as_str().unwrap().contains("this instance"),
+        "{body}"
+    );
+
+    // Both finish; the refused ones left nothing; the service takes uploads again.
+    for (tx, task, size) in [(alice_tx, alice_up, 2), (bob_tx, bob_up, 1)] {
+        for _ in 1..size {
+            tx.send(chunk.clone()).await.expect("feed");
+        }
+        drop(tx);
+        let done = task.await.expect("task").ok();
+        assert_eq!(done["version"]["size"], size * chunk.len(), "{done}");
+    }
+    assert_eq!(count(&app, "SELECT 1 FROM files").await, 2);
+    assert_eq!(count(&app, OPEN_RESERVATIONS).await, 0);
+    app.user("alice")
+        .upload("/users/alice/second.bin", "x")
+        .await
+        .ok();
+    app.user("carol")
+        .upload("/users/carol/a.bin", "x")
+        .await
+        .ok();
+
+    // Downloads: one of Alice's streams (her client reads no further than the first chunk);
+    // a second is refused until the first is gone.
+    let big = vec![9u8; 32 * 1024 * 1024];
+    app.user("alice")
+        .upload("/users/alice/big.bin", big)
+        .await
+        .ok();
+    let first = app
+        .client
+        .get(format!("{}/download/proxy", app.base))
+        .query(&[("bucket", "users"), ("path", "/users/alice/big.bin")])
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(first.status(), StatusCode::OK);
+    let mut stream = first.bytes_stream();
+    assert!(stream.next().await.expect("a first chunk").is_ok());
+    let refused = app
+        .user("alice")
+        .download("/users/alice/big.bin", "latest")
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.header("retry-after").as_deref(), Some("3"));
+    assert_too_many(refused.json(), "3");
+    drop(stream);
+    eventually(
+        "a download is served again once the first is gone",
+        || async {
+            app.user("alice")
+                .download("/users/alice/big.bin", "latest")
+                .await
+                .status
+                == StatusCode::OK
+        },
+    )
+    .await;
+}
+
+/// The multipart preamble of a proxy upload of `path` up to the file's first byte.
+fn preamble(path: &str) -> Vec<u8> {
+    let b = "stallboundary";
+    format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"bucket\"\r\n\r\nusers\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"path\"\r\n\r\n{path}\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Reads one HTTP answer: its head, then as many body bytes as its `Content-Length` says (the
+/// server keeps the connection a moment after answering a request whose body it did not read).
+async fn read_answer(socket: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await.unwrap_or(0);
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())
+                        .flatten()
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return got;
+            }
+        }
+        if n == 0 {
+            return got;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_cut_after_the_idle_timeout_and_leaves_nothing() {
+    const IDLE: Duration = Duration::from_secs(1);
+    let app = App::start_with(
+        Options::default()
+            .var("MAX_UPLOAD_BYTES", 64 * 1024 * 1024)
+            .var("BODY_IDLE_TIMEOUT_SECONDS", IDLE.as_secs())
+            .var("TRANSFER_LEASE_SECONDS", 1),
+    )
+    .await;
+    // An owner of its own: its keys in the shared Garage are this test's only.
+    let user = format!("stall{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let path = format!("/users/{user}/stalled.bin");
+    let head = format!(
+        "POST /upload/proxy HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary=stallboundary\r\n\
+         Content-Length: {}\r\n\r\n",
+        app.token(&user),
+        32 * 1024 * 1024
+    );
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = TcpStream::connect(addr).await.expect("connect");
+    socket.write_all(head.as_bytes()).await.expect("head");
+    socket.write_all(&preamble(&path)).await.expect("preamble");
+    // More than one 5 MiB part: once the multipart upload in the store has begun, the service
+    // has read a whole part and reads on; the last bytes sent then, it waits on the client.
+    let mib = vec![3u8; 1024 * 1024];
+    for _ in 0..9 {
+        socket.write_all(&mib).await.expect("body");
+    }
+    let s3 = storage_test_support::s3::s3_config_from_env();
+    let prefix = format!("{user}/");
+    eventually("the multipart upload began", || async {
+        !multipart_uploads(&s3, BucketKind::Users, &prefix)
+            .await
+            .is_empty()
+    })
+    .await;
+    socket.write_all(b"last bytes").await.expect("body");
+    socket.flush().await.expect("flush");
+    let stalled = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(30), read_answer(&mut socket))
+        .await
+        .expect("an answer within 30 s");
+    let took = stalled.elapsed();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("\"invalid_request\""), "{text}");
+    assert!(text.contains("sent nothing for 1 s"), "{text}");
+    timing::assert_timed_out("a stalled upload body", took, IDLE);
+
+    // Nothing in the database: no file, no version, no open reservation.
+    assert_eq!(count(&app, "SELECT 1 FROM files").await, 0);
+    assert_eq!(count(&app, "SELECT 1 FROM versions").await, 0);
+    assert_eq!(count(&app, OPEN_RESERVATIONS).await, 0);
+    // Nothing in the store: no object, no unfinished multipart upload.
+    assert!(
+        object_keys(&s3, BucketKind::Users, &prefix)
+            .await
+            .is_empty()
+    );
+    assert!(
+        multipart_uploads(&s3, BucketKind::Users, &prefix)
+            .await
+            .is_empty()
+    );
+    // The key given up is queued once more, deferred by the transfer lease (1 s here) in case
+    // the store finishes a write late: one janitor pass after that leaves the queue empty.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.run_janitor().await;
+    assert_eq!(count(&app, "SELECT 1 FROM pending_deletions").await, 0);
+    assert!(
+        object_keys(&s3, BucketKind::Users, &prefix)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_upload_url_never_stores_more_than_announced() {
+    let app = App::start().await;
+    let objects = Objects::connect().await;
+    let alice = app.user("alice");
+    let path = "/users/alice/bounded.bin";
+
+    // Without a size, S3 cannot bound what the URL stores: refused, nothing reserved.
+    let refused = alice
+        .presign_upload(path, json!({"content_type": "application/octet-stream"}))
+        .await
+        .err(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("size is required"),
+        "{refused}"
+    );
+    assert_eq!(count(&app, OPEN_RESERVATIONS).await, 0);
+
+    let presigned = alice
+        .presign_upload(
+            path,
+            json!({"content_type": "application/octet-stream", "size": 10}),
+        )
+        .await
+        .ok();
+    let url = presigned["url"].as_str().unwrap().to_owned();
+    let staging = Objects::key_of_url(&url);
+    let upload_id = presigned["upload_id"].as_str().unwrap().to_owned();
+    for len in [11usize, 4096] {
+        // Announced honestly: the signed length does not match.
+        // (The store may answer, and hang up, before the body is sent: refused too.)
+        let status = app
+            .client
+            .put(&url)
+            .header("Content-Type", "application/octet-stream")
+            .body(vec![1u8; len])
+            .send()
+            .await
+            .map(|r| r.status());
+        assert!(
+            status.as_ref().map_or(true, StatusCode::is_client_error),
+            "{len} bytes: {status:?}"
+        );
+        // Sent without a length (chunked).
+        let chunks = futures_util::stream::iter(
+            (0..len).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(b"z"))),
+        );
+        let status = app
+            .client
+            .put(&url)
+            .header("Content-Type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .map(|r| r.status());
+        assert!(
+            status.as_ref().map_or(true, StatusCode::is_client_error),
+            "{len} bytes chunked: {status:?}"
+        );
+        assert!(!objects.exists(&staging).await, "nothing staged");
+        alice
+            .complete(&upload_id)
+            .await
+            .err(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest);
+        alice
+            .versions(path)
+            .await
+            .err(StatusCode::NOT_FOUND, ErrorCode::FileNotFound);
+    }
+    // The announced size goes through, and only that becomes the version.
+    assert_eq!(
+        put_presigned(&app, &presigned, vec![5u8; 10]).await,
+        StatusCode::OK
+    );
+    let done = alice.complete(&upload_id).await.ok();
+    assert_eq!(done["version"]["size"], 10);
+}
+
+/// `kind:position` as the service encodes cursors.
+fn cursor(kind: &str, position: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
+}
+
+#[tokio::test]
+async fn nul_and_control_characters_in_tags_and_cursors_are_refused() {
+    let app = App::start().await;
+    let alice = app.user("alice");
+    alice.upload("/users/alice/t.txt", "text").await.ok();
+    for tags in [
+        json!({"k": "\u{0}"}),
+        json!({"k\u{0}": "v"}),
+        json!({"k": {"deep": ["a\u{0}b"]}}),
+        json!({"k": "esc\u{1b}"}),
+    ] {
+        alice
+            .set_tags("/users/alice/t.txt", tags)
+            .await
+            .err(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest);
+    }
+    for (route, kind) in [("/list", "list"), ("/locks", "locks")] {
+        for position in ["a\u{0}b", "/users/alice/a\u{0}", "\u{7f}"] {
+            alice
+                .get(
+                    route,
+                    &[
+                        ("bucket", "users"),
+                        ("path", "/users/alice/"),
+                        ("cursor", &cursor(kind, position)),
+                    ],
+                )
+                .await
+                .err(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest);
+        }
+    }
+    // The file is as it was.
+    let meta = alice.metadata("/users/alice/t.txt").await.ok();
+    assert_eq!(meta["file"]["tags"], json!({}));
+}

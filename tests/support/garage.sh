@@ -26,6 +26,16 @@ garage_ensure_bin() {
         GARAGE_BIN="${GARAGE_INSTALL_ROOT}/bin/garage"
     else
         command -v cargo >/dev/null 2>&1 || svc_die "Garage ${GARAGE_VERSION} is not installed and cargo is not available to build it"
+        # Two runs on one machine (two checkouts) install it once: the second waits for the first.
+        mkdir -p "${HOME}/.cache/storage-service"
+        exec {_garage_lock_fd}>"${HOME}/.cache/storage-service/garage-${GARAGE_VERSION}.lock"
+        flock "$_garage_lock_fd"
+    fi
+    if [[ -n "${GARAGE_BIN:-}" ]]; then
+        :
+    elif [[ -x "${GARAGE_INSTALL_ROOT}/bin/garage" ]]; then
+        GARAGE_BIN="${GARAGE_INSTALL_ROOT}/bin/garage"
+    else
         svc_log "Garage ${GARAGE_VERSION} not found: installing it into ${GARAGE_INSTALL_ROOT} (cargo install, takes several minutes)"
         local started build_dir
         started=$(svc_now)
@@ -40,6 +50,11 @@ garage_ensure_bin() {
         rm -rf "$build_dir" 2>/dev/null || svc_log "could not remove ${build_dir} completely (in use?): remove it by hand to free the disk"
         GARAGE_BIN="${GARAGE_INSTALL_ROOT}/bin/garage"
         svc_log "Garage ${GARAGE_VERSION} installed in $(svc_elapsed "$started")s"
+    fi
+    # Released now: a Garage started later must not inherit (and hold) the lock.
+    if [[ -n "${_garage_lock_fd:-}" ]]; then
+        exec {_garage_lock_fd}>&-
+        unset _garage_lock_fd
     fi
     local version
     version=$("$GARAGE_BIN" --version 2>/dev/null | head -n 1) || svc_die "${GARAGE_BIN} --version failed"

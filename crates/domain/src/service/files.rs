@@ -32,7 +32,7 @@ pub struct AuditPage {
 const LIST_CURSOR: &str = "list";
 const AUDIT_CURSOR: &str = "audit";
 
-fn dir_need(op: Operation, dir: &DirPath) -> Need<'_> {
+pub(crate) fn dir_need(op: Operation, dir: &DirPath) -> Need<'_> {
     Need {
         op,
         bucket: dir.bucket(),

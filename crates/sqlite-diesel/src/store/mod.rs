@@ -8,6 +8,7 @@
 
 mod listing;
 mod reads;
+mod reviews;
 mod writes;
 
 use std::path::PathBuf;
@@ -25,7 +26,8 @@ use storage_domain::model::{
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-    NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
+    NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition, SetArchived,
+    SetTags,
 };
 
 use crate::config::SqliteConfig;
@@ -248,6 +250,16 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<LockedFile>, RepoError> {
         self.read((dir.clone(), after, limit), reads::list_locks)
+            .await
+    }
+
+    async fn list_pending_reviews(
+        &self,
+        dir: &DirPath,
+        after: Option<ReviewCursor>,
+        limit: u32,
+    ) -> Result<Vec<PendingReview>, RepoError> {
+        self.read((dir.clone(), after, limit), reviews::list_pending_reviews)
             .await
     }
 

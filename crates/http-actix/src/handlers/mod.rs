@@ -112,6 +112,7 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(resource("/unlock", "POST").route(web::post().to(unlock)))
         .service(resource("/locks", "GET").route(web::get().to(locks)))
         .service(resource("/versions", "GET").route(web::get().to(versions)))
+        .service(resource("/reviews", "GET").route(web::get().to(reviews)))
         .service(resource("/versions/commit", "POST").route(web::post().to(commit)))
         .service(resource("/versions/{version_id}/approve", "POST").route(web::post().to(approve)))
         .service(resource("/versions/{version_id}/reject", "POST").route(web::post().to(reject)))

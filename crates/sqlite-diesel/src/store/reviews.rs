@@ -4,6 +4,7 @@
 //! sort as PostgreSQL's do), then each of their files.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use diesel::RunQueryDsl;
@@ -49,12 +50,12 @@ pub(crate) fn list_pending_reviews(
     let mut reviews = Vec::with_capacity(rows.len());
     for row in rows {
         let version = row.into_version()?;
-        if !files.contains_key(&version.file_id) {
-            let file = file_by_id(c, now, version.file_id)?;
-            files.insert(version.file_id, file);
-        }
+        let file = match files.entry(version.file_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(file_by_id(c, now, version.file_id)?),
+        };
         // The foreign key keeps every version's file; a missing one is skipped, not invented.
-        if let Some(Some(file)) = files.get(&version.file_id) {
+        if let Some(file) = file {
             reviews.push(PendingReview {
                 file: file.clone(),
                 version,

@@ -833,18 +833,20 @@ function archivePanel(file, refresh) {
 
 // ---- lists: audit, locks, reviews -----------------------------------------------------------
 
-async function pagedTable({ title, path, view, query, load, columns, row, empty }) {
+/** One page of a paginated listing of `route` (`/audit`, `/locks`, `/reviews`) under `path`,
+ *  as a table: its answer's `items` field, one `row` each, and the pager. */
+async function pagedTable({ title, path, view, query, route, items: field, columns, row, empty }) {
   const limit = query.get("limit") || "50";
   const cursor = query.get("cursor") || "";
   busy("Loading…");
   let page;
   try {
-    page = await load({ limit, cursor });
+    page = await call("GET", route, { query: { bucket: bucketOf(path), path, limit, cursor } });
   } catch (err) {
     show(heading(title), breadcrumbs(path), errorBox(err, path));
     return;
   }
-  const items = page.items;
+  const items = page[field];
   show(
     heading(title),
     breadcrumbs(path),
@@ -876,10 +878,8 @@ function auditView(path, query) {
     view: "audit",
     query,
     empty: "Nothing recorded yet.",
-    load: async (q) => {
-      const res = await call("GET", "/audit", { query: { bucket: bucketOf(path), path, ...q } });
-      return { items: res.events, next_cursor: res.next_cursor };
-    },
+    route: "/audit",
+    items: "events",
     columns: ["When", "Who", "What", "File", "Version", "Outcome", "Detail", "Request id"],
     row: (e) =>
       h(
@@ -904,10 +904,8 @@ function locksView(path, query) {
     view: "locks",
     query,
     empty: "No live lock here.",
-    load: async (q) => {
-      const res = await call("GET", "/locks", { query: { bucket: bucketOf(path), path, ...q } });
-      return { items: res.locks, next_cursor: res.next_cursor };
-    },
+    route: "/locks",
+    items: "locks",
     columns: ["File", "Holder", "Since", "Until", "Base version"],
     row: (l) =>
       h(
@@ -930,10 +928,8 @@ function reviewsView(path, query) {
     view: "reviews",
     query,
     empty: "Nothing is waiting for review here.",
-    load: async (q) => {
-      const res = await call("GET", "/reviews", { query: { bucket: bucketOf(path), path, ...q } });
-      return { items: res.reviews, next_cursor: res.next_cursor };
-    },
+    route: "/reviews",
+    items: "reviews",
     columns: ["File", "Version", "Author", "Message", "Decision"],
     row: (r) =>
       h(

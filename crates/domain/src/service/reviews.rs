@@ -1,8 +1,10 @@
 //! The review queue: the versions waiting for review under a directory, oldest first.
 
-use chrono::{DateTime, Datelike, Utc};
-
-use super::{Limit, StorageService, decode_cursor, encode_cursor, files::split_page};
+use super::{
+    Limit, StorageService,
+    files::split_page,
+    pagination::{decode_time_cursor, encode_time_cursor},
+};
 use crate::error::StorageError;
 use crate::model::{DirPath, RequestContext, VersionId};
 use crate::ports::{PendingReview, ReviewCursor};
@@ -50,28 +52,11 @@ impl StorageService {
 }
 
 fn encode_reviews_cursor(review: &PendingReview) -> String {
-    encode_cursor(
-        REVIEWS_CURSOR,
-        &format!(
-            "{}|{}",
-            review.version.created_at.to_rfc3339(),
-            review.version.id
-        ),
-    )
+    encode_time_cursor(REVIEWS_CURSOR, review.version.created_at, review.version.id)
 }
 
 fn decode_reviews_cursor(cursor: &str) -> Result<ReviewCursor, StorageError> {
-    let raw = decode_cursor(REVIEWS_CURSOR, cursor)?;
-    let malformed = super::pagination::malformed_cursor;
-    let (at, id) = raw.split_once('|').ok_or_else(malformed)?;
-    let created_at = DateTime::parse_from_rfc3339(at)
-        .map_err(|_| malformed())?
-        .with_timezone(&Utc);
-    // Times the service writes (both stores hold years 1970 to 9999 alike).
-    if !(1970..=9999).contains(&created_at.year()) {
-        return Err(malformed());
-    }
-    let version_id = VersionId::parse(id).map_err(|_| malformed())?;
+    let (created_at, version_id) = decode_time_cursor(REVIEWS_CURSOR, cursor, VersionId::parse)?;
     Ok(ReviewCursor {
         created_at,
         version_id,
@@ -82,6 +67,9 @@ fn decode_reviews_cursor(cursor: &str) -> Result<ReviewCursor, StorageError> {
 mod tests {
     use futures::executor::block_on;
 
+    use chrono::{DateTime, Utc};
+
+    use super::super::encode_cursor;
     use super::super::test_support::{Mocks, ctx, file, path, version_of};
     use super::*;
     use crate::model::{BucketKind, VersionStatus};

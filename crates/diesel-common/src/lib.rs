@@ -22,4 +22,5 @@
 pub mod error;
 pub mod listing;
 pub mod rows;
+pub mod schema;
 pub mod sql_types;

@@ -21,6 +21,7 @@
 
 pub mod error;
 pub mod listing;
+pub mod queries;
 pub mod rows;
 pub mod schema;
 pub mod sql_types;

@@ -38,7 +38,6 @@
 mod config;
 mod error;
 mod migrate;
-mod rows;
 mod store;
 
 pub use config::PgConfig;

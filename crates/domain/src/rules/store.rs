@@ -345,6 +345,27 @@ pub fn check_set_archived(file: &FileRecord, cmd: &SetArchived) -> Result<(), Re
     check_not_locked_by_other(file, &cmd.actor)
 }
 
+/// A file's validated version and status after its version `number` went to `to` in a review:
+/// `validated` raises the validated version; the status follows the version when it is the
+/// latest and the file is not archived.
+pub fn file_after_review(
+    file: &FileRecord,
+    number: VersionNumber,
+    to: VersionStatus,
+) -> (Option<VersionNumber>, FileStatus) {
+    let validated = if to == VersionStatus::Validated {
+        Some(file.validated_version.map_or(number, |v| v.max(number)))
+    } else {
+        file.validated_version
+    };
+    let status = if number == file.version && file.status != FileStatus::Archived {
+        crate::rules::file_status_following(to)
+    } else {
+        file.status
+    };
+    (validated, status)
+}
+
 /// The refusal of a review whose version is not in `from` at the time of the write.
 pub fn not_in_status(from: VersionStatus) -> RepoError {
     RepoError::InvalidTransition(format!("the version is not {}", from.as_str()))

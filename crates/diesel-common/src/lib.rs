@@ -3,8 +3,11 @@
 //! schemas with the same tables and columns, and must answer identically (they pass the same
 //! contract suite). Written once here:
 //!
+//! - [`schema`] — the tables as diesel's `table!` (checked against both migrated databases);
 //! - [`sql_types`] — column types whose encoding depends on the backend (UUID, time, JSON), so
 //!   that one row struct reads both (features `pg`, `sqlite`);
+//! - [`queries`] — the statements in the query DSL, built once, run by both adapters;
+//! - [`reviews`] — the review queue's statement, likewise;
 //! - [`rows`] — the rows and their conversion to the domain's values, and the state of a file
 //!   a unit of work decides on ([`rows::FileState`]);
 //! - [`listing`] — the directory listing's loose index scan, over a [`listing::PathIndex`] each
@@ -14,12 +17,15 @@
 //!
 //! The decisions themselves (who gets a lock, whether a write or a commit is refused, …) are
 //! the domain's (`storage_domain::rules::store`): each adapter reads the rows under the file's
-//! row lock, asks those functions, and writes. The SQL statements stay in each adapter: the
-//! dialects differ where the rows are locked (row locks and `SKIP LOCKED` against one writer;
-//! `now()` and intervals against a clock read once per unit of work; arrays and `unnest`
-//! against bound lists).
+//! row lock, asks those functions, and writes with the statements of [`queries`]. What stays
+//! in an adapter is where the dialects differ: how rows are locked (PostgreSQL's `FOR UPDATE`
+//! and `SKIP LOCKED` against SQLite's one writer), PostgreSQL's listing function, and SQLite's
+//! `now()` (a function each connection registers).
 
 pub mod error;
 pub mod listing;
+pub mod queries;
+pub mod reviews;
 pub mod rows;
+pub mod schema;
 pub mod sql_types;

@@ -5,35 +5,43 @@
 //! types guarantee; the schema's CHECK constraints make that a bug, not a user error.
 
 use chrono::{DateTime, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::{Queryable, QueryableByName};
 use storage_domain::model::{
     AuditAction, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, FileId,
     FilePath, FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadKind,
     UploadReservation, UserId, Version, VersionId, VersionNumber, VersionStatus,
 };
 use storage_domain::ports::{LockedFile, RepoError};
-use uuid::Uuid;
 
 use crate::error::corrupt;
-use crate::sql_types::{DbJson, DbTime, DbUuid};
+use crate::schema::{locks, pending_deletions};
+use crate::sql_types::{DbAt, DbDoc, DbId};
 
-/// The columns of a [`FileRow`]: `files f` left-joined with its lock `l` (reads join the live
-/// lock only; units of work join the lock row as stored, see [`FileState`]).
-pub const FILE_COLUMNS: &str = "f.id, f.bucket, f.path, f.created_by, f.version, \
-     f.validated_version, f.status, f.tags, f.size, f.content_type, f.sha256, f.created_at, \
-     f.updated_at, f.checkout_file_id, f.checkout_path, f.checkout_version, \
-     l.holder AS lock_holder, l.acquired_at AS lock_acquired_at, \
-     l.expires_at AS lock_expires_at, l.base_version AS lock_base_version";
+/// The columns of a [`LockRow`].
+pub const LOCK_COLUMNS: (
+    locks::holder,
+    locks::acquired_at,
+    locks::expires_at,
+    locks::base_version,
+) = (
+    locks::holder,
+    locks::acquired_at,
+    locks::expires_at,
+    locks::base_version,
+);
 
-/// The `FROM` of a [`FileRow`] read for a unit of work: the lock row as stored, live or
-/// expired ([`FileRow::into_state`] tells which).
-pub const STORED_FILE_FROM: &str = "files f LEFT JOIN locks l ON l.file_id = f.id";
-
-/// The columns of a [`VersionRow`] (table alias `v`).
-pub const VERSION_COLUMNS: &str = "v.id, v.file_id, v.number, v.size, v.sha256, \
-     v.content_type, v.author, v.message, v.status, v.reviewed_by, v.reviewed_at, \
-     v.review_comment, v.created_at, v.object_key";
+/// The columns of a [`DeletionRow`].
+pub const DELETION_COLUMNS: (
+    pending_deletions::id,
+    pending_deletions::bucket,
+    pending_deletions::object_key,
+    pending_deletions::attempts,
+) = (
+    pending_deletions::id,
+    pending_deletions::bucket,
+    pending_deletions::object_key,
+    pending_deletions::attempts,
+);
 
 pub fn bucket(raw: &str) -> Result<BucketKind, RepoError> {
     BucketKind::parse(raw).map_err(|_| corrupt("bucket"))
@@ -93,16 +101,12 @@ pub fn tags_json(tags: &Tags) -> serde_json::Value {
     serde_json::Value::Object(tags.clone())
 }
 
-/// A live lock read on its own.
-#[derive(Debug, QueryableByName)]
+/// A lock row ([`LOCK_COLUMNS`]).
+#[derive(Debug, Queryable)]
 pub struct LockRow {
-    #[diesel(sql_type = Text)]
     pub holder: String,
-    #[diesel(sql_type = DbTime)]
-    pub acquired_at: DateTime<Utc>,
-    #[diesel(sql_type = DbTime)]
-    pub expires_at: DateTime<Utc>,
-    #[diesel(sql_type = Integer)]
+    pub acquired_at: DbAt,
+    pub expires_at: DbAt,
     pub base_version: i32,
 }
 
@@ -110,77 +114,42 @@ impl LockRow {
     pub fn into_lock(self) -> Result<Lock, RepoError> {
         Ok(Lock {
             holder: user(self.holder)?,
-            acquired_at: self.acquired_at,
-            expires_at: self.expires_at,
+            acquired_at: self.acquired_at.0,
+            expires_at: self.expires_at.0,
             base_version: number(self.base_version)?,
         })
     }
 }
 
-#[derive(Debug, QueryableByName)]
+/// A `files` row (`files::all_columns`).
+#[derive(Debug, Queryable)]
 pub struct FileRow {
-    #[diesel(sql_type = DbUuid)]
-    pub id: Uuid,
-    #[diesel(sql_type = Text)]
+    pub id: DbId,
     pub bucket: String,
-    #[diesel(sql_type = Text)]
     pub path: String,
-    #[diesel(sql_type = Text)]
     pub created_by: String,
-    #[diesel(sql_type = Integer)]
     pub version: i32,
-    #[diesel(sql_type = Nullable<Integer>)]
     pub validated_version: Option<i32>,
-    #[diesel(sql_type = Text)]
     pub status: String,
-    #[diesel(sql_type = DbJson)]
-    pub tags: serde_json::Value,
-    #[diesel(sql_type = BigInt)]
+    pub tags: DbDoc,
     pub size: i64,
-    #[diesel(sql_type = Text)]
     pub content_type: String,
-    #[diesel(sql_type = Text)]
     pub sha256: String,
-    #[diesel(sql_type = DbTime)]
-    pub created_at: DateTime<Utc>,
-    #[diesel(sql_type = DbTime)]
-    pub updated_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<DbUuid>)]
-    pub checkout_file_id: Option<Uuid>,
-    #[diesel(sql_type = Nullable<Text>)]
+    pub created_at: DbAt,
+    pub updated_at: DbAt,
+    pub checkout_file_id: Option<DbId>,
     pub checkout_path: Option<String>,
-    #[diesel(sql_type = Nullable<Integer>)]
     pub checkout_version: Option<i32>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pub lock_holder: Option<String>,
-    #[diesel(sql_type = Nullable<DbTime>)]
-    pub lock_acquired_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<DbTime>)]
-    pub lock_expires_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Integer>)]
-    pub lock_base_version: Option<i32>,
 }
 
+/// A file with its lock row as stored, and the store's time when it was read: what
+/// [`file_with_lock`] selects.
+pub type FileLockRow = (FileRow, Option<LockRow>, DbAt);
+
 impl FileRow {
-    pub fn into_record(self) -> Result<FileRecord, RepoError> {
-        let lock = match (
-            self.lock_holder,
-            self.lock_acquired_at,
-            self.lock_expires_at,
-            self.lock_base_version,
-        ) {
-            (Some(holder), Some(acquired_at), Some(expires_at), Some(base_version)) => Some(
-                LockRow {
-                    holder,
-                    acquired_at,
-                    expires_at,
-                    base_version,
-                }
-                .into_lock()?,
-            ),
-            _ => None,
-        };
-        let tags: Tags = match self.tags {
+    /// The file with `lock` (the caller decided it is live).
+    pub fn into_record(self, lock: Option<Lock>) -> Result<FileRecord, RepoError> {
+        let tags: Tags = match self.tags.0 {
             serde_json::Value::Object(map) => map,
             _ => return Err(corrupt("tags")),
         };
@@ -190,7 +159,7 @@ impl FileRow {
             self.checkout_version,
         ) {
             (Some(file_id), Some(path), Some(version)) => Some(CheckoutTicket {
-                file_id: FileId::from_uuid(file_id),
+                file_id: FileId::from_uuid(file_id.0),
                 path: path_in_its_bucket(&path)?,
                 version: number(version)?,
             }),
@@ -198,7 +167,7 @@ impl FileRow {
             _ => return Err(corrupt("checkout ticket")),
         };
         Ok(FileRecord {
-            id: FileId::from_uuid(self.id),
+            id: FileId::from_uuid(self.id.0),
             path: file_path(&self.bucket, &self.path)?,
             created_by: user(self.created_by)?,
             version: number(self.version)?,
@@ -210,8 +179,8 @@ impl FileRow {
             size: size(self.size)?,
             content_type: self.content_type,
             sha256: self.sha256,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
         })
     }
 }
@@ -226,57 +195,47 @@ pub struct FileState {
     pub now: DateTime<Utc>,
 }
 
-impl FileRow {
-    /// The state of a file read with [`STORED_FILE_FROM`] at the store's time `now`.
-    pub fn into_state(self, now: DateTime<Utc>) -> Result<FileState, RepoError> {
-        let mut file = self.into_record()?;
-        let stored_lock = file.lock.take();
-        file.lock = stored_lock.clone().filter(|l| l.is_live_at(now));
-        Ok(FileState {
-            file,
-            stored_lock,
-            now,
-        })
-    }
+/// The state of a file read as [`FileLockRow`].
+pub fn file_state((file, lock, now): FileLockRow) -> Result<FileState, RepoError> {
+    let stored_lock = lock.map(LockRow::into_lock).transpose()?;
+    let now = now.0;
+    let live = stored_lock.clone().filter(|l| l.is_live_at(now));
+    Ok(FileState {
+        file: file.into_record(live)?,
+        stored_lock,
+        now,
+    })
 }
 
-#[derive(Debug, QueryableByName)]
+/// The file of a [`FileLockRow`] with its live lock (a read).
+pub fn file_record(row: FileLockRow) -> Result<FileRecord, RepoError> {
+    file_state(row).map(|s| s.file)
+}
+
+/// A `versions` row (`versions::all_columns`).
+#[derive(Debug, Queryable)]
 pub struct VersionRow {
-    #[diesel(sql_type = DbUuid)]
-    pub id: Uuid,
-    #[diesel(sql_type = DbUuid)]
-    pub file_id: Uuid,
-    #[diesel(sql_type = Integer)]
+    pub id: DbId,
+    pub file_id: DbId,
     pub number: i32,
-    #[diesel(sql_type = BigInt)]
     pub size: i64,
-    #[diesel(sql_type = Text)]
     pub sha256: String,
-    #[diesel(sql_type = Text)]
     pub content_type: String,
-    #[diesel(sql_type = Text)]
     pub author: String,
-    #[diesel(sql_type = Nullable<Text>)]
     pub message: Option<String>,
-    #[diesel(sql_type = Text)]
     pub status: String,
-    #[diesel(sql_type = Nullable<Text>)]
     pub reviewed_by: Option<String>,
-    #[diesel(sql_type = Nullable<DbTime>)]
-    pub reviewed_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Text>)]
+    pub reviewed_at: Option<DbAt>,
     pub review_comment: Option<String>,
-    #[diesel(sql_type = DbTime)]
-    pub created_at: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
+    pub created_at: DbAt,
     pub object_key: String,
 }
 
 impl VersionRow {
     pub fn into_version(self) -> Result<Version, RepoError> {
         Ok(Version {
-            id: VersionId::from_uuid(self.id),
-            file_id: FileId::from_uuid(self.file_id),
+            id: VersionId::from_uuid(self.id.0),
+            file_id: FileId::from_uuid(self.file_id.0),
             number: number(self.number)?,
             size: size(self.size)?,
             sha256: self.sha256,
@@ -286,36 +245,30 @@ impl VersionRow {
             status: VersionStatus::from_stored(&self.status)
                 .ok_or_else(|| corrupt("version status"))?,
             reviewed_by: self.reviewed_by.map(user).transpose()?,
-            reviewed_at: self.reviewed_at,
+            reviewed_at: self.reviewed_at.map(|t| t.0),
             review_comment: self.review_comment,
-            created_at: self.created_at,
+            created_at: self.created_at.0,
             object_key: ObjectKey::from_stored(self.object_key),
         })
     }
 }
 
-#[derive(Debug, QueryableByName)]
+/// A `locks` row with its file's id and path (`locks::all_columns`).
+#[derive(Debug, Queryable)]
 pub struct LockedFileRow {
-    #[diesel(sql_type = DbUuid)]
-    pub file_id: Uuid,
-    #[diesel(sql_type = Text)]
+    pub file_id: DbId,
     pub bucket: String,
-    #[diesel(sql_type = Text)]
     pub path: String,
-    #[diesel(sql_type = Text)]
     pub holder: String,
-    #[diesel(sql_type = DbTime)]
-    pub acquired_at: DateTime<Utc>,
-    #[diesel(sql_type = DbTime)]
-    pub expires_at: DateTime<Utc>,
-    #[diesel(sql_type = Integer)]
+    pub acquired_at: DbAt,
+    pub expires_at: DbAt,
     pub base_version: i32,
 }
 
 impl LockedFileRow {
     pub fn into_locked_file(self) -> Result<LockedFile, RepoError> {
         Ok(LockedFile {
-            file_id: FileId::from_uuid(self.file_id),
+            file_id: FileId::from_uuid(self.file_id.0),
             path: file_path(&self.bucket, &self.path)?,
             lock: LockRow {
                 holder: self.holder,
@@ -328,148 +281,102 @@ impl LockedFileRow {
     }
 }
 
-/// The columns of a [`ReservationRow`].
-pub const RESERVATION_COLUMNS: &str = "id, kind, bucket, path, created_by, version_id, \
-     object_key, content_type, expected_size, expected_sha256, max_bytes, expires_at, \
-     created_at, completed_version";
-
-#[derive(Debug, QueryableByName)]
+/// An `upload_reservations` row (`upload_reservations::all_columns`).
+#[derive(Debug, Queryable)]
 pub struct ReservationRow {
-    #[diesel(sql_type = DbUuid)]
-    pub id: Uuid,
-    #[diesel(sql_type = Text)]
+    pub id: DbId,
     pub kind: String,
-    #[diesel(sql_type = Text)]
     pub bucket: String,
-    #[diesel(sql_type = Text)]
     pub path: String,
-    #[diesel(sql_type = Text)]
     pub created_by: String,
-    #[diesel(sql_type = DbUuid)]
-    pub version_id: Uuid,
-    #[diesel(sql_type = Text)]
+    pub version_id: DbId,
     pub object_key: String,
-    #[diesel(sql_type = Text)]
     pub content_type: String,
-    #[diesel(sql_type = Nullable<BigInt>)]
     pub expected_size: Option<i64>,
-    #[diesel(sql_type = Nullable<Text>)]
     pub expected_sha256: Option<String>,
-    #[diesel(sql_type = BigInt)]
     pub max_bytes: i64,
-    #[diesel(sql_type = DbTime)]
-    pub expires_at: DateTime<Utc>,
-    #[diesel(sql_type = DbTime)]
-    pub created_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<DbUuid>)]
-    pub completed_version: Option<Uuid>,
+    pub expires_at: DbAt,
+    pub created_at: DbAt,
+    pub completed_version: Option<DbId>,
+    pub completed_at: Option<DbAt>,
 }
 
 impl ReservationRow {
     pub fn into_reservation(self) -> Result<UploadReservation, RepoError> {
         Ok(UploadReservation {
-            id: UploadId::from_uuid(self.id),
+            id: UploadId::from_uuid(self.id.0),
             kind: UploadKind::from_stored(&self.kind).ok_or_else(|| corrupt("upload kind"))?,
             path: file_path(&self.bucket, &self.path)?,
             created_by: user(self.created_by)?,
-            version_id: VersionId::from_uuid(self.version_id),
+            version_id: VersionId::from_uuid(self.version_id.0),
             object_key: ObjectKey::from_stored(self.object_key),
             content_type: self.content_type,
             expected_size: self.expected_size.map(size).transpose()?,
             expected_sha256: self.expected_sha256,
             max_bytes: size(self.max_bytes)?,
-            expires_at: self.expires_at,
-            created_at: self.created_at,
-            completed_version: self.completed_version.map(VersionId::from_uuid),
+            expires_at: self.expires_at.0,
+            created_at: self.created_at.0,
+            completed_version: self.completed_version.map(|v| VersionId::from_uuid(v.0)),
         })
     }
 }
 
-/// The columns of an [`AuditRow`].
-pub const AUDIT_COLUMNS: &str =
-    "id, actor, action, bucket, path, file_id, version, outcome, request_id, detail, at";
-
-#[derive(Debug, QueryableByName)]
+/// An `audit_events` row (`audit_events::all_columns`).
+#[derive(Debug, Queryable)]
 pub struct AuditRow {
-    #[diesel(sql_type = DbUuid)]
-    pub id: Uuid,
-    #[diesel(sql_type = Text)]
+    pub id: DbId,
     pub actor: String,
-    #[diesel(sql_type = Text)]
     pub action: String,
-    #[diesel(sql_type = Text)]
     pub bucket: String,
-    #[diesel(sql_type = Text)]
     pub path: String,
-    #[diesel(sql_type = Nullable<DbUuid>)]
-    pub file_id: Option<Uuid>,
-    #[diesel(sql_type = Nullable<Integer>)]
+    pub file_id: Option<DbId>,
     pub version: Option<i32>,
-    #[diesel(sql_type = Text)]
     pub outcome: String,
-    #[diesel(sql_type = Text)]
     pub request_id: String,
-    #[diesel(sql_type = Nullable<Text>)]
     pub detail: Option<String>,
-    #[diesel(sql_type = DbTime)]
-    pub at: DateTime<Utc>,
+    pub at: DbAt,
 }
 
 impl AuditRow {
     pub fn into_event(self) -> Result<AuditEvent, RepoError> {
         Ok(AuditEvent {
-            id: AuditId::from_uuid(self.id),
+            id: AuditId::from_uuid(self.id.0),
             actor: user(self.actor)?,
             action: AuditAction::from_stored(&self.action)
                 .ok_or_else(|| corrupt("audit action"))?,
             bucket: bucket(&self.bucket)?,
             path: file_path(&self.bucket, &self.path)?,
-            file_id: self.file_id.map(FileId::from_uuid),
+            file_id: self.file_id.map(|f| FileId::from_uuid(f.0)),
             version: self.version.map(number).transpose()?,
             outcome: AuditOutcome::from_stored(&self.outcome)
                 .ok_or_else(|| corrupt("audit outcome"))?,
             request_id: self.request_id,
             detail: self.detail,
-            at: self.at,
+            at: self.at.0,
         })
     }
 }
 
-#[derive(Debug, QueryableByName)]
+/// A queued deletion ([`DELETION_COLUMNS`]); also read by name from the raw statements that
+/// return it.
+#[derive(Debug, Queryable, QueryableByName)]
+#[diesel(table_name = pending_deletions)]
 pub struct DeletionRow {
-    #[diesel(sql_type = DbUuid)]
-    pub id: Uuid,
-    #[diesel(sql_type = Text)]
+    pub id: DbId,
     pub bucket: String,
-    #[diesel(sql_type = Text)]
     pub object_key: String,
-    #[diesel(sql_type = Integer)]
     pub attempts: i32,
 }
 
 impl DeletionRow {
     pub fn into_deletion(self) -> Result<PendingDeletion, RepoError> {
         Ok(PendingDeletion {
-            id: DeletionId::from_uuid(self.id),
+            id: DeletionId::from_uuid(self.id.0),
             bucket: bucket(&self.bucket)?,
             object_key: ObjectKey::from_stored(self.object_key),
             attempts: u32::try_from(self.attempts).map_err(|_| corrupt("attempts"))?,
         })
     }
-}
-
-/// One path read back alone.
-#[derive(Debug, QueryableByName)]
-pub struct PathRow {
-    #[diesel(sql_type = Text)]
-    pub path: String,
-}
-
-/// One status read back alone.
-#[derive(Debug, QueryableByName)]
-pub struct StatusRow {
-    #[diesel(sql_type = Text)]
-    pub status: String,
 }
 
 #[cfg(test)]

@@ -163,3 +163,59 @@ mod sqlite {
         }
     }
 }
+
+/// Values of the portable types in the query DSL (`files::id.eq(DbId(id))`) and in rows read
+/// with it: newtypes, because diesel's blanket `AsExpression` impl leaves no room for one on
+/// `Uuid`, `DateTime<Utc>` or `serde_json::Value` outside their crates.
+mod values {
+    use chrono::{DateTime, Utc};
+    use diesel::backend::Backend;
+    use diesel::deserialize::{self, FromSql, FromSqlRow};
+    use diesel::expression::AsExpression;
+    use diesel::serialize::{self, Output, ToSql};
+    use uuid::Uuid;
+
+    use super::{DbJson, DbTime, DbUuid};
+
+    macro_rules! value {
+        ($(#[$doc:meta])* $name:ident($rust:ty) as $sql:ty) => {
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow)]
+            #[diesel(sql_type = $sql)]
+            pub struct $name(pub $rust);
+
+            impl<DB: Backend> ToSql<$sql, DB> for $name
+            where
+                $rust: ToSql<$sql, DB>,
+            {
+                fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                    self.0.to_sql(out)
+                }
+            }
+
+            impl<DB: Backend> FromSql<$sql, DB> for $name
+            where
+                $rust: FromSql<$sql, DB>,
+            {
+                fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                    <$rust>::from_sql(bytes).map($name)
+                }
+            }
+        };
+    }
+
+    value!(
+        /// A UUID in a [`DbUuid`] column.
+        DbId(Uuid) as DbUuid
+    );
+    value!(
+        /// A point in time in a [`DbTime`] column.
+        DbAt(DateTime<Utc>) as DbTime
+    );
+    value!(
+        /// A JSON document in a [`DbJson`] column.
+        DbDoc(serde_json::Value) as DbJson
+    );
+}
+
+pub use values::{DbAt, DbDoc, DbId};

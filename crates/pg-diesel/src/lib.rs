@@ -5,15 +5,19 @@
 //! - [`run_migrations`] / [`revert_all`] — the schema (`migrations/` at the repository root,
 //!   embedded), for a `migrate` command and the tests.
 //!
-//! Every decision is PostgreSQL's: a lock is one `INSERT … ON CONFLICT … DO UPDATE … WHERE`,
-//! a version number is the latest + 1 under the file row's `FOR UPDATE`, a review is a
-//! conditional `UPDATE … WHERE status = from`, the janitor claims with `FOR UPDATE SKIP LOCKED`
+//! Every decision is taken under the file row's `FOR UPDATE` lock by the domain's functions
+//! (`storage_domain::rules::store`) on the rows read again once the lock is held: who gets a
+//! lock, the next version number, whether a write or a commit is refused; a review is a
+//! conditional `UPDATE … WHERE status = from`; the janitor claims with `FOR UPDATE SKIP LOCKED`
 //! and a lease. Every unit of work locks the file row before its lock row, so they serialise on
 //! the file and do not deadlock each other. Time comes from the database (`now()`, the
-//! transaction's start), also for audit events.
+//! transaction's start, read with the file and bound in the unit of work's writes), also for
+//! audit events.
 //!
-//! Rows, the decision rules (check orders), the listing scan and the error mapping are shared
-//! with the SQLite adapter through `storage-diesel-common`; the statements are PostgreSQL's.
+//! The schema (`table!`), rows, statements (query DSL), the listing scan and the error mapping
+//! are shared with the SQLite adapter through `storage-diesel-common`; PostgreSQL's own are the
+//! row lock, the listing function and the janitor's `SKIP LOCKED` statements. A read is one
+//! statement without an explicit transaction, prepared once per connection.
 //!
 //! # Choices where the port is silent
 //! - Listing order: bytes of the name; a file and a sub-directory of the same name are both
@@ -38,7 +42,6 @@
 mod config;
 mod error;
 mod migrate;
-mod rows;
 mod store;
 
 pub use config::PgConfig;

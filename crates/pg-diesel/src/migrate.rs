@@ -39,6 +39,7 @@ where
     tokio::task::spawn_blocking(move || {
         let mut conn = Wrapper::establish(&url)?;
         let lock = |conn: &mut Wrapper, sql: &str| {
+            // raw SQL: PostgreSQL's advisory lock functions, around the migrations.
             diesel::sql_query(sql)
                 .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
                 .execute(conn)

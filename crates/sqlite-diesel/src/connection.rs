@@ -12,6 +12,7 @@ use std::time::Duration;
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::{Connection, ConnectionError, SqliteConnection};
+use storage_diesel_common::sql_types::{DbAt, DbTime};
 
 /// Why a database location cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,11 @@ pub fn connect(
     }
     conn.batch_execute(&setup)
         .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    // `now()`, the store's clock, as the shared statements read it (PostgreSQL has its own).
+    conn.register_noarg_sql_function::<DbTime, _, _>("now", false, || {
+        DbAt(crate::store::clock_now())
+    })
+    .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
 }
 

@@ -45,6 +45,8 @@ pub enum RepoError {
     VersionConflict {
         current: Option<VersionNumber>,
         detail: String,
+        /// The failed expectation came from an `If-Match` header ([`Expectation::precondition`]).
+        precondition: bool,
     },
     /// The change is not allowed in the current state (e.g. reviewing a validated version,
     /// writing to an archived file, committing without holding the lock).

@@ -79,7 +79,7 @@ pub const fn file_status_following(latest: VersionStatus) -> FileStatus {
 pub fn ensure_writable(status: FileStatus) -> Result<(), StorageError> {
     if status == FileStatus::Archived {
         return Err(StorageError::InvalidTransition(
-            "the file is archived (read-only); unarchive it first".into(),
+            super::store::ARCHIVED.into(),
         ));
     }
     Ok(())

@@ -15,26 +15,47 @@ use crate::model::{
     AuditAction, AuditDraft, CheckoutTicket, FileId, FileRecord, FileStatus, Lock, UserId,
     VersionId, VersionNumber, VersionStatus,
 };
-use crate::ports::{NewVersion, ReleaseLock, RepoError, SetArchived, WriteMode};
+use crate::ports::{Expectation, NewVersion, ReleaseLock, RepoError, SetArchived, WriteMode};
 
 /// The refusal of a write to a file that does not exist.
 pub fn file_not_found() -> RepoError {
     RepoError::FileNotFound
 }
 
+/// Why a change of an archived file is refused (the one wording, for the use cases' early
+/// checks and the stores' decisions alike).
+pub const ARCHIVED: &str = "the file is archived (read-only); unarchive it first";
+
 /// The refusal of a change to an archived file.
 pub fn archived() -> RepoError {
-    RepoError::InvalidTransition("the file is archived".into())
+    RepoError::InvalidTransition(ARCHIVED.into())
 }
 
-/// A version conflict; `precondition` marks one that came from `If-Match`.
-pub fn conflict(current: Option<VersionNumber>, precondition: bool, detail: &str) -> RepoError {
-    let detail = if precondition {
-        format!("precondition failed: {detail}")
-    } else {
-        detail.to_owned()
+/// A write's expectation against the file's latest version (`None`: no file at the path).
+///
+/// # Errors
+/// [`RepoError::VersionConflict`], flagged when the expectation came from `If-Match`.
+pub fn check_expected(
+    current: Option<VersionNumber>,
+    expected: Expectation,
+) -> Result<(), RepoError> {
+    let detail = match (expected.latest, current) {
+        (None, Some(_)) => "the path already holds a file".to_owned(),
+        (Some(_), None) => "the path holds no file".to_owned(),
+        (Some(e), Some(c)) if e != c => format!("expected version {e}, the latest is {c}"),
+        _ => return Ok(()),
     };
-    RepoError::VersionConflict { current, detail }
+    Err(conflict(current, expected.precondition, &detail))
+}
+
+/// A version conflict; `precondition` marks one that came from `If-Match` (it travels as the
+/// error's flag up to the HTTP status, 412).
+pub fn conflict(current: Option<VersionNumber>, precondition: bool, detail: &str) -> RepoError {
+    RepoError::VersionConflict {
+        current,
+        detail: detail.to_owned(),
+        precondition,
+    }
 }
 
 /// A reservation as `commit_version` finds it: `None` when there is no row, else whether it was
@@ -60,7 +81,7 @@ pub fn check_new_file(mode: &WriteMode) -> Result<(), RepoError> {
         WriteMode::Commit { .. } => Err(file_not_found()),
         WriteMode::Upsert {
             expected: Some(e), ..
-        } if e.latest.is_some() => Err(conflict(None, e.precondition, "the path holds no file")),
+        } => check_expected(None, *e),
         WriteMode::Upsert { .. } => Ok(()),
     }
 }
@@ -86,23 +107,7 @@ pub fn check_write(
         } => {
             check_not_locked_by_other(file, &cmd.author)?;
             if let Some(expected) = expected {
-                match expected.latest {
-                    None => {
-                        return Err(conflict(
-                            Some(file.version),
-                            expected.precondition,
-                            "the path already holds a file",
-                        ));
-                    }
-                    Some(n) if n != file.version => {
-                        return Err(conflict(
-                            Some(file.version),
-                            expected.precondition,
-                            &format!("expected version {n}, the latest is {}", file.version),
-                        ));
-                    }
-                    Some(_) => {}
-                }
+                check_expected(Some(file.version), expected)?;
             }
             if !overwrite {
                 return Err(conflict(
@@ -345,6 +350,27 @@ pub fn check_set_archived(file: &FileRecord, cmd: &SetArchived) -> Result<(), Re
     check_not_locked_by_other(file, &cmd.actor)
 }
 
+/// A file's validated version and status after its version `number` went to `to` in a review:
+/// `validated` raises the validated version; the status follows the version when it is the
+/// latest and the file is not archived.
+pub fn file_after_review(
+    file: &FileRecord,
+    number: VersionNumber,
+    to: VersionStatus,
+) -> (Option<VersionNumber>, FileStatus) {
+    let validated = if to == VersionStatus::Validated {
+        Some(file.validated_version.map_or(number, |v| v.max(number)))
+    } else {
+        file.validated_version
+    };
+    let status = if number == file.version && file.status != FileStatus::Archived {
+        crate::rules::file_status_following(to)
+    } else {
+        file.status
+    };
+    (validated, status)
+}
+
 /// The refusal of a review whose version is not in `from` at the time of the write.
 pub fn not_in_status(from: VersionStatus) -> RepoError {
     RepoError::InvalidTransition(format!("the version is not {}", from.as_str()))
@@ -357,7 +383,6 @@ mod tests {
 
     use super::*;
     use crate::model::{AuditId, BucketKind, FilePath, Tags};
-    use crate::ports::Expectation;
 
     fn user(id: &str) -> UserId {
         UserId::new(id).unwrap()
@@ -657,6 +682,27 @@ mod tests {
             None
         );
         assert_eq!(ticket_after_commit(None, target, n(3)), None);
+    }
+
+    #[test]
+    fn a_failed_if_match_is_flagged_not_worded() {
+        let expecting = |precondition| WriteMode::Upsert {
+            expected: Some(Expectation {
+                latest: Some(n(1)),
+                precondition,
+            }),
+            overwrite: true,
+        };
+        for precondition in [true, false] {
+            assert_eq!(
+                check_new_file(&expecting(precondition)),
+                Err(RepoError::VersionConflict {
+                    current: None,
+                    detail: "the path holds no file".into(),
+                    precondition,
+                })
+            );
+        }
     }
 
     #[test]

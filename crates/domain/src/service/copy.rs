@@ -230,6 +230,6 @@ impl StorageService {
             return Err(e.into());
         }
         let cmd = cmd(&reservation);
-        self.commit_or_discard(&reservation, cmd, false).await
+        self.commit_or_discard(&reservation, cmd).await
     }
 }

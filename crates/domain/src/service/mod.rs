@@ -370,10 +370,14 @@ impl From<RepoError> for StorageError {
                 StorageError::internal(format!("upload already completed as {version_id}"))
             }
             RepoError::FileLocked(lock) => StorageError::FileLocked(Box::new(lock)),
-            RepoError::VersionConflict { current, detail } => StorageError::VersionConflict {
+            RepoError::VersionConflict {
+                current,
+                detail,
+                precondition,
+            } => StorageError::VersionConflict {
                 detail,
                 current,
-                precondition: false,
+                precondition,
             },
             RepoError::InvalidTransition(detail) => StorageError::InvalidTransition(detail),
             RepoError::Unavailable(cause) => StorageError::DatabaseUnavailable { cause },

@@ -22,6 +22,7 @@ use crate::ports::{
     BlobError, BlobRead, ByteRange, ByteStream, Expectation, NewVersion, PresignGetOptions,
     PresignedRequest, RepoError, WriteMode,
 };
+use crate::rules::store::check_expected;
 use crate::rules::{Operation, ensure_writable};
 
 /// `POST /upload/presign`.
@@ -162,21 +163,7 @@ fn precheck_write(
         }
     }
     if let Some(exp) = expected {
-        let current = existing.map(|f| f.version);
-        if current != exp.latest {
-            return Err(StorageError::VersionConflict {
-                detail: match (exp.latest, current) {
-                    (None, Some(c)) => format!("the file already exists, at version {c}"),
-                    (Some(e), None) => format!("expected version {e}, but the file does not exist"),
-                    (Some(e), Some(c)) => {
-                        format!("expected version {e}, but the file is at version {c}")
-                    }
-                    (None, None) => String::new(),
-                },
-                current,
-                precondition: exp.precondition,
-            });
-        }
+        check_expected(existing.map(|f| f.version), exp)?;
     }
     Ok(())
 }
@@ -588,12 +575,7 @@ impl StorageService {
             checkout: None,
             audit: self.audit_draft(ctx, AuditAction::Upload, &form.path, None),
         };
-        self.commit_or_discard(
-            &reservation,
-            cmd,
-            form.expected.is_some_and(|e| e.precondition),
-        )
-        .await
+        self.commit_or_discard(&reservation, cmd).await
     }
 
     /// Records a version whose object is written; on refusal, discards the reservation and its
@@ -602,7 +584,6 @@ impl StorageService {
         &self,
         reservation: &UploadReservation,
         cmd: NewVersion,
-        precondition: bool,
     ) -> Result<UploadResult, StorageError> {
         match self.ports.metadata.commit_version(cmd).await {
             Ok((file, version)) => Ok(UploadResult { file, version }),
@@ -610,16 +591,7 @@ impl StorageService {
                 // When the database is down this fails too; the reservation then expires and
                 // the janitor reclaims the object.
                 self.discard_reservation(reservation).await;
-                Err(match StorageError::from(e) {
-                    StorageError::VersionConflict {
-                        detail, current, ..
-                    } => StorageError::VersionConflict {
-                        detail,
-                        current,
-                        precondition,
-                    },
-                    other => other,
-                })
+                Err(e.into())
             }
         }
     }

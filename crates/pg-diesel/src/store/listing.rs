@@ -25,14 +25,15 @@
 use std::collections::HashMap;
 
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{Bool, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use storage_domain::model::DirPath;
 use storage_domain::ports::ListEntry;
 
 use super::Work;
-use crate::rows::{FILE_COLUMNS, FILE_FROM, FileRow};
 use storage_diesel_common::listing::prefix_upper_bound;
+use storage_diesel_common::queries;
+use storage_diesel_common::rows::{FileLockRow, file_record};
 
 type Conn = AsyncPgConnection;
 
@@ -54,6 +55,7 @@ pub(crate) fn list_children(
         let prefix = dir.as_str();
         let upper = prefix_upper_bound(prefix);
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        // raw SQL: the listing function of the schema (a loose index scan run in PostgreSQL).
         let rows: Vec<EntryRow> = diesel::sql_query(
             "SELECT entry_name, entry_is_dir FROM list_children($1, $2, $3, $4, $5)",
         )
@@ -77,15 +79,9 @@ pub(crate) fn list_children(
             .collect();
         let mut files = HashMap::with_capacity(file_paths.len());
         if !file_paths.is_empty() {
-            let rows: Vec<FileRow> = diesel::sql_query(format!(
-                "SELECT {FILE_COLUMNS} FROM {FILE_FROM} WHERE f.bucket = $1 AND f.path = ANY($2)"
-            ))
-            .bind::<Text, _>(bucket)
-            .bind::<Array<Text>, _>(&file_paths)
-            .load(c)
-            .await?;
+            let rows: Vec<FileLockRow> = queries::files_at(bucket, &file_paths).load(c).await?;
             for row in rows {
-                let record = row.into_record()?;
+                let record = file_record(row)?;
                 files.insert(record.path.as_str().to_owned(), record);
             }
         }

@@ -1,10 +1,12 @@
 //! [`PgMetadataStore`]: the [`MetadataStore`] port on PostgreSQL.
 //!
-//! Every method runs in a task of its own (`tokio::spawn`) that owns its pooled connection: if
-//! the caller's future is dropped, the task still runs the transaction to its commit or
+//! A unit of work runs in a task of its own (`tokio::spawn`) that owns its pooled connection:
+//! if the caller's future is dropped, the task still runs the transaction to its commit or
 //! rollback, so no transaction stays open and no connection goes back to the pool in the middle
-//! of one. The connection is taken from the pool inside the task and returned when the task ends:
-//! it is held for the database work of one method only.
+//! of one. A read is one statement run on the caller's task without an explicit transaction
+//! (nothing can be left half-done by dropping it), except the listing's two statements, which
+//! share a snapshot in a transaction and therefore run like a unit of work. A connection is
+//! held for the database work of one method only.
 
 mod listing;
 mod reads;
@@ -18,7 +20,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 use storage_domain::model::{
@@ -77,10 +81,15 @@ impl PgMetadataStore {
     pub fn new(config: &PgConfig) -> Result<Self, PoolBuildError> {
         let timeout_ms = config.statement_timeout.as_millis().max(1);
         let mut manager_config = ManagerConfig::<Conn>::default();
+        // A connection handed back is checked for an open or broken transaction only, without a
+        // test query: a round trip per checkout otherwise. A connection the server closed fails
+        // its next statement (`Unavailable`), and is then dropped from the pool.
+        manager_config.recycling_method = RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(move |url| {
             let url = url.to_owned();
             Box::pin(async move {
                 let mut conn = Conn::establish(&url).await?;
+                // raw SQL: a session setting (`SET`), not a query.
                 diesel::sql_query(format!("SET statement_timeout = {timeout_ms}"))
                     .execute(&mut conn)
                     .await
@@ -139,8 +148,8 @@ impl PgMetadataStore {
     }
 
     /// Runs `work(conn, data)` in one read-only REPEATABLE READ transaction: every query of a
-    /// read sees the same snapshot.
-    async fn read<D, T>(
+    /// read sees the same snapshot (the listing's two statements).
+    async fn snapshot<D, T>(
         &self,
         data: D,
         work: for<'c> fn(&'c mut Conn, D) -> Work<'c, T>,
@@ -159,31 +168,43 @@ impl PgMetadataStore {
         })
         .await
     }
+
+    /// A connection for a read of one statement, run on the caller's task.
+    async fn conn(&self) -> Result<Object<Conn>, RepoError> {
+        self.pool.get().await.map_err(map_pool)
+    }
 }
 
 #[async_trait]
 impl MetadataStore for PgMetadataStore {
     async fn health(&self) -> Result<(), RepoError> {
-        self.run(|mut conn| async move {
-            diesel::sql_query("SELECT 1").execute(&mut *conn).await?;
-            Ok(())
-        })
-        .await
+        use diesel::IntoSql;
+        diesel::select(1_i32.into_sql::<diesel::sql_types::Integer>())
+            .execute(&mut *self.conn().await?)
+            .await
+            .map(|_| ())
+            .map_err(|e| repo(e.into()))
     }
 
     async fn find_file(&self, path: &FilePath) -> Result<Option<FileRecord>, RepoError> {
-        self.read(path.clone(), reads::find_file).await
+        reads::find_file(&mut *self.conn().await?, path)
+            .await
+            .map_err(repo)
     }
 
     async fn find_file_by_id(&self, id: FileId) -> Result<Option<FileRecord>, RepoError> {
-        self.read(id, reads::find_file_by_id).await
+        reads::find_file_by_id(&mut *self.conn().await?, id)
+            .await
+            .map_err(repo)
     }
 
     async fn find_version(
         &self,
         id: VersionId,
     ) -> Result<Option<(FileRecord, Version)>, RepoError> {
-        self.read(id, reads::find_version).await
+        reads::find_version(&mut *self.conn().await?, id)
+            .await
+            .map_err(repo)
     }
 
     async fn find_version_by_number(
@@ -191,12 +212,15 @@ impl MetadataStore for PgMetadataStore {
         file_id: FileId,
         number: VersionNumber,
     ) -> Result<Option<Version>, RepoError> {
-        self.read((file_id, number), reads::find_version_by_number)
+        reads::find_version_by_number(&mut *self.conn().await?, file_id, number)
             .await
+            .map_err(repo)
     }
 
     async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError> {
-        self.read(file_id, reads::list_versions).await
+        reads::list_versions(&mut *self.conn().await?, file_id)
+            .await
+            .map_err(repo)
     }
 
     async fn list_children(
@@ -205,7 +229,7 @@ impl MetadataStore for PgMetadataStore {
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<ListEntry>, RepoError> {
-        self.read((dir.clone(), after, limit), listing::list_children)
+        self.snapshot((dir.clone(), after, limit), listing::list_children)
             .await
     }
 
@@ -215,8 +239,9 @@ impl MetadataStore for PgMetadataStore {
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<LockedFile>, RepoError> {
-        self.read((dir.clone(), after, limit), reads::list_locks)
+        reads::list_locks(&mut *self.conn().await?, dir, after, limit)
             .await
+            .map_err(repo)
     }
 
     async fn list_pending_reviews(
@@ -225,8 +250,9 @@ impl MetadataStore for PgMetadataStore {
         after: Option<ReviewCursor>,
         limit: u32,
     ) -> Result<Vec<PendingReview>, RepoError> {
-        self.read((dir.clone(), after, limit), reviews::list_pending_reviews)
+        reviews::list_pending_reviews(&mut *self.conn().await?, dir, after, limit)
             .await
+            .map_err(repo)
     }
 
     async fn list_audit(
@@ -235,12 +261,15 @@ impl MetadataStore for PgMetadataStore {
         before: Option<AuditCursor>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, RepoError> {
-        self.read((scope.clone(), before, limit), reads::list_audit)
+        reads::list_audit(&mut *self.conn().await?, scope, before, limit)
             .await
+            .map_err(repo)
     }
 
     async fn find_reservation(&self, id: UploadId) -> Result<Option<UploadReservation>, RepoError> {
-        self.read(id, reads::find_reservation).await
+        reads::find_reservation(&mut *self.conn().await?, id)
+            .await
+            .map_err(repo)
     }
 
     async fn create_reservation(&self, reservation: &UploadReservation) -> Result<(), RepoError> {

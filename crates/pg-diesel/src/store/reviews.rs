@@ -1,73 +1,43 @@
-//! The review queue: versions `pending_validation` under a directory, oldest first, each with
-//! its file (and the file's live lock). Two statements in one snapshot: the page of versions
-//! (keyset on `(created_at, id)`), then their files.
+//! The review queue (`MetadataStore::list_pending_reviews`): one statement of the query DSL
+//! (`storage_diesel_common::reviews`), the versions with their files and the store's time.
 
-use std::collections::HashMap;
-
-use diesel::sql_types::{Array, BigInt, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use storage_diesel_common::listing::prefix_upper_bound;
-use storage_domain::model::{DirPath, VersionStatus};
+use storage_diesel_common::reviews::{first_page, pending_reviews};
+use storage_diesel_common::rows::{FileLockRow, VersionRow, file_record, sql_limit};
+use storage_diesel_common::sql_types::{DbAt, DbId};
+use storage_domain::model::DirPath;
 use storage_domain::ports::{PendingReview, ReviewCursor};
 
-use super::Work;
-use crate::rows::{FILE_COLUMNS, FILE_FROM, FileRow, VERSION_COLUMNS, VersionRow, sql_limit};
+use crate::error::TxError;
 
-type Conn = AsyncPgConnection;
-
-pub(crate) fn list_pending_reviews(
-    c: &mut Conn,
-    (dir, after, limit): (DirPath, Option<ReviewCursor>, u32),
-) -> Work<'_, Vec<PendingReview>> {
-    Box::pin(async move {
-        let keyset = if after.is_some() {
-            " AND (v.created_at, v.id) > ($5, $6) ORDER BY v.created_at, v.id LIMIT $7"
-        } else {
-            " ORDER BY v.created_at, v.id LIMIT $5"
-        };
-        let mut query = diesel::sql_query(format!(
-            "SELECT {VERSION_COLUMNS} FROM versions v JOIN files f ON f.id = v.file_id \
-             WHERE f.bucket = $1 AND f.path >= $2 AND f.path < $3 AND v.status = $4{keyset}"
-        ))
-        .into_boxed()
-        .bind::<Text, _>(dir.bucket().as_str())
-        .bind::<Text, _>(dir.as_str())
-        .bind::<Text, _>(prefix_upper_bound(dir.as_str()))
-        .bind::<Text, _>(VersionStatus::PendingValidation.as_str());
-        if let Some(after) = after {
-            query = query
-                .bind::<Timestamptz, _>(after.created_at)
-                .bind::<SqlUuid, _>(after.version_id.as_uuid());
-        }
-        let rows: Vec<VersionRow> = query.bind::<BigInt, _>(sql_limit(limit)).load(c).await?;
-        let versions = rows
-            .into_iter()
-            .map(VersionRow::into_version)
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut ids: Vec<uuid::Uuid> = versions.iter().map(|v| v.file_id.as_uuid()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut files = HashMap::with_capacity(ids.len());
-        if !ids.is_empty() {
-            let rows: Vec<FileRow> = diesel::sql_query(format!(
-                "SELECT {FILE_COLUMNS} FROM {FILE_FROM} WHERE f.id = ANY($1)"
-            ))
-            .bind::<Array<SqlUuid>, _>(&ids)
-            .load(c)
-            .await?;
-            for row in rows {
-                let file = row.into_record()?;
-                files.insert(file.id, file);
-            }
-        }
-        // Every version's file is in the same snapshot: a version without one is skipped
-        // rather than invented (the foreign key makes that impossible).
-        Ok(versions
-            .into_iter()
-            .filter_map(|version| {
-                let file = files.get(&version.file_id)?.clone();
-                Some(PendingReview { file, version })
+pub(crate) async fn list_pending_reviews(
+    c: &mut AsyncPgConnection,
+    dir: &DirPath,
+    after: Option<ReviewCursor>,
+    limit: u32,
+) -> Result<Vec<PendingReview>, TxError> {
+    let (after_at, after_id) = after.map_or_else(first_page, |a| {
+        (DbAt(a.created_at), DbId(a.version_id.as_uuid()))
+    });
+    let upper = prefix_upper_bound(dir.as_str());
+    let rows: Vec<(VersionRow, FileLockRow)> = pending_reviews(
+        dir.bucket().as_str(),
+        dir.as_str(),
+        &upper,
+        after_at,
+        after_id,
+        sql_limit(limit),
+    )
+    .load(c)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, file)| {
+            Ok::<_, storage_domain::ports::RepoError>(PendingReview {
+                file: file_record(file)?,
+                version: version.into_version()?,
             })
-            .collect())
-    })
+        })
+        .collect::<Result<_, _>>()?)
 }

@@ -11,18 +11,17 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::Text;
-use diesel::sqlite::Sqlite;
-use diesel::{OptionalExtension, RunQueryDsl};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl};
 use storage_diesel_common::error::TxError;
 use storage_diesel_common::listing::{PathIndex, assemble, file_paths, scan_children};
-use storage_diesel_common::rows::{FILE_COLUMNS, FileRow, PathRow};
-use storage_diesel_common::sql_types::DbTime;
+use storage_diesel_common::queries;
+use storage_diesel_common::rows::{FileLockRow, file_record};
+use storage_diesel_common::schema::files;
+use storage_diesel_common::sql_types::DbAt;
 use storage_domain::model::DirPath;
 use storage_domain::ports::{ListEntry, RepoError};
 
 use super::Conn;
-use super::reads::FILE_FROM;
 
 /// Most paths bound in one `IN (...)` (far below SQLite's limit on parameters).
 const PATHS_PER_QUERY: usize = 200;
@@ -40,20 +39,23 @@ impl Index<'_> {
         exclusive: bool,
         upper: &str,
     ) -> Result<Option<String>, TxError> {
-        let sql = if exclusive {
-            "SELECT path FROM files WHERE bucket = ?1 AND path > ?2 AND path < ?3 \
-             ORDER BY path LIMIT 1"
+        let in_bucket = files::table
+            .select(files::path)
+            .filter(files::bucket.eq(self.bucket))
+            .filter(files::path.lt(upper))
+            .order(files::path)
+            .limit(1);
+        Ok(if exclusive {
+            in_bucket
+                .filter(files::path.gt(low))
+                .get_result(self.conn)
+                .optional()?
         } else {
-            "SELECT path FROM files WHERE bucket = ?1 AND path >= ?2 AND path < ?3 \
-             ORDER BY path LIMIT 1"
-        };
-        let row: Option<PathRow> = diesel::sql_query(sql)
-            .bind::<Text, _>(self.bucket)
-            .bind::<Text, _>(low)
-            .bind::<Text, _>(upper)
-            .get_result(self.conn)
-            .optional()?;
-        Ok(row.map(|r| r.path))
+            in_bucket
+                .filter(files::path.ge(low))
+                .get_result(self.conn)
+                .optional()?
+        })
     }
 }
 
@@ -112,20 +114,9 @@ pub(crate) fn list_children(
     let paths = file_paths(prefix, &found);
     let mut records = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(PATHS_PER_QUERY) {
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 3)).collect();
-        let mut query = diesel::sql_query(format!(
-            "SELECT {FILE_COLUMNS} FROM {FILE_FROM} WHERE f.bucket = ?2 AND f.path IN ({})",
-            placeholders.join(", ")
-        ))
-        .into_boxed::<Sqlite>()
-        .bind::<DbTime, _>(now)
-        .bind::<Text, _>(bucket);
-        for path in chunk {
-            query = query.bind::<Text, _>(path.clone());
-        }
-        let rows: Vec<FileRow> = query.load(c)?;
-        for row in rows {
-            records.push(row.into_record()?);
+        let rows: Vec<FileLockRow> = queries::files_at(bucket, chunk).load(c)?;
+        for (file, lock, _) in rows {
+            records.push(file_record((file, lock, DbAt(now)))?);
         }
     }
     Ok(assemble(prefix, found, records)?)

@@ -17,9 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool::managed::Pool;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel::{Connection, SqliteConnection};
 use storage_diesel_common::error::{TxError, map_pool, task_failed};
-use storage_diesel_common::sql_types::DbTime;
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
     PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
@@ -98,19 +97,16 @@ impl SqliteMetadataStore {
     }
 }
 
-#[derive(QueryableByName)]
-struct NowRow {
-    #[diesel(sql_type = DbTime)]
-    now: DateTime<Utc>,
+/// The store's clock: the system clock (SQLite's own `'now'` is the same clock), to the
+/// millisecond. Each connection registers it as the SQL function `now()`, which the shared
+/// statements read (`storage_diesel_common::queries::store_now`).
+pub(crate) fn clock_now() -> DateTime<Utc> {
+    let millis = Utc::now().timestamp_millis();
+    DateTime::from_timestamp_millis(millis).unwrap_or_else(Utc::now)
 }
 
-/// The store's clock: SQLite's `'now'` (the system clock through SQLite, to the millisecond).
-fn store_now(c: &mut Conn) -> Result<DateTime<Utc>, TxError> {
-    let row: NowRow = diesel::sql_query(
-        "SELECT CAST(ROUND(unixepoch('subsec') * 1000.0) AS INTEGER) * 1000 AS now",
-    )
-    .get_result(c)?;
-    Ok(row.now)
+fn store_now(_: &mut Conn) -> Result<DateTime<Utc>, TxError> {
+    Ok(clock_now())
 }
 
 #[derive(Clone, Copy)]
@@ -206,18 +202,19 @@ impl MetadataStore for SqliteMetadataStore {
     }
 
     async fn find_file(&self, path: &FilePath) -> Result<Option<FileRecord>, RepoError> {
-        self.read(path.clone(), reads::find_file).await
+        self.read(path.clone(), |c, _, p| reads::find_file(c, &p))
+            .await
     }
 
     async fn find_file_by_id(&self, id: FileId) -> Result<Option<FileRecord>, RepoError> {
-        self.read(id, reads::find_file_by_id).await
+        self.read(id, |c, _, id| reads::file_by_id(c, id)).await
     }
 
     async fn find_version(
         &self,
         id: VersionId,
     ) -> Result<Option<(FileRecord, Version)>, RepoError> {
-        self.read(id, reads::find_version).await
+        self.read(id, |c, _, id| reads::find_version(c, id)).await
     }
 
     async fn find_version_by_number(
@@ -225,12 +222,15 @@ impl MetadataStore for SqliteMetadataStore {
         file_id: FileId,
         number: VersionNumber,
     ) -> Result<Option<Version>, RepoError> {
-        self.read((file_id, number), reads::find_version_by_number)
-            .await
+        self.read((file_id, number), |c, _, (f, n)| {
+            reads::find_version_by_number(c, f, n)
+        })
+        .await
     }
 
     async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError> {
-        self.read(file_id, reads::list_versions).await
+        self.read(file_id, |c, _, f| reads::list_versions(c, f))
+            .await
     }
 
     async fn list_children(
@@ -249,8 +249,10 @@ impl MetadataStore for SqliteMetadataStore {
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<LockedFile>, RepoError> {
-        self.read((dir.clone(), after, limit), reads::list_locks)
-            .await
+        self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
+            reads::list_locks(c, &d, a, l)
+        })
+        .await
     }
 
     async fn list_pending_reviews(
@@ -259,8 +261,10 @@ impl MetadataStore for SqliteMetadataStore {
         after: Option<ReviewCursor>,
         limit: u32,
     ) -> Result<Vec<PendingReview>, RepoError> {
-        self.read((dir.clone(), after, limit), reviews::list_pending_reviews)
-            .await
+        self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
+            reviews::list_pending_reviews(c, &d, a, l)
+        })
+        .await
     }
 
     async fn list_audit(
@@ -269,12 +273,15 @@ impl MetadataStore for SqliteMetadataStore {
         before: Option<AuditCursor>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, RepoError> {
-        self.read((scope.clone(), before, limit), reads::list_audit)
-            .await
+        self.read((scope.clone(), before, limit), |c, _, (s, b, l)| {
+            reads::list_audit(c, &s, b, l)
+        })
+        .await
     }
 
     async fn find_reservation(&self, id: UploadId) -> Result<Option<UploadReservation>, RepoError> {
-        self.read(id, reads::find_reservation).await
+        self.read(id, |c, _, id| reads::find_reservation(c, id))
+            .await
     }
 
     async fn create_reservation(&self, reservation: &UploadReservation) -> Result<(), RepoError> {

@@ -1,23 +1,28 @@
 //! Units of work: each runs in one `BEGIN IMMEDIATE` transaction (see
 //! `SqliteMetadataStore::run`), so it holds SQLite's write lock from its first statement: the
 //! rows its decision reads cannot change before it writes, and no other unit of work runs
-//! meanwhile. Its audit event is written in the same transaction, at the transaction's `now`.
+//! meanwhile. Its audit event is written in the same transaction, at the unit of work's `now`.
 //! Each reads the file it decides on with its lock row as stored ([`lock_file`]) and asks the
-//! domain's decision functions (`storage_domain::rules::store`), as the PostgreSQL adapter does.
+//! domain's decision functions (`storage_domain::rules::store`), as the PostgreSQL adapter does,
+//! with the statements both share (`storage_diesel_common::queries`).
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
-use diesel::{OptionalExtension, QueryableByName, RunQueryDsl};
-use storage_diesel_common::error::{TxError, corrupt};
-use storage_diesel_common::rows::{
-    DeletionRow, FILE_COLUMNS, FileRow, FileState, STORED_FILE_FROM, StatusRow, sql_limit,
-    sql_number, sql_size, tags_json,
+use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl};
+use storage_diesel_common::queries::{
+    self, FileAfterVersion, NewAudit, NewDeletion, NewFile, NewLock, NewReservation, NewVersionRow,
+    ReviewChange,
 };
-use storage_diesel_common::sql_types::{DbJson, DbTime, DbUuid};
+use storage_diesel_common::rows::{
+    DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state,
+    sql_limit, sql_number, tags_json,
+};
+use storage_diesel_common::schema::{pending_deletions, upload_reservations};
+use storage_diesel_common::sql_types::{DbAt, DbDoc, DbId};
+use storage_diesel_common::{insert_file, store_lock};
 use storage_domain::model::{
     AuditDraft, AuditEvent, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, FileId, FilePath,
-    FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadReservation,
-    Version, VersionId, VersionNumber, VersionStatus,
+    FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, UploadId, UploadReservation, Version,
+    VersionId, VersionNumber, VersionStatus,
 };
 use storage_domain::ports::{
     AcquireLock, Checkout, DeleteFile, NewVersion, ReleaseLock, RepoError, ReviewTransition,
@@ -25,15 +30,16 @@ use storage_domain::ports::{
 };
 use storage_domain::rules::store::{
     LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other, check_reservation,
-    check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_not_found,
-    lock_after_version, next_number, not_in_status, release_audit, ticket_after_commit,
+    check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_after_review,
+    file_not_found, lock_after_version, next_number, not_in_status, release_audit,
+    ticket_after_commit,
 };
-use uuid::Uuid;
 
-use super::reads::{file_by_id, version_by_id};
+use storage_diesel_common::error::TxError;
+
 use super::{Conn, shifted};
 
-/// Appends a completed audit event at the transaction's time.
+/// Appends a completed audit event at the unit of work's time.
 fn audit(
     c: &mut Conn,
     now: DateTime<Utc>,
@@ -41,113 +47,62 @@ fn audit(
     file_id: Option<FileId>,
     version: Option<VersionNumber>,
 ) -> Result<(), TxError> {
-    insert_audit(
-        c,
-        &draft.complete(file_id, version, AuditOutcome::Success, now),
-    )
-}
-
-fn insert_audit(c: &mut Conn, event: &AuditEvent) -> Result<(), TxError> {
-    let version = event.version.map(sql_number).transpose()?;
-    diesel::sql_query(
-        "INSERT INTO audit_events \
-         (id, actor, action, bucket, path, file_id, version, outcome, request_id, detail, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .bind::<DbUuid, _>(event.id.as_uuid())
-    .bind::<Text, _>(event.actor.as_str())
-    .bind::<Text, _>(event.action.as_str())
-    .bind::<Text, _>(event.path.bucket().as_str())
-    .bind::<Text, _>(event.path.as_str())
-    .bind::<Nullable<DbUuid>, _>(event.file_id.map(|f| f.as_uuid()))
-    .bind::<Nullable<Integer>, _>(version)
-    .bind::<Text, _>(event.outcome.as_str())
-    .bind::<Text, _>(&event.request_id)
-    .bind::<Nullable<Text>, _>(event.detail.as_deref())
-    .bind::<DbTime, _>(event.at)
-    .execute(c)?;
+    let event = draft.complete(file_id, version, AuditOutcome::Success, now);
+    queries::insert_audit(&NewAudit::of(&event)?).execute(c)?;
     Ok(())
 }
 
-/// The file with this id after a change (with its live lock).
-fn reread(c: &mut Conn, now: DateTime<Utc>, id: FileId) -> Result<FileRecord, TxError> {
-    file_by_id(c, now, id)?.ok_or_else(|| {
-        TxError::Repo(RepoError::Internal(
-            "file vanished in its transaction".into(),
-        ))
-    })
-}
-
-/// Which file a unit of work reads.
+/// Which file a unit of work locks.
 #[derive(Debug, Clone, Copy)]
 enum FileKey<'a> {
     Id(FileId),
     Path(&'a FilePath),
 }
 
-/// The file, its lock row as stored (live or expired) and the transaction's time. Under
+/// The file, its lock row as stored (live or expired) and the unit of work's time. Under
 /// SQLite's write lock nothing changes between this read and the unit of work's writes.
 fn lock_file(
     c: &mut Conn,
     now: DateTime<Utc>,
     key: FileKey<'_>,
 ) -> Result<Option<FileState>, TxError> {
-    let row: Option<FileRow> = match key {
-        FileKey::Id(id) => diesel::sql_query(format!(
-            "SELECT {FILE_COLUMNS} FROM {STORED_FILE_FROM} WHERE f.id = ?1"
-        ))
-        .bind::<DbUuid, _>(id.as_uuid())
-        .get_result(c)
-        .optional()?,
-        FileKey::Path(path) => diesel::sql_query(format!(
-            "SELECT {FILE_COLUMNS} FROM {STORED_FILE_FROM} WHERE f.bucket = ?1 AND f.path = ?2"
-        ))
-        .bind::<Text, _>(path.bucket().as_str())
-        .bind::<Text, _>(path.as_str())
-        .get_result(c)
-        .optional()?,
+    let row: Option<FileLockRow> = match key {
+        FileKey::Id(id) => queries::file_by_id(DbId(id.as_uuid()))
+            .get_result(c)
+            .optional()?,
+        FileKey::Path(path) => queries::file_by_path(path.bucket().as_str(), path.as_str())
+            .get_result(c)
+            .optional()?,
     };
-    Ok(row.map(|r| r.into_state(now)).transpose()?)
+    Ok(row
+        .map(|(file, lock, _)| file_state((file, lock, DbAt(now))))
+        .transpose()?)
+}
+
+/// The file with this id after a change (with its live lock).
+fn reread(c: &mut Conn, id: FileId) -> Result<FileRecord, TxError> {
+    super::reads::file_by_id(c, id)?.ok_or_else(|| {
+        TxError::Repo(RepoError::Internal(
+            "file vanished in its transaction".into(),
+        ))
+    })
 }
 
 /// Stores `lock` as the file's lock row (the decision was taken by the caller).
 fn store_lock(c: &mut Conn, file: &FileRecord, lock: &Lock) -> Result<(), TxError> {
-    diesel::sql_query(
-        "INSERT INTO locks (file_id, bucket, path, holder, acquired_at, expires_at, \
-                            base_version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-         ON CONFLICT (file_id) DO UPDATE SET \
-             holder = excluded.holder, acquired_at = excluded.acquired_at, \
-             expires_at = excluded.expires_at, base_version = excluded.base_version",
-    )
-    .bind::<DbUuid, _>(file.id.as_uuid())
-    .bind::<Text, _>(file.bucket().as_str())
-    .bind::<Text, _>(file.path.as_str())
-    .bind::<Text, _>(lock.holder.as_str())
-    .bind::<DbTime, _>(lock.acquired_at)
-    .bind::<DbTime, _>(lock.expires_at)
-    .bind::<Integer, _>(sql_number(lock.base_version)?)
-    .execute(c)?;
-    Ok(())
-}
-
-fn delete_lock(c: &mut Conn, file_id: FileId) -> Result<(), TxError> {
-    diesel::sql_query("DELETE FROM locks WHERE file_id = ?1")
-        .bind::<DbUuid, _>(file_id.as_uuid())
-        .execute(c)?;
+    let row = NewLock::of(file, lock)?;
+    store_lock!(&row).execute(c)?;
     Ok(())
 }
 
 /// Records a file's checkout ticket.
 fn set_ticket(c: &mut Conn, file_id: FileId, ticket: &CheckoutTicket) -> Result<(), TxError> {
-    diesel::sql_query(
-        "UPDATE files SET checkout_file_id = ?2, checkout_path = ?3, checkout_version = ?4 \
-         WHERE id = ?1",
+    queries::set_ticket(
+        DbId(file_id.as_uuid()),
+        DbId(ticket.file_id.as_uuid()),
+        ticket.path.as_str(),
+        sql_number(ticket.version)?,
     )
-    .bind::<DbUuid, _>(file_id.as_uuid())
-    .bind::<DbUuid, _>(ticket.file_id.as_uuid())
-    .bind::<Text, _>(ticket.path.as_str())
-    .bind::<Integer, _>(sql_number(ticket.version)?)
     .execute(c)?;
     Ok(())
 }
@@ -186,7 +141,7 @@ pub(crate) fn release_lock(
     match decide_unlock(state.stored_lock.as_ref(), &cmd, now)? {
         UnlockDecision::NotLocked => Ok(None),
         UnlockDecision::Release(lock) => {
-            delete_lock(c, cmd.file_id)?;
+            queries::delete_lock(DbId(cmd.file_id.as_uuid())).execute(c)?;
             let draft = release_audit(&lock, &cmd);
             audit(c, now, draft, Some(cmd.file_id), Some(lock.base_version))?;
             Ok(Some(lock))
@@ -194,50 +149,24 @@ pub(crate) fn release_lock(
     }
 }
 
-#[derive(Debug, QueryableByName)]
-struct ReservationCheck {
-    #[diesel(sql_type = Nullable<DbUuid>)]
-    completed_version: Option<Uuid>,
-    #[diesel(sql_type = DbTime)]
-    expires_at: DateTime<Utc>,
-}
-
-/// Checks the reservation is open and unexpired at `now`.
-fn reservation_open(c: &mut Conn, now: DateTime<Utc>, id: UploadId) -> Result<(), TxError> {
-    let row: Option<ReservationCheck> = diesel::sql_query(
-        "SELECT completed_version, expires_at FROM upload_reservations WHERE id = ?1",
-    )
-    .bind::<DbUuid, _>(id.as_uuid())
-    .get_result(c)
-    .optional()?;
-    Ok(check_reservation(row.map(|r| {
+/// Checks the reservation is open and unexpired at `now`; returns it.
+fn reservation_open(
+    c: &mut Conn,
+    id: UploadId,
+    now: DateTime<Utc>,
+) -> Result<ReservationRow, TxError> {
+    let row: Option<ReservationRow> = queries::reservation_by_id(DbId(id.as_uuid()))
+        .get_result(c)
+        .optional()?;
+    check_reservation(row.as_ref().map(|r| {
         (
-            r.completed_version.map(VersionId::from_uuid),
-            r.expires_at > now,
+            r.completed_version
+                .clone()
+                .map(|v| VersionId::from_uuid(v.0)),
+            r.expires_at.0 > now,
         )
-    }))?)
-}
-
-/// Inserts the file of a first version.
-fn insert_new_file(c: &mut Conn, now: DateTime<Utc>, cmd: &NewVersion) -> Result<(), TxError> {
-    let empty = Tags::new();
-    diesel::sql_query(
-        "INSERT INTO files (id, bucket, path, created_by, version, validated_version, status, \
-                            tags, size, content_type, sha256, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, 1, NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-    )
-    .bind::<DbUuid, _>(cmd.new_file_id.as_uuid())
-    .bind::<Text, _>(cmd.path.bucket().as_str())
-    .bind::<Text, _>(cmd.path.as_str())
-    .bind::<Text, _>(cmd.author.as_str())
-    .bind::<Text, _>(file_status_following(cmd.status).as_str())
-    .bind::<DbJson, _>(tags_json(cmd.tags.as_ref().unwrap_or(&empty)))
-    .bind::<BigInt, _>(sql_size(cmd.size)?)
-    .bind::<Text, _>(&cmd.content_type)
-    .bind::<Text, _>(&cmd.sha256)
-    .bind::<DbTime, _>(now)
-    .execute(c)?;
-    Ok(())
+    }))?;
+    row.ok_or_else(|| TxError::Repo(RepoError::UploadNotFound))
 }
 
 pub(crate) fn commit_version(
@@ -245,10 +174,13 @@ pub(crate) fn commit_version(
     now: DateTime<Utc>,
     cmd: NewVersion,
 ) -> Result<(FileRecord, Version), TxError> {
-    reservation_open(c, now, cmd.reservation)?;
-    if let Some(upload) = cmd.completes {
-        reservation_open(c, now, upload)?;
-    }
+    reservation_open(c, cmd.reservation, now)?;
+    let completes = match cmd.completes {
+        Some(upload) => Some(reservation_open(c, upload, now)?),
+        None => None,
+    };
+    // A commit's source, the workspace copy, first: every unit of work that locks two files
+    // locks the workspace copy first (a checkout locks its target, then the source).
     let source = match cmd.mode {
         WriteMode::Commit { source, .. } => {
             Some(lock_file(c, now, FileKey::Id(source))?.ok_or_else(file_not_found)?)
@@ -257,64 +189,50 @@ pub(crate) fn commit_version(
     };
     let ticket = source.as_ref().and_then(|s| s.file.checkout.as_ref());
 
-    // The target file; created when the path is free (nobody can take the path meanwhile: the
-    // transaction holds the write lock).
-    let existing = lock_file(c, now, FileKey::Path(&cmd.path))?;
+    // The target file; created when the path is free.
+    let mut existing = lock_file(c, now, FileKey::Path(&cmd.path))?;
+    let mut created = false;
+    if existing.is_none() {
+        check_new_file(&cmd.mode)?;
+        let row = NewFile::first(&cmd, now)?;
+        if insert_file!(&row).execute(c)? == 1 {
+            created = true;
+        } else {
+            // Another first upload of this path won the race: it is now an existing file.
+            existing = lock_file(c, now, FileKey::Path(&cmd.path))?;
+            if existing.is_none() {
+                return Err(TxError::Repo(RepoError::Unavailable(
+                    "concurrent change of the path, retry".into(),
+                )));
+            }
+        }
+    }
+
     let (file_id, number) = match &existing {
-        Some(state) => {
+        Some(state) if !created => {
             check_write(&state.file, &cmd, ticket)?;
             (state.file.id, next_number(state.file.version)?)
         }
-        None => {
-            check_new_file(&cmd.mode)?;
-            insert_new_file(c, now, &cmd)?;
-            (cmd.new_file_id, VersionNumber::FIRST)
-        }
+        _ => (cmd.new_file_id, VersionNumber::FIRST),
     };
-    let sql_n = sql_number(number)?;
+    let version_row: VersionRow =
+        queries::insert_version(&NewVersionRow::of(&cmd, file_id, number, now)?)
+            .returning(storage_diesel_common::schema::versions::all_columns)
+            .get_result(c)?;
 
-    diesel::sql_query(
-        "INSERT INTO versions (id, file_id, number, size, sha256, content_type, author, \
-                               message, status, created_at, object_key) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .bind::<DbUuid, _>(cmd.version_id.as_uuid())
-    .bind::<DbUuid, _>(file_id.as_uuid())
-    .bind::<Integer, _>(sql_n)
-    .bind::<BigInt, _>(sql_size(cmd.size)?)
-    .bind::<Text, _>(&cmd.sha256)
-    .bind::<Text, _>(&cmd.content_type)
-    .bind::<Text, _>(cmd.author.as_str())
-    .bind::<Nullable<Text>, _>(cmd.message.as_deref())
-    .bind::<Text, _>(cmd.status.as_str())
-    .bind::<DbTime, _>(now)
-    .bind::<Text, _>(cmd.object_key.as_str())
-    .execute(c)?;
-
-    if let Some(state) = &existing {
-        diesel::sql_query(
-            "UPDATE files SET version = ?2, status = ?3, size = ?4, content_type = ?5, \
-                 sha256 = ?6, tags = COALESCE(?7, tags), updated_at = ?8 \
-             WHERE id = ?1",
+    if let Some(state) = existing.as_ref().filter(|_| !created) {
+        queries::update_file_after_version(
+            DbId(file_id.as_uuid()),
+            &FileAfterVersion::of(&cmd, number, now)?,
         )
-        .bind::<DbUuid, _>(file_id.as_uuid())
-        .bind::<Integer, _>(sql_n)
-        .bind::<Text, _>(file_status_following(cmd.status).as_str())
-        .bind::<BigInt, _>(sql_size(cmd.size)?)
-        .bind::<Text, _>(&cmd.content_type)
-        .bind::<Text, _>(&cmd.sha256)
-        .bind::<Nullable<DbJson>, _>(cmd.tags.as_ref().map(tags_json))
-        .bind::<DbTime, _>(now)
         .execute(c)?;
-
         match lock_after_version(state.stored_lock.as_ref(), &cmd.author, cmd.mode, number) {
             LockAfterVersion::Unchanged => {}
-            LockAfterVersion::Released => delete_lock(c, file_id)?,
+            LockAfterVersion::Released => {
+                queries::delete_lock(DbId(file_id.as_uuid())).execute(c)?;
+            }
             LockAfterVersion::Rebased(base) => {
-                diesel::sql_query("UPDATE locks SET base_version = ?2 WHERE file_id = ?1")
-                    .bind::<DbUuid, _>(file_id.as_uuid())
-                    .bind::<Integer, _>(sql_number(base)?)
-                    .execute(c)?;
+                queries::rebase_lock(DbId(file_id.as_uuid()), sql_number(base)?).execute(c)?;
             }
         }
     }
@@ -324,19 +242,22 @@ pub(crate) fn commit_version(
         set_ticket(c, source.file.id, &moved)?;
     }
 
-    complete_reservation(c, now, cmd.reservation, cmd.version_id)?;
-    if let Some(upload) = cmd.completes {
-        complete_reservation(c, now, upload, cmd.version_id)?;
+    let version_id = DbId(cmd.version_id.as_uuid());
+    queries::complete_reservation(
+        DbId(cmd.reservation.as_uuid()),
+        version_id.clone(),
+        DbAt(now),
+    )
+    .execute(c)?;
+    if let Some(upload) = &completes {
+        queries::complete_reservation(upload.id.clone(), version_id, DbAt(now)).execute(c)?;
         // Its URL can write the staging object until the reservation expires.
-        diesel::sql_query(
-            "INSERT INTO pending_deletions (id, bucket, object_key, attempts, leased_until, \
-                                            created_at) \
-             SELECT ?2, bucket, object_key, 0, expires_at, ?3 \
-             FROM upload_reservations WHERE id = ?1",
-        )
-        .bind::<DbUuid, _>(upload.as_uuid())
-        .bind::<DbUuid, _>(Uuid::new_v4())
-        .bind::<DbTime, _>(now)
+        queries::insert_deletion(&NewDeletion::of(
+            &upload.bucket,
+            &upload.object_key,
+            Some(upload.expires_at.0),
+            now,
+        ))
         .execute(c)?;
     }
 
@@ -368,33 +289,8 @@ pub(crate) fn commit_version(
     }
     audit(c, now, cmd.audit, Some(file_id), Some(number))?;
 
-    let file = reread(c, now, file_id)?;
-    let version = version_by_id(c, cmd.version_id)?
-        .ok_or_else(|| TxError::Repo(RepoError::Internal("version vanished".into())))?;
-    Ok((file, version))
-}
-
-/// Marks a reservation completed as `version`.
-fn complete_reservation(
-    c: &mut Conn,
-    now: DateTime<Utc>,
-    id: UploadId,
-    version: VersionId,
-) -> Result<(), TxError> {
-    diesel::sql_query(
-        "UPDATE upload_reservations SET completed_version = ?2, completed_at = ?3 WHERE id = ?1",
-    )
-    .bind::<DbUuid, _>(id.as_uuid())
-    .bind::<DbUuid, _>(version.as_uuid())
-    .bind::<DbTime, _>(now)
-    .execute(c)?;
-    Ok(())
-}
-
-#[derive(Debug, QueryableByName)]
-struct FileOfVersion {
-    #[diesel(sql_type = DbUuid)]
-    file_id: Uuid,
+    let file = reread(c, file_id)?;
+    Ok((file, version_row.into_version()?))
 }
 
 pub(crate) fn review_version(
@@ -403,58 +299,39 @@ pub(crate) fn review_version(
     cmd: ReviewTransition,
 ) -> Result<(FileRecord, Version), TxError> {
     let version_not_found = || TxError::Repo(RepoError::VersionNotFound);
-    let owner: FileOfVersion = diesel::sql_query("SELECT file_id FROM versions WHERE id = ?1")
-        .bind::<DbUuid, _>(cmd.version_id.as_uuid())
+    let owner: DbId = storage_diesel_common::schema::versions::table
+        .select(storage_diesel_common::schema::versions::file_id)
+        .filter(storage_diesel_common::schema::versions::id.eq(DbId(cmd.version_id.as_uuid())))
         .get_result(c)
         .optional()?
         .ok_or_else(version_not_found)?;
-    let file_id = FileId::from_uuid(owner.file_id);
-
-    // The decision: a conditional update, alone under the write lock.
-    let changed = if let Some(reviewer) = &cmd.reviewer {
-        diesel::sql_query(
-            "UPDATE versions SET status = ?3, reviewed_by = ?4, reviewed_at = ?5, \
-                 review_comment = ?6 \
-             WHERE id = ?1 AND status = ?2",
-        )
-        .bind::<DbUuid, _>(cmd.version_id.as_uuid())
-        .bind::<Text, _>(cmd.from.as_str())
-        .bind::<Text, _>(cmd.to.as_str())
-        .bind::<Text, _>(reviewer.as_str())
-        .bind::<DbTime, _>(now)
-        .bind::<Nullable<Text>, _>(cmd.comment.as_deref())
-        .execute(c)?
-    } else {
-        diesel::sql_query("UPDATE versions SET status = ?3 WHERE id = ?1 AND status = ?2")
-            .bind::<DbUuid, _>(cmd.version_id.as_uuid())
-            .bind::<Text, _>(cmd.from.as_str())
-            .bind::<Text, _>(cmd.to.as_str())
-            .execute(c)?
+    let file_id = FileId::from_uuid(owner.0);
+    // The file row first (the order every unit of work follows), then the decision.
+    let state = lock_file(c, now, FileKey::Id(file_id))?.ok_or_else(version_not_found)?;
+    let change = ReviewChange {
+        status: cmd.to.as_str(),
+        reviewed_by: cmd.reviewer.as_ref().map(|r| r.as_str()),
+        reviewed_at: cmd.reviewer.as_ref().map(|_| DbAt(now)),
+        review_comment: cmd.reviewer.as_ref().map(|_| cmd.comment.as_deref()),
     };
-    if changed == 0 {
+    let row: Option<VersionRow> =
+        queries::review(DbId(cmd.version_id.as_uuid()), cmd.from.as_str(), &change)
+            .get_result(c)
+            .optional()?;
+    let Some(row) = row else {
         return Err(not_in_status(cmd.from).into());
-    }
-    let version = version_by_id(c, cmd.version_id)?.ok_or_else(version_not_found)?;
-    let n = sql_number(version.number)?;
-
-    diesel::sql_query(
-        "UPDATE files SET \
-             validated_version = CASE WHEN ?3 AND (validated_version IS NULL \
-                                                   OR validated_version < ?2) \
-                                      THEN ?2 ELSE validated_version END, \
-             status = CASE WHEN version = ?2 AND status <> 'archived' THEN ?4 \
-                           ELSE status END, \
-             updated_at = ?5 \
-         WHERE id = ?1",
+    };
+    let version = row.into_version()?;
+    let (validated, status) = file_after_review(&state.file, version.number, cmd.to);
+    queries::update_file_review(
+        DbId(file_id.as_uuid()),
+        validated.map(sql_number).transpose()?,
+        status.as_str(),
+        DbAt(now),
     )
-    .bind::<DbUuid, _>(file_id.as_uuid())
-    .bind::<Integer, _>(n)
-    .bind::<Bool, _>(cmd.to == VersionStatus::Validated)
-    .bind::<Text, _>(file_status_following(cmd.to).as_str())
-    .bind::<DbTime, _>(now)
     .execute(c)?;
     audit(c, now, cmd.audit, Some(file_id), Some(version.number))?;
-    Ok((reread(c, now, file_id)?, version))
+    Ok((reread(c, file_id)?, version))
 }
 
 pub(crate) fn set_tags(
@@ -462,17 +339,22 @@ pub(crate) fn set_tags(
     now: DateTime<Utc>,
     cmd: SetTags,
 ) -> Result<FileRecord, TxError> {
-    let file = lock_file(c, now, FileKey::Id(cmd.file_id))?
-        .ok_or_else(file_not_found)?
-        .file;
-    check_set_tags(&file, &cmd.actor)?;
-    diesel::sql_query("UPDATE files SET tags = ?2, updated_at = ?3 WHERE id = ?1")
-        .bind::<DbUuid, _>(cmd.file_id.as_uuid())
-        .bind::<DbJson, _>(tags_json(&cmd.tags))
-        .bind::<DbTime, _>(now)
-        .execute(c)?;
-    audit(c, now, cmd.audit, Some(cmd.file_id), Some(file.version))?;
-    reread(c, now, cmd.file_id)
+    let state = lock_file(c, now, FileKey::Id(cmd.file_id))?.ok_or_else(file_not_found)?;
+    check_set_tags(&state.file, &cmd.actor)?;
+    queries::set_tags(
+        DbId(cmd.file_id.as_uuid()),
+        DbDoc(tags_json(&cmd.tags)),
+        DbAt(now),
+    )
+    .execute(c)?;
+    audit(
+        c,
+        now,
+        cmd.audit,
+        Some(cmd.file_id),
+        Some(state.file.version),
+    )?;
+    reread(c, cmd.file_id)
 }
 
 pub(crate) fn set_archived(
@@ -480,62 +362,51 @@ pub(crate) fn set_archived(
     now: DateTime<Utc>,
     cmd: SetArchived,
 ) -> Result<FileRecord, TxError> {
-    let file = lock_file(c, now, FileKey::Id(cmd.file_id))?
-        .ok_or_else(file_not_found)?
-        .file;
-    check_set_archived(&file, &cmd)?;
+    let state = lock_file(c, now, FileKey::Id(cmd.file_id))?.ok_or_else(file_not_found)?;
+    let file = &state.file;
+    check_set_archived(file, &cmd)?;
     let status = if cmd.archived {
         FileStatus::Archived
     } else {
-        let latest: StatusRow =
-            diesel::sql_query("SELECT status FROM versions WHERE file_id = ?1 AND number = ?2")
-                .bind::<DbUuid, _>(cmd.file_id.as_uuid())
-                .bind::<Integer, _>(sql_number(file.version)?)
+        let latest: String =
+            queries::version_status(DbId(cmd.file_id.as_uuid()), sql_number(file.version)?)
                 .get_result(c)?;
-        let latest = VersionStatus::from_stored(&latest.status)
-            .ok_or_else(|| TxError::Repo(corrupt("version status")))?;
+        let latest = VersionStatus::from_stored(&latest).ok_or_else(|| {
+            TxError::Repo(storage_diesel_common::error::corrupt("version status"))
+        })?;
         file_status_following(latest)
     };
-    diesel::sql_query("UPDATE files SET status = ?2, updated_at = ?3 WHERE id = ?1")
-        .bind::<DbUuid, _>(cmd.file_id.as_uuid())
-        .bind::<Text, _>(status.as_str())
-        .bind::<DbTime, _>(now)
-        .execute(c)?;
+    queries::set_status(DbId(cmd.file_id.as_uuid()), status.as_str(), DbAt(now)).execute(c)?;
     audit(c, now, cmd.audit, Some(cmd.file_id), Some(file.version))?;
-    reread(c, now, cmd.file_id)
+    reread(c, cmd.file_id)
 }
 
-/// Queues one object for deletion, due at once or not before `not_before`.
+fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError> {
+    Ok(rows
+        .into_iter()
+        .map(DeletionRow::into_deletion)
+        .collect::<Result<_, _>>()?)
+}
+
+/// Queues the deletion of `keys` in `bucket` at `now`, in one statement.
 fn queue(
     c: &mut Conn,
-    now: DateTime<Utc>,
-    (bucket, object_key): (BucketKind, ObjectKey),
+    bucket: &str,
+    keys: &[String],
     not_before: Option<DateTime<Utc>>,
-) -> Result<PendingDeletion, TxError> {
-    let id = DeletionId::from_uuid(Uuid::new_v4());
-    diesel::sql_query(
-        "INSERT INTO pending_deletions (id, bucket, object_key, attempts, leased_until, \
-                                        created_at) \
-         VALUES (?1, ?2, ?3, 0, ?5, ?4)",
-    )
-    .bind::<DbUuid, _>(id.as_uuid())
-    .bind::<Text, _>(bucket.as_str())
-    .bind::<Text, _>(object_key.as_str())
-    .bind::<DbTime, _>(now)
-    .bind::<Nullable<DbTime>, _>(not_before)
-    .execute(c)?;
-    Ok(PendingDeletion {
-        id,
-        bucket,
-        object_key,
-        attempts: 0,
-    })
-}
-
-#[derive(Debug, QueryableByName)]
-struct KeyRow {
-    #[diesel(sql_type = Text)]
-    object_key: String,
+    now: DateTime<Utc>,
+) -> Result<Vec<PendingDeletion>, TxError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut queued = Vec::with_capacity(keys.len());
+    for key in keys {
+        let row: DeletionRow =
+            queries::insert_deletion(&NewDeletion::of(bucket, key, not_before, now))
+                .get_result(c)?;
+        queued.push(row);
+    }
+    deletions(queued)
 }
 
 pub(crate) fn delete_file(
@@ -543,31 +414,13 @@ pub(crate) fn delete_file(
     now: DateTime<Utc>,
     cmd: DeleteFile,
 ) -> Result<Vec<PendingDeletion>, TxError> {
-    let file = lock_file(c, now, FileKey::Id(cmd.file_id))?
-        .ok_or_else(file_not_found)?
-        .file;
-    check_not_locked_by_other(&file, &cmd.actor)?;
-    let keys: Vec<KeyRow> = diesel::sql_query("SELECT object_key FROM versions WHERE file_id = ?1")
-        .bind::<DbUuid, _>(cmd.file_id.as_uuid())
-        .load(c)?;
-    let queued = keys
-        .into_iter()
-        .map(|k| {
-            queue(
-                c,
-                now,
-                (file.bucket(), ObjectKey::from_stored(k.object_key)),
-                None,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    diesel::sql_query("DELETE FROM versions WHERE file_id = ?1")
-        .bind::<DbUuid, _>(cmd.file_id.as_uuid())
-        .execute(c)?;
-    // `locks` goes with the file (ON DELETE CASCADE, `foreign_keys = ON`).
-    diesel::sql_query("DELETE FROM files WHERE id = ?1")
-        .bind::<DbUuid, _>(cmd.file_id.as_uuid())
-        .execute(c)?;
+    let state = lock_file(c, now, FileKey::Id(cmd.file_id))?.ok_or_else(file_not_found)?;
+    let file = &state.file;
+    check_not_locked_by_other(file, &cmd.actor)?;
+    let keys: Vec<String> = queries::delete_versions(DbId(cmd.file_id.as_uuid())).get_results(c)?;
+    // `locks` goes with the file (ON DELETE CASCADE).
+    queries::delete_file(DbId(cmd.file_id.as_uuid())).execute(c)?;
+    let queued = queue(c, file.bucket().as_str(), &keys, None, now)?;
     audit(c, now, cmd.audit, Some(cmd.file_id), Some(file.version))?;
     Ok(queued)
 }
@@ -577,40 +430,18 @@ pub(crate) fn record_audit(
     _: DateTime<Utc>,
     event: AuditEvent,
 ) -> Result<(), TxError> {
-    insert_audit(c, &event)
+    queries::insert_audit(&NewAudit::of(&event)?).execute(c)?;
+    Ok(())
 }
 
 // ---- reservations ------------------------------------------------------------------------
 
 pub(crate) fn create_reservation(
     c: &mut Conn,
-    now: DateTime<Utc>,
+    _: DateTime<Utc>,
     r: UploadReservation,
 ) -> Result<(), TxError> {
-    diesel::sql_query(
-        "INSERT INTO upload_reservations \
-         (id, kind, bucket, path, created_by, version_id, object_key, content_type, \
-          expected_size, expected_sha256, max_bytes, expires_at, created_at, \
-          completed_version, completed_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-                 CASE WHEN ?14 IS NULL THEN NULL ELSE ?15 END)",
-    )
-    .bind::<DbUuid, _>(r.id.as_uuid())
-    .bind::<Text, _>(r.kind.as_str())
-    .bind::<Text, _>(r.path.bucket().as_str())
-    .bind::<Text, _>(r.path.as_str())
-    .bind::<Text, _>(r.created_by.as_str())
-    .bind::<DbUuid, _>(r.version_id.as_uuid())
-    .bind::<Text, _>(r.object_key.as_str())
-    .bind::<Text, _>(&r.content_type)
-    .bind::<Nullable<BigInt>, _>(r.expected_size.map(sql_size).transpose()?)
-    .bind::<Nullable<Text>, _>(r.expected_sha256.as_deref())
-    .bind::<BigInt, _>(sql_size(r.max_bytes)?)
-    .bind::<DbTime, _>(r.expires_at)
-    .bind::<DbTime, _>(r.created_at)
-    .bind::<Nullable<DbUuid>, _>(r.completed_version.map(|v| v.as_uuid()))
-    .bind::<DbTime, _>(now)
-    .execute(c)?;
+    queries::insert_reservation(&NewReservation::of(&r)?).execute(c)?;
     Ok(())
 }
 
@@ -619,42 +450,12 @@ pub(crate) fn extend_reservation(
     now: DateTime<Utc>,
     (id, expires_at): (UploadId, DateTime<Utc>),
 ) -> Result<(), TxError> {
-    let n = diesel::sql_query(
-        "UPDATE upload_reservations SET expires_at = ?2 \
-         WHERE id = ?1 AND completed_version IS NULL AND expires_at > ?3",
-    )
-    .bind::<DbUuid, _>(id.as_uuid())
-    .bind::<DbTime, _>(expires_at)
-    .bind::<DbTime, _>(now)
-    .execute(c)?;
+    let n =
+        queries::extend_reservation(DbId(id.as_uuid()), DbAt(expires_at), DbAt(now)).execute(c)?;
     if n == 0 {
         return Err(TxError::Repo(RepoError::UploadNotFound));
     }
     Ok(())
-}
-
-#[derive(Debug, QueryableByName)]
-struct OpenReservation {
-    #[diesel(sql_type = DbUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    bucket: String,
-    #[diesel(sql_type = Text)]
-    object_key: String,
-}
-
-/// Deletes an open reservation and queues its object.
-fn drop_reservation(
-    c: &mut Conn,
-    now: DateTime<Utc>,
-    r: OpenReservation,
-) -> Result<PendingDeletion, TxError> {
-    let bucket = storage_diesel_common::rows::bucket(&r.bucket)?;
-    let queued = queue(c, now, (bucket, ObjectKey::from_stored(r.object_key)), None)?;
-    diesel::sql_query("DELETE FROM upload_reservations WHERE id = ?1")
-        .bind::<DbUuid, _>(r.id)
-        .execute(c)?;
-    Ok(queued)
 }
 
 pub(crate) fn abandon_reservation(
@@ -662,47 +463,50 @@ pub(crate) fn abandon_reservation(
     now: DateTime<Utc>,
     id: UploadId,
 ) -> Result<Option<PendingDeletion>, TxError> {
-    let open: Option<OpenReservation> = diesel::sql_query(
-        "SELECT id, bucket, object_key FROM upload_reservations \
-         WHERE id = ?1 AND completed_version IS NULL",
-    )
-    .bind::<DbUuid, _>(id.as_uuid())
-    .get_result(c)
-    .optional()?;
-    open.map(|r| drop_reservation(c, now, r)).transpose()
+    let gone: Option<(String, String)> = queries::abandon_reservation(DbId(id.as_uuid()))
+        .get_result(c)
+        .optional()?;
+    let Some((bucket, key)) = gone else {
+        return Ok(None);
+    };
+    Ok(queue(c, &bucket, &[key], None, now)?.into_iter().next())
 }
 
 // ---- janitor -----------------------------------------------------------------------------
+// The one writer connection serialises janitors: no row can be claimed twice.
 
-/// Under the write lock, janitors on several instances (or tasks) run one after the other:
-/// each sees what the previous one left.
 pub(crate) fn expire_reservations(
     c: &mut Conn,
     now: DateTime<Utc>,
     (keep_completed, limit): (std::time::Duration, u32),
 ) -> Result<u64, TxError> {
-    let expired: Vec<OpenReservation> = diesel::sql_query(
-        "SELECT id, bucket, object_key FROM upload_reservations \
-         WHERE completed_version IS NULL AND expires_at < ?1 \
-         ORDER BY expires_at LIMIT ?2",
-    )
-    .bind::<DbTime, _>(now)
-    .bind::<BigInt, _>(sql_limit(limit))
-    .load(c)?;
+    let expired: Vec<(DbId, String, String)> = upload_reservations::table
+        .select((
+            upload_reservations::id,
+            upload_reservations::bucket,
+            upload_reservations::object_key,
+        ))
+        .filter(upload_reservations::completed_version.is_null())
+        .filter(upload_reservations::expires_at.lt(DbAt(now)))
+        .order(upload_reservations::expires_at)
+        .limit(sql_limit(limit))
+        .load(c)?;
     let mut queued = 0_u64;
-    for r in expired {
-        drop_reservation(c, now, r)?;
+    for (id, bucket, key) in expired {
+        diesel::delete(upload_reservations::table.filter(upload_reservations::id.eq(id)))
+            .execute(c)?;
+        queue(c, &bucket, &[key], None, now)?;
         queued += 1;
     }
-    diesel::sql_query(
-        "DELETE FROM upload_reservations WHERE id IN ( \
-             SELECT id FROM upload_reservations \
-             WHERE completed_version IS NOT NULL AND completed_at < ?2 \
-             ORDER BY completed_at LIMIT ?1)",
-    )
-    .bind::<BigInt, _>(sql_limit(limit))
-    .bind::<DbTime, _>(shifted(now, keep_completed, false)?)
-    .execute(c)?;
+    let forgotten: Vec<DbId> = upload_reservations::table
+        .select(upload_reservations::id)
+        .filter(upload_reservations::completed_version.is_not_null())
+        .filter(upload_reservations::completed_at.lt(DbAt(shifted(now, keep_completed, false)?)))
+        .order(upload_reservations::completed_at)
+        .limit(sql_limit(limit))
+        .load(c)?;
+    diesel::delete(upload_reservations::table.filter(upload_reservations::id.eq_any(forgotten)))
+        .execute(c)?;
     Ok(queued)
 }
 
@@ -711,23 +515,30 @@ pub(crate) fn claim_deletions(
     now: DateTime<Utc>,
     (lease, limit): (std::time::Duration, u32),
 ) -> Result<Vec<PendingDeletion>, TxError> {
-    let rows: Vec<DeletionRow> = diesel::sql_query(
-        "UPDATE pending_deletions SET attempts = attempts + 1, leased_until = ?3 \
-         WHERE id IN ( \
-             SELECT id FROM pending_deletions \
-             WHERE leased_until IS NULL OR leased_until <= ?2 \
-             ORDER BY leased_until NULLS FIRST, created_at \
-             LIMIT ?1) \
-         RETURNING id, bucket, object_key, attempts",
-    )
-    .bind::<BigInt, _>(sql_limit(limit))
-    .bind::<DbTime, _>(now)
-    .bind::<DbTime, _>(shifted(now, lease, true)?)
-    .load(c)?;
-    Ok(rows
-        .into_iter()
-        .map(DeletionRow::into_deletion)
-        .collect::<Result<_, _>>()?)
+    // SQLite sorts NULL first in ascending order, as the claim wants.
+    let due: Vec<DbId> = pending_deletions::table
+        .select(pending_deletions::id)
+        .filter(
+            pending_deletions::leased_until
+                .is_null()
+                .or(pending_deletions::leased_until.le(DbAt(now))),
+        )
+        .order((
+            pending_deletions::leased_until,
+            pending_deletions::created_at,
+        ))
+        .limit(sql_limit(limit))
+        .load(c)?;
+    let leased_until = Some(DbAt(shifted(now, lease, true)?));
+    let rows: Vec<DeletionRow> =
+        diesel::update(pending_deletions::table.filter(pending_deletions::id.eq_any(due)))
+            .set((
+                pending_deletions::attempts.eq(pending_deletions::attempts + 1),
+                pending_deletions::leased_until.eq(leased_until),
+            ))
+            .returning(DELETION_COLUMNS)
+            .get_results(c)?;
+    deletions(rows)
 }
 
 pub(crate) fn forget_deletion(
@@ -735,9 +546,7 @@ pub(crate) fn forget_deletion(
     _: DateTime<Utc>,
     id: DeletionId,
 ) -> Result<(), TxError> {
-    diesel::sql_query("DELETE FROM pending_deletions WHERE id = ?1")
-        .bind::<DbUuid, _>(id.as_uuid())
-        .execute(c)?;
+    queries::forget_deletion(DbId(id.as_uuid())).execute(c)?;
     Ok(())
 }
 
@@ -746,8 +555,16 @@ pub(crate) fn queue_deletions(
     now: DateTime<Utc>,
     (objects, not_before): (Vec<(BucketKind, ObjectKey)>, Option<DateTime<Utc>>),
 ) -> Result<Vec<PendingDeletion>, TxError> {
-    objects
-        .into_iter()
-        .map(|object| queue(c, now, object, not_before))
-        .collect()
+    let mut queued = Vec::with_capacity(objects.len());
+    for (bucket, key) in &objects {
+        let row: DeletionRow = queries::insert_deletion(&NewDeletion::of(
+            bucket.as_str(),
+            key.as_str(),
+            not_before,
+            now,
+        ))
+        .get_result(c)?;
+        queued.push(row);
+    }
+    deletions(queued)
 }

@@ -1,0 +1,586 @@
+//! The statements both adapters run, written once in diesel's query DSL over
+//! [`crate::schema`]: columns and types are checked at compile time, and each adapter runs them
+//! on its own connection (diesel-async on PostgreSQL, diesel on SQLite). A query built here is
+//! backend-independent until it runs, so one function serves both.
+//!
+//! Times: a read selects [`store_now`] (PostgreSQL's `now()`; on SQLite a function of that name
+//! each connection registers, see `storage-sqlite-diesel`) beside the file, so that liveness
+//! of its lock is judged by the store's clock without a statement of its own. A unit of work
+//! binds the time it read with the file's row lock ([`crate::rows::FileState::now`]).
+
+use diesel::dsl::{self, auto_type};
+use diesel::prelude::*;
+
+use crate::rows::{DELETION_COLUMNS, LOCK_COLUMNS};
+use crate::schema::{audit_events, files, locks, pending_deletions, upload_reservations, versions};
+use crate::sql_types::{DbAt, DbDoc, DbId, DbTime};
+
+diesel::define_sql_function! {
+    /// The store's time: PostgreSQL's `now()` (the transaction's start); on SQLite, a function
+    /// of the same name registered on each connection.
+    #[sql_name = "now"]
+    fn store_now() -> DbTime;
+}
+
+/// A file, its lock row as stored, and the store's time ([`crate::rows::FileLockRow`]).
+#[auto_type]
+pub fn file_with_lock() -> _ {
+    let now: store_now = store_now();
+    let file: FileColumns = files::all_columns;
+    let lock: LockColumns = LOCK_COLUMNS;
+    files::table
+        .left_join(locks::table)
+        .select((file, lock.nullable(), now))
+}
+
+/// The file with this id ([`crate::rows::FileLockRow`]).
+#[auto_type]
+pub fn file_by_id(id: DbId) -> _ {
+    file_with_lock().filter(files::id.eq(id))
+}
+
+/// The file at `path` in `bucket` ([`crate::rows::FileLockRow`]).
+#[auto_type]
+pub fn file_by_path<'a>(bucket: &'a str, path: &'a str) -> _ {
+    file_with_lock()
+        .filter(files::bucket.eq(bucket))
+        .filter(files::path.eq(path))
+}
+
+/// The files at these paths of `bucket` (a listing page's files).
+#[auto_type]
+pub fn files_at<'a>(bucket: &'a str, paths: &'a [String]) -> _ {
+    file_with_lock()
+        .filter(files::bucket.eq(bucket))
+        .filter(files::path.eq_any(paths))
+}
+
+/// A version with its file ([`crate::rows::FileLockRow`] after the version).
+#[auto_type]
+pub fn version_with_file(id: DbId) -> _ {
+    let now: store_now = store_now();
+    let version: VersionColumns = versions::all_columns;
+    let file: FileColumns = files::all_columns;
+    let lock: LockColumns = LOCK_COLUMNS;
+    versions::table
+        .inner_join(files::table.left_join(locks::table))
+        .filter(versions::id.eq(id))
+        .select((version, (file, lock.nullable(), now)))
+}
+
+#[auto_type]
+pub fn version_by_id(id: DbId) -> _ {
+    versions::table.filter(versions::id.eq(id))
+}
+
+#[auto_type]
+pub fn version_by_number(file_id: DbId, number: i32) -> _ {
+    versions::table
+        .filter(versions::file_id.eq(file_id))
+        .filter(versions::number.eq(number))
+}
+
+/// Every version of a file, newest first.
+#[auto_type]
+pub fn versions_of(file_id: DbId) -> _ {
+    versions::table
+        .filter(versions::file_id.eq(file_id))
+        .order(versions::number.desc())
+}
+
+/// Live locks of `bucket` whose path lies in `[low, upper)` and after `after`, by path.
+#[auto_type]
+pub fn live_locks<'a>(
+    bucket: &'a str,
+    low: &'a str,
+    upper: &'a str,
+    after: &'a str,
+    limit: i64,
+) -> _ {
+    let now: store_now = store_now();
+    locks::table
+        .filter(locks::bucket.eq(bucket))
+        .filter(locks::path.ge(low))
+        .filter(locks::path.lt(upper))
+        .filter(locks::path.gt(after))
+        .filter(locks::expires_at.gt(now))
+        .order(locks::path)
+        .limit(limit)
+}
+
+#[auto_type]
+pub fn reservation_by_id(id: DbId) -> _ {
+    upload_reservations::table.filter(upload_reservations::id.eq(id))
+}
+
+// ---- units of work ------------------------------------------------------------------------
+
+/// Stores a lock row (`&NewLock`): inserts it, or replaces the file's row. (A macro: the
+/// type of an upsert cannot be inferred by `auto_type`.)
+#[macro_export]
+macro_rules! store_lock {
+    ($row:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::locks;
+        diesel::insert_into(locks::table)
+            .values($row)
+            .on_conflict(locks::file_id)
+            .do_update()
+            .set((
+                locks::holder.eq(diesel::upsert::excluded(locks::holder)),
+                locks::acquired_at.eq(diesel::upsert::excluded(locks::acquired_at)),
+                locks::expires_at.eq(diesel::upsert::excluded(locks::expires_at)),
+                locks::base_version.eq(diesel::upsert::excluded(locks::base_version)),
+            ))
+    }};
+}
+
+/// Inserts the file of a first version (`&NewFile`), unless the path holds one already (then
+/// no row is inserted). A macro, as [`store_lock!`].
+#[macro_export]
+macro_rules! insert_file {
+    ($row:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::files;
+        diesel::insert_into(files::table)
+            .values($row)
+            .on_conflict((files::bucket, files::path))
+            .do_nothing()
+    }};
+}
+
+#[auto_type]
+pub fn delete_lock(file_id: DbId) -> _ {
+    dsl::delete(locks::table.filter(locks::file_id.eq(file_id)))
+}
+
+/// Moves the lock's `base_version` (the author's own new version).
+#[auto_type]
+pub fn rebase_lock(file_id: DbId, base: i32) -> _ {
+    dsl::update(locks::table.filter(locks::file_id.eq(file_id))).set(locks::base_version.eq(base))
+}
+
+/// Records a file's checkout ticket.
+#[auto_type]
+pub fn set_ticket<'a>(file_id: DbId, ticket_file: DbId, ticket_path: &'a str, version: i32) -> _ {
+    let ticket_file: Option<DbId> = Some(ticket_file);
+    let ticket_path: Option<&'a str> = Some(ticket_path);
+    let version: Option<i32> = Some(version);
+    dsl::update(files::table.filter(files::id.eq(file_id))).set((
+        files::checkout_file_id.eq(ticket_file),
+        files::checkout_path.eq(ticket_path),
+        files::checkout_version.eq(version),
+    ))
+}
+
+#[auto_type]
+pub fn insert_version<'a>(row: &'a NewVersionRow<'a>) -> _ {
+    dsl::insert_into(versions::table).values(row)
+}
+
+/// The file after a new version (its tags replaced when given).
+#[auto_type]
+pub fn update_file_after_version<'a>(file_id: DbId, change: &'a FileAfterVersion<'a>) -> _ {
+    dsl::update(files::table.filter(files::id.eq(file_id))).set(change)
+}
+
+/// Marks a reservation completed as `version`.
+#[auto_type]
+pub fn complete_reservation(id: DbId, version: DbId, now: DbAt) -> _ {
+    let version: Option<DbId> = Some(version);
+    let now: Option<DbAt> = Some(now);
+    dsl::update(upload_reservations::table.filter(upload_reservations::id.eq(id))).set((
+        upload_reservations::completed_version.eq(version),
+        upload_reservations::completed_at.eq(now),
+    ))
+}
+
+#[auto_type]
+pub fn insert_deletion<'a>(row: &'a NewDeletion<'a>) -> _ {
+    let columns: DeletionColumns = DELETION_COLUMNS;
+    dsl::insert_into(pending_deletions::table)
+        .values(row)
+        .returning(columns)
+}
+
+#[auto_type]
+pub fn insert_audit<'a>(row: &'a NewAudit<'a>) -> _ {
+    dsl::insert_into(audit_events::table).values(row)
+}
+
+/// A review transition, applied only if the version is in `from`; returns the version.
+#[auto_type]
+pub fn review<'a>(id: DbId, from: &'a str, change: &'a ReviewChange<'a>) -> _ {
+    let version: VersionColumns = versions::all_columns;
+    dsl::update(
+        versions::table
+            .filter(versions::id.eq(id))
+            .filter(versions::status.eq(from)),
+    )
+    .set(change)
+    .returning(version)
+}
+
+/// The file's review summary after a review: its validated version and status.
+#[auto_type]
+pub fn update_file_review<'a>(
+    file_id: DbId,
+    validated: Option<i32>,
+    status: &'a str,
+    now: DbAt,
+) -> _ {
+    dsl::update(files::table.filter(files::id.eq(file_id))).set((
+        files::validated_version.eq(validated),
+        files::status.eq(status),
+        files::updated_at.eq(now),
+    ))
+}
+
+#[auto_type]
+pub fn set_tags(file_id: DbId, tags: DbDoc, now: DbAt) -> _ {
+    dsl::update(files::table.filter(files::id.eq(file_id)))
+        .set((files::tags.eq(tags), files::updated_at.eq(now)))
+}
+
+#[auto_type]
+pub fn set_status<'a>(file_id: DbId, status: &'a str, now: DbAt) -> _ {
+    dsl::update(files::table.filter(files::id.eq(file_id)))
+        .set((files::status.eq(status), files::updated_at.eq(now)))
+}
+
+/// The status of version `number` of a file.
+#[auto_type]
+pub fn version_status(file_id: DbId, number: i32) -> _ {
+    versions::table
+        .filter(versions::file_id.eq(file_id))
+        .filter(versions::number.eq(number))
+        .select(versions::status)
+}
+
+/// Deletes a file's versions, returning their object keys.
+#[auto_type]
+pub fn delete_versions(file_id: DbId) -> _ {
+    dsl::delete(versions::table.filter(versions::file_id.eq(file_id)))
+        .returning(versions::object_key)
+}
+
+#[auto_type]
+pub fn delete_file(file_id: DbId) -> _ {
+    dsl::delete(files::table.filter(files::id.eq(file_id)))
+}
+
+#[auto_type]
+pub fn insert_reservation<'a>(row: &'a NewReservation<'a>) -> _ {
+    dsl::insert_into(upload_reservations::table).values(row)
+}
+
+/// Pushes back an open reservation's expiry (open and unexpired at `now`).
+#[auto_type]
+pub fn extend_reservation(id: DbId, expires_at: DbAt, now: DbAt) -> _ {
+    dsl::update(
+        upload_reservations::table
+            .filter(upload_reservations::id.eq(id))
+            .filter(upload_reservations::completed_version.is_null())
+            .filter(upload_reservations::expires_at.gt(now)),
+    )
+    .set(upload_reservations::expires_at.eq(expires_at))
+}
+
+/// Drops an open reservation, returning its bucket and object key.
+#[auto_type]
+pub fn abandon_reservation(id: DbId) -> _ {
+    dsl::delete(
+        upload_reservations::table
+            .filter(upload_reservations::id.eq(id))
+            .filter(upload_reservations::completed_version.is_null()),
+    )
+    .returning((upload_reservations::bucket, upload_reservations::object_key))
+}
+
+#[auto_type]
+pub fn forget_deletion(id: DbId) -> _ {
+    dsl::delete(pending_deletions::table.filter(pending_deletions::id.eq(id)))
+}
+
+// ---- rows written ---------------------------------------------------------------------------
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = locks)]
+pub struct NewLock<'a> {
+    pub file_id: DbId,
+    pub bucket: &'a str,
+    pub path: &'a str,
+    pub holder: &'a str,
+    pub acquired_at: DbAt,
+    pub expires_at: DbAt,
+    pub base_version: i32,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = files)]
+pub struct NewFile<'a> {
+    pub id: DbId,
+    pub bucket: &'a str,
+    pub path: &'a str,
+    pub created_by: &'a str,
+    pub version: i32,
+    pub status: &'a str,
+    pub tags: DbDoc,
+    pub size: i64,
+    pub content_type: &'a str,
+    pub sha256: &'a str,
+    pub created_at: DbAt,
+    pub updated_at: DbAt,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = versions)]
+pub struct NewVersionRow<'a> {
+    pub id: DbId,
+    pub file_id: DbId,
+    pub number: i32,
+    pub size: i64,
+    pub sha256: &'a str,
+    pub content_type: &'a str,
+    pub author: &'a str,
+    pub message: Option<&'a str>,
+    pub status: &'a str,
+    pub created_at: DbAt,
+    pub object_key: &'a str,
+}
+
+/// The file's columns a new version changes; `tags: None` keeps the tags.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = files)]
+pub struct FileAfterVersion<'a> {
+    pub version: i32,
+    pub status: &'a str,
+    pub size: i64,
+    pub content_type: &'a str,
+    pub sha256: &'a str,
+    pub tags: Option<DbDoc>,
+    pub updated_at: DbAt,
+}
+
+/// A review's change of a version: the status, and for a decision (not a submission) the
+/// reviewer, when, and the comment.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = versions)]
+pub struct ReviewChange<'a> {
+    pub status: &'a str,
+    pub reviewed_by: Option<&'a str>,
+    pub reviewed_at: Option<DbAt>,
+    /// `None` keeps the column (a submission); `Some(None)` clears it.
+    pub review_comment: Option<Option<&'a str>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = pending_deletions)]
+pub struct NewDeletion<'a> {
+    pub id: DbId,
+    pub bucket: &'a str,
+    pub object_key: &'a str,
+    pub attempts: i32,
+    pub leased_until: Option<DbAt>,
+    pub created_at: DbAt,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAudit<'a> {
+    pub id: DbId,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub bucket: &'a str,
+    pub path: &'a str,
+    pub file_id: Option<DbId>,
+    pub version: Option<i32>,
+    pub outcome: &'a str,
+    pub request_id: &'a str,
+    pub detail: Option<&'a str>,
+    pub at: DbAt,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = upload_reservations)]
+pub struct NewReservation<'a> {
+    pub id: DbId,
+    pub kind: &'a str,
+    pub bucket: &'a str,
+    pub path: &'a str,
+    pub created_by: &'a str,
+    pub version_id: DbId,
+    pub object_key: &'a str,
+    pub content_type: &'a str,
+    pub expected_size: Option<i64>,
+    pub expected_sha256: Option<&'a str>,
+    pub max_bytes: i64,
+    pub expires_at: DbAt,
+    pub created_at: DbAt,
+    pub completed_version: Option<DbId>,
+    pub completed_at: Option<DbAt>,
+}
+
+type FileColumns = <files::table as Table>::AllColumns;
+type VersionColumns = <versions::table as Table>::AllColumns;
+type LockColumns = (
+    locks::holder,
+    locks::acquired_at,
+    locks::expires_at,
+    locks::base_version,
+);
+type DeletionColumns = (
+    pending_deletions::id,
+    pending_deletions::bucket,
+    pending_deletions::object_key,
+    pending_deletions::attempts,
+);
+
+// ---- rows from the domain's values ----------------------------------------------------------
+
+use storage_domain::model::{AuditEvent, FileRecord, Lock, UploadReservation, VersionNumber};
+use storage_domain::ports::{NewVersion, RepoError, file_status_following};
+
+use crate::rows::{sql_number, sql_size, tags_json};
+
+impl<'a> NewLock<'a> {
+    pub fn of(file: &'a FileRecord, lock: &'a Lock) -> Result<Self, RepoError> {
+        Ok(Self {
+            file_id: DbId(file.id.as_uuid()),
+            bucket: file.bucket().as_str(),
+            path: file.path.as_str(),
+            holder: lock.holder.as_str(),
+            acquired_at: DbAt(lock.acquired_at),
+            expires_at: DbAt(lock.expires_at),
+            base_version: sql_number(lock.base_version)?,
+        })
+    }
+}
+
+impl<'a> NewFile<'a> {
+    /// The file a first version creates.
+    pub fn first(
+        cmd: &'a NewVersion,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, RepoError> {
+        Ok(Self {
+            id: DbId(cmd.new_file_id.as_uuid()),
+            bucket: cmd.path.bucket().as_str(),
+            path: cmd.path.as_str(),
+            created_by: cmd.author.as_str(),
+            version: 1,
+            status: file_status_following(cmd.status).as_str(),
+            tags: DbDoc(tags_json(
+                cmd.tags
+                    .as_ref()
+                    .unwrap_or(&storage_domain::model::Tags::new()),
+            )),
+            size: sql_size(cmd.size)?,
+            content_type: &cmd.content_type,
+            sha256: &cmd.sha256,
+            created_at: DbAt(now),
+            updated_at: DbAt(now),
+        })
+    }
+}
+
+impl<'a> NewVersionRow<'a> {
+    pub fn of(
+        cmd: &'a NewVersion,
+        file_id: storage_domain::model::FileId,
+        number: VersionNumber,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, RepoError> {
+        Ok(Self {
+            id: DbId(cmd.version_id.as_uuid()),
+            file_id: DbId(file_id.as_uuid()),
+            number: sql_number(number)?,
+            size: sql_size(cmd.size)?,
+            sha256: &cmd.sha256,
+            content_type: &cmd.content_type,
+            author: cmd.author.as_str(),
+            message: cmd.message.as_deref(),
+            status: cmd.status.as_str(),
+            created_at: DbAt(now),
+            object_key: cmd.object_key.as_str(),
+        })
+    }
+}
+
+impl<'a> FileAfterVersion<'a> {
+    pub fn of(
+        cmd: &'a NewVersion,
+        number: VersionNumber,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, RepoError> {
+        Ok(Self {
+            version: sql_number(number)?,
+            status: file_status_following(cmd.status).as_str(),
+            size: sql_size(cmd.size)?,
+            content_type: &cmd.content_type,
+            sha256: &cmd.sha256,
+            tags: cmd.tags.as_ref().map(|t| DbDoc(tags_json(t))),
+            updated_at: DbAt(now),
+        })
+    }
+}
+
+impl<'a> NewAudit<'a> {
+    pub fn of(event: &'a AuditEvent) -> Result<Self, RepoError> {
+        Ok(Self {
+            id: DbId(event.id.as_uuid()),
+            actor: event.actor.as_str(),
+            action: event.action.as_str(),
+            bucket: event.path.bucket().as_str(),
+            path: event.path.as_str(),
+            file_id: event.file_id.map(|f| DbId(f.as_uuid())),
+            version: event.version.map(sql_number).transpose()?,
+            outcome: event.outcome.as_str(),
+            request_id: &event.request_id,
+            detail: event.detail.as_deref(),
+            at: DbAt(event.at),
+        })
+    }
+}
+
+impl<'a> NewReservation<'a> {
+    pub fn of(r: &'a UploadReservation) -> Result<Self, RepoError> {
+        Ok(Self {
+            id: DbId(r.id.as_uuid()),
+            kind: r.kind.as_str(),
+            bucket: r.path.bucket().as_str(),
+            path: r.path.as_str(),
+            created_by: r.created_by.as_str(),
+            version_id: DbId(r.version_id.as_uuid()),
+            object_key: r.object_key.as_str(),
+            content_type: &r.content_type,
+            expected_size: r.expected_size.map(sql_size).transpose()?,
+            expected_sha256: r.expected_sha256.as_deref(),
+            max_bytes: sql_size(r.max_bytes)?,
+            expires_at: DbAt(r.expires_at),
+            created_at: DbAt(r.created_at),
+            completed_version: r.completed_version.map(|v| DbId(v.as_uuid())),
+            // A reservation stored completed was completed when it was made.
+            completed_at: r.completed_version.map(|_| DbAt(r.created_at)),
+        })
+    }
+}
+
+impl<'a> NewDeletion<'a> {
+    /// A deletion of `object_key` in `bucket`, queued at `now`, due at once or after `not_before`.
+    pub fn of(
+        bucket: &'a str,
+        object_key: &'a str,
+        not_before: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self {
+            id: DbId(uuid::Uuid::new_v4()),
+            bucket,
+            object_key,
+            attempts: 0,
+            leased_until: not_before.map(DbAt),
+            created_at: DbAt(now),
+        }
+    }
+}

@@ -7,27 +7,21 @@ use diesel::dsl::auto_type;
 use diesel::prelude::*;
 use storage_domain::model::VersionStatus;
 
-use crate::queries::store_now;
-use crate::rows::LOCK_COLUMNS;
+use storage_domain::model::DirPath;
+use storage_domain::ports::{PendingReview, RepoError, ReviewCursor};
+
+use crate::listing::prefix_upper_bound;
+use crate::queries::{FileColumns, LockColumns, VersionColumns, store_now};
+use crate::rows::{FileLockRow, LOCK_COLUMNS, VersionRow, file_record};
 use crate::schema::{files, locks, versions};
 use crate::sql_types::{DbAt, DbId};
-
-type FileColumns = <files::table as Table>::AllColumns;
-type VersionColumns = <versions::table as Table>::AllColumns;
-type LockColumns = (
-    locks::holder,
-    locks::acquired_at,
-    locks::expires_at,
-    locks::base_version,
-);
 
 /// The stored form of the status the queue lists.
 const PENDING: &str = VersionStatus::PendingValidation.as_str();
 
 /// Versions `pending_validation` of the files of `bucket` whose path lies in `[low, upper)`,
 /// strictly after `(after_at, after_id)` in `(created_at, id)` order, oldest first, at most
-/// `limit`; with [`crate::rows::FileLockRow`]. The first page starts after the Unix epoch and
-/// the nil id ([`first_page`]): no version the service writes is that old.
+/// `limit`; with [`crate::rows::FileLockRow`]. [`page_bounds`] gives the bounds.
 #[auto_type]
 pub fn pending_reviews<'a>(
     bucket: &'a str,
@@ -59,7 +53,28 @@ pub fn pending_reviews<'a>(
         .select((version, (file, lock.nullable(), now)))
 }
 
-/// The position before every version: the first page's "after".
-pub fn first_page() -> (DbAt, DbId) {
-    (DbAt(chrono::DateTime::UNIX_EPOCH), DbId(uuid::Uuid::nil()))
+/// Where a page of the queue under `dir` starts: after `after`, or before every version (the
+/// Unix epoch and the nil id: no version the service writes is that old); and the end of the
+/// directory's path range.
+pub fn page_bounds(dir: &DirPath, after: Option<ReviewCursor>) -> (DbAt, DbId, String) {
+    let (at, id) = after.map_or_else(
+        || (chrono::DateTime::UNIX_EPOCH, uuid::Uuid::nil()),
+        |a| (a.created_at, a.version_id.as_uuid()),
+    );
+    (DbAt(at), DbId(id), prefix_upper_bound(dir.as_str()))
+}
+
+/// The rows of [`pending_reviews`] as the port's values.
+///
+/// # Errors
+/// `Internal` for a row that breaks a rule of the domain's types.
+pub fn into_reviews(rows: Vec<(VersionRow, FileLockRow)>) -> Result<Vec<PendingReview>, RepoError> {
+    rows.into_iter()
+        .map(|(version, file)| {
+            Ok(PendingReview {
+                file: file_record(file)?,
+                version: version.into_version()?,
+            })
+        })
+        .collect()
 }

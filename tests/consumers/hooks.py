@@ -32,7 +32,7 @@ from schemathesis import GenerationMode
 
 BUCKETS = ("users", "companies", "projects")
 PATH = re.compile(r"^/(users|companies|projects)/")
-CURSOR_KINDS = {"/list": "list", "/locks": "locks", "/audit": "audit"}
+CURSOR_KINDS = {"/list": "list", "/locks": "locks", "/audit": "audit", "/reviews": "reviews"}
 
 
 def _align(container, bucket_key, path_key):

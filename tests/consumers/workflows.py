@@ -44,6 +44,7 @@ from storage_client.api.uploads import complete_upload, presign_upload, upload_p
 from storage_client.api.versions import (
     approve_version,
     commit_version,
+    list_reviews,
     list_versions,
     reject_version,
     submit_version,
@@ -238,6 +239,12 @@ def commit():
 @workflow("5. approve a version (four eyes)")
 def approve():
     version_id = checkout_version["id"]
+    queue = call(list_reviews, client=bob, bucket=Bucket.PROJECTS, path="/projects/5678/").parsed
+    check(
+        [(r.file.path, r.version.id) for r in queue.reviews] == [(PROJECT, version_id)]
+        and queue.next_cursor is None,
+        queue,
+    )
     own = call(
         approve_version, version_id, client=alice, body=ReviewRequest(comment="mine"), expect=403
     ).parsed
@@ -249,6 +256,8 @@ def approve():
         body=ReviewRequest(comment="Changes approved by team lead"),
     ).parsed
     check(done.version.status.value == "validated" and done.file.validated_version == 2, done)
+    after = call(list_reviews, client=bob, bucket=Bucket.PROJECTS, path="/projects/5678/").parsed
+    check(after.reviews == [], "the review queue is empty once v2 is approved")
     history = call(list_versions, client=alice, bucket=Bucket.PROJECTS, path=PROJECT).parsed
     check([v.number for v in history.versions] == [2, 1], history.versions)
     data = call(

@@ -7,6 +7,7 @@
 //! - [`sql_types`] — column types whose encoding depends on the backend (UUID, time, JSON), so
 //!   that one row struct reads both (features `pg`, `sqlite`);
 //! - [`queries`] — the statements in the query DSL, built once, run by both adapters;
+//! - [`reviews`] — the review queue's statement, likewise;
 //! - [`rows`] — the rows and their conversion to the domain's values, and the state of a file
 //!   a unit of work decides on ([`rows::FileState`]);
 //! - [`listing`] — the directory listing's loose index scan, over a [`listing::PathIndex`] each
@@ -24,6 +25,7 @@
 pub mod error;
 pub mod listing;
 pub mod queries;
+pub mod reviews;
 pub mod rows;
 pub mod schema;
 pub mod sql_types;

@@ -421,9 +421,9 @@ pub struct NewReservation<'a> {
     pub completed_at: Option<DbAt>,
 }
 
-type FileColumns = <files::table as Table>::AllColumns;
-type VersionColumns = <versions::table as Table>::AllColumns;
-type LockColumns = (
+pub(crate) type FileColumns = <files::table as Table>::AllColumns;
+pub(crate) type VersionColumns = <versions::table as Table>::AllColumns;
+pub(crate) type LockColumns = (
     locks::holder,
     locks::acquired_at,
     locks::expires_at,

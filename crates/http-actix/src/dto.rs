@@ -410,6 +410,32 @@ pub struct LocksResponse {
     pub next_cursor: Option<String>,
 }
 
+/// A version waiting for review, and its file.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PendingReviewDto {
+    pub file: FileDto,
+    pub version: VersionDto,
+}
+
+impl From<&storage_domain::ports::PendingReview> for PendingReviewDto {
+    fn from(r: &storage_domain::ports::PendingReview) -> Self {
+        Self {
+            file: (&r.file).into(),
+            version: (&r.version).into(),
+        }
+    }
+}
+
+/// `GET /reviews`: oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReviewsResponse {
+    #[schema(example = "ok")]
+    pub status: String,
+    pub reviews: Vec<PendingReviewDto>,
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
 /// How an audited attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -858,6 +884,32 @@ pub struct LocksQuery {
     )]
     pub cursor: Option<String>,
     /// Locks per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    pub limit: Option<u32>,
+}
+
+/// `GET /reviews`: one page of the versions waiting for review under a directory.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewsQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "projects")]
+    pub bucket: String,
+    /// A directory, `/<bucket>/<owner_id>/…/`, ending with `/`; its first segment is `bucket`.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$",
+        max_length = 1024,
+        example = "/projects/5678/docs/"
+    )]
+    pub path: String,
+    /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for
+    /// the review queue is accepted).
+    #[param(
+        pattern = r"^[A-Za-z0-9_-]{1,4096}$",
+        example = "cmV2aWV3czoyMDI2LTAxLTE1VDA5OjMwOjAwKzAwOjAwfDAxOTcwZjBlLTRiN2MtN2QyYS05ZDBlLTVjMWYyYTNiNGM1ZA"
+    )]
+    pub cursor: Option<String>,
+    /// Versions per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000, example = 100)]
     pub limit: Option<u32>,
 }

@@ -3,6 +3,7 @@
 mod auth;
 mod body;
 mod browser;
+mod console;
 mod context;
 pub mod dto;
 pub mod error;
@@ -24,6 +25,7 @@ use storage_domain::service::StorageService;
 
 pub use auth::Authenticator;
 pub use browser::{BrowserAccess, EXPOSED_HEADERS};
+pub use console::{CONSOLE_PATH, ConsoleConfig};
 pub use error::{ApiError, status_of};
 pub use health::{ComponentHealth, HealthCheck, HealthReport, Readiness};
 pub use openapi::{ApiDoc, openapi_json, openapi_yaml};
@@ -59,6 +61,8 @@ pub struct ApiConfig {
     /// `BODY_IDLE_TIMEOUT_SECONDS`: a request body (proxy upload, signed PUT) that sends
     /// nothing for this long is cut off, and nothing of it is kept.
     pub body_idle_timeout: std::time::Duration,
+    /// The web console at `/console`.
+    pub console: ConsoleConfig,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +76,7 @@ impl Default for ApiConfig {
             browser: BrowserAccess::default(),
             spool_dir: std::env::temp_dir(),
             body_idle_timeout: std::time::Duration::from_secs(30),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -217,7 +222,7 @@ impl AppState {
     }
 }
 
-/// Registers every route of the contract, `/openapi.json` and `/docs`, the request-id
+/// Registers every route of the contract, `/openapi.json`, `/docs` and the console, the request-id
 /// middleware, the extractor error handlers and the JSON 404/405 answers, all inside one scope
 /// at the root. Use it as `App::new().configure(|cfg| configure(cfg, state.clone()))`.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {

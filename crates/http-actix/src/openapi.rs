@@ -53,6 +53,7 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
         handlers::approve,
         handlers::reject,
         handlers::submit,
+        handlers::reviews,
         handlers::archive,
         handlers::unarchive,
         handlers::delete,
@@ -67,7 +68,7 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
         (name = "uploads", description = "Presigned and proxied uploads"),
         (name = "downloads", description = "Presigned and proxied downloads"),
         (name = "collaboration", description = "Copy (checkout) and locks"),
-        (name = "versions", description = "History, commit and review"),
+        (name = "versions", description = "History, commit, review and the review queue"),
     )
 )]
 pub struct ApiDoc;

@@ -10,7 +10,8 @@ use storage_domain::{
     },
     ports::{
         AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-        NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
+        NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition,
+        SetArchived, SetTags,
     },
 };
 
@@ -91,6 +92,7 @@ metered! {
     list_versions(file_id: FileId) -> Vec<Version>;
     list_children(dir: &DirPath, after: Option<String>, limit: u32) -> Vec<ListEntry>;
     list_locks(dir: &DirPath, after: Option<String>, limit: u32) -> Vec<LockedFile>;
+    list_pending_reviews(dir: &DirPath, after: Option<ReviewCursor>, limit: u32) -> Vec<PendingReview>;
     list_audit(scope: &AuditScope, before: Option<AuditCursor>, limit: u32) -> Vec<AuditEvent>;
     find_reservation(id: UploadId) -> Option<UploadReservation>;
     create_reservation(reservation: &UploadReservation) -> ();

@@ -52,6 +52,7 @@ contract_tests! {
     concurrent_claimers_never_share;
     archived_file_refuses_writes;
     audit_pages_newest_first;
+    pending_reviews_are_listed_oldest_first;
     writes_and_lock_acquisitions_are_ordered(30);
     unlock_of_an_expired_lock_changes_nothing;
     a_stale_checkout_ticket_refuses_the_commit;

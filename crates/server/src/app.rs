@@ -18,8 +18,8 @@ use storage_domain::{
     service::{Ports, ServiceSettings, StorageService},
 };
 use storage_http_actix::{
-    ApiConfig, AppState, Authenticator, BrowserAccess, ComponentHealth, HealthCheck, HealthReport,
-    ServerConfig, SignedBlobEndpoint,
+    ApiConfig, AppState, Authenticator, BrowserAccess, ComponentHealth, ConsoleConfig, HealthCheck,
+    HealthReport, ServerConfig, SignedBlobEndpoint,
 };
 use storage_jwt_auth::JwtVerifier;
 use storage_local_fs::{LocalBlobStore, LocalConfig};
@@ -462,6 +462,9 @@ impl Application {
             },
             spool_dir: config.upload_spool_dir.clone(),
             body_idle_timeout: config.http.body_idle_timeout,
+            console: ConsoleConfig {
+                direct_origins: direct_upload_origins(&config, &public_base_url),
+            },
             ..ApiConfig::default()
         };
         let mut state = AppState::new(
@@ -540,6 +543,27 @@ fn warn_about_limits(config: &Config) {
              every database connection at once (see docs/operations.md, Sizing)"
         );
     }
+}
+
+/// The origins of the presigned URLs the service hands out, where the console sends bytes
+/// straight from the browser: the S3 endpoint the URLs are signed for (one origin per bucket
+/// with virtual-host addressing), or the local store's public base.
+fn direct_upload_origins(config: &Config, public_base_url: &str) -> Vec<String> {
+    let origin = |url: &str| web_origin(&format!("{}/", origin_part(url)));
+    let Some(s3) = &config.object_store else {
+        return origin(public_base_url).into_iter().collect();
+    };
+    let Some(base) = s3_config(s3, config.presign_ttl).presign_url().ok() else {
+        return Vec::new();
+    };
+    if s3.path_style {
+        return origin(&base).into_iter().collect();
+    }
+    let (scheme, host) = base.split_once("://").unwrap_or(("http", base.as_str()));
+    [&s3.bucket_users, &s3.bucket_companies, &s3.bucket_projects]
+        .into_iter()
+        .filter_map(|bucket| origin(&format!("{scheme}://{bucket}.{host}")))
+        .collect()
 }
 
 /// `scheme://authority` of a URL (`PUBLIC_BASE_URL` may carry a path).

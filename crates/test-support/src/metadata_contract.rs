@@ -21,8 +21,8 @@ use storage_domain::model::{
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, Checkout, DeleteFile, Expectation, ListEntry,
-    MetadataStore, NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
-    WriteMode,
+    MetadataStore, NewVersion, ReleaseLock, RepoError, ReviewCursor, ReviewTransition, SetArchived,
+    SetTags, WriteMode,
 };
 
 /// The store under test.
@@ -2093,4 +2093,104 @@ pub async fn deferred_deletions_wait_for_their_time(store: Store) {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].id, queued[0].id);
     assert_eq!(claimed[0].attempts, 1);
+}
+
+/// `list_pending_reviews` lists the versions `pending_validation` of the files under a
+/// directory (any depth, that owner only), oldest first, each with its file and live lock;
+/// drafts and decided versions are left out; a page resumes strictly after its cursor.
+pub async fn pending_reviews_are_listed_oldest_first(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let pending = async |path: &FilePath| {
+        let r = reserve(&store, path, &alice).await;
+        store
+            .commit_version(new_version(&r, UPSERT, VersionStatus::PendingValidation))
+            .await
+            .unwrap()
+    };
+    let a = file("/projects/p1/r/a.pdf");
+    let b = file("/projects/p1/r/sub/b.pdf");
+    let (_, a1) = pending(&a).await;
+    let (_, b1) = pending(&b).await;
+    let (a_file, a2) = pending(&a).await;
+    // Not listed: a draft, a rejected version, versions outside the directory.
+    upload(&store, &file("/projects/p1/r/draft.pdf"), &alice).await;
+    let (_, rejected) = pending(&file("/projects/p1/r/rejected.pdf")).await;
+    store
+        .review_version(review(
+            &rejected,
+            &file("/projects/p1/r/rejected.pdf"),
+            VersionStatus::Rejected,
+            &bob,
+        ))
+        .await
+        .unwrap();
+    pending(&file("/projects/p1/rest/c.pdf")).await;
+    pending(&file("/projects/p2/r/d.pdf")).await;
+    lock(&store, &a_file, &bob, Duration::from_secs(600))
+        .await
+        .unwrap();
+
+    let all = store
+        .list_pending_reviews(&dir("/projects/p1/r/"), None, 10)
+        .await
+        .unwrap();
+    let seen: Vec<(VersionId, String)> = all
+        .iter()
+        .map(|r| (r.version.id, r.file.path.as_str().to_owned()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (a1.id, a.as_str().to_owned()),
+            (b1.id, b.as_str().to_owned()),
+            (a2.id, a.as_str().to_owned()),
+        ]
+    );
+    assert!(
+        all.iter()
+            .all(|r| r.version.status == VersionStatus::PendingValidation
+                && r.version.file_id == r.file.id)
+    );
+    assert_eq!(all[0].file.lock.as_ref().map(|l| &l.holder), Some(&bob));
+    assert!(all[1].file.lock.is_none());
+    assert_eq!(all[2].version, a2);
+
+    // Pages: strictly after the last version sent.
+    let first = store
+        .list_pending_reviews(&dir("/projects/p1/r/"), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    let last = &first[1].version;
+    let rest = store
+        .list_pending_reviews(
+            &dir("/projects/p1/r/"),
+            Some(ReviewCursor {
+                created_at: last.created_at,
+                version_id: last.id,
+            }),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|r| r.version.id).collect::<Vec<_>>(),
+        vec![a2.id]
+    );
+    assert!(
+        store
+            .list_pending_reviews(&dir("/projects/p1/r/sub/"), None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.version.id)
+            .eq([b1.id])
+    );
+    assert!(
+        store
+            .list_pending_reviews(&dir("/projects/p3/"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

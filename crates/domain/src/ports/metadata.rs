@@ -229,6 +229,20 @@ pub struct LockedFile {
     pub lock: Lock,
 }
 
+/// A version waiting for review (`pending_validation`) and its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingReview {
+    pub file: FileRecord,
+    pub version: Version,
+}
+
+/// Keyset position in the review queue (oldest first): the last version sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewCursor {
+    pub created_at: DateTime<Utc>,
+    pub version_id: VersionId,
+}
+
 /// Which audit events to list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuditScope {
@@ -299,6 +313,16 @@ pub trait MetadataStore: Send + Sync {
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<LockedFile>, RepoError>;
+
+    /// The versions `pending_validation` of files under `dir` (at any depth), oldest first by
+    /// `(created_at, id)`, strictly after `after`, at most `limit`; each with its file (and
+    /// the file's live lock).
+    async fn list_pending_reviews(
+        &self,
+        dir: &DirPath,
+        after: Option<ReviewCursor>,
+        limit: u32,
+    ) -> Result<Vec<PendingReview>, RepoError>;
 
     /// Audit events of a file or a directory's subtree, newest first, strictly before
     /// `before`, at most `limit`. Events outlive the files they mention.

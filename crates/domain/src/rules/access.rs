@@ -34,6 +34,8 @@ pub enum Operation {
     ForceUnlock,
     /// `GET /locks`.
     ListLocks,
+    /// `GET /reviews`.
+    ListReviews,
     /// `POST /versions/commit`, on the source (the workspace file).
     CommitFrom,
     /// `POST /versions/commit`, on the target.
@@ -53,7 +55,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 22] = [
+    pub const ALL: [Operation; 23] = [
         Operation::List,
         Operation::ReadMetadata,
         Operation::UpdateTags,
@@ -68,6 +70,7 @@ impl Operation {
         Operation::Unlock,
         Operation::ForceUnlock,
         Operation::ListLocks,
+        Operation::ListReviews,
         Operation::CommitFrom,
         Operation::CommitInto,
         Operation::Submit,
@@ -102,6 +105,7 @@ impl Operation {
             | Operation::PresignDownload
             | Operation::CopyFrom
             | Operation::ListLocks
+            | Operation::ListReviews
             | Operation::CommitFrom
             | Operation::Audit => return None,
         })
@@ -117,6 +121,7 @@ impl Operation {
             | Operation::PresignDownload
             | Operation::CopyFrom
             | Operation::ListLocks
+            | Operation::ListReviews
             | Operation::CommitFrom
             | Operation::Audit => ProjectAction::Read,
             Operation::UpdateTags
@@ -183,7 +188,7 @@ mod tests {
     fn the_full_table() {
         use Operation as O;
         use ProjectAction as A;
-        let expected: [(Operation, ProjectAction); 22] = [
+        let expected: [(Operation, ProjectAction); 23] = [
             (O::List, A::Read),
             (O::ReadMetadata, A::Read),
             (O::UpdateTags, A::Write),
@@ -198,6 +203,7 @@ mod tests {
             (O::Unlock, A::Lock),
             (O::ForceUnlock, A::Validate),
             (O::ListLocks, A::Read),
+            (O::ListReviews, A::Read),
             (O::CommitFrom, A::Read),
             (O::CommitInto, A::Write),
             (O::Submit, A::Write),
@@ -237,6 +243,7 @@ mod tests {
             Operation::PresignDownload,
             Operation::CopyFrom,
             Operation::ListLocks,
+            Operation::ListReviews,
             Operation::CommitFrom,
             Operation::Audit,
         ];

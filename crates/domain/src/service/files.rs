@@ -1,10 +1,8 @@
 //! Reading and managing files: list, metadata, tags, versions, audit, archive, delete.
 
-use chrono::{DateTime, Datelike, Utc};
-
 use super::{
     Limit, Need, StorageService, check_tags, decode_cursor, encode_cursor,
-    pagination::malformed_cursor,
+    pagination::{decode_time_cursor, encode_time_cursor, malformed_cursor},
 };
 use crate::error::StorageError;
 use crate::model::{
@@ -32,7 +30,7 @@ pub struct AuditPage {
 const LIST_CURSOR: &str = "list";
 const AUDIT_CURSOR: &str = "audit";
 
-fn dir_need(op: Operation, dir: &DirPath) -> Need<'_> {
+pub(crate) fn dir_need(op: Operation, dir: &DirPath) -> Need<'_> {
     Need {
         op,
         bucket: dir.bucket(),
@@ -277,29 +275,18 @@ fn decode_list_cursor(cursor: &str) -> Result<String, StorageError> {
 }
 
 fn encode_audit_cursor(event: &AuditEvent) -> String {
-    encode_cursor(
-        AUDIT_CURSOR,
-        &format!("{}|{}", event.at.to_rfc3339(), event.id),
-    )
+    encode_time_cursor(AUDIT_CURSOR, event.at, event.id)
 }
 
 fn decode_audit_cursor(cursor: &str) -> Result<AuditCursor, StorageError> {
-    let raw = decode_cursor(AUDIT_CURSOR, cursor)?;
-    let malformed = || StorageError::invalid("malformed cursor");
-    let (at, id) = raw.split_once('|').ok_or_else(malformed)?;
-    let at = DateTime::parse_from_rfc3339(at)
-        .map_err(|_| malformed())?
-        .with_timezone(&Utc);
-    // Times the service writes (both stores hold years 1970 to 9999 alike).
-    if !(1970..=9999).contains(&at.year()) {
-        return Err(malformed());
-    }
-    let id = AuditId::parse(id).map_err(|_| malformed())?;
+    let (at, id) = decode_time_cursor(AUDIT_CURSOR, cursor, AuditId::parse)?;
     Ok(AuditCursor { at, id })
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
 
     #[test]

@@ -13,6 +13,7 @@ mod locks;
 mod meter;
 mod pagination;
 mod review;
+mod reviews;
 mod transfer;
 
 use std::{sync::Arc, time::Duration};
@@ -36,6 +37,7 @@ pub use limits::{TransferKind, TransferLimits, TransferPermit, transfer_refusal}
 pub use locks::LockPage;
 pub use meter::{MeteredStream, UploadMeter};
 pub use pagination::{Limit, decode_cursor, encode_cursor};
+pub use reviews::ReviewPage;
 pub use transfer::{
     CompleteForm, Download, DownloadRequest, PresignUploadRequest, PresignedDownload,
     PresignedUpload, ProxyUpload, UploadResult, content_disposition,

@@ -1,6 +1,7 @@
 //! Page sizes and opaque cursors.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Datelike, Utc};
 
 use crate::error::StorageError;
 
@@ -65,6 +66,37 @@ pub fn decode_cursor(kind: &str, cursor: &str) -> Result<String, StorageError> {
         .filter(|position| !position.chars().any(char::is_control))
         .map(str::to_owned)
         .ok_or_else(malformed_cursor)
+}
+
+/// A cursor of a listing in time order: the last item's time and id, `<RFC 3339>|<id>`.
+pub(crate) fn encode_time_cursor(
+    kind: &str,
+    at: DateTime<Utc>,
+    id: impl std::fmt::Display,
+) -> String {
+    encode_cursor(kind, &format!("{}|{id}", at.to_rfc3339()))
+}
+
+/// Reads back a cursor of [`encode_time_cursor`]: the time (a year the stores hold alike, 1970
+/// to 9999) and the id, parsed by `parse_id`.
+///
+/// # Errors
+/// [`StorageError::InvalidRequest`] for any other cursor.
+pub(crate) fn decode_time_cursor<I, E>(
+    kind: &str,
+    cursor: &str,
+    parse_id: impl FnOnce(&str) -> Result<I, E>,
+) -> Result<(DateTime<Utc>, I), StorageError> {
+    let raw = decode_cursor(kind, cursor)?;
+    let (at, id) = raw.split_once('|').ok_or_else(malformed_cursor)?;
+    let at = DateTime::parse_from_rfc3339(at)
+        .map_err(|_| malformed_cursor())?
+        .with_timezone(&Utc);
+    if !(1970..=9999).contains(&at.year()) {
+        return Err(malformed_cursor());
+    }
+    let id = parse_id(id).map_err(|_| malformed_cursor())?;
+    Ok((at, id))
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use crate::{
     context::Caller,
     dto::{
         CommitRequest, CopyRequest, FileVersionResponse, LockRequest, LockResponse, LocksQuery,
-        LocksResponse, OK, ReviewRequest, UnlockRequest, UnlockResponse,
+        LocksResponse, OK, ReviewRequest, ReviewsQuery, ReviewsResponse, UnlockRequest,
+        UnlockResponse,
     },
     error::ApiError,
     openapi::Errors,
@@ -123,6 +124,33 @@ pub(crate) async fn locks(
         Ok::<_, StorageError>(ok(LocksResponse {
             status: OK.to_owned(),
             locks: page.locks.iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    };
+    run.await.map_err(|e| caller.fail(e))
+}
+
+/// The versions waiting for review (`pending_validation`) of the files under a directory, at
+/// any depth, oldest first, each with its file (action `read`).
+#[utoipa::path(
+    get, path = "/reviews", operation_id = "list_reviews", tag = "versions", params(ReviewsQuery),
+    responses((status = 200, description = "One page of versions waiting for review", body = ReviewsResponse), Errors)
+)]
+pub(crate) async fn reviews(
+    caller: Caller,
+    state: State,
+    q: Query<ReviewsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let run = async {
+        let dir = DirPath::parse_request(&q.bucket, &q.path)?;
+        let limit = Limit::new(q.limit)?;
+        let page = state
+            .service()
+            .list_reviews(&caller.0, dir, q.cursor.as_deref(), limit)
+            .await?;
+        Ok::<_, StorageError>(ok(ReviewsResponse {
+            status: OK.to_owned(),
+            reviews: page.reviews.iter().map(Into::into).collect(),
             next_cursor: page.next_cursor,
         }))
     };

@@ -37,7 +37,7 @@ pub(crate) fn ok<T: Serialize>(body: T) -> HttpResponse {
 }
 
 /// A resource whose other methods answer 405 in the contract's shape.
-fn resource(path: &str, allow: &'static str) -> Resource {
+pub(crate) fn resource(path: &str, allow: &'static str) -> Resource {
     web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
         Err::<HttpResponse, _>(ApiError::from_failure(
             Failure::MethodNotAllowed { allow },
@@ -77,6 +77,7 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
     });
     let serves_metrics = state.serves_metrics();
     let cors = state.config().browser.cors();
+    let console = crate::console::resources(&state.config().console);
     let mut scope = web::scope("")
         // CORS answers preflights (every route, `/blob` included) before routing; the request
         // id wraps it, so its answers carry an id too.
@@ -111,6 +112,7 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(resource("/unlock", "POST").route(web::post().to(unlock)))
         .service(resource("/locks", "GET").route(web::get().to(locks)))
         .service(resource("/versions", "GET").route(web::get().to(versions)))
+        .service(resource("/reviews", "GET").route(web::get().to(reviews)))
         .service(resource("/versions/commit", "POST").route(web::post().to(commit)))
         .service(resource("/versions/{version_id}/approve", "POST").route(web::post().to(approve)))
         .service(resource("/versions/{version_id}/reject", "POST").route(web::post().to(reject)))
@@ -118,7 +120,8 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(resource("/archive", "POST").route(web::post().to(archive)))
         .service(resource("/unarchive", "POST").route(web::post().to(unarchive)))
         .service(resource("/delete", "DELETE").route(web::delete().to(delete)))
-        .service(resource("/audit", "GET").route(web::get().to(audit)));
+        .service(resource("/audit", "GET").route(web::get().to(audit)))
+        .service(console);
     if serves_metrics {
         scope = scope.service(resource("/metrics", "GET").route(web::get().to(metrics)));
     }

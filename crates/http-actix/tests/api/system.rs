@@ -128,3 +128,50 @@ async fn the_document_and_the_docs_page_are_served() {
     let html = test::read_body(res).await;
     assert!(String::from_utf8_lossy(&html).contains("api-reference"));
 }
+
+/// The console: the same page for every view (deep links), its assets, each under the strict
+/// policy; an unknown asset and another method answer in the contract's shape.
+#[actix_web::test]
+async fn the_console_is_served_under_a_strict_policy() {
+    let app = Setup::new().app().await;
+    for (uri, content_type) in [
+        ("/console", "text/html; charset=utf-8"),
+        ("/console/", "text/html; charset=utf-8"),
+        (
+            "/console/browse/projects/5678/docs%20and%20notes/",
+            "text/html; charset=utf-8",
+        ),
+        ("/console/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/console/assets/console.css", "text/css; charset=utf-8"),
+    ] {
+        let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+        assert_eq!(res.status(), 200, "{uri}");
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("content-type"), content_type, "{uri}");
+        let policy = header("content-security-policy");
+        assert!(
+            policy.contains("default-src 'none'")
+                && policy.contains("script-src 'self';")
+                && !policy.contains("unsafe"),
+            "{uri}: {policy}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{uri}");
+    }
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/console/assets/missing.js")
+            .to_request(),
+    )
+    .await;
+    error_body(res, 404, "invalid_request").await;
+    let res =
+        test::call_service(&app, test::TestRequest::post().uri("/console").to_request()).await;
+    error_body(res, 405, "invalid_request").await;
+}

@@ -10,6 +10,7 @@
 
 mod listing;
 mod reads;
+mod reviews;
 mod writes;
 
 use std::future::Future;
@@ -30,7 +31,8 @@ use storage_domain::model::{
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-    NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
+    NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition, SetArchived,
+    SetTags,
 };
 
 use crate::config::PgConfig;
@@ -238,6 +240,17 @@ impl MetadataStore for PgMetadataStore {
         limit: u32,
     ) -> Result<Vec<LockedFile>, RepoError> {
         reads::list_locks(&mut *self.conn().await?, dir, after, limit)
+            .await
+            .map_err(repo)
+    }
+
+    async fn list_pending_reviews(
+        &self,
+        dir: &DirPath,
+        after: Option<ReviewCursor>,
+        limit: u32,
+    ) -> Result<Vec<PendingReview>, RepoError> {
+        reviews::list_pending_reviews(&mut *self.conn().await?, dir, after, limit)
             .await
             .map_err(repo)
     }

@@ -8,7 +8,9 @@
 //!   schema-valid request refused;
 //! - `browser`: headless Chromium on a page of another origin: cookie, CORS, `FormData` upload,
 //!   presigned uploads straight to Garage and to the local store, download name, lock; and the
-//!   same page from an origin that is not allowed changes nothing.
+//!   same page from an origin that is not allowed changes nothing;
+//! - `console`: the web console (`/console`) in headless Chromium, an author and a reviewer
+//!   clicking through the seed's workflows, on the embedded default and on PostgreSQL + Garage.
 //!
 //! The tools come from `tests/run.sh` (`tests/support/consumers.sh`, which installs and caches
 //! them and exports `TEST_CONSUMER_*`); run these tests through it.
@@ -20,6 +22,7 @@
 mod support;
 
 mod browser;
+mod console;
 mod generated_client;
 mod schemathesis;
 

@@ -394,7 +394,11 @@ async fn nul_and_control_characters_in_tags_and_cursors_are_refused() {
             .await
             .err(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest);
     }
-    for (route, kind) in [("/list", "list"), ("/locks", "locks")] {
+    for (route, kind) in [
+        ("/list", "list"),
+        ("/locks", "locks"),
+        ("/reviews", "reviews"),
+    ] {
         for position in ["a\u{0}b", "/users/alice/a\u{0}", "\u{7f}"] {
             alice
                 .get(

@@ -8,6 +8,7 @@
 
 mod listing;
 mod reads;
+mod reviews;
 mod writes;
 
 use std::path::PathBuf;
@@ -24,7 +25,8 @@ use storage_domain::model::{
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-    NewVersion, ReleaseLock, RepoError, ReviewTransition, SetArchived, SetTags,
+    NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition, SetArchived,
+    SetTags,
 };
 
 use crate::config::SqliteConfig;
@@ -249,6 +251,18 @@ impl MetadataStore for SqliteMetadataStore {
     ) -> Result<Vec<LockedFile>, RepoError> {
         self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
             reads::list_locks(c, &d, a, l)
+        })
+        .await
+    }
+
+    async fn list_pending_reviews(
+        &self,
+        dir: &DirPath,
+        after: Option<ReviewCursor>,
+        limit: u32,
+    ) -> Result<Vec<PendingReview>, RepoError> {
+        self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
+            reviews::list_pending_reviews(c, &d, a, l)
         })
         .await
     }

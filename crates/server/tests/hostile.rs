@@ -190,10 +190,7 @@ fn content_of(route: &str, body: &Value) -> Value {
                 .unwrap_or_default(),
         ),
         "/audit" => json!(body["events"].as_array().map_or(0, Vec::len)),
-        "/upload/proxy" => json!([
-            body["version"]["message"],
-            body["version"]["content_type"]
-        ]),
+        "/upload/proxy" => json!([body["version"]["message"], body["version"]["content_type"]]),
         "/unlock" => body["released"]["holder"].clone(),
         _ => Value::Null,
     }

@@ -199,14 +199,24 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
     let up_growth = runs
         .iter()
         .filter_map(|r| {
-            Some(r["upload_peak_rss_kib"].as_u64()? - r["upload_rss_before_kib"].as_u64()?)
+            // Saturating: the peak is read after the transfer, the RSS before it; when the
+            // kernel did not reset the peak, the difference would wrap.
+            Some(
+                r["upload_peak_rss_kib"]
+                    .as_u64()?
+                    .saturating_sub(r["upload_rss_before_kib"].as_u64()?),
+            )
         })
         .max()
         .unwrap_or(0);
     let down_growth = runs
         .iter()
         .filter_map(|r| {
-            Some(r["download_peak_rss_kib"].as_u64()? - r["download_rss_before_kib"].as_u64()?)
+            Some(
+                r["download_peak_rss_kib"]
+                    .as_u64()?
+                    .saturating_sub(r["download_rss_before_kib"].as_u64()?),
+            )
         })
         .max()
         .unwrap_or(0);

@@ -30,7 +30,7 @@ use storage_s3_minio::{BucketNames, S3BlobStore, S3Config};
 use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
 
 use crate::{
-    config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings, web_origin},
+    config::{AppEnv, Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings, web_origin},
     observability::{self, Observability},
     secrets,
     signed_blobs::SignedBlobRoutes,
@@ -536,6 +536,7 @@ impl Application {
             ..ServerConfig::default()
         };
         warn_about_limits(&config);
+        warn_about_service_urls(&config, &public_base_url);
         let shutdown = observability.drain_after(shutdown, config.ops.readiness_delay);
         let server = storage_http_actix::build_server(listener, state, &server_config, shutdown)
             .map_err(bind_error)?;
@@ -593,6 +594,23 @@ fn warn_about_limits(config: &Config) {
             db_pool_max_size = db.pool_max_size,
             "MAX_CONCURRENT_UPLOADS is not below DB_POOL_MAX_SIZE: a burst of uploads can take \
              every database connection at once (see docs/operations.md, Sizing)"
+        );
+    }
+}
+
+/// Says when, on S3 in staging or production, the service's own upload URLs (presigns without
+/// a size) are based on an address derived from `BIND_ADDR`, which clients elsewhere may not
+/// reach.
+fn warn_about_service_urls(config: &Config, public_base_url: &str) {
+    if config.object_store.is_some()
+        && config.embedded.public_base_url.is_none()
+        && matches!(config.env, AppEnv::Staging | AppEnv::Production)
+    {
+        tracing::warn!(
+            public_base_url,
+            "PUBLIC_BASE_URL is not set: presigned uploads without a size get upload URLs to the \
+             service at this derived address; set it to the address clients reach the service \
+             by (see docs/operations.md, Presigned URLs and the public endpoint)"
         );
     }
 }

@@ -29,7 +29,7 @@ use tokio::{
 use storage_local_fs::UrlSigner;
 
 use crate::support::{
-    App, MAX_UPLOAD, OPEN_RESERVATIONS, Objects, Options, Resp, count, eventually, numbers,
+    App, As, MAX_UPLOAD, OPEN_RESERVATIONS, Objects, Options, Resp, count, eventually, numbers,
     put_presigned, sha256_hex,
 };
 
@@ -395,13 +395,25 @@ async fn put_to_service(
     })
 }
 
-/// The staging key a URL of the service names (`{base}/blob/users/<key>?…`).
-fn staging_key_of(url: &str) -> ObjectKey {
+/// A presign of `path` (in `users`) without a size: the answer, its URL, its upload id, and
+/// the staging key the URL names (`{base}/blob/users/<key>?…`).
+async fn presign_without_size(
+    user: &As<'_>,
+    path: &str,
+    content_type: &str,
+) -> (Value, String, String, (BucketKind, ObjectKey)) {
+    let presigned = user
+        .presign_upload(path, json!({"content_type": content_type}))
+        .await
+        .ok();
+    let url = presigned["url"].as_str().expect("url").to_owned();
+    let upload_id = presigned["upload_id"].as_str().expect("upload_id").to_owned();
     let key = url
         .split_once("/blob/users/")
         .and_then(|(_, rest)| rest.split('?').next())
         .expect("a /blob/users/ URL");
-    ObjectKey::from_stored(key)
+    let staging = (BucketKind::Users, ObjectKey::from_stored(key));
+    (presigned, url, upload_id, staging)
 }
 
 fn chunked(len: usize, byte: u8) -> reqwest::Body {
@@ -419,12 +431,8 @@ async fn an_unsized_presign_on_s3_gets_a_service_url_bounded_by_the_upload_limit
     let objects = Objects::connect().await;
     let alice = app.user("alice");
     let path = "/users/alice/unsized.bin";
-    let presigned = alice
-        .presign_upload(path, json!({"content_type": "application/octet-stream"}))
-        .await
-        .ok();
-    let url = presigned["url"].as_str().unwrap().to_owned();
-    let upload_id = presigned["upload_id"].as_str().unwrap().to_owned();
+    let (presigned, url, upload_id, staging) =
+        presign_without_size(&alice, path, "application/octet-stream").await;
     assert!(
         url.starts_with(&format!("{}/blob/users/~staging/alice/", app.base)),
         "a URL to the service itself: {url}"
@@ -435,7 +443,6 @@ async fn an_unsized_presign_on_s3_gets_a_service_url_bounded_by_the_upload_limit
         "no length signed"
     );
     assert_eq!(presigned["max_bytes"], MAX_UPLOAD);
-    let staging = (BucketKind::Users, staging_key_of(&url));
     let content_type = || vec![("Content-Type", "application/octet-stream".to_owned())];
 
     // Over MAX_UPLOAD_BYTES: announced, refused before a byte is read; chunked, cut as soon as
@@ -524,13 +531,7 @@ async fn a_forged_or_expired_service_upload_url_is_refused() {
     let objects = Objects::connect().await;
     let alice = app.user("alice");
     let path = "/users/alice/forged.bin";
-    let presigned = alice
-        .presign_upload(path, json!({"content_type": "text/plain"}))
-        .await
-        .ok();
-    let url = presigned["url"].as_str().unwrap().to_owned();
-    let upload_id = presigned["upload_id"].as_str().unwrap().to_owned();
-    let staging = (BucketKind::Users, staging_key_of(&url));
+    let (_, url, upload_id, staging) = presign_without_size(&alice, path, "text/plain").await;
     let headers = [("Content-Type", "text/plain".to_owned())];
     let ttl = Duration::from_secs(900);
     let sign = |secret: &[u8], now: chrono::DateTime<chrono::Utc>| {

@@ -407,7 +407,10 @@ async fn presign_without_size(
         .await
         .ok();
     let url = presigned["url"].as_str().expect("url").to_owned();
-    let upload_id = presigned["upload_id"].as_str().expect("upload_id").to_owned();
+    let upload_id = presigned["upload_id"]
+        .as_str()
+        .expect("upload_id")
+        .to_owned();
     let key = url
         .split_once("/blob/users/")
         .and_then(|(_, rest)| rest.split('?').next())

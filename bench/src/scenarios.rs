@@ -136,6 +136,14 @@ async fn small_upload(api: &Api, path: &str, bytes: Vec<u8>) -> anyhow::Result<(
     Ok(())
 }
 
+/// Seconds since the epoch, for the phase lines printed on stderr (to line them up with a CPU
+/// sampler running beside the bench).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// 1 GiB (by default) through the service vs straight to Garage, with the service's memory.
 pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Result<()> {
     let size = o.size_mib * MIB;
@@ -147,6 +155,11 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
         eprintln!("[bench] proxy: repetition {}/{}", rep + 1, o.reps);
         let key = ObjectKey::from_stored(format!("bench/{}", uuid::Uuid::new_v4().as_simple()));
         let (direct_put, direct_get) = direct_run(&store, &key, size).await?;
+        let direct_end = unix_now();
+        eprintln!(
+            "[bench] proxy: direct GET from {:.1} to {direct_end:.1}",
+            direct_end - direct_get.as_secs_f64()
+        );
         store.delete(BucketKind::Users, &key).await?;
 
         let path = format!("/users/{USER}/proxy/{rep}.bin");
@@ -156,7 +169,12 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
         let (put_peak, _) = b.server.memory_kib()?;
         b.server.reset_peak()?;
         let (_, get_base) = b.server.memory_kib()?;
+        let get_start = unix_now();
         let get = proxy_download(&b.api, &path, size).await?;
+        eprintln!(
+            "[bench] proxy: proxy GET from {get_start:.1} to {:.1}",
+            unix_now()
+        );
         let (get_peak, _) = b.server.memory_kib()?;
         delete_file(&b.api, &path).await?;
         runs.push(json!({
@@ -181,14 +199,24 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
     let up_growth = runs
         .iter()
         .filter_map(|r| {
-            Some(r["upload_peak_rss_kib"].as_u64()? - r["upload_rss_before_kib"].as_u64()?)
+            // Saturating: the peak is read after the transfer, the RSS before it; when the
+            // kernel did not reset the peak, the difference would wrap.
+            Some(
+                r["upload_peak_rss_kib"]
+                    .as_u64()?
+                    .saturating_sub(r["upload_rss_before_kib"].as_u64()?),
+            )
         })
         .max()
         .unwrap_or(0);
     let down_growth = runs
         .iter()
         .filter_map(|r| {
-            Some(r["download_peak_rss_kib"].as_u64()? - r["download_rss_before_kib"].as_u64()?)
+            Some(
+                r["download_peak_rss_kib"]
+                    .as_u64()?
+                    .saturating_sub(r["download_rss_before_kib"].as_u64()?),
+            )
         })
         .max()
         .unwrap_or(0);

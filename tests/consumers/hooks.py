@@ -11,8 +11,9 @@ involved already satisfy their own schemas:
 - a `cursor` is one the service gave for that listing: invented ones are left out (the stateful
   phase and the examples send real ones), and a `/locks` cursor names a file under the
   directory listed (one of another listing is refused);
-- a presigned upload announces its `size` (optional in the contract, required when the object
-  store is S3, as here: an upload URL must bound what it stores);
+- a presigned upload announces its `size` (optional in the contract: without it, on S3, the URL
+  is the service's own `/blob` route, which the e2e tests exercise; with it, the fuzzer's PUT
+  goes to Garage's URL signed for that length);
 - tags hold no control character other than the line feed, keys of 1 to 128 bytes, at most 64
   of them and 8 levels (docs/api.md, "Tags").
 

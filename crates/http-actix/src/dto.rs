@@ -523,6 +523,9 @@ pub struct PresignUploadResponse {
     #[schema(example = "ok")]
     pub status: String,
     pub upload_id: Uuid,
+    /// The object store's presigned URL, or, for an upload of unannounced size on S3 (and
+    /// every upload of the embedded local store), a signed URL to the service itself
+    /// (`/blob/...`). The same requests work with either.
     pub url: String,
     /// Always `PUT`.
     pub method: HttpMethod,
@@ -1010,8 +1013,9 @@ pub struct PresignUploadRequest {
     pub content_type: Option<String>,
     /// The size to be uploaded in bytes, at most `MAX_UPLOAD_BYTES` (default 5 GiB): the URL is
     /// signed for exactly this length (the store refuses any other), and completion checks it.
-    /// Required when the object store is S3 (`invalid_request` without it); optional on the
-    /// embedded local store, whose URLs the service bounds itself.
+    /// Without it, the URL is the service's own (`/blob/...`; on S3 only for uploads of
+    /// unannounced size, on the embedded local store always): the service streams the PUT
+    /// into the store and refuses it past `MAX_UPLOAD_BYTES`.
     #[serde(default, deserialize_with = "optional_whole")]
     #[schema(maximum = 5_368_709_120_u64, example = 12)]
     pub size: Option<u64>,

@@ -135,8 +135,9 @@ impl AppState {
         }
     }
 
-    /// Serves the signed URLs of a store that has none of its own (the local directory) at
-    /// `PUT|GET /blob/{bucket}/{key...}`, with the service's upload limit.
+    /// Serves the service's own signed URLs (the local directory's, or on S3 the upload URLs
+    /// of uploads of unannounced size) at `PUT|GET /blob/{bucket}/{key...}`, with the
+    /// service's upload limit.
     #[must_use]
     pub fn with_signed_blobs(self, endpoint: Arc<dyn SignedBlobEndpoint>) -> Self {
         let mut inner = Arc::unwrap_or_clone(self.inner);

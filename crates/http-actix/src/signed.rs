@@ -1,7 +1,9 @@
-//! Signed blob URLs served by the service itself (the local store's presigned URLs).
+//! Signed blob URLs served by the service itself: every presigned URL of the local store, and
+//! on S3 the upload URLs of uploads whose size was not announced.
 //!
-//! A blob store that cannot serve presigned URLs on its own (a local directory) signs URLs to
-//! `PUT|GET /blob/{bucket}/{key...}` of this service. The HTTP layer receives those requests,
+//! A blob store that cannot serve presigned URLs on its own (a local directory), or cannot
+//! bound what its own upload URL stores (S3 without a signed length), gets URLs to
+//! `PUT|GET /blob/{bucket}/{key...}` of this service (the domain decides which uploads do). The HTTP layer receives those requests,
 //! asks the [`SignedBlobEndpoint`] to verify them (the endpoint owns the URL format and the
 //! key), and streams the bytes: a refused or expired URL answers 403 `access_denied`, never a
 //! 500. A PUT is also refused (403) once the presigned upload it was signed for was completed

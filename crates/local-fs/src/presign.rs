@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use storage_domain::{
     model::{BucketKind, ObjectKey},
-    ports::{PresignGetOptions, PresignMethod, PresignedRequest},
+    ports::{PresignGetOptions, PresignMethod, PresignedRequest, ServiceUploadUrls},
 };
 
 use crate::keys::check_key;
@@ -34,6 +34,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 const VERSION_TAG: &str = "storage-service local presign v1";
+/// What [`UrlSigner::derived`] signs under its parent secret to make the URLs' key.
+const DERIVATION_LABEL: &str = "storage-service upload URL key v1";
 const P_METHOD: &str = "method";
 const P_EXPIRES: &str = "expires";
 const P_CONTENT_TYPE: &str = "ct";
@@ -208,6 +210,21 @@ impl UrlSigner {
             base_url: base_url.trim_end_matches('/').to_owned(),
             max_ttl: max_ttl.min(MAX_TTL),
         })
+    }
+
+    /// A signer whose key is derived from another secret of the deployment (`parent`, e.g. the
+    /// object store's secret key, which every instance shares): HMAC-SHA256 of a fixed label
+    /// under `parent`, so the URLs' key is not `parent` itself and changes with it.
+    ///
+    /// # Errors
+    /// [`SecretError::TooShort`] for an empty `parent`.
+    pub fn derived(parent: &[u8], base_url: &str, max_ttl: Duration) -> Result<Self, SecretError> {
+        if parent.is_empty() {
+            return Err(SecretError::TooShort);
+        }
+        let mut mac = HmacSha256::new_from_slice(parent).map_err(|_| SecretError::TooShort)?;
+        mac.update(DERIVATION_LABEL.as_bytes());
+        Self::new(&mac.finalize().into_bytes(), base_url, max_ttl)
     }
 
     /// The base of the URLs.
@@ -416,6 +433,22 @@ impl UrlSigner {
             }),
             _ => Err(Refusal::Malformed("unknown signed method")),
         }
+    }
+}
+
+/// The service's own upload URLs (on S3, for uploads of unannounced size) are this store's
+/// URLs, served by the same `/blob` routes.
+impl ServiceUploadUrls for UrlSigner {
+    fn sign_put(
+        &self,
+        bucket: BucketKind,
+        key: &ObjectKey,
+        content_type: &str,
+        content_length: Option<u64>,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> PresignedRequest {
+        UrlSigner::sign_put(self, bucket, key, content_type, content_length, ttl, now)
     }
 }
 
@@ -680,6 +713,44 @@ mod tests {
         assert_eq!(
             s.verify(&request("GET", &dropped, None, None), now()),
             Err(Refusal::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_derived_key_is_neither_its_parent_nor_another_parents() {
+        let derived = UrlSigner::derived(b"minioadmin", "http://127.0.0.1:5000", MAX_TTL).unwrap();
+        let again = UrlSigner::derived(b"minioadmin", "http://127.0.0.1:5000", MAX_TTL).unwrap();
+        let p = derived.sign_put(
+            BucketKind::Users,
+            &key(),
+            "text/plain",
+            None,
+            Duration::from_secs(60),
+            now(),
+        );
+        let parts = parts(&p.url);
+        let put = request("PUT", &parts, Some("text/plain"), Some(3));
+        assert!(again.verify(&put, now()).is_ok(), "same parent, same key");
+        let other = UrlSigner::derived(b"minioadmin2", "http://127.0.0.1:5000", MAX_TTL).unwrap();
+        assert_eq!(other.verify(&put, now()), Err(Refusal::BadSignature));
+        // The parent itself, used as a key, does not verify a derived URL.
+        let derived = UrlSigner::derived(SECRET, "http://127.0.0.1:5000", MAX_TTL).unwrap();
+        let p = derived.sign_put(
+            BucketKind::Users,
+            &key(),
+            "text/plain",
+            None,
+            Duration::from_secs(60),
+            now(),
+        );
+        let parts = self::parts(&p.url);
+        let put = request("PUT", &parts, Some("text/plain"), Some(3));
+        assert!(derived.verify(&put, now()).is_ok());
+        let parent = UrlSigner::new(SECRET, "http://127.0.0.1:5000", MAX_TTL).unwrap();
+        assert_eq!(parent.verify(&put, now()), Err(Refusal::BadSignature));
+        assert_eq!(
+            UrlSigner::derived(b"", "http://x", MAX_TTL).unwrap_err(),
+            SecretError::TooShort
         );
     }
 

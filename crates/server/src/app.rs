@@ -12,7 +12,7 @@ use storage_domain::{
     model::Principal,
     ports::{
         AccessCheck, AccessDecision, BlobStore, Clock, MetadataStore, ProjectAccess,
-        ProjectAccessError, UuidV7Ids,
+        ProjectAccessError, ServiceUploadUrls, UuidV7Ids,
     },
     rules::LockTtl,
     service::{Ports, ServiceSettings, StorageService},
@@ -22,7 +22,7 @@ use storage_http_actix::{
     HealthReport, ServerConfig, SignedBlobEndpoint,
 };
 use storage_jwt_auth::JwtVerifier;
-use storage_local_fs::{LocalBlobStore, LocalConfig};
+use storage_local_fs::{LocalBlobStore, LocalConfig, UrlSigner};
 use storage_metrics::PoolProbe;
 use storage_pg_diesel::{PgConfig, PgMetadataStore};
 use storage_project_rbac::{HttpProjectAccess, PolicyProjectAccess};
@@ -30,10 +30,10 @@ use storage_s3_minio::{BucketNames, S3BlobStore, S3Config};
 use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
 
 use crate::{
-    config::{Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings, web_origin},
-    local_blobs::LocalSignedBlobs,
+    config::{AppEnv, Config, DatabaseSettings, ObjectStoreSettings, ProjectSettings, web_origin},
     observability::{self, Observability},
     secrets,
+    signed_blobs::SignedBlobRoutes,
 };
 
 /// Why the service could not start; each names what to fix.
@@ -147,9 +147,12 @@ pub struct Adapters {
     pub metadata: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub projects: Arc<dyn ProjectAccess>,
-    /// The local store's presigned URLs, served by the service itself (`/blob/...`), when the
-    /// blobs are the embedded local directory.
+    /// The service's own signed URLs, served by itself (`/blob/...`): every presigned URL of
+    /// the embedded local directory; on S3, the upload URLs of uploads of unannounced size.
     pub signed_blobs: Option<Arc<dyn SignedBlobEndpoint>>,
+    /// The domain's port to sign those upload URLs, where the blob store cannot bound an
+    /// upload of unannounced size itself (S3).
+    pub upload_urls: Option<Arc<dyn ServiceUploadUrls>>,
     /// The database's connection pools, by name, for the metrics.
     pub pools: Vec<(&'static str, PoolProbe)>,
 }
@@ -229,21 +232,11 @@ impl Adapters {
             }
             None => embedded_metadata(config).await?,
         };
-        let (blobs, signed_blobs): (Arc<dyn BlobStore>, Option<Arc<dyn SignedBlobEndpoint>>) =
-            match &config.object_store {
-                Some(s3) => (
-                    Arc::new(
-                        S3BlobStore::connect(s3_config(s3, config.presign_ttl))
-                            .await
-                            .map_err(|e| StartError::ObjectStore(e.to_string()))?,
-                    ),
-                    None,
-                ),
-                None => {
-                    let local = Arc::new(local_store(config, public_base_url).await?);
-                    (local.clone(), Some(Arc::new(LocalSignedBlobs(local))))
-                }
-            };
+        let BlobAdapters {
+            blobs,
+            signed_blobs,
+            upload_urls,
+        } = blob_adapters(config, public_base_url).await?;
         let projects: Arc<dyn ProjectAccess> = match &config.project {
             ProjectSettings::Remote(p) => {
                 Arc::new(HttpProjectAccess::new(p).map_err(|e| StartError::Project(e.to_string()))?)
@@ -273,10 +266,71 @@ impl Adapters {
             metadata,
             blobs,
             projects,
-            signed_blobs,
+            signed_blobs: Some(signed_blobs),
+            upload_urls,
             pools,
         })
     }
+}
+
+/// The blob store and the service's own signed URLs over it.
+struct BlobAdapters {
+    blobs: Arc<dyn BlobStore>,
+    signed_blobs: Arc<dyn SignedBlobEndpoint>,
+    upload_urls: Option<Arc<dyn ServiceUploadUrls>>,
+}
+
+/// S3 when configured, with the service's own URLs for uploads of unannounced size (PUT only);
+/// else the embedded local directory, all of whose URLs are the service's own.
+async fn blob_adapters(config: &Config, public_base_url: &str) -> Result<BlobAdapters, StartError> {
+    match &config.object_store {
+        Some(s3) => {
+            let store: Arc<dyn BlobStore> = Arc::new(
+                S3BlobStore::connect(s3_config(s3, config.presign_ttl))
+                    .await
+                    .map_err(|e| StartError::ObjectStore(e.to_string()))?,
+            );
+            let signer = service_url_signer(config, s3, public_base_url)?;
+            Ok(BlobAdapters {
+                blobs: store.clone(),
+                signed_blobs: Arc::new(SignedBlobRoutes::uploads(signer.clone(), store)),
+                upload_urls: Some(Arc::new(signer)),
+            })
+        }
+        None => {
+            let local = Arc::new(local_store(config, public_base_url).await?);
+            let signer = local.signer().clone();
+            Ok(BlobAdapters {
+                blobs: local.clone(),
+                signed_blobs: Arc::new(SignedBlobRoutes::uploads_and_downloads(signer, local)),
+                upload_urls: None,
+            })
+        }
+    }
+}
+
+/// The key of the service's own upload URLs on S3 (those of uploads of unannounced size):
+/// `LOCAL_PRESIGN_SECRET` when set, else derived from `MINIO_SECRET_KEY`, which every instance
+/// of a deployment shares (so a URL signed by one is served by any), and whose rotation ends
+/// these URLs as it ends the store's own.
+fn service_url_signer(
+    config: &Config,
+    s3: &ObjectStoreSettings,
+    public_base_url: &str,
+) -> Result<UrlSigner, StartError> {
+    let signer = match &config.embedded.presign_secret {
+        Some(secret) => UrlSigner::new(
+            secret.expose_secret().as_bytes(),
+            public_base_url,
+            config.presign_ttl,
+        ),
+        None => UrlSigner::derived(
+            s3.secret_key.expose_secret().as_bytes(),
+            public_base_url,
+            config.presign_ttl,
+        ),
+    };
+    signer.map_err(|e| StartError::Config(format!("LOCAL_PRESIGN_SECRET: {e}")))
 }
 
 /// The embedded metadata store: SQLite at `<DATA_DIR>/storage.sqlite3`, created and migrated
@@ -392,6 +446,7 @@ pub fn storage_service(adapters: &Adapters, config: &Config) -> StorageService {
             projects: adapters.projects.clone(),
             clock: Arc::new(TokioClock),
             ids: Arc::new(UuidV7Ids),
+            upload_urls: adapters.upload_urls.clone(),
         },
         service_settings(config),
     )
@@ -484,6 +539,7 @@ impl Application {
             ..ServerConfig::default()
         };
         warn_about_limits(&config);
+        warn_about_service_urls(&config, &public_base_url);
         let shutdown = observability.drain_after(shutdown, config.ops.readiness_delay);
         let server = storage_http_actix::build_server(listener, state, &server_config, shutdown)
             .map_err(bind_error)?;
@@ -564,6 +620,23 @@ fn direct_upload_origins(config: &Config, public_base_url: &str) -> Vec<String> 
         .into_iter()
         .filter_map(|bucket| origin(&format!("{scheme}://{bucket}.{host}")))
         .collect()
+}
+
+/// Says when, on S3 in staging or production, the service's own upload URLs (presigns without
+/// a size) are based on an address derived from `BIND_ADDR`, which clients elsewhere may not
+/// reach.
+fn warn_about_service_urls(config: &Config, public_base_url: &str) {
+    if config.object_store.is_some()
+        && config.embedded.public_base_url.is_none()
+        && matches!(config.env, AppEnv::Staging | AppEnv::Production)
+    {
+        tracing::warn!(
+            public_base_url,
+            "PUBLIC_BASE_URL is not set: presigned uploads without a size get upload URLs to the \
+             service at this derived address; set it to the address clients reach the service \
+             by (see docs/operations.md, Presigned URLs and the public endpoint)"
+        );
+    }
 }
 
 /// `scheme://authority` of a URL (`PUBLIC_BASE_URL` may carry a path).

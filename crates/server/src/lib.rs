@@ -3,7 +3,7 @@
 
 pub mod app;
 pub mod config;
-pub mod local_blobs;
 pub mod observability;
 pub mod secrets;
+pub mod signed_blobs;
 pub mod token;

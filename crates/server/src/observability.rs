@@ -146,6 +146,7 @@ impl Observability {
             blobs: Arc::new(MeteredBlobs::new(adapters.blobs, metrics.clone())),
             projects: Arc::new(MeteredProjects::new(adapters.projects, metrics.clone())),
             signed_blobs: adapters.signed_blobs,
+            upload_urls: adapters.upload_urls,
             pools: adapters.pools,
         }
     }

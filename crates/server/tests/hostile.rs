@@ -1,6 +1,7 @@
-//! Hostile input, generated: tags, cursors and paths sent over real HTTP through the domain to
-//! two instances of the service, one on PostgreSQL and one on SQLite (each with a local object
-//! directory), must get the same answer from both, and never a 5xx.
+//! Hostile input, generated: tags, cursors, paths, bucket names and free texts (upload and
+//! commit messages, review comments, force-unlock reasons, content types) sent over real HTTP
+//! through the domain to two instances of the service, one on PostgreSQL and one on SQLite
+//! (each with a local object directory), must get the same answer from both, and never a 5xx.
 //!
 //! A property test (proptest); `PROPTEST_CASES` sets the number of cases (64 by default here).
 //! Run through `tests/run.sh` (it starts the PostgreSQL the first instance needs).
@@ -28,6 +29,7 @@ use storage_test_support::postgres::{TestDatabase, fingerprint_dir};
 
 const SECRET: &str = "hostile-test-secret-0123456789abcdef";
 const FILE: &str = "/users/alice/t.txt";
+const LOCKED: &str = "/users/alice/locked.txt";
 
 /// One running instance.
 struct Instance {
@@ -88,7 +90,7 @@ async fn start(name: &'static str, database_url: Option<&str>) -> Instance {
         _data: data,
     };
     // The same files on both: one to tag, one in a sub-directory, one locked.
-    for path in [FILE, "/users/alice/dir/a.txt", "/users/alice/locked.txt"] {
+    for path in [FILE, "/users/alice/dir/a.txt", LOCKED] {
         let form = multipart::Form::new()
             .text("bucket", "users")
             .text("path", path)
@@ -108,7 +110,7 @@ async fn start(name: &'static str, database_url: Option<&str>) -> Instance {
             Method::POST,
             "/lock",
             &[],
-            Some(json!({"bucket": "users", "path": "/users/alice/locked.txt"})),
+            Some(json!({"bucket": "users", "path": LOCKED})),
         )
         .await;
     assert_eq!(locked.status, 200, "{name}: lock");
@@ -116,6 +118,33 @@ async fn start(name: &'static str, database_url: Option<&str>) -> Instance {
 }
 
 impl Instance {
+    /// A proxy upload of one byte to `path` with the text fields given.
+    async fn upload(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let mut form = multipart::Form::new()
+            .text("bucket", "users")
+            .text("path", path.to_owned());
+        for (name, value) in fields {
+            form = form.text((*name).to_owned(), (*value).to_owned());
+        }
+        let form = form.part("file", multipart::Part::bytes(b"y".to_vec()).file_name("f"));
+        let resp = self
+            .client
+            .post(format!("{}/upload/proxy", self.base))
+            .bearer_auth(&self.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let code = body["message"].as_str().map(str::to_owned);
+        Answer {
+            status,
+            code: (status >= 400).then_some(code).flatten(),
+            content: content_of("/upload/proxy", &body),
+        }
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -161,6 +190,8 @@ fn content_of(route: &str, body: &Value) -> Value {
                 .unwrap_or_default(),
         ),
         "/audit" => json!(body["events"].as_array().map_or(0, Vec::len)),
+        "/upload/proxy" => json!([body["version"]["message"], body["version"]["content_type"]]),
+        "/unlock" => body["released"]["holder"].clone(),
         _ => Value::Null,
     }
 }
@@ -233,12 +264,29 @@ fn path() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Bucket names: the three, near misses, and hostile text.
+fn bucket() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("users".to_owned()),
+        Just("users\u{0}".to_owned()),
+        Just("Users".to_owned()),
+        Just("projects\n".to_owned()),
+        hostile_text(4),
+    ]
+}
+
 #[derive(Debug, Clone)]
 struct Case {
     tags: Value,
     cursor: String,
     path: String,
+    bucket: String,
+    /// A message, comment or reason.
+    text: String,
 }
+
+/// A version id no store holds: the review routes check their comment before looking it up.
+const UNKNOWN_VERSION: &str = "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d";
 
 /// Every request of a case, on one instance.
 async fn answers(instance: &Instance, case: &Case) -> Vec<(&'static str, Answer)> {
@@ -333,6 +381,131 @@ async fn answers(instance: &Instance, case: &Case) -> Vec<(&'static str, Answer)
                 )
                 .await,
         ),
+        (
+            "GET /versions (path)",
+            instance
+                .send(
+                    Method::GET,
+                    "/versions",
+                    &[("bucket", "users"), ("path", &case.path)],
+                    None,
+                )
+                .await,
+        ),
+        (
+            "POST /lock (path)",
+            instance
+                .send(
+                    Method::POST,
+                    "/lock",
+                    &[],
+                    Some(json!({"bucket": "users", "path": case.path})),
+                )
+                .await,
+        ),
+        (
+            "GET /metadata (bucket)",
+            instance
+                .send(
+                    Method::GET,
+                    "/metadata",
+                    &[("bucket", &case.bucket), ("path", FILE)],
+                    None,
+                )
+                .await,
+        ),
+        (
+            "GET /list (bucket)",
+            instance
+                .send(
+                    Method::GET,
+                    "/list",
+                    &[("bucket", &case.bucket), ("path", dir)],
+                    None,
+                )
+                .await,
+        ),
+        (
+            "POST /upload/presign (bucket)",
+            instance
+                .send(
+                    Method::POST,
+                    "/upload/presign",
+                    &[],
+                    Some(json!({"bucket": case.bucket, "path": FILE})),
+                )
+                .await,
+        ),
+        (
+            "POST /upload/proxy (message)",
+            instance.upload(FILE, &[("message", &case.text)]).await,
+        ),
+        (
+            "POST /upload/proxy (content_type)",
+            instance.upload(FILE, &[("content_type", &case.text)]).await,
+        ),
+        (
+            "POST /versions/commit (message)",
+            instance
+                .send(
+                    Method::POST,
+                    "/versions/commit",
+                    &[],
+                    Some(json!({
+                        "source_bucket": "users", "source_path": "/users/alice/work.txt",
+                        "target_bucket": "users", "target_path": FILE,
+                        "message": case.text,
+                    })),
+                )
+                .await,
+        ),
+        (
+            "POST /versions/{id}/reject (comment)",
+            instance
+                .send(
+                    Method::POST,
+                    &format!("/versions/{UNKNOWN_VERSION}/reject"),
+                    &[],
+                    Some(json!({"comment": case.text})),
+                )
+                .await,
+        ),
+        (
+            "POST /versions/{id}/approve (comment)",
+            instance
+                .send(
+                    Method::POST,
+                    &format!("/versions/{UNKNOWN_VERSION}/approve"),
+                    &[],
+                    Some(json!({"comment": case.text})),
+                )
+                .await,
+        ),
+        (
+            "POST /unlock (reason)",
+            instance
+                .send(
+                    Method::POST,
+                    "/unlock",
+                    &[],
+                    Some(json!({"bucket": "users", "path": LOCKED, "force": true,
+                                "reason": case.text})),
+                )
+                .await,
+        ),
+        (
+            // Locked again for the next case (the lock of a file already its holder's is
+            // renewed): a reason that was accepted reached both stores' audit trail.
+            "POST /lock (again)",
+            instance
+                .send(
+                    Method::POST,
+                    "/lock",
+                    &[],
+                    Some(json!({"bucket": "users", "path": LOCKED})),
+                )
+                .await,
+        ),
     ]
 }
 
@@ -345,7 +518,7 @@ async fn migrated_database() -> TestDatabase {
 }
 
 #[test]
-fn generated_tags_cursors_and_paths_get_the_same_answer_from_both_stores_and_never_a_5xx() {
+fn generated_hostile_input_gets_the_same_answer_from_both_stores_and_never_a_5xx() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -367,10 +540,19 @@ fn generated_tags_cursors_and_paths_get_the_same_answer_from_both_stores_and_nev
         failure_persistence: None,
         ..RunnerConfig::default()
     });
-    let strategy =
-        (tags(), cursor(), path()).prop_map(|(tags, cursor, path)| Case { tags, cursor, path });
+    let strategy = (tags(), cursor(), path(), bucket(), hostile_text(12)).prop_map(
+        |(tags, cursor, path, bucket, text)| Case {
+            tags,
+            cursor,
+            path,
+            bucket,
+            text,
+        },
+    );
     let refused = std::cell::Cell::new(0usize);
     let served = std::cell::Cell::new(0usize);
+    let texts_refused = std::cell::Cell::new(0usize);
+    let texts_served = std::cell::Cell::new(0usize);
     let outcome = runner.run(&strategy, |case| {
         let (on_pg, on_sqlite) =
             runtime.block_on(async { (answers(&pg, &case).await, answers(&sqlite, &case).await) });
@@ -394,6 +576,15 @@ fn generated_tags_cursors_and_paths_get_the_same_answer_from_both_stores_and_nev
         } else {
             refused.set(refused.get() + 1);
         }
+        let message = on_pg
+            .iter()
+            .find(|(what, _)| *what == "POST /upload/proxy (message)")
+            .map_or(0, |(_, a)| a.status);
+        if message == 200 {
+            texts_served.set(texts_served.get() + 1);
+        } else {
+            texts_refused.set(texts_refused.get() + 1);
+        }
         Ok(())
     });
     if let Err(e) = outcome {
@@ -404,6 +595,12 @@ fn generated_tags_cursors_and_paths_get_the_same_answer_from_both_stores_and_nev
     assert!(
         served > 0 && refused > 0,
         "served {served}, refused {refused}"
+    );
+    // And texts kept and texts refused.
+    let (texts_served, texts_refused) = (texts_served.get(), texts_refused.get());
+    assert!(
+        texts_served > 0 && texts_refused > 0,
+        "messages kept {texts_served}, refused {texts_refused}"
     );
     drop((pg, sqlite));
     runtime.shutdown_timeout(Duration::from_secs(5));

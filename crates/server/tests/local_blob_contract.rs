@@ -2,7 +2,7 @@
 //!
 //! The presigned cases use a plain HTTP client against the URLs: a real HTTP server serves the
 //! local routes for each test, with the very code the service uses (the HTTP adapter's signed
-//! blob routes over the server's `LocalSignedBlobs`).
+//! blob routes over the server's `SignedBlobRoutes`).
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers outside #[test] functions: a failure is a failed test"
@@ -18,7 +18,7 @@ use storage_domain::{
 };
 use storage_http_actix::{SignedBlobs, configure_signed_blobs};
 use storage_local_fs::{LocalBlobStore, LocalConfig};
-use storage_server::local_blobs::LocalSignedBlobs;
+use storage_server::signed_blobs::SignedBlobRoutes;
 use storage_test_support::blob_contract::{self as contract, MIB8};
 
 /// A local store on a fresh temp directory, its routes served on a free port.
@@ -57,7 +57,13 @@ async fn local_with_limit(max_bytes: u64) -> Local {
         .await
         .unwrap(),
     );
-    let blobs = SignedBlobs::new(Arc::new(LocalSignedBlobs(store.clone())), max_bytes);
+    let blobs = SignedBlobs::new(
+        Arc::new(SignedBlobRoutes::uploads_and_downloads(
+            store.signer().clone(),
+            store.clone(),
+        )),
+        max_bytes,
+    );
     let server = HttpServer::new(move || {
         let blobs = blobs.clone();
         App::new().configure(move |cfg| configure_signed_blobs(cfg, blobs))

@@ -225,7 +225,8 @@ pub trait BlobStore: Send + Sync {
     /// - MUST bound what the URL can store: exactly `content_length` bytes when given; without
     ///   it, at most the service's upload limit by a means of the store's own (the local store's
     ///   URLs are served by the service, which counts), or refuse with
-    ///   [`BlobError::LengthRequired`] (an S3 presigned PUT cannot bound an unsigned length).
+    ///   [`BlobError::LengthRequired`] (an S3 presigned PUT cannot bound an unsigned length;
+    ///   the service then signs a URL to itself instead, see [`ServiceUploadUrls`]).
     async fn presign_put(
         &self,
         bucket: BucketKind,
@@ -246,6 +247,27 @@ pub trait BlobStore: Send + Sync {
 
     /// Checks the store answers and its containers exist.
     async fn health(&self) -> Result<(), BlobError>;
+}
+
+/// Upload URLs to the service itself (`PUT {PUBLIC_BASE_URL}/blob/{bucket}/{key}`): signed by
+/// the service, served by it, and streamed by it into the blob store while it counts the bytes
+/// against the upload limit. The service asks for one when a store's own URLs cannot bound an
+/// upload whose size was not announced (its `presign_put` answered
+/// [`BlobError::LengthRequired`]); the PUT writes the same staging key a store's URL would, and
+/// is refused once the upload was completed or has expired.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait ServiceUploadUrls: Send + Sync {
+    /// A URL to PUT `key` of `bucket`, valid for `ttl` from `now`; `content_type` (and
+    /// `content_length`, when given) are signed and must be sent as the headers returned.
+    fn sign_put(
+        &self,
+        bucket: BucketKind,
+        key: &ObjectKey,
+        content_type: &str,
+        content_length: Option<u64>,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> PresignedRequest;
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::model::{
 };
 use crate::ports::{
     AccessCheck, AccessDecision, BlobError, BlobStore, Clock, IdGenerator, MetadataStore,
-    ProjectAccess, ProjectAccessError, RepoError,
+    ProjectAccess, ProjectAccessError, RepoError, ServiceUploadUrls,
 };
 use crate::rules::{LockTtl, Operation, Requirement, owns, requirement};
 
@@ -92,6 +92,9 @@ pub struct Ports {
     pub projects: Arc<dyn ProjectAccess>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
+    /// Upload URLs to the service itself, for uploads of unannounced size on a store whose own
+    /// URLs cannot bound them (S3). `None`: such a presign is refused (`size` required).
+    pub upload_urls: Option<Arc<dyn ServiceUploadUrls>>,
 }
 
 impl std::fmt::Debug for Ports {

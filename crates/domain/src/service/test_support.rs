@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::ports::{
     MockBlobStore, MockClock, MockIdGenerator, MockMetadataStore, MockProjectAccess,
+    MockServiceUploadUrls, ServiceUploadUrls,
 };
 
 /// Mocks of every port; set expectations, then [`Mocks::service`].
@@ -45,6 +46,15 @@ impl Mocks {
     }
 
     pub fn service(self) -> StorageService {
+        self.build(None)
+    }
+
+    /// The service with upload URLs of its own (for uploads a store cannot bound).
+    pub fn service_with_upload_urls(self, urls: MockServiceUploadUrls) -> StorageService {
+        self.build(Some(Arc::new(urls)))
+    }
+
+    fn build(self, upload_urls: Option<Arc<dyn ServiceUploadUrls>>) -> StorageService {
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
         let mut ids = MockIdGenerator::new();
@@ -59,6 +69,7 @@ impl Mocks {
                 projects: Arc::new(self.projects),
                 clock: Arc::new(clock),
                 ids: Arc::new(ids),
+                upload_urls,
             },
             self.settings,
         )

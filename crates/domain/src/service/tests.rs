@@ -635,6 +635,81 @@ fn presign_reserves_an_upload_that_expires_after_the_url() {
     assert_eq!(out.max_bytes, 1000);
 }
 
+/// A store whose URLs cannot bound an unannounced size (S3): it refuses to sign one.
+fn store_signing_lengths_only(m: &mut Mocks) {
+    m.blobs
+        .expect_presign_put()
+        .returning(|_, _, _, len, ttl| match len {
+            None => Err(BlobError::LengthRequired),
+            Some(_) => Ok(crate::ports::PresignedRequest {
+                method: crate::ports::PresignMethod::Put,
+                url: "http://s3/staged".into(),
+                headers: vec![],
+                expires_at: now() + chrono::TimeDelta::from_std(ttl).unwrap(),
+            }),
+        });
+}
+
+fn presign_of(size: Option<u64>) -> PresignUploadRequest {
+    PresignUploadRequest {
+        path: path(Users, "/users/alice/a.pdf"),
+        content_type: Some("application/pdf".into()),
+        size,
+        sha256: None,
+    }
+}
+
+#[test]
+fn an_unsized_presign_gets_a_service_url_where_the_store_cannot_bound_it() {
+    let mut m = Mocks::new();
+    m.meta.expect_find_file().returning(|_| Ok(None));
+    store_signing_lengths_only(&mut m);
+    m.meta
+        .expect_create_reservation()
+        .withf(|r| r.object_key == ObjectKey::staging(r.path.owner(), r.id))
+        .times(2)
+        .returning(|_| Ok(()));
+    let mut urls = crate::ports::MockServiceUploadUrls::new();
+    urls.expect_sign_put()
+        .withf(|bucket, key, ct, len, ttl, at| {
+            *bucket == Users
+                && key.staged_upload().is_some()
+                && ct == "application/pdf"
+                && len.is_none()
+                && ttl.as_secs() == 900
+                && *at == now()
+        })
+        .times(1)
+        .returning(|_, _, _, _, ttl, at| crate::ports::PresignedRequest {
+            method: crate::ports::PresignMethod::Put,
+            url: "http://service/blob/staged".into(),
+            headers: vec![],
+            expires_at: at + chrono::TimeDelta::from_std(ttl).unwrap(),
+        });
+    let svc = m.service_with_upload_urls(urls);
+    let c = ctx("alice", None);
+    let without_size = block_on(svc.presign_upload(&c, presign_of(None))).unwrap();
+    assert_eq!(without_size.request.url, "http://service/blob/staged");
+    assert_eq!(without_size.max_bytes, 1000);
+    // A size announced: the store's own URL, which signs it.
+    let sized = block_on(svc.presign_upload(&c, presign_of(Some(5)))).unwrap();
+    assert_eq!(sized.request.url, "http://s3/staged");
+}
+
+#[test]
+fn without_service_urls_an_unsized_presign_needs_a_size() {
+    let mut m = Mocks::new();
+    m.meta.expect_find_file().returning(|_| Ok(None));
+    store_signing_lengths_only(&mut m);
+    m.meta.expect_create_reservation().never();
+    let svc = m.service();
+    let err = block_on(svc.presign_upload(&ctx("alice", None), presign_of(None))).unwrap_err();
+    assert!(
+        matches!(err, StorageError::InvalidRequest(ref d) if d.contains("size is required")),
+        "{err:?}"
+    );
+}
+
 fn reservation_for(p: &FilePath, owner: &str) -> crate::model::UploadReservation {
     let version_id = crate::model::VersionId::from_uuid(uuid::Uuid::from_u128(77));
     crate::model::UploadReservation {
@@ -888,9 +963,29 @@ fn a_staged_put_needs_its_upload_open() {
         m.meta
             .expect_find_reservation()
             .returning(move |_| Ok(r.clone()));
+        m.blobs
+            .expect_head()
+            .returning(|_, _| Err(BlobError::NotFound));
         block_on(m.service().check_staged_put(Users, key))
     };
     assert!(check(Some(open.clone()), &key).is_ok());
+    // One PUT per upload: an object already staged refuses the next.
+    let mut m = Mocks::new();
+    let staged = open.clone();
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(staged.clone())));
+    m.blobs.expect_head().times(1).returning(|_, _| {
+        Ok(BlobMeta {
+            size: 3,
+            etag: None,
+            content_type: None,
+        })
+    });
+    assert!(matches!(
+        block_on(m.service().check_staged_put(Users, &key)),
+        Err(StorageError::AccessDenied(d)) if d.contains("already uploaded")
+    ));
     let mut completed = open.clone();
     completed.completed_version =
         Some(crate::model::VersionId::from_uuid(uuid::Uuid::from_u128(5)));
@@ -1923,6 +2018,7 @@ fn the_lease_of_a_proxy_upload_is_renewed_only_while_bytes_arrive() {
             projects: std::sync::Arc::new(crate::ports::MockProjectAccess::new()),
             clock: clock.clone(),
             ids: std::sync::Arc::new(ids),
+            upload_urls: None,
         },
         ServiceSettings::default(),
     );

@@ -214,23 +214,50 @@ impl StorageService {
         reservation.object_key = ObjectKey::staging(req.path.owner(), reservation.id);
         reservation.expected_size = req.size;
         reservation.expected_sha256 = sha256;
-        let request = self
-            .ports
-            .blobs
-            .presign_put(
-                req.path.bucket(),
-                &reservation.object_key,
-                &reservation.content_type,
-                req.size,
-                self.settings.presign_ttl,
-            )
-            .await?;
+        let request = self.upload_url(&reservation, req.size).await?;
         self.ports.metadata.create_reservation(&reservation).await?;
         Ok(PresignedUpload {
             upload_id: reservation.id,
             request,
             max_bytes: limit,
         })
+    }
+
+    /// The URL a presigned upload is given, always bounded: the store's own when it can bound
+    /// it (a signed length, or a store whose URLs the service serves); for an upload of
+    /// unannounced size on a store whose URLs cannot bound one (S3), a URL to the service
+    /// itself, whose PUT the service streams into the same staging key while counting the bytes
+    /// against `MAX_UPLOAD_BYTES` (see [`Self::check_staged_put`]). Without such URLs, `size`
+    /// is required.
+    async fn upload_url(
+        &self,
+        reservation: &UploadReservation,
+        size: Option<u64>,
+    ) -> Result<PresignedRequest, StorageError> {
+        let bucket = reservation.path.bucket();
+        let ttl = self.settings.presign_ttl;
+        let stored = self
+            .ports
+            .blobs
+            .presign_put(
+                bucket,
+                &reservation.object_key,
+                &reservation.content_type,
+                size,
+                ttl,
+            )
+            .await;
+        match (stored, &self.ports.upload_urls) {
+            (Err(BlobError::LengthRequired), Some(urls)) if size.is_none() => Ok(urls.sign_put(
+                bucket,
+                &reservation.object_key,
+                &reservation.content_type,
+                None,
+                ttl,
+                self.ports.clock.now(),
+            )),
+            (stored, _) => Ok(stored?),
+        }
     }
 
     /// `POST /upload/complete`: seals what was uploaded and records it as a new version.
@@ -414,14 +441,16 @@ impl StorageService {
         Ok(hex::encode(hasher.finalize()))
     }
 
-    /// A PUT through one of the service's own signed upload URLs (the local store's
-    /// `/blob/...` routes): the signature is the store's business; this refuses the PUT once
-    /// the upload the URL was signed for was completed or has expired, so a used URL writes
-    /// nothing, not even into staging.
+    /// A PUT through one of the service's own signed upload URLs (the `/blob/...` routes: every
+    /// URL of the local store, and on S3 those of uploads of unannounced size): the signature
+    /// is the HTTP adapter's business; this refuses the PUT once the upload the URL was signed
+    /// for was completed or has expired, so a used URL writes nothing, not even into staging,
+    /// and while an object is already staged for it (one PUT per upload; a completion that
+    /// refuses what was uploaded removes it, and the URL may be used again).
     ///
     /// # Errors
-    /// `access_denied` when the key is not the staging key of an open presigned upload;
-    /// faults of the metadata store.
+    /// `access_denied` when the key is not the staging key of an open presigned upload, or
+    /// holds an object already; faults of the stores.
     pub async fn check_staged_put(
         &self,
         bucket: crate::model::BucketKind,
@@ -445,7 +474,16 @@ impl StorageService {
                     && r.completed_version.is_none()
                     && r.expires_at > self.ports.clock.now()
             });
-        if open { Ok(()) } else { Err(refused()) }
+        if !open {
+            return Err(refused());
+        }
+        match self.ports.blobs.head(bucket, key).await {
+            Err(BlobError::NotFound) => Ok(()),
+            Ok(_) => Err(StorageError::denied(
+                "an object was already uploaded with this URL: complete the upload",
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Counts one more proxy upload of the caller on this instance, or refuses it

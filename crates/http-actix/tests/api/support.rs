@@ -267,6 +267,7 @@ impl Setup {
                 projects: Arc::new(self.projects),
                 clock: Arc::new(FixedClock),
                 ids: Arc::new(UuidV7Ids),
+                upload_urls: None,
             },
             self.settings,
         );

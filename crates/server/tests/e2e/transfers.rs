@@ -1,7 +1,8 @@
 //! Transfers bounded under load, and hostile input refused, over real HTTP on PostgreSQL and
 //! Garage: the caps answer 429 with `Retry-After` and the service resumes; a stalled body is
 //! cut after the idle timeout and leaves nothing in either store; an upload URL never stores
-//! more than announced; NUL in tags and cursors is a 400.
+//! more than announced, nor, without an announced size, more than `MAX_UPLOAD_BYTES` (the
+//! service's own URL, streamed by the service into S3); NUL in tags and cursors is a 400.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
-use storage_domain::{ErrorCode, model::BucketKind};
+use storage_domain::{
+    ErrorCode,
+    model::{BucketKind, ObjectKey},
+};
 use storage_test_support::{
     s3::{multipart_uploads, object_keys},
     timing,
@@ -22,8 +26,11 @@ use tokio::{
     task::JoinHandle,
 };
 
+use storage_local_fs::UrlSigner;
+
 use crate::support::{
-    App, OPEN_RESERVATIONS, Objects, Options, Resp, count, eventually, put_presigned,
+    App, As, MAX_UPLOAD, OPEN_RESERVATIONS, Objects, Options, Resp, count, eventually, numbers,
+    put_presigned, sha256_hex,
 };
 
 /// A proxy upload whose file the test feeds: each `send` is a chunk, dropping the sender ends
@@ -299,20 +306,6 @@ async fn an_upload_url_never_stores_more_than_announced() {
     let alice = app.user("alice");
     let path = "/users/alice/bounded.bin";
 
-    // Without a size, S3 cannot bound what the URL stores: refused, nothing reserved.
-    let refused = alice
-        .presign_upload(path, json!({"content_type": "application/octet-stream"}))
-        .await
-        .err(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest);
-    assert!(
-        refused["detail"]
-            .as_str()
-            .unwrap()
-            .contains("size is required"),
-        "{refused}"
-    );
-    assert_eq!(count(&app, OPEN_RESERVATIONS).await, 0);
-
     let presigned = alice
         .presign_upload(
             path,
@@ -371,6 +364,223 @@ async fn an_upload_url_never_stores_more_than_announced() {
     );
     let done = alice.complete(&upload_id).await.ok();
     assert_eq!(done["version"]["size"], 10);
+}
+
+/// A PUT to a URL of the service's own, with `headers`, answered in the contract's JSON (an
+/// error) or with an empty 200. `None` when the service hung up before the answer was read
+/// (it may refuse, and close, before the whole body is sent).
+async fn put_to_service(
+    app: &App,
+    url: &str,
+    headers: &[(&str, String)],
+    body: reqwest::Body,
+) -> Option<Resp> {
+    let mut builder = app.client.put(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, value);
+    }
+    let resp = builder.body(body).send().await.ok()?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.ok()?;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("a JSON body")
+    };
+    Some(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A presign of `path` (in `users`) without a size: the answer, its URL, its upload id, and
+/// the staging key the URL names (`{base}/blob/users/<key>?…`).
+async fn presign_without_size(
+    user: &As<'_>,
+    path: &str,
+    content_type: &str,
+) -> (Value, String, String, (BucketKind, ObjectKey)) {
+    let presigned = user
+        .presign_upload(path, json!({"content_type": content_type}))
+        .await
+        .ok();
+    let url = presigned["url"].as_str().expect("url").to_owned();
+    let upload_id = presigned["upload_id"]
+        .as_str()
+        .expect("upload_id")
+        .to_owned();
+    let key = url
+        .split_once("/blob/users/")
+        .and_then(|(_, rest)| rest.split('?').next())
+        .expect("a /blob/users/ URL");
+    let staging = (BucketKind::Users, ObjectKey::from_stored(key));
+    (presigned, url, upload_id, staging)
+}
+
+fn chunked(len: usize, byte: u8) -> reqwest::Body {
+    let chunks = (0..len.div_ceil(1000)).map(move |i| {
+        let n = 1000.min(len - i * 1000);
+        Ok::<_, std::io::Error>(Bytes::from(vec![byte; n]))
+    });
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsized_presign_on_s3_gets_a_service_url_bounded_by_the_upload_limit() {
+    // The URLs' key derived from MINIO_SECRET_KEY (no LOCAL_PRESIGN_SECRET).
+    let app = App::start().await;
+    let objects = Objects::connect().await;
+    let alice = app.user("alice");
+    let path = "/users/alice/unsized.bin";
+    let (presigned, url, upload_id, staging) =
+        presign_without_size(&alice, path, "application/octet-stream").await;
+    assert!(
+        url.starts_with(&format!("{}/blob/users/~staging/alice/", app.base)),
+        "a URL to the service itself: {url}"
+    );
+    assert_eq!(
+        presigned["headers"],
+        json!({"Content-Type": "application/octet-stream"}),
+        "no length signed"
+    );
+    assert_eq!(presigned["max_bytes"], MAX_UPLOAD);
+    let content_type = || vec![("Content-Type", "application/octet-stream".to_owned())];
+
+    // Over MAX_UPLOAD_BYTES: announced, refused before a byte is read; chunked, cut as soon as
+    // the limit is crossed. Nothing staged, nothing to complete, no version.
+    let mut announced = content_type();
+    announced.push(("Content-Length", (MAX_UPLOAD + 1).to_string()));
+    let refused = put_to_service(
+        &app,
+        &url,
+        &announced,
+        reqwest::Body::from(vec![1u8; usize::try_from(MAX_UPLOAD).unwrap() + 1]),
+    )
+    .await;
+    if let Some(refused) = refused {
+        refused.err(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge);
+    }
+    let oversize = usize::try_from(MAX_UPLOAD).unwrap() + 1;
+    if let Some(refused) = put_to_service(&app, &url, &content_type(), chunked(oversize, 2)).await {
+        refused.err(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge);
+    }
+    assert!(!objects.exists(&staging).await, "nothing staged");
+    assert!(
+        multipart_uploads(
+            &storage_test_support::s3::s3_config_from_env(),
+            BucketKind::Users,
+            staging.1.as_str()
+        )
+        .await
+        .is_empty(),
+        "no unfinished multipart upload"
+    );
+    alice
+        .complete(&upload_id)
+        .await
+        .err(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest);
+    alice
+        .versions(path)
+        .await
+        .err(StatusCode::NOT_FOUND, ErrorCode::FileNotFound);
+
+    // Any length up to the limit, sent without announcing it: staged, then completed.
+    let bytes: Vec<u8> = (0..MAX_UPLOAD).map(|i| (i % 251) as u8).collect();
+    let stream = futures_util::stream::iter(
+        bytes
+            .chunks(7000)
+            .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    let put = put_to_service(
+        &app,
+        &url,
+        &content_type(),
+        reqwest::Body::wrap_stream(stream),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert_eq!(objects.bytes(&staging).await, bytes, "staged in S3");
+    // One PUT per upload: a second one before completion is refused and changes nothing.
+    put_to_service(&app, &url, &content_type(), chunked(10, 9))
+        .await
+        .expect("an answer")
+        .err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
+    let done = alice.complete(&upload_id).await.ok();
+    assert_eq!(done["version"]["size"], MAX_UPLOAD);
+    assert_eq!(done["version"]["sha256"], sha256_hex(&bytes));
+    assert_eq!(alice.download(path, "latest").await.bytes, bytes);
+
+    // The used URL writes nothing any more, not even into staging.
+    let after = put_to_service(&app, &url, &content_type(), chunked(10, 3))
+        .await
+        .expect("an answer")
+        .err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
+    assert!(
+        after["detail"].as_str().unwrap().contains("completed"),
+        "{after}"
+    );
+    assert!(!objects.exists(&staging).await);
+    assert_eq!(numbers(&alice.versions(path).await.ok()), [1]);
+}
+
+#[tokio::test]
+async fn a_forged_or_expired_service_upload_url_is_refused() {
+    const KEY: &str = "e2e-upload-url-secret-0123456789abcdef";
+    let app = App::start_with(Options::default().var("LOCAL_PRESIGN_SECRET", KEY)).await;
+    let objects = Objects::connect().await;
+    let alice = app.user("alice");
+    let path = "/users/alice/forged.bin";
+    let (_, url, upload_id, staging) = presign_without_size(&alice, path, "text/plain").await;
+    let headers = [("Content-Type", "text/plain".to_owned())];
+    let ttl = Duration::from_secs(900);
+    let sign = |secret: &[u8], now: chrono::DateTime<chrono::Utc>| {
+        UrlSigner::new(secret, &app.base, ttl)
+            .unwrap()
+            .sign_put(BucketKind::Users, &staging.1, "text/plain", None, ttl, now)
+            .url
+    };
+    let mut flipped = url.clone();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == '0' { '1' } else { '0' });
+    let expired = sign(
+        KEY.as_bytes(),
+        chrono::Utc::now() - chrono::Duration::hours(1),
+    );
+    let other_key = sign(&[7u8; 32], chrono::Utc::now());
+    let longer = url.replace("method=PUT&expires=", "method=PUT&expires=9");
+    for forged in [flipped, expired, other_key, longer] {
+        let refused = put_to_service(&app, &forged, &headers, chunked(5, 1))
+            .await
+            .expect("an answer")
+            .err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
+        assert!(!objects.exists(&staging).await, "{forged}: {refused}");
+    }
+    // Another content type than the one signed.
+    put_to_service(
+        &app,
+        &url,
+        &[("Content-Type", "text/html".to_owned())],
+        chunked(5, 1),
+    )
+    .await
+    .expect("an answer")
+    .err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
+    // A GET through an upload URL's route is no download.
+    let get = app.client.get(&url).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::FORBIDDEN);
+    // A URL signed now with the service's key is served (the refusals above were for their
+    // defect alone).
+    let fresh = sign(KEY.as_bytes(), chrono::Utc::now());
+    let put = put_to_service(&app, &fresh, &headers, chunked(5, 1))
+        .await
+        .expect("an answer");
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let done = alice.complete(&upload_id).await.ok();
+    assert_eq!(done["version"]["sha256"], sha256_hex(&[1u8; 5]));
 }
 
 /// `kind:position` as the service encodes cursors.

@@ -10,6 +10,7 @@
 
 use diesel::dsl::{self, auto_type};
 use diesel::prelude::*;
+use diesel::sql_types;
 
 use crate::rows::{DELETION_COLUMNS, LOCK_COLUMNS};
 use crate::schema::{audit_events, files, locks, pending_deletions, upload_reservations, versions};
@@ -73,11 +74,39 @@ pub fn version_by_id(id: DbId) -> _ {
     versions::table.filter(versions::id.eq(id))
 }
 
+/// The file at `path` in `bucket` with its lock and the store's time
+/// ([`crate::rows::FileLockRow`]), and, in the same statement, the version a selector picks (if
+/// the file has it): version `number` when given, else the validated version when `validated`,
+/// else the latest. The pick is the join's condition, so each side is one index probe.
 #[auto_type]
-pub fn version_by_number(file_id: DbId, number: i32) -> _ {
-    versions::table
-        .filter(versions::file_id.eq(file_id))
-        .filter(versions::number.eq(number))
+pub fn file_with_version<'a>(
+    bucket: &'a str,
+    path: &'a str,
+    number: Option<i32>,
+    validated: bool,
+) -> _ {
+    let now: store_now = store_now();
+    let file: FileColumns = files::all_columns;
+    let lock: LockColumns = LOCK_COLUMNS;
+    let version: VersionColumns = versions::all_columns;
+    let given: dsl::AsExprOf<Option<i32>, sql_types::Nullable<sql_types::Integer>> =
+        number.into_sql::<sql_types::Nullable<sql_types::Integer>>();
+    let given_again: dsl::AsExprOf<Option<i32>, sql_types::Nullable<sql_types::Integer>> =
+        number.into_sql::<sql_types::Nullable<sql_types::Integer>>();
+    let validated: dsl::AsExprOf<bool, sql_types::Bool> = validated.into_sql::<sql_types::Bool>();
+    let picked = dsl::case_when(given.is_not_null(), given_again)
+        .when(validated, files::validated_version)
+        .otherwise(files::version.nullable());
+    files::table
+        .left_join(locks::table)
+        .left_join(
+            versions::table.on(versions::file_id
+                .eq(files::id)
+                .and(versions::number.nullable().eq(picked))),
+        )
+        .filter(files::bucket.eq(bucket))
+        .filter(files::path.eq(path))
+        .select(((file, lock.nullable(), now), version.nullable()))
 }
 
 /// Every version of a file, newest first.

@@ -267,12 +267,8 @@ pub fn download_setup(expected_gets: usize) -> Setup {
     let v = version_of(&f, 2, VersionStatus::Draft);
     setup
         .meta
-        .expect_find_file()
-        .returning(move |_| Ok(Some(f.clone())));
-    setup
-        .meta
-        .expect_find_version_by_number()
-        .returning(move |_, _| Ok(Some(v.clone())));
+        .expect_find_file_version()
+        .returning(move |_, _| Ok(Some((f.clone(), Some(v.clone())))));
     let mut blobs = MockBlobStore::new();
     blobs
         .expect_get()

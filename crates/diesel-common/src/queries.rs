@@ -277,6 +277,14 @@ pub fn set_status<'a>(file_id: DbId, status: &'a str, now: DbAt) -> _ {
         .set((files::status.eq(status), files::updated_at.eq(now)))
 }
 
+/// The status of the version with this id.
+#[auto_type]
+pub fn version_status_by_id(id: DbId) -> _ {
+    versions::table
+        .filter(versions::id.eq(id))
+        .select(versions::status)
+}
+
 /// The status of version `number` of a file.
 #[auto_type]
 pub fn version_status(file_id: DbId, number: i32) -> _ {

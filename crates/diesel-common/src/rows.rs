@@ -235,6 +235,19 @@ pub fn selector_binds(selector: VersionSelector) -> Result<(Option<i32>, bool), 
     })
 }
 
+/// The refusal of a review whose conditional update found its version in another status than
+/// `from`: the status it is in (`stored`, read under the same row lock) decided by the domain's
+/// rule ([`storage_domain::rules::store::decide_review`]).
+pub fn review_refusal(stored: &str, from: VersionStatus, to: VersionStatus) -> RepoError {
+    match VersionStatus::from_stored(stored) {
+        None => corrupt("version status"),
+        Some(current) => match storage_domain::rules::store::decide_review(current, from, to) {
+            Err(refusal) => refusal,
+            Ok(()) => RepoError::Internal("a review matched no version in its status".into()),
+        },
+    }
+}
+
 /// A `versions` row (`versions::all_columns`).
 #[derive(Debug, Queryable)]
 pub struct VersionRow {

@@ -117,6 +117,47 @@ pub fn versions_of(file_id: DbId) -> _ {
         .order(versions::number.desc())
 }
 
+/// A page of the audit trail: events of a scope (`&AuditScope`) strictly before a cursor
+/// (`Option<AuditCursor>`), newest first (keyset on `(at, id)`), at most `limit` (`i64`). (A
+/// macro: the boxed query names its backend, which the connection it runs on decides.)
+#[macro_export]
+macro_rules! audit_page {
+    ($scope:expr, $before:expr, $limit:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::audit_events;
+        let mut query = audit_events::table.into_boxed();
+        match $scope {
+            ::storage_domain::ports::AuditScope::File(path) => {
+                query = query
+                    .filter(audit_events::bucket.eq(path.bucket().as_str()))
+                    .filter(audit_events::path.eq(path.as_str()));
+            }
+            ::storage_domain::ports::AuditScope::Directory(dir) => {
+                query = query
+                    .filter(audit_events::bucket.eq(dir.bucket().as_str()))
+                    .filter(audit_events::path.ge(dir.as_str()))
+                    .filter(
+                        audit_events::path.lt($crate::listing::prefix_upper_bound(dir.as_str())),
+                    );
+            }
+        }
+        if let Some(cursor) = $before {
+            let (at, id) = (
+                $crate::sql_types::DbAt(cursor.at),
+                $crate::sql_types::DbId(cursor.id.as_uuid()),
+            );
+            query = query.filter(
+                audit_events::at
+                    .lt(at.clone())
+                    .or(audit_events::at.eq(at).and(audit_events::id.lt(id))),
+            );
+        }
+        query
+            .order((audit_events::at.desc(), audit_events::id.desc()))
+            .limit($limit)
+    }};
+}
+
 /// Live locks of `bucket` whose path lies in `[low, upper)` and after `after`, by path.
 #[auto_type]
 pub fn live_locks<'a>(

@@ -11,8 +11,7 @@ use storage_diesel_common::rows::{
     AuditRow, FileLockRow, FileVersionRow, LockedFileRow, ReservationRow, VersionRow, file_record,
     file_with_version, selector_binds, sql_limit,
 };
-use storage_diesel_common::schema::audit_events;
-use storage_diesel_common::sql_types::{DbAt, DbId};
+use storage_diesel_common::sql_types::DbId;
 use storage_domain::model::{
     AuditEvent, DirPath, FileId, FilePath, FileRecord, UploadId, UploadReservation, Version,
     VersionId, VersionSelector,
@@ -107,33 +106,8 @@ pub(crate) fn list_audit(
     before: Option<AuditCursor>,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, TxError> {
-    use diesel::{BoolExpressionMethods, ExpressionMethods, QueryDsl};
-    let mut query = audit_events::table.into_boxed();
-    match scope {
-        AuditScope::File(path) => {
-            query = query
-                .filter(audit_events::bucket.eq(path.bucket().as_str()))
-                .filter(audit_events::path.eq(path.as_str()));
-        }
-        AuditScope::Directory(dir) => {
-            query = query
-                .filter(audit_events::bucket.eq(dir.bucket().as_str()))
-                .filter(audit_events::path.ge(dir.as_str()))
-                .filter(audit_events::path.lt(prefix_upper_bound(dir.as_str())));
-        }
-    }
-    if let Some(cursor) = before {
-        let (at, id) = (DbAt(cursor.at), DbId(cursor.id.as_uuid()));
-        query = query.filter(
-            audit_events::at
-                .lt(at.clone())
-                .or(audit_events::at.eq(at).and(audit_events::id.lt(id))),
-        );
-    }
-    let rows: Vec<AuditRow> = query
-        .order((audit_events::at.desc(), audit_events::id.desc()))
-        .limit(sql_limit(limit))
-        .load(c)?;
+    let rows: Vec<AuditRow> =
+        storage_diesel_common::audit_page!(scope, before, sql_limit(limit)).load(c)?;
     Ok(rows
         .into_iter()
         .map(AuditRow::into_event)

@@ -10,6 +10,7 @@
 
 use diesel::dsl::{self, auto_type};
 use diesel::prelude::*;
+use diesel::sql_types;
 
 use crate::rows::{DELETION_COLUMNS, LOCK_COLUMNS};
 use crate::schema::{audit_events, files, locks, pending_deletions, upload_reservations, versions};
@@ -73,11 +74,39 @@ pub fn version_by_id(id: DbId) -> _ {
     versions::table.filter(versions::id.eq(id))
 }
 
+/// The file at `path` in `bucket` with its lock and the store's time
+/// ([`crate::rows::FileLockRow`]), and, in the same statement, the version a selector picks (if
+/// the file has it): version `number` when given, else the validated version when `validated`,
+/// else the latest. The pick is the join's condition, so each side is one index probe.
 #[auto_type]
-pub fn version_by_number(file_id: DbId, number: i32) -> _ {
-    versions::table
-        .filter(versions::file_id.eq(file_id))
-        .filter(versions::number.eq(number))
+pub fn file_with_version<'a>(
+    bucket: &'a str,
+    path: &'a str,
+    number: Option<i32>,
+    validated: bool,
+) -> _ {
+    let now: store_now = store_now();
+    let file: FileColumns = files::all_columns;
+    let lock: LockColumns = LOCK_COLUMNS;
+    let version: VersionColumns = versions::all_columns;
+    let given: dsl::AsExprOf<Option<i32>, sql_types::Nullable<sql_types::Integer>> =
+        number.into_sql::<sql_types::Nullable<sql_types::Integer>>();
+    let given_again: dsl::AsExprOf<Option<i32>, sql_types::Nullable<sql_types::Integer>> =
+        number.into_sql::<sql_types::Nullable<sql_types::Integer>>();
+    let validated: dsl::AsExprOf<bool, sql_types::Bool> = validated.into_sql::<sql_types::Bool>();
+    let picked = dsl::case_when(given.is_not_null(), given_again)
+        .when(validated, files::validated_version)
+        .otherwise(files::version.nullable());
+    files::table
+        .left_join(locks::table)
+        .left_join(
+            versions::table.on(versions::file_id
+                .eq(files::id)
+                .and(versions::number.nullable().eq(picked))),
+        )
+        .filter(files::bucket.eq(bucket))
+        .filter(files::path.eq(path))
+        .select(((file, lock.nullable(), now), version.nullable()))
 }
 
 /// Every version of a file, newest first.
@@ -86,6 +115,47 @@ pub fn versions_of(file_id: DbId) -> _ {
     versions::table
         .filter(versions::file_id.eq(file_id))
         .order(versions::number.desc())
+}
+
+/// A page of the audit trail: events of a scope (`&AuditScope`) strictly before a cursor
+/// (`Option<AuditCursor>`), newest first (keyset on `(at, id)`), at most `limit` (`i64`). (A
+/// macro: the boxed query names its backend, which the connection it runs on decides.)
+#[macro_export]
+macro_rules! audit_page {
+    ($scope:expr, $before:expr, $limit:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::audit_events;
+        let mut query = audit_events::table.into_boxed();
+        match $scope {
+            ::storage_domain::ports::AuditScope::File(path) => {
+                query = query
+                    .filter(audit_events::bucket.eq(path.bucket().as_str()))
+                    .filter(audit_events::path.eq(path.as_str()));
+            }
+            ::storage_domain::ports::AuditScope::Directory(dir) => {
+                query = query
+                    .filter(audit_events::bucket.eq(dir.bucket().as_str()))
+                    .filter(audit_events::path.ge(dir.as_str()))
+                    .filter(
+                        audit_events::path.lt($crate::listing::prefix_upper_bound(dir.as_str())),
+                    );
+            }
+        }
+        if let Some(cursor) = $before {
+            let (at, id) = (
+                $crate::sql_types::DbAt(cursor.at),
+                $crate::sql_types::DbId(cursor.id.as_uuid()),
+            );
+            query = query.filter(
+                audit_events::at
+                    .lt(at.clone())
+                    .or(audit_events::at.eq(at).and(audit_events::id.lt(id))),
+            );
+        }
+        query
+            .order((audit_events::at.desc(), audit_events::id.desc()))
+            .limit($limit)
+    }};
 }
 
 /// Live locks of `bucket` whose path lies in `[low, upper)` and after `after`, by path.
@@ -246,6 +316,14 @@ pub fn set_tags(file_id: DbId, tags: DbDoc, now: DbAt) -> _ {
 pub fn set_status<'a>(file_id: DbId, status: &'a str, now: DbAt) -> _ {
     dsl::update(files::table.filter(files::id.eq(file_id)))
         .set((files::status.eq(status), files::updated_at.eq(now)))
+}
+
+/// The status of the version with this id.
+#[auto_type]
+pub fn version_status_by_id(id: DbId) -> _ {
+    versions::table
+        .filter(versions::id.eq(id))
+        .select(versions::status)
 }
 
 /// The status of version `number` of a file.

@@ -9,7 +9,7 @@ use diesel::{Queryable, QueryableByName};
 use storage_domain::model::{
     AuditAction, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, FileId,
     FilePath, FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadKind,
-    UploadReservation, UserId, Version, VersionId, VersionNumber, VersionStatus,
+    UploadReservation, UserId, Version, VersionId, VersionNumber, VersionSelector, VersionStatus,
 };
 use storage_domain::ports::{LockedFile, RepoError};
 
@@ -210,6 +210,42 @@ pub fn file_state((file, lock, now): FileLockRow) -> Result<FileState, RepoError
 /// The file of a [`FileLockRow`] with its live lock (a read).
 pub fn file_record(row: FileLockRow) -> Result<FileRecord, RepoError> {
     file_state(row).map(|s| s.file)
+}
+
+/// A file with the version a selector picked ([`crate::queries::file_with_version`]).
+pub type FileVersionRow = (FileLockRow, Option<VersionRow>);
+
+/// The file of a [`FileVersionRow`] with its live lock, and the picked version if any.
+pub fn file_with_version(
+    (file, version): FileVersionRow,
+) -> Result<(FileRecord, Option<Version>), RepoError> {
+    Ok((
+        file_record(file)?,
+        version.map(VersionRow::into_version).transpose()?,
+    ))
+}
+
+/// The binds of [`crate::queries::file_with_version`] for a selector: the number asked for,
+/// and whether the validated version is.
+pub fn selector_binds(selector: VersionSelector) -> Result<(Option<i32>, bool), RepoError> {
+    Ok(match selector {
+        VersionSelector::Latest => (None, false),
+        VersionSelector::Validated => (None, true),
+        VersionSelector::Number(n) => (Some(sql_number(n)?), false),
+    })
+}
+
+/// The refusal of a review whose conditional update found its version in another status than
+/// `from`: the status it is in (`stored`, read under the same row lock) decided by the domain's
+/// rule ([`storage_domain::rules::store::decide_review`]).
+pub fn review_refusal(stored: &str, from: VersionStatus, to: VersionStatus) -> RepoError {
+    match VersionStatus::from_stored(stored) {
+        None => corrupt("version status"),
+        Some(current) => match storage_domain::rules::store::decide_review(current, from, to) {
+            Err(refusal) => refusal,
+            Ok(()) => RepoError::Internal("a review matched no version in its status".into()),
+        },
+    }
 }
 
 /// A `versions` row (`versions::all_columns`).

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use storage_domain::{
     model::{
         AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionSelector,
     },
     ports::{
         AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
@@ -88,7 +88,7 @@ metered! {
     find_file(path: &FilePath) -> Option<FileRecord>;
     find_file_by_id(id: FileId) -> Option<FileRecord>;
     find_version(id: VersionId) -> Option<(FileRecord, Version)>;
-    find_version_by_number(file_id: FileId, number: VersionNumber) -> Option<Version>;
+    find_file_version(path: &FilePath, selector: VersionSelector) -> Option<(FileRecord, Option<Version>)>;
     list_versions(file_id: FileId) -> Vec<Version>;
     list_children(dir: &DirPath, after: Option<String>, limit: u32) -> Vec<ListEntry>;
     list_locks(dir: &DirPath, after: Option<String>, limit: u32) -> Vec<LockedFile>;

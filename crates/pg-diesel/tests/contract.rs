@@ -39,6 +39,7 @@ contract_tests! {
     concurrent_commits_number_without_gap(20);
     concurrent_reviews_have_exactly_one_winner;
     approving_an_older_version_keeps_the_latest_status;
+    a_file_is_read_with_the_version_a_selector_picks;
     expired_lock_is_free;
     refresh_keeps_acquired_at_and_base_version;
     retaken_lock_keeps_the_holders_base;

@@ -38,6 +38,7 @@ contract_tests! {
     concurrent_reviews_have_exactly_one_winner;
     retaken_lock_keeps_the_holders_base;
     approving_an_older_version_keeps_the_latest_status;
+    a_file_is_read_with_the_version_a_selector_picks;
     expired_lock_is_free;
     refresh_keeps_acquired_at_and_base_version;
     refused_change_leaves_no_trace;

@@ -17,7 +17,7 @@ use chrono::{Duration as ChronoDuration, SubsecRound, Utc};
 use storage_domain::model::{
     AuditAction, AuditDraft, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket,
     DirPath, FileId, FilePath, FileRecord, FileStatus, ObjectKey, Tags, UploadId, UploadKind,
-    UploadReservation, UserId, Version, VersionId, VersionNumber, VersionStatus,
+    UploadReservation, UserId, Version, VersionId, VersionNumber, VersionSelector, VersionStatus,
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, Checkout, DeleteFile, Expectation, ListEntry,
@@ -276,17 +276,17 @@ pub async fn first_upload_creates_file_and_version(store: Store) {
     );
     assert_eq!(
         store
-            .find_version_by_number(created.id, VersionNumber::FIRST)
+            .find_file_version(&path, VersionSelector::Number(VersionNumber::FIRST))
             .await
             .unwrap(),
-        Some(version.clone())
+        Some((created.clone(), Some(version.clone())))
     );
     assert_eq!(
         store
-            .find_version_by_number(created.id, n(2))
+            .find_file_version(&path, VersionSelector::Number(n(2)))
             .await
             .unwrap(),
-        None
+        Some((created.clone(), None))
     );
     assert_eq!(
         store.list_versions(created.id).await.unwrap(),
@@ -652,13 +652,20 @@ pub async fn concurrent_reviews_have_exactly_one_winner(store: Store) {
     }
     // The upload, the submission, one decision.
     assert_eq!(audit_of(&store, &path).await.len(), 3);
-    // A decided version cannot be decided again.
-    assert!(matches!(
+    // A decided version cannot be decided again, refused as the domain's rule words it.
+    let rule = storage_domain::rules::store::decide_review(
+        decided.status,
+        VersionStatus::PendingValidation,
+        VersionStatus::Validated,
+    );
+    assert!(matches!(rule, Err(RepoError::InvalidTransition(_))));
+    assert_eq!(
         store
             .review_version(review(&decided, &path, VersionStatus::Validated, &alice))
-            .await,
-        Err(RepoError::InvalidTransition(_))
-    ));
+            .await
+            .map(|_| ()),
+        rule
+    );
     let missing = Version {
         id: VersionId::from_uuid(uuid::Uuid::new_v4()),
         ..decided
@@ -691,6 +698,56 @@ pub async fn approving_an_older_version_keeps_the_latest_status(store: Store) {
         after.status,
         FileStatus::Draft,
         "the latest version is a draft"
+    );
+}
+
+/// One read answers the file with its live lock and the version a selector picks: the latest,
+/// the validated one (none before an approval, then the approved one while a newer waits), or
+/// a number (none when the file has no such version); no file, no answer.
+pub async fn a_file_is_read_with_the_version_a_selector_picks(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/picked.pdf");
+    let pick = async |selector| store.find_file_version(&path, selector).await.unwrap();
+    assert_eq!(pick(VersionSelector::Latest).await, None);
+    let r = reserve(&store, &path, &alice).await;
+    let (_, v1) = store
+        .commit_version(new_version(&r, UPSERT, VersionStatus::PendingValidation))
+        .await
+        .unwrap();
+    let (_, v2) = upload(&store, &path, &alice).await;
+    let f = store.find_file(&path).await.unwrap().unwrap();
+    lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let locked = store.find_file(&path).await.unwrap().unwrap();
+    assert!(locked.lock.is_some());
+    assert_eq!(
+        pick(VersionSelector::Latest).await,
+        Some((locked.clone(), Some(v2.clone())))
+    );
+    assert_eq!(
+        pick(VersionSelector::Validated).await,
+        Some((locked.clone(), None))
+    );
+    assert_eq!(
+        pick(VersionSelector::Number(n(1))).await,
+        Some((locked.clone(), Some(v1.clone())))
+    );
+    assert_eq!(
+        pick(VersionSelector::Number(n(3))).await,
+        Some((locked.clone(), None))
+    );
+    let (approved, v1) = store
+        .review_version(review(&v1, &path, VersionStatus::Validated, &user("rev")))
+        .await
+        .unwrap();
+    assert_eq!(
+        pick(VersionSelector::Validated).await,
+        Some((approved.clone(), Some(v1)))
+    );
+    assert_eq!(
+        pick(VersionSelector::Latest).await,
+        Some((approved, Some(v2)))
     );
 }
 

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::model::{
     AuditDraft, AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord,
     Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadReservation, UserId, Version,
-    VersionId, VersionNumber, VersionStatus,
+    VersionId, VersionNumber, VersionSelector, VersionStatus,
 };
 
 /// Failures and refusals of the metadata store.
@@ -284,12 +284,14 @@ pub trait MetadataStore: Send + Sync {
     async fn find_version(&self, id: VersionId)
     -> Result<Option<(FileRecord, Version)>, RepoError>;
 
-    /// Version `number` of a file.
-    async fn find_version_by_number(
+    /// The file at `path` with its live lock and, in the same read, the version `selector`
+    /// picks: `None` when the path holds no file, `Some((file, None))` when the file has no
+    /// such version (no validated version, or no version of that number).
+    async fn find_file_version(
         &self,
-        file_id: FileId,
-        number: VersionNumber,
-    ) -> Result<Option<Version>, RepoError>;
+        path: &FilePath,
+        selector: VersionSelector,
+    ) -> Result<Option<(FileRecord, Option<Version>)>, RepoError>;
 
     /// Every version of a file, newest first.
     async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError>;

@@ -47,19 +47,8 @@ pub fn review_transition(
     current: VersionStatus,
     decision: ReviewDecision,
 ) -> Result<VersionStatus, StorageError> {
-    if current == decision.from_status() {
-        Ok(decision.to_status())
-    } else {
-        Err(StorageError::InvalidTransition(format!(
-            "a {} version cannot be {}",
-            current.as_str(),
-            match decision {
-                ReviewDecision::Submit => "submitted",
-                ReviewDecision::Approve => "approved",
-                ReviewDecision::Reject => "rejected",
-            }
-        )))
-    }
+    super::store::decide_review(current, decision.from_status(), decision.to_status())?;
+    Ok(decision.to_status())
 }
 
 /// The status a file takes when `latest` is its latest version's status (spec §4). A rejected

@@ -371,9 +371,31 @@ pub fn file_after_review(
     (validated, status)
 }
 
-/// The refusal of a review whose version is not in `from` at the time of the write.
-pub fn not_in_status(from: VersionStatus) -> RepoError {
-    RepoError::InvalidTransition(format!("the version is not {}", from.as_str()))
+/// The review rule: a version moves from `from` to `to` only while it is in `from`. The one
+/// home of the refusal's wording: the use case's early check
+/// ([`review_transition`](crate::rules::review_transition)) and the store's decision on the
+/// status as committed under the file's row lock both ask it.
+///
+/// # Errors
+/// [`RepoError::InvalidTransition`] when `current` is not `from`.
+pub fn decide_review(
+    current: VersionStatus,
+    from: VersionStatus,
+    to: VersionStatus,
+) -> Result<(), RepoError> {
+    if current == from {
+        return Ok(());
+    }
+    let verb = match to {
+        VersionStatus::PendingValidation => "submitted",
+        VersionStatus::Validated => "approved",
+        VersionStatus::Rejected => "rejected",
+        VersionStatus::Draft => "made a draft again",
+    };
+    Err(RepoError::InvalidTransition(format!(
+        "a {} version cannot be {verb}",
+        current.as_str()
+    )))
 }
 
 #[cfg(test)]
@@ -717,6 +739,24 @@ mod tests {
         assert_eq!(
             check_reservation(Some((Some(v), true))),
             Err(RepoError::UploadAlreadyCompleted { version_id: v })
+        );
+    }
+
+    #[test]
+    fn a_review_refusal_names_the_status_and_the_decision() {
+        use VersionStatus::*;
+        assert_eq!(decide_review(Draft, Draft, PendingValidation), Ok(()));
+        assert_eq!(
+            decide_review(Validated, PendingValidation, Validated),
+            Err(RepoError::InvalidTransition(
+                "a validated version cannot be approved".into()
+            ))
+        );
+        assert_eq!(
+            decide_review(Rejected, Draft, PendingValidation),
+            Err(RepoError::InvalidTransition(
+                "a rejected version cannot be submitted".into()
+            ))
         );
     }
 }

@@ -4,7 +4,8 @@
 use super::{Need, StorageService, UploadResult, check_text};
 use crate::error::StorageError;
 use crate::model::{
-    AuditAction, BucketKind, FilePath, FileRecord, RequestContext, UploadKind, VersionStatus,
+    AuditAction, BucketKind, FilePath, FileRecord, RequestContext, UploadKind, VersionSelector,
+    VersionStatus,
 };
 use crate::ports::{Checkout, NewVersion, WriteMode};
 use crate::rules::{Operation, ensure_writable, store::check_commit};
@@ -61,7 +62,9 @@ impl StorageService {
         }
         self.authorize(ctx, &needs).await?;
 
-        let source = self.existing_file(&req.source).await?;
+        let (source, version) = self
+            .file_version(&req.source, VersionSelector::Latest)
+            .await?;
         if checkout && let Some(lock) = source.lock_held_by_other(ctx.user()) {
             return Err(StorageError::FileLocked(Box::new(lock.clone())));
         }
@@ -82,7 +85,6 @@ impl StorageService {
                 return Err(StorageError::FileLocked(Box::new(lock.clone())));
             }
         }
-        let version = self.latest_version(&source).await?;
 
         let checkout_cmd = checkout.then(|| Checkout {
             file_id: source.id,
@@ -159,11 +161,12 @@ impl StorageService {
             ],
         )
         .await?;
-        let source = self.existing_file(&req.source).await?;
+        let (source, version) = self
+            .file_version(&req.source, VersionSelector::Latest)
+            .await?;
         let target = self.existing_file(&req.target).await?;
         ensure_writable(target.status)?;
         check_commit(&target, ctx.user(), source.checkout.as_ref())?;
-        let version = self.latest_version(&source).await?;
 
         let cmd = |reservation: &crate::model::UploadReservation| NewVersion {
             reservation: reservation.id,

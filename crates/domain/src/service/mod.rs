@@ -22,7 +22,7 @@ use crate::error::StorageError;
 use crate::model::{
     AuditAction, AuditDraft, AuditId, AuditOutcome, BucketKind, FileId, FilePath, FileRecord,
     ObjectKey, OwnerId, RequestContext, Tags, UploadId, UploadKind, UploadReservation, Version,
-    VersionId,
+    VersionId, VersionSelector,
 };
 use crate::ports::{
     AccessCheck, AccessDecision, BlobError, BlobStore, Clock, IdGenerator, MetadataStore,
@@ -261,15 +261,26 @@ impl StorageService {
             .ok_or(StorageError::FileNotFound)
     }
 
-    /// The latest version of `file`.
-    pub(crate) async fn latest_version(&self, file: &FileRecord) -> Result<Version, StorageError> {
-        self.ports
+    /// The file at `path` with the version `selector` picks, in one read of the store, or
+    /// `file_not_found` / `version_not_found`.
+    pub(crate) async fn file_version(
+        &self,
+        path: &FilePath,
+        selector: VersionSelector,
+    ) -> Result<(FileRecord, Version), StorageError> {
+        match self
+            .ports
             .metadata
-            .find_version_by_number(file.id, file.version)
+            .find_file_version(path, selector)
             .await?
-            .ok_or_else(|| {
-                StorageError::internal(format!("file {} lost its latest version", file.id))
-            })
+        {
+            None => Err(StorageError::FileNotFound),
+            Some((file, Some(version))) => Ok((file, version)),
+            Some((file, None)) if selector == VersionSelector::Latest => Err(
+                StorageError::internal(format!("file {} lost its latest version", file.id)),
+            ),
+            Some((_, None)) => Err(StorageError::VersionNotFound),
+        }
     }
 
     /// A new reservation for an object that will become a version of `path`.

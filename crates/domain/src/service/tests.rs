@@ -1034,11 +1034,10 @@ fn checkout_copy_locks_the_source_on_the_copied_version() {
     let v = version_of(&f, 4, VersionStatus::Validated);
     let (src2, f2) = (src.clone(), f.clone());
     m.meta
-        .expect_find_file()
-        .returning(move |p| Ok((*p == src2).then(|| f2.clone())));
-    m.meta
-        .expect_find_version_by_number()
-        .returning(move |_, _| Ok(Some(v.clone())));
+        .expect_find_file_version()
+        .withf(move |p, s| *p == src2 && *s == VersionSelector::Latest)
+        .returning(move |_, _| Ok(Some((f2.clone(), Some(v.clone())))));
+    m.meta.expect_find_file().returning(|_| Ok(None));
     m.meta.expect_create_reservation().returning(|_| Ok(()));
     m.blobs
         .expect_copy()
@@ -1080,6 +1079,19 @@ fn checkout_copy_locks_the_source_on_the_copied_version() {
     assert_eq!(out.file.path, dst);
 }
 
+/// The store answers with `source` (and its latest version) for the copy's or commit's source,
+/// and with `target` for its target.
+fn source_and_target(m: &mut Mocks, source: FileRecord, target: FileRecord) {
+    let latest = version_of(&source, source.version.get(), VersionStatus::Draft);
+    m.meta
+        .expect_find_file_version()
+        .withf(|_, s| *s == VersionSelector::Latest)
+        .returning(move |_, _| Ok(Some((source.clone(), Some(latest.clone())))));
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(target.clone())));
+}
+
 #[test]
 fn checkout_of_a_file_locked_by_another_is_refused_with_the_lock() {
     let mut m = Mocks::new();
@@ -1089,9 +1101,12 @@ fn checkout_of_a_file_locked_by_another_is_refused_with_the_lock() {
     let src = path(Projects, "/projects/p1/spec.pdf");
     let mut f = file(&src, 4);
     f.lock = Some(lock_by("carol", 4));
-    m.meta
-        .expect_find_file()
-        .returning(move |_| Ok(Some(f.clone())));
+    m.meta.expect_find_file_version().returning(move |_, _| {
+        Ok(Some((
+            f.clone(),
+            Some(version_of(&f, 4, VersionStatus::Draft)),
+        )))
+    });
     let svc = m.service();
     let err = block_on(svc.copy(
         &ctx("bob", None),
@@ -1111,13 +1126,7 @@ fn copy_onto_an_existing_target_needs_overwrite() {
     let src = path(Users, "/users/bob/a");
     let dst = path(Users, "/users/bob/b");
     let (fa, fb) = (file(&src, 1), file(&dst, 2));
-    m.meta.expect_find_file().returning(move |p| {
-        Ok(Some(if p.as_str().ends_with("/a") {
-            fa.clone()
-        } else {
-            fb.clone()
-        }))
-    });
+    source_and_target(&mut m, fa, fb);
     let svc = m.service();
     let err = block_on(svc.copy(
         &ctx("bob", None),
@@ -1153,13 +1162,7 @@ fn commit_rules_apply_before_any_copy() {
     // Not locked.
     let mut m = Mocks::new();
     let (fs, fd) = (file(&src, 1), file(&dst, 3));
-    m.meta.expect_find_file().returning(move |p| {
-        Ok(Some(if p.as_str().contains("work") {
-            fs.clone()
-        } else {
-            fd.clone()
-        }))
-    });
+    source_and_target(&mut m, fs, fd);
     let svc = m.service();
     let req = CommitRequest {
         source: src.clone(),
@@ -1177,13 +1180,7 @@ fn commit_rules_apply_before_any_copy() {
     let fs = file(&src, 1);
     let mut fd = file(&dst, 3);
     fd.lock = Some(lock_by("bob", 2));
-    m.meta.expect_find_file().returning(move |p| {
-        Ok(Some(if p.as_str().contains("work") {
-            fs.clone()
-        } else {
-            fd.clone()
-        }))
-    });
+    source_and_target(&mut m, fs, fd);
     let svc = m.service();
     let req = CommitRequest {
         source: src,
@@ -1214,13 +1211,7 @@ fn a_stale_checkout_ticket_refuses_the_commit_before_any_copy() {
         path: dst.clone(),
         version: n(2),
     });
-    m.meta.expect_find_file().returning(move |p| {
-        Ok(Some(if p.as_str().contains("work") {
-            fs.clone()
-        } else {
-            fd.clone()
-        }))
-    });
+    source_and_target(&mut m, fs, fd);
     m.blobs.expect_copy().never();
     let svc = m.service();
     let req = CommitRequest {
@@ -1245,16 +1236,12 @@ fn commit_creates_a_pending_version_and_a_failed_copy_keeps_nothing() {
     let mut fd = file(&dst, 3);
     fd.lock = Some(lock_by("bob", 3));
     let vs = version_of(&fs, 1, VersionStatus::Draft);
-    m.meta.expect_find_file().returning(move |p| {
-        Ok(Some(if p.as_str().contains("work") {
-            fs.clone()
-        } else {
-            fd.clone()
-        }))
-    });
     m.meta
-        .expect_find_version_by_number()
-        .returning(move |_, _| Ok(Some(vs.clone())));
+        .expect_find_file_version()
+        .returning(move |_, _| Ok(Some((fs.clone(), Some(vs.clone())))));
+    m.meta
+        .expect_find_file()
+        .returning(move |_| Ok(Some(fd.clone())));
     m.meta
         .expect_create_reservation()
         .times(1)
@@ -1373,8 +1360,8 @@ fn validated_download_without_a_validated_version() {
     let p = path(Users, "/users/alice/a");
     let f = file(&p, 2);
     m.meta
-        .expect_find_file()
-        .returning(move |_| Ok(Some(f.clone())));
+        .expect_find_file_version()
+        .returning(move |_, _| Ok(Some((f.clone(), None))));
     let svc = m.service();
     let err = block_on(svc.download(
         &ctx("alice", None),
@@ -1396,12 +1383,9 @@ fn validated_download_serves_the_validated_version_while_a_newer_waits() {
     f.validated_version = Some(n(2));
     let v2 = version_of(&f, 2, VersionStatus::Validated);
     m.meta
-        .expect_find_file()
-        .returning(move |_| Ok(Some(f.clone())));
-    m.meta
-        .expect_find_version_by_number()
-        .withf(|_, number| *number == n(2))
-        .returning(move |_, _| Ok(Some(v2.clone())));
+        .expect_find_file_version()
+        .withf(|_, s| *s == VersionSelector::Validated)
+        .returning(move |_, _| Ok(Some((f.clone(), Some(v2.clone())))));
     m.blobs.expect_get().returning(|_, _, _| {
         Ok(crate::ports::BlobRead {
             total_size: 3,
@@ -1769,11 +1753,8 @@ fn ready_download(m: &mut Mocks) {
     let f = file(&p, 1);
     let v = version_of(&f, 1, VersionStatus::Draft);
     m.meta
-        .expect_find_file()
-        .returning(move |_| Ok(Some(f.clone())));
-    m.meta
-        .expect_find_version_by_number()
-        .returning(move |_, _| Ok(Some(v.clone())));
+        .expect_find_file_version()
+        .returning(move |_, _| Ok(Some((f.clone(), Some(v.clone())))));
     m.blobs.expect_get().returning(|_, _, _| {
         Ok(crate::ports::BlobRead {
             total_size: 3,

@@ -676,25 +676,6 @@ impl StorageService {
         }
     }
 
-    async fn resolve_version(
-        &self,
-        file: &FileRecord,
-        selector: VersionSelector,
-    ) -> Result<Version, StorageError> {
-        let number = match selector {
-            VersionSelector::Latest => file.version,
-            VersionSelector::Validated => file
-                .validated_version
-                .ok_or(StorageError::VersionNotFound)?,
-            VersionSelector::Number(n) => n,
-        };
-        self.ports
-            .metadata
-            .find_version_by_number(file.id, number)
-            .await?
-            .ok_or(StorageError::VersionNotFound)
-    }
-
     /// `GET /download/proxy`: streams a version, or a range of it. The download counts against
     /// `MAX_CONCURRENT_DOWNLOADS` (and per user) until its body is dropped.
     ///
@@ -709,8 +690,7 @@ impl StorageService {
         let permit = self.transfers.admit(ctx.user(), TransferKind::Download)?;
         self.authorize(ctx, &[Need::on(Operation::Download, &req.path)])
             .await?;
-        let file = self.existing_file(&req.path).await?;
-        let version = self.resolve_version(&file, req.version).await?;
+        let (file, version) = self.file_version(&req.path, req.version).await?;
         let read = match self
             .ports
             .blobs
@@ -752,8 +732,7 @@ impl StorageService {
     ) -> Result<PresignedDownload, StorageError> {
         self.authorize(ctx, &[Need::on(Operation::PresignDownload, &path)])
             .await?;
-        let file = self.existing_file(&path).await?;
-        let version = self.resolve_version(&file, selector).await?;
+        let (file, version) = self.file_version(&path, selector).await?;
         let options = PresignGetOptions {
             content_disposition: Some(content_disposition(path.name())),
             content_type: Some(version.content_type.clone()),

@@ -267,12 +267,8 @@ pub fn download_setup(expected_gets: usize) -> Setup {
     let v = version_of(&f, 2, VersionStatus::Draft);
     setup
         .meta
-        .expect_find_file()
-        .returning(move |_| Ok(Some(f.clone())));
-    setup
-        .meta
-        .expect_find_version_by_number()
-        .returning(move |_, _| Ok(Some(v.clone())));
+        .expect_find_file_version()
+        .returning(move |_, _| Ok(Some((f.clone(), Some(v.clone())))));
     let mut blobs = MockBlobStore::new();
     blobs
         .expect_get()
@@ -433,8 +429,8 @@ async fn the_validated_version_of_a_file_without_one_is_version_not_found() {
     let f = file(&p, 1);
     setup
         .meta
-        .expect_find_file()
-        .returning(move |_| Ok(Some(f.clone())));
+        .expect_find_file_version()
+        .returning(move |_, _| Ok(Some((f.clone(), None))));
     let app = setup.app().await;
     let req = test::TestRequest::get()
         .uri("/download/proxy?bucket=users&path=/users/alice/a.txt&version=validated")

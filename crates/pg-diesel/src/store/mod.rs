@@ -27,7 +27,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, ObjectKey,
-    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionSelector,
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
@@ -207,12 +207,12 @@ impl MetadataStore for PgMetadataStore {
             .map_err(repo)
     }
 
-    async fn find_version_by_number(
+    async fn find_file_version(
         &self,
-        file_id: FileId,
-        number: VersionNumber,
-    ) -> Result<Option<Version>, RepoError> {
-        reads::find_version_by_number(&mut *self.conn().await?, file_id, number)
+        path: &FilePath,
+        selector: VersionSelector,
+    ) -> Result<Option<(FileRecord, Option<Version>)>, RepoError> {
+        reads::find_file_version(&mut *self.conn().await?, path, selector)
             .await
             .map_err(repo)
     }

@@ -17,8 +17,8 @@ use storage_diesel_common::queries::{
     ReviewChange,
 };
 use storage_diesel_common::rows::{
-    DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state, seconds,
-    sql_limit, sql_number, tags_json,
+    DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state, review_refusal,
+    seconds, sql_limit, sql_number, tags_json,
 };
 use storage_diesel_common::schema::files;
 use storage_diesel_common::sql_types::{DbAt, DbDoc, DbId};
@@ -35,8 +35,7 @@ use storage_domain::ports::{
 use storage_domain::rules::store::{
     LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other, check_reservation,
     check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_after_review,
-    file_not_found, lock_after_version, next_number, not_in_status, release_audit,
-    ticket_after_commit,
+    file_not_found, lock_after_version, next_number, release_audit, ticket_after_commit,
 };
 
 use super::Work;
@@ -377,7 +376,11 @@ pub(crate) fn review_version(
                 .await
                 .optional()?;
         let Some(row) = row else {
-            return Err(not_in_status(cmd.from).into());
+            // The status that refused it, read under the same row lock, names why.
+            let stored: String = queries::version_status_by_id(DbId(cmd.version_id.as_uuid()))
+                .get_result(c)
+                .await?;
+            return Err(review_refusal(&stored, cmd.from, cmd.to).into());
         };
         let version = row.into_version()?;
         let (validated, status) = file_after_review(&state.file, version.number, cmd.to);

@@ -21,7 +21,7 @@ use diesel::{Connection, SqliteConnection};
 use storage_diesel_common::error::{TxError, map_pool, task_failed};
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionSelector,
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
@@ -217,13 +217,13 @@ impl MetadataStore for SqliteMetadataStore {
         self.read(id, |c, _, id| reads::find_version(c, id)).await
     }
 
-    async fn find_version_by_number(
+    async fn find_file_version(
         &self,
-        file_id: FileId,
-        number: VersionNumber,
-    ) -> Result<Option<Version>, RepoError> {
-        self.read((file_id, number), |c, _, (f, n)| {
-            reads::find_version_by_number(c, f, n)
+        path: &FilePath,
+        selector: VersionSelector,
+    ) -> Result<Option<(FileRecord, Option<Version>)>, RepoError> {
+        self.read((path.clone(), selector), |c, _, (p, s)| {
+            reads::find_file_version(c, &p, s)
         })
         .await
     }

@@ -8,14 +8,13 @@ use diesel::RunQueryDsl;
 use storage_diesel_common::listing::prefix_upper_bound;
 use storage_diesel_common::queries;
 use storage_diesel_common::rows::{
-    AuditRow, FileLockRow, LockedFileRow, ReservationRow, VersionRow, file_record, sql_limit,
-    sql_number,
+    AuditRow, FileLockRow, FileVersionRow, LockedFileRow, ReservationRow, VersionRow, file_record,
+    file_with_version, selector_binds, sql_limit,
 };
-use storage_diesel_common::schema::audit_events;
-use storage_diesel_common::sql_types::{DbAt, DbId};
+use storage_diesel_common::sql_types::DbId;
 use storage_domain::model::{
     AuditEvent, DirPath, FileId, FilePath, FileRecord, UploadId, UploadReservation, Version,
-    VersionId, VersionNumber,
+    VersionId, VersionSelector,
 };
 use storage_domain::ports::{AuditCursor, AuditScope, LockedFile};
 
@@ -54,16 +53,18 @@ pub(crate) fn find_version(
         .transpose()?)
 }
 
-pub(crate) fn find_version_by_number(
+/// The file at `path` with its live lock and the version `selector` picks, in one statement.
+pub(crate) fn find_file_version(
     c: &mut Conn,
-    file_id: FileId,
-    number: VersionNumber,
-) -> Result<Option<Version>, TxError> {
-    let row: Option<VersionRow> =
-        queries::version_by_number(DbId(file_id.as_uuid()), sql_number(number)?)
+    path: &FilePath,
+    selector: VersionSelector,
+) -> Result<Option<(FileRecord, Option<Version>)>, TxError> {
+    let (number, validated) = selector_binds(selector)?;
+    let row: Option<FileVersionRow> =
+        queries::file_with_version(path.bucket().as_str(), path.as_str(), number, validated)
             .get_result(c)
             .optional()?;
-    Ok(row.map(VersionRow::into_version).transpose()?)
+    Ok(row.map(file_with_version).transpose()?)
 }
 
 pub(crate) fn list_versions(c: &mut Conn, file_id: FileId) -> Result<Vec<Version>, TxError> {
@@ -105,33 +106,8 @@ pub(crate) fn list_audit(
     before: Option<AuditCursor>,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, TxError> {
-    use diesel::{BoolExpressionMethods, ExpressionMethods, QueryDsl};
-    let mut query = audit_events::table.into_boxed();
-    match scope {
-        AuditScope::File(path) => {
-            query = query
-                .filter(audit_events::bucket.eq(path.bucket().as_str()))
-                .filter(audit_events::path.eq(path.as_str()));
-        }
-        AuditScope::Directory(dir) => {
-            query = query
-                .filter(audit_events::bucket.eq(dir.bucket().as_str()))
-                .filter(audit_events::path.ge(dir.as_str()))
-                .filter(audit_events::path.lt(prefix_upper_bound(dir.as_str())));
-        }
-    }
-    if let Some(cursor) = before {
-        let (at, id) = (DbAt(cursor.at), DbId(cursor.id.as_uuid()));
-        query = query.filter(
-            audit_events::at
-                .lt(at.clone())
-                .or(audit_events::at.eq(at).and(audit_events::id.lt(id))),
-        );
-    }
-    let rows: Vec<AuditRow> = query
-        .order((audit_events::at.desc(), audit_events::id.desc()))
-        .limit(sql_limit(limit))
-        .load(c)?;
+    let rows: Vec<AuditRow> =
+        storage_diesel_common::audit_page!(scope, before, sql_limit(limit)).load(c)?;
     Ok(rows
         .into_iter()
         .map(AuditRow::into_event)

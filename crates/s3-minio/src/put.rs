@@ -30,8 +30,8 @@ use std::{
 };
 
 use bytes::{Buf, Bytes};
-use http::HeaderMap;
 use futures_util::StreamExt;
+use http::HeaderMap;
 use s3::{Bucket, error::S3Error, serde_types::Part};
 use storage_domain::ports::{BlobError, ByteStream, PutOutcome};
 use tokio::{

@@ -345,7 +345,10 @@ mod tests {
             async |b: &Bucket| {
                 let queries = std::collections::HashMap::from([
                     ("response-content-type".to_owned(), "text/plain".to_owned()),
-                    ("response-content-disposition".to_owned(), "inline".to_owned()),
+                    (
+                        "response-content-disposition".to_owned(),
+                        "inline".to_owned(),
+                    ),
                 ]);
                 b.presign_get(key, 60, Some(queries)).await.unwrap()
             },

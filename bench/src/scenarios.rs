@@ -781,7 +781,9 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
                     let body = if route == "/upload/presign" {
                         json!({"bucket": "users",
                                "path": format!("/users/{USER}/presign/c{c}-{i}.bin"),
-                               "content_type": "application/octet-stream"})
+                               "content_type": "application/octet-stream",
+                               // S3 signs upload URLs for an announced length.
+                               "size": 1024})
                     } else {
                         json!({"bucket": "users", "path": ops_path(c)})
                     };

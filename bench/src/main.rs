@@ -22,8 +22,11 @@
 //!   service and straight, with the service's peak RSS growth and the uploads stored, refused
 //!   (429 past a cap) or failed;
 //! - `ops`: lock+unlock, metadata and list per second with p50/p99 at 1, 16 and 64 clients,
-//!   beside a raw PostgreSQL point query at the same concurrency (`--seconds` each, 5);
-//! - `presign`: upload and download presigns per second at 1 and 16 clients;
+//!   each beside the same SQL issued raw to the same PostgreSQL at the same concurrency (a
+//!   point SELECT of the file; the lock+unlock transactions), with the ratios (`--seconds`
+//!   each, 5; see `raw.rs`);
+//! - `presign`: upload and download presigns per second at 1, 16 and 64 clients, beside the
+//!   upload's reservation INSERT+COMMIT issued raw;
 //! - `complete`: the latency of `/upload/complete` after a presigned PUT of 1 and 100 MiB
 //!   (median of `--reps`);
 //! - `list`: the time of one list page with 1k, 100k and 1M (`--list-max`) files in the bucket;
@@ -33,6 +36,7 @@
 
 mod blob;
 mod harness;
+mod raw;
 mod report;
 mod scenarios;
 mod stats;

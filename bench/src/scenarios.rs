@@ -7,7 +7,6 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use diesel::{QueryableByName, sql_types::BigInt, sql_types::Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 use reqwest::{Body, multipart};
@@ -17,11 +16,12 @@ use storage_domain::{
     ports::BlobStore,
 };
 use storage_s3_minio::S3BlobStore;
-use tokio::sync::Mutex;
+use uuid::Uuid;
 
 use crate::{
     blob::{MIB, direct_run, generated},
     harness::{Api, Bench, ok},
+    raw::{LockShape, Raw},
     report::{Report, Table, f1, f2, mib},
     stats::{Stats, drive, ms, quantile, round},
 };
@@ -506,13 +506,163 @@ fn ops_path(i: usize) -> String {
     format!("/users/{USER}/ops/f{:02}.txt", i % OPS_FILES)
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
+/// The service's lock+unlock pair on `ops_path(c)` as `user`.
+async fn service_lock_unlock(api: &Api, token: &str, c: usize) -> anyhow::Result<()> {
+    let body = json!({"bucket": "users", "path": ops_path(c)});
+    for route in ["/lock", "/unlock"] {
+        let r = api
+            .client
+            .post(api.url(route))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        ok(r).await?.bytes().await?;
+    }
+    Ok(())
 }
 
-/// Lock+unlock, metadata and list at 1, 16 and 64 clients, beside a raw PostgreSQL statement.
+/// `clients` raw connections (see [`raw`](crate::raw)) and the id of each client's file.
+async fn raw_clients(b: &Bench, clients: usize) -> anyhow::Result<(Arc<Vec<Raw>>, Arc<Vec<Uuid>>)> {
+    let raw = Raw::pool(b.database_url(), clients).await?;
+    let mut ids = Vec::with_capacity(clients);
+    for (c, conn) in raw.iter().enumerate() {
+        ids.push(conn.file_id(&ops_path(c)).await?);
+    }
+    Ok((raw, Arc::new(ids)))
+}
+
+/// Raw lock+unlock pairs of `shape` at `clients`, each client on its own file.
+async fn raw_lock_unlock(
+    b: &Bench,
+    clients: usize,
+    shape: LockShape,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<Stats> {
+    let (raw, ids) = raw_clients(b, clients).await?;
+    Ok(drive(clients, warmup, measure, move |c, _| {
+        let (raw, ids) = (Arc::clone(&raw), Arc::clone(&ids));
+        async move { raw[c].lock_unlock(shape, USER, &ops_path(c), ids[c]).await }
+    })
+    .await)
+}
+
+/// The rows of a closed-loop table: every operation at every concurrency.
+fn rate_table(
+    title: &str,
+    intro: String,
+    results: &[(&str, Stats)],
+    concurrency: &[usize],
+) -> (Table, Value) {
+    let mut t = Table::new(
+        title,
+        &[
+            "operation",
+            "clients",
+            "ops/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+        ],
+    );
+    t.intro.push(intro);
+    let mut json_rows = Vec::new();
+    for &clients in concurrency {
+        for (name, s) in results.iter().filter(|(_, s)| s.clients == clients) {
+            t.row(vec![
+                (*name).to_owned(),
+                clients.to_string(),
+                f1(s.per_second()),
+                f2(ms(s.p50)),
+                f2(ms(s.p99)),
+                s.errors.to_string(),
+            ]);
+            let mut v = s.json();
+            v["operation"] = json!(name);
+            json_rows.push(v);
+        }
+    }
+    if let Some((name, s)) = results.iter().find(|(_, s)| s.errors > 0) {
+        t.notes.push(format!(
+            "First error ({name}, {} clients): {}",
+            s.clients,
+            s.first_error.clone().unwrap_or_default()
+        ));
+    }
+    (t, Value::Array(json_rows))
+}
+
+/// Each service operation beside the same SQL issued raw, at each concurrency: both rates and
+/// latencies, the ratio of the rates, and the service's p99/p50.
+fn comparison_table(
+    title: &str,
+    intro: String,
+    results: &[(&str, Stats)],
+    pairs: &[(&str, &str)],
+    concurrency: &[usize],
+) -> (Table, Value) {
+    let mut t = Table::new(
+        title,
+        &[
+            "service operation",
+            "raw SQL",
+            "clients",
+            "service ops/s",
+            "service p50/p99 ms",
+            "raw ops/s",
+            "raw p50/p99 ms",
+            "ratio service/raw",
+            "service p99/p50",
+        ],
+    );
+    t.intro.push(intro);
+    let find = |name: &str, clients: usize| {
+        results
+            .iter()
+            .find(|(n, s)| *n == name && s.clients == clients)
+            .map(|(_, s)| s)
+    };
+    let mut json_rows = Vec::new();
+    for &(service, raw) in pairs {
+        for &clients in concurrency {
+            let (Some(s), Some(r)) = (find(service, clients), find(raw, clients)) else {
+                continue;
+            };
+            let ratio = s.per_second() / r.per_second();
+            let tail = ms(s.p99) / ms(s.p50);
+            t.row(vec![
+                service.to_owned(),
+                raw.to_owned(),
+                clients.to_string(),
+                f1(s.per_second()),
+                format!("{}/{}", f2(ms(s.p50)), f2(ms(s.p99))),
+                f1(r.per_second()),
+                format!("{}/{}", f2(ms(r.p50)), f2(ms(r.p99))),
+                f2(ratio),
+                f1(tail),
+            ]);
+            json_rows.push(json!({
+                "service": service,
+                "raw": raw,
+                "clients": clients,
+                "service_ops_per_s": round(s.per_second(), 1),
+                "raw_ops_per_s": round(r.per_second(), 1),
+                "ratio": round(ratio, 3),
+                "service_p99_over_p50": round(tail, 2),
+            }));
+        }
+    }
+    (t, Value::Array(json_rows))
+}
+
+const RAW_SELECT: &str = "raw point SELECT";
+const RAW_LOCK_MINIMAL: &str = "raw lock+unlock (minimal)";
+const RAW_LOCK_SERVICE: &str = "raw lock+unlock (service's statements)";
+const RAW_RESERVATION: &str = "raw reservation INSERT+COMMIT";
+
+/// Lock+unlock, metadata and list at 1, 16 and 64 clients, each beside the same SQL issued raw
+/// to the same PostgreSQL at the same concurrency.
 pub async fn ops(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("[bench] ops: seeding {OPS_FILES} files");
     for i in 0..OPS_FILES {
@@ -529,30 +679,20 @@ pub async fn ops(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Result<
             let (api, token) = (api.clone(), Arc::clone(&token));
             drive(clients, warmup, measure, move |c, _| {
                 let (api, token) = (api.clone(), Arc::clone(&token));
-                async move {
-                    let body = json!({"bucket": "users", "path": ops_path(c)});
-                    let r = api
-                        .client
-                        .post(api.url("/lock"))
-                        .bearer_auth(&*token)
-                        .json(&body)
-                        .send()
-                        .await?;
-                    ok(r).await?.bytes().await?;
-                    let r = api
-                        .client
-                        .post(api.url("/unlock"))
-                        .bearer_auth(&*token)
-                        .json(&body)
-                        .send()
-                        .await?;
-                    ok(r).await?.bytes().await?;
-                    Ok(())
-                }
+                async move { service_lock_unlock(&api, &token, c).await }
             })
             .await
         };
         results.push(("lock+unlock", lock));
+        for (name, shape) in [
+            (RAW_LOCK_MINIMAL, LockShape::Minimal),
+            (RAW_LOCK_SERVICE, LockShape::Service),
+        ] {
+            results.push((
+                name,
+                raw_lock_unlock(b, clients, shape, warmup, measure).await?,
+            ));
+        }
         let metadata = {
             let (api, token) = (api.clone(), Arc::clone(&token));
             drive(clients, warmup, measure, move |c, _| {
@@ -572,6 +712,13 @@ pub async fn ops(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Result<
             .await
         };
         results.push(("metadata", metadata));
+        let raw = Raw::pool(b.database_url(), clients).await?;
+        let select = drive(clients, warmup, measure, move |c, _| {
+            let raw = Arc::clone(&raw);
+            async move { raw[c].point_select(&ops_path(c)).await }
+        })
+        .await;
+        results.push((RAW_SELECT, select));
         let list = {
             let (api, token) = (api.clone(), Arc::clone(&token));
             let dir = format!("/users/{USER}/ops/");
@@ -596,81 +743,50 @@ pub async fn ops(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Result<
             .await
         };
         results.push(("list (64 files)", list));
-        let mut conns = Vec::new();
-        for _ in 0..clients {
-            conns.push(Arc::new(Mutex::new(
-                AsyncPgConnection::establish(b.database_url()).await?,
-            )));
-        }
-        let conns = Arc::new(conns);
-        let raw = drive(clients, warmup, measure, move |c, _| {
-            let conn = Arc::clone(&conns[c]);
-            async move {
-                let mut conn = conn.lock().await;
-                let row: Count = diesel::sql_query(
-                    "SELECT count(*) AS n FROM files WHERE bucket = 'users' AND path = $1",
-                )
-                .bind::<Text, _>(ops_path(c))
-                .get_result(&mut *conn)
-                .await?;
-                if row.n != 1 {
-                    bail!("the file is missing");
-                }
-                Ok(())
-            }
-        })
-        .await;
-        results.push(("PostgreSQL raw point SELECT", raw));
     }
-    let mut t = Table::new(
+    let (t, rows) = rate_table(
         "Operations per second (closed loop)",
-        &[
-            "operation",
-            "clients",
-            "ops/s",
-            "p50 ms",
-            "p99 ms",
-            "errors",
-        ],
+        format!(
+            "Each client runs its operation back to back for {} s after a 0.5 s warm-up, over \
+             keep-alive HTTP connections (service) or a PostgreSQL connection of its own (raw \
+             rows: tokio-postgres from the bench process, statements prepared once per \
+             connection, one round trip each, no pipelining). Each client works on a file of \
+             its own. lock+unlock counts the pair as one operation. ops/s, p50 and p99 are \
+             those of the operations that succeeded; failed ones are counted apart (errors). \
+             The service's pool size is in the run's settings above.",
+            o.seconds
+        ),
+        &results,
+        &CONCURRENCY,
     );
-    t.intro.push(format!(
-        "Each client runs its operation back to back for {} s after a 0.5 s warm-up, over \
-         keep-alive HTTP connections (service) or a connection of its own (PostgreSQL). \
-         lock+unlock counts the pair as one operation. The raw PostgreSQL row is one \
-         `SELECT count(*) FROM files WHERE bucket = … AND path = …` round trip from the bench \
-         process, at the same concurrency. ops/s, p50 and p99 are those of the operations that \
-         succeeded; failed ones are counted apart (errors). The service's pool size is in the \
-         run's settings above.",
-        o.seconds
-    ));
-    let mut json_rows = Vec::new();
-    for clients in CONCURRENCY {
-        for (name, s) in results.iter().filter(|(_, s)| s.clients == clients) {
-            t.row(vec![
-                (*name).to_owned(),
-                clients.to_string(),
-                f1(s.per_second()),
-                f2(ms(s.p50)),
-                f2(ms(s.p99)),
-                s.errors.to_string(),
-            ]);
-            let mut v = s.json();
-            v["operation"] = json!(name);
-            json_rows.push(v);
-        }
-    }
-    if let Some((name, s)) = results.iter().find(|(_, s)| s.errors > 0) {
-        t.notes.push(format!(
-            "First error ({name}, {} clients): {}",
-            s.clients,
-            s.first_error.clone().unwrap_or_default()
-        ));
-    }
-    report.add("ops", t, Value::Array(json_rows));
+    report.add("ops", t, rows);
+    let (t, rows) = comparison_table(
+        "Service operations beside the same SQL issued raw",
+        format!(
+            "The raw rows issue the service's SQL straight to the same PostgreSQL, at the same \
+             concurrency, in the same run: `{RAW_SELECT}` is `SELECT * FROM files WHERE \
+             bucket = $1 AND path = $2`; `{RAW_LOCK_MINIMAL}` is two transactions, each one \
+             statement deciding the lock (an `INSERT … ON CONFLICT DO UPDATE … WHERE` the lock \
+             is free, expired or the holder's; then a `DELETE … WHERE holder = …`) plus the \
+             audit INSERT; `{RAW_LOCK_SERVICE}` is the statements the service issues for the \
+             pair, in its order (the file by path, `BEGIN`, `SELECT … FOR UPDATE`, the file \
+             with its lock row and `now()`, the upsert or DELETE, the audit INSERT, `COMMIT`; \
+             twice). ratio = service ops/s ÷ raw ops/s."
+        ),
+        &results,
+        &[
+            ("metadata", RAW_SELECT),
+            ("lock+unlock", RAW_LOCK_MINIMAL),
+            ("lock+unlock", RAW_LOCK_SERVICE),
+        ],
+        &CONCURRENCY,
+    );
+    report.add("ops_vs_raw", t, rows);
     Ok(())
 }
 
-/// Presigned upload and download URLs per second, at 1 and 16 clients.
+/// Presigned upload and download URLs per second at 1, 16 and 64 clients, beside the raw
+/// reservation INSERT of an upload presign.
 pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Result<()> {
     for i in 0..OPS_FILES {
         // The ops scenario may not have run: make sure the files exist (a new version else).
@@ -679,25 +795,8 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
     let measure = Duration::from_secs_f64(o.seconds);
     let warmup = Duration::from_millis(500);
     let token = Arc::new(b.api.token(USER)?);
-    let mut t = Table::new(
-        "Presigns per second",
-        &[
-            "operation",
-            "clients",
-            "ops/s",
-            "p50 ms",
-            "p99 ms",
-            "errors",
-        ],
-    );
-    t.intro.push(
-        "`POST /upload/presign` writes a reservation row and signs a PUT URL; \
-         `POST /download/presign` reads the file's metadata and signs a GET URL. ops/s, p50 and \
-         p99 are those of the presigns that succeeded; failed ones are counted apart (errors)."
-            .into(),
-    );
-    let mut json_rows = Vec::new();
-    for clients in [1, 16] {
+    let mut results: Vec<(&str, Stats)> = Vec::new();
+    for clients in CONCURRENCY {
         eprintln!("[bench] presign: {clients} client(s)");
         for (name, route) in [
             ("upload presign", "/upload/presign"),
@@ -710,7 +809,9 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
                     let body = if route == "/upload/presign" {
                         json!({"bucket": "users",
                                "path": format!("/users/{USER}/presign/c{c}-{i}.bin"),
-                               "content_type": "application/octet-stream"})
+                               "content_type": "application/octet-stream",
+                               // S3 signs upload URLs for an announced length.
+                               "size": 1024})
                     } else {
                         json!({"bucket": "users", "path": ops_path(c)})
                     };
@@ -729,26 +830,42 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
                 }
             })
             .await;
-            t.row(vec![
-                name.to_owned(),
-                clients.to_string(),
-                f1(stats.per_second()),
-                f2(ms(stats.p50)),
-                f2(ms(stats.p99)),
-                stats.errors.to_string(),
-            ]);
-            if stats.errors > 0 && t.notes.is_empty() {
-                t.notes.push(format!(
-                    "First error ({name}, {clients} clients): {}",
-                    stats.first_error.clone().unwrap_or_default()
-                ));
-            }
-            let mut v = stats.json();
-            v["operation"] = json!(name);
-            json_rows.push(v);
+            results.push((name, stats));
         }
+        let raw = Raw::pool(b.database_url(), clients).await?;
+        let reserve = drive(clients, warmup, measure, move |c, i| {
+            let raw = Arc::clone(&raw);
+            async move {
+                raw[c]
+                    .reserve(USER, &format!("/users/{USER}/presign/raw-c{c}-{i}.bin"))
+                    .await
+            }
+        })
+        .await;
+        results.push((RAW_RESERVATION, reserve));
     }
-    report.add("presign", t, Value::Array(json_rows));
+    let (t, rows) = rate_table(
+        "Presigns per second",
+        "`POST /upload/presign` reads the file at the path, writes a reservation row and signs a \
+         PUT URL; `POST /download/presign` reads the file and its version and signs a GET URL \
+         (no write). The raw row is the reservation's `BEGIN; INSERT INTO upload_reservations …; \
+         COMMIT` issued straight to the same PostgreSQL (tokio-postgres, prepared, a connection \
+         per client). ops/s, p50 and p99 are those of the operations that succeeded; failed \
+         ones are counted apart (errors)."
+            .into(),
+        &results,
+        &CONCURRENCY,
+    );
+    report.add("presign", t, rows);
+    let (t, rows) = comparison_table(
+        "Upload presign beside its reservation INSERT issued raw",
+        "ratio = service presigns/s ÷ raw reservation transactions/s, same concurrency, same run."
+            .into(),
+        &results,
+        &[("upload presign", RAW_RESERVATION)],
+        &CONCURRENCY,
+    );
+    report.add("presign_vs_raw", t, rows);
     Ok(())
 }
 

@@ -3,26 +3,25 @@
 //! the source.
 //!
 //! rust-s3 0.38 has no `UploadPartCopy`: each part is sent like the parts of a streamed put, to a
-//! presigned URL (`?partNumber=…&uploadId=…`, query-string SigV4) with the adapter's own HTTP
-//! client, here with the copy headers signed into the URL (by `sign.rs`: rust-s3 signs these
-//! headers in the wrong order) (`x-amz-copy-source`,
+//! presigned URL (`?partNumber=…&uploadId=…`, query-string SigV4, signed by `sign.rs`: rust-s3
+//! signs these headers in the wrong order) with the adapter's own HTTP client, with the copy
+//! headers signed into the URL (`x-amz-copy-source`,
 //! `x-amz-copy-source-range`, and `x-amz-copy-source-if-match` with the source's entity tag, so
 //! every part comes from the same object: a source overwritten meanwhile fails the part with
 //! 412, reported as [`BlobError::SourceChanged`]). A failure of any part or of the completion
 //! aborts the upload before the copy returns, and dropping the copy's future aborts it from a
 //! task ([`AbortGuard`]): no object and no unfinished upload is left at the target.
 
-use std::collections::HashMap;
-
 use http::{HeaderMap, HeaderName, HeaderValue};
-use s3::{Bucket, serde_types::Part};
+use s3::serde_types::Part;
 use storage_domain::ports::BlobError;
 use tokio::task::JoinSet;
 
 use crate::{
     error::{map_s3, map_status, unquote_etag, xml_text},
     put::{AbortGuard, MAX_PARTS, initiate, map_http},
-    sign::presign_put_signing,
+    sign::{Presign, Signer},
+    store::Target,
 };
 
 /// Parts of one multipart copy copying at the same time (no bytes pass through the service).
@@ -32,7 +31,8 @@ const PART_URL_TTL_SECS: u32 = 900;
 
 /// What a multipart copy copies, and where.
 pub(crate) struct PartCopy<'a> {
-    pub to: &'a Bucket,
+    pub to: &'a Target,
+    pub signer: &'a Signer,
     pub to_key: &'a str,
     /// `/<bucket>/<key>`, URL-encoded, as `x-amz-copy-source` wants it.
     pub source: &'a str,
@@ -67,8 +67,8 @@ pub(crate) async fn multipart_copy(
     copy: PartCopy<'_>,
 ) -> Result<(), BlobError> {
     let ranges = part_ranges(copy.size, copy.part_size)?;
-    let upload_id = initiate(copy.to, copy.to_key, copy.content_type).await?;
-    let guard = AbortGuard::new(copy.to, copy.to_key, upload_id);
+    let upload_id = initiate(&copy.to.bucket, copy.to_key, copy.content_type).await?;
+    let guard = AbortGuard::new(&copy.to.bucket, copy.to_key, upload_id);
     match copy_parts(http, &copy, guard.upload_id(), ranges).await {
         Ok(()) => {
             guard.disarm();
@@ -98,11 +98,17 @@ async fn copy_parts(
         let part_number =
             u32::try_from(index + 1).map_err(|_| BlobError::Other("too many parts".to_owned()))?;
         let headers = copy_headers(copy, first, last)?;
-        let mut queries = HashMap::new();
-        queries.insert("partNumber".to_owned(), part_number.to_string());
-        queries.insert("uploadId".to_owned(), upload_id.to_owned());
-        let url = presign_put_signing(copy.to, copy.to_key, PART_URL_TTL_SECS, &headers, &queries)
-            .await?;
+        let url = copy.signer.presign(&Presign {
+            method: "PUT",
+            bucket_url: &copy.to.url,
+            key: copy.to_key,
+            expiry_secs: PART_URL_TTL_SECS,
+            headers: &headers,
+            queries: &[
+                ("partNumber", &part_number.to_string()),
+                ("uploadId", upload_id),
+            ],
+        })?;
         let http = http.clone();
         in_flight.spawn(async move { send_part_copy(&http, &url, headers, part_number).await });
     }
@@ -112,6 +118,7 @@ async fn copy_parts(
     parts.sort_by_key(|p| p.part_number);
     let response = copy
         .to
+        .bucket
         .complete_multipart_upload(copy.to_key, upload_id, parts)
         .await
         .map_err(map_s3)?;

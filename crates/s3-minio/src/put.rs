@@ -24,7 +24,6 @@
 //!   ([`AbortGuard`]), including an upload whose initiation was still in flight.
 
 use std::{
-    collections::HashMap,
     io,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -32,6 +31,7 @@ use std::{
 
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
+use http::HeaderMap;
 use s3::{Bucket, error::S3Error, serde_types::Part};
 use storage_domain::ports::{BlobError, ByteStream, PutOutcome};
 use tokio::{
@@ -39,7 +39,11 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::error::{map_s3, map_status, unquote_etag, xml_text};
+use crate::{
+    error::{map_s3, map_status, unquote_etag, xml_text},
+    sign::{Presign, Signer},
+    store::Target,
+};
 
 /// Size of one part of a multipart upload (S3's smallest part), and so of one buffer of the
 /// upload budget; a body shorter than this goes as one `PUT`.
@@ -165,13 +169,15 @@ pub(crate) struct PartSender {
 
 /// Streams `body` into `key`, with part buffers from `budget`.
 pub(crate) async fn put_stream(
-    bucket: &Bucket,
+    target: &Target,
+    signer: &Signer,
     sender: &PartSender,
     budget: &PartBudget,
     key: &str,
     content_type: &str,
     body: ByteStream,
 ) -> Result<PutOutcome, BlobError> {
+    let bucket = &target.bucket;
     // Memory first: nothing of the body is read before a buffer is ours.
     let mut buffer = budget.first().await?;
     let mut reader = ChunkReader::new(body);
@@ -200,7 +206,8 @@ pub(crate) async fn put_stream(
     let upload_id = initiate(bucket, key, content_type).await?;
     let guard = AbortGuard::new(bucket, key, upload_id);
     let parts = Parts {
-        bucket,
+        target,
+        signer,
         sender,
         key,
         upload_id: guard.upload_id(),
@@ -246,7 +253,8 @@ pub(crate) async fn initiate(
 
 /// What a multipart put's parts need.
 struct Parts<'a> {
-    bucket: &'a Bucket,
+    target: &'a Target,
+    signer: &'a Signer,
     sender: &'a PartSender,
     key: &'a str,
     upload_id: &'a str,
@@ -286,7 +294,17 @@ impl Parts<'_> {
             }
             let last = buffer.data.len() < PART_SIZE;
             size += buffer.data.len() as u64;
-            let url = part_url(self.bucket, self.key, self.upload_id, part_number).await?;
+            let url = self.signer.presign(&Presign {
+                method: "PUT",
+                bucket_url: &self.target.url,
+                key: self.key,
+                expiry_secs: PART_URL_TTL_SECS,
+                headers: &HeaderMap::new(),
+                queries: &[
+                    ("partNumber", &part_number.to_string()),
+                    ("uploadId", self.upload_id),
+                ],
+            })?;
             let sender = self.sender.clone();
             in_flight.spawn(async move {
                 let body = buffer.take();
@@ -325,6 +343,7 @@ impl Parts<'_> {
         parts.sort_by_key(|p| p.part_number);
 
         let response = self
+            .target
             .bucket
             .complete_multipart_upload(self.key, self.upload_id, parts)
             .await
@@ -344,23 +363,6 @@ fn keep(buffer: PartBuffer, idle: &mut Option<PartBuffer>) {
     if idle.is_none() {
         *idle = Some(buffer);
     }
-}
-
-/// The presigned URL of part `part_number` (signing only: no request).
-async fn part_url(
-    bucket: &Bucket,
-    key: &str,
-    upload_id: &str,
-    part_number: u32,
-) -> Result<String, BlobError> {
-    let queries = HashMap::from([
-        ("partNumber".to_owned(), part_number.to_string()),
-        ("uploadId".to_owned(), upload_id.to_owned()),
-    ]);
-    bucket
-        .presign_put(key, PART_URL_TTL_SECS, None, Some(queries))
-        .await
-        .map_err(map_s3)
 }
 
 /// Attempts at one part: a store answering 5xx or dropping the connection gets two more tries

@@ -30,6 +30,7 @@ use crate::{
     copy::{PartCopy, multipart_copy},
     error::{map_s3, map_status, unquote_etag},
     put::{PartBudget, PartSender, abort_unfinished_uploads, put_stream},
+    sign::{Presign, Signer},
     stream::IdleTimeout,
 };
 
@@ -56,13 +57,15 @@ pub enum ConnectError {
 
 /// One S3 bucket.
 #[derive(Debug)]
-struct Target {
-    /// Every non-streamed request: bounded by the configured request timeout. It also signs
-    /// the URLs of streamed reads, which the adapter sends itself ([`ThreadClients`]).
-    bucket: Box<Bucket>,
-    /// Signs presigned URLs only (never sends a request): the same bucket at the address
-    /// clients use (`MINIO_PUBLIC_ENDPOINT`), or at the store's own address.
-    presign: Box<Bucket>,
+pub(crate) struct Target {
+    /// Every non-streamed request: bounded by the configured request timeout.
+    pub(crate) bucket: Box<Bucket>,
+    /// The bucket's URL at the store's own address: the requests the adapter signs and sends
+    /// itself (streamed reads, the parts of puts and copies).
+    pub(crate) url: String,
+    /// The bucket's URL at the address clients use (`MINIO_PUBLIC_ENDPOINT`, else the store's
+    /// own): presigned URLs handed out.
+    pub(crate) public_url: String,
 }
 
 /// The blob store over an S3-compatible server. Cheap to share behind an `Arc`.
@@ -81,6 +84,8 @@ pub struct S3BlobStore {
     http: reqwest::Client,
     /// The memory every put shares for its parts (`UPLOAD_BUFFER_BYTES`).
     budget: PartBudget,
+    /// Signs every presigned URL, with the day's signing key derived once.
+    signer: Signer,
     /// Sends streamed reads and the parts of streamed puts: the bytes that flow.
     streams: ThreadClients,
     request_timeout: Duration,
@@ -215,8 +220,9 @@ impl S3BlobStore {
             let mut bucket = new_bucket(name, &region)?;
             bucket.set_request_timeout(Some(config.request_timeout));
             Ok(Target {
+                url: bucket.url(),
+                public_url: new_bucket(name, &public_region)?.url(),
                 bucket,
-                presign: new_bucket(name, &public_region)?,
             })
         };
         let store = Self {
@@ -236,6 +242,11 @@ impl S3BlobStore {
             budget: PartBudget::new(config.upload_buffer_bytes, config.upload_buffer_wait),
             streams: ThreadClients::new(config.connect_timeout),
             request_timeout: config.request_timeout,
+            signer: Signer::new(
+                &config.access_key,
+                config.secret_key.clone(),
+                region.clone(),
+            ),
         };
         Ok((store, credentials))
     }
@@ -263,15 +274,19 @@ impl S3BlobStore {
     /// (signed here, no request) with this thread's client (see [`ThreadClients`]).
     async fn stream_get(
         &self,
-        bucket: &Bucket,
+        target: &Target,
         key: &str,
         bytes: Option<(u64, Option<u64>)>,
         asked: Option<ByteRange>,
     ) -> Result<BlobRead, BlobError> {
-        let url = bucket
-            .presign_get(key, READ_URL_TTL_SECS, None)
-            .await
-            .map_err(map_s3)?;
+        let url = self.signer.presign(&Presign {
+            method: "GET",
+            bucket_url: &target.url,
+            key,
+            expiry_secs: READ_URL_TTL_SECS,
+            headers: &HeaderMap::new(),
+            queries: &[],
+        })?;
         let mut request = self.streams.here()?.get(url);
         if let Some((first, last)) = bytes {
             let range = match last {
@@ -410,7 +425,8 @@ impl BlobStore for S3BlobStore {
         body: ByteStream,
     ) -> Result<PutOutcome, BlobError> {
         put_stream(
-            &self.target(bucket).bucket,
+            self.target(bucket),
+            &self.signer,
             &PartSender {
                 http: self.streams.here()?,
                 timeout: self.request_timeout,
@@ -446,7 +462,7 @@ impl BlobStore for S3BlobStore {
                 Some((first, Some(last)))
             }
         };
-        self.stream_get(&self.target(bucket).bucket, key.as_str(), bytes, range)
+        self.stream_get(self.target(bucket), key.as_str(), bytes, range)
             .await
     }
 
@@ -486,7 +502,8 @@ impl BlobStore for S3BlobStore {
             return multipart_copy(
                 &self.http,
                 PartCopy {
-                    to: &self.target(to_bucket).bucket,
+                    to: self.target(to_bucket),
+                    signer: &self.signer,
                     to_key: to.as_str(),
                     source: &source,
                     size: meta.size,
@@ -548,12 +565,14 @@ impl BlobStore for S3BlobStore {
             .map_err(|_| BlobError::Other("content type is not a valid header value".into()))?;
         signed.insert(CONTENT_TYPE, content_type_value);
         signed.insert(CONTENT_LENGTH, HeaderValue::from(length));
-        let url = self
-            .target(bucket)
-            .presign
-            .presign_put(key.as_str(), secs, Some(signed), None)
-            .await
-            .map_err(map_s3)?;
+        let url = self.signer.presign(&Presign {
+            method: "PUT",
+            bucket_url: &self.target(bucket).public_url,
+            key: key.as_str(),
+            expiry_secs: secs,
+            headers: &signed,
+            queries: &[],
+        })?;
         let headers = vec![
             ("Content-Type".to_owned(), content_type.to_owned()),
             ("Content-Length".to_owned(), length.to_string()),
@@ -574,22 +593,24 @@ impl BlobStore for S3BlobStore {
         ttl: Duration,
     ) -> Result<PresignedRequest, BlobError> {
         let (secs, expires_at) = self.presign_ttl(ttl);
-        let mut queries = HashMap::new();
-        if let Some(disposition) = &options.content_disposition {
-            queries.insert(
-                "response-content-disposition".to_owned(),
-                disposition.clone(),
-            );
-        }
-        if let Some(content_type) = &options.content_type {
-            queries.insert("response-content-type".to_owned(), content_type.clone());
-        }
-        let url = self
-            .target(bucket)
-            .presign
-            .presign_get(key.as_str(), secs, (!queries.is_empty()).then_some(queries))
-            .await
-            .map_err(map_s3)?;
+        let queries: Vec<(&str, &str)> = [
+            (
+                "response-content-disposition",
+                options.content_disposition.as_deref(),
+            ),
+            ("response-content-type", options.content_type.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
+        let url = self.signer.presign(&Presign {
+            method: "GET",
+            bucket_url: &self.target(bucket).public_url,
+            key: key.as_str(),
+            expiry_secs: secs,
+            headers: &HeaderMap::new(),
+            queries: &queries,
+        })?;
         Ok(PresignedRequest {
             method: PresignMethod::Get,
             url,

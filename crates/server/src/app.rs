@@ -536,6 +536,7 @@ impl Application {
             shutdown_timeout: config.ops.shutdown_grace,
             keep_alive: config.http.keep_alive,
             client_request_timeout: config.http.header_timeout,
+            workers: config.http.workers,
             ..ServerConfig::default()
         };
         warn_about_limits(&config);

@@ -314,6 +314,9 @@ pub struct HttpSettings {
     /// `BODY_IDLE_TIMEOUT_SECONDS` (default 30): a request body that sends nothing for this
     /// long is cut off, and nothing of it is kept.
     pub body_idle_timeout: Duration,
+    /// `HTTP_WORKERS` (default: one per CPU core): threads serving HTTP requests, each with its
+    /// own event loop.
+    pub workers: Option<usize>,
 }
 
 impl HttpSettings {
@@ -322,6 +325,10 @@ impl HttpSettings {
             keep_alive: vars.seconds("HTTP_KEEP_ALIVE_SECONDS", 30)?,
             header_timeout: vars.seconds("HTTP_HEADER_TIMEOUT_SECONDS", 10)?,
             body_idle_timeout: vars.seconds("BODY_IDLE_TIMEOUT_SECONDS", 30)?,
+            workers: match vars.parsed::<usize>("HTTP_WORKERS", 0)? {
+                0 => None,
+                n => Some(n),
+            },
         };
         for (name, value) in [
             ("HTTP_HEADER_TIMEOUT_SECONDS", settings.header_timeout),
@@ -1045,6 +1052,7 @@ mod tests {
                 keep_alive: Duration::from_secs(30),
                 header_timeout: Duration::from_secs(10),
                 body_idle_timeout: Duration::from_secs(30),
+                workers: None,
             }
         );
         let c = Config::from_vars(&vars(&[
@@ -1056,6 +1064,7 @@ mod tests {
             ("BODY_IDLE_TIMEOUT_SECONDS", "2"),
             ("HTTP_KEEP_ALIVE_SECONDS", "0"),
             ("HTTP_HEADER_TIMEOUT_SECONDS", "4"),
+            ("HTTP_WORKERS", "3"),
         ]))
         .unwrap();
         assert_eq!(
@@ -1071,6 +1080,11 @@ mod tests {
         assert_eq!(c.http.body_idle_timeout, Duration::from_secs(2));
         assert_eq!(c.http.keep_alive, Duration::ZERO);
         assert_eq!(c.http.header_timeout, Duration::from_secs(4));
+        assert_eq!(c.http.workers, Some(3));
+        let one_per_core = Config::from_vars(&vars(&[("HTTP_WORKERS", "0")])).unwrap();
+        assert_eq!(one_per_core.http.workers, None);
+        let err = Config::from_vars(&vars(&[("HTTP_WORKERS", "two")])).unwrap_err();
+        assert_eq!(err.variable, "HTTP_WORKERS", "{err}");
         for name in [
             "MAX_CONCURRENT_UPLOADS",
             "MAX_CONCURRENT_UPLOADS_PER_USER",

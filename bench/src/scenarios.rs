@@ -23,7 +23,7 @@ use crate::{
     harness::{Api, Bench, ok},
     raw::{LockShape, Raw},
     report::{Report, Table, f1, f2, mib},
-    stats::{Stats, drive, ms, quantile, round},
+    stats::{Stats, drive, ms, quantile, round, timed_side},
 };
 
 /// Options of a run.
@@ -331,50 +331,82 @@ async fn proxy_upload_outcome(api: &Api, user: &str, path: &str, size: u64) -> O
 async fn burst(b: &Bench, store: &Arc<S3BlobStore>, uploads: usize) -> anyhow::Result<Value> {
     const SIZE: u64 = 100 * MIB;
     eprintln!("[bench] concurrency: {uploads} x 100 MiB");
-    // Both sides are timed over the same work: the uploads, from the first request to the last
-    // answer. The objects and files are removed afterwards, outside the timed part.
+    // Both sides are timed over the same work (`timed_side`): the uploads, from the first request
+    // to the last answer. The objects and files are removed afterwards, outside the timed part.
     let keys: Vec<ObjectKey> = (0..uploads)
         .map(|_| ObjectKey::from_stored(format!("bench/{}", uuid::Uuid::new_v4().as_simple())))
         .collect();
-    let started = Instant::now();
-    let direct: Vec<_> = keys
-        .iter()
-        .map(|key| {
-            let (store, key) = (Arc::clone(store), key.clone());
-            tokio::spawn(async move { direct_put_only(&*store, &key, SIZE).await })
-        })
-        .collect();
-    let mut direct_results = Vec::new();
-    for task in direct {
-        direct_results.push(task.await?);
-    }
-    let direct_wall = started.elapsed();
-    for key in &keys {
-        store.delete(BucketKind::Users, key).await?;
-    }
-    direct_results
-        .into_iter()
-        .collect::<anyhow::Result<Vec<()>>>()?;
+    let (_, direct_wall) = timed_side(
+        async {
+            let direct: Vec<_> = keys
+                .iter()
+                .map(|key| {
+                    let (store, key) = (Arc::clone(store), key.clone());
+                    tokio::spawn(async move { direct_put_only(&*store, &key, SIZE).await })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for task in direct {
+                results.push(task.await);
+            }
+            results
+        },
+        async |results| {
+            for key in &keys {
+                store.delete(BucketKind::Users, key).await?;
+            }
+            for result in results {
+                result??;
+            }
+            Ok(())
+        },
+    )
+    .await?;
 
     b.server.reset_peak()?;
     let (_, base) = b.server.memory_kib()?;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..uploads)
-        .map(|i| {
-            let api = b.api.clone();
-            tokio::spawn(async move {
-                let user = format!("{USER}-{i}");
-                let path = format!("/users/{user}/concurrent.bin");
-                proxy_upload_outcome(&api, &user, &path, SIZE).await
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await?);
-    }
-    let proxy_wall = started.elapsed();
-    let (peak, _) = b.server.memory_kib()?;
+    let ((outcomes, peak), proxy_wall) = timed_side(
+        async {
+            let tasks: Vec<_> = (0..uploads)
+                .map(|i| {
+                    let api = b.api.clone();
+                    tokio::spawn(async move {
+                        let user = format!("{USER}-{i}");
+                        let path = format!("/users/{user}/concurrent.bin");
+                        proxy_upload_outcome(&api, &user, &path, SIZE).await
+                    })
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for task in tasks {
+                outcomes.push(task.await);
+            }
+            outcomes
+        },
+        async |outcomes| {
+            let (peak, _) = b.server.memory_kib()?;
+            let outcomes = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
+            for (i, outcome) in outcomes.iter().enumerate() {
+                if matches!(outcome, Outcome::Stored) {
+                    let user = format!("{USER}-{i}");
+                    let response = b
+                        .api
+                        .client
+                        .delete(b.api.url("/delete"))
+                        .query(&[
+                            ("bucket", "users"),
+                            ("path", &format!("/users/{user}/concurrent.bin")),
+                        ])
+                        .bearer_auth(b.api.token(&user)?)
+                        .send()
+                        .await?;
+                    ok(response).await?;
+                }
+            }
+            Ok((outcomes, peak))
+        },
+    )
+    .await?;
     let stored = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Stored))
@@ -390,23 +422,6 @@ async fn burst(b: &Bench, store: &Arc<S3BlobStore>, uploads: usize) -> anyhow::R
             _ => None,
         })
         .collect();
-    for (i, outcome) in outcomes.iter().enumerate() {
-        if matches!(outcome, Outcome::Stored) {
-            let user = format!("{USER}-{i}");
-            let response = b
-                .api
-                .client
-                .delete(b.api.url("/delete"))
-                .query(&[
-                    ("bucket", "users"),
-                    ("path", &format!("/users/{user}/concurrent.bin")),
-                ])
-                .bearer_auth(b.api.token(&user)?)
-                .send()
-                .await?;
-            ok(response).await?;
-        }
-    }
     Ok(json!({
         "uploads": uploads,
         "size_mib": 100,

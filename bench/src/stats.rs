@@ -152,6 +152,23 @@ where
     Stats::summarize(clients, samples, seconds)
 }
 
+/// One side of a comparison: `work` timed from its start to its end, then `after` (given
+/// work's output) run once the clock has stopped. Both sides of a comparison go through this, so
+/// both are timed over their work alone and neither times its clean-up (`concurrency`: the
+/// DELETEs of what the uploads stored).
+pub async fn timed_side<T, R, W, A, AF>(work: W, after: A) -> anyhow::Result<(R, Duration)>
+where
+    W: Future<Output = T>,
+    A: FnOnce(T) -> AF,
+    AF: Future<Output = anyhow::Result<R>>,
+{
+    let started = Instant::now();
+    let done = work.await;
+    let wall = started.elapsed();
+    let kept = after(done).await?;
+    Ok((kept, wall))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +217,35 @@ mod tests {
         assert_eq!((stats.ops, stats.errors), (0, 2));
         assert_eq!(stats.per_second(), 0.0);
         assert_eq!((stats.p50, stats.p99), (Duration::ZERO, Duration::ZERO));
+    }
+
+    /// The clock covers the work and stops before the clean-up: a side whose clean-up takes 1 s
+    /// more than its work is timed at its work's 200 ms (less than the 1 s the clean-up adds).
+    #[tokio::test]
+    async fn a_side_is_timed_over_its_work_not_its_clean_up() {
+        const WORK: Duration = Duration::from_millis(200);
+        const CLEAN_UP: Duration = Duration::from_secs(1);
+        let (kept, wall) = timed_side(
+            async {
+                tokio::time::sleep(WORK).await;
+                21
+            },
+            async |done: u32| {
+                tokio::time::sleep(CLEAN_UP).await;
+                Ok(done * 2)
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            kept, 42,
+            "the clean-up gets the work's output and gives its own"
+        );
+        assert!(wall >= WORK, "the work is timed: {wall:?}");
+        assert!(
+            wall < WORK + CLEAN_UP,
+            "the clean-up is not timed: {wall:?} for {WORK:?} of work"
+        );
     }
 
     #[test]

@@ -2285,6 +2285,7 @@ pub async fn versions_pages_cover_every_version_once(store: Store) {
     let mut cursor = first.last().map(|v| v.number);
     let mut pages = 1;
     while let Some(before) = cursor {
+        assert!(pages < 10, "the walk never ends: {seen:?}");
         let page = store.list_versions(f.id, Some(before), 3).await.unwrap();
         assert!(page.len() <= 3);
         assert!(page.iter().all(|v| v.file_id == f.id && v.number < before));
@@ -2356,6 +2357,23 @@ pub async fn open_uploads_are_capped_per_user(store: Store) {
         let stored = store.find_reservation(r.id).await.unwrap();
         assert_eq!(stored.is_some(), admitted.contains(&r.id), "a refused one is not stored");
     }
+    // More bursts, on a warm pool (every connection open, so the units of work overlap), each
+    // by a user of its own: exactly the cap, each time.
+    for round in 0..6 {
+        let who = user(&format!("burst{round}"));
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let r = presigned(&path, &who, ChronoDuration::hours(1));
+                tokio::spawn(async move { store.create_reservation(&r, Some(3)).await.is_ok() })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            admitted += usize::from(task.await.unwrap());
+        }
+        assert_eq!(admitted, 3, "round {round}: the cap, and no more");
+    }
     // Uncapped reservations (proxy uploads, copies) are not refused; bob still has room.
     reserve(&store, &path, &alice).await;
     store
@@ -2422,6 +2440,27 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
     // The upload's event is untouched.
     let all = audit_of(&store, &path).await;
     assert!(all.iter().any(|e| e.outcome == AuditOutcome::Success && e.repeat_count == 1));
+
+    // More bursts on a warm pool (the units of work overlap), each on a path of its own.
+    for round in 0..6 {
+        let target = file(&format!("/projects/p1/round{round}.txt"));
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let event = refusal(AuditAction::Delete, &mallory, &target);
+                tokio::spawn(async move { store.record_refusal(&event, minute).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let events = denied(audit_of(&store, &target).await);
+        assert_eq!(
+            events.iter().map(|e| e.repeat_count).collect::<Vec<_>>(),
+            [24],
+            "round {round}: one event, every refusal counted"
+        );
+    }
 
     // Another action, another actor, another path: events of their own.
     store

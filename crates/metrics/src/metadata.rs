@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use storage_domain::{
     model::{
         AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber, VersionSelector,
+        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+        VersionSelector,
     },
     ports::{
         AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,

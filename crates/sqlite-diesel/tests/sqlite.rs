@@ -148,7 +148,10 @@ async fn reopening_a_file_keeps_the_data() {
     assert_eq!(again.id, f.id);
     assert_eq!(again.version.get(), 2);
     assert_eq!(again.lock.map(|l| l.holder), Some(alice.clone()));
-    assert_eq!(store.list_versions(f.id, None, 1000).await.unwrap().len(), 2);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        2
+    );
     assert_eq!(store.find_version(v1.id).await.unwrap().unwrap().1, v1);
     assert_eq!(audit_of(&store, &p).await.len(), 3);
     assert_eq!(

@@ -318,7 +318,14 @@ pub async fn first_upload_creates_file_and_version(store: Store) {
             version_id: version.id
         })
     );
-    assert_eq!(store.list_versions(created.id, None, 1000).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_versions(created.id, None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let events = audit_of(&store, &path).await;
     assert_eq!(events.len(), 1);
@@ -564,7 +571,10 @@ pub async fn concurrent_commits_number_without_gap(store: Store, writers: usize)
     assert_eq!(file_ids.len(), 1, "one file for the path");
     let f = store.find_file(&path).await.unwrap().unwrap();
     assert_eq!(f.version.get(), writers as u32);
-    assert_eq!(store.list_versions(f.id, None, 1000).await.unwrap().len(), writers);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        writers
+    );
     assert_eq!(audit_of(&store, &path).await.len(), writers);
 }
 
@@ -923,7 +933,10 @@ pub async fn refused_change_leaves_no_trace(store: Store) {
     assert_eq!(store.find_file(&target).await.unwrap(), None);
     assert!(audit_of(&store, &target).await.is_empty());
 
-    assert_eq!(store.list_versions(f.id, None, 1000).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        1
+    );
     let after = audit_of(&store, &path).await;
     assert_eq!(after, before);
     assert!(
@@ -1028,7 +1041,10 @@ pub async fn upsert_rules(store: Store) {
         (alice.clone(), n(3))
     );
     assert_eq!(moved.acquired_at, l.acquired_at);
-    assert_eq!(store.list_versions(f.id, None, 1000).await.unwrap().len(), 3);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        3
+    );
 }
 
 /// The `Commit` rules: the file must exist, the author must hold its live lock, the lock's base
@@ -1110,7 +1126,10 @@ pub async fn commit_rules(store: Store) {
             Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(3)
         ));
     }
-    assert_eq!(store.list_versions(f.id, None, 1000).await.unwrap().len(), 3);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        3
+    );
     // A commit from a source that no longer exists is refused.
     let gone = FileRecord {
         id: FileId::from_uuid(uuid::Uuid::new_v4()),
@@ -1324,7 +1343,13 @@ pub async fn delete_queues_objects_and_keeps_audit(store: Store) {
     assert_eq!(store.find_file(&path).await.unwrap(), None);
     assert_eq!(store.find_file_by_id(f.id).await.unwrap(), None);
     assert_eq!(store.find_version(v1.id).await.unwrap(), None);
-    assert!(store.list_versions(f.id, None, 1000).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_versions(f.id, None, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .list_locks(&dir("/projects/p1/"), None, 10)
@@ -1607,7 +1632,10 @@ pub async fn archived_file_refuses_writes(store: Store) {
         Err(RepoError::InvalidTransition(_))
     ));
     assert_eq!(audit_of(&store, &path).await.len(), audit_before);
-    assert_eq!(store.list_versions(f.id, None, 1000).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        1
+    );
 
     let back = store.set_archived(archive(&alice, false)).await.unwrap();
     assert_eq!(back.status, FileStatus::Draft);
@@ -1839,7 +1867,11 @@ async fn assert_refused_commit_kept_everything(store: &Store, target: &FileRecor
     let now = store.find_file_by_id(target.id).await.unwrap().unwrap();
     assert_eq!(now.version, n(versions), "no version created");
     assert_eq!(
-        store.list_versions(target.id, None, 1000).await.unwrap().len(),
+        store
+            .list_versions(target.id, None, 1000)
+            .await
+            .unwrap()
+            .len(),
         versions as usize
     );
     assert_eq!(
@@ -2291,12 +2323,24 @@ pub async fn versions_pages_cover_every_version_once(store: Store) {
         assert!(page.iter().all(|v| v.file_id == f.id && v.number < before));
         seen.extend(numbers(&page));
         pages += 1;
-        cursor = (page.len() == 3).then(|| page.last().map(|v| v.number)).flatten();
+        cursor = (page.len() == 3)
+            .then(|| page.last().map(|v| v.number))
+            .flatten();
     }
-    assert_eq!(seen, [7, 6, 5, 4, 3, 2, 1], "every version once, newest first");
+    assert_eq!(
+        seen,
+        [7, 6, 5, 4, 3, 2, 1],
+        "every version once, newest first"
+    );
     assert_eq!(pages, 3);
     // Below version 1 there is nothing.
-    assert!(store.list_versions(f.id, Some(n(1)), 3).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_versions(f.id, Some(n(1)), 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The new versions head a fresh first page.
     let fresh = store.list_versions(f.id, None, 1000).await.unwrap();
     assert_eq!(numbers(&fresh), [9, 8, 7, 6, 5, 4, 3, 2, 1]);
@@ -2352,10 +2396,18 @@ pub async fn open_uploads_are_capped_per_user(store: Store) {
             (_, Err(e)) => panic!("unexpected refusal: {e}"),
         }
     }
-    assert_eq!(admitted.len(), CAP as usize - 1, "the room left, and no more");
+    assert_eq!(
+        admitted.len(),
+        CAP as usize - 1,
+        "the room left, and no more"
+    );
     for r in &burst {
         let stored = store.find_reservation(r.id).await.unwrap();
-        assert_eq!(stored.is_some(), admitted.contains(&r.id), "a refused one is not stored");
+        assert_eq!(
+            stored.is_some(),
+            admitted.contains(&r.id),
+            "a refused one is not stored"
+        );
     }
     // More bursts, on a warm pool (every connection open, so the units of work overlap), each
     // by a user of its own: exactly the cap, each time.
@@ -2386,12 +2438,18 @@ pub async fn open_uploads_are_capped_per_user(store: Store) {
         .await
         .unwrap();
     store
-        .create_reservation(&presigned(&path, &alice, ChronoDuration::hours(1)), Some(CAP))
+        .create_reservation(
+            &presigned(&path, &alice, ChronoDuration::hours(1)),
+            Some(CAP),
+        )
         .await
         .unwrap();
     assert!(matches!(
         store
-            .create_reservation(&presigned(&path, &alice, ChronoDuration::hours(1)), Some(CAP))
+            .create_reservation(
+                &presigned(&path, &alice, ChronoDuration::hours(1)),
+                Some(CAP)
+            )
             .await,
         Err(RepoError::TooManyOpenUploads { .. })
     ));
@@ -2439,7 +2497,10 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
     assert!(last >= events[0].at);
     // The upload's event is untouched.
     let all = audit_of(&store, &path).await;
-    assert!(all.iter().any(|e| e.outcome == AuditOutcome::Success && e.repeat_count == 1));
+    assert!(
+        all.iter()
+            .any(|e| e.outcome == AuditOutcome::Success && e.repeat_count == 1)
+    );
 
     // More bursts on a warm pool (the units of work overlap), each on a path of its own.
     for round in 0..6 {
@@ -2485,13 +2546,20 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
     let open = file("/projects/p1/open.txt");
     for _ in 0..3 {
         store
-            .record_refusal(&refusal(AuditAction::Upload, &mallory, &open), Duration::ZERO)
+            .record_refusal(
+                &refusal(AuditAction::Upload, &mallory, &open),
+                Duration::ZERO,
+            )
             .await
             .unwrap();
     }
     let events = denied(audit_of(&store, &open).await);
     assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| e.repeat_count == 1 && e.last_repeat_at.is_none()));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.repeat_count == 1 && e.last_repeat_at.is_none())
+    );
 
     // After the window of the first, a new event (the window does not slide with repeats).
     let short = Duration::from_secs(2);
@@ -2514,4 +2582,3 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
         "newest first: the first window's two, then a new event"
     );
 }
-

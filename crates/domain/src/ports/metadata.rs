@@ -459,8 +459,7 @@ pub trait MetadataStore: Send + Sync {
     /// that row's `repeat_count` is raised and its `last_repeat_at` set; otherwise the event is
     /// appended, at the store's time. One unit of work, serialised per actor, action and path,
     /// so a burst of identical refusals adds one row per window.
-    async fn record_refusal(&self, event: &AuditEvent, window: Duration)
-    -> Result<(), RepoError>;
+    async fn record_refusal(&self, event: &AuditEvent, window: Duration) -> Result<(), RepoError>;
 
     // ---- janitor ---------------------------------------------------------------------------
 

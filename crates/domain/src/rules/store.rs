@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    AuditAction, AuditDraft, AuditEvent, AuditOutcome, CheckoutTicket, FileId, FileRecord, FileStatus, Lock, UserId,
-    VersionId, VersionNumber, VersionStatus,
+    AuditAction, AuditDraft, AuditEvent, AuditOutcome, CheckoutTicket, FileId, FileRecord,
+    FileStatus, Lock, UserId, VersionId, VersionNumber, VersionStatus,
 };
 use crate::ports::{Expectation, NewVersion, ReleaseLock, RepoError, SetArchived, WriteMode};
 

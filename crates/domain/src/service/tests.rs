@@ -1658,7 +1658,10 @@ fn a_project_reader_without_the_right_to_approve_is_still_refused() {
             _ => AccessDecision::Denied { reason: None },
         })
     });
-    m.meta.expect_record_refusal().times(1).returning(|_, _| Ok(()));
+    m.meta
+        .expect_record_refusal()
+        .times(1)
+        .returning(|_, _| Ok(()));
     let err = block_on(
         m.service()
             .review(&ctx("bob", None), vid(), ReviewDecision::Approve, None),
@@ -1677,7 +1680,10 @@ fn a_project_reader_without_the_right_to_approve_is_still_refused() {
     m.projects
         .expect_check()
         .returning(|_, _| Ok(AccessDecision::Denied { reason: None }));
-    m.meta.expect_record_refusal().times(1).returning(|_, _| Ok(()));
+    m.meta
+        .expect_record_refusal()
+        .times(1)
+        .returning(|_, _| Ok(()));
     let err = block_on(
         m.service()
             .review(&ctx("bob", None), vid(), ReviewDecision::Approve, None),

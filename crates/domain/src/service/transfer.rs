@@ -554,7 +554,10 @@ impl StorageService {
             content_type,
             self.settings.transfer_lease,
         );
-        self.ports.metadata.create_reservation(&reservation, None).await?;
+        self.ports
+            .metadata
+            .create_reservation(&reservation, None)
+            .await?;
 
         let (metered, meter) = MeteredStream::new(body, limit);
         let put = self.with_heartbeat(

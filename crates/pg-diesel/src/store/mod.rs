@@ -27,7 +27,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, ObjectKey,
-    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber, VersionSelector,
+    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    VersionSelector,
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,

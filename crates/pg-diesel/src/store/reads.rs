@@ -84,10 +84,13 @@ pub(crate) async fn list_versions(
     before: Option<VersionNumber>,
     limit: u32,
 ) -> Result<Vec<Version>, TxError> {
-    let rows: Vec<VersionRow> =
-        queries::versions_page(DbId(file_id.as_uuid()), versions_upto(before)?, sql_limit(limit))
-            .load(c)
-            .await?;
+    let rows: Vec<VersionRow> = queries::versions_page(
+        DbId(file_id.as_uuid()),
+        versions_upto(before)?,
+        sql_limit(limit),
+    )
+    .load(c)
+    .await?;
     Ok(rows
         .into_iter()
         .map(VersionRow::into_version)

@@ -17,8 +17,8 @@ use storage_diesel_common::queries::{
     ReviewChange,
 };
 use storage_diesel_common::rows::{
-    AuditRow, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state, review_refusal,
-    seconds, sql_limit, sql_number, tags_json,
+    AuditRow, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state,
+    review_refusal, seconds, sql_limit, sql_number, tags_json,
 };
 use storage_diesel_common::schema::files;
 use storage_diesel_common::sql_types::{DbAt, DbDoc, DbId};
@@ -33,10 +33,10 @@ use storage_domain::ports::{
     SetArchived, SetTags, WriteMode, file_status_following,
 };
 use storage_domain::rules::store::{
-    LockAfterVersion, UnlockDecision, check_new_file, check_open_uploads, check_not_locked_by_other, check_reservation,
-    check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_after_review,
-    file_not_found, lock_after_version, next_number, release_audit, repeated_refusal,
-    ticket_after_commit,
+    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other,
+    check_open_uploads, check_reservation, check_set_archived, check_set_tags, check_write,
+    decide_lock, decide_unlock, file_after_review, file_not_found, lock_after_version, next_number,
+    release_audit, repeated_refusal, ticket_after_commit,
 };
 
 use super::Work;

@@ -164,10 +164,8 @@ async fn an_intruders_thousand_refusals_add_a_bounded_number_of_audit_rows() {
 
     // Mallory tries to delete it 1,000 times, 25 at once.
     for _ in 0..40 {
-        let round = join_all((0..25).map(|_| async {
-            app.user("mallory").delete(path).await
-        }))
-        .await;
+        let round =
+            join_all((0..25).map(|_| async { app.user("mallory").delete(path).await })).await;
         for refused in round {
             refused.err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
         }

@@ -21,7 +21,8 @@ use diesel::{Connection, SqliteConnection};
 use storage_diesel_common::error::{TxError, map_pool, task_failed};
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber, VersionSelector,
+    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    VersionSelector,
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,

@@ -74,9 +74,12 @@ pub(crate) fn list_versions(
     before: Option<VersionNumber>,
     limit: u32,
 ) -> Result<Vec<Version>, TxError> {
-    let rows: Vec<VersionRow> =
-        queries::versions_page(DbId(file_id.as_uuid()), versions_upto(before)?, sql_limit(limit))
-            .load(c)?;
+    let rows: Vec<VersionRow> = queries::versions_page(
+        DbId(file_id.as_uuid()),
+        versions_upto(before)?,
+        sql_limit(limit),
+    )
+    .load(c)?;
     Ok(rows
         .into_iter()
         .map(VersionRow::into_version)

@@ -13,8 +13,8 @@ use storage_diesel_common::queries::{
     ReviewChange,
 };
 use storage_diesel_common::rows::{
-    AuditRow, DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state,
-    review_refusal, sql_limit, sql_number, tags_json,
+    AuditRow, DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow,
+    file_state, review_refusal, sql_limit, sql_number, tags_json,
 };
 use storage_diesel_common::schema::{pending_deletions, upload_reservations};
 use storage_diesel_common::sql_types::{DbAt, DbDoc, DbId};
@@ -29,10 +29,10 @@ use storage_domain::ports::{
     SetArchived, SetTags, WriteMode, file_status_following,
 };
 use storage_domain::rules::store::{
-    LockAfterVersion, UnlockDecision, check_new_file, check_open_uploads, check_not_locked_by_other, check_reservation,
-    check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_after_review,
-    file_not_found, lock_after_version, next_number, release_audit, repeated_refusal,
-    ticket_after_commit,
+    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other,
+    check_open_uploads, check_reservation, check_set_archived, check_set_tags, check_write,
+    decide_lock, decide_unlock, file_after_review, file_not_found, lock_after_version, next_number,
+    release_audit, repeated_refusal, ticket_after_commit,
 };
 
 use storage_diesel_common::error::TxError;
@@ -465,8 +465,7 @@ pub(crate) fn create_reservation(
     (r, max_open): (UploadReservation, Option<u32>),
 ) -> Result<(), TxError> {
     if let Some(limit) = max_open {
-        let open: i64 =
-            queries::open_uploads_of(r.created_by.as_str(), DbAt(now)).get_result(c)?;
+        let open: i64 = queries::open_uploads_of(r.created_by.as_str(), DbAt(now)).get_result(c)?;
         check_open_uploads(u64::try_from(open).unwrap_or(0), limit)?;
     }
     queries::insert_reservation(&NewReservation::of(&r)?).execute(c)?;

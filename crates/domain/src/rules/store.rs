@@ -412,26 +412,29 @@ pub fn check_open_uploads(open: u64, limit: u32) -> Result<(), RepoError> {
 }
 
 /// Whether `refusal` repeats `earlier` (the newest event the store holds for the same actor,
-/// action and path) and is counted on it instead of written again: both are refusals (outcome
-/// `denied`) of the same actor, action and path, and `now` (the store's time) lies within
-/// `window` of `earlier`'s first occurrence. The window does not slide with the repeats, so a
-/// refusal repeated without end adds one event per window, each with its count.
+/// action and path) and is counted on it instead of written again, and when: both are refusals
+/// (outcome `denied`) of the same actor, action and path, and `now` (the store's time) is
+/// before the end of `window` from `earlier`'s first occurrence. The window does not slide with
+/// the repeats, so a refusal repeated without end adds one event per window, each with its
+/// count. A unit of work whose time was taken before `earlier` was written (it waited for it:
+/// PostgreSQL's `now()` is its transaction's start) repeats it too, counted at `earlier`'s time.
+///
+/// `Some(time of the repeat)`, or `None` when `refusal` is an event of its own.
 pub fn repeated_refusal(
     earlier: &AuditEvent,
     refusal: &AuditEvent,
     window: Duration,
     now: DateTime<Utc>,
-) -> bool {
+) -> Option<DateTime<Utc>> {
     let same = earlier.outcome == AuditOutcome::Denied
         && refusal.outcome == AuditOutcome::Denied
         && earlier.actor == refusal.actor
         && earlier.action == refusal.action
         && earlier.path == refusal.path;
-    let within = chrono::TimeDelta::from_std(window)
+    let end = chrono::TimeDelta::from_std(window)
         .ok()
-        .and_then(|w| earlier.at.checked_add_signed(w))
-        .is_some_and(|end| earlier.at <= now && now < end);
-    same && within
+        .and_then(|w| earlier.at.checked_add_signed(w))?;
+    (same && now < end).then(|| now.max(earlier.at))
 }
 
 #[cfg(test)]
@@ -824,24 +827,24 @@ mod tests {
         let window = Duration::from_secs(60);
         let first = refusal("mallory", AuditAction::Delete, t(0));
         let again = refusal("mallory", AuditAction::Delete, t(30));
-        assert!(repeated_refusal(&first, &again, window, t(0)));
-        assert!(repeated_refusal(&first, &again, window, t(59)));
+        assert_eq!(repeated_refusal(&first, &again, window, t(0)), Some(t(0)));
+        assert_eq!(repeated_refusal(&first, &again, window, t(59)), Some(t(59)));
         // The window is the first occurrence's, not the last repeat's.
-        assert!(!repeated_refusal(&first, &again, window, t(60)));
-        // A clock that went back does not fold into a later event.
-        assert!(!repeated_refusal(&first, &again, window, t(-1)));
+        assert_eq!(repeated_refusal(&first, &again, window, t(60)), None);
+        // Timed before the first was written (it waited for it): counted at the first's time.
+        assert_eq!(repeated_refusal(&first, &again, window, t(-1)), Some(t(0)));
         // Another actor, action or path, or a success, is another event.
         let other = refusal("eve", AuditAction::Delete, t(1));
-        assert!(!repeated_refusal(&first, &other, window, t(1)));
+        assert_eq!(repeated_refusal(&first, &other, window, t(1)), None);
         let other = refusal("mallory", AuditAction::Upload, t(1));
-        assert!(!repeated_refusal(&first, &other, window, t(1)));
+        assert_eq!(repeated_refusal(&first, &other, window, t(1)), None);
         let mut elsewhere = refusal("mallory", AuditAction::Delete, t(1));
         elsewhere.path = FilePath::parse(BucketKind::Projects, "/projects/p1/b.txt").unwrap();
-        assert!(!repeated_refusal(&first, &elsewhere, window, t(1)));
+        assert_eq!(repeated_refusal(&first, &elsewhere, window, t(1)), None);
         let mut success = first.clone();
         success.outcome = AuditOutcome::Success;
-        assert!(!repeated_refusal(&success, &again, window, t(1)));
+        assert_eq!(repeated_refusal(&success, &again, window, t(1)), None);
         // A zero window records every refusal.
-        assert!(!repeated_refusal(&first, &again, Duration::ZERO, t(0)));
+        assert_eq!(repeated_refusal(&first, &again, Duration::ZERO, t(0)), None);
     }
 }

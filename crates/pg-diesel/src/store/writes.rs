@@ -552,8 +552,8 @@ pub(crate) fn record_refusal(
             .optional()?;
         if let Some(row) = newest {
             let earlier = row.into_event()?;
-            if repeated_refusal(&earlier, &event, window, now) {
-                queries::count_repeat(DbId(earlier.id.as_uuid()), DbAt(now))
+            if let Some(at) = repeated_refusal(&earlier, &event, window, now) {
+                queries::count_repeat(DbId(earlier.id.as_uuid()), DbAt(at))
                     .execute(c)
                     .await?;
                 return Ok(());

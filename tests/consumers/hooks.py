@@ -33,7 +33,13 @@ from schemathesis import GenerationMode
 
 BUCKETS = ("users", "companies", "projects")
 PATH = re.compile(r"^/(users|companies|projects)/")
-CURSOR_KINDS = {"/list": "list", "/locks": "locks", "/audit": "audit", "/reviews": "reviews"}
+CURSOR_KINDS = {
+    "/list": "list",
+    "/locks": "locks",
+    "/audit": "audit",
+    "/reviews": "reviews",
+    "/versions": "versions",
+}
 
 
 def _align(container, bucket_key, path_key):
@@ -58,6 +64,8 @@ def _real_cursor(kind, cursor, directory):
     position = text[len(kind) + 1 :]
     if kind == "locks":
         return isinstance(directory, str) and position.startswith(directory)
+    if kind == "versions":
+        return position.isascii() and position.isdigit() and 1 <= int(position) <= 2**31 - 1
     return True
 
 

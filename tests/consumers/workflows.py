@@ -261,6 +261,20 @@ def approve():
     check(after.reviews == [], "the review queue is empty once v2 is approved")
     history = call(list_versions, client=alice, bucket=Bucket.PROJECTS, path=PROJECT).parsed
     check([v.number for v in history.versions] == [2, 1], history.versions)
+    check(history.next_cursor is None, history.next_cursor)
+    newest = call(
+        list_versions, client=alice, bucket=Bucket.PROJECTS, path=PROJECT, limit=1
+    ).parsed
+    check([v.number for v in newest.versions] == [2] and newest.next_cursor, newest)
+    older = call(
+        list_versions,
+        client=alice,
+        bucket=Bucket.PROJECTS,
+        path=PROJECT,
+        limit=1,
+        cursor=newest.next_cursor,
+    ).parsed
+    check([v.number for v in older.versions] == [1] and older.next_cursor is None, older)
     data = call(
         download_proxy, client=alice, bucket=Bucket.PROJECTS, path=PROJECT, version="validated"
     )

@@ -109,12 +109,16 @@ pub fn file_with_version<'a>(
         .select(((file, lock.nullable(), now), version.nullable()))
 }
 
-/// Every version of a file, newest first.
+/// A page of a file's versions, newest first: numbered at most `upto` (the cursor's number
+/// minus one, or `i32::MAX` for the first page), at most `limit`. One range of the
+/// `(file_id, number)` unique index, read backwards.
 #[auto_type]
-pub fn versions_of(file_id: DbId) -> _ {
+pub fn versions_page(file_id: DbId, upto: i32, limit: i64) -> _ {
     versions::table
         .filter(versions::file_id.eq(file_id))
+        .filter(versions::number.le(upto))
         .order(versions::number.desc())
+        .limit(limit)
 }
 
 /// A page of the audit trail: events of a scope (`&AuditScope`) strictly before a cursor
@@ -278,6 +282,31 @@ pub fn insert_audit<'a>(row: &'a NewAudit<'a>) -> _ {
     dsl::insert_into(audit_events::table).values(row)
 }
 
+/// The newest refusal of `actor` for `action` on `path` of `bucket` (the event a new identical
+/// refusal may repeat): a walk of the path's events newest first (`audit_events_file_idx`).
+#[auto_type]
+pub fn newest_refusal<'a>(bucket: &'a str, path: &'a str, actor: &'a str, action: &'a str) -> _ {
+    let denied: &'static str = storage_domain::model::AuditOutcome::Denied.as_str();
+    audit_events::table
+        .filter(audit_events::bucket.eq(bucket))
+        .filter(audit_events::path.eq(path))
+        .filter(audit_events::actor.eq(actor))
+        .filter(audit_events::action.eq(action))
+        .filter(audit_events::outcome.eq(denied))
+        .order((audit_events::at.desc(), audit_events::id.desc()))
+        .limit(1_i64)
+}
+
+/// Counts one more repeat of a refusal on its event, at `now`.
+#[auto_type]
+pub fn count_repeat(id: DbId, now: DbAt) -> _ {
+    let now: Option<DbAt> = Some(now);
+    dsl::update(audit_events::table.filter(audit_events::id.eq(id))).set((
+        audit_events::repeat_count.eq(audit_events::repeat_count + 1_i32),
+        audit_events::last_repeat_at.eq(now),
+    ))
+}
+
 /// A review transition, applied only if the version is in `from`; returns the version.
 #[auto_type]
 pub fn review<'a>(id: DbId, from: &'a str, change: &'a ReviewChange<'a>) -> _ {
@@ -345,6 +374,19 @@ pub fn delete_versions(file_id: DbId) -> _ {
 #[auto_type]
 pub fn delete_file(file_id: DbId) -> _ {
     dsl::delete(files::table.filter(files::id.eq(file_id)))
+}
+
+/// How many presigned uploads `user` holds open at `now` (not completed, unexpired): one range
+/// of `upload_reservations_open_by_user_idx`.
+#[auto_type]
+pub fn open_uploads_of<'a>(user: &'a str, now: DbAt) -> _ {
+    let presigned: &'static str = storage_domain::model::UploadKind::Presigned.as_str();
+    upload_reservations::table
+        .filter(upload_reservations::created_by.eq(user))
+        .filter(upload_reservations::kind.eq(presigned))
+        .filter(upload_reservations::completed_version.is_null())
+        .filter(upload_reservations::expires_at.gt(now))
+        .select(dsl::count_star())
 }
 
 #[auto_type]

@@ -96,6 +96,15 @@ pub fn sql_limit(limit: u32) -> i64 {
     i64::from(limit)
 }
 
+/// The highest version number a page of versions below `before` may hold (`before - 1`, or
+/// every number for the first page).
+pub fn versions_upto(before: Option<VersionNumber>) -> Result<i32, RepoError> {
+    match before {
+        None => Ok(i32::MAX),
+        Some(n) => Ok(sql_number(n)? - 1),
+    }
+}
+
 /// The tags as the JSON object the `tags` column holds.
 pub fn tags_json(tags: &Tags) -> serde_json::Value {
     serde_json::Value::Object(tags.clone())
@@ -371,6 +380,8 @@ pub struct AuditRow {
     pub request_id: String,
     pub detail: Option<String>,
     pub at: DbAt,
+    pub repeat_count: i32,
+    pub last_repeat_at: Option<DbAt>,
 }
 
 impl AuditRow {
@@ -389,6 +400,11 @@ impl AuditRow {
             request_id: self.request_id,
             detail: self.detail,
             at: self.at.0,
+            repeat_count: u32::try_from(self.repeat_count)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| corrupt("audit repeat count"))?,
+            last_repeat_at: self.last_repeat_at.map(|t| t.0),
         })
     }
 }

@@ -24,6 +24,8 @@ diesel::table! {
         request_id -> Text,
         detail -> Nullable<Text>,
         at -> DbTime,
+        repeat_count -> Integer,
+        last_repeat_at -> Nullable<DbTime>,
     }
 }
 
@@ -197,6 +199,7 @@ pub mod describe {
     tuples!(A, B, C, D, E, F);
     tuples!(A, B, C, D, E, F, G);
     tuples!(A, B, C, D, E, F, G, H, I, J, K);
+    tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M);
     tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N);
     tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O);
     tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P);

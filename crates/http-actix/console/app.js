@@ -461,11 +461,14 @@ async function uploadOne(dir, file, known, list) {
 
 // ---- a file ---------------------------------------------------------------------------------
 
-async function fileView(path) {
+async function fileView(path, query) {
+  // The versions come in pages (newest first): `cursor` and `limit` of the console's URL.
+  const limit = query?.get("limit") || "";
+  const cursor = query?.get("cursor") || "";
   busy("Loading the file…");
   let data;
   try {
-    data = await call("GET", "/versions", { query: { bucket: bucketOf(path), path } });
+    data = await call("GET", "/versions", { query: { bucket: bucketOf(path), path, limit, cursor } });
   } catch (err) {
     show(heading(path), breadcrumbs(path), errorBox(err, path));
     return;
@@ -512,7 +515,10 @@ async function fileView(path) {
     downloads(file),
     lockPanel(file, me, refresh),
     file.checkout ? commitPanel(file, refresh) : checkoutPanel(file, me),
-    versionsPanel(file, versions, me, refresh),
+    versionsPanel(file, versions, me, refresh, {
+      first: cursor ? link("file", path, "Newest versions", { limit }) : null,
+      older: data.next_cursor ? link("file", path, "Older versions", { limit, cursor: data.next_cursor }) : null,
+    }),
     tagsPanel(file, refresh),
     archivePanel(file, refresh),
   );
@@ -731,7 +737,7 @@ function reviewControls(file, v, me, refresh) {
   );
 }
 
-function versionsPanel(file, versions, me, refresh) {
+function versionsPanel(file, versions, me, refresh, pager) {
   const rows = versions.map((v) => {
     const actions = [downloadButton(file, v.number, `Download v${v.number}`)];
     if (v.status === "draft" && file.status !== "archived") {
@@ -781,6 +787,7 @@ function versionsPanel(file, versions, me, refresh) {
         h("tbody", {}, rows),
       ),
     ),
+    pager.first || pager.older ? h("nav", { class: "pager", "aria-label": "Versions pages" }, pager.first, pager.older) : null,
   );
 }
 
@@ -890,7 +897,7 @@ function auditView(path, query) {
         h("td", {}, e.action.replace(/_/g, " ")),
         h("td", {}, e.path),
         h("td", {}, e.version ? `v${e.version}` : ""),
-        h("td", {}, e.outcome),
+        h("td", {}, e.outcome, e.repeat_count > 1 ? [` ×${e.repeat_count}, the last at `, when(e.last_repeat_at)] : null),
         h("td", {}, e.detail || ""),
         h("td", {}, h("code", {}, e.request_id)),
       ),

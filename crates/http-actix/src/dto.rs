@@ -293,7 +293,11 @@ pub struct VersionsResponse {
     #[schema(example = "ok")]
     pub status: String,
     pub file: FileDto,
+    /// One page of the versions, newest first.
     pub versions: Vec<VersionDto>,
+    /// The `cursor` of the next (older) page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
 /// What a listing entry is.
@@ -462,7 +466,16 @@ pub struct AuditEventDto {
     pub request_id: String,
     #[schema(required = true)]
     pub detail: Option<String>,
+    /// When the event happened (for repeated refusals: the first of them).
     pub at: DateTime<Utc>,
+    /// How many identical refusals this event stands for: the same actor, action and path
+    /// within `AUDIT_DENIED_WINDOW_SECONDS` of `at` are counted here, not listed again. 1 for
+    /// every other event.
+    #[schema(minimum = 1, example = 1)]
+    pub repeat_count: u32,
+    /// When the last of the repeats happened; `null` until one did.
+    #[schema(required = true)]
+    pub last_repeat_at: Option<DateTime<Utc>>,
 }
 
 impl From<&AuditEvent> for AuditEventDto {
@@ -482,6 +495,8 @@ impl From<&AuditEvent> for AuditEventDto {
             request_id: e.request_id.clone(),
             detail: e.detail.clone(),
             at: e.at,
+            repeat_count: e.repeat_count,
+            last_repeat_at: e.last_repeat_at,
         }
     }
 }
@@ -625,6 +640,9 @@ pub struct ConfigResponse {
     pub lock_ttl_seconds: u64,
     /// The longest lock a caller may ask for.
     pub max_lock_ttl_seconds: u64,
+    /// `MAX_OPEN_UPLOADS_PER_USER`: the most presigned uploads a user may hold open (neither
+    /// completed nor expired); past it, `POST /upload/presign` answers `429 too_many_requests`.
+    pub max_open_uploads_per_user: u32,
     pub api_version: String,
     pub version: String,
 }
@@ -840,6 +858,29 @@ pub struct FileQuery {
         example = "/users/alice/notes/todo.txt"
     )]
     pub path: String,
+}
+
+/// `GET /versions`: one page of a file's history.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionsQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
+    pub bucket: String,
+    /// A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is `bucket`.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}(/(?!\.{1,2}(/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,63}){1,8}$",
+        max_length = 1024,
+        example = "/users/alice/notes/todo.txt"
+    )]
+    pub path: String,
+    /// The `next_cursor` of the previous page (opaque; only a cursor the service gave for a
+    /// versions page is accepted).
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,4096}$", example = "dmVyc2lvbnM6MTI")]
+    pub cursor: Option<String>,
+    /// Versions per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    pub limit: Option<u32>,
 }
 
 /// `GET /list`: one page of a directory.

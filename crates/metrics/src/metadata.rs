@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use storage_domain::{
     model::{
         AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionSelector,
+        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+        VersionSelector,
     },
     ports::{
         AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
@@ -60,7 +61,8 @@ fn outcome<T>(result: &Result<T, RepoError>) -> &'static str {
             | RepoError::UploadAlreadyCompleted { .. }
             | RepoError::FileLocked(_)
             | RepoError::VersionConflict { .. }
-            | RepoError::InvalidTransition(_),
+            | RepoError::InvalidTransition(_)
+            | RepoError::TooManyOpenUploads { .. },
         ) => "refused",
     }
 }
@@ -89,13 +91,13 @@ metered! {
     find_file_by_id(id: FileId) -> Option<FileRecord>;
     find_version(id: VersionId) -> Option<(FileRecord, Version)>;
     find_file_version(path: &FilePath, selector: VersionSelector) -> Option<(FileRecord, Option<Version>)>;
-    list_versions(file_id: FileId) -> Vec<Version>;
+    list_versions(file_id: FileId, before: Option<VersionNumber>, limit: u32) -> Vec<Version>;
     list_children(dir: &DirPath, after: Option<String>, limit: u32) -> Vec<ListEntry>;
     list_locks(dir: &DirPath, after: Option<String>, limit: u32) -> Vec<LockedFile>;
     list_pending_reviews(dir: &DirPath, after: Option<ReviewCursor>, limit: u32) -> Vec<PendingReview>;
     list_audit(scope: &AuditScope, before: Option<AuditCursor>, limit: u32) -> Vec<AuditEvent>;
     find_reservation(id: UploadId) -> Option<UploadReservation>;
-    create_reservation(reservation: &UploadReservation) -> ();
+    create_reservation(reservation: &UploadReservation, max_open: Option<u32>) -> ();
     extend_reservation(id: UploadId, expires_at: chrono::DateTime<chrono::Utc>) -> ();
     abandon_reservation(id: UploadId) -> Option<PendingDeletion>;
     commit_version(cmd: NewVersion) -> (FileRecord, Version);
@@ -105,7 +107,7 @@ metered! {
     set_tags(cmd: SetTags) -> FileRecord;
     set_archived(cmd: SetArchived) -> FileRecord;
     delete_file(cmd: DeleteFile) -> Vec<PendingDeletion>;
-    record_audit(event: &AuditEvent) -> ();
+    record_refusal(event: &AuditEvent, window: Duration) -> ();
     expire_reservations(keep_completed: Duration, limit: u32) -> u64;
     claim_deletions(lease: Duration, limit: u32) -> Vec<PendingDeletion>;
     forget_deletion(id: DeletionId) -> ();

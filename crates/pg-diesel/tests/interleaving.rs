@@ -178,7 +178,7 @@ async fn an_upload_that_waited_sees_the_lock_taken_meanwhile() {
     .await;
     assert_locked_by_bob("an upload", &outcome);
     assert_eq!(
-        store.list_versions(f.id).await.unwrap().len(),
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
         1,
         "no version added"
     );
@@ -324,7 +324,7 @@ async fn a_commit_that_waited_sees_its_lock_released_meanwhile() {
         "a commit must see its lock released while it waited, got {outcome:?}"
     );
     assert_eq!(
-        store.list_versions(f.id).await.unwrap().len(),
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
         1,
         "no version added"
     );

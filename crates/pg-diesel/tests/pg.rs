@@ -237,7 +237,7 @@ async fn dropped_callers_leave_no_open_transaction() {
     .await;
     assert_eq!(open, 0, "no transaction left open");
     let f = store.find_file(&path).await.unwrap().unwrap();
-    let versions = store.list_versions(f.id).await.unwrap();
+    let versions = store.list_versions(f.id, None, 1000).await.unwrap();
     assert_eq!(
         versions.len() as u32,
         f.version.get(),

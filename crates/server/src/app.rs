@@ -433,6 +433,8 @@ pub fn service_settings(config: &Config) -> ServiceSettings {
         },
         allow_self_approval: config.allow_self_approval,
         transfer_limits: config.transfer_limits,
+        max_open_uploads_per_user: config.max_open_uploads_per_user,
+        audit_denied_window: config.audit_denied_window,
         ..ServiceSettings::default()
     }
 }

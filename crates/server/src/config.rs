@@ -406,6 +406,12 @@ pub struct Config {
     /// `MAX_CONCURRENT_*`, `TRANSFER_RETRY_AFTER_SECONDS`: caps on the proxy transfers of this
     /// instance.
     pub transfer_limits: TransferLimits,
+    /// `MAX_OPEN_UPLOADS_PER_USER`: presigned uploads one user may hold open at once, counted
+    /// by the metadata store (so across instances).
+    pub max_open_uploads_per_user: u32,
+    /// `AUDIT_DENIED_WINDOW_SECONDS`: identical refusals within this window of the first are
+    /// recorded once, with a count (0: each is recorded).
+    pub audit_denied_window: Duration,
     /// HTTP timeouts (`HTTP_*`, `BODY_IDLE_TIMEOUT_SECONDS`).
     pub http: HttpSettings,
     /// `CORS_ALLOWED_ORIGINS`: the web origins whose pages may call the API (normalised:
@@ -562,6 +568,8 @@ impl Config {
             json_logs: vars.flag("LOG_JSON", env == AppEnv::Production)?,
             ops: OpsSettings::from_vars(vars)?,
             transfer_limits: transfer_limits(vars)?,
+            max_open_uploads_per_user: vars.parsed("MAX_OPEN_UPLOADS_PER_USER", 100)?,
+            audit_denied_window: vars.seconds("AUDIT_DENIED_WINDOW_SECONDS", 60)?,
             http: HttpSettings::from_vars(vars)?,
             cors_allowed_origins: vars
                 .get("CORS_ALLOWED_ORIGINS")
@@ -578,6 +586,18 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        if self.max_open_uploads_per_user == 0 {
+            return Err(ConfigError::invalid(
+                "MAX_OPEN_UPLOADS_PER_USER",
+                "must be at least 1",
+            ));
+        }
+        if self.audit_denied_window > Duration::from_secs(86_400) {
+            return Err(ConfigError::invalid(
+                "AUDIT_DENIED_WINDOW_SECONDS",
+                "must be at most 86400 (one day)",
+            ));
+        }
         if self.presign_ttl.is_zero() || self.presign_ttl > Duration::from_secs(7 * 86_400) {
             return Err(ConfigError::invalid(
                 "PRESIGN_TTL_SECONDS",
@@ -1046,6 +1066,8 @@ mod tests {
     fn transfer_limits_and_http_timeouts() {
         let c = Config::from_vars(&vars(&[])).unwrap();
         assert_eq!(c.transfer_limits, TransferLimits::default());
+        assert_eq!(c.max_open_uploads_per_user, 100);
+        assert_eq!(c.audit_denied_window, Duration::from_secs(60));
         assert_eq!(
             c.http,
             HttpSettings {
@@ -1065,8 +1087,12 @@ mod tests {
             ("HTTP_KEEP_ALIVE_SECONDS", "0"),
             ("HTTP_HEADER_TIMEOUT_SECONDS", "4"),
             ("HTTP_WORKERS", "3"),
+            ("MAX_OPEN_UPLOADS_PER_USER", "3"),
+            ("AUDIT_DENIED_WINDOW_SECONDS", "0"),
         ]))
         .unwrap();
+        assert_eq!(c.max_open_uploads_per_user, 3);
+        assert_eq!(c.audit_denied_window, Duration::ZERO);
         assert_eq!(
             c.transfer_limits,
             TransferLimits {
@@ -1093,6 +1119,7 @@ mod tests {
             "TRANSFER_RETRY_AFTER_SECONDS",
             "BODY_IDLE_TIMEOUT_SECONDS",
             "HTTP_HEADER_TIMEOUT_SECONDS",
+            "MAX_OPEN_UPLOADS_PER_USER",
         ] {
             let err = Config::from_vars(&vars(&[(name, "0")])).unwrap_err();
             assert_eq!(err.variable, name, "{err}");

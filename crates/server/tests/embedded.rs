@@ -603,3 +603,48 @@ async fn nul_in_tags_and_cursors_is_refused_on_sqlite() {
         .await;
     assert_eq!(meta["file"]["tags"], json!({}));
 }
+
+/// The embedded SQLite store bounds an intruder's refusals like PostgreSQL: 1,000 refused
+/// deletes over HTTP are one `denied` event of the audit trail, counting 1,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intruders_thousand_refusals_are_one_audit_event_on_sqlite() {
+    let data = tempfile::tempdir().unwrap();
+    let app = start(config(data.path(), &[])).await;
+    let path = "/users/alice/secret.txt";
+    let (status, body) = app.upload("alice", "users", path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mallory = app.token("mallory");
+    for _ in 0..40 {
+        let round = futures_util::future::join_all((0..25).map(|_| {
+            app.client
+                .delete(format!("{}/delete", app.base))
+                .bearer_auth(&mallory)
+                .query(&[("bucket", "users"), ("path", path)])
+                .send()
+        }))
+        .await;
+        for resp in round {
+            assert_eq!(resp.unwrap().status(), StatusCode::FORBIDDEN);
+        }
+    }
+    let audit: Value = app
+        .client
+        .get(format!("{}/audit", app.base))
+        .bearer_auth(app.token("alice"))
+        .query(&[("bucket", "users"), ("path", path), ("limit", "1000")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refusals: Vec<&Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "denied")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{audit}");
+    assert_eq!(refusals[0]["repeat_count"], 1000);
+    assert_eq!(refusals[0]["actor"], "mallory");
+}

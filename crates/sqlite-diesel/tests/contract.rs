@@ -58,4 +58,7 @@ contract_tests! {
     a_current_checkout_ticket_commits;
     a_sealed_completion_completes_the_upload_and_queues_its_staging_object;
     deferred_deletions_wait_for_their_time;
+    versions_pages_cover_every_version_once;
+    open_uploads_are_capped_per_user;
+    repeated_refusals_are_counted_on_one_event;
 }

@@ -148,7 +148,10 @@ async fn reopening_a_file_keeps_the_data() {
     assert_eq!(again.id, f.id);
     assert_eq!(again.version.get(), 2);
     assert_eq!(again.lock.map(|l| l.holder), Some(alice.clone()));
-    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 2);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        2
+    );
     assert_eq!(store.find_version(v1.id).await.unwrap().unwrap().1, v1);
     assert_eq!(audit_of(&store, &p).await.len(), 3);
     assert_eq!(
@@ -353,7 +356,7 @@ async fn dropped_callers_leave_whole_units_of_work() {
     // Let the detached blocking tasks finish.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let f = store.find_file(&p).await.unwrap().unwrap();
-    let versions = store.list_versions(f.id).await.unwrap();
+    let versions = store.list_versions(f.id, None, 1000).await.unwrap();
     assert_eq!(
         versions.len() as u32,
         f.version.get(),

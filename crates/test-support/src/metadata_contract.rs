@@ -91,7 +91,7 @@ pub fn reservation(
 pub async fn reserve(store: &Store, path: &FilePath, author: &UserId) -> UploadReservation {
     let r = reservation(path, author, ChronoDuration::hours(1));
     store
-        .create_reservation(&r)
+        .create_reservation(&r, None)
         .await
         .unwrap_or_else(|e| panic!("create_reservation: {e}"));
     r
@@ -289,7 +289,7 @@ pub async fn first_upload_creates_file_and_version(store: Store) {
         Some((created.clone(), None))
     );
     assert_eq!(
-        store.list_versions(created.id).await.unwrap(),
+        store.list_versions(created.id, None, 1000).await.unwrap(),
         vec![version.clone()]
     );
     assert_eq!(
@@ -318,7 +318,14 @@ pub async fn first_upload_creates_file_and_version(store: Store) {
             version_id: version.id
         })
     );
-    assert_eq!(store.list_versions(created.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_versions(created.id, None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let events = audit_of(&store, &path).await;
     assert_eq!(events.len(), 1);
@@ -354,7 +361,7 @@ pub async fn next_versions_are_numbered_in_order(store: Store) {
     );
     assert_eq!(third.version, n(3));
     assert_eq!(third.created_by, alice, "the creator stays");
-    let history = store.list_versions(first.id).await.unwrap();
+    let history = store.list_versions(first.id, None, 1000).await.unwrap();
     assert_eq!(
         history.iter().map(|v| v.number.get()).collect::<Vec<_>>(),
         vec![3, 2, 1]
@@ -564,7 +571,10 @@ pub async fn concurrent_commits_number_without_gap(store: Store, writers: usize)
     assert_eq!(file_ids.len(), 1, "one file for the path");
     let f = store.find_file(&path).await.unwrap().unwrap();
     assert_eq!(f.version.get(), writers as u32);
-    assert_eq!(store.list_versions(f.id).await.unwrap().len(), writers);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        writers
+    );
     assert_eq!(audit_of(&store, &path).await.len(), writers);
 }
 
@@ -923,7 +933,10 @@ pub async fn refused_change_leaves_no_trace(store: Store) {
     assert_eq!(store.find_file(&target).await.unwrap(), None);
     assert!(audit_of(&store, &target).await.is_empty());
 
-    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        1
+    );
     let after = audit_of(&store, &path).await;
     assert_eq!(after, before);
     assert!(
@@ -950,7 +963,10 @@ pub async fn refused_change_leaves_no_trace(store: Store) {
         AuditOutcome::Denied,
         Utc::now(),
     );
-    store.record_audit(&denied).await.unwrap();
+    store
+        .record_refusal(&denied, Duration::from_secs(60))
+        .await
+        .unwrap();
     let with_denial = audit_of(&store, &path).await;
     assert_eq!(with_denial.len(), before.len() + 1);
     assert!(
@@ -1025,7 +1041,10 @@ pub async fn upsert_rules(store: Store) {
         (alice.clone(), n(3))
     );
     assert_eq!(moved.acquired_at, l.acquired_at);
-    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 3);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        3
+    );
 }
 
 /// The `Commit` rules: the file must exist, the author must hold its live lock, the lock's base
@@ -1107,7 +1126,10 @@ pub async fn commit_rules(store: Store) {
             Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(3)
         ));
     }
-    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 3);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        3
+    );
     // A commit from a source that no longer exists is refused.
     let gone = FileRecord {
         id: FileId::from_uuid(uuid::Uuid::new_v4()),
@@ -1321,7 +1343,13 @@ pub async fn delete_queues_objects_and_keeps_audit(store: Store) {
     assert_eq!(store.find_file(&path).await.unwrap(), None);
     assert_eq!(store.find_file_by_id(f.id).await.unwrap(), None);
     assert_eq!(store.find_version(v1.id).await.unwrap(), None);
-    assert!(store.list_versions(f.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_versions(f.id, None, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .list_locks(&dir("/projects/p1/"), None, 10)
@@ -1397,7 +1425,7 @@ pub async fn reservations_and_janitor(store: Store) {
 
     // Expired: cannot complete nor extend; the janitor queues its object.
     let expired = reservation(&path, &alice, ChronoDuration::seconds(-5));
-    store.create_reservation(&expired).await.unwrap();
+    store.create_reservation(&expired, None).await.unwrap();
     assert_eq!(
         store
             .commit_version(new_version(&expired, UPSERT, VersionStatus::Draft))
@@ -1604,7 +1632,10 @@ pub async fn archived_file_refuses_writes(store: Store) {
         Err(RepoError::InvalidTransition(_))
     ));
     assert_eq!(audit_of(&store, &path).await.len(), audit_before);
-    assert_eq!(store.list_versions(f.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.list_versions(f.id, None, 1000).await.unwrap().len(),
+        1
+    );
 
     let back = store.set_archived(archive(&alice, false)).await.unwrap();
     assert_eq!(back.status, FileStatus::Draft);
@@ -1836,7 +1867,11 @@ async fn assert_refused_commit_kept_everything(store: &Store, target: &FileRecor
     let now = store.find_file_by_id(target.id).await.unwrap().unwrap();
     assert_eq!(now.version, n(versions), "no version created");
     assert_eq!(
-        store.list_versions(target.id).await.unwrap().len(),
+        store
+            .list_versions(target.id, None, 1000)
+            .await
+            .unwrap()
+            .len(),
         versions as usize
     );
     assert_eq!(
@@ -2036,7 +2071,7 @@ pub async fn a_sealed_completion_completes_the_upload_and_queues_its_staging_obj
     let alice = user("alice");
     let path = file("/projects/p1/sealed.bin");
     let upload = presigned(&path, &alice, ChronoDuration::milliseconds(1500));
-    store.create_reservation(&upload).await.unwrap();
+    store.create_reservation(&upload, None).await.unwrap();
     let seal = reserve(&store, &path, &alice).await;
     let mut cmd = new_version(&seal, UPSERT, VersionStatus::Draft);
     cmd.completes = Some(upload.id);
@@ -2104,7 +2139,7 @@ pub async fn a_sealed_completion_completes_the_upload_and_queues_its_staging_obj
 
     // An expired presigned upload cannot be completed; the janitor queues its staging object.
     let late = presigned(&path, &alice, ChronoDuration::seconds(-1));
-    store.create_reservation(&late).await.unwrap();
+    store.create_reservation(&late, None).await.unwrap();
     let seal = reserve(&store, &path, &alice).await;
     let mut cmd = new_version(&seal, UPSERT, VersionStatus::Draft);
     cmd.completes = Some(late.id);
@@ -2249,5 +2284,301 @@ pub async fn pending_reviews_are_listed_oldest_first(store: Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// `list_versions` pages newest first by number, below the cursor's number: a walk of small
+/// pages covers every version exactly once, including when versions are committed between two
+/// pages (they sort above the cursor: a fresh first page shows them, the walk does not repeat
+/// anything). Another file's versions never appear.
+pub async fn versions_pages_cover_every_version_once(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/history.txt");
+    let mut f = upload(&store, &path, &alice).await.0;
+    for _ in 1..7 {
+        f = upload(&store, &path, &alice).await.0;
+    }
+    assert_eq!(f.version, n(7));
+    // Another file, with versions of the same numbers.
+    let other = file("/projects/p1/other.txt");
+    upload(&store, &other, &alice).await;
+    upload(&store, &other, &alice).await;
+
+    let numbers = |page: &[Version]| page.iter().map(|v| v.number.get()).collect::<Vec<_>>();
+    let first = store.list_versions(f.id, None, 3).await.unwrap();
+    assert_eq!(numbers(&first), [7, 6, 5]);
+    assert!(first.iter().all(|v| v.file_id == f.id));
+
+    // Two versions are committed between pages.
+    upload(&store, &path, &alice).await;
+    upload(&store, &path, &alice).await;
+
+    let mut seen: Vec<u32> = numbers(&first);
+    let mut cursor = first.last().map(|v| v.number);
+    let mut pages = 1;
+    while let Some(before) = cursor {
+        assert!(pages < 10, "the walk never ends: {seen:?}");
+        let page = store.list_versions(f.id, Some(before), 3).await.unwrap();
+        assert!(page.len() <= 3);
+        assert!(page.iter().all(|v| v.file_id == f.id && v.number < before));
+        seen.extend(numbers(&page));
+        pages += 1;
+        cursor = (page.len() == 3)
+            .then(|| page.last().map(|v| v.number))
+            .flatten();
+    }
+    assert_eq!(
+        seen,
+        [7, 6, 5, 4, 3, 2, 1],
+        "every version once, newest first"
+    );
+    assert_eq!(pages, 3);
+    // Below version 1 there is nothing.
+    assert!(
+        store
+            .list_versions(f.id, Some(n(1)), 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The new versions head a fresh first page.
+    let fresh = store.list_versions(f.id, None, 1000).await.unwrap();
+    assert_eq!(numbers(&fresh), [9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(
+        numbers(&store.list_versions(f.id, Some(n(9)), 2).await.unwrap()),
+        [8, 7]
+    );
+}
+
+/// `create_reservation` with a cap counts the author's open presigned uploads (not completed,
+/// not expired; other kinds and other users not counted) in its unit of work: of a concurrent
+/// burst past the cap exactly the room left succeeds, the rest is refused with
+/// `TooManyOpenUploads` and stores nothing; completing one makes room for one.
+pub async fn open_uploads_are_capped_per_user(store: Store) {
+    const CAP: u32 = 5;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/burst.bin");
+    // Not counted: an expired presigned upload, a completed one, a proxy upload, bob's.
+    store
+        .create_reservation(&presigned(&path, &alice, ChronoDuration::seconds(-5)), None)
+        .await
+        .unwrap();
+    let mut done = presigned(&path, &alice, ChronoDuration::hours(1));
+    done.completed_version = Some(VersionId::from_uuid(uuid::Uuid::now_v7()));
+    store.create_reservation(&done, None).await.unwrap();
+    reserve(&store, &path, &alice).await;
+    store
+        .create_reservation(&presigned(&path, &bob, ChronoDuration::hours(1)), Some(CAP))
+        .await
+        .unwrap();
+    // One open already.
+    let held = presigned(&path, &alice, ChronoDuration::hours(1));
+    store.create_reservation(&held, Some(CAP)).await.unwrap();
+
+    let burst: Vec<UploadReservation> = (0..20)
+        .map(|_| presigned(&path, &alice, ChronoDuration::hours(1)))
+        .collect();
+    let tasks: Vec<_> = burst
+        .iter()
+        .cloned()
+        .map(|r| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { (r.id, store.create_reservation(&r, Some(CAP)).await) })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (id, Ok(())) => admitted.push(id),
+            (_, Err(RepoError::TooManyOpenUploads { open, limit })) => {
+                assert_eq!((open, limit), (u64::from(CAP), CAP));
+            }
+            (_, Err(e)) => panic!("unexpected refusal: {e}"),
+        }
+    }
+    assert_eq!(
+        admitted.len(),
+        CAP as usize - 1,
+        "the room left, and no more"
+    );
+    for r in &burst {
+        let stored = store.find_reservation(r.id).await.unwrap();
+        assert_eq!(
+            stored.is_some(),
+            admitted.contains(&r.id),
+            "a refused one is not stored"
+        );
+    }
+    // More bursts, on a warm pool (every connection open, so the units of work overlap), each
+    // by a user of its own: exactly the cap, each time.
+    for round in 0..6 {
+        let who = user(&format!("burst{round}"));
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let r = presigned(&path, &who, ChronoDuration::hours(1));
+                tokio::spawn(async move { store.create_reservation(&r, Some(3)).await.is_ok() })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            admitted += usize::from(task.await.unwrap());
+        }
+        assert_eq!(admitted, 3, "round {round}: the cap, and no more");
+    }
+    // Uncapped reservations (proxy uploads, copies) are not refused; bob still has room.
+    reserve(&store, &path, &alice).await;
+    store
+        .create_reservation(&presigned(&path, &bob, ChronoDuration::hours(1)), Some(CAP))
+        .await
+        .unwrap();
+    // Completing one of alice's makes room for exactly one more.
+    store
+        .commit_version(new_version(&held, UPSERT, VersionStatus::Draft))
+        .await
+        .unwrap();
+    store
+        .create_reservation(
+            &presigned(&path, &alice, ChronoDuration::hours(1)),
+            Some(CAP),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_reservation(
+                &presigned(&path, &alice, ChronoDuration::hours(1)),
+                Some(CAP)
+            )
+            .await,
+        Err(RepoError::TooManyOpenUploads { .. })
+    ));
+}
+
+/// A refusal of `actor` for `action` on `path`, as the use cases record it.
+fn refusal(action: AuditAction, actor: &UserId, path: &FilePath) -> AuditEvent {
+    let mut d = draft(action, actor, path);
+    d.detail = Some("you have no access".into());
+    d.complete(None, None, AuditOutcome::Denied, Utc::now())
+}
+
+/// `record_refusal` counts identical refusals (actor, action, path) within the window of the
+/// first on one event, also when they arrive at once; a refusal of another actor, action or
+/// path, one after the window, or any with a zero window, is an event of its own. Successes
+/// are left alone.
+pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
+    let (alice, mallory) = (user("alice"), user("mallory"));
+    let path = file("/projects/p1/guarded.txt");
+    upload(&store, &path, &alice).await;
+    let minute = Duration::from_secs(60);
+
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let event = refusal(AuditAction::Delete, &mallory, &path);
+            tokio::spawn(async move { store.record_refusal(&event, minute).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let denied = |events: Vec<AuditEvent>| -> Vec<AuditEvent> {
+        events
+            .into_iter()
+            .filter(|e| e.outcome == AuditOutcome::Denied)
+            .collect()
+    };
+    let events = denied(audit_of(&store, &path).await);
+    assert_eq!(events.len(), 1, "30 identical refusals, one event");
+    assert_eq!(events[0].repeat_count, 30);
+    assert_eq!(events[0].actor, mallory);
+    assert_eq!(events[0].action, AuditAction::Delete);
+    let last = events[0].last_repeat_at.unwrap();
+    assert!(last >= events[0].at);
+    // The upload's event is untouched.
+    let all = audit_of(&store, &path).await;
+    assert!(
+        all.iter()
+            .any(|e| e.outcome == AuditOutcome::Success && e.repeat_count == 1)
+    );
+
+    // More bursts on a warm pool (the units of work overlap), each on a path of its own.
+    for round in 0..6 {
+        let target = file(&format!("/projects/p1/round{round}.txt"));
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let event = refusal(AuditAction::Delete, &mallory, &target);
+                tokio::spawn(async move { store.record_refusal(&event, minute).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let events = denied(audit_of(&store, &target).await);
+        assert_eq!(
+            events.iter().map(|e| e.repeat_count).collect::<Vec<_>>(),
+            [24],
+            "round {round}: one event, every refusal counted"
+        );
+    }
+
+    // Another action, another actor, another path: events of their own.
+    store
+        .record_refusal(&refusal(AuditAction::Lock, &mallory, &path), minute)
+        .await
+        .unwrap();
+    store
+        .record_refusal(&refusal(AuditAction::Delete, &user("eve"), &path), minute)
+        .await
+        .unwrap();
+    let elsewhere = file("/projects/p1/other.txt");
+    store
+        .record_refusal(&refusal(AuditAction::Delete, &mallory, &elsewhere), minute)
+        .await
+        .unwrap();
+    let events = denied(audit_of(&store, &path).await);
+    assert_eq!(events.len(), 3);
+    assert_eq!(events.iter().map(|e| e.repeat_count).sum::<u32>(), 32);
+    assert_eq!(denied(audit_of(&store, &elsewhere).await).len(), 1);
+
+    // With a zero window each refusal is its own event.
+    let open = file("/projects/p1/open.txt");
+    for _ in 0..3 {
+        store
+            .record_refusal(
+                &refusal(AuditAction::Upload, &mallory, &open),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+    }
+    let events = denied(audit_of(&store, &open).await);
+    assert_eq!(events.len(), 3);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.repeat_count == 1 && e.last_repeat_at.is_none())
+    );
+
+    // After the window of the first, a new event (the window does not slide with repeats).
+    let short = Duration::from_secs(2);
+    let timed = file("/projects/p1/timed.txt");
+    let record = || async {
+        store
+            .record_refusal(&refusal(AuditAction::Upload, &mallory, &timed), short)
+            .await
+            .unwrap();
+    };
+    record().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    record().await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    record().await;
+    let events = denied(audit_of(&store, &timed).await);
+    assert_eq!(
+        events.iter().map(|e| e.repeat_count).collect::<Vec<_>>(),
+        [1, 2],
+        "newest first: the first window's two, then a new event"
     );
 }

@@ -352,6 +352,12 @@ pub struct AuditEvent {
     /// Free text: a force-unlock's reason, a review comment, a denial's cause.
     pub detail: Option<String>,
     pub at: DateTime<Utc>,
+    /// How many identical refusals this event stands for (1 for every other event): a refusal
+    /// repeated by the same actor, for the same action on the same path, within the window of
+    /// the first (`AUDIT_DENIED_WINDOW_SECONDS`) is counted here instead of written again.
+    pub repeat_count: u32,
+    /// When the last of those repeats happened (`None` until one does).
+    pub last_repeat_at: Option<DateTime<Utc>>,
 }
 
 /// The part of an audit event a use case knows before the store has made the change; the store
@@ -387,6 +393,8 @@ impl AuditDraft {
             request_id: self.request_id,
             detail: self.detail,
             at,
+            repeat_count: 1,
+            last_repeat_at: None,
         }
     }
 }

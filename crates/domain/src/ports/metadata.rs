@@ -52,6 +52,10 @@ pub enum RepoError {
     /// writing to an archived file, committing without holding the lock).
     #[error("invalid transition: {0}")]
     InvalidTransition(String),
+    /// The user already holds `limit` open presigned uploads (not completed, not expired), the
+    /// most a reservation may be added to ([`check_open_uploads`](crate::rules::store::check_open_uploads)).
+    #[error("too many open uploads: {open} of at most {limit}")]
+    TooManyOpenUploads { open: u64, limit: u32 },
     /// The store could not be reached, timed out, or its pool is exhausted.
     #[error("metadata store unavailable: {0}")]
     Unavailable(String),
@@ -293,8 +297,15 @@ pub trait MetadataStore: Send + Sync {
         selector: VersionSelector,
     ) -> Result<Option<(FileRecord, Option<Version>)>, RepoError>;
 
-    /// Every version of a file, newest first.
-    async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError>;
+    /// Versions of a file, newest first (by number, descending), numbered strictly below
+    /// `before` when given, at most `limit`: one statement, a keyset on the version number, so
+    /// a version committed between two pages sorts above every cursor and is never repeated.
+    async fn list_versions(
+        &self,
+        file_id: FileId,
+        before: Option<VersionNumber>,
+        limit: u32,
+    ) -> Result<Vec<Version>, RepoError>;
 
     /// The direct children of `dir` whose name sorts strictly after `after` (byte order of the
     /// UTF-8 names), sorted by name, at most `limit`. Sub-directories and files share one
@@ -340,8 +351,18 @@ pub trait MetadataStore: Send + Sync {
 
     // ---- units of work ---------------------------------------------------------------------
 
-    /// Stores a new open reservation.
-    async fn create_reservation(&self, reservation: &UploadReservation) -> Result<(), RepoError>;
+    /// Stores a new open reservation. With `max_open`, the reservation's author may hold at most
+    /// that many open presigned uploads (not completed, unexpired by the store's clock), this
+    /// one included: the count and the insert are one unit of work, serialised per user, so
+    /// that concurrent reservations cannot pass the cap together.
+    ///
+    /// - [`RepoError::TooManyOpenUploads`] past the cap, as
+    ///   [`check_open_uploads`](crate::rules::store::check_open_uploads) decides.
+    async fn create_reservation(
+        &self,
+        reservation: &UploadReservation,
+        max_open: Option<u32>,
+    ) -> Result<(), RepoError>;
 
     /// Pushes back the expiry of an open reservation (a long proxy upload's heartbeat).
     ///
@@ -432,8 +453,13 @@ pub trait MetadataStore: Send + Sync {
     /// - [`RepoError::FileNotFound`].
     async fn delete_file(&self, cmd: DeleteFile) -> Result<Vec<PendingDeletion>, RepoError>;
 
-    /// Appends an event on its own (refusals).
-    async fn record_audit(&self, event: &AuditEvent) -> Result<(), RepoError>;
+    /// Records a refusal (an event with the outcome `denied`): when the newest refusal of the
+    /// same actor, action and path is one [`repeated_refusal`](crate::rules::store::repeated_refusal)
+    /// says this one repeats (within `window` of its first occurrence, by the store's clock),
+    /// that row's `repeat_count` is raised and its `last_repeat_at` set; otherwise the event is
+    /// appended, at the store's time. One unit of work, serialised per actor, action and path,
+    /// so a burst of identical refusals adds one row per window.
+    async fn record_refusal(&self, event: &AuditEvent, window: Duration) -> Result<(), RepoError>;
 
     // ---- janitor ---------------------------------------------------------------------------
 

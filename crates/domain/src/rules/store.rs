@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    AuditAction, AuditDraft, CheckoutTicket, FileId, FileRecord, FileStatus, Lock, UserId,
-    VersionId, VersionNumber, VersionStatus,
+    AuditAction, AuditDraft, AuditEvent, AuditOutcome, CheckoutTicket, FileId, FileRecord,
+    FileStatus, Lock, UserId, VersionId, VersionNumber, VersionStatus,
 };
 use crate::ports::{Expectation, NewVersion, ReleaseLock, RepoError, SetArchived, WriteMode};
 
@@ -398,6 +398,45 @@ pub fn decide_review(
     )))
 }
 
+/// The per-user cap on open presigned uploads (`MAX_OPEN_UPLOADS_PER_USER`): `open` is how many
+/// the user holds (not completed, unexpired) when a new one is asked for, under the store's
+/// per-user serialisation.
+///
+/// # Errors
+/// [`RepoError::TooManyOpenUploads`] when the new one would pass `limit`.
+pub fn check_open_uploads(open: u64, limit: u32) -> Result<(), RepoError> {
+    if open >= u64::from(limit) {
+        return Err(RepoError::TooManyOpenUploads { open, limit });
+    }
+    Ok(())
+}
+
+/// Whether `refusal` repeats `earlier` (the newest event the store holds for the same actor,
+/// action and path) and is counted on it instead of written again, and when: both are refusals
+/// (outcome `denied`) of the same actor, action and path, and `now` (the store's time) is
+/// before the end of `window` from `earlier`'s first occurrence. The window does not slide with
+/// the repeats, so a refusal repeated without end adds one event per window, each with its
+/// count. A unit of work whose time was taken before `earlier` was written (it waited for it:
+/// PostgreSQL's `now()` is its transaction's start) repeats it too, counted at `earlier`'s time.
+///
+/// `Some(time of the repeat)`, or `None` when `refusal` is an event of its own.
+pub fn repeated_refusal(
+    earlier: &AuditEvent,
+    refusal: &AuditEvent,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let same = earlier.outcome == AuditOutcome::Denied
+        && refusal.outcome == AuditOutcome::Denied
+        && earlier.actor == refusal.actor
+        && earlier.action == refusal.action
+        && earlier.path == refusal.path;
+    let end = chrono::TimeDelta::from_std(window)
+        .ok()
+        .and_then(|w| earlier.at.checked_add_signed(w))?;
+    (same && now < end).then(|| now.max(earlier.at))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -758,5 +797,54 @@ mod tests {
                 "a rejected version cannot be submitted".into()
             ))
         );
+    }
+
+    #[test]
+    fn open_uploads_are_capped() {
+        assert!(check_open_uploads(0, 1).is_ok());
+        assert!(check_open_uploads(4, 5).is_ok());
+        assert_eq!(
+            check_open_uploads(5, 5),
+            Err(RepoError::TooManyOpenUploads { open: 5, limit: 5 })
+        );
+        assert!(check_open_uploads(9, 5).is_err());
+    }
+
+    fn refusal(actor: &str, action: AuditAction, at: DateTime<Utc>) -> AuditEvent {
+        AuditDraft {
+            id: AuditId::from_uuid(Uuid::new_v4()),
+            actor: user(actor),
+            action,
+            path: path(),
+            request_id: "r".into(),
+            detail: None,
+        }
+        .complete(None, None, AuditOutcome::Denied, at)
+    }
+
+    #[test]
+    fn a_refusal_repeats_the_same_one_within_the_window_of_its_first() {
+        let window = Duration::from_secs(60);
+        let first = refusal("mallory", AuditAction::Delete, t(0));
+        let again = refusal("mallory", AuditAction::Delete, t(30));
+        assert_eq!(repeated_refusal(&first, &again, window, t(0)), Some(t(0)));
+        assert_eq!(repeated_refusal(&first, &again, window, t(59)), Some(t(59)));
+        // The window is the first occurrence's, not the last repeat's.
+        assert_eq!(repeated_refusal(&first, &again, window, t(60)), None);
+        // Timed before the first was written (it waited for it): counted at the first's time.
+        assert_eq!(repeated_refusal(&first, &again, window, t(-1)), Some(t(0)));
+        // Another actor, action or path, or a success, is another event.
+        let other = refusal("eve", AuditAction::Delete, t(1));
+        assert_eq!(repeated_refusal(&first, &other, window, t(1)), None);
+        let other = refusal("mallory", AuditAction::Upload, t(1));
+        assert_eq!(repeated_refusal(&first, &other, window, t(1)), None);
+        let mut elsewhere = refusal("mallory", AuditAction::Delete, t(1));
+        elsewhere.path = FilePath::parse(BucketKind::Projects, "/projects/p1/b.txt").unwrap();
+        assert_eq!(repeated_refusal(&first, &elsewhere, window, t(1)), None);
+        let mut success = first.clone();
+        success.outcome = AuditOutcome::Success;
+        assert_eq!(repeated_refusal(&success, &again, window, t(1)), None);
+        // A zero window records every refusal.
+        assert_eq!(repeated_refusal(&first, &again, Duration::ZERO, t(0)), None);
     }
 }

@@ -215,7 +215,10 @@ impl StorageService {
             version.content_type.clone(),
             self.settings.transfer_lease,
         );
-        self.ports.metadata.create_reservation(&reservation).await?;
+        self.ports
+            .metadata
+            .create_reservation(&reservation, None)
+            .await?;
         let copied = self
             .with_heartbeat(
                 &reservation,

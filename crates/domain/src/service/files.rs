@@ -7,7 +7,7 @@ use super::{
 use crate::error::StorageError;
 use crate::model::{
     AuditAction, AuditEvent, AuditId, DirPath, FilePath, FileRecord, MAX_SEGMENT_BYTES,
-    RequestContext, Tags, Version,
+    RequestContext, Tags, Version, VersionNumber,
 };
 use crate::ports::{AuditCursor, AuditScope, DeleteFile, ListEntry, SetArchived, SetTags};
 use crate::rules::Operation;
@@ -20,6 +20,14 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
+/// One page of a file's history, newest first.
+#[derive(Debug, Clone)]
+pub struct VersionsPage {
+    pub file: FileRecord,
+    pub versions: Vec<Version>,
+    pub next_cursor: Option<String>,
+}
+
 /// One page of the audit trail.
 #[derive(Debug, Clone)]
 pub struct AuditPage {
@@ -29,6 +37,7 @@ pub struct AuditPage {
 
 const LIST_CURSOR: &str = "list";
 const AUDIT_CURSOR: &str = "audit";
+const VERSIONS_CURSOR: &str = "versions";
 
 pub(crate) fn dir_need(op: Operation, dir: &DirPath) -> Need<'_> {
     Need {
@@ -140,20 +149,37 @@ impl StorageService {
             .await?)
     }
 
-    /// `GET /versions`: the history, newest first.
+    /// `GET /versions`: one page of the history, newest first. The cursor holds the number of
+    /// the page's last version; the next page starts below it, so versions committed while a
+    /// client pages sort above every cursor and are not repeated.
     ///
     /// # Errors
-    /// Access errors, `file_not_found`, faults.
+    /// `invalid_request` (cursor), access errors, `file_not_found`, faults.
     pub async fn versions(
         &self,
         ctx: &RequestContext,
         path: FilePath,
-    ) -> Result<(FileRecord, Vec<Version>), StorageError> {
+        cursor: Option<&str>,
+        limit: Limit,
+    ) -> Result<VersionsPage, StorageError> {
+        let before = cursor.map(decode_versions_cursor).transpose()?;
         self.authorize(ctx, &[Need::on(Operation::ListVersions, &path)])
             .await?;
         let file = self.existing_file(&path).await?;
-        let versions = self.ports.metadata.list_versions(file.id).await?;
-        Ok((file, versions))
+        let fetched = self
+            .ports
+            .metadata
+            .list_versions(file.id, before, limit.get() + 1)
+            .await?;
+        let (versions, more) = split_page(fetched, limit);
+        let next_cursor = more
+            .then(|| versions.last().map(encode_versions_cursor))
+            .flatten();
+        Ok(VersionsPage {
+            file,
+            versions,
+            next_cursor,
+        })
     }
 
     /// `GET /audit`: the events of a file or a directory's subtree, newest first. Works for
@@ -274,6 +300,22 @@ fn decode_list_cursor(cursor: &str) -> Result<String, StorageError> {
     Ok(name)
 }
 
+fn encode_versions_cursor(version: &Version) -> String {
+    encode_cursor(VERSIONS_CURSOR, &version.number.to_string())
+}
+
+/// A versions cursor: a version number (1 to [`VersionNumber::MAX`], decimal digits only).
+fn decode_versions_cursor(cursor: &str) -> Result<VersionNumber, StorageError> {
+    let raw = decode_cursor(VERSIONS_CURSOR, cursor)?;
+    if raw.is_empty() || raw.len() > 10 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed_cursor());
+    }
+    raw.parse::<u32>()
+        .ok()
+        .and_then(|n| VersionNumber::new(n).ok())
+        .ok_or_else(malformed_cursor)
+}
+
 fn encode_audit_cursor(event: &AuditEvent) -> String {
     encode_time_cursor(AUDIT_CURSOR, event.at, event.id)
 }
@@ -288,6 +330,20 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
+
+    #[test]
+    fn versions_cursor_round_trip_and_refusals() {
+        let v = VersionNumber::new(42).unwrap();
+        let c = encode_cursor(VERSIONS_CURSOR, &v.to_string());
+        assert_eq!(decode_versions_cursor(&c).unwrap(), v);
+        for bad in ["0", "", "-1", "+3", " 3", "2147483648", "99999999999", "3a"] {
+            let c = encode_cursor(VERSIONS_CURSOR, bad);
+            assert!(decode_versions_cursor(&c).is_err(), "{bad:?}");
+        }
+        // A cursor of another listing.
+        assert!(decode_versions_cursor(&encode_cursor(LIST_CURSOR, "3")).is_err());
+        assert!(decode_versions_cursor("!!").is_err());
+    }
 
     #[test]
     fn audit_cursor_round_trip() {

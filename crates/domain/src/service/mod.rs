@@ -31,7 +31,7 @@ use crate::ports::{
 use crate::rules::{LockTtl, Operation, Requirement, owns, requirement};
 
 pub use copy::{CommitRequest, CopyRequest};
-pub use files::{AuditPage, ListPage};
+pub use files::{AuditPage, ListPage, VersionsPage};
 pub use janitor::JanitorReport;
 pub use limits::{TransferKind, TransferLimits, TransferPermit, transfer_refusal};
 pub use locks::LockPage;
@@ -64,6 +64,12 @@ pub struct ServiceSettings {
     pub keep_completed_uploads: Duration,
     /// Caps on the proxy transfers running at once on this instance.
     pub transfer_limits: TransferLimits,
+    /// `MAX_OPEN_UPLOADS_PER_USER`: the most presigned uploads one user may hold open (not
+    /// completed, not expired) at once, across every instance (the store counts them).
+    pub max_open_uploads_per_user: u32,
+    /// `AUDIT_DENIED_WINDOW_SECONDS`: identical refusals (same actor, action and path) within
+    /// this window of the first are recorded once, with a count. Zero records each.
+    pub audit_denied_window: Duration,
 }
 
 impl Default for ServiceSettings {
@@ -80,6 +86,8 @@ impl Default for ServiceSettings {
             allow_self_approval: false,
             keep_completed_uploads: Duration::from_secs(7 * 86_400),
             transfer_limits: TransferLimits::default(),
+            max_open_uploads_per_user: 100,
+            audit_denied_window: Duration::from_secs(60),
         }
     }
 }
@@ -152,7 +160,9 @@ impl StorageService {
     /// Checks that the caller may do every need, before anything is read. A request from an
     /// untrusted origin is refused whatever the caller may do. A refused change (an operation
     /// that would be audited had it succeeded) is recorded in the audit trail with the outcome
-    /// `denied`, best effort: the refusal stands even if the record fails.
+    /// `denied`, best effort: the refusal stands even if the record fails. Identical refusals
+    /// within `AUDIT_DENIED_WINDOW_SECONDS` are counted on one event, so a caller repeating a
+    /// refused request cannot flood the trail.
     pub(crate) async fn authorize(
         &self,
         ctx: &RequestContext,
@@ -171,7 +181,11 @@ impl StorageService {
                 .audit_draft(ctx, action, path, Some(detail.clone()))
                 .complete(None, None, AuditOutcome::Denied, self.ports.clock.now());
             // The refusal is what matters; the store may well be down.
-            let _ = self.ports.metadata.record_audit(&event).await;
+            let _ = self
+                .ports
+                .metadata
+                .record_refusal(&event, self.settings.audit_denied_window)
+                .await;
         }
         result
     }
@@ -351,6 +365,14 @@ pub(crate) fn chrono_duration(d: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
 
+/// The words of a refusal past `MAX_OPEN_UPLOADS_PER_USER`.
+pub(crate) fn open_uploads_detail(open: u64, limit: u32) -> String {
+    format!(
+        "you have {open} presigned uploads open, the most one user may hold (at most {limit}); \
+         complete them or let them expire, then try again"
+    )
+}
+
 fn project_unavailable(e: ProjectAccessError) -> StorageError {
     // Only "not configured" says something the caller may read (how to configure it); every
     // other cause is a fault whose details stay in the logs.
@@ -394,6 +416,10 @@ impl From<RepoError> for StorageError {
                 precondition,
             },
             RepoError::InvalidTransition(detail) => StorageError::InvalidTransition(detail),
+            RepoError::TooManyOpenUploads { open, limit } => StorageError::TooManyRequests {
+                detail: open_uploads_detail(open, limit),
+                retry_after: TransferLimits::default().retry_after,
+            },
             RepoError::Unavailable(cause) => StorageError::DatabaseUnavailable { cause },
             RepoError::Internal(cause) => StorageError::Internal { cause },
         }

@@ -66,15 +66,15 @@ fn a_request_from_an_untrusted_origin_has_no_authority_and_its_attempt_is_audite
     // asked, the refusal is recorded as a denied lock on the file.
     let mut m = Mocks::new();
     m.meta
-        .expect_record_audit()
-        .withf(|e| {
+        .expect_record_refusal()
+        .withf(|e, _| {
             e.outcome == AuditOutcome::Denied
                 && e.action == AuditAction::Lock
                 && e.path.as_str() == "/users/alice/a.txt"
                 && e.detail.as_deref() == Some("sent by another site")
         })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let svc = m.service();
     let ctx = ctx("alice", None).from_untrusted_origin("sent by another site");
     let err = block_on(svc.lock(&ctx, path(Users, "/users/alice/a.txt"), None)).unwrap_err();
@@ -168,8 +168,8 @@ fn checkout_asks_the_project_service_once_in_a_batch() {
         });
     // The refused change is audited, as `denied`, on the copy's target.
     m.meta
-        .expect_record_audit()
-        .withf(|e| {
+        .expect_record_refusal()
+        .withf(|e, _| {
             e.outcome == AuditOutcome::Denied
                 && e.action == AuditAction::Copy
                 && e.path.as_str() == "/users/bob/work/spec.pdf"
@@ -177,7 +177,7 @@ fn checkout_asks_the_project_service_once_in_a_batch() {
                 && e.detail.as_deref().is_some_and(|d| d.contains("lock"))
         })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let svc = m.service();
     let req = CopyRequest {
         source: path(Projects, "/projects/p1/spec.pdf"),
@@ -232,10 +232,10 @@ fn force_unlock_in_projects_needs_validate() {
         .returning(|_, _| Ok(AccessDecision::Denied { reason: None }));
     // Audited as a denied force-unlock; a store that is down does not change the refusal.
     m.meta
-        .expect_record_audit()
-        .withf(|e| e.outcome == AuditOutcome::Denied && e.action == AuditAction::ForceUnlock)
+        .expect_record_refusal()
+        .withf(|e, _| e.outcome == AuditOutcome::Denied && e.action == AuditAction::ForceUnlock)
         .times(1)
-        .returning(|_| Err(RepoError::Unavailable("down".into())));
+        .returning(|_, _| Err(RepoError::Unavailable("down".into())));
     let svc = m.service();
     let err = block_on(svc.unlock(
         &ctx("bob", None),
@@ -318,7 +318,7 @@ fn proxy_upload_records_size_hash_and_audit() {
     m.meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&received);
     m.blobs
@@ -398,7 +398,7 @@ fn proxy_upload_over_the_limit_keeps_nothing() {
     m.meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     m.blobs
         .expect_put()
         .times(1)
@@ -525,7 +525,7 @@ fn a_refused_commit_discards_the_written_object() {
     let mut m = Mocks::new();
     let p = path(Users, "/users/alice/a");
     m.meta.expect_find_file().returning(|_| Ok(None));
-    m.meta.expect_create_reservation().returning(|_| Ok(()));
+    m.meta.expect_create_reservation().returning(|_, _| Ok(()));
     m.blobs.expect_put().returning(|_, _, _, _| {
         Ok(PutOutcome {
             size: 1,
@@ -613,14 +613,14 @@ fn presign_reserves_an_upload_that_expires_after_the_url() {
         });
     m.meta
         .expect_create_reservation()
-        .withf(|r| {
+        .withf(|r, _| {
             r.expected_size == Some(5)
                 && r.expires_at == now() + chrono::TimeDelta::seconds(900 + 3600)
                 && r.created_by.as_str() == "alice"
                 && r.object_key == ObjectKey::staging(r.path.owner(), r.id)
         })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let svc = m.service();
     let out = block_on(svc.presign_upload(
         &ctx("alice", None),
@@ -666,9 +666,9 @@ fn an_unsized_presign_gets_a_service_url_where_the_store_cannot_bound_it() {
     store_signing_lengths_only(&mut m);
     m.meta
         .expect_create_reservation()
-        .withf(|r| r.object_key == ObjectKey::staging(r.path.owner(), r.id))
+        .withf(|r, _| r.object_key == ObjectKey::staging(r.path.owner(), r.id))
         .times(2)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let mut urls = crate::ports::MockServiceUploadUrls::new();
     urls.expect_sign_put()
         .withf(|bucket, key, ct, len, ttl, at| {
@@ -850,9 +850,9 @@ fn complete_seals_a_copy_and_records_what_the_copy_holds() {
     staged_and_sealed(&mut m, b"abc", b"xyz");
     m.meta
         .expect_create_reservation()
-        .withf(|seal| seal.kind == UploadKind::Copy && seal.object_key.staged_upload().is_none())
+        .withf(|seal, _| seal.kind == UploadKind::Copy && seal.object_key.staged_upload().is_none())
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let from = staging.clone();
     m.blobs
         .expect_copy()
@@ -899,7 +899,7 @@ fn a_sealed_copy_that_differs_from_the_announcement_is_discarded() {
         .returning(move |_| Ok(Some(r.clone())));
     // Staging looked right; what was copied is not what was announced.
     staged_and_sealed(&mut m, b"abc", b"xyz");
-    m.meta.expect_create_reservation().returning(|_| Ok(()));
+    m.meta.expect_create_reservation().returning(|_, _| Ok(()));
     m.blobs.expect_copy().returning(|_, _, _, _| Ok(()));
     m.meta
         .expect_abandon_reservation()
@@ -931,7 +931,7 @@ fn a_completion_that_lost_the_race_answers_the_winner_and_drops_its_copy() {
         .expect_find_reservation()
         .returning(move |_| Ok(Some(r.clone())));
     staged_and_sealed(&mut m, b"abc", b"abc");
-    m.meta.expect_create_reservation().returning(|_| Ok(()));
+    m.meta.expect_create_reservation().returning(|_, _| Ok(()));
     m.blobs.expect_copy().returning(|_, _, _, _| Ok(()));
     let f = file(&p, 1);
     let winner = version_of(&f, 1, VersionStatus::Draft);
@@ -1038,7 +1038,7 @@ fn checkout_copy_locks_the_source_on_the_copied_version() {
         .withf(move |p, s| *p == src2 && *s == VersionSelector::Latest)
         .returning(move |_, _| Ok(Some((f2.clone(), Some(v.clone())))));
     m.meta.expect_find_file().returning(|_| Ok(None));
-    m.meta.expect_create_reservation().returning(|_| Ok(()));
+    m.meta.expect_create_reservation().returning(|_, _| Ok(()));
     m.blobs
         .expect_copy()
         .withf(|fb, _, tb, to| *fb == Projects && *tb == Users && to.as_str().starts_with("bob/"))
@@ -1245,7 +1245,7 @@ fn commit_creates_a_pending_version_and_a_failed_copy_keeps_nothing() {
     m.meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     m.blobs
         .expect_copy()
         .returning(|_, _, _, _| Err(BlobError::Unavailable("connection refused".into())));
@@ -1616,14 +1616,14 @@ fn a_version_of_a_file_the_caller_cannot_read_is_not_found_and_the_attempt_audit
     ] {
         let mut m = review_fixture(VersionStatus::PendingValidation, "alice");
         m.meta
-            .expect_record_audit()
-            .withf(|e| {
+            .expect_record_refusal()
+            .withf(|e, _| {
                 e.outcome == AuditOutcome::Denied
                     && e.actor.as_str() == "mallory"
                     && e.path.as_str() == "/users/alice/a"
             })
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(()));
         m.meta.expect_review_version().never();
         let svc = m.service();
         let err = block_on(svc.review(&ctx("mallory", None), vid(), decision, Some("no".into())))
@@ -1658,7 +1658,10 @@ fn a_project_reader_without_the_right_to_approve_is_still_refused() {
             _ => AccessDecision::Denied { reason: None },
         })
     });
-    m.meta.expect_record_audit().times(1).returning(|_| Ok(()));
+    m.meta
+        .expect_record_refusal()
+        .times(1)
+        .returning(|_, _| Ok(()));
     let err = block_on(
         m.service()
             .review(&ctx("bob", None), vid(), ReviewDecision::Approve, None),
@@ -1677,7 +1680,10 @@ fn a_project_reader_without_the_right_to_approve_is_still_refused() {
     m.projects
         .expect_check()
         .returning(|_, _| Ok(AccessDecision::Denied { reason: None }));
-    m.meta.expect_record_audit().times(1).returning(|_| Ok(()));
+    m.meta
+        .expect_record_refusal()
+        .times(1)
+        .returning(|_, _| Ok(()));
     let err = block_on(
         m.service()
             .review(&ctx("bob", None), vid(), ReviewDecision::Approve, None),
@@ -1833,7 +1839,7 @@ fn accept_one_upload(m: &mut Mocks) -> std::sync::Arc<std::sync::Mutex<Option<Ne
     m.meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     m.blobs
         .expect_put()
         .times(1)
@@ -1918,7 +1924,7 @@ fn a_refused_late_field_discards_the_stored_file() {
     ] {
         let mut m = Mocks::new();
         m.meta.expect_find_file().returning(|_| Ok(None));
-        m.meta.expect_create_reservation().returning(|_| Ok(()));
+        m.meta.expect_create_reservation().returning(|_, _| Ok(()));
         m.blobs.expect_put().returning(|_, _, _, mut body| {
             drain(&mut body).map_err(BlobError::Source)?;
             Ok(PutOutcome {

@@ -215,7 +215,18 @@ impl StorageService {
         reservation.expected_size = req.size;
         reservation.expected_sha256 = sha256;
         let request = self.upload_url(&reservation, req.size).await?;
-        self.ports.metadata.create_reservation(&reservation).await?;
+        let cap = self.settings.max_open_uploads_per_user;
+        self.ports
+            .metadata
+            .create_reservation(&reservation, Some(cap))
+            .await
+            .map_err(|e| match e {
+                RepoError::TooManyOpenUploads { open, limit } => StorageError::TooManyRequests {
+                    detail: super::open_uploads_detail(open, limit),
+                    retry_after: self.settings.transfer_limits.retry_after,
+                },
+                other => other.into(),
+            })?;
         Ok(PresignedUpload {
             upload_id: reservation.id,
             request,
@@ -317,7 +328,7 @@ impl StorageService {
             reservation.content_type.clone(),
             self.settings.transfer_lease,
         );
-        self.ports.metadata.create_reservation(&seal).await?;
+        self.ports.metadata.create_reservation(&seal, None).await?;
         let sealed = self
             .with_heartbeat(&seal, None, self.seal(&reservation, &seal))
             .await;
@@ -543,7 +554,10 @@ impl StorageService {
             content_type,
             self.settings.transfer_lease,
         );
-        self.ports.metadata.create_reservation(&reservation).await?;
+        self.ports
+            .metadata
+            .create_reservation(&reservation, None)
+            .await?;
 
         let (metered, meter) = MeteredStream::new(body, limit);
         let put = self.with_heartbeat(

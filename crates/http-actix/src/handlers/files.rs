@@ -14,7 +14,7 @@ use crate::{
     context::Caller,
     dto::{
         AuditQuery, AuditResponse, DeleteQuery, FileQuery, FileRef, FileResponse, ListQuery,
-        ListResponse, OK, TagsRequest, VersionsResponse,
+        ListResponse, OK, TagsRequest, VersionsQuery, VersionsResponse,
     },
     error::ApiError,
     openapi::Errors,
@@ -83,23 +83,30 @@ pub(crate) async fn patch_metadata(
     run.await.map_err(|e| caller.fail(e))
 }
 
-/// The file's history, newest first.
+/// One page of the file's history, newest first (action `read`): `limit` versions (default
+/// 100), and the `next_cursor` of the older ones (`null` on the last page). Versions committed
+/// while a client pages appear on a new first page, never again on a later one.
 #[utoipa::path(
-    get, path = "/versions", operation_id = "list_versions", tag = "versions", params(FileQuery),
-    responses((status = 200, description = "The file and its versions", body = VersionsResponse), Errors)
+    get, path = "/versions", operation_id = "list_versions", tag = "versions", params(VersionsQuery),
+    responses((status = 200, description = "The file and one page of its versions", body = VersionsResponse), Errors)
 )]
 pub(crate) async fn versions(
     caller: Caller,
     state: State,
-    q: Query<FileQuery>,
+    q: Query<VersionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let run = async {
         let path = FilePath::parse_request(&q.bucket, &q.path)?;
-        let (file, versions) = state.service().versions(&caller.0, path).await?;
+        let limit = Limit::new(q.limit)?;
+        let page = state
+            .service()
+            .versions(&caller.0, path, q.cursor.as_deref(), limit)
+            .await?;
         Ok::<_, StorageError>(ok(VersionsResponse {
             status: OK.to_owned(),
-            file: (&file).into(),
-            versions: versions.iter().map(Into::into).collect(),
+            file: (&page.file).into(),
+            versions: page.versions.iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
         }))
     };
     run.await.map_err(|e| caller.fail(e))

@@ -54,10 +54,17 @@ fn invalid(detail: impl Into<String>) -> StorageError {
 
 /// Reserves an upload and answers a URL to PUT the bytes to; then call `/upload/complete`.
 /// The URL writes a staging object of this upload only, never a version: what it writes after
-/// the completion changes no version.
+/// the completion changes no version. A user holds at most `MAX_OPEN_UPLOADS_PER_USER`
+/// presigned uploads open (neither completed nor expired); past it, 429 with `Retry-After`.
 #[utoipa::path(
     post, path = "/upload/presign", operation_id = "presign_upload", tag = "uploads", request_body = PresignUploadRequest,
-    responses((status = 200, description = "Where and how to PUT the bytes", body = PresignUploadResponse), Errors)
+    responses(
+        (status = 200, description = "Where and how to PUT the bytes", body = PresignUploadResponse),
+        (status = 429, description = "`too_many_requests`: the caller holds `MAX_OPEN_UPLOADS_PER_USER` presigned uploads open (neither completed nor expired); nothing was reserved. Complete one, or send it again after `Retry-After` seconds", body = crate::dto::ErrorBody, headers(
+            ("Retry-After" = u32, description = "Seconds to wait before sending the request again"),
+        )),
+        Errors
+    )
 )]
 pub(crate) async fn presign_upload(
     caller: Caller,

@@ -176,14 +176,14 @@ async fn a_change_sent_with_the_cookie_from_another_origin_is_refused_and_audite
     // Nothing is looked up; the attempt is recorded as a denied lock on the file.
     setup
         .meta
-        .expect_record_audit()
-        .withf(|e| {
+        .expect_record_refusal()
+        .withf(|e, _| {
             e.outcome == AuditOutcome::Denied
                 && e.path.as_str() == "/users/alice/a.txt"
                 && e.detail.as_deref().is_some_and(|d| d.contains(EVIL))
         })
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let app = setup.app().await;
     let res = test::call_service(&app, lock_request(Some(EVIL), false).to_request()).await;
     let body = error_body(res, 403, "access_denied").await;
@@ -199,9 +199,9 @@ async fn a_browser_marked_cross_site_request_without_origin_is_refused() {
     let mut setup = with_cors(Setup::new());
     setup
         .meta
-        .expect_record_audit()
+        .expect_record_refusal()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let app = setup.app().await;
     let req = lock_request(None, false)
         .insert_header(("Sec-Fetch-Site", "cross-site"))
@@ -237,9 +237,9 @@ async fn a_cross_site_upload_keeps_no_byte_and_is_refused() {
     let mut setup = with_cors(Setup::new());
     setup
         .meta
-        .expect_record_audit()
+        .expect_record_refusal()
         .times(2)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let spool = tempfile::tempdir().unwrap();
     setup.config.spool_dir = spool.path().to_owned();
     setup.settings.max_upload_bytes = 1 << 20;
@@ -391,9 +391,9 @@ async fn a_held_aside_file_of_a_caller_without_access_is_dropped() {
     setup.config.spool_dir = spool.path().to_owned();
     setup
         .meta
-        .expect_record_audit()
+        .expect_record_refusal()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let app = setup.app().await;
     let content = vec![3u8; 600 * 1024];
     let body = parts(&[
@@ -420,7 +420,7 @@ fn accept_once(setup: &mut Setup) {
         .meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     setup.meta.expect_abandon_reservation().never();
     setup
         .meta
@@ -479,7 +479,7 @@ fn expect_abandoned(setup: &mut Setup) {
         .meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     setup
         .meta
         .expect_abandon_reservation()
@@ -566,7 +566,7 @@ async fn unknown_fields_are_refused_wherever_they_come() {
         .meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     setup
         .meta
         .expect_abandon_reservation()

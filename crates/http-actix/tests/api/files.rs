@@ -159,7 +159,7 @@ async fn versions_are_the_history_with_the_contract_fields() {
     setup
         .meta
         .expect_list_versions()
-        .returning(move |_| Ok(vec![v2.clone(), v1.clone()]));
+        .returning(move |_, _, _| Ok(vec![v2.clone(), v1.clone()]));
     let app = setup.app().await;
     let req = test::TestRequest::get()
         .uri("/versions?bucket=users&path=/users/alice/a.txt")

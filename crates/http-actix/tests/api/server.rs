@@ -121,7 +121,10 @@ async fn an_upload_over_the_limit_is_refused_before_the_client_has_sent_it() {
     let mut setup = Setup::new();
     setup.settings.max_upload_bytes = LIMIT;
     setup.meta.expect_find_file().returning(|_| Ok(None));
-    setup.meta.expect_create_reservation().returning(|_| Ok(()));
+    setup
+        .meta
+        .expect_create_reservation()
+        .returning(|_, _| Ok(()));
     setup
         .meta
         .expect_abandon_reservation()
@@ -179,7 +182,10 @@ async fn a_large_upload_flows_through_in_chunks() {
     let mut setup = Setup::new();
     setup.settings.max_upload_bytes = 4 * 1024 * 1024;
     setup.meta.expect_find_file().returning(|_| Ok(None));
-    setup.meta.expect_create_reservation().returning(|_| Ok(()));
+    setup
+        .meta
+        .expect_create_reservation()
+        .returning(|_, _| Ok(()));
     setup
         .meta
         .expect_commit_version()

@@ -64,7 +64,7 @@ pub fn accept_new_file(setup: &mut Setup) {
         .meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     setup
         .meta
         .expect_commit_version()
@@ -124,7 +124,7 @@ async fn a_proxy_upload_over_the_limit_is_413_and_nothing_is_kept() {
         .meta
         .expect_create_reservation()
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     // The failed upload's reservation is abandoned (and its object deleted).
     setup
         .meta

@@ -27,7 +27,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, ObjectKey,
-    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionSelector,
+    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    VersionSelector,
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
@@ -217,8 +218,13 @@ impl MetadataStore for PgMetadataStore {
             .map_err(repo)
     }
 
-    async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError> {
-        reads::list_versions(&mut *self.conn().await?, file_id)
+    async fn list_versions(
+        &self,
+        file_id: FileId,
+        before: Option<VersionNumber>,
+        limit: u32,
+    ) -> Result<Vec<Version>, RepoError> {
+        reads::list_versions(&mut *self.conn().await?, file_id, before, limit)
             .await
             .map_err(repo)
     }
@@ -272,8 +278,12 @@ impl MetadataStore for PgMetadataStore {
             .map_err(repo)
     }
 
-    async fn create_reservation(&self, reservation: &UploadReservation) -> Result<(), RepoError> {
-        self.write(reservation.clone(), writes::create_reservation)
+    async fn create_reservation(
+        &self,
+        reservation: &UploadReservation,
+        max_open: Option<u32>,
+    ) -> Result<(), RepoError> {
+        self.write((reservation.clone(), max_open), writes::create_reservation)
             .await
     }
 
@@ -330,8 +340,13 @@ impl MetadataStore for PgMetadataStore {
         self.write(cmd, writes::delete_file).await
     }
 
-    async fn record_audit(&self, event: &AuditEvent) -> Result<(), RepoError> {
-        self.write(event.clone(), writes::record_audit).await
+    async fn record_refusal(
+        &self,
+        event: &AuditEvent,
+        window: std::time::Duration,
+    ) -> Result<(), RepoError> {
+        self.write((event.clone(), window), writes::record_refusal)
+            .await
     }
 
     async fn expire_reservations(

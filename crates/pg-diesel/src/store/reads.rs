@@ -9,12 +9,12 @@ use storage_diesel_common::listing::prefix_upper_bound;
 use storage_diesel_common::queries;
 use storage_diesel_common::rows::{
     AuditRow, FileLockRow, FileVersionRow, LockedFileRow, ReservationRow, VersionRow, file_record,
-    file_with_version, selector_binds, sql_limit,
+    file_with_version, selector_binds, sql_limit, versions_upto,
 };
 use storage_diesel_common::sql_types::DbId;
 use storage_domain::model::{
     AuditEvent, DirPath, FileId, FilePath, FileRecord, UploadId, UploadReservation, Version,
-    VersionId, VersionSelector,
+    VersionId, VersionNumber, VersionSelector,
 };
 use storage_domain::ports::{AuditCursor, AuditScope, LockedFile};
 
@@ -77,10 +77,20 @@ pub(crate) async fn find_file_version(
     Ok(row.map(file_with_version).transpose()?)
 }
 
-pub(crate) async fn list_versions(c: &mut Conn, file_id: FileId) -> Result<Vec<Version>, TxError> {
-    let rows: Vec<VersionRow> = queries::versions_of(DbId(file_id.as_uuid()))
-        .load(c)
-        .await?;
+/// A page of a file's versions, newest first, below `before`: one statement.
+pub(crate) async fn list_versions(
+    c: &mut Conn,
+    file_id: FileId,
+    before: Option<VersionNumber>,
+    limit: u32,
+) -> Result<Vec<Version>, TxError> {
+    let rows: Vec<VersionRow> = queries::versions_page(
+        DbId(file_id.as_uuid()),
+        versions_upto(before)?,
+        sql_limit(limit),
+    )
+    .load(c)
+    .await?;
     Ok(rows
         .into_iter()
         .map(VersionRow::into_version)

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::OptionalExtension;
-use diesel::sql_types::{BigInt, Double};
+use diesel::sql_types::{BigInt, Double, Integer, Text};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use storage_diesel_common::queries::{
@@ -17,8 +17,8 @@ use storage_diesel_common::queries::{
     ReviewChange,
 };
 use storage_diesel_common::rows::{
-    DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state, review_refusal,
-    seconds, sql_limit, sql_number, tags_json,
+    AuditRow, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state,
+    review_refusal, seconds, sql_limit, sql_number, tags_json,
 };
 use storage_diesel_common::schema::files;
 use storage_diesel_common::sql_types::{DbAt, DbDoc, DbId};
@@ -33,9 +33,10 @@ use storage_domain::ports::{
     SetArchived, SetTags, WriteMode, file_status_following,
 };
 use storage_domain::rules::store::{
-    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other, check_reservation,
-    check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_after_review,
-    file_not_found, lock_after_version, next_number, release_audit, ticket_after_commit,
+    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other,
+    check_open_uploads, check_reservation, check_set_archived, check_set_tags, check_write,
+    decide_lock, decide_unlock, file_after_review, file_not_found, lock_after_version, next_number,
+    release_audit, repeated_refusal, ticket_after_commit,
 };
 
 use super::Work;
@@ -517,8 +518,48 @@ pub(crate) fn delete_file(c: &mut Conn, cmd: DeleteFile) -> Work<'_, Vec<Pending
     })
 }
 
-pub(crate) fn record_audit(c: &mut Conn, event: AuditEvent) -> Work<'_, ()> {
+/// Holds a transaction-scoped advisory lock on `(class, key)` until the transaction ends: the
+/// units of work that decide on the same key (a user's open uploads, one kind of refusal) run
+/// one after the other. Two keys whose hashes collide only wait for each other.
+async fn serialise_on(c: &mut Conn, class: i32, key: &str) -> Result<(), TxError> {
+    // raw SQL: PostgreSQL's own advisory lock (the dialect decides how to serialise on a key).
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind::<Integer, _>(class)
+        .bind::<Text, _>(key)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Advisory-lock classes (the first key of `pg_advisory_xact_lock(int, int)`; arbitrary
+/// constants private to this schema).
+const OPEN_UPLOADS_LOCK: i32 = 0x5354_0001;
+const REFUSALS_LOCK: i32 = 0x5354_0002;
+
+pub(crate) fn record_refusal(
+    c: &mut Conn,
+    (event, window): (AuditEvent, std::time::Duration),
+) -> Work<'_, ()> {
     Box::pin(async move {
+        let (bucket, path) = (event.path.bucket().as_str(), event.path.as_str());
+        let (actor, action) = (event.actor.as_str(), event.action.as_str());
+        let key = format!("{actor}\n{action}\n{bucket}\n{path}");
+        serialise_on(c, REFUSALS_LOCK, &key).await?;
+        let now = store_now(c).await?;
+        let newest: Option<AuditRow> = queries::newest_refusal(bucket, path, actor, action)
+            .get_result(c)
+            .await
+            .optional()?;
+        if let Some(row) = newest {
+            let earlier = row.into_event()?;
+            if let Some(at) = repeated_refusal(&earlier, &event, window, now) {
+                queries::count_repeat(DbId(earlier.id.as_uuid()), DbAt(at))
+                    .execute(c)
+                    .await?;
+                return Ok(());
+            }
+        }
+        let event = AuditEvent { at: now, ..event };
         queries::insert_audit(&NewAudit::of(&event)?)
             .execute(c)
             .await?;
@@ -528,8 +569,19 @@ pub(crate) fn record_audit(c: &mut Conn, event: AuditEvent) -> Work<'_, ()> {
 
 // ---- reservations ------------------------------------------------------------------------
 
-pub(crate) fn create_reservation(c: &mut Conn, r: UploadReservation) -> Work<'_, ()> {
+pub(crate) fn create_reservation(
+    c: &mut Conn,
+    (r, max_open): (UploadReservation, Option<u32>),
+) -> Work<'_, ()> {
     Box::pin(async move {
+        if let Some(limit) = max_open {
+            serialise_on(c, OPEN_UPLOADS_LOCK, r.created_by.as_str()).await?;
+            let now = store_now(c).await?;
+            let open: i64 = queries::open_uploads_of(r.created_by.as_str(), DbAt(now))
+                .get_result(c)
+                .await?;
+            check_open_uploads(u64::try_from(open).unwrap_or(0), limit)?;
+        }
         queries::insert_reservation(&NewReservation::of(&r)?)
             .execute(c)
             .await?;

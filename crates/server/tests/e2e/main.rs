@@ -3,6 +3,8 @@
 //! janitor through the `storage-server janitor --once` binary and the server's wiring.
 //!
 //! - `basics`: health, a round trip, the first checkout/commit/approve;
+//! - `bounds`: `/versions` in pages, the per-user cap on open presigned uploads, an intruder's
+//!   repeated refusals counted on one audit row;
 //! - `workflows`: the seed's seven workflows in order, then reject, four-eyes, delete,
 //!   `validated` downloads, lock conflicts, stale bases, `If-Match`, tags, audit;
 //! - `errors`: every code of the contract's §3 reached through HTTP, outages included;
@@ -23,6 +25,7 @@
 #![expect(clippy::expect_used, reason = "test helpers outside #[test] functions")]
 
 mod basics;
+mod bounds;
 mod cross_site;
 mod errors;
 mod isolation;

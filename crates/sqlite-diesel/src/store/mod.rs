@@ -21,7 +21,8 @@ use diesel::{Connection, SqliteConnection};
 use storage_diesel_common::error::{TxError, map_pool, task_failed};
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionSelector,
+    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    VersionSelector,
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
@@ -228,9 +229,16 @@ impl MetadataStore for SqliteMetadataStore {
         .await
     }
 
-    async fn list_versions(&self, file_id: FileId) -> Result<Vec<Version>, RepoError> {
-        self.read(file_id, |c, _, f| reads::list_versions(c, f))
-            .await
+    async fn list_versions(
+        &self,
+        file_id: FileId,
+        before: Option<VersionNumber>,
+        limit: u32,
+    ) -> Result<Vec<Version>, RepoError> {
+        self.read((file_id, before, limit), |c, _, (f, b, l)| {
+            reads::list_versions(c, f, b, l)
+        })
+        .await
     }
 
     async fn list_children(
@@ -284,8 +292,12 @@ impl MetadataStore for SqliteMetadataStore {
             .await
     }
 
-    async fn create_reservation(&self, reservation: &UploadReservation) -> Result<(), RepoError> {
-        self.write(reservation.clone(), writes::create_reservation)
+    async fn create_reservation(
+        &self,
+        reservation: &UploadReservation,
+        max_open: Option<u32>,
+    ) -> Result<(), RepoError> {
+        self.write((reservation.clone(), max_open), writes::create_reservation)
             .await
     }
 
@@ -336,8 +348,13 @@ impl MetadataStore for SqliteMetadataStore {
         self.write(cmd, writes::delete_file).await
     }
 
-    async fn record_audit(&self, event: &AuditEvent) -> Result<(), RepoError> {
-        self.write(event.clone(), writes::record_audit).await
+    async fn record_refusal(
+        &self,
+        event: &AuditEvent,
+        window: std::time::Duration,
+    ) -> Result<(), RepoError> {
+        self.write((event.clone(), window), writes::record_refusal)
+            .await
     }
 
     async fn expire_reservations(

@@ -13,8 +13,8 @@ use storage_diesel_common::queries::{
     ReviewChange,
 };
 use storage_diesel_common::rows::{
-    DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state,
-    review_refusal, sql_limit, sql_number, tags_json,
+    AuditRow, DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow,
+    file_state, review_refusal, sql_limit, sql_number, tags_json,
 };
 use storage_diesel_common::schema::{pending_deletions, upload_reservations};
 use storage_diesel_common::sql_types::{DbAt, DbDoc, DbId};
@@ -29,9 +29,10 @@ use storage_domain::ports::{
     SetArchived, SetTags, WriteMode, file_status_following,
 };
 use storage_domain::rules::store::{
-    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other, check_reservation,
-    check_set_archived, check_set_tags, check_write, decide_lock, decide_unlock, file_after_review,
-    file_not_found, lock_after_version, next_number, release_audit, ticket_after_commit,
+    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other,
+    check_open_uploads, check_reservation, check_set_archived, check_set_tags, check_write,
+    decide_lock, decide_unlock, file_after_review, file_not_found, lock_after_version, next_number,
+    release_audit, repeated_refusal, ticket_after_commit,
 };
 
 use storage_diesel_common::error::TxError;
@@ -427,22 +428,46 @@ pub(crate) fn delete_file(
     Ok(queued)
 }
 
-pub(crate) fn record_audit(
+/// Counts a refusal on the newest identical one within the window, or appends it, at the unit
+/// of work's time (SQLite's write lock serialises every refusal).
+pub(crate) fn record_refusal(
     c: &mut Conn,
-    _: DateTime<Utc>,
-    event: AuditEvent,
+    now: DateTime<Utc>,
+    (event, window): (AuditEvent, std::time::Duration),
 ) -> Result<(), TxError> {
+    let newest: Option<AuditRow> = queries::newest_refusal(
+        event.path.bucket().as_str(),
+        event.path.as_str(),
+        event.actor.as_str(),
+        event.action.as_str(),
+    )
+    .get_result(c)
+    .optional()?;
+    if let Some(row) = newest {
+        let earlier = row.into_event()?;
+        if let Some(at) = repeated_refusal(&earlier, &event, window, now) {
+            queries::count_repeat(DbId(earlier.id.as_uuid()), DbAt(at)).execute(c)?;
+            return Ok(());
+        }
+    }
+    let event = AuditEvent { at: now, ..event };
     queries::insert_audit(&NewAudit::of(&event)?).execute(c)?;
     Ok(())
 }
 
 // ---- reservations ------------------------------------------------------------------------
 
+/// Stores a reservation; with a cap, first counts the author's open presigned uploads under
+/// SQLite's write lock (no other reservation can be made between the count and the insert).
 pub(crate) fn create_reservation(
     c: &mut Conn,
-    _: DateTime<Utc>,
-    r: UploadReservation,
+    now: DateTime<Utc>,
+    (r, max_open): (UploadReservation, Option<u32>),
 ) -> Result<(), TxError> {
+    if let Some(limit) = max_open {
+        let open: i64 = queries::open_uploads_of(r.created_by.as_str(), DbAt(now)).get_result(c)?;
+        check_open_uploads(u64::try_from(open).unwrap_or(0), limit)?;
+    }
     queries::insert_reservation(&NewReservation::of(&r)?).execute(c)?;
     Ok(())
 }

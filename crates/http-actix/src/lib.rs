@@ -12,6 +12,7 @@ mod health;
 mod idle;
 mod openapi;
 mod range;
+mod readahead;
 mod request_id;
 mod server;
 pub mod signed;

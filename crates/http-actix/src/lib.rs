@@ -12,7 +12,6 @@ mod health;
 mod idle;
 mod openapi;
 mod range;
-mod readahead;
 mod request_id;
 mod server;
 pub mod signed;

@@ -60,12 +60,6 @@ pub fn build_server(
     .shutdown_timeout(config.shutdown_timeout.as_secs())
     .max_connections(config.max_connections_per_worker)
     .shutdown_signal(shutdown);
-    if let Some(size) = std::env::var("EXP_H1_WRITE_BUF")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        server = server.h1_write_buffer_size(size);
-    }
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }

@@ -669,14 +669,10 @@ pub(crate) async fn download_proxy(
             .insert_header((header::CACHE_CONTROL, "private"))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((X_FILE_VERSION, version.number.get().to_string()));
-        let ahead = std::env::var("EXP_READ_AHEAD")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
         let body = state.metered(
             TransferDirection::Download,
             download.file.path.bucket(),
-            crate::readahead::read_ahead(read.body, ahead),
+            read.body,
         );
         Ok::<_, StorageError>(res.body(SizedStream::new(length, body)))
     };

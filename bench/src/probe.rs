@@ -94,7 +94,16 @@ fn start_record(pid: u32) -> Option<Child> {
     );
     eprintln!("[bench] perf record of the service into {file}");
     Command::new("perf")
-        .args(["record", "-F", "2000", "-g", "-o", &file, "-p", &pid.to_string()])
+        .args([
+            "record",
+            "-F",
+            "2000",
+            "-g",
+            "-o",
+            &file,
+            "-p",
+            &pid.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

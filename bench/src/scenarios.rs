@@ -318,7 +318,11 @@ fn cost_table(runs: &[Value], perf: bool) -> Table {
          `/proc/stat`, and the service's system calls, page faults and context switches counted \
          by `perf stat -p` (tracepoints{}). Per GiB moved; the direct GET does not involve the \
          service.",
-        if perf { "" } else { ": not available on this machine" }
+        if perf {
+            ""
+        } else {
+            ": not available on this machine"
+        }
     ));
     let cpu = |v: &Value| match (v["cpu_s_per_gib"].as_f64(), v["sys_s_per_gib"].as_f64()) {
         (Some(c), Some(s)) => format!("{c:.2} ({s:.2})"),

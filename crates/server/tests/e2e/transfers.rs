@@ -640,23 +640,26 @@ async fn a_put_outliving_its_upload_leaves_nothing(app: &App) {
             .await
         })
     };
-    tx.send(Bytes::from(vec![1u8; 1000])).await.unwrap();
+    tx.send(Bytes::from(vec![1u8; 1000]))
+        .await
+        .expect("the body's first bytes");
     // The reservation expires 3 s after the presign; the janitor reclaims it (and deletes
     // whatever was staged by then: nothing yet).
     tokio::time::sleep(Duration::from_millis(3_500).saturating_sub(presigned_at.elapsed())).await;
     let pass = service.run_janitor_once().await.expect("a janitor pass");
     assert_eq!(pass.reservations_expired, 1, "{pass:?}");
     assert!(!put.is_finished(), "the PUT is still sending its body");
-    tx.send(Bytes::from(vec![2u8; 1000])).await.unwrap();
+    tx.send(Bytes::from(vec![2u8; 1000]))
+        .await
+        .expect("the body's last bytes");
     drop(tx);
 
-    let answer = put.await.unwrap().expect("an answer");
+    let answer = put.await.expect("the PUT's task").expect("an answer");
     let refused = answer.err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
     assert!(
         refused["detail"]
             .as_str()
-            .unwrap()
-            .contains("nothing was kept"),
+            .is_some_and(|d| d.contains("nothing was kept")),
         "{refused}"
     );
     assert!(!exists(&staging).await, "the late object was removed");

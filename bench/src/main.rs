@@ -17,7 +17,10 @@
 //!
 //! - `proxy`: one upload and one download of `--size-mib` (1024) through the service
 //!   (`/upload/proxy`, `/download/proxy`) and straight to Garage (presigned URLs): MB/s, ratio,
-//!   the service's peak RSS; median of `--reps` (3);
+//!   the service's peak RSS; median of `--reps` (3); beside each download, what it cost per
+//!   GiB: CPU seconds of the service, Garage and the client, the machine's idle share, and the
+//!   service's system calls (`perf stat`, when it can count them; see `probe.rs`); with
+//!   `STORAGE_BENCH_PERF_RECORD=<dir>`, a `perf record -g` of the service per GET into `<dir>`;
 //! - `concurrency`: 10, then 50, concurrent 100 MiB uploads (one user each), through the
 //!   service and straight, with the service's peak RSS growth and the uploads stored, refused
 //!   (429 past a cap) or failed;
@@ -36,6 +39,7 @@
 
 mod blob;
 mod harness;
+mod probe;
 mod raw;
 mod report;
 mod scenarios;

@@ -19,8 +19,9 @@ use storage_s3_minio::S3BlobStore;
 use uuid::Uuid;
 
 use crate::{
-    blob::{MIB, direct_run, generated},
+    blob::{MIB, direct_get, direct_put, generated},
     harness::{Api, Bench, ok},
+    probe::{self, Probe, Watched},
     raw::{LockShape, Raw},
     report::{Report, Table, f1, f2, mib},
     stats::{Stats, drive, ms, quantile, round, timed_side},
@@ -150,14 +151,22 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
     let store = S3BlobStore::connect(b.services.s3_config())
         .await
         .context("connect to Garage")?;
+    let watched = Watched {
+        service: Some(b.server.pid()),
+        garage: b.services.var("TEST_GARAGE_PID").parse().ok(),
+    };
+    let perf = probe::perf_works();
     let mut runs = Vec::new();
     for rep in 0..o.reps {
         eprintln!("[bench] proxy: repetition {}/{}", rep + 1, o.reps);
         let key = ObjectKey::from_stored(format!("bench/{}", uuid::Uuid::new_v4().as_simple()));
-        let (direct_put, direct_get) = direct_run(&store, &key, size).await?;
+        let direct_put = direct_put(&store, &key, size).await?;
+        let probe = Probe::start(&watched, perf);
+        let direct_get = direct_get(&store, &key, size).await?;
+        let direct_cost = probe.finish(size);
         let direct_end = unix_now();
         eprintln!(
-            "[bench] proxy: direct GET from {:.1} to {direct_end:.1}",
+            "[bench] proxy: direct GET from {:.1} to {direct_end:.1}: {direct_cost}",
             direct_end - direct_get.as_secs_f64()
         );
         store.delete(BucketKind::Users, &key).await?;
@@ -170,9 +179,11 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
         b.server.reset_peak()?;
         let (_, get_base) = b.server.memory_kib()?;
         let get_start = unix_now();
+        let probe = Probe::start(&watched, perf);
         let get = proxy_download(&b.api, &path, size).await?;
+        let proxy_cost = probe.finish(size);
         eprintln!(
-            "[bench] proxy: proxy GET from {get_start:.1} to {:.1}",
+            "[bench] proxy: proxy GET from {get_start:.1} to {:.1}: {proxy_cost}",
             unix_now()
         );
         let (get_peak, _) = b.server.memory_kib()?;
@@ -186,6 +197,8 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
             "upload_peak_rss_kib": put_peak,
             "download_rss_before_kib": get_base,
             "download_peak_rss_kib": get_peak,
+            "direct_get_cost": direct_cost,
+            "proxy_get_cost": proxy_cost,
         }));
     }
     let pick = |k: &str| -> Vec<f64> { runs.iter().filter_map(|r| r[k].as_f64()).collect() };
@@ -255,6 +268,7 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
         mib(down_peak),
         mib(down_growth),
     ]);
+    let costs = cost_table(&runs, perf);
     report.add(
         "proxy",
         t,
@@ -274,7 +288,79 @@ pub async fn proxy(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resul
             "download_rss_growth_kib": down_growth,
         }),
     );
+    report.tables.push(costs);
     Ok(())
+}
+
+/// The downloads' cost per GiB, one row per GET (see `probe.rs`).
+fn cost_table(runs: &[Value], perf: bool) -> Table {
+    let mut t = Table::new(
+        "What each 1 GiB download cost, per GiB",
+        &[
+            "GET",
+            "s",
+            "machine idle %",
+            "service CPU-s (sys)",
+            "Garage CPU-s",
+            "client CPU-s",
+            "service syscalls",
+            "reads+recvfrom",
+            "writes+sendto+writev",
+            "epoll_wait",
+            "futex",
+            "page faults",
+            "context switches",
+        ],
+    );
+    t.intro.push(format!(
+        "Measured around each GET: CPU seconds of each process from `/proc/<pid>/stat` (all its \
+         threads; the service's kernel share in brackets), the machine's idle share from \
+         `/proc/stat`, and the service's system calls, page faults and context switches counted \
+         by `perf stat -p` (tracepoints{}). Per GiB moved; the direct GET does not involve the \
+         service.",
+        if perf {
+            ""
+        } else {
+            ": not available on this machine"
+        }
+    ));
+    let cpu = |v: &Value| match (v["cpu_s_per_gib"].as_f64(), v["sys_s_per_gib"].as_f64()) {
+        (Some(c), Some(s)) => format!("{c:.2} ({s:.2})"),
+        _ => "–".into(),
+    };
+    let one = |v: &Value| v["cpu_s_per_gib"].as_f64().map_or("–".into(), f2);
+    let count = |v: &Value, names: &[&str]| -> String {
+        let found: Vec<f64> = names.iter().filter_map(|n| v[*n].as_f64()).collect();
+        if found.is_empty() {
+            "–".into()
+        } else {
+            format!("{:.0}", found.iter().sum::<f64>())
+        }
+    };
+    for (rep, run) in runs.iter().enumerate() {
+        for (side, key) in [("direct", "direct_get_cost"), ("proxy", "proxy_get_cost")] {
+            let c = &run[key];
+            let ev = &c["service_events_per_gib"];
+            t.row(vec![
+                format!("{side} {}", rep + 1),
+                c["seconds"].as_f64().map_or("–".into(), f2),
+                c["machine_idle"]
+                    .as_f64()
+                    .map_or("–".into(), |x| f1(x * 100.0)),
+                cpu(&c["service"]),
+                one(&c["garage"]),
+                one(&c["client"]),
+                count(ev, &["syscalls"]),
+                count(ev, &["read", "recvfrom"]),
+                count(ev, &["write", "sendto", "writev"]),
+                count(ev, &["epoll_wait"]),
+                count(ev, &["futex"]),
+                count(ev, &["page-faults"]),
+                count(ev, &["context-switches"]),
+            ]);
+        }
+    }
+    t
 }
 
 /// How one proxy upload of a burst ended.

@@ -125,6 +125,71 @@ try {
       direct,
     );
 
+    // 2b. A presign without size: the URL is the service's own (`/blob/...`, on S3 too), which
+    //     streams the page's PUT into the store (a preflight for the PUT and its Content-Type,
+    //     the ETag readable); completed, then downloaded byte for byte.
+    const unsized = await page.evaluate(async (api) => {
+      const bytes = new Uint8Array(50000);
+      for (let i = 0; i < bytes.length; i += 1) bytes[i] = (i * 31 + 7) % 251;
+      const path = "/users/alice/web/unsized.bin";
+      const post = (route, body) =>
+        fetch(`${api}${route}`, {
+          method: "POST",
+          credentials: "include",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+      const presigned = await (
+        await post("/upload/presign", {
+          bucket: "users",
+          path,
+          content_type: "application/octet-stream",
+        })
+      ).json();
+      let put;
+      try {
+        const res = await fetch(presigned.url, {
+          method: presigned.method,
+          headers: presigned.headers,
+          body: new Blob([bytes], { type: "application/octet-stream" }),
+        });
+        put = { status: res.status, etag: res.headers.get("ETag"), id: res.headers.get("X-Request-Id") };
+      } catch (e) {
+        put = { error: String(e) };
+      }
+      const completed = await post("/upload/complete", { upload_id: presigned.upload_id });
+      const version = (await completed.json()).version;
+      const read = await fetch(`${api}/download/proxy?bucket=users&path=${encodeURIComponent(path)}`, {
+        credentials: "include",
+      });
+      const got = new Uint8Array(await read.arrayBuffer());
+      return {
+        url: presigned.url,
+        headers: presigned.headers,
+        put,
+        completed: completed.status,
+        size: version && version.size,
+        downloaded: read.status,
+        same: got.length === bytes.length && got.every((b, i) => b === bytes[i]),
+      };
+    }, api);
+    check(
+      unsized.url.startsWith(`${api}/blob/users/`) && !("Content-Length" in unsized.headers),
+      `${store}: a presign without size gets a URL to the service's own /blob route`,
+      unsized,
+    );
+    check(
+      unsized.put.status === 200 &&
+        unsized.put.etag &&
+        unsized.put.id &&
+        unsized.completed === 200 &&
+        unsized.size === 50000 &&
+        unsized.downloaded === 200 &&
+        unsized.same,
+      `${store}: the page PUTs to that URL (ETag readable), completes, downloads the same bytes`,
+      unsized,
+    );
+
     // 3. A download: the page reads the exposed headers; a link saves the file under its name.
     const read = await page.evaluate(async (api) => {
       const res = await fetch(

@@ -8,7 +8,10 @@
 //! key), and streams the bytes: a refused or expired URL answers 403 `access_denied`, never a
 //! 500. A PUT is also refused (403) once the presigned upload it was signed for was completed
 //! or has expired (the use case decides, [`StorageService::check_staged_put`]), and a store
-//! that already holds an object under the key refuses to replace it. The adapter stays free of
+//! that already holds an object under the key refuses to replace it. Once the body is stored,
+//! the object is kept only if its upload is still open
+//! ([`StorageService::settle_staged_put`]): a body that outlived its reservation (which the
+//! janitor may have reclaimed meanwhile) is answered 403 and its object deleted. The adapter stays free of
 //! any concrete store: the composition root plugs one in with
 //! [`crate::AppState::with_signed_blobs`], or mounts the routes alone with
 //! [`crate::configure_signed_blobs`].

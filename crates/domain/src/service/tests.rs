@@ -1015,6 +1015,75 @@ fn a_staged_put_needs_its_upload_open() {
     ));
 }
 
+#[test]
+fn a_staged_put_that_outlived_its_upload_keeps_nothing() {
+    let p = path(Users, "/users/alice/a");
+    let open = reservation_for(&p, "alice");
+    let key = open.object_key.clone();
+    // Still open once the body is stored: the object stays (tracked by its reservation).
+    let mut m = Mocks::new();
+    let still = open.clone();
+    m.meta
+        .expect_find_reservation()
+        .returning(move |_| Ok(Some(still.clone())));
+    m.blobs.expect_delete().never();
+    assert!(block_on(m.service().settle_staged_put(Users, &key)).is_ok());
+
+    // Expired (or reclaimed by the janitor, or completed) meanwhile: deleted now, refused.
+    let mut expired = open.clone();
+    expired.expires_at = now();
+    let mut completed = open.clone();
+    completed.completed_version =
+        Some(crate::model::VersionId::from_uuid(uuid::Uuid::from_u128(5)));
+    for gone in [Some(expired), Some(completed), None] {
+        let mut m = Mocks::new();
+        m.meta
+            .expect_find_reservation()
+            .returning(move |_| Ok(gone.clone()));
+        let deleted = key.clone();
+        m.blobs
+            .expect_delete()
+            .withf(move |bucket, k| *bucket == Users && *k == deleted)
+            .times(1)
+            .returning(|_, _| Ok(()));
+        m.meta.expect_queue_deletions().never();
+        assert!(matches!(
+            block_on(m.service().settle_staged_put(Users, &key)),
+            Err(StorageError::AccessDenied(d)) if d.contains("nothing was kept")
+        ));
+    }
+
+    // The store fails the delete: the key is queued for the janitor, due at once.
+    let mut m = Mocks::new();
+    m.meta.expect_find_reservation().returning(|_| Ok(None));
+    m.blobs
+        .expect_delete()
+        .returning(|_, _| Err(BlobError::Unavailable("down".into())));
+    let queued = key.clone();
+    m.meta
+        .expect_queue_deletions()
+        .withf(move |objects, not_before| {
+            objects == [(Users, queued.clone())] && not_before.is_none()
+        })
+        .times(1)
+        .returning(|_, _| Ok(Vec::new()));
+    assert!(matches!(
+        block_on(m.service().settle_staged_put(Users, &key)),
+        Err(StorageError::AccessDenied(_))
+    ));
+
+    // The reservation cannot be read: the object goes too, and the fault is the answer.
+    let mut m = Mocks::new();
+    m.meta
+        .expect_find_reservation()
+        .returning(|_| Err(RepoError::Unavailable("down".into())));
+    m.blobs.expect_delete().times(1).returning(|_, _| Ok(()));
+    assert!(matches!(
+        block_on(m.service().settle_staged_put(Users, &key)),
+        Err(StorageError::DatabaseUnavailable { .. })
+    ));
+}
+
 pub(crate) fn sha256_of(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))

@@ -472,8 +472,29 @@ impl StorageService {
                 "this upload URL can no longer be used: its upload was completed or has expired",
             )
         };
-        let id = key.staged_upload().ok_or_else(refused)?;
-        let open = self
+        if !self.staged_upload_open(bucket, key).await? {
+            return Err(refused());
+        }
+        match self.ports.blobs.head(bucket, key).await {
+            Err(BlobError::NotFound) => Ok(()),
+            Ok(_) => Err(StorageError::denied(
+                "an object was already uploaded with this URL: complete the upload",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether `key` is the staging key of an open presigned upload in `bucket`: known, not
+    /// completed, not expired (neither reclaimed by the janitor).
+    async fn staged_upload_open(
+        &self,
+        bucket: crate::model::BucketKind,
+        key: &ObjectKey,
+    ) -> Result<bool, StorageError> {
+        let Some(id) = key.staged_upload() else {
+            return Ok(false);
+        };
+        Ok(self
             .ports
             .metadata
             .find_reservation(id)
@@ -484,17 +505,44 @@ impl StorageService {
                     && r.path.bucket() == bucket
                     && r.completed_version.is_none()
                     && r.expires_at > self.ports.clock.now()
-            });
-        if !open {
-            return Err(refused());
+            }))
+    }
+
+    /// After a PUT through one of the service's own upload URLs stored its body (see
+    /// [`Self::check_staged_put`], which let it start): keeps the object only if its upload is
+    /// still open. A body may take longer than what was left of the reservation, and the
+    /// janitor may have reclaimed the reservation (deleting whatever was staged then) while the
+    /// body was still arriving: nothing would ever remove an object stored after that. So the
+    /// reservation is read again once the object exists: while it is open, the object is
+    /// tracked (completed, or reclaimed with its reservation later); otherwise it is deleted
+    /// now, or queued for the janitor when the store fails. When the reservation cannot be
+    /// read, the object is deleted too (the URL may be used again), and the fault is returned.
+    ///
+    /// # Errors
+    /// `access_denied` when the upload was completed or expired while the body was sent
+    /// (nothing was kept); database faults.
+    pub async fn settle_staged_put(
+        &self,
+        bucket: crate::model::BucketKind,
+        key: &ObjectKey,
+    ) -> Result<(), StorageError> {
+        let failure = match self.staged_upload_open(bucket, key).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => StorageError::denied(
+                "this upload was completed or has expired while its body was being sent: \
+                 nothing was kept",
+            ),
+            Err(e) => e,
+        };
+        if self.ports.blobs.delete(bucket, key).await.is_err() {
+            // Due at once: nothing may write this key any more. When the queue cannot be
+            // written either, the fault below is what the client sees.
+            self.ports
+                .metadata
+                .queue_deletions(&[(bucket, key.clone())], None)
+                .await?;
         }
-        match self.ports.blobs.head(bucket, key).await {
-            Err(BlobError::NotFound) => Ok(()),
-            Ok(_) => Err(StorageError::denied(
-                "an object was already uploaded with this URL: complete the upload",
-            )),
-            Err(e) => Err(e.into()),
-        }
+        Err(failure)
     }
 
     /// Counts one more proxy upload of the caller on this instance, or refuses it

@@ -21,7 +21,7 @@ use futures_util::{
 use storage_domain::{
     StorageError,
     model::{BucketKind, ObjectKey},
-    ports::{BlobError, ByteStream},
+    ports::{BlobError, ByteStream, PutOutcome},
 };
 
 use crate::{
@@ -163,7 +163,20 @@ pub(crate) async fn signed_blob(
                 signed_length,
                 declared_length: content_length,
             };
-            put.run(payload).await.map_err(fail)
+            let outcome = put.run(payload).await.map_err(&fail)?;
+            // The body may have outlived its upload: keep the object only while the upload
+            // is open (else nothing would ever remove it).
+            if let Some(uploads) = &blobs.uploads {
+                uploads
+                    .settle_staged_put(bucket, &key)
+                    .await
+                    .map_err(&fail)?;
+            }
+            let mut res = HttpResponse::Ok();
+            if let Some(etag) = outcome.etag {
+                res.insert_header((header::ETAG, format!("\"{etag}\"")));
+            }
+            Ok(res.finish())
         }
         SignedBlobGrant::Get {
             bucket,
@@ -205,7 +218,8 @@ struct Put<'a> {
 }
 
 impl Put<'_> {
-    async fn run(self, payload: web::Payload) -> Result<HttpResponse, StorageError> {
+    /// Streams the body into the store.
+    async fn run(self, payload: web::Payload) -> Result<PutOutcome, StorageError> {
         let max = self.blobs.max_bytes;
         if self.signed_length.is_some_and(|n| n > max)
             || self.declared_length.is_some_and(|n| n > max)
@@ -237,13 +251,7 @@ impl Put<'_> {
             Either::Right(((), store)) => store.await,
         };
         match stored {
-            Ok(outcome) => {
-                let mut res = HttpResponse::Ok();
-                if let Some(etag) = outcome.etag {
-                    res.insert_header((header::ETAG, format!("\"{etag}\"")));
-                }
-                Ok(res.finish())
-            }
+            Ok(outcome) => Ok(outcome),
             Err(BlobError::Source(e)) => Err(
                 match e.get_ref().and_then(|e| e.downcast_ref::<BodyCut>()) {
                     Some(BodyCut::TooLarge {

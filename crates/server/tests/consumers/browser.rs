@@ -124,6 +124,6 @@ async fn a_front_end_on_an_allowed_origin_works_and_one_on_another_origin_change
         page.abort();
     }
     ran.assert_success("the browser front-end");
-    assert!(ran.stdout.contains("20 passed, 0 failed"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("24 passed, 0 failed"), "{}", ran.stdout);
     eprintln!("browser: {:.1}s\n{}", ran.elapsed.as_secs_f64(), ran.stdout);
 }

@@ -42,12 +42,21 @@ pub const MAX_UPLOAD: u64 = 64 * 1024;
 #[derive(Debug, Default, Clone)]
 pub struct Options {
     vars: Vec<(String, String)>,
+    /// The local directory store under this `DATA_DIR` instead of Garage.
+    local_store: Option<std::path::PathBuf>,
 }
 
 impl Options {
     /// Sets a configuration variable.
     pub fn var(mut self, name: &str, value: impl ToString) -> Self {
         self.vars.push((name.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Keeps the bytes in the local directory store under `data_dir` (no `MINIO_*`
+    /// variable; its presigned URLs are the service's own `/blob` routes).
+    pub fn local_store(mut self, data_dir: &Path) -> Self {
+        self.local_store = Some(data_dir.to_owned());
         self
     }
 }
@@ -139,6 +148,10 @@ impl App {
         let standin = Arc::new(ProjectStandin::start().await);
         let mut map: HashMap<String, String> =
             vars(&db, &standin, s3_endpoint).into_iter().collect();
+        if let Some(data_dir) = &options.local_store {
+            map.retain(|k, _| !k.starts_with("MINIO_"));
+            map.insert("DATA_DIR".into(), data_dir.display().to_string());
+        }
         map.extend(options.vars);
         let config = Config::from_vars(&Vars::from_map(map)).expect("config");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -2,7 +2,9 @@
 //! Garage: the caps answer 429 with `Retry-After` and the service resumes; a stalled body is
 //! cut after the idle timeout and leaves nothing in either store; an upload URL never stores
 //! more than announced, nor, without an announced size, more than `MAX_UPLOAD_BYTES` (the
-//! service's own URL, streamed by the service into S3); NUL in tags and cursors is a 400.
+//! service's own URL, streamed by the service into S3), and a PUT to that URL whose body
+//! outlives its upload keeps nothing (on Garage and on the local store); NUL in tags and
+//! cursors is a 400.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,9 @@ use serde_json::{Value, json};
 use storage_domain::{
     ErrorCode,
     model::{BucketKind, ObjectKey},
+    ports::BlobError,
 };
+use storage_server::app::{Adapters, storage_service};
 use storage_test_support::{
     s3::{multipart_uploads, object_keys},
     timing,
@@ -375,7 +379,17 @@ async fn put_to_service(
     headers: &[(&str, String)],
     body: reqwest::Body,
 ) -> Option<Resp> {
-    let mut builder = app.client.put(url);
+    put_with(&app.client, url, headers, body).await
+}
+
+/// [`put_to_service`] with `client` (for a task of its own).
+async fn put_with(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, String)],
+    body: reqwest::Body,
+) -> Option<Resp> {
+    let mut builder = client.put(url);
     for (name, value) in headers {
         builder = builder.header(*name, value);
     }
@@ -581,6 +595,101 @@ async fn a_forged_or_expired_service_upload_url_is_refused() {
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let done = alice.complete(&upload_id).await.ok();
     assert_eq!(done["version"]["sha256"], sha256_hex(&[1u8; 5]));
+}
+
+/// A PUT to the service's own upload URL whose body outlives its upload: it starts while the
+/// reservation is open (`PRESIGN_TTL_SECONDS=2`, `UPLOAD_GRACE_SECONDS=1`: open for 3 s), then
+/// stalls past the reservation's expiry while a janitor pass reclaims it, then ends. The
+/// object it stored would be tracked by nothing: the PUT is refused and nothing is left, on
+/// the store the app runs on (checked through the app's own blob store adapter).
+async fn a_put_outliving_its_upload_leaves_nothing(app: &App) {
+    let adapters = Adapters::connect(&app.config, &app.base)
+        .await
+        .expect("the adapters");
+    let service = storage_service(&adapters, &app.config);
+    let exists = |staging: &(BucketKind, ObjectKey)| {
+        let blobs = adapters.blobs.clone();
+        let (bucket, key) = staging.clone();
+        async move {
+            match blobs.head(bucket, &key).await {
+                Ok(_) => true,
+                Err(BlobError::NotFound) => false,
+                Err(e) => panic!("head {key}: {e}"),
+            }
+        }
+    };
+    let alice = app.user("alice");
+    let path = "/users/alice/late.bin";
+    let presigned_at = Instant::now();
+    let (_, url, upload_id, staging) =
+        presign_without_size(&alice, path, "application/octet-stream").await;
+    assert!(url.starts_with(&format!("{}/blob/", app.base)), "{url}");
+
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_of(rx).map(Ok::<_, std::io::Error>));
+    let put = {
+        let client = app.client.clone();
+        let url = url.clone();
+        tokio::spawn(async move {
+            put_with(
+                &client,
+                &url,
+                &[("Content-Type", "application/octet-stream".to_owned())],
+                body,
+            )
+            .await
+        })
+    };
+    tx.send(Bytes::from(vec![1u8; 1000]))
+        .await
+        .expect("the body's first bytes");
+    // The reservation expires 3 s after the presign; the janitor reclaims it (and deletes
+    // whatever was staged by then: nothing yet).
+    tokio::time::sleep(Duration::from_millis(3_500).saturating_sub(presigned_at.elapsed())).await;
+    let pass = service.run_janitor_once().await.expect("a janitor pass");
+    assert_eq!(pass.reservations_expired, 1, "{pass:?}");
+    assert!(!put.is_finished(), "the PUT is still sending its body");
+    tx.send(Bytes::from(vec![2u8; 1000]))
+        .await
+        .expect("the body's last bytes");
+    drop(tx);
+
+    let answer = put.await.expect("the PUT's task").expect("an answer");
+    let refused = answer.err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("nothing was kept")),
+        "{refused}"
+    );
+    assert!(!exists(&staging).await, "the late object was removed");
+    // Nothing left for a later pass either, and nothing to complete.
+    let pass = service.run_janitor_once().await.expect("a janitor pass");
+    assert_eq!(pass.deletions_failed, 0, "{pass:?}");
+    assert!(!exists(&staging).await);
+    alice
+        .complete(&upload_id)
+        .await
+        .err(StatusCode::NOT_FOUND, ErrorCode::UploadNotFound);
+}
+
+fn short_reservations() -> Options {
+    Options::default()
+        .var("PRESIGN_TTL_SECONDS", 2)
+        .var("UPLOAD_GRACE_SECONDS", 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_url_put_outliving_its_upload_leaves_nothing_on_s3() {
+    let app = App::start_with(short_reservations()).await;
+    a_put_outliving_its_upload_leaves_nothing(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_url_put_outliving_its_upload_leaves_nothing_on_the_local_store() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let app = App::start_with(short_reservations().local_store(data.path())).await;
+    a_put_outliving_its_upload_leaves_nothing(&app).await;
 }
 
 /// `kind:position` as the service encodes cursors.

@@ -129,12 +129,12 @@ impl PgMetadataStore {
             .map_err(|e| storage_diesel_common::error::task_failed(&e))?
     }
 
-    /// Runs `work(conn, data)` in one read-write transaction (READ COMMITTED: the decisions
-    /// rest on row locks and conditional writes).
+    /// Runs the unit of work `work(conn, clock, data)` in one read-write transaction (READ
+    /// COMMITTED: the decisions rest on row locks and conditional writes).
     async fn write<D, T>(
         &self,
         data: D,
-        work: for<'c> fn(&'c mut Conn, D) -> Work<'c, T>,
+        work: for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>,
     ) -> Result<T, RepoError>
     where
         D: Send + 'static,
@@ -142,7 +142,7 @@ impl PgMetadataStore {
     {
         self.run(move |mut conn| async move {
             let conn: &mut Conn = &mut conn;
-            conn.transaction(async move |c: &mut Conn| work(c, data).await)
+            conn.transaction(async move |c: &mut Conn| work(c, writes::Clock, data).await)
                 .await
         })
         .await

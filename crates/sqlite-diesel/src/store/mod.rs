@@ -11,7 +11,9 @@ mod reads;
 mod reviews;
 mod writes;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,9 +38,17 @@ use crate::migrate::{MigrationError, migrate_blocking};
 
 pub(crate) type Conn = SqliteConnection;
 
-/// A unit of work or a read: runs on the connection inside its transaction, at the store's
+/// A read (or the health check): runs on the connection inside its transaction, at the store's
 /// time `now` (read once when the transaction starts).
-pub(crate) type Work<D, T> = fn(&mut Conn, DateTime<Utc>, D) -> Result<T, TxError>;
+pub(crate) type Step<D, T> = fn(&mut Conn, DateTime<Utc>, D) -> Result<T, TxError>;
+
+/// The future of a unit of work (`storage_diesel_common::units!`), borrowing the connection:
+/// every statement in it runs when it is called, so it is driven to its end at once
+/// (`futures::executor::block_on`) on the blocking thread of its transaction.
+pub(crate) type Work<'c, T> = Pin<Box<dyn Future<Output = Result<T, TxError>> + 'c>>;
+
+/// A unit of work: `work(conn, now, data)`.
+type Unit<D, T> = for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>;
 
 /// Messages SQLite gives for conditions worth retrying (`SQLITE_BUSY` after `busy_timeout`,
 /// `SQLITE_LOCKED`) or for a file it cannot reach.
@@ -154,7 +164,7 @@ impl SqliteMetadataStore {
     /// Runs `work(conn, now, data)` in one transaction on a blocking thread: a write takes
     /// SQLite's write lock at `BEGIN IMMEDIATE`, so check-then-write decisions are serialised by
     /// the database; a read is a deferred transaction, one WAL snapshot.
-    async fn run<D, T>(&self, role: Role, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    async fn run<D, T>(&self, role: Role, data: D, work: Step<D, T>) -> Result<T, RepoError>
     where
         D: Send + 'static,
         T: Send + 'static,
@@ -178,7 +188,7 @@ impl SqliteMetadataStore {
         task.await.map_err(|e| task_failed(&e))?.map_err(repo)
     }
 
-    async fn read<D, T>(&self, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    async fn read<D, T>(&self, data: D, work: Step<D, T>) -> Result<T, RepoError>
     where
         D: Send + 'static,
         T: Send + 'static,
@@ -186,12 +196,17 @@ impl SqliteMetadataStore {
         self.run(Role::Read, data, work).await
     }
 
-    async fn write<D, T>(&self, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    /// Runs the unit of work `work(conn, now, data)` in a `BEGIN IMMEDIATE` transaction, on
+    /// the blocking thread that owns the writer connection.
+    async fn write<D, T>(&self, data: D, work: Unit<D, T>) -> Result<T, RepoError>
     where
         D: Send + 'static,
         T: Send + 'static,
     {
-        self.run(Role::Write, data, work).await
+        self.run(Role::Write, (work, data), |c, now, (work, data)| {
+            futures::executor::block_on(work(c, now, data))
+        })
+        .await
     }
 }
 

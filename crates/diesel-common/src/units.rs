@@ -687,3 +687,187 @@ macro_rules! units {
         }
     };
 }
+
+/// The reads of both stores, for one connection type: expanded in each adapter's `reads`
+/// module, which provides `Conn` and a `RunQueryDsl` for it whose methods return futures
+/// (`diesel_async::RunQueryDsl`, or [`crate::blocking::RunQueryDsl`] on a blocking
+/// connection). Each read is one statement of [`crate::queries`] (or `storage_diesel_common::reviews`);
+/// reads return live locks only, judged by the store's `now()` read in the same statement.
+#[macro_export]
+macro_rules! reads {
+    () => {
+        use ::diesel::OptionalExtension;
+        use ::storage_domain::model::{
+            AuditEvent, DirPath, FileId, FilePath, FileRecord, UploadId, UploadReservation,
+            Version, VersionId, VersionNumber, VersionSelector,
+        };
+        use ::storage_domain::ports::{
+            AuditCursor, AuditScope, LockedFile, PendingReview, RepoError, ReviewCursor,
+        };
+        use $crate::error::TxError;
+        use $crate::listing::prefix_upper_bound;
+        use $crate::queries;
+        use $crate::reviews::{into_reviews, page_bounds, pending_reviews};
+        use $crate::rows::{
+            AuditRow, FileLockRow, FileVersionRow, LockedFileRow, ReservationRow, VersionRow,
+            file_record, file_with_version, selector_binds, sql_limit, versions_upto,
+        };
+        use $crate::sql_types::DbId;
+
+        /// The file at `path`, with its live lock (a read: units of work use `lock_file`).
+        pub(crate) async fn find_file(
+            c: &mut Conn,
+            path: &FilePath,
+        ) -> Result<Option<FileRecord>, TxError> {
+            let row: Option<FileLockRow> =
+                queries::file_by_path(path.bucket().as_str(), path.as_str())
+                    .get_result(c)
+                    .await
+                    .optional()?;
+            Ok(row.map(file_record).transpose()?)
+        }
+
+        /// The file with this id, with its live lock (a read, or a re-read after a change).
+        pub(crate) async fn find_file_by_id(
+            c: &mut Conn,
+            id: FileId,
+        ) -> Result<Option<FileRecord>, TxError> {
+            let row: Option<FileLockRow> = queries::file_by_id(DbId(id.as_uuid()))
+                .get_result(c)
+                .await
+                .optional()?;
+            Ok(row.map(file_record).transpose()?)
+        }
+
+        /// A version and its file, in one statement.
+        pub(crate) async fn find_version(
+            c: &mut Conn,
+            id: VersionId,
+        ) -> Result<Option<(FileRecord, Version)>, TxError> {
+            let row: Option<(VersionRow, FileLockRow)> =
+                queries::version_with_file(DbId(id.as_uuid()))
+                    .get_result(c)
+                    .await
+                    .optional()?;
+            Ok(row
+                .map(|(v, f)| Ok::<_, RepoError>((file_record(f)?, v.into_version()?)))
+                .transpose()?)
+        }
+
+        /// The file at `path` with its live lock and the version `selector` picks, in one
+        /// statement.
+        pub(crate) async fn find_file_version(
+            c: &mut Conn,
+            path: &FilePath,
+            selector: VersionSelector,
+        ) -> Result<Option<(FileRecord, Option<Version>)>, TxError> {
+            let (number, validated) = selector_binds(selector)?;
+            let row: Option<FileVersionRow> = queries::file_with_version(
+                path.bucket().as_str(),
+                path.as_str(),
+                number,
+                validated,
+            )
+            .get_result(c)
+            .await
+            .optional()?;
+            Ok(row.map(file_with_version).transpose()?)
+        }
+
+        /// A page of a file's versions, newest first, below `before`: one statement.
+        pub(crate) async fn list_versions(
+            c: &mut Conn,
+            file_id: FileId,
+            before: Option<VersionNumber>,
+            limit: u32,
+        ) -> Result<Vec<Version>, TxError> {
+            let rows: Vec<VersionRow> = queries::versions_page(
+                DbId(file_id.as_uuid()),
+                versions_upto(before)?,
+                sql_limit(limit),
+            )
+            .load(c)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(VersionRow::into_version)
+                .collect::<Result<_, _>>()?)
+        }
+
+        /// Live locks under `dir`, by path: one range of `locks_bucket_path_idx`.
+        pub(crate) async fn list_locks(
+            c: &mut Conn,
+            dir: &DirPath,
+            after: Option<String>,
+            limit: u32,
+        ) -> Result<Vec<LockedFile>, TxError> {
+            let upper = prefix_upper_bound(dir.as_str());
+            // Every path under `dir` is longer than `dir`, so `> dir` starts at the first of
+            // them.
+            let after = after.unwrap_or_else(|| dir.as_str().to_owned());
+            let rows: Vec<LockedFileRow> = queries::live_locks(
+                dir.bucket().as_str(),
+                dir.as_str(),
+                &upper,
+                &after,
+                sql_limit(limit),
+            )
+            .load(c)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(LockedFileRow::into_locked_file)
+                .collect::<Result<_, _>>()?)
+        }
+
+        /// Audit events newest first, keyset on `(at, id)`.
+        pub(crate) async fn list_audit(
+            c: &mut Conn,
+            scope: &AuditScope,
+            before: Option<AuditCursor>,
+            limit: u32,
+        ) -> Result<Vec<AuditEvent>, TxError> {
+            let rows: Vec<AuditRow> = $crate::audit_page!(scope, before, sql_limit(limit))
+                .load(c)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(AuditRow::into_event)
+                .collect::<Result<_, _>>()?)
+        }
+
+        /// An upload reservation.
+        pub(crate) async fn find_reservation(
+            c: &mut Conn,
+            id: UploadId,
+        ) -> Result<Option<UploadReservation>, TxError> {
+            let row: Option<ReservationRow> = queries::reservation_by_id(DbId(id.as_uuid()))
+                .get_result(c)
+                .await
+                .optional()?;
+            Ok(row.map(ReservationRow::into_reservation).transpose()?)
+        }
+
+        /// The review queue (`MetadataStore::list_pending_reviews`): one statement
+        /// (`storage_diesel_common::reviews`), the versions with their files and the store's time.
+        pub(crate) async fn list_pending_reviews(
+            c: &mut Conn,
+            dir: &DirPath,
+            after: Option<ReviewCursor>,
+            limit: u32,
+        ) -> Result<Vec<PendingReview>, TxError> {
+            let (after_at, after_id, upper) = page_bounds(dir, after);
+            let rows = pending_reviews(
+                dir.bucket().as_str(),
+                dir.as_str(),
+                &upper,
+                after_at,
+                after_id,
+                sql_limit(limit),
+            )
+            .load(c)
+            .await?;
+            Ok(into_reviews(rows)?)
+        }
+    };
+}

@@ -10,7 +10,6 @@
 
 mod listing;
 mod reads;
-mod reviews;
 mod writes;
 
 use std::future::Future;
@@ -256,7 +255,7 @@ impl MetadataStore for PgMetadataStore {
         after: Option<ReviewCursor>,
         limit: u32,
     ) -> Result<Vec<PendingReview>, RepoError> {
-        reviews::list_pending_reviews(&mut *self.conn().await?, dir, after, limit)
+        reads::list_pending_reviews(&mut *self.conn().await?, dir, after, limit)
             .await
             .map_err(repo)
     }

@@ -8,7 +8,6 @@
 
 mod listing;
 mod reads;
-mod reviews;
 mod writes;
 
 use std::future::Future;
@@ -20,6 +19,7 @@ use chrono::{DateTime, Utc};
 use deadpool::managed::Pool;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
+use futures::executor::block_on;
 use storage_diesel_common::error::{TxError, map_pool, task_failed};
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
@@ -204,7 +204,7 @@ impl SqliteMetadataStore {
         T: Send + 'static,
     {
         self.run(Role::Write, (work, data), |c, now, (work, data)| {
-            futures::executor::block_on(work(c, now, data))
+            block_on(work(c, now, data))
         })
         .await
     }
@@ -218,19 +218,21 @@ impl MetadataStore for SqliteMetadataStore {
     }
 
     async fn find_file(&self, path: &FilePath) -> Result<Option<FileRecord>, RepoError> {
-        self.read(path.clone(), |c, _, p| reads::find_file(c, &p))
+        self.read(path.clone(), |c, _, p| block_on(reads::find_file(c, &p)))
             .await
     }
 
     async fn find_file_by_id(&self, id: FileId) -> Result<Option<FileRecord>, RepoError> {
-        self.read(id, |c, _, id| reads::file_by_id(c, id)).await
+        self.read(id, |c, _, id| block_on(reads::find_file_by_id(c, id)))
+            .await
     }
 
     async fn find_version(
         &self,
         id: VersionId,
     ) -> Result<Option<(FileRecord, Version)>, RepoError> {
-        self.read(id, |c, _, id| reads::find_version(c, id)).await
+        self.read(id, |c, _, id| block_on(reads::find_version(c, id)))
+            .await
     }
 
     async fn find_file_version(
@@ -239,7 +241,7 @@ impl MetadataStore for SqliteMetadataStore {
         selector: VersionSelector,
     ) -> Result<Option<(FileRecord, Option<Version>)>, RepoError> {
         self.read((path.clone(), selector), |c, _, (p, s)| {
-            reads::find_file_version(c, &p, s)
+            block_on(reads::find_file_version(c, &p, s))
         })
         .await
     }
@@ -251,7 +253,7 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<Version>, RepoError> {
         self.read((file_id, before, limit), |c, _, (f, b, l)| {
-            reads::list_versions(c, f, b, l)
+            block_on(reads::list_versions(c, f, b, l))
         })
         .await
     }
@@ -273,7 +275,7 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<LockedFile>, RepoError> {
         self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
-            reads::list_locks(c, &d, a, l)
+            block_on(reads::list_locks(c, &d, a, l))
         })
         .await
     }
@@ -285,7 +287,7 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<PendingReview>, RepoError> {
         self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
-            reviews::list_pending_reviews(c, &d, a, l)
+            block_on(reads::list_pending_reviews(c, &d, a, l))
         })
         .await
     }
@@ -297,13 +299,13 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<AuditEvent>, RepoError> {
         self.read((scope.clone(), before, limit), |c, _, (s, b, l)| {
-            reads::list_audit(c, &s, b, l)
+            block_on(reads::list_audit(c, &s, b, l))
         })
         .await
     }
 
     async fn find_reservation(&self, id: UploadId) -> Result<Option<UploadReservation>, RepoError> {
-        self.read(id, |c, _, id| reads::find_reservation(c, id))
+        self.read(id, |c, _, id| block_on(reads::find_reservation(c, id)))
             .await
     }
 

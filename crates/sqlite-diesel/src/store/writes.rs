@@ -83,7 +83,7 @@ async fn insert_deletions(
 
 /// The file with this id, with its live lock (the read).
 async fn find_file_by_id(c: &mut Conn, id: FileId) -> Result<Option<FileRecord>, TxError> {
-    super::reads::file_by_id(c, id)
+    super::reads::find_file_by_id(c, id).await
 }
 
 /// Nothing: SQLite's write lock already runs every unit of work one after the other.

@@ -18,8 +18,7 @@
 //!   released while the transaction waited for the row (a `SELECT … JOIN locks … FOR UPDATE OF
 //!   files` that waited would return the lock row of its pre-wait snapshot). A reservation is
 //!   row-locked before it is completed; the decisions on a key with no row (a user's open
-//!   uploads, one kind of refusal) are serialised by an advisory lock; `now` is the
-//!   transaction's `now()`.
+//!   uploads) are serialised by an advisory lock; `now` is the transaction's `now()`.
 //! - **SQLite**: a unit of work runs in a `BEGIN IMMEDIATE` transaction on the one writer
 //!   connection, so it holds SQLite's write lock from its first statement: the rows its
 //!   decision reads cannot change before it writes, and no other unit of work runs meanwhile.
@@ -47,8 +46,6 @@ pub enum FileKey<'a> {
 pub enum Serial {
     /// A user's open presigned uploads (the cap on them).
     OpenUploads,
-    /// One kind of refusal: the same actor, action and path (counting repeats).
-    Refusals,
 }
 
 /// The reservation read under its row lock, if it is open and unexpired at `now`.
@@ -91,9 +88,9 @@ pub fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError
 /// - `Clock`, what the dialect knows of the unit's time before its first statement, and the
 ///   hooks where the dialects differ (see the module docs):
 ///   `unit_now(c, clock)`, `lock_file(c, clock, FileKey)`, `lock_reservation(c, DbId)`,
-///   `serialise_on(c, Serial, &str)`, `insert_deletions(c, &[NewDeletion])` and
-///   `find_file_by_id(c, FileId)` (the read), each an `async fn` returning
-///   `Result<_, TxError>`.
+///   `serialise_on(c, Serial, &str)`, `insert_deletions(c, &[NewDeletion])`,
+///   `upsert_refusal(c, &NewAudit)` and `find_file_by_id(c, FileId)` (the read), each an
+///   `async fn` returning `Result<_, TxError>`.
 ///
 /// Each unit of work is `fn(&mut Conn, Clock, D) -> Work<'_, T>`.
 #[macro_export]
@@ -114,14 +111,14 @@ macro_rules! units {
             LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other,
             check_open_uploads, check_set_archived, check_set_tags, check_write, decide_lock,
             decide_unlock, file_after_review, file_not_found, lock_after_version, next_number,
-            release_audit, repeated_refusal, ticket_after_commit,
+            refusal_window, release_audit, ticket_after_commit,
         };
         use $crate::error::TxError;
         use $crate::queries::{
             self, FileAfterVersion, NewAudit, NewDeletion, NewFile, NewLock, NewReservation,
             NewVersionRow, ReviewChange,
         };
-        use $crate::rows::{AuditRow, VersionRow, review_refusal, sql_number, tags_json};
+        use $crate::rows::{VersionRow, review_refusal, sql_number, tags_json};
         use $crate::schema::versions;
         use $crate::sql_types::{DbAt, DbDoc, DbId};
         use $crate::units::{FileKey, Serial, deletions, open_reservation};
@@ -561,38 +558,16 @@ macro_rules! units {
             })
         }
 
-        /// Counts a refusal on the newest identical one within the window, or appends it, at
-        /// the unit of work's time; the refusals of one actor, action and path one after the
-        /// other.
+        /// Records a refusal at its own time, or counts it on the event of its actor, action,
+        /// path and fixed window (`refusal_window`): one statement (`upsert_refusal`).
         pub(crate) fn record_refusal(
             c: &mut Conn,
-            clock: Clock,
+            _: Clock,
             (event, window): (AuditEvent, ::std::time::Duration),
         ) -> Work<'_, ()> {
             Box::pin(async move {
-                let (bucket, path) = (event.path.bucket().as_str(), event.path.as_str());
-                let (actor, action) = (event.actor.as_str(), event.action.as_str());
-                let key = format!("{actor}\n{action}\n{bucket}\n{path}");
-                serialise_on(c, Serial::Refusals, &key).await?;
-                let now = unit_now(c, clock).await?;
-                let newest: Option<AuditRow> = queries::newest_refusal(bucket, path, actor, action)
-                    .get_result(c)
-                    .await
-                    .optional()?;
-                if let Some(row) = newest {
-                    let earlier = row.into_event()?;
-                    if let Some(at) = repeated_refusal(&earlier, &event, window, now) {
-                        queries::count_repeat(DbId(earlier.id.as_uuid()), DbAt(at))
-                            .execute(c)
-                            .await?;
-                        return Ok(());
-                    }
-                }
-                let event = AuditEvent { at: now, ..event };
-                queries::insert_audit(&NewAudit::of(&event)?)
-                    .execute(c)
-                    .await?;
-                Ok(())
+                let row = NewAudit::refusal(&event, refusal_window(&event, window))?;
+                upsert_refusal(c, &row).await
             })
         }
 

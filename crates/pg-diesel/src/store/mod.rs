@@ -147,6 +147,23 @@ impl PgMetadataStore {
         .await
     }
 
+    /// Runs the unit of work `work(conn, clock, data)`, one statement, without an explicit
+    /// transaction: the statement is atomic on its own, and a transaction would add two round
+    /// trips and hold the row it changed until its `COMMIT` (a refusal's upsert: an identical
+    /// one waits for no more than this statement).
+    async fn single<D, T>(
+        &self,
+        data: D,
+        work: for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>,
+    ) -> Result<T, RepoError>
+    where
+        D: Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |mut conn| async move { work(&mut conn, writes::Clock, data).await })
+            .await
+    }
+
     /// Runs `work(conn, data)` in one read-only REPEATABLE READ transaction: every query of a
     /// read sees the same snapshot (the listing's two statements).
     async fn snapshot<D, T>(
@@ -344,7 +361,7 @@ impl MetadataStore for PgMetadataStore {
         event: &AuditEvent,
         window: std::time::Duration,
     ) -> Result<(), RepoError> {
-        self.write((event.clone(), window), writes::record_refusal)
+        self.single((event.clone(), window), writes::record_refusal)
             .await
     }
 

@@ -4,19 +4,20 @@
 //! `PgMetadataStore::write`): `lock_file` takes the file row `FOR UPDATE`, then reads the file
 //! and its lock row in a statement of its own, which sees what was committed while it waited;
 //! a reservation is row-locked before it is completed; the decisions on a key with no row are
-//! serialised by an advisory lock; the unit's time is the transaction's `now()`.
+//! serialised by an advisory lock; the unit's time is the transaction's `now()`. A refusal is
+//! one statement (`upsert_refusal`), run without a transaction of its own (`PgMetadataStore`).
 
 use chrono::{DateTime, Utc};
 use diesel::OptionalExtension;
 use diesel::sql_types::{BigInt, Double, Integer, Text};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use storage_diesel_common::queries::{self, NewDeletion};
+use storage_diesel_common::queries::{self, NewAudit, NewDeletion};
 use storage_diesel_common::rows::{
     DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, file_state, seconds,
     sql_limit,
 };
-use storage_diesel_common::schema::{files, pending_deletions};
+use storage_diesel_common::schema::{audit_events, files, pending_deletions};
 use storage_diesel_common::sql_types::{DbAt, DbId};
 use storage_diesel_common::units::{FileKey, Serial, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
@@ -102,12 +103,11 @@ async fn find_file_by_id(c: &mut Conn, id: FileId) -> Result<Option<FileRecord>,
 }
 
 /// Holds a transaction-scoped advisory lock on `(class, key)` until the transaction ends: the
-/// units of work that decide on the same key (a user's open uploads, one kind of refusal) run
-/// one after the other. Two keys whose hashes collide only wait for each other.
+/// units of work that decide on the same key (a user's open uploads) run one after the other.
+/// Two keys whose hashes collide only wait for each other.
 async fn serialise_on(c: &mut Conn, on: Serial, key: &str) -> Result<(), TxError> {
     let class = match on {
         Serial::OpenUploads => OPEN_UPLOADS_LOCK,
-        Serial::Refusals => REFUSALS_LOCK,
     };
     // raw SQL: PostgreSQL's own advisory lock (the dialect decides how to serialise on a key).
     diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
@@ -121,7 +121,14 @@ async fn serialise_on(c: &mut Conn, on: Serial, key: &str) -> Result<(), TxError
 /// Advisory-lock classes (the first key of `pg_advisory_xact_lock(int, int)`; arbitrary
 /// constants private to this schema).
 const OPEN_UPLOADS_LOCK: i32 = 0x5354_0001;
-const REFUSALS_LOCK: i32 = 0x5354_0002;
+
+/// Records a refusal or counts it (`record_refusal!`), on the partial index of the refusals.
+async fn upsert_refusal(c: &mut Conn, row: &NewAudit<'_>) -> Result<(), TxError> {
+    storage_diesel_common::record_refusal!(row, where audit_events::refusal_window.is_not_null())
+        .execute(c)
+        .await?;
+    Ok(())
+}
 
 // ---- janitor -----------------------------------------------------------------------------
 

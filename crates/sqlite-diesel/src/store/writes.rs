@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl};
 use storage_diesel_common::blocking::RunQueryDsl;
 use storage_diesel_common::error::TxError;
-use storage_diesel_common::queries::{self, NewDeletion};
+use storage_diesel_common::queries::{self, NewAudit, NewDeletion};
 use storage_diesel_common::rows::{
     DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, file_state, sql_limit,
 };
@@ -84,6 +84,14 @@ async fn insert_deletions(
 /// The file with this id, with its live lock (the read).
 async fn find_file_by_id(c: &mut Conn, id: FileId) -> Result<Option<FileRecord>, TxError> {
     super::reads::find_file_by_id(c, id).await
+}
+
+/// Records a refusal or counts it (`record_refusal!`, on SQLite's whole index).
+async fn upsert_refusal(c: &mut Conn, row: &NewAudit<'_>) -> Result<(), TxError> {
+    storage_diesel_common::record_refusal!(row)
+        .execute(c)
+        .await?;
+    Ok(())
 }
 
 /// Nothing: SQLite's write lock already runs every unit of work one after the other.

@@ -43,6 +43,9 @@ type Conn = AsyncPgConnection;
 /// A boxed future borrowing the connection, the shape of every unit of work.
 pub(crate) type Work<'c, T> = Pin<Box<dyn Future<Output = Result<T, TxError>> + Send + 'c>>;
 
+/// A unit of work (`storage_diesel_common::units!`): `work(conn, clock, data)`.
+type Unit<D, T> = for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>;
+
 /// The PostgreSQL metadata store: a deadpool pool of `AsyncPgConnection`s.
 #[derive(Clone)]
 pub struct PgMetadataStore {
@@ -130,15 +133,11 @@ impl PgMetadataStore {
 
     /// Runs the unit of work `work(conn, clock, data)` in one read-write transaction (READ
     /// COMMITTED: the decisions rest on row locks and conditional writes).
-    async fn write<D, T>(
+    async fn write<D: Send + 'static, T: Send + 'static>(
         &self,
         data: D,
-        work: for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>,
-    ) -> Result<T, RepoError>
-    where
-        D: Send + 'static,
-        T: Send + 'static,
-    {
+        work: Unit<D, T>,
+    ) -> Result<T, RepoError> {
         self.run(move |mut conn| async move {
             let conn: &mut Conn = &mut conn;
             conn.transaction(async move |c: &mut Conn| work(c, writes::Clock, data).await)
@@ -151,15 +150,11 @@ impl PgMetadataStore {
     /// transaction: the statement is atomic on its own, and a transaction would add two round
     /// trips and hold the row it changed until its `COMMIT` (a refusal's upsert: an identical
     /// one waits for no more than this statement).
-    async fn single<D, T>(
+    async fn single<D: Send + 'static, T: Send + 'static>(
         &self,
         data: D,
-        work: for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>,
-    ) -> Result<T, RepoError>
-    where
-        D: Send + 'static,
-        T: Send + 'static,
-    {
+        work: Unit<D, T>,
+    ) -> Result<T, RepoError> {
         self.run(move |mut conn| async move { work(&mut conn, writes::Clock, data).await })
             .await
     }

@@ -13,15 +13,19 @@
 //! - [`listing`] — the directory listing's loose index scan, over a [`listing::PathIndex`] each
 //!   adapter answers;
 //! - [`error`] — the error of a unit of work and the mapping of diesel and pool errors to
-//!   `RepoError`.
+//!   `RepoError`;
+//! - [`units`] — the units of work themselves ([`units!`], expanded for each adapter's
+//!   connection over its dialect hooks), and [`blocking`], which lets them run on SQLite's
+//!   blocking connection.
 //!
 //! The decisions themselves (who gets a lock, whether a write or a commit is refused, …) are
 //! the domain's (`storage_domain::rules::store`): each adapter reads the rows under the file's
 //! row lock, asks those functions, and writes with the statements of [`queries`]. What stays
 //! in an adapter is where the dialects differ: how rows are locked (PostgreSQL's `FOR UPDATE`
-//! and `SKIP LOCKED` against SQLite's one writer), PostgreSQL's listing function, and SQLite's
-//! `now()` (a function each connection registers).
+//! and `SKIP LOCKED` against SQLite's one writer), the unit of work's `now`, PostgreSQL's
+//! listing function, and SQLite's `now()` (a function each connection registers).
 
+pub mod blocking;
 pub mod error;
 pub mod listing;
 pub mod queries;
@@ -29,3 +33,4 @@ pub mod reviews;
 pub mod rows;
 pub mod schema;
 pub mod sql_types;
+pub mod units;

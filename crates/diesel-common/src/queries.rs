@@ -282,29 +282,32 @@ pub fn insert_audit<'a>(row: &'a NewAudit<'a>) -> _ {
     dsl::insert_into(audit_events::table).values(row)
 }
 
-/// The newest refusal of `actor` for `action` on `path` of `bucket` (the event a new identical
-/// refusal may repeat): a walk of the path's events newest first (`audit_events_file_idx`).
-#[auto_type]
-pub fn newest_refusal<'a>(bucket: &'a str, path: &'a str, actor: &'a str, action: &'a str) -> _ {
-    let denied: &'static str = storage_domain::model::AuditOutcome::Denied.as_str();
-    audit_events::table
-        .filter(audit_events::bucket.eq(bucket))
-        .filter(audit_events::path.eq(path))
-        .filter(audit_events::actor.eq(actor))
-        .filter(audit_events::action.eq(action))
-        .filter(audit_events::outcome.eq(denied))
-        .order((audit_events::at.desc(), audit_events::id.desc()))
-        .limit(1_i64)
-}
-
-/// Counts one more repeat of a refusal on its event, at `now`.
-#[auto_type]
-pub fn count_repeat(id: DbId, now: DbAt) -> _ {
-    let now: Option<DbAt> = Some(now);
-    dsl::update(audit_events::table.filter(audit_events::id.eq(id))).set((
-        audit_events::repeat_count.eq(audit_events::repeat_count + 1_i32),
-        audit_events::last_repeat_at.eq(now),
-    ))
+/// Records a refusal (`&NewAudit` with its window), or counts it on the event of the same
+/// actor, action, path and window: one `INSERT … ON CONFLICT … DO UPDATE` on
+/// `audit_events_refusal_window_idx`, which raises `repeat_count` and sets `last_repeat_at` to
+/// the later of the two times. (A macro: PostgreSQL's index is partial and its conflict target
+/// must name the index's predicate, given as `where …`; diesel writes no such predicate for
+/// SQLite, whose index is therefore whole.)
+#[macro_export]
+macro_rules! record_refusal {
+    ($row:expr $(, where $partial:expr)?) => {{
+        use diesel::prelude::*;
+        use diesel::upsert::excluded;
+        #[allow(unused_imports)]
+        use diesel::query_builder::DecoratableTarget;
+        use $crate::schema::audit_events as a;
+        let later = diesel::dsl::case_when(excluded(a::at).gt(a::at), excluded(a::at).nullable())
+            .otherwise(a::at.nullable());
+        diesel::insert_into(a::table)
+            .values($row)
+            .on_conflict((a::actor, a::action, a::bucket, a::path, a::refusal_window))
+            $(.filter_target($partial))?
+            .do_update()
+            .set((
+                a::repeat_count.eq(a::repeat_count + 1_i32),
+                a::last_repeat_at.eq(later),
+            ))
+    }};
 }
 
 /// A review transition, applied only if the version is in `from`; returns the version.
@@ -519,6 +522,7 @@ pub struct NewAudit<'a> {
     pub request_id: &'a str,
     pub detail: Option<&'a str>,
     pub at: DbAt,
+    pub refusal_window: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -659,6 +663,15 @@ impl<'a> NewAudit<'a> {
             request_id: &event.request_id,
             detail: event.detail.as_deref(),
             at: DbAt(event.at),
+            refusal_window: None,
+        })
+    }
+
+    /// A refusal, with its counting window.
+    pub fn refusal(event: &'a AuditEvent, window: Option<i64>) -> Result<Self, RepoError> {
+        Ok(Self {
+            refusal_window: window,
+            ..Self::of(event)?
         })
     }
 }

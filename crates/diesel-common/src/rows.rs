@@ -382,6 +382,8 @@ pub struct AuditRow {
     pub at: DbAt,
     pub repeat_count: i32,
     pub last_repeat_at: Option<DbAt>,
+    /// The refusal's counting window (`rules::store::refusal_window`); not part of the event.
+    pub refusal_window: Option<i64>,
 }
 
 impl AuditRow {

@@ -26,6 +26,7 @@ diesel::table! {
         at -> DbTime,
         repeat_count -> Integer,
         last_repeat_at -> Nullable<DbTime>,
+        refusal_window -> Nullable<BigInt>,
     }
 }
 

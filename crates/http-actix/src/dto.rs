@@ -469,8 +469,8 @@ pub struct AuditEventDto {
     /// When the event happened (for repeated refusals: the first of them).
     pub at: DateTime<Utc>,
     /// How many identical refusals this event stands for: the same actor, action and path
-    /// within `AUDIT_DENIED_WINDOW_SECONDS` of `at` are counted here, not listed again. 1 for
-    /// every other event.
+    /// within the fixed window of `AUDIT_DENIED_WINDOW_SECONDS` that holds `at` are counted
+    /// here, not listed again. 1 for every other event.
     #[schema(minimum = 1, example = 1)]
     pub repeat_count: u32,
     /// When the last of the repeats happened; `null` until one did.

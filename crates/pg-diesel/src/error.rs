@@ -1,7 +1,7 @@
 //! Mapping of diesel and pool errors to the port's [`RepoError`], at the boundary (shared with
 //! the SQLite adapter: `storage_diesel_common::error`); PostgreSQL's words for "retry" are here.
 
-pub(crate) use storage_diesel_common::error::{TxError, corrupt, map_pool};
+pub(crate) use storage_diesel_common::error::{TxError, map_pool};
 use storage_domain::ports::RepoError;
 
 /// Messages PostgreSQL gives (in its default English) for conditions worth retrying: the

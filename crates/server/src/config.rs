@@ -409,8 +409,8 @@ pub struct Config {
     /// `MAX_OPEN_UPLOADS_PER_USER`: presigned uploads one user may hold open at once, counted
     /// by the metadata store (so across instances).
     pub max_open_uploads_per_user: u32,
-    /// `AUDIT_DENIED_WINDOW_SECONDS`: identical refusals within this window of the first are
-    /// recorded once, with a count (0: each is recorded).
+    /// `AUDIT_DENIED_WINDOW_SECONDS`: identical refusals within one fixed window of this
+    /// length are recorded once, with a count (0: each is recorded).
     pub audit_denied_window: Duration,
     /// HTTP timeouts (`HTTP_*`, `BODY_IDLE_TIMEOUT_SECONDS`).
     pub http: HttpSettings,

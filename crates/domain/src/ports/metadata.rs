@@ -453,12 +453,13 @@ pub trait MetadataStore: Send + Sync {
     /// - [`RepoError::FileNotFound`].
     async fn delete_file(&self, cmd: DeleteFile) -> Result<Vec<PendingDeletion>, RepoError>;
 
-    /// Records a refusal (an event with the outcome `denied`): when the newest refusal of the
-    /// same actor, action and path is one [`repeated_refusal`](crate::rules::store::repeated_refusal)
-    /// says this one repeats (within `window` of its first occurrence, by the store's clock),
-    /// that row's `repeat_count` is raised and its `last_repeat_at` set; otherwise the event is
-    /// appended, at the store's time. One unit of work, serialised per actor, action and path,
-    /// so a burst of identical refusals adds one row per window.
+    /// Records a refusal (an event with the outcome `denied`) at its own time: when the store
+    /// holds an event of the same actor, action and path in the same fixed window
+    /// ([`refusal_window`](crate::rules::store::refusal_window) of `window`), that event's
+    /// `repeat_count` is raised and its `last_repeat_at` set; otherwise the event is appended.
+    /// One statement (an upsert on a unique index), so identical refusals never wait on one
+    /// another beyond it, and a burst of them adds one row per window (two when it straddles a
+    /// boundary).
     async fn record_refusal(&self, event: &AuditEvent, window: Duration) -> Result<(), RepoError>;
 
     // ---- janitor ---------------------------------------------------------------------------

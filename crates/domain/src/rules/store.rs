@@ -411,30 +411,20 @@ pub fn check_open_uploads(open: u64, limit: u32) -> Result<(), RepoError> {
     Ok(())
 }
 
-/// Whether `refusal` repeats `earlier` (the newest event the store holds for the same actor,
-/// action and path) and is counted on it instead of written again, and when: both are refusals
-/// (outcome `denied`) of the same actor, action and path, and `now` (the store's time) is
-/// before the end of `window` from `earlier`'s first occurrence. The window does not slide with
-/// the repeats, so a refusal repeated without end adds one event per window, each with its
-/// count. A unit of work whose time was taken before `earlier` was written (it waited for it:
-/// PostgreSQL's `now()` is its transaction's start) repeats it too, counted at `earlier`'s time.
+/// The fixed window a refusal is counted in: the store keeps one event per actor, action, path
+/// and window (a unique index), and an identical refusal of the same window is counted on that
+/// event (`repeat_count`, `last_repeat_at`) by the statement that would have inserted it, so
+/// identical refusals never wait on one another beyond that one statement. Windows are the
+/// multiples of `window` since the Unix epoch, by the refusal's own time (the service's clock
+/// when it refused), not opened by a first occurrence: a burst that straddles a boundary makes
+/// two events, and a refusal repeated without end one event per window, each with its count.
 ///
-/// `Some(time of the repeat)`, or `None` when `refusal` is an event of its own.
-pub fn repeated_refusal(
-    earlier: &AuditEvent,
-    refusal: &AuditEvent,
-    window: Duration,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    let same = earlier.outcome == AuditOutcome::Denied
-        && refusal.outcome == AuditOutcome::Denied
-        && earlier.actor == refusal.actor
-        && earlier.action == refusal.action
-        && earlier.path == refusal.path;
-    let end = chrono::TimeDelta::from_std(window)
-        .ok()
-        .and_then(|w| earlier.at.checked_add_signed(w))?;
-    (same && now < end).then(|| now.max(earlier.at))
+/// `Some(window number)`, or `None` when the refusal is an event of its own: `window` is zero,
+/// or the event is not a refusal (outcome `denied`).
+pub fn refusal_window(refusal: &AuditEvent, window: Duration) -> Option<i64> {
+    let width = i64::try_from(window.as_millis()).ok().filter(|w| *w > 0)?;
+    (refusal.outcome == AuditOutcome::Denied)
+        .then(|| refusal.at.timestamp_millis().div_euclid(width))
 }
 
 #[cfg(test)]
@@ -823,28 +813,31 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_repeats_the_same_one_within_the_window_of_its_first() {
-        let window = Duration::from_secs(60);
+    fn refusals_are_counted_in_fixed_windows() {
+        let minute = Duration::from_secs(60);
+        // t(0) is 20 s into a minute since the epoch: its window runs from t(-20) to t(40).
+        let window = |e: &AuditEvent, w| refusal_window(e, w);
         let first = refusal("mallory", AuditAction::Delete, t(0));
-        let again = refusal("mallory", AuditAction::Delete, t(30));
-        assert_eq!(repeated_refusal(&first, &again, window, t(0)), Some(t(0)));
-        assert_eq!(repeated_refusal(&first, &again, window, t(59)), Some(t(59)));
-        // The window is the first occurrence's, not the last repeat's.
-        assert_eq!(repeated_refusal(&first, &again, window, t(60)), None);
-        // Timed before the first was written (it waited for it): counted at the first's time.
-        assert_eq!(repeated_refusal(&first, &again, window, t(-1)), Some(t(0)));
-        // Another actor, action or path, or a success, is another event.
-        let other = refusal("eve", AuditAction::Delete, t(1));
-        assert_eq!(repeated_refusal(&first, &other, window, t(1)), None);
-        let other = refusal("mallory", AuditAction::Upload, t(1));
-        assert_eq!(repeated_refusal(&first, &other, window, t(1)), None);
-        let mut elsewhere = refusal("mallory", AuditAction::Delete, t(1));
-        elsewhere.path = FilePath::parse(BucketKind::Projects, "/projects/p1/b.txt").unwrap();
-        assert_eq!(repeated_refusal(&first, &elsewhere, window, t(1)), None);
+        let at = |s| refusal("mallory", AuditAction::Delete, t(s));
+        assert_eq!(window(&first, minute), window(&at(-20), minute));
+        assert_eq!(window(&first, minute), window(&at(39), minute));
+        // Fixed, not opened by the first refusal: the next window starts at the boundary.
+        assert_eq!(
+            window(&at(40), minute),
+            window(&first, minute).map(|w| w + 1)
+        );
+        assert_eq!(
+            window(&at(-21), minute),
+            window(&first, minute).map(|w| w - 1)
+        );
+        assert_eq!(window(&first, minute), Some(1_700_000_000_i64 / 60));
+        // A success is never counted; a zero window records every refusal.
         let mut success = first.clone();
         success.outcome = AuditOutcome::Success;
-        assert_eq!(repeated_refusal(&success, &again, window, t(1)), None);
-        // A zero window records every refusal.
-        assert_eq!(repeated_refusal(&first, &again, Duration::ZERO, t(0)), None);
+        assert_eq!(window(&success, minute), None);
+        assert_eq!(window(&first, Duration::ZERO), None);
+        // Milliseconds count: a window of 1.5 s.
+        let w = Duration::from_millis(1500);
+        assert_eq!(window(&at(0), w), Some(1_700_000_000_000 / 1500));
     }
 }

@@ -10,7 +10,6 @@
 
 mod listing;
 mod reads;
-mod reviews;
 mod writes;
 
 use std::future::Future;
@@ -43,6 +42,9 @@ type Conn = AsyncPgConnection;
 
 /// A boxed future borrowing the connection, the shape of every unit of work.
 pub(crate) type Work<'c, T> = Pin<Box<dyn Future<Output = Result<T, TxError>> + Send + 'c>>;
+
+/// A unit of work (`storage_diesel_common::units!`): `work(conn, clock, data)`.
+type Unit<D, T> = for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>;
 
 /// The PostgreSQL metadata store: a deadpool pool of `AsyncPgConnection`s.
 #[derive(Clone)]
@@ -129,23 +131,32 @@ impl PgMetadataStore {
             .map_err(|e| storage_diesel_common::error::task_failed(&e))?
     }
 
-    /// Runs `work(conn, data)` in one read-write transaction (READ COMMITTED: the decisions
-    /// rest on row locks and conditional writes).
-    async fn write<D, T>(
+    /// Runs the unit of work `work(conn, clock, data)` in one read-write transaction (READ
+    /// COMMITTED: the decisions rest on row locks and conditional writes).
+    async fn write<D: Send + 'static, T: Send + 'static>(
         &self,
         data: D,
-        work: for<'c> fn(&'c mut Conn, D) -> Work<'c, T>,
-    ) -> Result<T, RepoError>
-    where
-        D: Send + 'static,
-        T: Send + 'static,
-    {
+        work: Unit<D, T>,
+    ) -> Result<T, RepoError> {
         self.run(move |mut conn| async move {
             let conn: &mut Conn = &mut conn;
-            conn.transaction(async move |c: &mut Conn| work(c, data).await)
+            conn.transaction(async move |c: &mut Conn| work(c, writes::Clock, data).await)
                 .await
         })
         .await
+    }
+
+    /// Runs the unit of work `work(conn, clock, data)`, one statement, without an explicit
+    /// transaction: the statement is atomic on its own, and a transaction would add two round
+    /// trips and hold the row it changed until its `COMMIT` (a refusal's upsert: an identical
+    /// one waits for no more than this statement).
+    async fn single<D: Send + 'static, T: Send + 'static>(
+        &self,
+        data: D,
+        work: Unit<D, T>,
+    ) -> Result<T, RepoError> {
+        self.run(move |mut conn| async move { work(&mut conn, writes::Clock, data).await })
+            .await
     }
 
     /// Runs `work(conn, data)` in one read-only REPEATABLE READ transaction: every query of a
@@ -256,7 +267,7 @@ impl MetadataStore for PgMetadataStore {
         after: Option<ReviewCursor>,
         limit: u32,
     ) -> Result<Vec<PendingReview>, RepoError> {
-        reviews::list_pending_reviews(&mut *self.conn().await?, dir, after, limit)
+        reads::list_pending_reviews(&mut *self.conn().await?, dir, after, limit)
             .await
             .map_err(repo)
     }
@@ -345,7 +356,7 @@ impl MetadataStore for PgMetadataStore {
         event: &AuditEvent,
         window: std::time::Duration,
     ) -> Result<(), RepoError> {
-        self.write((event.clone(), window), writes::record_refusal)
+        self.single((event.clone(), window), writes::record_refusal)
             .await
     }
 

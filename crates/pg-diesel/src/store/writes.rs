@@ -1,78 +1,56 @@
-//! Units of work: each runs in one transaction (see `PgMetadataStore::write`). Each locks the
-//! row of the file it decides on first ([`lock_file`]), then reads the file and its lock row in
-//! a statement of its own: under READ COMMITTED that statement sees every change committed
-//! before it started, including a lock taken or released while the transaction waited for the
-//! row (a `SELECT … JOIN locks … FOR UPDATE OF files` that waited would return the lock row of
-//! its pre-wait snapshot). Every change of a lock holds the file row too, so writes and lock
-//! changes of one file are ordered. The decisions are the domain's
-//! (`storage_domain::rules::store`); the audit event is written in the same transaction.
+//! The units of work on PostgreSQL: the bodies are `storage_diesel_common::units!` (written
+//! once for both stores; the concurrency reasoning is in `storage_diesel_common::units`),
+//! expanded here over this dialect's hooks. Each runs in one READ COMMITTED transaction (see
+//! `PgMetadataStore::write`): `lock_file` takes the file row `FOR UPDATE`, then reads the file
+//! and its lock row in a statement of its own, which sees what was committed while it waited;
+//! a reservation is row-locked before it is completed; the decisions on a key with no row are
+//! serialised by an advisory lock; the unit's time is the transaction's `now()`. A refusal is
+//! one statement (`upsert_refusal`), run without a transaction of its own (`PgMetadataStore`).
 
 use chrono::{DateTime, Utc};
 use diesel::OptionalExtension;
 use diesel::sql_types::{BigInt, Double, Integer, Text};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use storage_diesel_common::queries::{
-    self, FileAfterVersion, NewAudit, NewDeletion, NewFile, NewLock, NewReservation, NewVersionRow,
-    ReviewChange,
-};
+use storage_diesel_common::queries::{self, NewAudit, NewDeletion};
 use storage_diesel_common::rows::{
-    AuditRow, DeletionRow, FileLockRow, FileState, ReservationRow, VersionRow, file_state,
-    review_refusal, seconds, sql_limit, sql_number, tags_json,
+    DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, file_state, seconds,
+    sql_limit,
 };
-use storage_diesel_common::schema::files;
-use storage_diesel_common::sql_types::{DbAt, DbDoc, DbId};
-use storage_diesel_common::{insert_file, store_lock};
-use storage_domain::model::{
-    AuditDraft, AuditEvent, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, FileId, FilePath,
-    FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, UploadId, UploadReservation, Version,
-    VersionId, VersionNumber, VersionStatus,
-};
-use storage_domain::ports::{
-    AcquireLock, Checkout, DeleteFile, NewVersion, ReleaseLock, RepoError, ReviewTransition,
-    SetArchived, SetTags, WriteMode, file_status_following,
-};
-use storage_domain::rules::store::{
-    LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other,
-    check_open_uploads, check_reservation, check_set_archived, check_set_tags, check_write,
-    decide_lock, decide_unlock, file_after_review, file_not_found, lock_after_version, next_number,
-    release_audit, repeated_refusal, ticket_after_commit,
-};
+use storage_diesel_common::schema::{audit_events, files, pending_deletions};
+use storage_diesel_common::sql_types::{DbAt, DbId};
+use storage_diesel_common::units::{FileKey, Serial, deletions};
+use storage_domain::model::{FileId, FileRecord, PendingDeletion};
 
+pub(crate) use self::units::*;
 use super::Work;
 use crate::error::TxError;
 
 type Conn = AsyncPgConnection;
 
-/// Appends a completed audit event at the unit of work's time.
-async fn audit(
-    c: &mut Conn,
-    now: DateTime<Utc>,
-    draft: AuditDraft,
-    file_id: Option<FileId>,
-    version: Option<VersionNumber>,
-) -> Result<(), TxError> {
-    let event = draft.complete(file_id, version, AuditOutcome::Success, now);
-    queries::insert_audit(&NewAudit::of(&event)?)
-        .execute(c)
-        .await?;
-    Ok(())
+/// The units of work (`storage_diesel_common::units!`) over the hooks below.
+mod units {
+    use super::*;
+    storage_diesel_common::units!();
 }
 
-/// Which file a unit of work locks.
+/// The unit of work's time on PostgreSQL: the transaction's `now()`, which the statements that
+/// need it read themselves (nothing is known of it before the first statement).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum FileKey<'a> {
-    Id(FileId),
-    Path(&'a FilePath),
+pub(crate) struct Clock;
+
+/// The transaction's time (`now()`), for a unit of work that locks no file before it needs it.
+async fn unit_now(c: &mut Conn, _: Clock) -> Result<DateTime<Utc>, TxError> {
+    Ok(diesel::select(queries::store_now())
+        .get_result::<DbAt>(c)
+        .await?
+        .0)
 }
 
 /// Locks the file's row (`FOR UPDATE`, waiting for any other unit of work on it), then reads
 /// the file, its lock row as stored and the transaction's time in a new statement, which sees
 /// what was committed while this one waited. `None` when there is no such file.
-pub(crate) async fn lock_file(
-    c: &mut Conn,
-    key: FileKey<'_>,
-) -> Result<Option<FileState>, TxError> {
+async fn lock_file(c: &mut Conn, _: Clock, key: FileKey<'_>) -> Result<Option<FileState>, TxError> {
     let locked: Option<DbId> = match key {
         FileKey::Id(id) => files::table
             .select(files::id)
@@ -97,431 +75,40 @@ pub(crate) async fn lock_file(
     Ok(Some(file_state(row)?))
 }
 
-/// The file with this id after a change (with its live lock).
-async fn reread(c: &mut Conn, id: FileId) -> Result<FileRecord, TxError> {
-    super::reads::find_file_by_id(c, id).await?.ok_or_else(|| {
-        TxError::Repo(RepoError::Internal(
-            "file vanished in its transaction".into(),
-        ))
-    })
-}
-
-/// Stores `lock` as the file's lock row (the decision was taken by the caller).
-async fn store_lock(c: &mut Conn, file: &FileRecord, lock: &Lock) -> Result<(), TxError> {
-    let row = NewLock::of(file, lock)?;
-    store_lock!(&row).execute(c).await?;
-    Ok(())
-}
-
-/// Records a file's checkout ticket.
-async fn set_ticket(c: &mut Conn, file_id: FileId, ticket: &CheckoutTicket) -> Result<(), TxError> {
-    queries::set_ticket(
-        DbId(file_id.as_uuid()),
-        DbId(ticket.file_id.as_uuid()),
-        ticket.path.as_str(),
-        sql_number(ticket.version)?,
-    )
-    .execute(c)
-    .await?;
-    Ok(())
-}
-
-pub(crate) fn acquire_lock(c: &mut Conn, cmd: AcquireLock) -> Work<'_, Lock> {
-    Box::pin(async move {
-        let state = lock_file(c, FileKey::Id(cmd.file_id))
-            .await?
-            .ok_or_else(file_not_found)?;
-        let lock = decide_lock(
-            &state.file,
-            state.stored_lock.as_ref(),
-            &cmd.holder,
-            cmd.ttl,
-            None,
-            state.now,
-        )?;
-        store_lock(c, &state.file, &lock).await?;
-        audit(
-            c,
-            state.now,
-            cmd.audit,
-            Some(cmd.file_id),
-            Some(lock.base_version),
-        )
-        .await?;
-        Ok(lock)
-    })
-}
-
-pub(crate) fn release_lock(c: &mut Conn, cmd: ReleaseLock) -> Work<'_, Option<Lock>> {
-    Box::pin(async move {
-        let state = lock_file(c, FileKey::Id(cmd.file_id))
-            .await?
-            .ok_or_else(file_not_found)?;
-        match decide_unlock(state.stored_lock.as_ref(), &cmd, state.now)? {
-            UnlockDecision::NotLocked => Ok(None),
-            UnlockDecision::Release(lock) => {
-                queries::delete_lock(DbId(cmd.file_id.as_uuid()))
-                    .execute(c)
-                    .await?;
-                let draft = release_audit(&lock, &cmd);
-                audit(
-                    c,
-                    state.now,
-                    draft,
-                    Some(cmd.file_id),
-                    Some(lock.base_version),
-                )
-                .await?;
-                Ok(Some(lock))
-            }
-        }
-    })
-}
-
-/// Checks the reservation is open and unexpired at `now` (row-locked until the transaction
-/// ends); returns it.
-async fn reservation_open(
-    c: &mut Conn,
-    id: UploadId,
-    now: DateTime<Utc>,
-) -> Result<ReservationRow, TxError> {
-    let row: Option<ReservationRow> = queries::reservation_by_id(DbId(id.as_uuid()))
+/// The reservation, row-locked until the transaction ends (a janitor's `SKIP LOCKED` passes it
+/// by, a concurrent completion waits).
+async fn lock_reservation(c: &mut Conn, id: DbId) -> Result<Option<ReservationRow>, TxError> {
+    Ok(queries::reservation_by_id(id)
         .for_update()
         .get_result(c)
         .await
-        .optional()?;
-    check_reservation(row.as_ref().map(|r| {
-        (
-            r.completed_version
-                .clone()
-                .map(|v| VersionId::from_uuid(v.0)),
-            r.expires_at.0 > now,
-        )
-    }))?;
-    row.ok_or_else(|| TxError::Repo(RepoError::UploadNotFound))
+        .optional()?)
 }
 
-/// The transaction's time (`now()`), for a unit of work that locks no file before it needs it.
-async fn store_now(c: &mut Conn) -> Result<DateTime<Utc>, TxError> {
-    Ok(diesel::select(queries::store_now())
-        .get_result::<DbAt>(c)
-        .await?
-        .0)
-}
-
-pub(crate) fn commit_version(c: &mut Conn, cmd: NewVersion) -> Work<'_, (FileRecord, Version)> {
-    Box::pin(async move {
-        let now = store_now(c).await?;
-        reservation_open(c, cmd.reservation, now).await?;
-        let completes = match cmd.completes {
-            Some(upload) => Some(reservation_open(c, upload, now).await?),
-            None => None,
-        };
-        // A commit's source, the workspace copy, first: every unit of work that locks two files
-        // locks the workspace copy first (a checkout locks its target, then the source).
-        let source = match cmd.mode {
-            WriteMode::Commit { source, .. } => Some(
-                lock_file(c, FileKey::Id(source))
-                    .await?
-                    .ok_or_else(file_not_found)?,
-            ),
-            WriteMode::Upsert { .. } => None,
-        };
-        let ticket = source.as_ref().and_then(|s| s.file.checkout.as_ref());
-
-        // The target file; created when the path is free.
-        let mut existing = lock_file(c, FileKey::Path(&cmd.path)).await?;
-        let mut created = false;
-        if existing.is_none() {
-            check_new_file(&cmd.mode)?;
-            let row = NewFile::first(&cmd, now)?;
-            if insert_file!(&row).execute(c).await? == 1 {
-                created = true;
-            } else {
-                // Another first upload of this path won the race: it is now an existing file.
-                existing = lock_file(c, FileKey::Path(&cmd.path)).await?;
-                if existing.is_none() {
-                    return Err(TxError::Repo(RepoError::Unavailable(
-                        "concurrent change of the path, retry".into(),
-                    )));
-                }
-            }
-        }
-
-        let (file_id, number) = match &existing {
-            Some(state) if !created => {
-                check_write(&state.file, &cmd, ticket)?;
-                (state.file.id, next_number(state.file.version)?)
-            }
-            _ => (cmd.new_file_id, VersionNumber::FIRST),
-        };
-        let version_row: VersionRow =
-            queries::insert_version(&NewVersionRow::of(&cmd, file_id, number, now)?)
-                .returning(storage_diesel_common::schema::versions::all_columns)
-                .get_result(c)
-                .await?;
-
-        if let Some(state) = existing.as_ref().filter(|_| !created) {
-            queries::update_file_after_version(
-                DbId(file_id.as_uuid()),
-                &FileAfterVersion::of(&cmd, number, now)?,
-            )
-            .execute(c)
-            .await?;
-            match lock_after_version(state.stored_lock.as_ref(), &cmd.author, cmd.mode, number) {
-                LockAfterVersion::Unchanged => {}
-                LockAfterVersion::Released => {
-                    queries::delete_lock(DbId(file_id.as_uuid()))
-                        .execute(c)
-                        .await?;
-                }
-                LockAfterVersion::Rebased(base) => {
-                    queries::rebase_lock(DbId(file_id.as_uuid()), sql_number(base)?)
-                        .execute(c)
-                        .await?;
-                }
-            }
-        }
-        if let Some(source) = &source
-            && let Some(moved) = ticket_after_commit(ticket, file_id, number)
-        {
-            set_ticket(c, source.file.id, &moved).await?;
-        }
-
-        let version_id = DbId(cmd.version_id.as_uuid());
-        queries::complete_reservation(
-            DbId(cmd.reservation.as_uuid()),
-            version_id.clone(),
-            DbAt(now),
-        )
-        .execute(c)
-        .await?;
-        if let Some(upload) = &completes {
-            queries::complete_reservation(upload.id.clone(), version_id, DbAt(now))
-                .execute(c)
-                .await?;
-            // Its URL can write the staging object until the reservation expires.
-            queries::insert_deletion(&NewDeletion::of(
-                &upload.bucket,
-                &upload.object_key,
-                Some(upload.expires_at.0),
-                now,
-            ))
-            .execute(c)
-            .await?;
-        }
-
-        if let Some(Checkout {
-            file_id: other,
-            path,
-            base_version,
-            ttl,
-            audit: draft,
-        }) = cmd.checkout
-        {
-            let state = lock_file(c, FileKey::Id(other))
-                .await?
-                .ok_or_else(file_not_found)?;
-            let lock = decide_lock(
-                &state.file,
-                state.stored_lock.as_ref(),
-                &cmd.author,
-                ttl,
-                Some(base_version),
-                state.now,
-            )?;
-            store_lock(c, &state.file, &lock).await?;
-            let ticket = CheckoutTicket {
-                file_id: other,
-                path,
-                version: base_version,
-            };
-            set_ticket(c, file_id, &ticket).await?;
-            audit(c, now, draft, Some(other), Some(base_version)).await?;
-        }
-        audit(c, now, cmd.audit, Some(file_id), Some(number)).await?;
-
-        let file = reread(c, file_id).await?;
-        Ok((file, version_row.into_version()?))
-    })
-}
-
-pub(crate) fn review_version(
+/// Queues deletions in one multi-row `INSERT … RETURNING`.
+async fn insert_deletions(
     c: &mut Conn,
-    cmd: ReviewTransition,
-) -> Work<'_, (FileRecord, Version)> {
-    Box::pin(async move {
-        let version_not_found = || TxError::Repo(RepoError::VersionNotFound);
-        let owner: DbId = storage_diesel_common::schema::versions::table
-            .select(storage_diesel_common::schema::versions::file_id)
-            .filter(storage_diesel_common::schema::versions::id.eq(DbId(cmd.version_id.as_uuid())))
-            .get_result(c)
-            .await
-            .optional()?
-            .ok_or_else(version_not_found)?;
-        let file_id = FileId::from_uuid(owner.0);
-        // The file row first (the order every unit of work follows), then the decision.
-        let state = lock_file(c, FileKey::Id(file_id))
-            .await?
-            .ok_or_else(version_not_found)?;
-        let now = state.now;
-        let change = ReviewChange {
-            status: cmd.to.as_str(),
-            reviewed_by: cmd.reviewer.as_ref().map(|r| r.as_str()),
-            reviewed_at: cmd.reviewer.as_ref().map(|_| DbAt(now)),
-            review_comment: cmd.reviewer.as_ref().map(|_| cmd.comment.as_deref()),
-        };
-        let row: Option<VersionRow> =
-            queries::review(DbId(cmd.version_id.as_uuid()), cmd.from.as_str(), &change)
-                .get_result(c)
-                .await
-                .optional()?;
-        let Some(row) = row else {
-            // The status that refused it, read under the same row lock, names why.
-            let stored: String = queries::version_status_by_id(DbId(cmd.version_id.as_uuid()))
-                .get_result(c)
-                .await?;
-            return Err(review_refusal(&stored, cmd.from, cmd.to).into());
-        };
-        let version = row.into_version()?;
-        let (validated, status) = file_after_review(&state.file, version.number, cmd.to);
-        queries::update_file_review(
-            DbId(file_id.as_uuid()),
-            validated.map(sql_number).transpose()?,
-            status.as_str(),
-            DbAt(now),
-        )
-        .execute(c)
-        .await?;
-        audit(c, now, cmd.audit, Some(file_id), Some(version.number)).await?;
-        Ok((reread(c, file_id).await?, version))
-    })
+    rows: &[NewDeletion<'_>],
+) -> Result<Vec<DeletionRow>, TxError> {
+    Ok(diesel::insert_into(pending_deletions::table)
+        .values(rows)
+        .returning(DELETION_COLUMNS)
+        .get_results(c)
+        .await?)
 }
 
-pub(crate) fn set_tags(c: &mut Conn, cmd: SetTags) -> Work<'_, FileRecord> {
-    Box::pin(async move {
-        let state = lock_file(c, FileKey::Id(cmd.file_id))
-            .await?
-            .ok_or_else(file_not_found)?;
-        check_set_tags(&state.file, &cmd.actor)?;
-        queries::set_tags(
-            DbId(cmd.file_id.as_uuid()),
-            DbDoc(tags_json(&cmd.tags)),
-            DbAt(state.now),
-        )
-        .execute(c)
-        .await?;
-        audit(
-            c,
-            state.now,
-            cmd.audit,
-            Some(cmd.file_id),
-            Some(state.file.version),
-        )
-        .await?;
-        reread(c, cmd.file_id).await
-    })
-}
-
-pub(crate) fn set_archived(c: &mut Conn, cmd: SetArchived) -> Work<'_, FileRecord> {
-    Box::pin(async move {
-        let state = lock_file(c, FileKey::Id(cmd.file_id))
-            .await?
-            .ok_or_else(file_not_found)?;
-        let file = &state.file;
-        check_set_archived(file, &cmd)?;
-        let status = if cmd.archived {
-            FileStatus::Archived
-        } else {
-            let latest: String =
-                queries::version_status(DbId(cmd.file_id.as_uuid()), sql_number(file.version)?)
-                    .get_result(c)
-                    .await?;
-            let latest = VersionStatus::from_stored(&latest)
-                .ok_or_else(|| TxError::Repo(crate::error::corrupt("version status")))?;
-            file_status_following(latest)
-        };
-        queries::set_status(
-            DbId(cmd.file_id.as_uuid()),
-            status.as_str(),
-            DbAt(state.now),
-        )
-        .execute(c)
-        .await?;
-        audit(
-            c,
-            state.now,
-            cmd.audit,
-            Some(cmd.file_id),
-            Some(file.version),
-        )
-        .await?;
-        reread(c, cmd.file_id).await
-    })
-}
-
-fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError> {
-    Ok(rows
-        .into_iter()
-        .map(DeletionRow::into_deletion)
-        .collect::<Result<_, _>>()?)
-}
-
-/// Queues the deletion of `keys` in `bucket` at `now`, in one statement.
-async fn queue(
-    c: &mut Conn,
-    bucket: &str,
-    keys: &[String],
-    not_before: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<Vec<PendingDeletion>, TxError> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<NewDeletion<'_>> = keys
-        .iter()
-        .map(|k| NewDeletion::of(bucket, k, not_before, now))
-        .collect();
-    let rows: Vec<DeletionRow> =
-        diesel::insert_into(storage_diesel_common::schema::pending_deletions::table)
-            .values(&rows)
-            .returning(storage_diesel_common::rows::DELETION_COLUMNS)
-            .get_results(c)
-            .await?;
-    deletions(rows)
-}
-
-pub(crate) fn delete_file(c: &mut Conn, cmd: DeleteFile) -> Work<'_, Vec<PendingDeletion>> {
-    Box::pin(async move {
-        let state = lock_file(c, FileKey::Id(cmd.file_id))
-            .await?
-            .ok_or_else(file_not_found)?;
-        let file = &state.file;
-        check_not_locked_by_other(file, &cmd.actor)?;
-        let keys: Vec<String> = queries::delete_versions(DbId(cmd.file_id.as_uuid()))
-            .get_results(c)
-            .await?;
-        // `locks` goes with the file (ON DELETE CASCADE).
-        queries::delete_file(DbId(cmd.file_id.as_uuid()))
-            .execute(c)
-            .await?;
-        let queued = queue(c, file.bucket().as_str(), &keys, None, state.now).await?;
-        audit(
-            c,
-            state.now,
-            cmd.audit,
-            Some(cmd.file_id),
-            Some(file.version),
-        )
-        .await?;
-        Ok(queued)
-    })
+/// The file with this id, with its live lock (the read).
+async fn find_file_by_id(c: &mut Conn, id: FileId) -> Result<Option<FileRecord>, TxError> {
+    super::reads::find_file_by_id(c, id).await
 }
 
 /// Holds a transaction-scoped advisory lock on `(class, key)` until the transaction ends: the
-/// units of work that decide on the same key (a user's open uploads, one kind of refusal) run
-/// one after the other. Two keys whose hashes collide only wait for each other.
-async fn serialise_on(c: &mut Conn, class: i32, key: &str) -> Result<(), TxError> {
+/// units of work that decide on the same key (a user's open uploads) run one after the other.
+/// Two keys whose hashes collide only wait for each other.
+async fn serialise_on(c: &mut Conn, on: Serial, key: &str) -> Result<(), TxError> {
+    let class = match on {
+        Serial::OpenUploads => OPEN_UPLOADS_LOCK,
+    };
     // raw SQL: PostgreSQL's own advisory lock (the dialect decides how to serialise on a key).
     diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
         .bind::<Integer, _>(class)
@@ -534,98 +121,20 @@ async fn serialise_on(c: &mut Conn, class: i32, key: &str) -> Result<(), TxError
 /// Advisory-lock classes (the first key of `pg_advisory_xact_lock(int, int)`; arbitrary
 /// constants private to this schema).
 const OPEN_UPLOADS_LOCK: i32 = 0x5354_0001;
-const REFUSALS_LOCK: i32 = 0x5354_0002;
 
-pub(crate) fn record_refusal(
-    c: &mut Conn,
-    (event, window): (AuditEvent, std::time::Duration),
-) -> Work<'_, ()> {
-    Box::pin(async move {
-        let (bucket, path) = (event.path.bucket().as_str(), event.path.as_str());
-        let (actor, action) = (event.actor.as_str(), event.action.as_str());
-        let key = format!("{actor}\n{action}\n{bucket}\n{path}");
-        serialise_on(c, REFUSALS_LOCK, &key).await?;
-        let now = store_now(c).await?;
-        let newest: Option<AuditRow> = queries::newest_refusal(bucket, path, actor, action)
-            .get_result(c)
-            .await
-            .optional()?;
-        if let Some(row) = newest {
-            let earlier = row.into_event()?;
-            if let Some(at) = repeated_refusal(&earlier, &event, window, now) {
-                queries::count_repeat(DbId(earlier.id.as_uuid()), DbAt(at))
-                    .execute(c)
-                    .await?;
-                return Ok(());
-            }
-        }
-        let event = AuditEvent { at: now, ..event };
-        queries::insert_audit(&NewAudit::of(&event)?)
-            .execute(c)
-            .await?;
-        Ok(())
-    })
-}
-
-// ---- reservations ------------------------------------------------------------------------
-
-pub(crate) fn create_reservation(
-    c: &mut Conn,
-    (r, max_open): (UploadReservation, Option<u32>),
-) -> Work<'_, ()> {
-    Box::pin(async move {
-        if let Some(limit) = max_open {
-            serialise_on(c, OPEN_UPLOADS_LOCK, r.created_by.as_str()).await?;
-            let now = store_now(c).await?;
-            let open: i64 = queries::open_uploads_of(r.created_by.as_str(), DbAt(now))
-                .get_result(c)
-                .await?;
-            check_open_uploads(u64::try_from(open).unwrap_or(0), limit)?;
-        }
-        queries::insert_reservation(&NewReservation::of(&r)?)
-            .execute(c)
-            .await?;
-        Ok(())
-    })
-}
-
-pub(crate) fn extend_reservation(
-    c: &mut Conn,
-    (id, expires_at): (UploadId, DateTime<Utc>),
-) -> Work<'_, ()> {
-    Box::pin(async move {
-        let now = store_now(c).await?;
-        let n = queries::extend_reservation(DbId(id.as_uuid()), DbAt(expires_at), DbAt(now))
-            .execute(c)
-            .await?;
-        if n == 0 {
-            return Err(TxError::Repo(RepoError::UploadNotFound));
-        }
-        Ok(())
-    })
-}
-
-pub(crate) fn abandon_reservation(c: &mut Conn, id: UploadId) -> Work<'_, Option<PendingDeletion>> {
-    Box::pin(async move {
-        let gone: Option<(String, String)> = queries::abandon_reservation(DbId(id.as_uuid()))
-            .get_result(c)
-            .await
-            .optional()?;
-        let Some((bucket, key)) = gone else {
-            return Ok(None);
-        };
-        let now = store_now(c).await?;
-        Ok(queue(c, &bucket, &[key], None, now)
-            .await?
-            .into_iter()
-            .next())
-    })
+/// Records a refusal or counts it (`record_refusal!`), on the partial index of the refusals.
+async fn upsert_refusal(c: &mut Conn, row: &NewAudit<'_>) -> Result<(), TxError> {
+    storage_diesel_common::record_refusal!(row, where audit_events::refusal_window.is_not_null())
+        .execute(c)
+        .await?;
+    Ok(())
 }
 
 // ---- janitor -----------------------------------------------------------------------------
 
 pub(crate) fn expire_reservations(
     c: &mut Conn,
+    _: Clock,
     (keep_completed, limit): (std::time::Duration, u32),
 ) -> Work<'_, u64> {
     Box::pin(async move {
@@ -662,6 +171,7 @@ pub(crate) fn expire_reservations(
 
 pub(crate) fn claim_deletions(
     c: &mut Conn,
+    _: Clock,
     (lease, limit): (std::time::Duration, u32),
 ) -> Work<'_, Vec<PendingDeletion>> {
     Box::pin(async move {
@@ -680,38 +190,6 @@ pub(crate) fn claim_deletions(
         .bind::<Double, _>(seconds(lease))
         .load(c)
         .await?;
-        deletions(rows)
-    })
-}
-
-pub(crate) fn forget_deletion(c: &mut Conn, id: DeletionId) -> Work<'_, ()> {
-    Box::pin(async move {
-        queries::forget_deletion(DbId(id.as_uuid()))
-            .execute(c)
-            .await?;
-        Ok(())
-    })
-}
-
-pub(crate) fn queue_deletions(
-    c: &mut Conn,
-    (objects, not_before): (Vec<(BucketKind, ObjectKey)>, Option<DateTime<Utc>>),
-) -> Work<'_, Vec<PendingDeletion>> {
-    Box::pin(async move {
-        if objects.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = store_now(c).await?;
-        let rows: Vec<NewDeletion<'_>> = objects
-            .iter()
-            .map(|(b, k)| NewDeletion::of(b.as_str(), k.as_str(), not_before, now))
-            .collect();
-        let rows: Vec<DeletionRow> =
-            diesel::insert_into(storage_diesel_common::schema::pending_deletions::table)
-                .values(&rows)
-                .returning(storage_diesel_common::rows::DELETION_COLUMNS)
-                .get_results(c)
-                .await?;
         deletions(rows)
     })
 }

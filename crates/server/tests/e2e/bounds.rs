@@ -171,8 +171,10 @@ async fn an_intruders_thousand_refusals_add_a_bounded_number_of_audit_rows() {
         }
     }
 
+    // One row per fixed window of 600 s: two if the burst straddles a window's end.
     let denied = "SELECT 1 FROM audit_events WHERE outcome = 'denied' AND actor = 'mallory'";
-    assert_eq!(count(&app, denied).await, 1, "one row for 1,000 refusals");
+    let rows = count(&app, denied).await;
+    assert!((1..=2).contains(&rows), "{rows} rows for 1,000 refusals");
     let events = app.user("alice").audit(path).await.ok();
     let refusals: Vec<&Value> = events["events"]
         .as_array()
@@ -180,12 +182,20 @@ async fn an_intruders_thousand_refusals_add_a_bounded_number_of_audit_rows() {
         .iter()
         .filter(|e| e["outcome"] == "denied")
         .collect();
-    assert_eq!(refusals.len(), 1);
-    let refusal = refusals[0];
-    assert_eq!(refusal["actor"], "mallory");
-    assert_eq!(refusal["action"], "delete");
-    assert_eq!(refusal["repeat_count"], 1000, "{refusal}");
-    assert!(refusal["last_repeat_at"].is_string(), "{refusal}");
+    assert_eq!(i64::try_from(refusals.len()).ok(), Some(rows));
+    let counted: u64 = refusals
+        .iter()
+        .map(|e| e["repeat_count"].as_u64().expect("repeat_count"))
+        .sum();
+    assert_eq!(counted, 1000, "every refusal counted");
+    for refusal in &refusals {
+        assert_eq!(refusal["actor"], "mallory");
+        assert_eq!(refusal["action"], "delete");
+    }
+    assert!(
+        refusals.iter().any(|e| e["last_repeat_at"].is_string()),
+        "{refusals:?}"
+    );
     // Her own upload's event is one event, counted once.
     assert!(
         events["events"]
@@ -199,5 +209,5 @@ async fn an_intruders_thousand_refusals_add_a_bounded_number_of_audit_rows() {
         .set_tags(path, json!({"k": "v"}))
         .await
         .err(StatusCode::FORBIDDEN, ErrorCode::AccessDenied);
-    assert_eq!(count(&app, denied).await, 2);
+    assert_eq!(count(&app, denied).await, rows + 1);
 }

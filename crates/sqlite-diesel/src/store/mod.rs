@@ -8,16 +8,18 @@
 
 mod listing;
 mod reads;
-mod reviews;
 mod writes;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool::managed::Pool;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
+use futures::executor::block_on;
 use storage_diesel_common::error::{TxError, map_pool, task_failed};
 use storage_domain::model::{
     AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
@@ -36,9 +38,17 @@ use crate::migrate::{MigrationError, migrate_blocking};
 
 pub(crate) type Conn = SqliteConnection;
 
-/// A unit of work or a read: runs on the connection inside its transaction, at the store's
+/// A read (or the health check): runs on the connection inside its transaction, at the store's
 /// time `now` (read once when the transaction starts).
-pub(crate) type Work<D, T> = fn(&mut Conn, DateTime<Utc>, D) -> Result<T, TxError>;
+pub(crate) type Step<D, T> = fn(&mut Conn, DateTime<Utc>, D) -> Result<T, TxError>;
+
+/// The future of a unit of work (`storage_diesel_common::units!`), borrowing the connection:
+/// every statement in it runs when it is called, so it is driven to its end at once
+/// (`futures::executor::block_on`) on the blocking thread of its transaction.
+pub(crate) type Work<'c, T> = Pin<Box<dyn Future<Output = Result<T, TxError>> + 'c>>;
+
+/// A unit of work: `work(conn, now, data)`.
+type Unit<D, T> = for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>;
 
 /// Messages SQLite gives for conditions worth retrying (`SQLITE_BUSY` after `busy_timeout`,
 /// `SQLITE_LOCKED`) or for a file it cannot reach.
@@ -154,7 +164,7 @@ impl SqliteMetadataStore {
     /// Runs `work(conn, now, data)` in one transaction on a blocking thread: a write takes
     /// SQLite's write lock at `BEGIN IMMEDIATE`, so check-then-write decisions are serialised by
     /// the database; a read is a deferred transaction, one WAL snapshot.
-    async fn run<D, T>(&self, role: Role, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    async fn run<D, T>(&self, role: Role, data: D, work: Step<D, T>) -> Result<T, RepoError>
     where
         D: Send + 'static,
         T: Send + 'static,
@@ -178,7 +188,7 @@ impl SqliteMetadataStore {
         task.await.map_err(|e| task_failed(&e))?.map_err(repo)
     }
 
-    async fn read<D, T>(&self, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    async fn read<D, T>(&self, data: D, work: Step<D, T>) -> Result<T, RepoError>
     where
         D: Send + 'static,
         T: Send + 'static,
@@ -186,12 +196,17 @@ impl SqliteMetadataStore {
         self.run(Role::Read, data, work).await
     }
 
-    async fn write<D, T>(&self, data: D, work: Work<D, T>) -> Result<T, RepoError>
+    /// Runs the unit of work `work(conn, now, data)` in a `BEGIN IMMEDIATE` transaction, on
+    /// the blocking thread that owns the writer connection.
+    async fn write<D, T>(&self, data: D, work: Unit<D, T>) -> Result<T, RepoError>
     where
         D: Send + 'static,
         T: Send + 'static,
     {
-        self.run(Role::Write, data, work).await
+        self.run(Role::Write, (work, data), |c, now, (work, data)| {
+            block_on(work(c, now, data))
+        })
+        .await
     }
 }
 
@@ -203,19 +218,21 @@ impl MetadataStore for SqliteMetadataStore {
     }
 
     async fn find_file(&self, path: &FilePath) -> Result<Option<FileRecord>, RepoError> {
-        self.read(path.clone(), |c, _, p| reads::find_file(c, &p))
+        self.read(path.clone(), |c, _, p| block_on(reads::find_file(c, &p)))
             .await
     }
 
     async fn find_file_by_id(&self, id: FileId) -> Result<Option<FileRecord>, RepoError> {
-        self.read(id, |c, _, id| reads::file_by_id(c, id)).await
+        self.read(id, |c, _, id| block_on(reads::find_file_by_id(c, id)))
+            .await
     }
 
     async fn find_version(
         &self,
         id: VersionId,
     ) -> Result<Option<(FileRecord, Version)>, RepoError> {
-        self.read(id, |c, _, id| reads::find_version(c, id)).await
+        self.read(id, |c, _, id| block_on(reads::find_version(c, id)))
+            .await
     }
 
     async fn find_file_version(
@@ -224,7 +241,7 @@ impl MetadataStore for SqliteMetadataStore {
         selector: VersionSelector,
     ) -> Result<Option<(FileRecord, Option<Version>)>, RepoError> {
         self.read((path.clone(), selector), |c, _, (p, s)| {
-            reads::find_file_version(c, &p, s)
+            block_on(reads::find_file_version(c, &p, s))
         })
         .await
     }
@@ -236,7 +253,7 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<Version>, RepoError> {
         self.read((file_id, before, limit), |c, _, (f, b, l)| {
-            reads::list_versions(c, f, b, l)
+            block_on(reads::list_versions(c, f, b, l))
         })
         .await
     }
@@ -258,7 +275,7 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<LockedFile>, RepoError> {
         self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
-            reads::list_locks(c, &d, a, l)
+            block_on(reads::list_locks(c, &d, a, l))
         })
         .await
     }
@@ -270,7 +287,7 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<PendingReview>, RepoError> {
         self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
-            reviews::list_pending_reviews(c, &d, a, l)
+            block_on(reads::list_pending_reviews(c, &d, a, l))
         })
         .await
     }
@@ -282,13 +299,13 @@ impl MetadataStore for SqliteMetadataStore {
         limit: u32,
     ) -> Result<Vec<AuditEvent>, RepoError> {
         self.read((scope.clone(), before, limit), |c, _, (s, b, l)| {
-            reads::list_audit(c, &s, b, l)
+            block_on(reads::list_audit(c, &s, b, l))
         })
         .await
     }
 
     async fn find_reservation(&self, id: UploadId) -> Result<Option<UploadReservation>, RepoError> {
-        self.read(id, |c, _, id| reads::find_reservation(c, id))
+        self.read(id, |c, _, id| block_on(reads::find_reservation(c, id)))
             .await
     }
 

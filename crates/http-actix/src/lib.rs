@@ -30,7 +30,9 @@ pub use error::{ApiError, status_of};
 pub use health::{ComponentHealth, HealthCheck, HealthReport, Readiness};
 pub use openapi::{ApiDoc, openapi_json, openapi_yaml};
 pub use request_id::{REQUEST_ID_HEADER, RequestId};
-pub use server::{ServerConfig, build_metrics_server, build_server, serve};
+pub use server::{
+    ServerConfig, build_metrics_server, build_server, build_server_per_worker, serve,
+};
 pub use signed::{
     SIGNED_BLOB_PREFIX, SignatureRefused, SignedBlobEndpoint, SignedBlobGrant, SignedBlobRequest,
     SignedBlobs,
@@ -158,6 +160,22 @@ impl AppState {
         let mut inner = Arc::unwrap_or_clone(self.inner);
         inner.telemetry = Some(telemetry);
         inner.serve_metrics = serve_metrics;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// This state over another service (the same configuration, telemetry and readiness), the
+    /// signed blob routes' upload checks included: for a state per HTTP worker (see
+    /// [`build_server_per_worker`]).
+    #[must_use]
+    pub fn with_service(self, service: StorageService) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.signed_blobs = inner
+            .signed_blobs
+            .take()
+            .map(|blobs| blobs.checking_uploads(service.clone()));
+        inner.service = service;
         Self {
             inner: Arc::new(inner),
         }

@@ -49,8 +49,23 @@ pub fn build_server(
     config: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<Server> {
+    build_server_per_worker(listener, move || state.clone(), config, shutdown)
+}
+
+/// [`build_server`] with a state of its own per worker thread: `make_state` runs once on each
+/// worker as it starts (so what it opens lazily, a database pool's connections, is opened and
+/// driven on the thread that uses it).
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn build_server_per_worker(
+    listener: TcpListener,
+    make_state: impl Fn() -> AppState + Send + Clone + 'static,
+    config: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<Server> {
     let mut server = HttpServer::new(move || {
-        let state = state.clone();
+        let state = make_state();
         App::new().configure(move |cfg| configure(cfg, state))
     })
     .tcp_nodelay(true)

@@ -21,6 +21,7 @@ pub mod names;
 mod projects;
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc, RwLock,
         atomic::{AtomicI64, Ordering},
@@ -84,6 +85,19 @@ struct Inner {
     errors: Vec<Counter>,
     draining: Gauge,
     janitor: JanitorHandles,
+    /// The handles of `storage_http_requests_total` and `storage_http_request_duration_seconds`
+    /// by route template, then method and status: found again without building their labels
+    /// (six allocations and two lookups in the recorder's registry per request otherwise).
+    /// Bounded as the labels are: route templates, methods, statuses.
+    http: RwLock<HashMap<Box<str>, Vec<HttpHandles>>>,
+}
+
+/// One method and status of a route, and its two handles.
+struct HttpHandles {
+    method: &'static str,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
 }
 
 struct JanitorHandles {
@@ -212,6 +226,7 @@ impl Metrics {
             errors,
             draining,
             janitor,
+            http: RwLock::new(HashMap::new()),
             pools: RwLock::new(Vec::new()),
             handle,
             recorder,
@@ -281,16 +296,44 @@ impl Metrics {
         error: Option<ErrorCode>,
         elapsed: Duration,
     ) {
+        let method = method_label(method);
+        let record = |h: &HttpHandles| {
+            h.requests.increment(1);
+            h.duration.record(elapsed.as_secs_f64());
+        };
+        let known = |routes: &HashMap<Box<str>, Vec<HttpHandles>>| {
+            routes
+                .get(route)
+                .and_then(|all| {
+                    all.iter()
+                        .find(|h| h.method == method && h.status == status)
+                })
+                .map(record)
+                .is_some()
+        };
+        if self.inner.http.read().is_ok_and(|routes| known(&routes)) {
+            return;
+        }
         let labels = || {
             vec![
-                Label::new("method", method_label(method)),
+                Label::new("method", method),
                 Label::new("route", route.to_owned()),
                 Label::new("status", status_label(status)),
             ]
         };
-        self.counter(names::HTTP_REQUESTS, labels()).increment(1);
-        self.histogram(names::HTTP_REQUEST_DURATION, labels())
-            .record(elapsed.as_secs_f64());
+        let handles = HttpHandles {
+            method,
+            status,
+            requests: self.counter(names::HTTP_REQUESTS, labels()),
+            duration: self.histogram(names::HTTP_REQUEST_DURATION, labels()),
+        };
+        record(&handles);
+        if let Ok(mut routes) = self.inner.http.write() {
+            let all = routes.entry(route.into()).or_default();
+            if !all.iter().any(|h| h.method == method && h.status == status) {
+                all.push(handles);
+            }
+        }
         if let Some(code) = error
             && let Some(counter) = ErrorCode::ALL
                 .iter()

@@ -166,6 +166,35 @@ fn http_requests_are_counted_by_method_route_status_and_code() {
     );
 }
 
+#[test]
+fn each_method_and_status_of_a_route_is_counted_apart() {
+    let metrics = Metrics::new();
+    let calls = [
+        ("GET", 200, 3),
+        ("GET", 404, 2),
+        ("PATCH", 200, 1),
+        ("GET", 200, 1),
+    ];
+    for (method, status, times) in calls {
+        for _ in 0..times {
+            metrics.record_http(method, "/metadata", status, None, Duration::ZERO);
+        }
+    }
+    metrics.record_http("GET", "/list", 200, None, Duration::ZERO);
+    let scrape = parse(&metrics.render());
+    let count = |method: &str, route: &str, status: &str| {
+        let labels = [("method", method), ("route", route), ("status", status)];
+        (
+            value(&scrape, names::HTTP_REQUESTS, &labels),
+            value(&scrape, names::HTTP_REQUEST_DURATION, &labels),
+        )
+    };
+    assert_eq!(count("GET", "/metadata", "200"), (Some(4.0), Some(4.0)));
+    assert_eq!(count("GET", "/metadata", "404"), (Some(2.0), Some(2.0)));
+    assert_eq!(count("PATCH", "/metadata", "200"), (Some(1.0), Some(1.0)));
+    assert_eq!(count("GET", "/list", "200"), (Some(1.0), Some(1.0)));
+}
+
 fn path() -> storage_domain::model::FilePath {
     storage_domain::model::FilePath::parse_request("users", "/users/alice/a.txt").unwrap()
 }

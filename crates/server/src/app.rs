@@ -155,6 +155,8 @@ pub struct Adapters {
     pub upload_urls: Option<Arc<dyn ServiceUploadUrls>>,
     /// The database's connection pools, by name, for the metrics.
     pub pools: Vec<(&'static str, PoolProbe)>,
+    /// On PostgreSQL, the pools of the HTTP workers, one each (see [`WorkerPools`]).
+    pub worker_pools: Option<WorkerPools>,
 }
 
 impl std::fmt::Debug for Adapters {
@@ -217,20 +219,39 @@ impl Adapters {
                 ))
             })?;
         }
-        let (metadata, pools): (Arc<dyn MetadataStore>, _) = match &config.database {
+        let (metadata, pools, worker_pools): (Arc<dyn MetadataStore>, _, _) = match &config.database
+        {
             Some(db) => {
+                let shares = pool_shares(db.pool_max_size, http_workers(config));
+                let mut shared = pg_config(db);
+                let worker_pools = shares.map(|(main, each)| {
+                    shared.max_size = main;
+                    let mut per_worker = shared.clone();
+                    per_worker.max_size = each;
+                    WorkerPools::new(per_worker)
+                });
                 let pg = Arc::new(
-                    PgMetadataStore::new(&pg_config(db))
+                    PgMetadataStore::new(&shared)
                         .map_err(|e| StartError::Database(e.to_string()))?,
                 );
                 let probe = Arc::clone(&pg);
+                let workers = worker_pools.clone();
                 let pools: Vec<(&'static str, PoolProbe)> = vec![(
                     "postgres",
-                    Arc::new(move || observability::figures(probe.pool_status())),
+                    Arc::new(move || {
+                        let mut all = observability::figures(probe.pool_status());
+                        if let Some(workers) = &workers {
+                            workers.add_figures(&mut all);
+                        }
+                        all
+                    }),
                 )];
-                (pg, pools)
+                (pg as Arc<dyn MetadataStore>, pools, worker_pools)
             }
-            None => embedded_metadata(config).await?,
+            None => {
+                let (store, pools) = embedded_metadata(config).await?;
+                (store, pools, None)
+            }
         };
         let BlobAdapters {
             blobs,
@@ -269,9 +290,82 @@ impl Adapters {
             signed_blobs: Some(signed_blobs),
             upload_urls,
             pools,
+            worker_pools,
         })
     }
 }
+
+/// The HTTP workers' PostgreSQL pools: one per worker thread, opened by the worker as it starts.
+///
+/// A pooled connection is driven by a task on the runtime where it was opened (tokio-postgres's
+/// connection future). With one pool for the whole service, a query from one HTTP worker went
+/// through a connection opened on another thread, often the main runtime's (the janitor's
+/// first pass): each statement crossed threads twice (a wake-up through the kernel, a context
+/// switch each way). A pool per worker keeps each connection on the thread that uses it. The
+/// janitor, `/health` and start-up keep the shared pool.
+#[derive(Debug, Clone)]
+pub struct WorkerPools {
+    config: PgConfig,
+    opened: Arc<std::sync::Mutex<Vec<PgMetadataStore>>>,
+}
+
+impl WorkerPools {
+    fn new(config: PgConfig) -> Self {
+        Self {
+            config,
+            opened: Arc::default(),
+        }
+    }
+
+    /// A pool for the calling worker (no connection is opened yet).
+    ///
+    /// # Errors
+    /// When the pool settings are refused.
+    pub fn open(&self) -> Result<Arc<dyn MetadataStore>, StartError> {
+        let store =
+            PgMetadataStore::new(&self.config).map_err(|e| StartError::Database(e.to_string()))?;
+        self.opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(store.clone());
+        Ok(Arc::new(store))
+    }
+
+    /// Adds the workers' pools' figures to `all`.
+    fn add_figures(&self, all: &mut storage_metrics::PoolFigures) {
+        let opened = self
+            .opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for pool in opened.iter() {
+            let f = observability::figures(pool.pool_status());
+            all.max_size += f.max_size;
+            all.size += f.size;
+            all.idle += f.idle;
+            all.waiting += f.waiting;
+        }
+    }
+}
+
+/// The HTTP worker threads the server runs: `HTTP_WORKERS`, else one per core (as actix).
+pub fn http_workers(config: &Config) -> usize {
+    config.http.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    })
+}
+
+/// How `DB_POOL_MAX_SIZE` connections are shared between the shared pool (the janitor,
+/// `/health`) and each of `workers` worker pools: `(shared, each)`, the shared pool getting
+/// at least [`SHARED_POOL_MIN`] and what the even split leaves over, so that the pools
+/// together never open more than `max_size`. `None` (one pool for everything) when a worker's
+/// share would be below two connections.
+pub fn pool_shares(max_size: usize, workers: usize) -> Option<(usize, usize)> {
+    let each = max_size.checked_sub(SHARED_POOL_MIN)? / workers.max(1);
+    (each >= 2).then(|| (max_size - each * workers.max(1), each))
+}
+
+/// The shared pool's fewest connections: the janitor's and a health check's.
+const SHARED_POOL_MIN: usize = 2;
 
 /// The blob store and the service's own signed URLs over it.
 struct BlobAdapters {
@@ -538,14 +632,37 @@ impl Application {
             shutdown_timeout: config.ops.shutdown_grace,
             keep_alive: config.http.keep_alive,
             client_request_timeout: config.http.header_timeout,
-            workers: config.http.workers,
+            workers: Some(http_workers(&config)),
             ..ServerConfig::default()
+        };
+        let worker_pools = adapters.worker_pools.clone();
+        let metered = observability.metrics().cloned();
+        let make_state = move || {
+            let Some(pools) = &worker_pools else {
+                return state.clone();
+            };
+            match pools.open() {
+                Ok(store) => {
+                    let store = observability::meter_metadata(metered.as_ref(), store);
+                    let service = state.service().with_metadata(store);
+                    state.clone().with_service(service)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "this HTTP worker uses the shared database pool");
+                    state.clone()
+                }
+            }
         };
         warn_about_limits(&config);
         warn_about_service_urls(&config, &public_base_url);
         let shutdown = observability.drain_after(shutdown, config.ops.readiness_delay);
-        let server = storage_http_actix::build_server(listener, state, &server_config, shutdown)
-            .map_err(bind_error)?;
+        let server = storage_http_actix::build_server_per_worker(
+            listener,
+            make_state,
+            &server_config,
+            shutdown,
+        )
+        .map_err(bind_error)?;
         let janitor = tokio::spawn(janitor_loop(
             service,
             config.janitor_interval,
@@ -670,6 +787,33 @@ async fn janitor_loop(
             Ok(report) if report == Default::default() => {}
             Ok(report) => tracing::info!(?report, "janitor pass"),
             Err(e) => tracing::warn!(error = %e, cause = e.internal_cause(), "janitor pass failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pool_shares;
+
+    #[test]
+    fn pool_shares_never_exceed_the_setting() {
+        // (DB_POOL_MAX_SIZE, workers) -> (shared pool, each worker's pool)
+        assert_eq!(pool_shares(16, 2), Some((2, 7)));
+        assert_eq!(pool_shares(7, 2), Some((3, 2)));
+        assert_eq!(pool_shares(16, 1), Some((2, 14)));
+        assert_eq!(pool_shares(16, 0), Some((2, 14)));
+        assert_eq!(pool_shares(40, 6), Some((4, 6)));
+        // Too few for a worker's share of two: one pool, as before.
+        assert_eq!(pool_shares(5, 2), None);
+        assert_eq!(pool_shares(1, 1), None);
+        assert_eq!(pool_shares(16, 8), None);
+        for max in 0..64 {
+            for workers in 1..12 {
+                if let Some((shared, each)) = pool_shares(max, workers) {
+                    assert_eq!(shared + each * workers, max, "{max} over {workers} workers");
+                    assert!(shared >= 2 && each >= 2, "{max} over {workers} workers");
+                }
+            }
         }
     }
 }

@@ -5,7 +5,10 @@
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::dev::ServerHandle;
-use storage_domain::{model::BucketKind, ports::ByteStream};
+use storage_domain::{
+    model::BucketKind,
+    ports::{ByteStream, MetadataStore},
+};
 use storage_http_actix::{AppState, Readiness, ServedRequest, Telemetry, TransferDirection};
 use storage_metrics::{
     Direction, MeteredBlobs, MeteredMetadata, MeteredProjects, Metrics, PoolFigures,
@@ -27,6 +30,17 @@ pub fn figures(status: deadpool::Status) -> PoolFigures {
         size: status.size,
         idle: status.available,
         waiting: status.waiting,
+    }
+}
+
+/// `store` in its metered decorator, when there are metrics.
+pub fn meter_metadata(
+    metrics: Option<&Metrics>,
+    store: Arc<dyn MetadataStore>,
+) -> Arc<dyn MetadataStore> {
+    match metrics {
+        Some(metrics) => Arc::new(MeteredMetadata::new(store, metrics.clone())),
+        None => store,
     }
 }
 
@@ -142,12 +156,13 @@ impl Observability {
             metrics.watch_pool(name, Arc::clone(probe));
         }
         Adapters {
-            metadata: Arc::new(MeteredMetadata::new(adapters.metadata, metrics.clone())),
+            metadata: meter_metadata(Some(metrics), adapters.metadata),
             blobs: Arc::new(MeteredBlobs::new(adapters.blobs, metrics.clone())),
             projects: Arc::new(MeteredProjects::new(adapters.projects, metrics.clone())),
             signed_blobs: adapters.signed_blobs,
             upload_urls: adapters.upload_urls,
             pools: adapters.pools,
+            worker_pools: adapters.worker_pools,
         }
     }
 

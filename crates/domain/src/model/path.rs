@@ -108,7 +108,13 @@ struct Parsed {
 /// Checks every rule of spec §1 on `raw` and returns its NFC form split into parts.
 /// `trailing_slash` says whether the path names a directory.
 fn parse(bucket: BucketKind, raw: &str, directory: bool) -> Result<Parsed, PathError> {
-    let normalized: String = raw.nfc().collect();
+    // Most paths are NFC already (every ASCII one is): the quick check spares them the
+    // normalisation's decomposition and recomposition, a path being parsed on every request and
+    // again for every row read back from the store.
+    let normalized: String = match unicode_normalization::is_nfc_quick(raw.chars()) {
+        unicode_normalization::IsNormalized::Yes => raw.to_owned(),
+        _ => raw.nfc().collect(),
+    };
     if !normalized.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }

@@ -157,6 +157,20 @@ impl StorageService {
         &self.settings
     }
 
+    /// The same use cases over another metadata store, sharing everything else with this
+    /// service (settings, ports, and this instance's count of running transfers): the server
+    /// gives each HTTP worker thread a database pool of its own.
+    #[must_use]
+    pub fn with_metadata(&self, metadata: Arc<dyn MetadataStore>) -> Self {
+        let mut ports = self.ports.clone();
+        ports.metadata = metadata;
+        Self {
+            ports,
+            settings: self.settings.clone(),
+            transfers: Arc::clone(&self.transfers),
+        }
+    }
+
     /// Checks that the caller may do every need, before anything is read. A request from an
     /// untrusted origin is refused whatever the caller may do. A refused change (an operation
     /// that would be audited had it succeeded) is recorded in the audit trail with the outcome

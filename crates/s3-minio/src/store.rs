@@ -86,7 +86,7 @@ pub struct S3BlobStore {
     /// The memory every put shares for its parts (`UPLOAD_BUFFER_BYTES`).
     budget: PartBudget,
     /// Signs every presigned URL, with the day's signing key derived once.
-    signer: Signer,
+    signer: Arc<Signer>,
     /// Sends streamed reads and the parts of streamed puts: the bytes that flow.
     streams: ThreadClients,
     request_timeout: Duration,
@@ -255,11 +255,11 @@ impl S3BlobStore {
                     config.download_segment_bytes,
                 ),
             },
-            signer: Signer::new(
+            signer: Arc::new(Signer::new(
                 &config.access_key,
                 config.secret_key.clone(),
                 region.clone(),
-            ),
+            )),
         };
         Ok((store, credentials))
     }
@@ -390,7 +390,7 @@ impl S3BlobStore {
                 self.reads.layout,
                 self.reads.budget.clone(),
                 Some(permit),
-                self.segment_opener(client, url, etag_header, total_size),
+                self.segment_opener(client, target, key, etag_header, total_size),
             )),
             _ => head_body,
         };
@@ -414,21 +414,34 @@ impl S3BlobStore {
         send_get(client, url, range, if_match, self.connect_timeout).await
     }
 
-    /// The segment GETs of a read of the object at `url`, whose first answer had ETag `etag`
-    /// and size `total`: each asks `If-Match: <etag>` and must answer exactly its bytes.
+    /// The segment GETs of a read of `key`, whose first answer had ETag `etag` and size
+    /// `total`: each asks `If-Match: <etag>` and must answer exactly its bytes. Each is signed
+    /// when sent (a long download outlives a URL's lifetime).
     fn segment_opener(
         &self,
         client: reqwest::Client,
-        url: String,
+        target: &Target,
+        key: &str,
         etag: Option<HeaderValue>,
         total: u64,
     ) -> Opener {
         let connect_timeout = self.connect_timeout;
+        let signer = Arc::clone(&self.signer);
+        let bucket_url = target.url.clone();
+        let key = key.to_owned();
         Arc::new(move |first, last| {
             let client = client.clone();
-            let url = url.clone();
             let etag = etag.clone();
+            let url = signer.presign(&Presign {
+                method: "GET",
+                bucket_url: &bucket_url,
+                key: &key,
+                expiry_secs: READ_URL_TTL_SECS,
+                headers: &HeaderMap::new(),
+                queries: &[],
+            });
             Box::pin(async move {
+                let url = url.map_err(io::Error::other)?;
                 let response = send_get(
                     &client,
                     &url,

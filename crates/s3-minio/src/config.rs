@@ -25,6 +25,18 @@ pub const DEFAULT_COPY_PART_SIZE: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_UPLOAD_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
 /// Default longest wait of a put for its first part buffer.
 pub const DEFAULT_UPLOAD_BUFFER_WAIT: Duration = Duration::from_secs(10);
+/// Default size of one segment of a large read (`DOWNLOAD_SEGMENT_BYTES`).
+pub const DEFAULT_DOWNLOAD_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+/// The smallest segment size allowed (tests use it, to read small objects in several segments).
+pub const MIN_DOWNLOAD_SEGMENT_BYTES: u64 = 64 * 1024;
+/// The largest segment size allowed.
+pub const MAX_DOWNLOAD_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default number of segment GETs one read keeps in flight (`DOWNLOAD_PARALLEL_SEGMENTS`).
+pub const DEFAULT_DOWNLOAD_PARALLEL_SEGMENTS: usize = 2;
+/// The most segment GETs one read may keep in flight.
+pub const MAX_DOWNLOAD_PARALLEL_SEGMENTS: usize = 16;
+/// Default memory every read shares for its read-ahead segments (`DOWNLOAD_READ_AHEAD_BYTES`).
+pub const DEFAULT_DOWNLOAD_READ_AHEAD_BYTES: u64 = 64 * 1024 * 1024;
 /// The longest lifetime SigV4 allows a presigned URL (7 days).
 pub const SIGV4_MAX_TTL: Duration = Duration::from_secs(604_800);
 
@@ -97,6 +109,19 @@ pub struct S3Config {
     /// How long a put waits for its first buffer before it answers `Busy`, having read nothing
     /// (`UPLOAD_BUFFER_WAIT_SECONDS`).
     pub upload_buffer_wait: Duration,
+    /// Reads longer than this go as consecutive ranged GETs of this size
+    /// (`DOWNLOAD_SEGMENT_BYTES`), [`MIN_DOWNLOAD_SEGMENT_BYTES`] to
+    /// [`MAX_DOWNLOAD_SEGMENT_BYTES`].
+    pub download_segment_bytes: u64,
+    /// Segment GETs one read keeps in flight, the one streaming to the client included
+    /// (`DOWNLOAD_PARALLEL_SEGMENTS`, 1 to [`MAX_DOWNLOAD_PARALLEL_SEGMENTS`]; 1: one GET per
+    /// read, no read-ahead).
+    pub download_parallel_segments: usize,
+    /// The memory every read of this store shares for its read-ahead segments
+    /// (`DOWNLOAD_READ_AHEAD_BYTES`): `download_read_ahead_bytes / download_segment_bytes`
+    /// segments buffered at most, whatever the number of reads. A read that finds none free
+    /// goes with one GET at a time (it never waits for this memory).
+    pub download_read_ahead_bytes: u64,
 }
 
 impl S3Config {
@@ -130,6 +155,9 @@ impl S3Config {
             copy_part_size: DEFAULT_COPY_PART_SIZE,
             upload_buffer_bytes: DEFAULT_UPLOAD_BUFFER_BYTES,
             upload_buffer_wait: DEFAULT_UPLOAD_BUFFER_WAIT,
+            download_segment_bytes: DEFAULT_DOWNLOAD_SEGMENT_BYTES,
+            download_parallel_segments: DEFAULT_DOWNLOAD_PARALLEL_SEGMENTS,
+            download_read_ahead_bytes: DEFAULT_DOWNLOAD_READ_AHEAD_BYTES,
         }
     }
 
@@ -199,6 +227,25 @@ impl S3Config {
                 "the copy part size must be 5 MiB to 5 GiB",
             ));
         }
+        if !(MIN_DOWNLOAD_SEGMENT_BYTES..=MAX_DOWNLOAD_SEGMENT_BYTES)
+            .contains(&self.download_segment_bytes)
+        {
+            return Err(S3ConfigError::Download(
+                "the segment size (DOWNLOAD_SEGMENT_BYTES) must be 64 KiB to 1 GiB",
+            ));
+        }
+        if !(1..=MAX_DOWNLOAD_PARALLEL_SEGMENTS).contains(&self.download_parallel_segments) {
+            return Err(S3ConfigError::Download(
+                "the segments in flight (DOWNLOAD_PARALLEL_SEGMENTS) must be 1 to 16",
+            ));
+        }
+        if self.download_parallel_segments > 1
+            && self.download_read_ahead_bytes < self.download_segment_bytes
+        {
+            return Err(S3ConfigError::Download(
+                "the read-ahead memory (DOWNLOAD_READ_AHEAD_BYTES) must hold at least one segment (DOWNLOAD_SEGMENT_BYTES) when DOWNLOAD_PARALLEL_SEGMENTS > 1",
+            ));
+        }
         Ok(())
     }
 }
@@ -247,6 +294,8 @@ pub enum S3ConfigError {
     Copy(&'static str),
     #[error("the upload buffers (UPLOAD_BUFFER_BYTES) must hold at least one 5 MiB part")]
     UploadBuffers,
+    #[error("S3 download settings: {0}")]
+    Download(&'static str),
 }
 
 #[cfg(test)]
@@ -358,5 +407,29 @@ mod tests {
         assert!(c.validate().is_ok());
         c.upload_buffer_wait = Duration::ZERO;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn download_settings_are_checked() {
+        let mut c = config("h:1", false);
+        assert!(c.validate().is_ok());
+        c.download_segment_bytes = MIN_DOWNLOAD_SEGMENT_BYTES - 1;
+        assert!(matches!(c.validate(), Err(S3ConfigError::Download(_))));
+        c.download_segment_bytes = MIN_DOWNLOAD_SEGMENT_BYTES;
+        assert!(c.validate().is_ok());
+        c.download_segment_bytes = MAX_DOWNLOAD_SEGMENT_BYTES + 1;
+        assert!(matches!(c.validate(), Err(S3ConfigError::Download(_))));
+        c.download_segment_bytes = DEFAULT_DOWNLOAD_SEGMENT_BYTES;
+        c.download_parallel_segments = 0;
+        assert!(matches!(c.validate(), Err(S3ConfigError::Download(_))));
+        c.download_parallel_segments = MAX_DOWNLOAD_PARALLEL_SEGMENTS + 1;
+        assert!(matches!(c.validate(), Err(S3ConfigError::Download(_))));
+        c.download_parallel_segments = 2;
+        c.download_read_ahead_bytes = c.download_segment_bytes - 1;
+        assert!(matches!(c.validate(), Err(S3ConfigError::Download(_))));
+        // One GET per read needs no read-ahead memory.
+        c.download_parallel_segments = 1;
+        c.download_read_ahead_bytes = 0;
+        assert!(c.validate().is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! [`S3BlobStore`]: the [`BlobStore`] port over rust-s3.
 
-use std::{collections::HashMap, io, time::Duration};
+use std::{collections::HashMap, io, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -30,6 +30,7 @@ use crate::{
     copy::{PartCopy, multipart_copy},
     error::{map_s3, map_status, unquote_etag},
     put::{PartBudget, PartSender, abort_unfinished_uploads, put_stream},
+    segments::{Body, Layout, Opener, ReadAheadBudget, Segmented},
     sign::{Presign, Signer},
     stream::IdleTimeout,
 };
@@ -85,10 +86,12 @@ pub struct S3BlobStore {
     /// The memory every put shares for its parts (`UPLOAD_BUFFER_BYTES`).
     budget: PartBudget,
     /// Signs every presigned URL, with the day's signing key derived once.
-    signer: Signer,
+    signer: Arc<Signer>,
     /// Sends streamed reads and the parts of streamed puts: the bytes that flow.
     streams: ThreadClients,
     request_timeout: Duration,
+    /// How large reads are cut in segments (see `segments.rs`).
+    reads: Reads,
 }
 
 /// The HTTP clients of the requests whose bytes flow through the service (streamed reads, the
@@ -242,11 +245,21 @@ impl S3BlobStore {
             budget: PartBudget::new(config.upload_buffer_bytes, config.upload_buffer_wait),
             streams: ThreadClients::new(config.connect_timeout),
             request_timeout: config.request_timeout,
-            signer: Signer::new(
+            reads: Reads {
+                layout: Layout {
+                    segment: config.download_segment_bytes,
+                    parallel: config.download_parallel_segments,
+                },
+                budget: ReadAheadBudget::new(
+                    config.download_read_ahead_bytes,
+                    config.download_segment_bytes,
+                ),
+            },
+            signer: Arc::new(Signer::new(
                 &config.access_key,
                 config.secret_key.clone(),
                 region.clone(),
-            ),
+            )),
         };
         Ok((store, credentials))
     }
@@ -272,6 +285,10 @@ impl S3BlobStore {
     /// Sends a streamed GET of `range` (`(first, Some(last))` or `(first, None)`; `None`: the
     /// whole object) and maps the answer to a [`BlobRead`]. The request goes to a presigned URL
     /// (signed here, no request) with this thread's client (see [`ThreadClients`]).
+    ///
+    /// A read that may be longer than one segment, while read-ahead memory is free, asks for
+    /// its first segment only and reads the rest with segment GETs ([`Segmented`]); otherwise
+    /// one GET reads it all. The answer (size, range, ETag, errors) is the same either way.
     async fn stream_get(
         &self,
         target: &Target,
@@ -287,46 +304,71 @@ impl S3BlobStore {
             headers: &HeaderMap::new(),
             queries: &[],
         })?;
-        let mut request = self.streams.here()?.get(url);
-        if let Some((first, last)) = bytes {
-            let range = match last {
-                Some(last) => format!("bytes={first}-{last}"),
-                None => format!("bytes={first}-"),
+        let client = self.streams.here()?;
+        let segment = self.reads.layout.segment;
+        let longer_than_a_segment = match bytes {
+            Some((first, Some(last))) => last.saturating_sub(first) >= segment,
+            _ => true,
+        };
+        let mut permit = (self.reads.layout.parallel > 1 && longer_than_a_segment)
+            .then(|| self.reads.budget.try_take())
+            .flatten();
+        let response = loop {
+            let sent = match (&permit, bytes) {
+                (None, sent) => sent,
+                (Some(_), None) => Some((0, Some(segment - 1))),
+                (Some(_), Some((first, last))) => {
+                    let head_last = first.saturating_add(segment - 1);
+                    Some((first, Some(last.map_or(head_last, |l| l.min(head_last)))))
+                }
             };
-            request = request.header(http::header::RANGE, range);
-        }
-        let response = tokio::time::timeout(self.connect_timeout, request.send())
-            .await
-            .map_err(|_| {
-                BlobError::Unavailable(format!(
-                    "S3 sent no response headers within {:?}",
-                    self.connect_timeout
-                ))
-            })?
-            .map_err(crate::put::map_http)?;
+            let response = self.send_get(&client, &url, sent, None).await?;
+            // An empty object has no first segment to ask for: read it with one plain GET.
+            if response.status().as_u16() == 416 && bytes.is_none() && permit.is_some() {
+                permit = None;
+                continue;
+            }
+            break response;
+        };
         let status = response.status().as_u16();
         let headers = response.headers();
+        let etag_header = headers.get(ETAG).cloned();
         let etag = header_str(headers, &ETAG).map(unquote_etag);
-        let (total_size, range) = match status {
+        // The bytes this response carries, and the last byte of the read.
+        let (total_size, head, end) = match status {
             206 => {
                 let (first, last, total) = header_str(headers, &CONTENT_RANGE)
                     .and_then(parse_content_range)
                     .ok_or_else(|| {
                         BlobError::Other("S3 answered 206 without a valid Content-Range".into())
                     })?;
-                (total, Some((first, last)))
+                let end = match (&permit, bytes) {
+                    // One GET for the whole read: it is what S3 sent.
+                    (None, _) => last,
+                    (Some(_), Some((_, Some(asked_last)))) => asked_last.min(total - 1),
+                    (Some(_), _) => total - 1,
+                };
+                let asked_first = bytes.map_or(0, |(first, _)| first);
+                if first != asked_first || last > end {
+                    return Err(BlobError::Other(
+                        "S3 answered another byte range than asked".into(),
+                    ));
+                }
+                (total, (first, last), end)
             }
             200 => {
+                // The whole object (asked for, or the store ignored the range): one GET.
+                permit = None;
                 let total = header_str(headers, &CONTENT_LENGTH)
                     .and_then(|v| v.parse::<u64>().ok())
                     .ok_or_else(|| {
                         BlobError::Other("S3 answered without a Content-Length".into())
                     })?;
                 match asked {
-                    None => (total, None),
+                    None => (total, (0, total.saturating_sub(1)), total.saturating_sub(1)),
                     // A store that ignores the range must have sent the whole object.
                     Some(r) => match r.resolve(total) {
-                        Some((0, last)) if last + 1 == total => (total, Some((0, last))),
+                        Some((0, last)) if last + 1 == total => (total, (0, last), last),
                         Some(_) => {
                             return Err(BlobError::Other("S3 ignored the byte range".into()));
                         }
@@ -339,14 +381,139 @@ impl S3BlobStore {
                 return Err(map_status(other, &body));
             }
         };
-        let body = response.bytes_stream().map_err(io::Error::other);
+        let range = asked.map(|_| (head.0, end));
+        let head_body: Body = Box::pin(response.bytes_stream().map_err(io::Error::other));
+        let body: Body = match permit {
+            Some(permit) if head.1 < end => Box::pin(Segmented::new(
+                head_body,
+                (head.0, head.1, end),
+                self.reads.layout,
+                self.reads.budget.clone(),
+                Some(permit),
+                self.segment_opener(client, target, key, etag_header, total_size),
+            )),
+            _ => head_body,
+        };
         Ok(BlobRead {
             total_size,
             range,
             etag,
-            body: Box::pin(IdleTimeout::new(Box::pin(body), self.idle_timeout)),
+            body: Box::pin(IdleTimeout::new(body, self.idle_timeout)),
         })
     }
+
+    /// Sends a GET of `url` for the bytes `range` (see [`Self::stream_get`]), with `If-Match`
+    /// when given; the response headers come within the connect timeout.
+    async fn send_get(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        range: Option<(u64, Option<u64>)>,
+        if_match: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response, BlobError> {
+        send_get(client, url, range, if_match, self.connect_timeout).await
+    }
+
+    /// The segment GETs of a read of `key`, whose first answer had ETag `etag` and size
+    /// `total`: each asks `If-Match: <etag>` and must answer exactly its bytes. Each is signed
+    /// when sent (a long download outlives a URL's lifetime).
+    fn segment_opener(
+        &self,
+        client: reqwest::Client,
+        target: &Target,
+        key: &str,
+        etag: Option<HeaderValue>,
+        total: u64,
+    ) -> Opener {
+        let connect_timeout = self.connect_timeout;
+        let signer = Arc::clone(&self.signer);
+        let bucket_url = target.url.clone();
+        let key = key.to_owned();
+        Arc::new(move |first, last| {
+            let client = client.clone();
+            let etag = etag.clone();
+            let url = signer.presign(&Presign {
+                method: "GET",
+                bucket_url: &bucket_url,
+                key: &key,
+                expiry_secs: READ_URL_TTL_SECS,
+                headers: &HeaderMap::new(),
+                queries: &[],
+            });
+            Box::pin(async move {
+                let url = url.map_err(io::Error::other)?;
+                let response = send_get(
+                    &client,
+                    &url,
+                    Some((first, Some(last))),
+                    etag.as_ref(),
+                    connect_timeout,
+                )
+                .await
+                .map_err(io::Error::other)?;
+                let status = response.status().as_u16();
+                let range =
+                    header_str(response.headers(), &CONTENT_RANGE).and_then(parse_content_range);
+                let same_etag = match (&etag, response.headers().get(ETAG)) {
+                    (Some(asked), Some(got)) => asked == got,
+                    _ => true,
+                };
+                match status {
+                    206 if range == Some((first, last, total)) && same_etag => {
+                        let body: Body =
+                            Box::pin(response.bytes_stream().map_err(io::Error::other));
+                        Ok(body)
+                    }
+                    206 | 200 => Err(io::Error::other(format!(
+                        "S3 answered the segment at byte {first} with another range or object"
+                    ))),
+                    412 => Err(io::Error::other(format!(
+                        "the object changed during the read (S3 answered 412 to the segment at byte {first})"
+                    ))),
+                    other => Err(io::Error::other(format!(
+                        "S3 answered {other} to the segment at byte {first}"
+                    ))),
+                }
+            })
+        })
+    }
+}
+
+/// Sends a GET of `url` for the bytes `range`, with `If-Match` when given: the response once
+/// its headers came, within `connect_timeout`.
+async fn send_get(
+    client: &reqwest::Client,
+    url: &str,
+    range: Option<(u64, Option<u64>)>,
+    if_match: Option<&HeaderValue>,
+    connect_timeout: Duration,
+) -> Result<reqwest::Response, BlobError> {
+    let mut request = client.get(url);
+    if let Some((first, last)) = range {
+        let range = match last {
+            Some(last) => format!("bytes={first}-{last}"),
+            None => format!("bytes={first}-"),
+        };
+        request = request.header(http::header::RANGE, range);
+    }
+    if let Some(etag) = if_match {
+        request = request.header(http::header::IF_MATCH, etag.clone());
+    }
+    tokio::time::timeout(connect_timeout, request.send())
+        .await
+        .map_err(|_| {
+            BlobError::Unavailable(format!(
+                "S3 sent no response headers within {connect_timeout:?}"
+            ))
+        })?
+        .map_err(crate::put::map_http)
+}
+
+/// How large reads are cut, and the read-ahead memory every read of the store shares.
+#[derive(Debug)]
+struct Reads {
+    layout: Layout,
+    budget: ReadAheadBudget,
 }
 
 /// Lifetime of the presigned URL of a streamed read: it is used at once.

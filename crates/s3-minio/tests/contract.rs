@@ -7,15 +7,16 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures_util::StreamExt;
 use s3::{Bucket, Region, creds::Credentials};
 use storage_domain::{
     model::{BucketKind, ObjectKey},
-    ports::{BlobError, BlobStore},
+    ports::{BlobError, BlobStore, ByteRange},
 };
 use storage_s3_minio::S3BlobStore;
 use storage_test_support::{
     blob_contract::{self as contract, MIB8},
-    bytes_gen::{drain_sha256, pattern_sha256, pattern_stream},
+    bytes_gen::{collect, drain_sha256, pattern_range, pattern_sha256, pattern_stream},
     env::require,
     fault_proxy::{Fault, FaultProxy, Rule, Seen},
     s3::{garage_addr, s3_config_from_env, s3_store_from_env},
@@ -585,4 +586,255 @@ async fn a_part_that_keeps_failing_aborts_the_upload_and_keeps_nothing() {
         Err(BlobError::NotFound) => {}
         other => panic!("no object may be kept, got {other:?}"),
     }
+}
+
+// --- reads in segments ---------------------------------------------------------------------
+
+/// The smallest segment: reads of small objects go in several segments.
+const SEGMENT: u64 = storage_s3_minio::MIN_DOWNLOAD_SEGMENT_BYTES;
+
+/// The test Garage, read in segments of 64 KiB, three in flight, four of read-ahead memory.
+fn segmented_config() -> storage_s3_minio::S3Config {
+    let mut config = s3_config_from_env();
+    config.download_segment_bytes = SEGMENT;
+    config.download_parallel_segments = 3;
+    config.download_read_ahead_bytes = 4 * SEGMENT;
+    config
+}
+
+async fn segmented_store() -> Arc<S3BlobStore> {
+    Arc::new(S3BlobStore::connect(segmented_config()).await.unwrap())
+}
+
+/// Whole reads around the segment size, and over many segments, read back the bytes written.
+#[tokio::test]
+async fn reads_in_segments_round_trip() {
+    let store = segmented_store().await;
+    for size in [
+        0,
+        1,
+        SEGMENT - 1,
+        SEGMENT,
+        SEGMENT + 1,
+        3 * SEGMENT + 7,
+        2 * PART + 5,
+    ] {
+        contract::round_trip(&*store, size).await;
+    }
+    contract::ranged_reads(&*store).await;
+}
+
+/// Ranges across segment bounds: the same size, range and bytes as asked; the unsatisfiable
+/// ones are `RangeNotSatisfiable`.
+#[tokio::test]
+async fn ranged_reads_in_segments_cross_segment_bounds() {
+    let store = segmented_store().await;
+    let bucket = BucketKind::Companies;
+    let size = 10 * SEGMENT + 123;
+    let seed = 29;
+    let key = contract::unique_key("segment-ranges");
+    store
+        .put(
+            bucket,
+            &key,
+            "application/octet-stream",
+            pattern_stream(seed, size),
+        )
+        .await
+        .unwrap();
+    let cases = [
+        (ByteRange::From { first: 0 }, (0, size - 1)),
+        (
+            ByteRange::FromTo {
+                first: 1,
+                last: 3 * SEGMENT,
+            },
+            (1, 3 * SEGMENT),
+        ),
+        (
+            ByteRange::FromTo {
+                first: SEGMENT - 1,
+                last: SEGMENT,
+            },
+            (SEGMENT - 1, SEGMENT),
+        ),
+        (
+            ByteRange::From { first: SEGMENT + 5 },
+            (SEGMENT + 5, size - 1),
+        ),
+        (
+            ByteRange::Suffix {
+                len: 2 * SEGMENT + 1,
+            },
+            (size - 2 * SEGMENT - 1, size - 1),
+        ),
+        (
+            ByteRange::FromTo {
+                first: 5 * SEGMENT,
+                last: size + 1000,
+            },
+            (5 * SEGMENT, size - 1),
+        ),
+    ];
+    for (range, (first, last)) in cases {
+        let read = store
+            .get(bucket, &key, Some(range))
+            .await
+            .unwrap_or_else(|e| panic!("get {range:?}: {e}"));
+        assert_eq!(read.total_size, size, "{range:?}");
+        assert_eq!(read.range, Some((first, last)), "{range:?}");
+        let body = collect(read.body).await.unwrap();
+        assert!(
+            body == pattern_range(seed, first, last + 1),
+            "{range:?}: the bytes differ ({} read, {} expected)",
+            body.len(),
+            last + 1 - first
+        );
+    }
+    for range in [
+        ByteRange::From { first: size },
+        ByteRange::FromTo {
+            first: size,
+            last: size + 10,
+        },
+    ] {
+        match store.get(bucket, &key, Some(range)).await {
+            Err(BlobError::RangeNotSatisfiable) => {}
+            other => panic!("{range:?} must be RangeNotSatisfiable, got {other:?}"),
+        }
+    }
+    let read = store.get(bucket, &key, None).await.unwrap();
+    assert_eq!((read.total_size, read.range), (size, None));
+    assert_eq!(
+        drain_sha256(read.body).await.unwrap(),
+        (size, pattern_sha256(seed, size))
+    );
+    store.delete(bucket, &key).await.unwrap();
+}
+
+/// The reads are cut as configured: a 64 KiB first GET, then segment GETs of 64 KiB (the last
+/// short), each sent once.
+#[tokio::test]
+async fn a_read_goes_as_segment_gets() {
+    let proxy = FaultProxy::start(garage_addr()).await;
+    let mut config = segmented_config();
+    config.endpoint = proxy.endpoint();
+    let store = S3BlobStore::connect(config).await.unwrap();
+    let key = contract::unique_key("segment-gets");
+    let size = 4 * SEGMENT + 10;
+    store
+        .put(
+            BucketKind::Users,
+            &key,
+            "application/octet-stream",
+            pattern_stream(3, size),
+        )
+        .await
+        .unwrap();
+    let read = store.get(BucketKind::Users, &key, None).await.unwrap();
+    assert_eq!(
+        drain_sha256(read.body).await.unwrap(),
+        (size, pattern_sha256(3, size))
+    );
+    let mut ranges: Vec<String> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "GET")
+        .filter_map(|s| s.range)
+        .collect();
+    let mut expected: Vec<String> = (0..5)
+        .map(|k| {
+            let first = k * SEGMENT;
+            format!("bytes={first}-{}", (first + SEGMENT - 1).min(size - 1))
+        })
+        .collect();
+    ranges.sort();
+    expected.sort();
+    assert_eq!(ranges, expected);
+    store_direct()
+        .await
+        .delete(BucketKind::Users, &key)
+        .await
+        .unwrap();
+}
+
+/// A segment the store fails ends the read with an error after exactly the bytes before it.
+#[tokio::test]
+async fn a_failed_segment_ends_the_read_after_the_bytes_before_it() {
+    let proxy = FaultProxy::start(garage_addr()).await;
+    let mut config = segmented_config();
+    config.endpoint = proxy.endpoint();
+    let store = S3BlobStore::connect(config).await.unwrap();
+    let key = contract::unique_key("segment-fails");
+    let size = 12 * SEGMENT;
+    store
+        .put(
+            BucketKind::Users,
+            &key,
+            "application/octet-stream",
+            pattern_stream(8, size),
+        )
+        .await
+        .unwrap();
+    proxy.fail(Rule::get_range_from(5 * SEGMENT), Fault::Status(503));
+    let mut body = store.get(BucketKind::Users, &key, None).await.unwrap().body;
+    let mut got = Vec::new();
+    let err = loop {
+        match body.next().await {
+            Some(Ok(bytes)) => got.extend_from_slice(&bytes),
+            Some(Err(e)) => break e,
+            None => panic!("the read must fail, it ended after {} bytes", got.len()),
+        }
+    };
+    assert!(err.to_string().contains("503"), "{err}");
+    assert!(body.next().await.is_none(), "nothing after the error");
+    assert_eq!(got.len() as u64, 5 * SEGMENT);
+    assert!(got == pattern_range(8, 0, 5 * SEGMENT));
+    store_direct()
+        .await
+        .delete(BucketKind::Users, &key)
+        .await
+        .unwrap();
+}
+
+/// An object replaced during a read ends the read with an error: no byte of the new object
+/// follows bytes of the old one.
+#[tokio::test]
+async fn an_object_replaced_during_a_read_ends_it_with_an_error() {
+    let store = segmented_store().await;
+    let key = contract::unique_key("segment-replaced");
+    let size = 16 * SEGMENT;
+    store
+        .put(
+            BucketKind::Users,
+            &key,
+            "application/octet-stream",
+            pattern_stream(1, size),
+        )
+        .await
+        .unwrap();
+    let mut body = store.get(BucketKind::Users, &key, None).await.unwrap().body;
+    let mut got = body.next().await.unwrap().unwrap().to_vec();
+    store
+        .put(
+            BucketKind::Users,
+            &key,
+            "application/octet-stream",
+            pattern_stream(2, size),
+        )
+        .await
+        .unwrap();
+    let err = loop {
+        match body.next().await {
+            Some(Ok(bytes)) => got.extend_from_slice(&bytes),
+            Some(Err(e)) => break e,
+            None => panic!("the read must fail, it read {} bytes", got.len()),
+        }
+    };
+    assert!(err.to_string().contains("changed"), "{err}");
+    assert!(
+        got == pattern_range(1, 0, got.len() as u64),
+        "only bytes of the first object"
+    );
+    store.delete(BucketKind::Users, &key).await.unwrap();
 }

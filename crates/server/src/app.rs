@@ -198,6 +198,9 @@ fn s3_config(s3: &ObjectStoreSettings, presign_ttl: Duration) -> S3Config {
     c.public_secure = s3.public_secure;
     c.upload_buffer_bytes = s3.upload_buffer_bytes;
     c.upload_buffer_wait = s3.upload_buffer_wait;
+    c.download_segment_bytes = s3.download_segment_bytes;
+    c.download_parallel_segments = s3.download_parallel_segments;
+    c.download_read_ahead_bytes = s3.download_read_ahead_bytes;
     c
 }
 

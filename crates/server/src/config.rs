@@ -211,6 +211,49 @@ pub struct ObjectStoreSettings {
     /// `UPLOAD_BUFFER_WAIT_SECONDS`: how long an upload waits for a part buffer before it is
     /// refused (`too_many_requests`) without a byte read (default 10).
     pub upload_buffer_wait: Duration,
+    /// `DOWNLOAD_SEGMENT_BYTES`: reads longer than this go as consecutive ranged GETs of this
+    /// size (default 8 MiB; 64 KiB to 1 GiB).
+    pub download_segment_bytes: u64,
+    /// `DOWNLOAD_PARALLEL_SEGMENTS`: segment GETs one read keeps in flight (default 2; 1 to 16;
+    /// 1: one GET per read).
+    pub download_parallel_segments: usize,
+    /// `DOWNLOAD_READ_AHEAD_BYTES`: the memory all reads of this instance share for the
+    /// segments they fetch ahead (default 64 MiB).
+    pub download_read_ahead_bytes: u64,
+}
+
+impl ObjectStoreSettings {
+    /// The download settings, each within its bounds (see `storage_s3_minio::S3Config`).
+    fn validate_downloads(&self) -> Result<(), ConfigError> {
+        use storage_s3_minio::{
+            MAX_DOWNLOAD_PARALLEL_SEGMENTS, MAX_DOWNLOAD_SEGMENT_BYTES, MIN_DOWNLOAD_SEGMENT_BYTES,
+        };
+        if !(MIN_DOWNLOAD_SEGMENT_BYTES..=MAX_DOWNLOAD_SEGMENT_BYTES)
+            .contains(&self.download_segment_bytes)
+        {
+            return Err(ConfigError::invalid(
+                "DOWNLOAD_SEGMENT_BYTES",
+                format!(
+                    "must be {MIN_DOWNLOAD_SEGMENT_BYTES} to {MAX_DOWNLOAD_SEGMENT_BYTES} bytes"
+                ),
+            ));
+        }
+        if !(1..=MAX_DOWNLOAD_PARALLEL_SEGMENTS).contains(&self.download_parallel_segments) {
+            return Err(ConfigError::invalid(
+                "DOWNLOAD_PARALLEL_SEGMENTS",
+                format!("must be 1 to {MAX_DOWNLOAD_PARALLEL_SEGMENTS}"),
+            ));
+        }
+        if self.download_parallel_segments > 1
+            && self.download_read_ahead_bytes < self.download_segment_bytes
+        {
+            return Err(ConfigError::invalid(
+                "DOWNLOAD_READ_AHEAD_BYTES",
+                "must hold at least one segment (DOWNLOAD_SEGMENT_BYTES) when DOWNLOAD_PARALLEL_SEGMENTS is above 1",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Operations: metrics and shutdown (`METRICS_*`, `SHUTDOWN_*`).
@@ -480,6 +523,18 @@ impl Config {
                     .flag("MINIO_PUBLIC_SECURE", vars.flag("MINIO_SECURE", false)?)?,
                 upload_buffer_bytes: vars.parsed("UPLOAD_BUFFER_BYTES", 64 * 1024 * 1024)?,
                 upload_buffer_wait: vars.seconds("UPLOAD_BUFFER_WAIT_SECONDS", 10)?,
+                download_segment_bytes: vars.parsed(
+                    "DOWNLOAD_SEGMENT_BYTES",
+                    storage_s3_minio::DEFAULT_DOWNLOAD_SEGMENT_BYTES,
+                )?,
+                download_parallel_segments: vars.parsed(
+                    "DOWNLOAD_PARALLEL_SEGMENTS",
+                    storage_s3_minio::DEFAULT_DOWNLOAD_PARALLEL_SEGMENTS,
+                )?,
+                download_read_ahead_bytes: vars.parsed(
+                    "DOWNLOAD_READ_AHEAD_BYTES",
+                    storage_s3_minio::DEFAULT_DOWNLOAD_READ_AHEAD_BYTES,
+                )?,
             }),
         };
         let lookup = |name: &str| vars.get(name).map(str::to_owned);
@@ -650,6 +705,9 @@ impl Config {
                     storage_s3_minio::PART_SIZE
                 ),
             ));
+        }
+        if let Some(s3) = &self.object_store {
+            s3.validate_downloads()?;
         }
         if self.env != AppEnv::Production {
             return Ok(());
@@ -1143,6 +1201,51 @@ mod tests {
         huge.push(("MAX_UPLOAD_BYTES", "68719476736"));
         let err = Config::from_vars(&vars(&huge)).unwrap_err();
         assert_eq!(err.variable, "MAX_UPLOAD_BYTES", "{err}");
+    }
+
+    #[test]
+    fn download_settings_are_read_and_checked() {
+        let s3 = [
+            ("MINIO_ENDPOINT", "minio:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+        ];
+        let store = Config::from_vars(&vars(&s3)).unwrap().object_store.unwrap();
+        assert_eq!(store.download_segment_bytes, 8 << 20);
+        assert_eq!(store.download_parallel_segments, 2);
+        assert_eq!(store.download_read_ahead_bytes, 64 << 20);
+        let mut set = s3.to_vec();
+        set.extend([
+            ("DOWNLOAD_SEGMENT_BYTES", "65536"),
+            ("DOWNLOAD_PARALLEL_SEGMENTS", "3"),
+            ("DOWNLOAD_READ_AHEAD_BYTES", "131072"),
+        ]);
+        let store = Config::from_vars(&vars(&set))
+            .unwrap()
+            .object_store
+            .unwrap();
+        assert_eq!(store.download_segment_bytes, 64 << 10);
+        assert_eq!(store.download_parallel_segments, 3);
+        assert_eq!(store.download_read_ahead_bytes, 128 << 10);
+        for (name, value) in [
+            ("DOWNLOAD_SEGMENT_BYTES", "65535"),
+            ("DOWNLOAD_SEGMENT_BYTES", "1073741825"),
+            ("DOWNLOAD_PARALLEL_SEGMENTS", "0"),
+            ("DOWNLOAD_PARALLEL_SEGMENTS", "17"),
+            ("DOWNLOAD_READ_AHEAD_BYTES", "1024"),
+        ] {
+            let mut bad = s3.to_vec();
+            bad.push((name, value));
+            let err = Config::from_vars(&vars(&bad)).unwrap_err();
+            assert_eq!(err.variable, name, "{name}={value}: {err}");
+        }
+        // One GET per read needs no read-ahead memory.
+        let mut one = s3.to_vec();
+        one.extend([
+            ("DOWNLOAD_PARALLEL_SEGMENTS", "1"),
+            ("DOWNLOAD_READ_AHEAD_BYTES", "0"),
+        ]);
+        assert!(Config::from_vars(&vars(&one)).is_ok());
     }
 
     #[test]

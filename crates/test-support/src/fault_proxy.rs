@@ -46,6 +46,8 @@ pub struct Rule {
     method: Option<String>,
     /// `Some(None)`: any `UploadPart`; `Some(Some(n))`: part `n` only.
     part: Option<Option<u32>>,
+    /// Requests whose `Range` header starts `bytes=<n>-`.
+    range_from: Option<u64>,
     /// How many matching requests are still to fail (`None`: every one).
     remaining: Option<u32>,
 }
@@ -57,6 +59,17 @@ impl Rule {
         Self {
             method: Some("PUT".to_owned()),
             part: Some(part),
+            range_from: None,
+            remaining: None,
+        }
+    }
+
+    /// `GET` requests of the bytes from `first` (`Range: bytes=<first>-…`).
+    pub fn get_range_from(first: u64) -> Self {
+        Self {
+            method: Some("GET".to_owned()),
+            part: None,
+            range_from: Some(first),
             remaining: None,
         }
     }
@@ -73,6 +86,11 @@ impl Rule {
             return false;
         }
         if self.method.as_ref().is_some_and(|m| *m != seen.method) {
+            return false;
+        }
+        if let Some(first) = self.range_from
+            && seen.range_first() != Some(first)
+        {
             return false;
         }
         match self.part {
@@ -93,6 +111,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
     /// The fault answered instead of forwarding, if any.
     pub failed: Option<Fault>,
 }
@@ -102,6 +122,17 @@ impl Seen {
         self.query
             .split('&')
             .any(|kv| kv.split('=').next() == Some(name))
+    }
+
+    /// The first byte a `Range: bytes=<first>-…` header asks for.
+    pub fn range_first(&self) -> Option<u64> {
+        self.range
+            .as_deref()?
+            .strip_prefix("bytes=")?
+            .split('-')
+            .next()?
+            .parse()
+            .ok()
     }
 
     /// The `partNumber` of an `UploadPart` request.
@@ -233,6 +264,11 @@ async fn handle(
         method: req.method().as_str().to_owned(),
         path: req.uri().path().to_owned(),
         query: req.uri().query().unwrap_or_default().to_owned(),
+        range: req
+            .headers()
+            .get(hyper::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         failed: None,
     };
     let fault = {

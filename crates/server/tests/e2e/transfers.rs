@@ -736,3 +736,85 @@ async fn nul_and_control_characters_in_tags_and_cursors_are_refused() {
     let meta = alice.metadata("/users/alice/t.txt").await.ok();
     assert_eq!(meta["file"]["tags"], json!({}));
 }
+
+/// Downloads read from the store in 64 KiB segments, three in flight: the same bytes
+/// (sha256), headers and ranges as one GET gives, for the whole file and for ranges across
+/// segment bounds; an unsatisfiable range is still a 416.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_read_in_segments_are_whole_and_ranged() {
+    let segment: usize = 64 * 1024;
+    let segmented = App::start_with(
+        Options::default()
+            .var("DOWNLOAD_SEGMENT_BYTES", segment)
+            .var("DOWNLOAD_PARALLEL_SEGMENTS", 3)
+            .var("DOWNLOAD_READ_AHEAD_BYTES", 4 * segment)
+            .var("MAX_UPLOAD_BYTES", 32 * segment),
+    )
+    .await;
+    let alice = segmented.user("alice");
+    let path = "/users/alice/segments/big.bin";
+    let bytes: Vec<u8> = (0..16 * segment + 321)
+        .map(|i| u8::try_from((i * 7 + i / 251) % 256).unwrap_or(0))
+        .collect();
+    let size = bytes.len();
+    alice.upload(path, bytes.clone()).await.ok();
+
+    let whole = alice.download(path, "latest").await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(whole.header("content-length"), Some(size.to_string()));
+    assert_eq!(sha256_hex(&whole.bytes), sha256_hex(&bytes), "whole file");
+    let etag = whole.header("etag").expect("an ETag");
+
+    for (range, first, last) in [
+        (format!("bytes=1-{}", 3 * segment), 1, 3 * segment),
+        (
+            format!("bytes={}-{}", segment - 1, segment),
+            segment - 1,
+            segment,
+        ),
+        (format!("bytes={}-", segment + 5), segment + 5, size - 1),
+        (
+            format!("bytes=-{}", 2 * segment + 1),
+            size - 2 * segment - 1,
+            size - 1,
+        ),
+        (
+            format!("bytes={}-{}", 5 * segment, size + 1000),
+            5 * segment,
+            size - 1,
+        ),
+    ] {
+        let part = alice
+            .download_with(path, "latest", &[("Range", &range)])
+            .await;
+        assert_eq!(part.status, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(
+            part.header("content-range"),
+            Some(format!("bytes {first}-{last}/{size}")),
+            "{range}"
+        );
+        assert_eq!(
+            part.header("content-length"),
+            Some((last + 1 - first).to_string()),
+            "{range}"
+        );
+        assert_eq!(
+            part.header("etag").as_deref(),
+            Some(etag.as_str()),
+            "{range}"
+        );
+        assert_eq!(
+            sha256_hex(&part.bytes),
+            sha256_hex(&bytes[first..=last]),
+            "{range}: bytes"
+        );
+    }
+    let beyond = alice
+        .download_with(path, "latest", &[("Range", &format!("bytes={size}-"))])
+        .await;
+    assert_eq!(beyond.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        beyond.header("content-range"),
+        Some(format!("bytes */{size}"))
+    );
+}

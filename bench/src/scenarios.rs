@@ -907,19 +907,24 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
             let stats = drive(clients, warmup, measure, move |c, i| {
                 let (api, token) = (api.clone(), Arc::clone(&token));
                 async move {
-                    let body = if route == "/upload/presign" {
-                        json!({"bucket": "users",
-                               "path": format!("/users/{USER}/presign/c{c}-{i}.bin"),
+                    // Each upload presign by a user of its own: one user's open uploads are
+                    // capped (`MAX_OPEN_UPLOADS_PER_USER`), and the cap's count must see what a
+                    // user below it has open, not the thousands of this run.
+                    let (body, token) = if route == "/upload/presign" {
+                        let user = format!("{USER}-p{c}-{i}");
+                        let body = json!({"bucket": "users",
+                               "path": format!("/users/{user}/presign.bin"),
                                "content_type": "application/octet-stream",
                                // S3 signs upload URLs for an announced length.
-                               "size": 1024})
+                               "size": 1024});
+                        (body, api.token(&user)?)
                     } else {
-                        json!({"bucket": "users", "path": ops_path(c)})
+                        (json!({"bucket": "users", "path": ops_path(c)}), (*token).clone())
                     };
                     let r = api
                         .client
                         .post(api.url(route))
-                        .bearer_auth(&*token)
+                        .bearer_auth(&token)
                         .json(&body)
                         .send()
                         .await?;
@@ -937,8 +942,9 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
         let reserve = drive(clients, warmup, measure, move |c, i| {
             let raw = Arc::clone(&raw);
             async move {
+                let user = format!("{USER}-r{c}-{i}");
                 raw[c]
-                    .reserve(USER, &format!("/users/{USER}/presign/raw-c{c}-{i}.bin"))
+                    .reserve(&user, &format!("/users/{user}/presign.bin"))
                     .await
             }
         })
@@ -947,8 +953,9 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
     }
     let (t, rows) = rate_table(
         "Presigns per second",
-        "`POST /upload/presign` reads the file at the path, writes a reservation row and signs a \
-         PUT URL; `POST /download/presign` reads the file and its version and signs a GET URL \
+        "`POST /upload/presign` (each by a user of its own, below the cap on open uploads) reads \
+         the file at the path, counts the user's open uploads, writes a reservation row and signs \
+         a PUT URL; `POST /download/presign` reads the file and its version and signs a GET URL \
          (no write). The raw row is the reservation's `BEGIN; INSERT INTO upload_reservations …; \
          COMMIT` issued straight to the same PostgreSQL (tokio-postgres, prepared, a connection \
          per client). ops/s, p50 and p99 are those of the operations that succeeded; failed \

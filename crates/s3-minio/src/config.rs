@@ -32,7 +32,7 @@ pub const MIN_DOWNLOAD_SEGMENT_BYTES: u64 = 64 * 1024;
 /// The largest segment size allowed.
 pub const MAX_DOWNLOAD_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default number of segment GETs one read keeps in flight (`DOWNLOAD_PARALLEL_SEGMENTS`).
-pub const DEFAULT_DOWNLOAD_PARALLEL_SEGMENTS: usize = 2;
+pub const DEFAULT_DOWNLOAD_PARALLEL_SEGMENTS: usize = 1;
 /// The most segment GETs one read may keep in flight.
 pub const MAX_DOWNLOAD_PARALLEL_SEGMENTS: usize = 16;
 /// Default memory every read shares for its read-ahead segments (`DOWNLOAD_READ_AHEAD_BYTES`).

@@ -214,7 +214,7 @@ pub struct ObjectStoreSettings {
     /// `DOWNLOAD_SEGMENT_BYTES`: reads longer than this go as consecutive ranged GETs of this
     /// size (default 8 MiB; 64 KiB to 1 GiB).
     pub download_segment_bytes: u64,
-    /// `DOWNLOAD_PARALLEL_SEGMENTS`: segment GETs one read keeps in flight (default 2; 1 to 16;
+    /// `DOWNLOAD_PARALLEL_SEGMENTS`: segment GETs one read keeps in flight (default 1; 1 to 16;
     /// 1: one GET per read).
     pub download_parallel_segments: usize,
     /// `DOWNLOAD_READ_AHEAD_BYTES`: the memory all reads of this instance share for the
@@ -1212,7 +1212,7 @@ mod tests {
         ];
         let store = Config::from_vars(&vars(&s3)).unwrap().object_store.unwrap();
         assert_eq!(store.download_segment_bytes, 8 << 20);
-        assert_eq!(store.download_parallel_segments, 2);
+        assert_eq!(store.download_parallel_segments, 1);
         assert_eq!(store.download_read_ahead_bytes, 64 << 20);
         let mut set = s3.to_vec();
         set.extend([

@@ -48,6 +48,7 @@ from storage_client.api.versions import (
     list_reviews,
     list_versions,
     reject_version,
+    restore_version,
     submit_version,
 )
 from storage_client.models import (
@@ -63,6 +64,7 @@ from storage_client.models import (
     ProxyUploadForm,
     ProxyUploadFormTags,
     RejectRequest,
+    RestoreRequest,
     ReviewRequest,
     TagsRequest,
     TagsRequestTags,
@@ -319,7 +321,7 @@ def locked_files():
     call(unlock_file, client=bob, body=UnlockRequest(bucket=Bucket.PROJECTS, path=PROJECT))
 
 
-@workflow("every other operation: list, tags, presigned download, review, archive, audit, delete")
+@workflow("every other operation: list, tags, presigned download, review, restore, archive, audit, delete")
 def the_rest():
     listing = call(
         list_directory, client=alice, bucket=Bucket.PROJECTS, path="/projects/5678/docs/", limit=1
@@ -372,6 +374,19 @@ def the_rest():
         body=RejectRequest(comment="The totals in section 3 do not add up"),
     ).parsed
     check(rejected.version.status.value == "rejected", rejected.version)
+    restored = call(
+        restore_version,
+        draft.version.id,
+        client=alice,
+        body=RestoreRequest(message="Back to the third draft"),
+    ).parsed
+    check(
+        restored.version.restored_from == draft.version.number
+        and restored.version.number == draft.version.number + 1
+        and restored.version.sha256 == draft.version.sha256
+        and restored.version.status.value == "draft",
+        restored.version,
+    )
 
     archived = call(
         archive_file, client=alice, body=FileRef(bucket=Bucket.PROJECTS, path=PROJECT)

@@ -470,6 +470,7 @@ pub struct NewVersionRow<'a> {
     pub status: &'a str,
     pub created_at: DbAt,
     pub object_key: &'a str,
+    pub restored_from: Option<i32>,
 }
 
 /// The file's columns a new version changes; `tags: None` keeps the tags.
@@ -627,6 +628,7 @@ impl<'a> NewVersionRow<'a> {
             status: cmd.status.as_str(),
             created_at: DbAt(now),
             object_key: cmd.object_key.as_str(),
+            restored_from: cmd.mode.restored_from().map(sql_number).transpose()?,
         })
     }
 }

@@ -274,6 +274,7 @@ pub struct VersionRow {
     pub review_comment: Option<String>,
     pub created_at: DbAt,
     pub object_key: String,
+    pub restored_from: Option<i32>,
 }
 
 impl VersionRow {
@@ -294,6 +295,7 @@ impl VersionRow {
             review_comment: self.review_comment,
             created_at: self.created_at.0,
             object_key: ObjectKey::from_stored(self.object_key),
+            restored_from: self.restored_from.map(number).transpose()?,
         })
     }
 }

@@ -125,6 +125,7 @@ diesel::table! {
         review_comment -> Nullable<Text>,
         created_at -> DbTime,
         object_key -> Text,
+        restored_from -> Nullable<Integer>,
     }
 }
 

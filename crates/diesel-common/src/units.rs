@@ -278,7 +278,7 @@ macro_rules! units {
                             .await?
                             .ok_or_else(file_not_found)?,
                     ),
-                    WriteMode::Upsert { .. } => None,
+                    WriteMode::Upsert { .. } | WriteMode::Restore { .. } => None,
                 };
                 let ticket = source.as_ref().and_then(|s| s.file.checkout.as_ref());
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use storage_domain::{
     model::{
         AuditEvent, AuditOutcome, BucketKind, CheckoutTicket, FileRecord, FileStatus, Lock,
-        Version, VersionStatus,
+        Version, VersionNumber, VersionStatus,
     },
     ports::{ListEntry, LockedFile, PresignMethod, PresignedRequest},
 };
@@ -229,6 +229,10 @@ pub struct VersionDto {
     #[schema(required = true)]
     pub review_comment: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The number of the version of the same file whose bytes this version restored
+    /// (`POST /versions/{version_id}/restore`); null for every other version.
+    #[schema(required = true, example = 2)]
+    pub restored_from: Option<u32>,
 }
 
 impl From<&Version> for VersionDto {
@@ -247,6 +251,7 @@ impl From<&Version> for VersionDto {
             reviewed_at: v.reviewed_at,
             review_comment: v.review_comment.clone(),
             created_at: v.created_at,
+            restored_from: v.restored_from.map(VersionNumber::get),
         }
     }
 }
@@ -454,7 +459,7 @@ pub struct AuditEventDto {
     pub id: Uuid,
     pub actor: String,
     /// `upload`, `copy`, `checkout`, `commit`, `submit`, `approve`, `reject`, `lock`,
-    /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`.
+    /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`, `restore`.
     pub action: String,
     pub bucket: Bucket,
     pub path: String,
@@ -1161,6 +1166,24 @@ pub struct UnlockRequest {
 pub struct ReviewRequest {
     #[schema(schema_with = comment_schema)]
     pub comment: Option<String>,
+}
+
+/// `POST /versions/{version_id}/restore`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"message": "Back to the figures of version 2"}))]
+pub struct RestoreRequest {
+    /// The new version's message; default `restored from version <n>`.
+    #[schema(schema_with = message_schema)]
+    pub message: Option<String>,
+}
+
+fn message_schema() -> utoipa::openapi::Schema {
+    nullable(text_schema(
+        TEXT_PATTERN,
+        4096,
+        "An optional message, at most 4096 bytes.",
+        "Back to the figures of version 2",
+    ))
 }
 
 /// `POST /versions/{version_id}/reject`: the comment is required.

@@ -53,6 +53,7 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
         handlers::approve,
         handlers::reject,
         handlers::submit,
+        handlers::restore,
         handlers::reviews,
         handlers::archive,
         handlers::unarchive,
@@ -68,7 +69,7 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
         (name = "uploads", description = "Presigned and proxied uploads"),
         (name = "downloads", description = "Presigned and proxied downloads"),
         (name = "collaboration", description = "Copy (checkout) and locks"),
-        (name = "versions", description = "History, commit, review and the review queue"),
+        (name = "versions", description = "History, commit, review, restore and the review queue"),
     )
 )]
 pub struct ApiDoc;
@@ -131,6 +132,7 @@ const FILE_VERSION_LINKS: &[(&str, LinkTarget)] = &[
     ("SubmitVersion", LinkTarget::Version("submit_version")),
     ("ApproveVersion", LinkTarget::Version("approve_version")),
     ("RejectVersion", LinkTarget::Version("reject_version")),
+    ("RestoreVersion", LinkTarget::Version("restore_version")),
 ];
 
 #[derive(Clone, Copy)]
@@ -165,10 +167,12 @@ fn link(target: LinkTarget, file: &str) -> Link {
 
 impl Modify for Links {
     fn modify(&self, doc: &mut openapi::OpenApi) {
-        // Approving or submitting takes an optional body (utoipa only writes `required: true`).
+        // Approving, submitting or restoring takes an optional body (utoipa only writes
+        // `required: true`).
         for path in [
             "/versions/{version_id}/approve",
             "/versions/{version_id}/submit",
+            "/versions/{version_id}/restore",
         ] {
             if let Some(body) = doc
                 .paths
@@ -203,6 +207,7 @@ impl Modify for Links {
             "/versions/{version_id}/submit",
             "/versions/{version_id}/approve",
             "/versions/{version_id}/reject",
+            "/versions/{version_id}/restore",
         ] {
             for (name, target) in FILE_VERSION_LINKS {
                 add(path, HttpMethod::Post, name, link(*target, "file/"));

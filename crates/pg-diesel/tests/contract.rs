@@ -45,6 +45,7 @@ contract_tests! {
     retaken_lock_keeps_the_holders_base;
     refused_change_leaves_no_trace;
     upsert_rules;
+    restore_records_restored_from;
     commit_rules;
     checkout_locks_the_source;
     release_and_list_locks;

@@ -662,3 +662,40 @@ async fn an_intruders_thousand_refusals_add_a_bounded_number_of_audit_events_on_
     );
     assert!(refusals.iter().all(|e| e["actor"] == "mallory"));
 }
+
+#[path = "scenarios/restore.rs"]
+mod restore;
+
+impl restore::Server for Running {
+    fn base(&self) -> &str {
+        &self.base
+    }
+    fn client(&self) -> &Client {
+        &self.client
+    }
+    fn token(&self, user: &str) -> String {
+        Running::token(self, user)
+    }
+}
+
+/// `POST /versions/{version_id}/restore` on SQLite and the local directory: the scenario
+/// shared with the PostgreSQL + Garage end-to-end tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_on_the_embedded_default() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = data.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"rules": [
+            {"user": "alice", "project": "p16", "actions": ["read", "write", "lock", "validate"]},
+            {"user": "bob", "project": "p16", "actions": ["read", "write", "lock", "validate"]}
+        ]}"#,
+    )
+    .unwrap();
+    let app = start(config(
+        data.path(),
+        &[("PROJECT_POLICY_FILE", policy.display().to_string())],
+    ))
+    .await;
+    restore::restore_scenario(&app).await;
+}

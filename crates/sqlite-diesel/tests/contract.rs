@@ -43,6 +43,7 @@ contract_tests! {
     refresh_keeps_acquired_at_and_base_version;
     refused_change_leaves_no_trace;
     upsert_rules;
+    restore_records_restored_from;
     commit_rules;
     checkout_locks_the_source;
     release_and_list_locks;

@@ -102,6 +102,7 @@ pub fn new_version(r: &UploadReservation, mode: WriteMode, status: VersionStatus
     let action = match mode {
         WriteMode::Upsert { .. } => AuditAction::Upload,
         WriteMode::Commit { .. } => AuditAction::Commit,
+        WriteMode::Restore { .. } => AuditAction::Restore,
     };
     NewVersion {
         reservation: r.id,
@@ -1044,6 +1045,83 @@ pub async fn upsert_rules(store: Store) {
     assert_eq!(
         store.list_versions(f.id, None, 1000).await.unwrap().len(),
         3
+    );
+}
+
+/// The `Restore` mode: the new version records `restored_from` (read back by id, by page and
+/// with its file), the others keep none; the path must still hold the restored file (a new
+/// file at a deleted file's path is not it); another user's lock and a stale expectation
+/// refuse as for an upload; nothing is renumbered.
+pub async fn restore_records_restored_from(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/restore.txt");
+    let (f, v1) = upload(&store, &path, &alice).await;
+    upload(&store, &path, &alice).await;
+    let restore = |from: u32, expected: Option<u32>| WriteMode::Restore {
+        file: f.id,
+        from: n(from),
+        expected: expected.map(|e| Expectation {
+            latest: Some(n(e)),
+            precondition: true,
+        }),
+    };
+    let (f3, v3) = upload_with(&store, &path, &bob, restore(1, Some(2)))
+        .await
+        .unwrap();
+    assert_eq!((f3.id, f3.version, v3.number), (f.id, n(3), n(3)));
+    assert_eq!(
+        v3.restored_from,
+        Some(n(1)),
+        "the restored version's number"
+    );
+    assert_eq!(v1.restored_from, None);
+    let (_, by_id) = store.find_version(v3.id).await.unwrap().unwrap();
+    assert_eq!(by_id.restored_from, Some(n(1)), "read back by id");
+    let page = store.list_versions(f.id, None, 1000).await.unwrap();
+    let froms: Vec<_> = page
+        .iter()
+        .map(|v| (v.number.get(), v.restored_from))
+        .collect();
+    assert_eq!(froms, vec![(3, Some(n(1))), (2, None), (1, None)]);
+    // A stale expectation and another user's lock refuse, as for an upload.
+    assert!(matches!(
+        upload_with(&store, &path, &bob, restore(1, Some(2))).await,
+        Err(RepoError::VersionConflict { current: Some(c), precondition: true, .. }) if c == n(3)
+    ));
+    lock(&store, &f3, &alice, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        upload_with(&store, &path, &bob, restore(2, None)).await,
+        Err(RepoError::FileLocked(held)) if held.holder == alice
+    ));
+    let (_, v4) = upload_with(&store, &path, &alice, restore(2, None))
+        .await
+        .unwrap();
+    assert_eq!((v4.number, v4.restored_from), (n(4), Some(n(2))));
+    // The file is deleted and its path reused: the restore of the old file is refused.
+    store
+        .delete_file(DeleteFile {
+            file_id: f.id,
+            actor: alice.clone(),
+            audit: draft(AuditAction::Delete, &alice, &path),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        upload_with(&store, &path, &alice, restore(1, None))
+            .await
+            .map(|_| ()),
+        Err(RepoError::FileNotFound),
+        "a restore into a path without its file"
+    );
+    upload(&store, &path, &alice).await;
+    assert_eq!(
+        upload_with(&store, &path, &alice, restore(1, None))
+            .await
+            .map(|_| ()),
+        Err(RepoError::FileNotFound),
+        "a restore into another file at the path"
     );
 }
 

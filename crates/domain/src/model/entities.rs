@@ -160,6 +160,8 @@ pub struct Version {
     pub created_at: DateTime<Utc>,
     /// Where the bytes are. Internal: never shown to clients.
     pub object_key: ObjectKey,
+    /// The version of the same file whose bytes this version restored (`/versions/{id}/restore`).
+    pub restored_from: Option<VersionNumber>,
 }
 
 /// Which version a read asks for (`version=` of the contract).
@@ -266,6 +268,7 @@ pub enum AuditAction {
     Delete,
     Archive,
     Unarchive,
+    Restore,
 }
 
 impl AuditAction {
@@ -285,6 +288,7 @@ impl AuditAction {
             AuditAction::Delete => "delete",
             AuditAction::Archive => "archive",
             AuditAction::Unarchive => "unarchive",
+            AuditAction::Restore => "restore",
         }
     }
 
@@ -304,6 +308,7 @@ impl AuditAction {
             AuditAction::Delete,
             AuditAction::Archive,
             AuditAction::Unarchive,
+            AuditAction::Restore,
         ]
         .into_iter()
         .find(|a| a.as_str() == raw)

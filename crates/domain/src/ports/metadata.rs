@@ -97,6 +97,25 @@ pub enum WriteMode {
     /// `keep_lock`, in which case its `base_version` moves to the new version; the source's
     /// ticket moves to the new version either way.
     Commit { keep_lock: bool, source: FileId },
+    /// A restore (`/versions/{id}/restore`): version `from` of `file` becomes its next version.
+    /// As `Upsert` with `overwrite`, but the path must still hold `file`
+    /// ([`RepoError::FileNotFound`] when it holds nothing, or another file since a delete); the
+    /// new version records `from` as its `restored_from`.
+    Restore {
+        file: FileId,
+        from: VersionNumber,
+        expected: Option<Expectation>,
+    },
+}
+
+impl WriteMode {
+    /// The version a new version written in this mode restores, if any.
+    pub const fn restored_from(self) -> Option<VersionNumber> {
+        match self {
+            WriteMode::Restore { from, .. } => Some(from),
+            WriteMode::Upsert { .. } | WriteMode::Commit { .. } => None,
+        }
+    }
 }
 
 /// Locks another file for the author in the same unit of work (the checkout of `/copy`), and

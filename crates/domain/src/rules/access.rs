@@ -52,10 +52,12 @@ pub enum Operation {
     Audit,
     /// `POST /archive`, `POST /unarchive`.
     Archive,
+    /// `POST /versions/{id}/restore`.
+    Restore,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 23] = [
+    pub const ALL: [Operation; 24] = [
         Operation::List,
         Operation::ReadMetadata,
         Operation::UpdateTags,
@@ -79,6 +81,7 @@ impl Operation {
         Operation::Delete,
         Operation::Audit,
         Operation::Archive,
+        Operation::Restore,
     ];
 
     /// What the audit trail records for this operation: `Some` for the changes (refusals of
@@ -98,6 +101,7 @@ impl Operation {
             Operation::Reject => AuditAction::Reject,
             Operation::Delete => AuditAction::Delete,
             Operation::Archive => AuditAction::Archive,
+            Operation::Restore => AuditAction::Restore,
             Operation::List
             | Operation::ReadMetadata
             | Operation::ListVersions
@@ -128,7 +132,8 @@ impl Operation {
             | Operation::Upload
             | Operation::CopyInto
             | Operation::CommitInto
-            | Operation::Submit => ProjectAction::Write,
+            | Operation::Submit
+            | Operation::Restore => ProjectAction::Write,
             Operation::Delete => ProjectAction::Delete,
             Operation::Checkout | Operation::Lock | Operation::Unlock => ProjectAction::Lock,
             Operation::ForceUnlock
@@ -188,7 +193,7 @@ mod tests {
     fn the_full_table() {
         use Operation as O;
         use ProjectAction as A;
-        let expected: [(Operation, ProjectAction); 23] = [
+        let expected: [(Operation, ProjectAction); 24] = [
             (O::List, A::Read),
             (O::ReadMetadata, A::Read),
             (O::UpdateTags, A::Write),
@@ -212,6 +217,7 @@ mod tests {
             (O::Delete, A::Delete),
             (O::Audit, A::Read),
             (O::Archive, A::Validate),
+            (O::Restore, A::Write),
         ];
         assert_eq!(expected.len(), Operation::ALL.len());
         for (op, action) in expected {

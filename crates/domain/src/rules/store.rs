@@ -71,14 +71,14 @@ pub fn check_reservation(found: Option<(Option<VersionId>, bool)>) -> Result<(),
     }
 }
 
-/// The [`WriteMode`] rules when the path holds no file: a commit needs one, and so does an
-/// expectation of a version.
+/// The [`WriteMode`] rules when the path holds no file: a commit or a restore needs one, and
+/// so does an expectation of a version.
 ///
 /// # Errors
-/// [`RepoError::FileNotFound`] (commit), [`RepoError::VersionConflict`] (expectation).
+/// [`RepoError::FileNotFound`] (commit, restore), [`RepoError::VersionConflict`] (expectation).
 pub fn check_new_file(mode: &WriteMode) -> Result<(), RepoError> {
     match mode {
-        WriteMode::Commit { .. } => Err(file_not_found()),
+        WriteMode::Commit { .. } | WriteMode::Restore { .. } => Err(file_not_found()),
         WriteMode::Upsert {
             expected: Some(e), ..
         } => check_expected(None, *e),
@@ -87,7 +87,8 @@ pub fn check_new_file(mode: &WriteMode) -> Result<(), RepoError> {
 }
 
 /// The [`WriteMode`] rules for an existing `file` (with its live lock). `Upsert`: archived,
-/// another user's live lock, `expected`, `overwrite`. `Commit`: archived, then [`check_commit`]
+/// another user's live lock, `expected`, `overwrite`. `Restore`: archived, the path still holds
+/// the restored file, another user's live lock, `expected`. `Commit`: archived, then [`check_commit`]
 /// with `ticket`, the checkout ticket of the commit's source.
 ///
 /// # Errors
@@ -105,10 +106,7 @@ pub fn check_write(
             expected,
             overwrite,
         } => {
-            check_not_locked_by_other(file, &cmd.author)?;
-            if let Some(expected) = expected {
-                check_expected(Some(file.version), expected)?;
-            }
+            check_overwrite(file, &cmd.author, expected)?;
             if !overwrite {
                 return Err(conflict(
                     Some(file.version),
@@ -119,7 +117,31 @@ pub fn check_write(
             Ok(())
         }
         WriteMode::Commit { .. } => check_commit(file, &cmd.author, ticket),
+        WriteMode::Restore {
+            file: restored,
+            expected,
+            ..
+        } => {
+            if file.id != restored {
+                return Err(file_not_found());
+            }
+            check_overwrite(file, &cmd.author, expected)
+        }
     }
+}
+
+/// Adding a version to an existing `file` by `author` (an upload, a copy, a restore): another
+/// user's live lock, then `expected`.
+fn check_overwrite(
+    file: &FileRecord,
+    author: &UserId,
+    expected: Option<Expectation>,
+) -> Result<(), RepoError> {
+    check_not_locked_by_other(file, author)?;
+    if let Some(expected) = expected {
+        check_expected(Some(file.version), expected)?;
+    }
+    Ok(())
 }
 
 /// The commit rule (`/versions/commit`) on `target` (with its live lock), for `committer`,

@@ -1,13 +1,14 @@
 //! Server-side copies: `/copy` (with the checkout of a project file into a workspace) and
 //! `/versions/commit` (a workspace file back into the project as a version for review).
 
+use super::transfer::precheck_write;
 use super::{Need, StorageService, UploadResult, check_text};
 use crate::error::StorageError;
 use crate::model::{
-    AuditAction, BucketKind, FilePath, FileRecord, RequestContext, UploadKind, VersionSelector,
-    VersionStatus,
+    AuditAction, BucketKind, FilePath, FileRecord, RequestContext, UploadKind, VersionId,
+    VersionSelector, VersionStatus,
 };
-use crate::ports::{Checkout, NewVersion, WriteMode};
+use crate::ports::{Checkout, Expectation, NewVersion, WriteMode};
 use crate::rules::{Operation, ensure_writable, store::check_commit};
 
 /// `POST /copy`.
@@ -26,6 +27,15 @@ pub struct CommitRequest {
     pub target: FilePath,
     pub message: Option<String>,
     pub keep_lock: bool,
+}
+
+/// `POST /versions/{version_id}/restore`.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    pub version_id: VersionId,
+    pub message: Option<String>,
+    /// `If-Match`.
+    pub expected: Option<Expectation>,
 }
 
 /// A copy from `projects` into the caller's own `users` workspace checks the source out: the
@@ -195,6 +205,65 @@ impl StorageService {
             ),
         };
         self.copy_object_as_version(ctx, &source, &version, &req.target, cmd)
+            .await
+    }
+
+    /// `POST /versions/{version_id}/restore`: the version's bytes become the next version of
+    /// its file (a draft by the caller, `restored_from` its number), copied inside the blob
+    /// store to a key of its own; nothing is removed or renumbered. As an upload: refused for
+    /// an archived file, a lock held by someone else, a failed `If-Match`.
+    ///
+    /// # Errors
+    /// `invalid_request` (message), `version_not_found` (unknown id, or a file the caller may
+    /// not read), access errors, `invalid_transition` (archived), `file_locked`,
+    /// `version_conflict`, faults.
+    pub async fn restore(
+        &self,
+        ctx: &RequestContext,
+        req: RestoreRequest,
+    ) -> Result<UploadResult, StorageError> {
+        let message = check_text("message", req.message.as_deref())?;
+        let (file, version) = self
+            .ports
+            .metadata
+            .find_version(req.version_id)
+            .await?
+            .ok_or(StorageError::VersionNotFound)?;
+        let mut need = Need::on(Operation::Restore, &file.path);
+        need.file_id = Some(file.id);
+        if let Err(refused) = self.authorize(ctx, &[need]).await {
+            return Err(self.unless_readable(ctx, &file, refused).await);
+        }
+        precheck_write(ctx, Some(&file), req.expected)?;
+        let from = version.number;
+        let cmd = |reservation: &crate::model::UploadReservation| NewVersion {
+            reservation: reservation.id,
+            completes: None,
+            path: file.path.clone(),
+            new_file_id: file.id,
+            version_id: reservation.version_id,
+            object_key: reservation.object_key.clone(),
+            size: version.size,
+            sha256: version.sha256.clone(),
+            content_type: version.content_type.clone(),
+            author: ctx.user().clone(),
+            message: Some(message.unwrap_or_else(|| format!("restored from version {from}"))),
+            status: VersionStatus::Draft,
+            tags: None,
+            mode: WriteMode::Restore {
+                file: file.id,
+                from,
+                expected: req.expected,
+            },
+            checkout: None,
+            audit: self.audit_draft(
+                ctx,
+                AuditAction::Restore,
+                &file.path,
+                Some(format!("from version {from}")),
+            ),
+        };
+        self.copy_object_as_version(ctx, &file, &version, &file.path, cmd)
             .await
     }
 

@@ -30,7 +30,7 @@ use crate::ports::{
 };
 use crate::rules::{LockTtl, Operation, Requirement, owns, requirement};
 
-pub use copy::{CommitRequest, CopyRequest};
+pub use copy::{CommitRequest, CopyRequest, RestoreRequest};
 pub use files::{AuditPage, ListPage, VersionsPage};
 pub use janitor::JanitorReport;
 pub use limits::{TransferKind, TransferLimits, TransferPermit, transfer_refusal};

@@ -67,7 +67,7 @@ impl StorageService {
     /// A refusal on a version reached by its id: `version_not_found` when the caller may not
     /// even read its file (as for an unknown id: the id reveals nothing), the refusal itself
     /// otherwise. The refused attempt was audited on the file either way (by `authorize`).
-    async fn unless_readable(
+    pub(super) async fn unless_readable(
         &self,
         ctx: &RequestContext,
         file: &FileRecord,

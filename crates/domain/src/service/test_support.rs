@@ -131,6 +131,7 @@ pub(crate) fn version_of(f: &FileRecord, number: u32, status: VersionStatus) -> 
         review_comment: None,
         created_at: now(),
         object_key: ObjectKey::for_version(f.path.owner(), id),
+        restored_from: None,
     }
 }
 

@@ -1336,6 +1336,127 @@ fn commit_creates_a_pending_version_and_a_failed_copy_keeps_nothing() {
     assert_eq!(err.code(), crate::ErrorCode::MinioUnreachable);
 }
 
+// ---- restore ---------------------------------------------------------------------------------
+
+/// The store answers `find_version` with version 2 of a file at version 5.
+fn restore_fixture(lock: Option<&str>) -> (Mocks, FileRecord, Version) {
+    let mut m = Mocks::new();
+    let mut f = file(&path(Users, "/users/bob/plan.txt"), 5);
+    f.lock = lock.map(|holder| lock_by(holder, 5));
+    let mut v = version_of(&f, 2, VersionStatus::Validated);
+    v.sha256 = "cd".repeat(32);
+    v.size = 42;
+    let (f2, v2) = (f.clone(), v.clone());
+    m.meta
+        .expect_find_version()
+        .returning(move |_| Ok(Some((f2.clone(), v2.clone()))));
+    (m, f, v)
+}
+
+fn restore_of(version: &Version) -> RestoreRequest {
+    RestoreRequest {
+        version_id: version.id,
+        message: None,
+        expected: None,
+    }
+}
+
+#[test]
+fn restore_copies_the_version_to_a_key_of_its_own_and_records_where_it_came_from() {
+    let (mut m, f, v) = restore_fixture(Some("bob"));
+    m.meta
+        .expect_create_reservation()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let old_key = v.object_key.clone();
+    m.blobs
+        .expect_copy()
+        .withf(move |fb, from, tb, to| {
+            *fb == Users
+                && *tb == Users
+                && *from == old_key
+                && *to != old_key
+                && to.as_str().starts_with("bob/")
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    let (file_id, old_key) = (f.id, v.object_key.clone());
+    m.meta
+        .expect_commit_version()
+        .withf(move |cmd| {
+            cmd.mode
+                == WriteMode::Restore {
+                    file: file_id,
+                    from: n(2),
+                    expected: None,
+                }
+                && cmd.new_file_id == file_id
+                && cmd.sha256 == "cd".repeat(32)
+                && cmd.size == 42
+                && cmd.status == VersionStatus::Draft
+                && cmd.author == user("bob")
+                && cmd.object_key != old_key
+                && cmd.message.as_deref() == Some("restored from version 2")
+                && cmd.audit.action == AuditAction::Restore
+                && cmd.tags.is_none()
+        })
+        .times(1)
+        .returning(|cmd| {
+            let f = file(&cmd.path, 6);
+            let mut v = version_of(&f, 6, VersionStatus::Draft);
+            v.restored_from = cmd.mode.restored_from();
+            Ok((f, v))
+        });
+    let out = block_on(m.service().restore(&ctx("bob", None), restore_of(&v))).unwrap();
+    assert_eq!(out.version.restored_from, Some(n(2)));
+}
+
+#[test]
+fn restore_under_another_users_lock_is_refused_before_any_copy() {
+    let (mut m, _, v) = restore_fixture(Some("carol"));
+    m.meta.expect_create_reservation().never();
+    m.blobs.expect_copy().never();
+    m.meta.expect_commit_version().never();
+    let err = block_on(m.service().restore(&ctx("bob", None), restore_of(&v))).unwrap_err();
+    assert_eq!(err.lock().map(|l| l.holder.as_str()), Some("carol"));
+}
+
+#[test]
+fn restore_of_a_stale_if_match_is_refused_before_any_copy() {
+    let (mut m, _, v) = restore_fixture(None);
+    m.blobs.expect_copy().never();
+    let mut req = restore_of(&v);
+    req.expected = Some(crate::ports::Expectation {
+        latest: Some(n(4)),
+        precondition: true,
+    });
+    let err = block_on(m.service().restore(&ctx("bob", None), req)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::VersionConflict {
+                precondition: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn restore_of_a_version_the_caller_may_not_read_is_not_found() {
+    let (mut m, _, v) = restore_fixture(None);
+    // The attempt is audited on the file, as a denied restore.
+    m.meta
+        .expect_record_refusal()
+        .withf(|e, _| e.action == AuditAction::Restore && e.outcome == AuditOutcome::Denied)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    m.blobs.expect_copy().never();
+    let err = block_on(m.service().restore(&ctx("mallory", None), restore_of(&v))).unwrap_err();
+    assert!(matches!(err, StorageError::VersionNotFound), "{err:?}");
+}
+
 // ---- review ----------------------------------------------------------------------------------
 
 fn review_fixture(status: VersionStatus, author: &str) -> Mocks {

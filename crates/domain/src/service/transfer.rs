@@ -151,7 +151,7 @@ fn check_uploaded(
 
 /// Refuses early what the store would refuse at commit: an archived file, another holder's
 /// lock, a failed expectation. The store decides again, atomically.
-fn precheck_write(
+pub(super) fn precheck_write(
     ctx: &RequestContext,
     existing: Option<&FileRecord>,
     expected: Option<Expectation>,

@@ -1,7 +1,7 @@
 //! Collaboration: copy (checkout), locks, commit, review.
 
 use actix_web::{
-    HttpResponse,
+    HttpRequest, HttpResponse,
     web::{Path, Query},
 };
 use storage_domain::{
@@ -11,14 +11,14 @@ use storage_domain::{
     service::{self, Limit},
 };
 
-use super::{State, ok};
+use super::{State, ok, transfer::if_match};
 use crate::{
     body::JsonBody,
     context::Caller,
     dto::{
         CommitRequest, CopyRequest, FileVersionResponse, LockRequest, LockResponse, LocksQuery,
-        LocksResponse, OK, ReviewRequest, ReviewsQuery, ReviewsResponse, UnlockRequest,
-        UnlockResponse,
+        LocksResponse, OK, RestoreRequest, ReviewRequest, ReviewsQuery, ReviewsResponse,
+        UnlockRequest, UnlockResponse,
     },
     error::ApiError,
     openapi::Errors,
@@ -251,4 +251,42 @@ pub(crate) async fn submit(
     body: JsonBody<ReviewRequest>,
 ) -> Result<HttpResponse, ApiError> {
     review(caller, state, &version_id, ReviewDecision::Submit, body.0).await
+}
+
+/// Restores a version: its bytes become the next version of the same file (a `draft` by the
+/// caller, with `restored_from` naming the restored version), copied inside the object store;
+/// nothing is removed or renumbered. Action `write` on the file. As an upload: `409
+/// file_locked` when someone else holds the lock, `409 invalid_transition` for an archived
+/// file, `If-Match: <n>` makes it conditional (412 when it fails). An unknown id and a version
+/// of a file the caller may not read are both `404 version_not_found`.
+#[utoipa::path(
+    post, path = "/versions/{version_id}/restore", operation_id = "restore_version", tag = "versions",
+    params(
+        ("version_id" = Uuid, Path, description = "The id of the version to restore", example = "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d"),
+        ("If-Match" = Option<String>, Header, pattern = "^[0-9]{1,9}$", description = "The version number the file must be at", example = "5"),
+    ),
+    request_body(content = RestoreRequest, description = "Optional: an empty body is allowed"),
+    responses(
+        (status = 200, description = "The file and its new version", body = FileVersionResponse),
+        (status = 412, description = "`version_conflict`: the `If-Match` precondition failed", body = crate::dto::ErrorBody),
+        Errors
+    )
+)]
+pub(crate) async fn restore(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    version_id: Path<String>,
+    body: JsonBody<RestoreRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let run = async {
+        let req = service::RestoreRequest {
+            version_id: VersionId::parse(&version_id)?,
+            message: body.0.message,
+            expected: if_match(&req)?,
+        };
+        let done = state.service().restore(&caller.0, req).await?;
+        Ok::<_, StorageError>(ok(FileVersionResponse::new(&done.file, &done.version)))
+    };
+    run.await.map_err(|e| caller.fail(e))
 }

@@ -117,6 +117,7 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(resource("/versions/{version_id}/approve", "POST").route(web::post().to(approve)))
         .service(resource("/versions/{version_id}/reject", "POST").route(web::post().to(reject)))
         .service(resource("/versions/{version_id}/submit", "POST").route(web::post().to(submit)))
+        .service(resource("/versions/{version_id}/restore", "POST").route(web::post().to(restore)))
         .service(resource("/archive", "POST").route(web::post().to(archive)))
         .service(resource("/unarchive", "POST").route(web::post().to(unarchive)))
         .service(resource("/delete", "DELETE").route(web::delete().to(delete)))

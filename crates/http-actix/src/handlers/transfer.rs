@@ -200,7 +200,7 @@ impl Form {
 }
 
 /// `If-Match: <n>` (or `"<n>"`): the file's latest version must be `n`; `0`: it must not exist.
-fn if_match(req: &HttpRequest) -> Result<Option<Expectation>, StorageError> {
+pub(super) fn if_match(req: &HttpRequest) -> Result<Option<Expectation>, StorageError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };

@@ -188,6 +188,8 @@ async fn versions_are_the_history_with_the_contract_fields() {
         "reviewed_at",
         "review_comment",
         "created_at",
+        // Issue 16: the version a restore copied, null otherwise.
+        "restored_from",
     ]
     .into();
     assert_eq!(keys, spec);

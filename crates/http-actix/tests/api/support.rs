@@ -375,6 +375,7 @@ pub fn version_of(f: &FileRecord, number: u32, status: VersionStatus) -> Version
         review_comment: None,
         created_at: now(),
         object_key: ObjectKey::for_version(f.path.owner(), id),
+        restored_from: None,
     }
 }
 

@@ -53,6 +53,7 @@ async fn schemathesis_finds_no_failure_on_any_operation() {
         ("approve_version", true),
         ("reject_version", true),
         ("submit_version", false),
+        ("restore_version", false),
     ] {
         let up = alice
             .upload_with(Upload::new(

@@ -15,6 +15,8 @@
 //! - `cross_site`: every change sent with the cookie from a foreign web origin is refused;
 //! - `sealed`: a used presigned URL changes no version; no staging object outlives its URL;
 //! - `tickets`: the checkout ticket on the workspace copy, whatever happens to the lock;
+//! - `restore`: a version restored as the next one, with its bytes, under the write rules
+//!   (the scenario shared with the embedded default, `tests/scenarios/restore.rs`);
 //! - `transfers`: caps answer 429 and the service resumes; a stalled body is cut and leaves
 //!   nothing; an upload URL stores no more than announced; NUL in tags and cursors is a 400.
 //!
@@ -31,6 +33,7 @@ mod errors;
 mod isolation;
 mod janitor;
 mod operations;
+mod restore;
 mod sealed;
 mod support;
 mod tickets;

@@ -919,7 +919,10 @@ pub async fn presign(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Res
                                "size": 1024});
                         (body, api.token(&user)?)
                     } else {
-                        (json!({"bucket": "users", "path": ops_path(c)}), (*token).clone())
+                        (
+                            json!({"bucket": "users", "path": ops_path(c)}),
+                            (*token).clone(),
+                        )
                     };
                     let r = api
                         .client

@@ -1232,13 +1232,20 @@ mod tests {
             ("DOWNLOAD_SEGMENT_BYTES", "1073741825"),
             ("DOWNLOAD_PARALLEL_SEGMENTS", "0"),
             ("DOWNLOAD_PARALLEL_SEGMENTS", "17"),
-            ("DOWNLOAD_READ_AHEAD_BYTES", "1024"),
         ] {
             let mut bad = s3.to_vec();
             bad.push((name, value));
             let err = Config::from_vars(&vars(&bad)).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value}: {err}");
         }
+        // Segments in flight need read-ahead memory of at least one segment.
+        let mut bad = s3.to_vec();
+        bad.extend([
+            ("DOWNLOAD_PARALLEL_SEGMENTS", "2"),
+            ("DOWNLOAD_READ_AHEAD_BYTES", "1024"),
+        ]);
+        let err = Config::from_vars(&vars(&bad)).unwrap_err();
+        assert_eq!(err.variable, "DOWNLOAD_READ_AHEAD_BYTES", "{err}");
         // One GET per read needs no read-ahead memory.
         let mut one = s3.to_vec();
         one.extend([

@@ -137,16 +137,33 @@ def before_call(context, case, kwargs):
 
 @schemathesis.hook
 def after_call(context, case, response):
-    """Records every answer (`SCHEMATHESIS_STATUS_LOG`: one `<operationId> <status>` line), and
+    """Records every answer (`SCHEMATHESIS_STATUS_LOG`: one `<operationId> <status> <why>`
+    line, see `_why`), and
     does what a client does after `presign_upload`: PUT bytes of the announced size to the URL
     (so that the link to `complete_upload` can succeed)."""
     operation_id = case.operation.definition.raw.get("operationId", case.operation.label)
     log = os.environ.get("SCHEMATHESIS_STATUS_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as out:
-            out.write(f"{operation_id} {response.status_code}\n")
+            out.write(f"{operation_id} {response.status_code} {_why(case, response)}\n")
     if operation_id == "presign_upload" and response.status_code == 200:
         _put_presigned(case, response.json())
+
+
+def _why(case, response):
+    """The path the request named (its first 64 characters) and, for a refusal, its stable
+    code: what the test prints about an operation never served."""
+    code = "ok"
+    if response.status_code >= 400:
+        try:
+            code = response.json().get("message", "?")
+        except Exception:
+            code = "?"
+    path = None
+    for container in (case.query, case.body):
+        if isinstance(container, dict):
+            path = path or container.get("path") or container.get("target_path")
+    return f"{code} {str(path)[:64]!r}"
 
 
 def _put_presigned(case, answer):

@@ -741,6 +741,16 @@ pub(crate) fn file_path_schema() -> utoipa::openapi::Object {
     )
 }
 
+/// [`file_path_schema`] with an example of its own: what `/archive` and `/unarchive` name, no
+/// other operation's example does. A generator that fills requests from the examples (the
+/// consumers' schemathesis run) then never archives the file that the examples of `/lock`,
+/// `PATCH /metadata` or the uploads act on.
+pub(crate) fn archived_path_schema() -> utoipa::openapi::Object {
+    let mut schema = file_path_schema();
+    schema.examples = vec!["/users/alice/reports/2025.pdf".into()];
+    schema
+}
+
 fn comment_schema() -> utoipa::openapi::Schema {
     nullable(text_schema(
         TEXT_PATTERN,
@@ -1029,7 +1039,7 @@ pub struct DownloadQuery {
 pub struct FileRef {
     #[schema(value_type = Bucket)]
     pub bucket: String,
-    #[schema(schema_with = file_path_schema)]
+    #[schema(schema_with = archived_path_schema)]
     pub path: String,
 }
 

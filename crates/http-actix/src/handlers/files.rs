@@ -175,7 +175,11 @@ pub(crate) async fn archive(
 
 /// Restores an archived file to the status of its latest version (action `validate`).
 #[utoipa::path(
-    post, path = "/unarchive", operation_id = "unarchive_file", tag = "files", request_body = FileRef,
+    post, path = "/unarchive", operation_id = "unarchive_file", tag = "files",
+    // An example of its own (not `/archive`'s): a generator that acts on the examples (the
+    // consumers' schemathesis run) unarchives a file that nothing else archives or unarchives.
+    request_body(content = FileRef,
+        example = json!({"bucket": "users", "path": "/users/alice/reports/2024.pdf"})),
     responses((status = 200, description = "The restored file", body = FileResponse), Errors)
 )]
 pub(crate) async fn unarchive(

@@ -182,6 +182,28 @@ impl StorageService {
         }
         self.authorize(ctx, &needs).await?;
         let replaced_trash_id = TrashId::from_uuid(self.ports.ids.new_id());
+        // The occupant's trashing (`replace`) happens first: its event gets the lower id, so
+        // that the trail, newest first, shows the restore above it.
+        let replace_audit = self.audit_draft(
+            ctx,
+            AuditAction::Trash,
+            &target,
+            Some(format!(
+                "trash_id {replaced_trash_id} (replaced by a restore of trash_id {})",
+                req.trash_id
+            )),
+        );
+        let audit = self.audit_draft(
+            ctx,
+            AuditAction::TrashRestore,
+            &target,
+            Some(format!(
+                "trash_id {} from {} (on_conflict {})",
+                req.trash_id,
+                original,
+                req.on_conflict.as_str()
+            )),
+        );
         let file = self
             .ports
             .metadata
@@ -191,26 +213,8 @@ impl StorageService {
                 on_conflict: req.on_conflict,
                 actor: ctx.user().clone(),
                 replaced_trash_id,
-                audit: self.audit_draft(
-                    ctx,
-                    AuditAction::TrashRestore,
-                    &target,
-                    Some(format!(
-                        "trash_id {} from {} (on_conflict {})",
-                        req.trash_id,
-                        original,
-                        req.on_conflict.as_str()
-                    )),
-                ),
-                replace_audit: self.audit_draft(
-                    ctx,
-                    AuditAction::Trash,
-                    &target,
-                    Some(format!(
-                        "trash_id {replaced_trash_id} (replaced by a restore of trash_id {})",
-                        req.trash_id
-                    )),
-                ),
+                audit,
+                replace_audit,
             })
             .await?;
         Ok(file)

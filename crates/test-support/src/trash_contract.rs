@@ -357,7 +357,11 @@ pub async fn restore_from_trash_by_on_conflict(store: Store) {
         .await
         .unwrap();
     assert_eq!(moved.path.as_str(), "/projects/p1/elsewhere/plan.txt");
-    assert_eq!(moved.version, n(3), "with the version added at the renamed path");
+    assert_eq!(
+        moved.version,
+        n(3),
+        "with the version added at the renamed path"
+    );
     let mut unknown = entry.clone();
     unknown.trash_id = new_trash_id();
     assert_eq!(

@@ -274,6 +274,7 @@ mod tests {
             Operation::ListReviews,
             Operation::CommitFrom,
             Operation::Audit,
+            Operation::ListTrash,
         ];
         for op in Operation::ALL {
             assert_eq!(op.audit_action().is_none(), reads.contains(&op), "{op:?}");

@@ -1263,7 +1263,7 @@ pub struct TrashQuery {
     /// The `next_cursor` of the previous page (opaque).
     #[param(
         pattern = r"^[A-Za-z0-9_-]{1,4096}$",
-        example = "dHJhc2g6MjAyNi0xMi0wOFQxMDowMDowMCswMDowMHwx"
+        example = "dHJhc2g6MjAyNi0xMi0wOFQxMDowMDowMCswMDowMHwwMTk3MGYwZS00YjdjLTdkMmEtOWQwZS01YzFmMmEzYjRjNjA"
     )]
     pub cursor: Option<String>,
     /// Entries per page, 1 to 1000 (default 100).

@@ -459,7 +459,8 @@ pub struct AuditEventDto {
     pub id: Uuid,
     pub actor: String,
     /// `upload`, `copy`, `checkout`, `commit`, `submit`, `approve`, `reject`, `lock`,
-    /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`, `restore`.
+    /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`, `restore`,
+    /// `trash`, `trash_restore`, `purge`.
     pub action: String,
     pub bucket: Bucket,
     pub path: String,

@@ -19,10 +19,10 @@ use crate::{
     openapi::Errors,
 };
 
-/// Moves a file, with every version, its tags and its audit trail, to the trash (action
-/// `delete`): `/metadata` answers `404 file_not_found`, `/list` no longer shows it, and its
-/// path is free for a new file. `409 file_locked` when someone else holds its lock. Audited
-/// (`trash`).
+/// Moves a file, with every version and its tags, to the trash (action `delete`):
+/// `/metadata` answers `404 file_not_found`, `/list` no longer shows it, and its path is free
+/// for a new file. Its audit trail stays (append-only, with its file id). `409 file_locked`
+/// when someone else holds its lock. Audited (`trash`).
 #[utoipa::path(
     post, path = "/trash", operation_id = "trash_file", tag = "files", request_body = TrashRequest,
     responses((status = 200, description = "The trash entry", body = TrashEntryResponse), Errors)

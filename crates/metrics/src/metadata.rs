@@ -115,4 +115,14 @@ metered! {
         objects: &[(BucketKind, ObjectKey)],
         not_before: Option<chrono::DateTime<chrono::Utc>>
     ) -> Vec<PendingDeletion>;
+    trash_file(cmd: storage_domain::ports::TrashFile) -> storage_domain::model::TrashEntry;
+    list_trash(
+        dir: &DirPath,
+        after: Option<storage_domain::ports::TrashCursor>,
+        limit: u32
+    ) -> Vec<storage_domain::model::TrashEntry>;
+    find_trash(id: storage_domain::model::TrashId) -> Option<storage_domain::model::TrashEntry>;
+    due_trash(retention: Duration, limit: u32) -> Vec<storage_domain::model::TrashEntry>;
+    restore_trash(cmd: storage_domain::ports::RestoreTrash) -> FileRecord;
+    purge_trash(cmd: storage_domain::ports::PurgeTrash) -> Vec<PendingDeletion>;
 }

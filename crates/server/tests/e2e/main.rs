@@ -38,4 +38,5 @@ mod sealed;
 mod support;
 mod tickets;
 mod transfers;
+mod trash;
 mod workflows;

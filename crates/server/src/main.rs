@@ -255,6 +255,7 @@ async fn janitor(config: &Config, once: bool) -> Result<(), String> {
             reservations_expired = report.reservations_expired,
             objects_deleted = report.objects_deleted,
             deletions_failed = report.deletions_failed,
+            versions_pruned = report.versions_pruned,
             "janitor pass"
         );
         if once {

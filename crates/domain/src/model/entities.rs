@@ -162,6 +162,9 @@ pub struct Version {
     pub object_key: ObjectKey,
     /// The version of the same file whose bytes this version restored (`/versions/{id}/restore`).
     pub restored_from: Option<VersionNumber>,
+    /// The label of a pinned version (`/versions/{id}/pin`): kept whatever the retention rules
+    /// say. `None` when not pinned.
+    pub pinned: Option<String>,
 }
 
 /// Which version a read asks for (`version=` of the contract).
@@ -269,6 +272,10 @@ pub enum AuditAction {
     Archive,
     Unarchive,
     Restore,
+    Pin,
+    Unpin,
+    /// A version removed by the janitor under the retention rules.
+    Prune,
 }
 
 impl AuditAction {
@@ -289,6 +296,9 @@ impl AuditAction {
             AuditAction::Archive => "archive",
             AuditAction::Unarchive => "unarchive",
             AuditAction::Restore => "restore",
+            AuditAction::Pin => "pin",
+            AuditAction::Unpin => "unpin",
+            AuditAction::Prune => "prune",
         }
     }
 
@@ -309,6 +319,9 @@ impl AuditAction {
             AuditAction::Archive,
             AuditAction::Unarchive,
             AuditAction::Restore,
+            AuditAction::Pin,
+            AuditAction::Unpin,
+            AuditAction::Prune,
         ]
         .into_iter()
         .find(|a| a.as_str() == raw)

@@ -54,10 +54,14 @@ pub enum Operation {
     Archive,
     /// `POST /versions/{id}/restore`.
     Restore,
+    /// `POST /versions/{id}/pin`.
+    Pin,
+    /// `POST /versions/{id}/unpin`.
+    Unpin,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 24] = [
+    pub const ALL: [Operation; 26] = [
         Operation::List,
         Operation::ReadMetadata,
         Operation::UpdateTags,
@@ -82,6 +86,8 @@ impl Operation {
         Operation::Audit,
         Operation::Archive,
         Operation::Restore,
+        Operation::Pin,
+        Operation::Unpin,
     ];
 
     /// What the audit trail records for this operation: `Some` for the changes (refusals of
@@ -102,6 +108,8 @@ impl Operation {
             Operation::Delete => AuditAction::Delete,
             Operation::Archive => AuditAction::Archive,
             Operation::Restore => AuditAction::Restore,
+            Operation::Pin => AuditAction::Pin,
+            Operation::Unpin => AuditAction::Unpin,
             Operation::List
             | Operation::ReadMetadata
             | Operation::ListVersions
@@ -133,7 +141,9 @@ impl Operation {
             | Operation::CopyInto
             | Operation::CommitInto
             | Operation::Submit
-            | Operation::Restore => ProjectAction::Write,
+            | Operation::Restore
+            | Operation::Pin
+            | Operation::Unpin => ProjectAction::Write,
             Operation::Delete => ProjectAction::Delete,
             Operation::Checkout | Operation::Lock | Operation::Unlock => ProjectAction::Lock,
             Operation::ForceUnlock
@@ -193,7 +203,7 @@ mod tests {
     fn the_full_table() {
         use Operation as O;
         use ProjectAction as A;
-        let expected: [(Operation, ProjectAction); 24] = [
+        let expected: [(Operation, ProjectAction); 26] = [
             (O::List, A::Read),
             (O::ReadMetadata, A::Read),
             (O::UpdateTags, A::Write),
@@ -218,6 +228,8 @@ mod tests {
             (O::Audit, A::Read),
             (O::Archive, A::Validate),
             (O::Restore, A::Write),
+            (O::Pin, A::Write),
+            (O::Unpin, A::Write),
         ];
         assert_eq!(expected.len(), Operation::ALL.len());
         for (op, action) in expected {

@@ -12,6 +12,7 @@ mod limits;
 mod locks;
 mod meter;
 mod pagination;
+mod pins;
 mod review;
 mod reviews;
 mod transfer;
@@ -70,6 +71,9 @@ pub struct ServiceSettings {
     /// `AUDIT_DENIED_WINDOW_SECONDS`: identical refusals (same actor, action and path) within
     /// this window of the first are recorded once, with a count. Zero records each.
     pub audit_denied_window: Duration,
+    /// `VERSION_KEEP_LAST`, `VERSION_KEEP_DAYS` and their per-bucket settings: the versions the
+    /// janitor prunes. Keeps every version by default.
+    pub retention: crate::rules::retention::RetentionPolicy,
 }
 
 impl Default for ServiceSettings {
@@ -88,6 +92,7 @@ impl Default for ServiceSettings {
             transfer_limits: TransferLimits::default(),
             max_open_uploads_per_user: 100,
             audit_denied_window: Duration::from_secs(60),
+            retention: crate::rules::retention::RetentionPolicy::default(),
         }
     }
 }

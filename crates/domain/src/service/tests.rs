@@ -1715,7 +1715,8 @@ fn janitor_reclaims_and_counts() {
         JanitorReport {
             reservations_expired: 2,
             objects_deleted: 2,
-            deletions_failed: 1
+            deletions_failed: 1,
+            versions_pruned: 0,
         }
     );
 }

@@ -32,6 +32,7 @@ type Conn = AsyncPgConnection;
 mod units {
     use super::*;
     storage_diesel_common::units!();
+    storage_diesel_common::pin_retention_units!();
 }
 
 /// The unit of work's time on PostgreSQL: the transaction's `now()`, which the statements that

@@ -28,6 +28,7 @@ use super::{Conn, Work, shifted};
 mod units {
     use super::*;
     storage_diesel_common::units!();
+    storage_diesel_common::pin_retention_units!();
 }
 
 /// The unit of work's time on SQLite: the store's clock, read once when its transaction

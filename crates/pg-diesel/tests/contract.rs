@@ -46,6 +46,9 @@ contract_tests! {
     refused_change_leaves_no_trace;
     upsert_rules;
     restore_records_restored_from;
+    pins_are_set_replaced_and_cleared;
+    pruning_keeps_the_exceptions;
+    concurrent_pruners_never_double_delete(8);
     commit_rules;
     checkout_locks_the_source;
     release_and_list_locks;

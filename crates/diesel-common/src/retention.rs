@@ -28,12 +28,14 @@ pub fn set_pin<'a>(id: DbId, label: Option<&'a str>) -> _ {
 /// What the retention decision reads of each version of a file ([`FactRow`]).
 #[auto_type]
 pub fn version_facts(file_id: DbId) -> _ {
-    versions::table.filter(versions::file_id.eq(file_id)).select((
-        versions::number,
-        versions::created_at,
-        versions::status,
-        versions::pinned.is_not_null(),
-    ))
+    versions::table
+        .filter(versions::file_id.eq(file_id))
+        .select((
+            versions::number,
+            versions::created_at,
+            versions::status,
+            versions::pinned.is_not_null(),
+        ))
 }
 
 /// A row of [`version_facts`].
@@ -140,14 +142,7 @@ macro_rules! pin_retention_units {
                     .optional()?
                     .ok_or_else(version_not_found)?;
                 let version = row.into_version()?;
-                audit(
-                    c,
-                    state.now,
-                    cmd.audit,
-                    Some(file_id),
-                    Some(version.number),
-                )
-                .await?;
+                audit(c, state.now, cmd.audit, Some(file_id), Some(version.number)).await?;
                 Ok((reread(c, file_id).await?, version))
             })
         }
@@ -176,9 +171,8 @@ macro_rules! pin_retention_units {
                     .iter()
                     .map(|n| sql_number(*n))
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut gone: Vec<(i32, String)> = pins::delete_numbers(id, &numbers)
-                    .get_results(c)
-                    .await?;
+                let mut gone: Vec<(i32, String)> =
+                    pins::delete_numbers(id, &numbers).get_results(c).await?;
                 gone.sort_unstable();
                 let keys: Vec<String> = gone.iter().map(|(_, k)| k.clone()).collect();
                 queue(c, state.file.bucket().as_str(), &keys, None, state.now).await?;

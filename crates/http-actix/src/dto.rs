@@ -1245,7 +1245,8 @@ fn label_schema() -> utoipa::openapi::Schema {
 }
 
 /// A pin label: no control character, not blank.
-const LABEL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+const LABEL_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
 fn message_schema() -> utoipa::openapi::Schema {
     nullable(text_schema(

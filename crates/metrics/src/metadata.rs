@@ -11,8 +11,8 @@ use storage_domain::{
     },
     ports::{
         AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-        NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition,
-        PruneVersions, SetArchived, SetPin, SetTags,
+        NewVersion, PendingReview, PruneVersions, ReleaseLock, RepoError, ReviewCursor,
+        ReviewTransition, SetArchived, SetPin, SetTags,
     },
     rules::retention::RetentionRule,
 };

@@ -2769,7 +2769,11 @@ pub async fn pins_are_set_replaced_and_cleared(store: Store) {
         (n(1), Some("release 1.0"))
     );
     let (_, by_id) = store.find_version(v1.id).await.unwrap().unwrap();
-    assert_eq!(by_id.pinned.as_deref(), Some("release 1.0"), "read back by id");
+    assert_eq!(
+        by_id.pinned.as_deref(),
+        Some("release 1.0"),
+        "read back by id"
+    );
     let page = store.list_versions(f.id, None, 10).await.unwrap();
     let pins: Vec<_> = page
         .iter()
@@ -2783,7 +2787,10 @@ pub async fn pins_are_set_replaced_and_cleared(store: Store) {
     let (_, cleared) = set_pin(&store, v1.id, &path, &bob, None).await.unwrap();
     assert_eq!(cleared.pinned, None);
     let (_, again) = set_pin(&store, v1.id, &path, &bob, None).await.unwrap();
-    assert_eq!(again.pinned, None, "unpinning an unpinned version changes nothing");
+    assert_eq!(
+        again.pinned, None,
+        "unpinning an unpinned version changes nothing"
+    );
     let events: Vec<_> = audit_of(&store, &path)
         .await
         .into_iter()
@@ -2837,7 +2844,11 @@ pub async fn pins_are_set_replaced_and_cleared(store: Store) {
         Err(RepoError::InvalidTransition(_))
     ));
     let (_, left) = store.find_version(v1.id).await.unwrap().unwrap();
-    assert_eq!(left.pinned.as_deref(), Some("by the holder"), "refusals change nothing");
+    assert_eq!(
+        left.pinned.as_deref(),
+        Some("by the holder"),
+        "refusals change nothing"
+    );
 }
 
 /// Pruning with `keep_last = 3` over nine versions keeps the last three and every exception
@@ -2957,7 +2968,12 @@ pub async fn pruning_keeps_the_exceptions(store: Store) {
         ]
     );
     // Again: nothing left to prune.
-    assert!(prune(&store, f.id, keep_last(3), 64).await.unwrap().is_empty());
+    assert!(
+        prune(&store, f.id, keep_last(3), 64)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The next version is 10, never a pruned number; then 7 falls out of the last three.
     // (bob holds the lock of his checkout)
     let (_, v10) = upload(&store, &path, &bob).await;
@@ -2968,7 +2984,10 @@ pub async fn pruning_keeps_the_exceptions(store: Store) {
         keep_days: None,
     };
     assert_eq!(prune(&store, f.id, more, 1).await.unwrap(), vec![n(7)]);
-    assert_eq!(prune(&store, f.id, more, 64).await.unwrap(), vec![n(8), n(9)]);
+    assert_eq!(
+        prune(&store, f.id, more, 64).await.unwrap(),
+        vec![n(8), n(9)]
+    );
     assert_eq!(numbers(&store, f.id).await, vec![10, 4, 3, 2, 1]);
     // Unpinned, version 1 goes too.
     set_pin(&store, versions[0].id, &path, &bob, None)
@@ -3009,7 +3028,11 @@ pub async fn concurrent_pruners_never_double_delete(store: Store, pruners: usize
         .await
         .unwrap();
     let keys: HashSet<_> = queued.iter().map(|d| d.object_key.clone()).collect();
-    assert_eq!((queued.len(), keys.len()), (10, 10), "each object queued once");
+    assert_eq!(
+        (queued.len(), keys.len()),
+        (10, 10),
+        "each object queued once"
+    );
     let prunes = audit_of(&store, &path)
         .await
         .into_iter()

@@ -204,14 +204,8 @@ mod tests {
             keep_days: None,
         };
         // 4 is a ticket's base; 6, 7, 8 are the last three.
-        assert_eq!(
-            versions_to_prune(rule, &f, &v, &[n(4)], now),
-            nums(&[5])
-        );
-        assert_eq!(
-            versions_to_prune(rule, &f, &v, &[], now),
-            nums(&[4, 5])
-        );
+        assert_eq!(versions_to_prune(rule, &f, &v, &[n(4)], now), nums(&[5]));
+        assert_eq!(versions_to_prune(rule, &f, &v, &[], now), nums(&[4, 5]));
     }
 
     #[test]
@@ -302,7 +296,10 @@ mod tests {
 
     #[test]
     fn labels() {
-        assert_eq!(check_pin_label(Some("  release 1.0 ")).unwrap(), "release 1.0");
+        assert_eq!(
+            check_pin_label(Some("  release 1.0 ")).unwrap(),
+            "release 1.0"
+        );
         for bad in [None, Some(""), Some("   "), Some("a\nb"), Some("a\u{7}")] {
             assert!(check_pin_label(bad).is_err(), "{bad:?}");
         }

@@ -135,64 +135,148 @@ pub(crate) async fn retention_scenario<S: Server>(server: &S) {
                "target_bucket": "users", "target_path": COPY}),
     )
     .await;
-    call.post("bob", "/unlock", json!({"bucket": "projects", "path": PATH}))
-        .await;
+    call.post(
+        "bob",
+        "/unlock",
+        json!({"bucket": "projects", "path": PATH}),
+    )
+    .await;
     for i in 5..=9 {
         v.push(call.upload("alice", i).await);
     }
 
     // Pins: 1 kept, 5 pinned then unpinned; labels checked.
     let pinned = call
-        .post("bob", &format!("/versions/{}/pin", id(&v[1])), json!({"label": " baseline "}))
+        .post(
+            "bob",
+            &format!("/versions/{}/pin", id(&v[1])),
+            json!({"label": " baseline "}),
+        )
         .await;
     assert_eq!(
         (&pinned["version"]["number"], &pinned["version"]["pinned"]),
         (&json!(1), &json!("baseline")),
         "{pinned}"
     );
-    call.post("alice", &format!("/versions/{}/pin", id(&v[5])), json!({"label": "maybe"}))
-        .await;
+    call.post(
+        "alice",
+        &format!("/versions/{}/pin", id(&v[5])),
+        json!({"label": "maybe"}),
+    )
+    .await;
     let unpinned = call
-        .post("alice", &format!("/versions/{}/unpin", id(&v[5])), json!({}))
+        .post(
+            "alice",
+            &format!("/versions/{}/unpin", id(&v[5])),
+            json!({}),
+        )
         .await;
     assert_eq!(unpinned["version"]["pinned"], Value::Null, "{unpinned}");
-    for bad in [json!({"label": ""}), json!({"label": "a\nb"}), json!({}), json!({"label": "x".repeat(129)})] {
+    for bad in [
+        json!({"label": ""}),
+        json!({"label": "a\nb"}),
+        json!({}),
+        json!({"label": "x".repeat(129)}),
+    ] {
         let answer = call
-            .json("alice", Method::POST, &format!("/versions/{}/pin", id(&v[6])), &[], Some(bad.clone()))
+            .json(
+                "alice",
+                Method::POST,
+                &format!("/versions/{}/pin", id(&v[6])),
+                &[],
+                Some(bad.clone()),
+            )
             .await;
-        refused(&answer, StatusCode::BAD_REQUEST, "invalid_request", &bad.to_string());
+        refused(
+            &answer,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &bad.to_string(),
+        );
     }
     let foreign = call
-        .json("carol", Method::POST, &format!("/versions/{}/pin", id(&v[6])), &[], Some(json!({"label": "mine"})))
+        .json(
+            "carol",
+            Method::POST,
+            &format!("/versions/{}/pin", id(&v[6])),
+            &[],
+            Some(json!({"label": "mine"})),
+        )
         .await;
-    refused(&foreign, StatusCode::NOT_FOUND, "version_not_found", "carol");
+    refused(
+        &foreign,
+        StatusCode::NOT_FOUND,
+        "version_not_found",
+        "carol",
+    );
     let unknown = call
-        .json("alice", Method::POST, "/versions/01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d/unpin", &[], None)
+        .json(
+            "alice",
+            Method::POST,
+            "/versions/01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5d/unpin",
+            &[],
+            None,
+        )
         .await;
-    refused(&unknown, StatusCode::NOT_FOUND, "version_not_found", "an unknown id");
+    refused(
+        &unknown,
+        StatusCode::NOT_FOUND,
+        "version_not_found",
+        "an unknown id",
+    );
 
     // 2 validated, 3 pending.
-    call.post("alice", &format!("/versions/{}/submit", id(&v[2])), json!({}))
-        .await;
-    call.post("bob", &format!("/versions/{}/approve", id(&v[2])), json!({}))
-        .await;
-    call.post("alice", &format!("/versions/{}/submit", id(&v[3])), json!({}))
-        .await;
+    call.post(
+        "alice",
+        &format!("/versions/{}/submit", id(&v[2])),
+        json!({}),
+    )
+    .await;
+    call.post(
+        "bob",
+        &format!("/versions/{}/approve", id(&v[2])),
+        json!({}),
+    )
+    .await;
+    call.post(
+        "alice",
+        &format!("/versions/{}/submit", id(&v[3])),
+        json!({}),
+    )
+    .await;
 
     // Two janitors at once: each version pruned, and each object deleted, once.
     let (one, two) = tokio::join!(server.janitor(), server.janitor());
     assert_eq!(
-        (one.versions_pruned + two.versions_pruned, one.deletions_failed + two.deletions_failed),
+        (
+            one.versions_pruned + two.versions_pruned,
+            one.deletions_failed + two.deletions_failed
+        ),
         (2, 0),
         "{one:?} {two:?}"
     );
-    assert_eq!(one.objects_deleted + two.objects_deleted, 2, "{one:?} {two:?}");
+    assert_eq!(
+        one.objects_deleted + two.objects_deleted,
+        2,
+        "{one:?} {two:?}"
+    );
     let again = server.janitor().await;
-    assert_eq!((again.versions_pruned, again.objects_deleted), (0, 0), "{again:?}");
+    assert_eq!(
+        (again.versions_pruned, again.objects_deleted),
+        (0, 0),
+        "{again:?}"
+    );
 
     let after = call.versions().await;
-    let numbers: Vec<u64> = after.iter().map(|v| v["number"].as_u64().expect("n")).collect();
-    assert_eq!(numbers, vec![9, 8, 7, 4, 3, 2, 1], "the documented set, with the gap");
+    let numbers: Vec<u64> = after
+        .iter()
+        .map(|v| v["number"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![9, 8, 7, 4, 3, 2, 1],
+        "the documented set, with the gap"
+    );
     let pins: Vec<&Value> = after.iter().map(|v| &v["pinned"]).collect();
     assert_eq!(pins[6], "baseline");
     assert!(pins[..6].iter().all(|p| p.is_null()), "{after:?}");
@@ -207,18 +291,46 @@ pub(crate) async fn retention_scenario<S: Server>(server: &S) {
         );
     }
     let gone = call
-        .json("alice", Method::GET, "/download/proxy", &[("bucket", "projects"), ("path", PATH), ("version", "5")], None)
+        .json(
+            "alice",
+            Method::GET,
+            "/download/proxy",
+            &[("bucket", "projects"), ("path", PATH), ("version", "5")],
+            None,
+        )
         .await;
-    refused(&gone, StatusCode::NOT_FOUND, "version_not_found", "a pruned version");
+    refused(
+        &gone,
+        StatusCode::NOT_FOUND,
+        "version_not_found",
+        "a pruned version",
+    );
     let pin_gone = call
-        .json("alice", Method::POST, &format!("/versions/{}/pin", id(&v[6])), &[], Some(json!({"label": "late"})))
+        .json(
+            "alice",
+            Method::POST,
+            &format!("/versions/{}/pin", id(&v[6])),
+            &[],
+            Some(json!({"label": "late"})),
+        )
         .await;
-    refused(&pin_gone, StatusCode::NOT_FOUND, "version_not_found", "pinning a pruned version");
+    refused(
+        &pin_gone,
+        StatusCode::NOT_FOUND,
+        "version_not_found",
+        "pinning a pruned version",
+    );
     // Numbers are never reused.
     call.upload("alice", 10).await;
 
     let (status, audit) = call
-        .json("alice", Method::GET, "/audit", &[("bucket", "projects"), ("path", PATH)], None)
+        .json(
+            "alice",
+            Method::GET,
+            "/audit",
+            &[("bucket", "projects"), ("path", PATH)],
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{audit}");
     let events: Vec<(&str, &str, Option<u64>)> = audit["events"]

@@ -3,6 +3,8 @@
 -- no control character) is the domain's (rules::retention::check_pin_label); the CHECK only
 -- refuses an empty one.
 ALTER TABLE versions ADD COLUMN pinned text CHECK (pinned <> '');
+-- A trashed file keeps its versions' pins (the trash copies every column of `versions`).
+ALTER TABLE trash_versions ADD COLUMN pinned text;
 
 -- The retention step reads the checkout tickets naming a file (their base versions are kept).
 CREATE INDEX files_checkout_file_idx ON files (checkout_file_id)

@@ -1,6 +1,8 @@
 -- A pinned version carries its label; NULL when not pinned (see the PostgreSQL migration of
 -- the same name).
 ALTER TABLE versions ADD COLUMN pinned TEXT CHECK (pinned <> '');
+-- A trashed file keeps its versions' pins (the trash copies every column of `versions`).
+ALTER TABLE trash_versions ADD COLUMN pinned TEXT;
 
 -- The retention step reads the checkout tickets naming a file.
 CREATE INDEX files_checkout_file_idx ON files (checkout_file_id)

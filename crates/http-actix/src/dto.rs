@@ -464,7 +464,8 @@ pub struct AuditEventDto {
     pub id: Uuid,
     pub actor: String,
     /// `upload`, `copy`, `checkout`, `commit`, `submit`, `approve`, `reject`, `lock`,
-    /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`, `restore`.
+    /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`, `restore`,
+    /// `pin`, `unpin`, `prune` (by `janitor`: a version removed by the retention rules).
     pub action: String,
     pub bucket: Bucket,
     pub path: String,

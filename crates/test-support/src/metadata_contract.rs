@@ -27,8 +27,9 @@ use storage_domain::ports::{
 use storage_domain::rules::retention::RetentionRule;
 
 pub use crate::trash_contract::{
-    purge_removes_the_entry_and_queues_objects, restore_from_trash_by_on_conflict,
-    trash_is_listed_newest_first_in_pages, trash_moves_a_file_out_of_the_namespace,
+    a_pin_survives_the_trash, purge_removes_the_entry_and_queues_objects,
+    restore_from_trash_by_on_conflict, trash_is_listed_newest_first_in_pages,
+    trash_moves_a_file_out_of_the_namespace,
 };
 
 /// The store under test.

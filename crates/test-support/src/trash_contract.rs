@@ -440,3 +440,31 @@ pub async fn purge_removes_the_entry_and_queues_objects(store: Store) {
     }
     assert_eq!(won, 1, "exactly one purge");
 }
+
+/// A pinned version keeps its label through the trash: trashed, listed in no page, restored,
+/// it is pinned as before (the trash carries every column of a version).
+pub async fn a_pin_survives_the_trash(store: Store) {
+    let alice = user("alice");
+    let path = file("/projects/p1/r/pinned.txt");
+    let (f, v1) = upload(&store, &path, &alice).await;
+    upload(&store, &path, &alice).await;
+    crate::metadata_contract::set_pin(&store, v1.id, &path, &alice, Some("release 1.0"))
+        .await
+        .unwrap();
+    let entry = trash(&store, &f, &alice).await.unwrap();
+    store
+        .restore_trash(restore_cmd(&entry, None, OnConflict::Fail, &alice))
+        .await
+        .unwrap();
+    let (_, back) = store.find_version(v1.id).await.unwrap().unwrap();
+    assert_eq!(
+        back.pinned.as_deref(),
+        Some("release 1.0"),
+        "the pin came back"
+    );
+    let page = store.list_versions(f.id, None, 10).await.unwrap();
+    assert_eq!(
+        page.iter().map(|v| v.pinned.clone()).collect::<Vec<_>>(),
+        vec![None, Some("release 1.0".to_owned())]
+    );
+}

@@ -1,0 +1,106 @@
+//! NATS JetStream: each event is published to `<prefix>.<bucket>.<type>` (e.g.
+//! `storage.projects.version.approved`) with `Nats-Msg-Id` = the event id, so JetStream drops a
+//! retry of a message it already stored (within the stream's duplicate window); the publish
+//! counts once JetStream acknowledged it. The stream (`NATS_STREAM`, subjects `<prefix>.>`) is
+//! created when missing.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_trait::async_trait;
+use storage_domain::ports::{EventSink, SinkError};
+use storage_domain::rules::events::EventMessage;
+
+/// `NATS_URL`, `NATS_SUBJECT_PREFIX`, `NATS_STREAM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsConfig {
+    pub url: String,
+    pub subject_prefix: String,
+    pub stream: String,
+    /// How long a publish waits for JetStream's acknowledgement.
+    pub timeout: Duration,
+}
+
+/// The JetStream sink.
+pub struct NatsSink {
+    name: String,
+    prefix: String,
+    context: jetstream::Context,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for NatsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsSink")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsSink {
+    /// Connects and makes sure the stream exists.
+    ///
+    /// # Errors
+    /// The server cannot be reached, or the stream cannot be read or created.
+    pub async fn connect(config: &NatsConfig) -> Result<Self, String> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(config.timeout)
+            .connect(&config.url)
+            .await
+            .map_err(|e| format!("NATS {}: {e}", config.url))?;
+        let context = jetstream::new(client);
+        context
+            .get_or_create_stream(jetstream::stream::Config {
+                name: config.stream.clone(),
+                subjects: vec![format!("{}.>", config.subject_prefix)],
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("NATS stream {}: {e}", config.stream))?;
+        Ok(Self {
+            name: format!("nats:{}", config.stream),
+            prefix: config.subject_prefix.clone(),
+            context,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The subject of an event.
+    pub fn subject(&self, event: &EventMessage) -> String {
+        subject(&self.prefix, event)
+    }
+}
+
+/// `<prefix>.<bucket>.<type>`.
+pub fn subject(prefix: &str, event: &EventMessage) -> String {
+    format!("{prefix}.{}.{}", event.bucket, event.event_type.as_str())
+}
+
+#[async_trait]
+impl EventSink for NatsSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn wants(&self, _: &EventMessage) -> bool {
+        true
+    }
+
+    async fn deliver(&self, event: &EventMessage, body: &[u8]) -> Result<(), SinkError> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.id.as_str());
+        let publish = async {
+            self.context
+                .publish_with_headers(self.subject(event), headers, body.to_vec().into())
+                .await
+                .map_err(|e| SinkError(format!("publish: {e}")))?
+                .await
+                .map_err(|e| SinkError(format!("not acknowledged: {e}")))
+        };
+        match tokio::time::timeout(self.timeout, publish).await {
+            Ok(Ok(_ack)) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(SinkError("timed out".into())),
+        }
+    }
+}

@@ -2,7 +2,9 @@
 //! `storage.projects.version.approved`) with `Nats-Msg-Id` = the event id, so JetStream drops a
 //! retry of a message it already stored (within the stream's duplicate window); the publish
 //! counts once JetStream acknowledged it. The stream (`NATS_STREAM`, subjects `<prefix>.>`) is
-//! created when missing.
+//! created when missing. A server that cannot be reached does not stop the service: the sink
+//! connects when it first delivers, and until then each delivery fails and is retried like any
+//! other (the events wait in the outbox).
 
 use std::time::Duration;
 
@@ -25,7 +27,8 @@ pub struct NatsConfig {
 pub struct NatsSink {
     name: String,
     prefix: String,
-    context: jetstream::Context,
+    config: NatsConfig,
+    context: tokio::sync::OnceCell<jetstream::Context>,
     timeout: Duration,
 }
 
@@ -38,31 +41,49 @@ impl std::fmt::Debug for NatsSink {
 }
 
 impl NatsSink {
+    /// A sink that connects (and creates the stream) when it first delivers.
+    pub fn new(config: &NatsConfig) -> Self {
+        Self {
+            name: format!("nats:{}", config.stream),
+            prefix: config.subject_prefix.clone(),
+            config: config.clone(),
+            context: tokio::sync::OnceCell::new(),
+            timeout: config.timeout,
+        }
+    }
+
     /// Connects and makes sure the stream exists.
     ///
     /// # Errors
     /// The server cannot be reached, or the stream cannot be read or created.
     pub async fn connect(config: &NatsConfig) -> Result<Self, String> {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(config.timeout)
-            .connect(&config.url)
-            .await
-            .map_err(|e| format!("NATS {}: {e}", config.url))?;
-        let context = jetstream::new(client);
-        context
-            .get_or_create_stream(jetstream::stream::Config {
-                name: config.stream.clone(),
-                subjects: vec![format!("{}.>", config.subject_prefix)],
-                ..Default::default()
+        let sink = Self::new(config);
+        sink.context().await?;
+        Ok(sink)
+    }
+
+    /// The JetStream context, connected once.
+    async fn context(&self) -> Result<&jetstream::Context, String> {
+        self.context
+            .get_or_try_init(|| async {
+                let config = &self.config;
+                let client = async_nats::ConnectOptions::new()
+                    .connection_timeout(config.timeout)
+                    .connect(&config.url)
+                    .await
+                    .map_err(|e| format!("NATS {}: {e}", config.url))?;
+                let context = jetstream::new(client);
+                context
+                    .get_or_create_stream(jetstream::stream::Config {
+                        name: config.stream.clone(),
+                        subjects: vec![format!("{}.>", config.subject_prefix)],
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| format!("NATS stream {}: {e}", config.stream))?;
+                Ok(context)
             })
             .await
-            .map_err(|e| format!("NATS stream {}: {e}", config.stream))?;
-        Ok(Self {
-            name: format!("nats:{}", config.stream),
-            prefix: config.subject_prefix.clone(),
-            context,
-            timeout: config.timeout,
-        })
     }
 
     /// The subject of an event.
@@ -90,7 +111,9 @@ impl EventSink for NatsSink {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", event.id.as_str());
         let publish = async {
-            self.context
+            self.context()
+                .await
+                .map_err(SinkError)?
                 .publish_with_headers(self.subject(event), headers, body.to_vec().into())
                 .await
                 .map_err(|e| SinkError(format!("publish: {e}")))?

@@ -782,10 +782,11 @@ fn origin_part(url: &str) -> &str {
 
 /// The event dispatcher of this configuration: a webhook sink per subscription of
 /// `WEBHOOKS_FILE`, and the NATS JetStream sink when `NATS_URL` is set (connected, its stream
-/// created if missing). With no sink, delivered events are only marked so.
+/// created if missing; if the server cannot be reached yet, when it first delivers). With no
+/// sink, delivered events are only marked so.
 ///
 /// # Errors
-/// A webhook client that cannot be built, or a NATS server that cannot be reached.
+/// A webhook client that cannot be built.
 pub async fn dispatcher(
     config: &Config,
     metadata: Arc<dyn MetadataStore>,
@@ -798,7 +799,15 @@ pub async fn dispatcher(
         )?));
     }
     if let Some(nats) = &config.events.nats {
-        sinks.push(Arc::new(NatsSink::connect(nats).await?));
+        // NATS down does not stop the service: its events wait in the outbox.
+        let sink = match NatsSink::connect(nats).await {
+            Ok(sink) => sink,
+            Err(e) => {
+                tracing::warn!(error = %e, "NATS is unreachable: events for it wait in the outbox");
+                NatsSink::new(nats)
+            }
+        };
+        sinks.push(Arc::new(sink));
     }
     Ok(Dispatcher::new(
         metadata,

@@ -176,7 +176,9 @@ macro_rules! audit_chain_page {
             query = query.filter(a::bucket.eq(::storage_domain::model::BucketKind::as_str(bucket)));
         }
         if let Some((file, seq)) = $after {
-            let file = Some($crate::sql_types::DbId(::storage_domain::model::FileId::as_uuid(&file)));
+            let file = Some($crate::sql_types::DbId(
+                ::storage_domain::model::FileId::as_uuid(&file),
+            ));
             let seq = Some(i64::try_from(seq).unwrap_or(i64::MAX));
             query = query.filter(
                 a::file_id
@@ -379,6 +381,46 @@ pub fn chain_head(file_id: DbId) -> _ {
         .order(audit_events::seq.desc())
         .select((audit_events::seq, audit_events::hash))
         .limit(1_i64)
+}
+
+/// The file with this id ([`crate::rows::FileLockRow`]) and the head of its audit chain
+/// (last `seq`, its hash), in one statement: the read a unit of work makes once it holds the
+/// file's row lock, so the chain costs no round trip of its own. A macro, as [`audit_page!`]
+/// (the subselects' types are not named).
+#[macro_export]
+macro_rules! file_and_chain_head {
+    ($id:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::{audit_events as a, files, locks};
+        let id: $crate::sql_types::DbId = $id;
+        let file_id: Option<$crate::sql_types::DbId> = Some(id.clone());
+        let seq = a::table
+            .filter(a::file_id.eq(file_id.clone()))
+            .filter(a::seq.is_not_null())
+            .select(a::seq)
+            .order(a::seq.desc())
+            .limit(1)
+            .single_value();
+        let hash = a::table
+            .filter(a::file_id.eq(file_id))
+            .filter(a::seq.is_not_null())
+            .select(a::hash)
+            .order(a::seq.desc())
+            .limit(1)
+            .single_value();
+        files::table
+            .left_join(locks::table)
+            .filter(files::id.eq(id))
+            .select((
+                (
+                    files::all_columns,
+                    $crate::rows::LOCK_COLUMNS.nullable(),
+                    $crate::queries::store_now(),
+                ),
+                seq,
+                hash,
+            ))
+    }};
 }
 
 /// Settles a claimed event: its delivery state, next attempt and last error; the lease ends.

@@ -7,13 +7,13 @@
 use chrono::{DateTime, Utc};
 use diesel::{Queryable, QueryableByName};
 use storage_domain::model::{
-    AuditAction, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, EventType,
-    FileId,
-    FilePath, FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadKind,
-    UploadReservation, UserId, Version, VersionId, VersionNumber, VersionSelector, VersionStatus,
+    AuditAction, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket, DeletionId,
+    EventType, FileId, FilePath, FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags,
+    UploadId, UploadKind, UploadReservation, UserId, Version, VersionId, VersionNumber,
+    VersionSelector, VersionStatus,
 };
-use storage_domain::rules::chain::ChainHead;
 use storage_domain::ports::{DeliveryState, LockedFile, OutboxEvent, RepoError};
+use storage_domain::rules::chain::ChainHead;
 
 use crate::error::corrupt;
 use crate::schema::{locks, pending_deletions};

@@ -41,8 +41,8 @@ struct Raw {
 /// # Errors
 /// The first problem, naming the subscription by its position.
 pub fn parse_subscriptions(json: &str, allow_http: bool) -> Result<Vec<Subscription>, String> {
-    let raw: Vec<Raw> =
-        serde_json::from_str(json).map_err(|e| format!("not a JSON array of subscriptions: {e}"))?;
+    let raw: Vec<Raw> = serde_json::from_str(json)
+        .map_err(|e| format!("not a JSON array of subscriptions: {e}"))?;
     raw.into_iter()
         .enumerate()
         .map(|(i, r)| check(r, allow_http).map_err(|e| format!("subscription {i}: {e}")))
@@ -75,7 +75,9 @@ fn check(r: Raw, allow_http: bool) -> Result<Subscription, String> {
         .map(|names| {
             names
                 .iter()
-                .map(|n| EventType::from_stored(n).ok_or_else(|| format!("events: unknown type {n}")))
+                .map(|n| {
+                    EventType::from_stored(n).ok_or_else(|| format!("events: unknown type {n}"))
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;

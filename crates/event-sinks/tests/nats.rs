@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use storage_domain::model::{AuditAction, AuditDraft, AuditId, BucketKind, FileId, FilePath, UserId};
+use storage_domain::model::{
+    AuditAction, AuditDraft, AuditId, BucketKind, FileId, FilePath, UserId,
+};
 use storage_domain::ports::EventSink;
 use storage_domain::rules::chain::ChainHead;
 use storage_domain::rules::events::{EventFacts, EventMessage, change_event};
@@ -45,9 +47,13 @@ fn reachable(addr: &str) -> bool {
 }
 
 fn server() -> Option<Server> {
-    let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
+    let binary = [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists());
     if let Some(binary) = binary {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -135,7 +141,10 @@ async fn events_reach_jetstream_once_per_id() {
     let js = async_nats::jetstream::new(client);
     let mut stream = js.get_stream(&config.stream).await.unwrap();
     let info = stream.info().await.unwrap();
-    assert_eq!(info.state.messages, 2, "a retry with the same id is stored once");
+    assert_eq!(
+        info.state.messages, 2,
+        "a retry with the same id is stored once"
+    );
     let stored = stream.get_raw_message(1).await.unwrap();
     assert_eq!(
         stored.subject.as_str(),

@@ -5,14 +5,14 @@ use std::{sync::Arc, time::Duration, time::Instant};
 use async_trait::async_trait;
 use storage_domain::{
     model::{
-        AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+        AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock,
+        ObjectKey, PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
         VersionSelector,
     },
     ports::{
-        AcquireLock, AuditCursor, DeliveryState, OutboxEvent, Settlement, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-        NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition,
-        SetArchived, SetTags,
+        AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
+        MetadataStore, NewVersion, OutboxEvent, PendingReview, ReleaseLock, RepoError,
+        ReviewCursor, ReviewTransition, SetArchived, SetTags, Settlement,
     },
 };
 

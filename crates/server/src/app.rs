@@ -7,6 +7,8 @@ use std::{net::TcpListener, path::Path, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
+use storage_domain::ports::EventSink;
+use storage_domain::service::events::Dispatcher;
 use storage_domain::{
     StorageError,
     model::Principal,
@@ -17,13 +19,11 @@ use storage_domain::{
     rules::LockTtl,
     service::{Ports, ServiceSettings, StorageService},
 };
+use storage_event_sinks::{NatsSink, WebhookSink};
 use storage_http_actix::{
     ApiConfig, AppState, Authenticator, BrowserAccess, ComponentHealth, ConsoleConfig, HealthCheck,
     HealthReport, ServerConfig, SignedBlobEndpoint,
 };
-use storage_domain::ports::EventSink;
-use storage_domain::service::events::Dispatcher;
-use storage_event_sinks::{NatsSink, WebhookSink};
 use storage_jwt_auth::JwtVerifier;
 use storage_local_fs::{LocalBlobStore, LocalConfig, UrlSigner};
 use storage_metrics::PoolProbe;

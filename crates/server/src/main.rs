@@ -345,11 +345,7 @@ async fn audit_verify(config: &Config, bucket: Option<&str>) -> Result<(), Strin
 }
 
 /// `events --once`, `events list`, `events retry`.
-async fn events(
-    config: &Config,
-    once: bool,
-    action: Option<EventsAction>,
-) -> Result<(), String> {
+async fn events(config: &Config, once: bool, action: Option<EventsAction>) -> Result<(), String> {
     let base_url = config.public_base_url(config.bind_addr.port());
     let adapters = Adapters::connect(config, &base_url)
         .await

@@ -40,13 +40,12 @@ async fn make_trail(store: &Store) -> Trail {
         .unwrap();
     c::upload(store, &path, &alice).await;
     c::upload(store, &c::file("/projects/p1/other.pdf"), &alice).await;
-    let mut refusal = c::draft(AuditAction::Delete, &c::user("mallory"), &path)
-        .complete(
-            None,
-            None,
-            storage_domain::model::AuditOutcome::Denied,
-            chrono::Utc::now(),
-        );
+    let mut refusal = c::draft(AuditAction::Delete, &c::user("mallory"), &path).complete(
+        None,
+        None,
+        storage_domain::model::AuditOutcome::Denied,
+        chrono::Utc::now(),
+    );
     refusal.detail = Some("no access".into());
     let refusal = seal(refusal);
     store
@@ -96,7 +95,10 @@ where
     let trail = make_trail(&store).await;
     let (ok, text) = verify(&env);
     assert!(ok, "an intact trail verifies: {text}");
-    assert!(text.contains("2 chains, 6 chained events, 1 sealed refusals"), "{text}");
+    assert!(
+        text.contains("2 chains, 6 chained events, 1 sealed refusals"),
+        "{text}"
+    );
     let _ = trail;
     drop(store);
 
@@ -112,18 +114,25 @@ where
     );
     let (ok, text) = verify(&env);
     assert!(!ok, "an edit fails: {text}");
-    assert!(text.contains(&format!("the first: event {id} (seq 2) was altered")), "{text}");
+    assert!(
+        text.contains(&format!("the first: event {id} (seq 2) was altered")),
+        "{text}"
+    );
     drop(store);
 
     // Removed: the third event.
     let (store, env, _keep) = fresh().await;
     let trail = make_trail(&store).await;
     let (gone, next) = (trail.chain[2].id, trail.chain[3].id);
-    sql(&env, vec![format!("DELETE FROM audit_events WHERE id = '{gone}'")]);
+    sql(
+        &env,
+        vec![format!("DELETE FROM audit_events WHERE id = '{gone}'")],
+    );
     let (ok, text) = verify(&env);
     assert!(!ok, "a removal fails: {text}");
     assert!(
-        text.contains("the first: events 3..=3 of file") && text.contains(&format!("were removed (before event {next})")),
+        text.contains("the first: events 3..=3 of file")
+            && text.contains(&format!("were removed (before event {next})")),
         "{text}"
     );
     drop(store);
@@ -142,17 +151,28 @@ where
     );
     let (ok, text) = verify(&env);
     assert!(!ok, "a reorder fails: {text}");
-    assert!(text.contains(&format!("the first: event {three} (seq 2) was reordered")), "{text}");
+    assert!(
+        text.contains(&format!("the first: event {three} (seq 2) was reordered")),
+        "{text}"
+    );
     drop(store);
 
     // A refusal edited (who was refused).
     let (store, env, _keep) = fresh().await;
     let trail = make_trail(&store).await;
     let id = trail.refusal.id;
-    sql(&env, vec![format!("UPDATE audit_events SET actor = 'bob' WHERE id = '{id}'")]);
+    sql(
+        &env,
+        vec![format!(
+            "UPDATE audit_events SET actor = 'bob' WHERE id = '{id}'"
+        )],
+    );
     let (ok, text) = verify(&env);
     assert!(!ok, "an edited refusal fails: {text}");
-    assert!(text.contains(&format!("the first: event {id} (a refusal) was altered")), "{text}");
+    assert!(
+        text.contains(&format!("the first: event {id} (a refusal) was altered")),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,8 +186,10 @@ async fn audit_verify_names_what_was_changed_on_postgresql() {
             })
             .await;
             let store: Store = Arc::new(
-                storage_pg_diesel::PgMetadataStore::new(&storage_pg_diesel::PgConfig::new(db.url()))
-                    .unwrap(),
+                storage_pg_diesel::PgMetadataStore::new(&storage_pg_diesel::PgConfig::new(
+                    db.url(),
+                ))
+                .unwrap(),
             );
             let data = tempfile::tempdir().unwrap();
             let env = vec![
@@ -231,8 +253,7 @@ async fn audit_verify_names_what_was_changed_on_sqlite() {
             .find(|(k, _)| k == "DATA_DIR")
             .map(|(_, v)| v.clone())
             .unwrap();
-        let mut conn =
-            SqliteConnection::establish(&format!("{dir}/storage.sqlite3")).unwrap();
+        let mut conn = SqliteConnection::establish(&format!("{dir}/storage.sqlite3")).unwrap();
         for s in statements {
             // SQLite keeps ids as hyphenated lower-case text, as written here.
             diesel::sql_query(s).execute(&mut conn).unwrap();

@@ -18,6 +18,6 @@ pub mod postgres;
 pub mod project_standin;
 pub mod prometheus;
 pub mod s3;
-pub mod webhook_receiver;
 pub mod services;
 pub mod timing;
+pub mod webhook_receiver;

@@ -2701,7 +2701,9 @@ pub async fn chain_of(store: &Store, file_id: FileId) -> Vec<AuditEvent> {
             _ => break,
         }
     }
-    all.into_iter().filter(|e| e.file_id == Some(file_id)).collect()
+    all.into_iter()
+        .filter(|e| e.file_id == Some(file_id))
+        .collect()
 }
 
 /// Every change's audit event is its outbox record, written by the change's unit of work: its
@@ -2769,7 +2771,10 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
             .await
             .unwrap();
     }
-    for (archived, action) in [(true, AuditAction::Archive), (false, AuditAction::Unarchive)] {
+    for (archived, action) in [
+        (true, AuditAction::Archive),
+        (false, AuditAction::Unarchive),
+    ] {
         store
             .set_archived(SetArchived {
                 file_id: f.id,
@@ -2826,7 +2831,10 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     }
     let g_chain = chain_of(&store, g.id).await;
     assert_eq!(g_chain.len(), 1);
-    assert_eq!((g_chain[0].seq, g_chain[0].prev_hash.as_deref()), (Some(1), Some("")));
+    assert_eq!(
+        (g_chain[0].seq, g_chain[0].prev_hash.as_deref()),
+        (Some(1), Some(""))
+    );
 
     // `list_audit` shows the same hashes.
     let listed = audit_of(&store, &path).await;
@@ -2845,11 +2853,16 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     let report = verify_audit(&*store, None).await.unwrap();
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained, report.sealed), (2, 11, 1));
-    let users = verify_audit(&*store, Some(BucketKind::Users)).await.unwrap();
+    let users = verify_audit(&*store, Some(BucketKind::Users))
+        .await
+        .unwrap();
     assert_eq!((users.chains, users.sealed), (0, 0));
 
     // The outbox: every change pending, each a message with its audit id and data.
-    let pending = store.list_events(DeliveryState::Pending, 100).await.unwrap();
+    let pending = store
+        .list_events(DeliveryState::Pending, 100)
+        .await
+        .unwrap();
     assert_eq!(pending.len(), 11);
     for p in &pending {
         assert_eq!((p.attempts, p.last_error.as_deref()), (0, None));
@@ -2911,7 +2924,11 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
         .await
         .unwrap();
     let next = store.claim_events(lease, 10).await.unwrap();
-    assert_eq!(ids(&next), HashSet::from([a_chain[1].id]), "the file's next one");
+    assert_eq!(
+        ids(&next),
+        HashSet::from([a_chain[1].id]),
+        "the file's next one"
+    );
     store
         .settle_event(
             a_chain[1].id,
@@ -2929,27 +2946,53 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
     );
 
     store
-        .settle_event(b_chain[0].id, Settlement::Dead { error: "gone".into() })
+        .settle_event(
+            b_chain[0].id,
+            Settlement::Dead {
+                error: "gone".into(),
+            },
+        )
         .await
         .unwrap();
     let dead = store.list_events(DeliveryState::Dead, 10).await.unwrap();
     assert_eq!(ids(&dead), HashSet::from([b_chain[0].id]));
     assert_eq!(dead[0].state, DeliveryState::Dead);
-    assert_eq!((dead[0].attempts, dead[0].last_error.as_deref()), (1, Some("gone")));
-    assert_eq!(store.retry_events(Some(vec![b_chain[0].id])).await.unwrap(), 1);
-    assert_eq!(store.list_events(DeliveryState::Dead, 10).await.unwrap(), []);
+    assert_eq!(
+        (dead[0].attempts, dead[0].last_error.as_deref()),
+        (1, Some("gone"))
+    );
+    assert_eq!(
+        store.retry_events(Some(vec![b_chain[0].id])).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.list_events(DeliveryState::Dead, 10).await.unwrap(),
+        []
+    );
     let again = store.claim_events(lease, 10).await.unwrap();
     assert_eq!(ids(&again), HashSet::from([b_chain[0].id]));
     assert_eq!(again[0].attempts, 1, "attempts start again");
     store
-        .settle_event(b_chain[0].id, Settlement::Dead { error: "gone".into() })
+        .settle_event(
+            b_chain[0].id,
+            Settlement::Dead {
+                error: "gone".into(),
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(store.retry_events(None).await.unwrap(), 1, "every dead letter");
+    assert_eq!(
+        store.retry_events(None).await.unwrap(),
+        1,
+        "every dead letter"
+    );
     assert_eq!(store.retry_events(None).await.unwrap(), 0);
 
     // A lapsed lease: claimed again, the same event.
-    let short = store.claim_events(Duration::from_millis(1), 10).await.unwrap();
+    let short = store
+        .claim_events(Duration::from_millis(1), 10)
+        .await
+        .unwrap();
     assert_eq!(ids(&short), HashSet::from([b_chain[0].id]));
     tokio::time::sleep(Duration::from_millis(50)).await;
     let reclaimed = store.claim_events(lease, 10).await.unwrap();
@@ -2984,7 +3027,10 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
         assert!(seen.insert(e.event.id), "claimed twice: {:?}", e.event.id);
     }
     assert_eq!(total, 20, "every event of the twenty files, once");
-    let delivered = store.list_events(DeliveryState::Delivered, 10).await.unwrap();
+    let delivered = store
+        .list_events(DeliveryState::Delivered, 10)
+        .await
+        .unwrap();
     assert_eq!(
         ids(&delivered),
         HashSet::from([a_chain[0].id, b_chain[0].id])

@@ -109,7 +109,11 @@ impl WebhookReceiver {
     }
 
     pub fn set_mode(&self, mode: ReceiverMode) {
-        *self.state.mode.lock().unwrap_or_else(PoisonError::into_inner) = mode;
+        *self
+            .state
+            .mode
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = mode;
     }
 
     /// Every request so far, in arrival order.

@@ -46,9 +46,14 @@ pub struct OutboxEvent {
 pub enum Settlement {
     Delivered,
     /// Try again not before `at`.
-    Retry { at: DateTime<Utc>, error: String },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
     /// Give up: a dead letter.
-    Dead { error: String },
+    Dead {
+        error: String,
+    },
 }
 
 /// A sink refused or could not take an event.

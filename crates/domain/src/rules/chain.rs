@@ -94,10 +94,16 @@ impl std::fmt::Display for ChainFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChainFault::Altered { id, seq: Some(seq) } => {
-                write!(f, "event {id} (seq {seq}) was altered: its hash does not match")
+                write!(
+                    f,
+                    "event {id} (seq {seq}) was altered: its hash does not match"
+                )
             }
             ChainFault::Altered { id, seq: None } => {
-                write!(f, "event {id} (a refusal) was altered: its hash does not match")
+                write!(
+                    f,
+                    "event {id} (a refusal) was altered: its hash does not match"
+                )
             }
             ChainFault::Removed {
                 file_id,
@@ -113,7 +119,10 @@ impl std::fmt::Display for ChainFault {
                 "event {id} (seq {seq}) was reordered: it does not follow the event before it"
             ),
             ChainFault::Unsealed { id } => {
-                write!(f, "event {id} lost its hash (its chain columns were cleared)")
+                write!(
+                    f,
+                    "event {id} lost its hash (its chain columns were cleared)"
+                )
             }
         }
     }
@@ -154,7 +163,10 @@ impl ChainVerifier {
         };
         self.last = Some((file_id, seq, hash.to_owned()));
         if event_hash(e, prev) != hash {
-            return Err(ChainFault::Altered { id: e.id, seq: Some(seq) });
+            return Err(ChainFault::Altered {
+                id: e.id,
+                seq: Some(seq),
+            });
         }
         if seq > expected_seq {
             return Err(ChainFault::Removed {
@@ -180,7 +192,10 @@ pub fn check_sealed(e: &AuditEvent) -> Result<(), ChainFault> {
     match e.hash.as_deref() {
         None => Ok(()),
         Some(hash) if event_hash(e, e.prev_hash.as_deref().unwrap_or("")) == hash => Ok(()),
-        Some(_) => Err(ChainFault::Altered { id: e.id, seq: None }),
+        Some(_) => Err(ChainFault::Altered {
+            id: e.id,
+            seq: None,
+        }),
     }
 }
 
@@ -268,7 +283,10 @@ mod tests {
         // The first event removed too.
         let mut events = chain(2);
         events.remove(0);
-        assert!(matches!(walk(&events)[..], [ChainFault::Removed { from: 1, to: 1, .. }]));
+        assert!(matches!(
+            walk(&events)[..],
+            [ChainFault::Removed { from: 1, to: 1, .. }]
+        ));
     }
 
     #[test]
@@ -300,7 +318,8 @@ mod tests {
                 id: AuditId::from_uuid(uuid::Uuid::now_v7()),
                 actor: UserId::new("mallory").unwrap(),
                 action: AuditAction::Delete,
-                path: FilePath::parse(crate::model::BucketKind::Users, "/users/alice/a.txt").unwrap(),
+                path: FilePath::parse(crate::model::BucketKind::Users, "/users/alice/a.txt")
+                    .unwrap(),
                 request_id: "r".into(),
                 detail: Some("no".into()),
             }
@@ -309,7 +328,11 @@ mod tests {
         assert_eq!(check_sealed(&refusal), Ok(()));
         let mut counted = refusal.clone();
         counted.repeat_count = 7;
-        assert_eq!(check_sealed(&counted), Ok(()), "repeats are not part of the seal");
+        assert_eq!(
+            check_sealed(&counted),
+            Ok(()),
+            "repeats are not part of the seal"
+        );
         let mut edited = refusal;
         edited.actor = UserId::new("bob").unwrap();
         assert!(check_sealed(&edited).is_err());

@@ -174,12 +174,28 @@ mod tests {
     fn every_type_is_some_change() {
         let none = EventFacts::default();
         let cases = [
-            (AuditAction::Upload, facts(true, false), EventType::FileCreated),
-            (AuditAction::Copy, facts(true, false), EventType::FileCreated),
+            (
+                AuditAction::Upload,
+                facts(true, false),
+                EventType::FileCreated,
+            ),
+            (
+                AuditAction::Copy,
+                facts(true, false),
+                EventType::FileCreated,
+            ),
             (AuditAction::Upload, none, EventType::VersionCreated),
             (AuditAction::Copy, none, EventType::VersionCreated),
-            (AuditAction::Upload, facts(true, true), EventType::UploadCompleted),
-            (AuditAction::Upload, facts(false, true), EventType::UploadCompleted),
+            (
+                AuditAction::Upload,
+                facts(true, true),
+                EventType::UploadCompleted,
+            ),
+            (
+                AuditAction::Upload,
+                facts(false, true),
+                EventType::UploadCompleted,
+            ),
             (AuditAction::Commit, none, EventType::VersionSubmitted),
             (AuditAction::Submit, none, EventType::VersionSubmitted),
             (AuditAction::Approve, none, EventType::VersionApproved),
@@ -198,7 +214,10 @@ mod tests {
             assert_eq!(event_type(action, OK, f), Some(want), "{action:?} {f:?}");
         }
         for t in EventType::ALL {
-            assert!(cases.iter().any(|c| c.2 == t), "{t:?} is produced by no change");
+            assert!(
+                cases.iter().any(|c| c.2 == t),
+                "{t:?} is produced by no change"
+            );
             assert_eq!(EventType::from_stored(t.as_str()), Some(t));
             assert_eq!(
                 serde_json::to_value(t).unwrap(),
@@ -210,7 +229,11 @@ mod tests {
     #[test]
     fn refusals_publish_nothing() {
         assert_eq!(
-            event_type(AuditAction::Delete, AuditOutcome::Denied, EventFacts::default()),
+            event_type(
+                AuditAction::Delete,
+                AuditOutcome::Denied,
+                EventFacts::default()
+            ),
             None
         );
     }

@@ -15,8 +15,7 @@ use futures_util::future::join_all;
 
 use crate::model::{AuditId, BucketKind, FileId};
 use crate::ports::{
-    Clock, DeliveryState, EventSink, IdGenerator, MetadataStore, OutboxEvent, RepoError,
-    Settlement,
+    Clock, DeliveryState, EventSink, IdGenerator, MetadataStore, OutboxEvent, RepoError, Settlement,
 };
 use crate::rules::chain::{ChainFault, ChainVerifier, check_sealed};
 use crate::rules::events::EventMessage;
@@ -82,7 +81,10 @@ pub struct Dispatcher {
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
-            .field("sinks", &self.sinks.iter().map(|s| s.name()).collect::<Vec<_>>())
+            .field(
+                "sinks",
+                &self.sinks.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -150,7 +152,9 @@ impl Dispatcher {
                     Settlement::Retry { at, error }
                 }
             };
-            self.metadata.settle_event(event.event.id, settlement).await?;
+            self.metadata
+                .settle_event(event.event.id, settlement)
+                .await?;
         }
         Ok(report)
     }

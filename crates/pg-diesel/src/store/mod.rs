@@ -25,16 +25,14 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 use storage_domain::model::{
-    AuditId,
-    AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, ObjectKey,
+    AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, ObjectKey,
     PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
     VersionSelector,
 };
 use storage_domain::ports::{
-    DeliveryState, OutboxEvent, Settlement,
-    AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-    NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition, SetArchived,
-    SetTags,
+    AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
+    MetadataStore, NewVersion, OutboxEvent, PendingReview, ReleaseLock, RepoError, ReviewCursor,
+    ReviewTransition, SetArchived, SetTags, Settlement,
 };
 
 use crate::config::PgConfig;

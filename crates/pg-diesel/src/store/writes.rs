@@ -15,8 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use storage_diesel_common::queries::{self, NewAudit, NewDeletion};
 use storage_diesel_common::rows::{
     DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, chain_head, file_state,
-    seconds,
-    sql_limit,
+    seconds, sql_limit,
 };
 use storage_diesel_common::schema::{audit_events, files, pending_deletions};
 use storage_diesel_common::sql_types::{DbAt, DbId};
@@ -73,10 +72,13 @@ async fn lock_file(c: &mut Conn, _: Clock, key: FileKey<'_>) -> Result<Option<Fi
     let Some(locked) = locked else {
         return Ok(None);
     };
-    let row: FileLockRow = queries::file_by_id(locked.clone()).get_result(c).await?;
-    let head = queries::chain_head(locked).get_result(c).await.optional()?;
+    // The file, its lock row and its audit chain's head, in one statement.
+    let (row, seq, hash): (FileLockRow, Option<i64>, Option<String>) =
+        storage_diesel_common::file_and_chain_head!(locked)
+            .get_result(c)
+            .await?;
     let mut state = file_state(row)?;
-    state.head = chain_head(head)?;
+    state.head = chain_head(seq.map(|s| (Some(s), hash)))?;
     Ok(Some(state))
 }
 

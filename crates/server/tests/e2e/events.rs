@@ -33,7 +33,9 @@ fn subscribed(receivers: &[(&WebhookReceiver, &str)], dir: &std::path::Path) -> 
 }
 
 /// The event ids the receiver accepted, each with its body.
-fn accepted(deliveries: &[storage_test_support::webhook_receiver::Delivery]) -> HashMap<String, Value> {
+fn accepted(
+    deliveries: &[storage_test_support::webhook_receiver::Delivery],
+) -> HashMap<String, Value> {
     deliveries
         .iter()
         .filter(|d| d.accepted)
@@ -70,7 +72,11 @@ async fn every_type_is_delivered_signed() {
     )
     .await;
     app.allow("bob", "5678", &["read", "write", "lock"]);
-    app.allow("alice", "5678", &["read", "write", "lock", "validate", "delete"]);
+    app.allow(
+        "alice",
+        "5678",
+        &["read", "write", "lock", "validate", "delete"],
+    );
     let (alice, bob) = (app.user("alice"), app.user("bob"));
     let path = format!("{DIR}a.txt");
 
@@ -80,7 +86,11 @@ async fn every_type_is_delivered_signed() {
         .presign_upload(&path, json!({"content_type": "text/plain", "size": 5}))
         .await
         .ok();
-    assert!(put_presigned(&app, &presigned, b"three".to_vec()).await.is_success());
+    assert!(
+        put_presigned(&app, &presigned, b"three".to_vec())
+            .await
+            .is_success()
+    );
     let v3 = id_of(
         &bob.complete(presigned["upload_id"].as_str().unwrap())
             .await
@@ -136,10 +146,17 @@ async fn every_type_is_delivered_signed() {
     }
     let forced = got.values().find(|b| b["type"] == "lock.forced").unwrap();
     assert_eq!(
-        (&forced["actor"], &forced["data"]["holder"], &forced["data"]["detail"]),
+        (
+            &forced["actor"],
+            &forced["data"]["holder"],
+            &forced["data"]["detail"]
+        ),
         (&json!("alice"), &json!("bob"), &json!("bob is away"))
     );
-    let completed = got.values().find(|b| b["type"] == "upload.completed").unwrap();
+    let completed = got
+        .values()
+        .find(|b| b["type"] == "upload.completed")
+        .unwrap();
     assert_eq!(
         (&completed["version"], &completed["data"]["size"]),
         (&json!(3), &json!(5))
@@ -169,23 +186,38 @@ async fn a_receiver_down_is_retried_then_delivered() {
         })
         .await;
     let first = failed[0].id.clone();
-    assert!(failed.iter().all(|d| d.id == first), "the file's first event, again and again (the next waits behind it)");
+    assert!(
+        failed.iter().all(|d| d.id == first),
+        "the file's first event, again and again (the next waits behind it)"
+    );
     receiver.set_mode(ReceiverMode::Accept);
     let seen = receiver
         .wait_for(Duration::from_secs(10), "both events once back", |d| {
             accepted(d).len() >= 2
         })
         .await;
-    let ok: Vec<&str> = seen.iter().filter(|d| d.accepted).map(|d| d.body["type"].as_str().unwrap()).collect();
+    let ok: Vec<&str> = seen
+        .iter()
+        .filter(|d| d.accepted)
+        .map(|d| d.body["type"].as_str().unwrap())
+        .collect();
     assert_eq!(ok, ["file.created", "lock.acquired"], "in order");
-    assert_eq!(seen.iter().find(|d| d.accepted).unwrap().id, first, "the same webhook-id");
+    assert_eq!(
+        seen.iter().find(|d| d.accepted).unwrap().id,
+        first,
+        "the same webhook-id"
+    );
 }
 
 /// `storage-server` run with the app's configuration and `extra`.
 fn server_command(app: &App, extra: &[(&str, String)], args: &[&str]) -> Command {
-    let mut env: HashMap<String, String> = vars(&app.db, &app.standin, &storage_test_support::env::require("TEST_S3_ENDPOINT"))
-        .into_iter()
-        .collect();
+    let mut env: HashMap<String, String> = vars(
+        &app.db,
+        &app.standin,
+        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
+    )
+    .into_iter()
+    .collect();
     for (k, v) in extra {
         env.insert((*k).to_owned(), v.clone());
     }
@@ -209,7 +241,10 @@ async fn a_dispatcher_killed_mid_delivery_is_followed_by_the_same_webhook_id() {
     // The app's own dispatcher (no sink) ran its first pass at start and then waits an hour:
     // the binary below is the one that delivers, and is killed.
     let app = App::start_with(Options::default().var("EVENTS_POLL_MS", 3_600_000)).await;
-    app.user("alice").upload("/users/alice/killed.txt", "x").await.ok();
+    app.user("alice")
+        .upload("/users/alice/killed.txt", "x")
+        .await
+        .ok();
     let file = tmp.path().join("webhooks.json");
     std::fs::write(
         &file,
@@ -228,21 +263,42 @@ async fn a_dispatcher_killed_mid_delivery_is_followed_by_the_same_webhook_id() {
         .spawn()
         .unwrap();
     let held = receiver
-        .wait_for(Duration::from_secs(20), "the held delivery", |d| !d.is_empty())
+        .wait_for(Duration::from_secs(20), "the held delivery", |d| {
+            !d.is_empty()
+        })
         .await;
     let claimed_by = std::time::Instant::now() + Duration::from_secs(8);
     child.kill().unwrap();
     child.wait().unwrap();
     receiver.set_mode(ReceiverMode::Accept);
     // Claimed for 8 s by the killed dispatcher: the next one takes it once the lease lapsed.
-    let out = server_command(&app, &hooks, &["events", "--once"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(accepted(&receiver.deliveries()).is_empty(), "not before the lease lapsed");
+    let out = server_command(&app, &hooks, &["events", "--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        accepted(&receiver.deliveries()).is_empty(),
+        "not before the lease lapsed"
+    );
     tokio::time::sleep_until((claimed_by + Duration::from_millis(500)).into()).await;
-    let out = server_command(&app, &hooks, &["events", "--once"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = server_command(&app, &hooks, &["events", "--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen = receiver.deliveries();
-    let ok: Vec<&str> = seen.iter().filter(|d| d.accepted).map(|d| d.id.as_str()).collect();
+    let ok: Vec<&str> = seen
+        .iter()
+        .filter(|d| d.accepted)
+        .map(|d| d.id.as_str())
+        .collect();
     assert_eq!(
         ok,
         [held[0].id.as_str()],
@@ -254,15 +310,25 @@ async fn a_dispatcher_killed_mid_delivery_is_followed_by_the_same_webhook_id() {
 #[tokio::test]
 async fn two_instances_deliver_each_event_to_each_sink() {
     let (s1, s2) = (new_secret(), new_secret());
-    let (r1, r2) = (WebhookReceiver::start(&s1).await, WebhookReceiver::start(&s2).await);
+    let (r1, r2) = (
+        WebhookReceiver::start(&s1).await,
+        WebhookReceiver::start(&s2).await,
+    );
     let tmp = tempfile::tempdir().unwrap();
     let options = subscribed(&[(&r1, &s1), (&r2, &s2)], tmp.path());
     let app = App::start_with(options.clone()).await;
     // A second instance on the same database, dispatching too.
-    let mut map: HashMap<String, String> = vars(&app.db, &app.standin, &storage_test_support::env::require("TEST_S3_ENDPOINT"))
-        .into_iter()
-        .collect();
-    map.insert("WEBHOOKS_FILE".into(), tmp.path().join("webhooks.json").display().to_string());
+    let mut map: HashMap<String, String> = vars(
+        &app.db,
+        &app.standin,
+        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
+    )
+    .into_iter()
+    .collect();
+    map.insert(
+        "WEBHOOKS_FILE".into(),
+        tmp.path().join("webhooks.json").display().to_string(),
+    );
     map.insert("EVENTS_POLL_MS".into(), "50".into());
     let config = Config::from_vars(&Vars::from_map(map)).unwrap();
     let second = storage_server::app::Application::build(config, std::future::pending())
@@ -277,7 +343,9 @@ async fn two_instances_deliver_each_event_to_each_sink() {
     }
     for r in [&r1, &r2] {
         let seen = r
-            .wait_for(Duration::from_secs(20), "twenty events", |d| accepted(d).len() >= 20)
+            .wait_for(Duration::from_secs(20), "twenty events", |d| {
+                accepted(d).len() >= 20
+            })
             .await;
         assert!(seen.iter().all(|d| d.verified));
         assert_eq!(accepted(&seen).len(), 20);
@@ -295,27 +363,48 @@ async fn a_dead_letter_is_listed_and_retried() {
         subscribed(&[(&receiver, &secret)], tmp.path()).var("EVENTS_MAX_ATTEMPTS", 2),
     )
     .await;
-    app.user("alice").upload("/users/alice/dead.txt", "x").await.ok();
-    let id = audited(&app, "/users/alice/dead.txt").await.into_keys().next().unwrap();
+    app.user("alice")
+        .upload("/users/alice/dead.txt", "x")
+        .await
+        .ok();
+    let id = audited(&app, "/users/alice/dead.txt")
+        .await
+        .into_keys()
+        .next()
+        .unwrap();
     crate::support::eventually("the event is dead", || async {
         crate::support::count(&app, "SELECT 1 FROM audit_events WHERE delivery = 'dead'").await == 1
     })
     .await;
     assert_eq!(receiver.deliveries().len(), 2, "two attempts");
-    let list = server_command(&app, &[], &["events", "list"]).output().unwrap();
+    let list = server_command(&app, &[], &["events", "list"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(list.status.success() && text.contains(&id) && text.contains("attempts=2") && text.contains("500"), "{text}");
+    assert!(
+        list.status.success()
+            && text.contains(&id)
+            && text.contains("attempts=2")
+            && text.contains("500"),
+        "{text}"
+    );
     receiver.set_mode(ReceiverMode::Accept);
-    let retry = server_command(&app, &[], &["events", "retry", &id]).output().unwrap();
+    let retry = server_command(&app, &[], &["events", "retry", &id])
+        .output()
+        .unwrap();
     assert!(
         String::from_utf8_lossy(&retry.stdout).contains("1 dead letters queued again"),
         "{}",
         String::from_utf8_lossy(&retry.stderr)
     );
     let seen = receiver
-        .wait_for(Duration::from_secs(10), "the retried event", |d| !accepted(d).is_empty())
+        .wait_for(Duration::from_secs(10), "the retried event", |d| {
+            !accepted(d).is_empty()
+        })
         .await;
     assert_eq!(accepted(&seen).into_keys().collect::<Vec<_>>(), [id]);
-    let list = server_command(&app, &[], &["events", "list"]).output().unwrap();
+    let list = server_command(&app, &[], &["events", "list"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains("0 dead letters"));
 }

@@ -22,16 +22,14 @@ use diesel::{Connection, SqliteConnection};
 use futures::executor::block_on;
 use storage_diesel_common::error::{TxError, map_pool, task_failed};
 use storage_domain::model::{
-    AuditId,
-    AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock,
+    ObjectKey, PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
     VersionSelector,
 };
 use storage_domain::ports::{
-    DeliveryState, OutboxEvent, Settlement,
-    AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-    NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition, SetArchived,
-    SetTags,
+    AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
+    MetadataStore, NewVersion, OutboxEvent, PendingReview, ReleaseLock, RepoError, ReviewCursor,
+    ReviewTransition, SetArchived, SetTags, Settlement,
 };
 
 use crate::config::SqliteConfig;

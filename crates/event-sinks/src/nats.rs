@@ -109,7 +109,7 @@ impl EventSink for NatsSink {
 
     async fn deliver(&self, event: &EventMessage, body: &[u8]) -> Result<(), SinkError> {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.id.as_str());
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, event.id.as_str());
         let publish = async {
             self.context()
                 .await

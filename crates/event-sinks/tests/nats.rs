@@ -153,9 +153,8 @@ async fn events_reach_jetstream_once_per_id() {
     assert_eq!(stored.payload.as_ref(), first.body().as_slice());
     let id = stored
         .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Msg-Id"))
+        .get(async_nats::header::NATS_MESSAGE_ID)
         .map(|v| v.as_str().to_owned());
-    assert_eq!(id.as_deref(), Some(first.id.as_str()));
+    assert_eq!(id.as_deref(), Some(first.id.as_str()), "{:?}", stored.headers);
     js.delete_stream(&config.stream).await.unwrap();
 }

@@ -62,7 +62,7 @@ fn server() -> Option<Server> {
             .port();
         let dir = std::env::temp_dir().join(format!("nats-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(&dir)
             .stdout(Stdio::null())
@@ -80,6 +80,8 @@ fn server() -> Option<Server> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nats-server {binary} did not listen on {addr}");
     }
     reachable("127.0.0.1:4222").then(|| Server {
@@ -155,6 +157,11 @@ async fn events_reach_jetstream_once_per_id() {
         .headers
         .get(async_nats::header::NATS_MESSAGE_ID)
         .map(|v| v.as_str().to_owned());
-    assert_eq!(id.as_deref(), Some(first.id.as_str()), "{:?}", stored.headers);
+    assert_eq!(
+        id.as_deref(),
+        Some(first.id.as_str()),
+        "{:?}",
+        stored.headers
+    );
     js.delete_stream(&config.stream).await.unwrap();
 }

@@ -3,6 +3,9 @@
 //! a deleted one as removed, two exchanged ones as reordered, an edited refusal as altered;
 //! the intact trail verifies (exit 0), every fault exits 1 naming the event.
 
+// A test: a call that fails is a failed test, reported by the panic of `unwrap`.
+#![expect(clippy::unwrap_used, reason = "test assertions")]
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

@@ -4,6 +4,9 @@
 //! sends it with the same `webhook-id`; two instances deliver each event to each sink; a dead
 //! letter is listed and re-queued by `storage-server events list|retry`.
 
+// A test: a call that fails is a failed test, reported by the panic of `unwrap`.
+#![expect(clippy::unwrap_used, reason = "test assertions")]
+
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;

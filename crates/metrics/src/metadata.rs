@@ -5,14 +5,14 @@ use std::{sync::Arc, time::Duration, time::Instant};
 use async_trait::async_trait;
 use storage_domain::{
     model::{
-        AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+        AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock,
+        ObjectKey, PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
         VersionSelector,
     },
     ports::{
-        AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-        NewVersion, PendingReview, ReleaseLock, RepoError, ReviewCursor, ReviewTransition,
-        SetArchived, SetTags,
+        AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
+        MetadataStore, NewVersion, OutboxEvent, PendingReview, ReleaseLock, RepoError,
+        ReviewCursor, ReviewTransition, SetArchived, SetTags, Settlement,
     },
 };
 
@@ -115,4 +115,10 @@ metered! {
         objects: &[(BucketKind, ObjectKey)],
         not_before: Option<chrono::DateTime<chrono::Utc>>
     ) -> Vec<PendingDeletion>;
+    audit_chain(bucket: Option<BucketKind>, after: Option<(FileId, u64)>, limit: u32) -> Vec<AuditEvent>;
+    audit_unchained(bucket: Option<BucketKind>, after: Option<AuditId>, limit: u32) -> Vec<AuditEvent>;
+    claim_events(lease: Duration, limit: u32) -> Vec<OutboxEvent>;
+    settle_event(id: AuditId, settlement: Settlement) -> ();
+    list_events(state: DeliveryState, limit: u32) -> Vec<OutboxEvent>;
+    retry_events(ids: Option<Vec<AuditId>>) -> u64;
 }

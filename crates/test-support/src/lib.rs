@@ -20,3 +20,4 @@ pub mod prometheus;
 pub mod s3;
 pub mod services;
 pub mod timing;
+pub mod webhook_receiver;

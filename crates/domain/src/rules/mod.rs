@@ -8,3 +8,5 @@ pub mod store;
 
 pub use access::*;
 pub use lifecycle::*;
+pub mod chain;
+pub mod events;

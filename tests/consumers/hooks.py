@@ -15,7 +15,9 @@ involved already satisfy their own schemas:
   is the service's own `/blob` route, which the e2e tests exercise; with it, the fuzzer's PUT
   goes to Garage's URL signed for that length);
 - tags hold no control character other than the line feed, keys of 1 to 128 bytes, at most 64
-  of them and 8 levels (docs/api.md, "Tags").
+  of them and 8 levels (docs/api.md, "Tags");
+- a restore from the trash puts the file back under its own bucket and owner: a generated
+  `target_path` (any bucket, any owner) is left out, so the file goes back where it was.
 
 And after each call: the answer is logged (the test checks that every operation was served at
 least once), and a presigned upload URL is used as a client would.
@@ -39,6 +41,7 @@ CURSOR_KINDS = {
     "/audit": "audit",
     "/reviews": "reviews",
     "/versions": "versions",
+    "/trash": "trash",
 }
 
 
@@ -107,7 +110,8 @@ def _positive(case):
 def before_add_examples(context, examples):
     """The examples phase: every example is meant valid. The document's example version id
     names no version of this server: the test seeds versions that the review routes can act on
-    and passes them in `SCHEMATHESIS_VERSIONS` (`<operationId>=<uuid>,…`)."""
+    and passes them in `SCHEMATHESIS_VERSIONS` (`<operationId>=<uuid>,…`); likewise the trash
+    entries of `restore_from_trash` (body) and `purge_trash` (query)."""
     seeded = dict(
         item.split("=", 1)
         for item in os.environ.get("SCHEMATHESIS_VERSIONS", "").split(",")
@@ -116,7 +120,11 @@ def before_add_examples(context, examples):
     for case in examples:
         _fix(case)
         version = seeded.get(case.operation.definition.raw.get("operationId"))
-        if version and isinstance(case.path_parameters, dict):
+        if version and isinstance(case.body, dict) and "trash_id" in case.body:
+            case.body["trash_id"] = version
+        elif version and isinstance(case.query, dict) and "trash_id" in case.query:
+            case.query["trash_id"] = version
+        elif version and isinstance(case.path_parameters, dict):
             case.path_parameters["version_id"] = version
 
 
@@ -200,6 +208,8 @@ def _fix(case):
             body["reason"] = "Holder is on leave"
         if case.operation.path == "/upload/presign" and not isinstance(body.get("size"), int):
             body["size"] = 12
+        if case.operation.path == "/trash/restore":
+            body.pop("target_path", None)
         tags = body.get("tags")
         if isinstance(tags, dict):
             body["tags"] = _clean_tags(tags)

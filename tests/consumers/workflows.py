@@ -29,6 +29,10 @@ from storage_client.api.files import (
     get_audit,
     get_metadata,
     list_directory,
+    list_trash,
+    purge_trash,
+    restore_from_trash,
+    trash_file,
     unarchive_file,
     update_tags,
 )
@@ -58,6 +62,7 @@ from storage_client.models import (
     CopyRequest,
     ErrorBody,
     FileRef,
+    OnConflictDto,
     LockRequest,
     PresignDownloadRequest,
     PresignUploadRequest,
@@ -68,6 +73,8 @@ from storage_client.models import (
     ReviewRequest,
     TagsRequest,
     TagsRequestTags,
+    TrashRequest,
+    TrashRestoreRequest,
     UnlockRequest,
 )
 from storage_client.types import UNSET, File
@@ -404,6 +411,51 @@ def the_rest():
     gone = call(delete_file, client=alice, bucket=Bucket.PROJECTS, path=PROJECT).parsed
     check(gone.file.path == PROJECT, gone.file)
     call(get_metadata, client=alice, bucket=Bucket.PROJECTS, path=PROJECT, expect=404)
+
+
+@workflow("the trash: trash, list, restore (fail, rename), purge")
+def trash():
+    path = "/projects/5678/docs/to-trash.txt"
+    for text in (b"first\n", b"second\n"):
+        form = ProxyUploadForm(
+            bucket=Bucket.PROJECTS,
+            path=path,
+            file=File(payload=io.BytesIO(text), file_name="to-trash.txt", mime_type="text/plain"),
+        )
+        call(upload_proxy, client=alice, body=form)
+    entry = call(trash_file, client=alice, body=TrashRequest(bucket=Bucket.PROJECTS, path=path)).parsed.entry
+    check(entry.path == path and entry.versions == 2 and entry.trashed_by == "alice", entry)
+    call(get_metadata, client=alice, bucket=Bucket.PROJECTS, path=path, expect=404)
+    page = call(
+        list_trash, client=alice, bucket=Bucket.PROJECTS, path="/projects/5678/docs/", limit=10
+    ).parsed
+    check(any(e.trash_id == entry.trash_id for e in page.entries), page)
+    # The path is free: a new file there, then a restore that fails, then one that renames.
+    form = ProxyUploadForm(
+        bucket=Bucket.PROJECTS,
+        path=path,
+        file=File(payload=io.BytesIO(b"new\n"), file_name="to-trash.txt", mime_type="text/plain"),
+    )
+    call(upload_proxy, client=alice, body=form)
+    call(
+        restore_from_trash,
+        client=alice,
+        body=TrashRestoreRequest(trash_id=entry.trash_id),
+        expect=409,
+    )
+    restored = call(
+        restore_from_trash,
+        client=alice,
+        body=TrashRestoreRequest(trash_id=entry.trash_id, on_conflict=OnConflictDto.RENAME),
+    ).parsed
+    renamed = "/projects/5678/docs/to-trash (restored).txt"
+    check(restored.file.path == renamed and restored.file.version == 2, restored.file)
+    again = call(
+        trash_file, client=alice, body=TrashRequest(bucket=Bucket.PROJECTS, path=renamed)
+    ).parsed.entry
+    purged = call(purge_trash, client=alice, trash_id=again.trash_id).parsed.entry
+    check(purged.trash_id == again.trash_id, purged)
+    call(purge_trash, client=alice, trash_id=again.trash_id, expect=404)
 
 
 document = json.loads(call(get_openapi, client=anonymous).content)

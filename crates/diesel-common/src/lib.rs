@@ -33,4 +33,5 @@ pub mod reviews;
 pub mod rows;
 pub mod schema;
 pub mod sql_types;
+pub mod trash;
 pub mod units;

@@ -97,6 +97,68 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::*;
 
+    trash (id) {
+        id -> DbUuid,
+        file_id -> DbUuid,
+        bucket -> Text,
+        path -> Text,
+        version_count -> Integer,
+        trashed_by -> Text,
+        trashed_at -> DbTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    trash_files (id) {
+        id -> DbUuid,
+        bucket -> Text,
+        path -> Text,
+        created_by -> Text,
+        version -> Integer,
+        validated_version -> Nullable<Integer>,
+        status -> Text,
+        tags -> DbJson,
+        size -> BigInt,
+        content_type -> Text,
+        sha256 -> Text,
+        created_at -> DbTime,
+        updated_at -> DbTime,
+        checkout_file_id -> Nullable<DbUuid>,
+        checkout_path -> Nullable<Text>,
+        checkout_version -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    trash_versions (id) {
+        id -> DbUuid,
+        file_id -> DbUuid,
+        number -> Integer,
+        size -> BigInt,
+        sha256 -> Text,
+        content_type -> Text,
+        author -> Text,
+        message -> Nullable<Text>,
+        status -> Text,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<DbTime>,
+        review_comment -> Nullable<Text>,
+        created_at -> DbTime,
+        object_key -> Text,
+        restored_from -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
     upload_reservations (id) {
         id -> DbUuid,
         kind -> Text,
@@ -141,12 +203,17 @@ diesel::table! {
 
 diesel::joinable!(locks -> files (file_id));
 diesel::joinable!(versions -> files (file_id));
+diesel::joinable!(trash -> trash_files (file_id));
+diesel::joinable!(trash_versions -> trash_files (file_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     files,
     locks,
     pending_deletions,
+    trash,
+    trash_files,
+    trash_versions,
     upload_reservations,
     versions,
 );
@@ -282,6 +349,9 @@ pub mod describe {
             table(super::files::table),
             table(super::locks::table),
             table(super::pending_deletions::table),
+            table(super::trash::table),
+            table(super::trash_files::table),
+            table(super::trash_versions::table),
             table(super::upload_reservations::table),
             table(super::versions::table),
         ]

@@ -459,7 +459,8 @@ pub struct AuditEventDto {
     pub id: Uuid,
     pub actor: String,
     /// `upload`, `copy`, `checkout`, `commit`, `submit`, `approve`, `reject`, `lock`,
-    /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`, `restore`.
+    /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`, `restore`,
+    /// `trash`, `trash_restore`, `purge`.
     pub action: String,
     pub bucket: Bucket,
     pub path: String,
@@ -671,6 +672,8 @@ pub struct ConfigResponse {
     /// `MAX_OPEN_UPLOADS_PER_USER`: the most presigned uploads a user may hold open (neither
     /// completed nor expired); past it, `POST /upload/presign` answers `429 too_many_requests`.
     pub max_open_uploads_per_user: u32,
+    /// `TRASH_RETENTION_DAYS`: how long a file stays in the trash before it is purged.
+    pub trash_retention_days: u64,
     pub api_version: String,
     pub version: String,
 }
@@ -1263,3 +1266,180 @@ fn message_text_schema() -> utoipa::openapi::Object {
 
 // The defaults the schemas show.
 const _: () = assert!(DEFAULT_MAX_UPLOAD == 5_368_709_120 && DEFAULT_MAX_LOCK_TTL == 2_592_000);
+
+// ---- trash (issue 16) ------------------------------------------------------------------------
+
+/// `POST /trash`: the file to move to the trash.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"bucket": "users", "path": "/users/alice/drafts/trash-me.txt"}))]
+pub struct TrashRequest {
+    #[schema(value_type = Bucket)]
+    pub bucket: String,
+    #[schema(schema_with = file_path_schema)]
+    pub path: String,
+}
+
+/// `GET /trash`: one page of the trash under a directory.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrashQuery {
+    /// The bucket: the path's first segment.
+    #[param(value_type = Bucket, example = "users")]
+    pub bucket: String,
+    /// A directory, `/<bucket>/<owner_id>/…/`, ending with `/`: the entries whose original
+    /// path lies under it, at any depth.
+    #[param(
+        pattern = r"^/(users|companies|projects)/[A-Za-z0-9_-]{1,64}/((?!\.{1,2}/)[^/\\\x00-\x1f\x7f-\x9f]{1,63}/){0,8}$",
+        max_length = 1024,
+        example = "/users/alice/drafts/"
+    )]
+    pub path: String,
+    /// The `next_cursor` of the previous page (opaque).
+    #[param(
+        pattern = r"^[A-Za-z0-9_-]{1,4096}$",
+        example = "dHJhc2g6MjAyNi0xMi0wOFQxMDowMDowMCswMDowMHwwMTk3MGYwZS00YjdjLTdkMmEtOWQwZS01YzFmMmEzYjRjNjA"
+    )]
+    pub cursor: Option<String>,
+    /// Entries per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    pub limit: Option<u32>,
+}
+
+/// `DELETE /trash`: the entry to purge now.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PurgeQuery {
+    /// The entry's `trash_id`.
+    #[param(value_type = Uuid, example = "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c60")]
+    pub trash_id: String,
+}
+
+/// What a restore does when the target path holds a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConflictDto {
+    /// `409 version_conflict` (the default).
+    Fail,
+    /// Restore as `name (restored).ext`, or `name (restored 2).ext`, … (the first free one).
+    Rename,
+    /// Move the file at the target path to the trash, then restore.
+    Replace,
+}
+
+impl From<OnConflictDto> for storage_domain::model::OnConflict {
+    fn from(c: OnConflictDto) -> Self {
+        match c {
+            OnConflictDto::Fail => Self::Fail,
+            OnConflictDto::Rename => Self::Rename,
+            OnConflictDto::Replace => Self::Replace,
+        }
+    }
+}
+
+/// `POST /trash/restore`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(example = json!({"trash_id": "01970f0e-4b7c-7d2a-9d0e-5c1f2a3b4c5f", "on_conflict": "rename"}))]
+pub struct TrashRestoreRequest {
+    /// The entry's `trash_id`.
+    #[schema(value_type = Uuid)]
+    pub trash_id: String,
+    /// Where to restore: a file path in the same bucket and owner; default the path it had.
+    #[serde(default)]
+    #[schema(schema_with = optional_target_schema)]
+    pub target_path: Option<String>,
+    /// Default `fail`.
+    #[serde(default)]
+    pub on_conflict: Option<OnConflictDto>,
+}
+
+fn optional_target_schema() -> utoipa::openapi::Schema {
+    nullable(file_path_schema())
+}
+
+/// A file in the trash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrashEntryDto {
+    pub trash_id: Uuid,
+    pub file_id: Uuid,
+    pub bucket: Bucket,
+    /// The path the file had.
+    #[schema(example = "/users/alice/drafts/trash-me.txt")]
+    pub path: String,
+    pub name: String,
+    /// Who moved it to the trash, and when.
+    pub trashed_by: String,
+    pub trashed_at: DateTime<Utc>,
+    /// How many versions it holds (all come back with a restore).
+    pub versions: u32,
+    /// The latest version's number, size, type and hash.
+    pub version: u32,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+    /// When the janitor purges it (`trashed_at` + `TRASH_RETENTION_DAYS`).
+    pub purge_at: DateTime<Utc>,
+}
+
+impl From<&storage_domain::service::TrashItem> for TrashEntryDto {
+    fn from(item: &storage_domain::service::TrashItem) -> Self {
+        let e = &item.entry;
+        Self {
+            trash_id: e.trash_id.as_uuid(),
+            file_id: e.file.id.as_uuid(),
+            bucket: e.file.bucket().into(),
+            path: e.file.path.as_str().to_owned(),
+            name: e.file.path.name().to_owned(),
+            trashed_by: e.trashed_by.to_string(),
+            trashed_at: e.trashed_at,
+            versions: e.versions,
+            version: e.file.version.get(),
+            size: e.file.size,
+            content_type: e.file.content_type.clone(),
+            sha256: e.file.sha256.clone(),
+            purge_at: item.purge_at,
+        }
+    }
+}
+
+/// `{"status":"ok","entry":…}`: `POST /trash`, `DELETE /trash`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrashEntryResponse {
+    #[schema(example = "ok")]
+    pub status: String,
+    pub entry: TrashEntryDto,
+}
+
+impl TrashEntryResponse {
+    pub(crate) fn new(item: &storage_domain::service::TrashItem) -> Self {
+        Self {
+            status: OK.to_owned(),
+            entry: item.into(),
+        }
+    }
+}
+
+/// `GET /trash`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrashListResponse {
+    #[schema(example = "ok")]
+    pub status: String,
+    pub bucket: Bucket,
+    pub path: String,
+    /// Newest first.
+    pub entries: Vec<TrashEntryDto>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+impl TrashListResponse {
+    pub(crate) fn new(page: &storage_domain::service::TrashPage) -> Self {
+        Self {
+            status: OK.to_owned(),
+            bucket: page.dir.bucket().into(),
+            path: page.dir.as_str().to_owned(),
+            entries: page.entries.iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor.clone(),
+        }
+    }
+}

@@ -115,6 +115,16 @@ metered! {
         objects: &[(BucketKind, ObjectKey)],
         not_before: Option<chrono::DateTime<chrono::Utc>>
     ) -> Vec<PendingDeletion>;
+    trash_file(cmd: storage_domain::ports::TrashFile) -> storage_domain::model::TrashEntry;
+    list_trash(
+        dir: &DirPath,
+        after: Option<storage_domain::ports::TrashCursor>,
+        limit: u32
+    ) -> Vec<storage_domain::model::TrashEntry>;
+    find_trash(id: storage_domain::model::TrashId) -> Option<storage_domain::model::TrashEntry>;
+    due_trash(retention: Duration, limit: u32) -> Vec<storage_domain::model::TrashEntry>;
+    restore_trash(cmd: storage_domain::ports::RestoreTrash) -> FileRecord;
+    purge_trash(cmd: storage_domain::ports::PurgeTrash) -> Vec<PendingDeletion>;
     audit_chain(bucket: Option<BucketKind>, after: Option<(FileId, u64)>, limit: u32) -> Vec<AuditEvent>;
     audit_unchained(bucket: Option<BucketKind>, after: Option<AuditId>, limit: u32) -> Vec<AuditEvent>;
     claim_events(lease: Duration, limit: u32) -> Vec<OutboxEvent>;

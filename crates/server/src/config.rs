@@ -455,6 +455,9 @@ pub struct Config {
     /// `AUDIT_DENIED_WINDOW_SECONDS`: identical refusals within one fixed window of this
     /// length are recorded once, with a count (0: each is recorded).
     pub audit_denied_window: Duration,
+    /// `TRASH_RETENTION_DAYS`: how long a trashed file stays in the trash before the janitor
+    /// purges it (0: at its next pass).
+    pub trash_retention_days: u32,
     /// HTTP timeouts (`HTTP_*`, `BODY_IDLE_TIMEOUT_SECONDS`).
     pub http: HttpSettings,
     /// `CORS_ALLOWED_ORIGINS`: the web origins whose pages may call the API (normalised:
@@ -552,7 +555,15 @@ impl EventsSettings {
     }
 }
 
+/// The longest `TRASH_RETENTION_DAYS` accepted.
+const MAX_TRASH_RETENTION_DAYS: u32 = 3650;
+
 impl Config {
+    /// `TRASH_RETENTION_DAYS` as a duration.
+    pub fn trash_retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.trash_retention_days) * 86_400)
+    }
+
     /// Reads every variable, checks it, and refuses unsafe production settings.
     ///
     /// # Errors
@@ -710,6 +721,7 @@ impl Config {
             transfer_limits: transfer_limits(vars)?,
             max_open_uploads_per_user: vars.parsed("MAX_OPEN_UPLOADS_PER_USER", 100)?,
             audit_denied_window: vars.seconds("AUDIT_DENIED_WINDOW_SECONDS", 60)?,
+            trash_retention_days: vars.parsed("TRASH_RETENTION_DAYS", 30)?,
             http: HttpSettings::from_vars(vars)?,
             cors_allowed_origins: vars
                 .get("CORS_ALLOWED_ORIGINS")
@@ -731,6 +743,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "MAX_OPEN_UPLOADS_PER_USER",
                 "must be at least 1",
+            ));
+        }
+        if self.trash_retention_days > MAX_TRASH_RETENTION_DAYS {
+            return Err(ConfigError::invalid(
+                "TRASH_RETENTION_DAYS",
+                "must be 0 to 3650 (ten years)",
             ));
         }
         if self.audit_denied_window > Duration::from_secs(86_400) {
@@ -1204,6 +1222,22 @@ mod tests {
         assert_eq!(err.variable, "SHUTDOWN_GRACE_SECONDS");
         let err = Config::from_vars(&vars(&[("METRICS_ENABLED", "perhaps")])).unwrap_err();
         assert_eq!(err.variable, "METRICS_ENABLED");
+    }
+
+    #[test]
+    fn trash_retention_defaults_to_30_days_and_is_bounded() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.trash_retention_days, 30);
+        assert_eq!(c.trash_retention(), Duration::from_secs(30 * 86_400));
+        let c = Config::from_vars(&vars(&[("TRASH_RETENTION_DAYS", "0")])).unwrap();
+        assert_eq!(c.trash_retention(), Duration::ZERO);
+        for bad in ["3651", "-1", "ten"] {
+            let err = Config::from_vars(&vars(&[("TRASH_RETENTION_DAYS", bad)])).unwrap_err();
+            assert!(
+                err.to_string().contains("TRASH_RETENTION_DAYS"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

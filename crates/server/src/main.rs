@@ -297,6 +297,7 @@ async fn janitor(config: &Config, once: bool) -> Result<(), String> {
             reservations_expired = report.reservations_expired,
             objects_deleted = report.objects_deleted,
             deletions_failed = report.deletions_failed,
+            trash_purged = report.trash_purged,
             "janitor pass"
         );
         if once {

@@ -699,3 +699,79 @@ async fn restore_on_the_embedded_default() {
     .await;
     restore::restore_scenario(&app).await;
 }
+
+#[path = "scenarios/trash.rs"]
+mod trash;
+
+/// A running embedded server with its configuration (its janitor and its store, opened again
+/// beside it).
+struct WithConfig {
+    running: Running,
+    config: Config,
+}
+
+impl trash::TrashServer for WithConfig {
+    fn base(&self) -> &str {
+        &self.running.base
+    }
+    fn client(&self) -> &Client {
+        &self.running.client
+    }
+    fn token(&self, user: &str) -> String {
+        Running::token(&self.running, user)
+    }
+    async fn object_exists(&self, path: &str, version_id: &str) -> bool {
+        let path = storage_domain::model::FilePath::parse_request("projects", path).unwrap();
+        let version = storage_domain::model::VersionId::parse(version_id).unwrap();
+        let key = storage_domain::model::ObjectKey::for_version(path.owner(), version);
+        let adapters = self.adapters().await;
+        match adapters.blobs.head(path.bucket(), &key).await {
+            Ok(_) => true,
+            Err(storage_domain::ports::BlobError::NotFound) => false,
+            Err(e) => panic!("head {key}: {e}"),
+        }
+    }
+    async fn run_janitor(&self) -> u64 {
+        let adapters = self.adapters().await;
+        storage_server::app::storage_service(&adapters, &self.config)
+            .run_janitor_once()
+            .await
+            .unwrap()
+            .trash_purged
+    }
+}
+
+impl WithConfig {
+    async fn adapters(&self) -> storage_server::app::Adapters {
+        let base_url = self.config.public_base_url(self.config.bind_addr.port());
+        storage_server::app::Adapters::connect(&self.config, &base_url)
+            .await
+            .unwrap()
+    }
+}
+
+/// The trash on SQLite and the local directory: the scenario shared with the PostgreSQL +
+/// Garage end-to-end tests (`TRASH_RETENTION_DAYS=0`, a janitor run by the test only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trash_on_the_embedded_default() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = data.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"rules": [
+            {"user": "alice", "project": "p16t", "actions": ["read", "write", "delete", "lock"]},
+            {"user": "bob", "project": "p16t", "actions": ["read", "write", "delete", "lock"]}
+        ]}"#,
+    )
+    .unwrap();
+    let config = config(
+        data.path(),
+        &[
+            ("PROJECT_POLICY_FILE", policy.display().to_string()),
+            ("TRASH_RETENTION_DAYS", "0".to_owned()),
+            ("JANITOR_INTERVAL_SECONDS", "3600".to_owned()),
+        ],
+    );
+    let running = start(config.clone()).await;
+    trash::trash_scenario(&WithConfig { running, config }).await;
+}

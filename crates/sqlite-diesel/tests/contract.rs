@@ -44,6 +44,10 @@ contract_tests! {
     refused_change_leaves_no_trace;
     upsert_rules;
     restore_records_restored_from;
+    trash_moves_a_file_out_of_the_namespace;
+    trash_is_listed_newest_first_in_pages;
+    restore_from_trash_by_on_conflict;
+    purge_removes_the_entry_and_queues_objects;
     commit_rules;
     checkout_locks_the_source;
     release_and_list_locks;

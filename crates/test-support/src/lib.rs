@@ -20,4 +20,5 @@ pub mod prometheus;
 pub mod s3;
 pub mod services;
 pub mod timing;
+pub mod trash_contract;
 pub mod webhook_receiver;

@@ -25,6 +25,11 @@ use storage_domain::ports::{
     SetTags, WriteMode,
 };
 
+pub use crate::trash_contract::{
+    purge_removes_the_entry_and_queues_objects, restore_from_trash_by_on_conflict,
+    trash_is_listed_newest_first_in_pages, trash_moves_a_file_out_of_the_namespace,
+};
+
 /// The store under test.
 pub type Store = Arc<dyn MetadataStore>;
 

@@ -269,6 +269,12 @@ pub enum AuditAction {
     Archive,
     Unarchive,
     Restore,
+    /// `POST /trash`, and a file trashed by a restore that replaces it.
+    Trash,
+    /// `POST /trash/restore`.
+    TrashRestore,
+    /// `DELETE /trash`, or the janitor once the retention has passed.
+    Purge,
 }
 
 impl AuditAction {
@@ -289,6 +295,9 @@ impl AuditAction {
             AuditAction::Archive => "archive",
             AuditAction::Unarchive => "unarchive",
             AuditAction::Restore => "restore",
+            AuditAction::Trash => "trash",
+            AuditAction::TrashRestore => "trash_restore",
+            AuditAction::Purge => "purge",
         }
     }
 
@@ -309,6 +318,9 @@ impl AuditAction {
             AuditAction::Archive,
             AuditAction::Unarchive,
             AuditAction::Restore,
+            AuditAction::Trash,
+            AuditAction::TrashRestore,
+            AuditAction::Purge,
         ]
         .into_iter()
         .find(|a| a.as_str() == raw)
@@ -562,5 +574,39 @@ mod tests {
         assert!(VersionSelector::parse(Some("0")).is_err());
         assert!(VersionSelector::parse(Some("-1")).is_err());
         assert!(VersionSelector::parse(Some("v2")).is_err());
+    }
+}
+
+/// A file in the trash: the file as it was when trashed (its id, path, tags and latest
+/// version), who trashed it and when, and how many versions it took along.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrashEntry {
+    pub trash_id: super::TrashId,
+    /// The file as it was (`path` is the path it had; `lock` is always `None`).
+    pub file: FileRecord,
+    pub versions: u32,
+    pub trashed_by: UserId,
+    pub trashed_at: DateTime<Utc>,
+}
+
+/// What a restore from the trash does when the target path holds a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Refuse (`version_conflict`).
+    #[default]
+    Fail,
+    /// Restore under the first free name `name (restored).ext`, `name (restored 2).ext`, …
+    Rename,
+    /// Trash the occupant, then restore.
+    Replace,
+}
+
+impl OnConflict {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnConflict::Fail => "fail",
+            OnConflict::Rename => "rename",
+            OnConflict::Replace => "replace",
+        }
     }
 }

@@ -66,6 +66,11 @@ uuid_id!(
     "audit event id"
 );
 uuid_id!(
+    /// Identifies a file's stay in the trash (a file trashed again gets a new one).
+    TrashId,
+    "trash id"
+);
+uuid_id!(
     /// Identifies an object queued for deletion.
     DeletionId,
     "deletion id"

@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{
     AuditDraft, AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord,
-    Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadReservation, UserId, Version,
-    VersionId, VersionNumber, VersionSelector, VersionStatus,
+    Lock, ObjectKey, OnConflict, PendingDeletion, Tags, TrashEntry, TrashId, UploadId,
+    UploadReservation, UserId, Version, VersionId, VersionNumber, VersionSelector, VersionStatus,
 };
 use crate::ports::events::{DeliveryState, OutboxEvent, Settlement};
 
@@ -223,6 +223,51 @@ pub struct DeleteFile {
     pub file_id: FileId,
     pub actor: UserId,
     pub audit: AuditDraft,
+}
+
+/// Moves a file, its versions and tags to the trash ([`MetadataStore::trash_file`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrashFile {
+    pub file_id: FileId,
+    /// The entry's id.
+    pub trash_id: TrashId,
+    pub actor: UserId,
+    pub audit: AuditDraft,
+}
+
+/// Brings a file back from the trash ([`MetadataStore::restore_trash`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreTrash {
+    pub trash_id: TrashId,
+    /// Where to restore (the same bucket and owner as the entry's path; the use case checked);
+    /// `None`: the path the file had.
+    pub target: Option<FilePath>,
+    pub on_conflict: OnConflict,
+    pub actor: UserId,
+    /// The id of the occupant's trash entry, used when `on_conflict` is `replace`.
+    pub replaced_trash_id: TrashId,
+    /// The restore's event; the store records it on the path the file is restored to.
+    pub audit: AuditDraft,
+    /// The event of the occupant's trashing (`replace`); recorded on the target path.
+    pub replace_audit: AuditDraft,
+}
+
+/// Deletes a trash entry, its file and versions, and queues their objects for deletion
+/// ([`MetadataStore::purge_trash`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurgeTrash {
+    pub trash_id: TrashId,
+    /// The janitor's purge: only if the entry is due by this retention at the store's time
+    /// ([`purge_due`](crate::rules::trash::purge_due)); `None`: now, whatever its age.
+    pub due_after: Option<Duration>,
+    pub audit: AuditDraft,
+}
+
+/// Keyset position in a trash listing (newest first): the last entry sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrashCursor {
+    pub trashed_at: DateTime<Utc>,
+    pub trash_id: TrashId,
 }
 
 /// An entry of a directory listing.
@@ -481,6 +526,55 @@ pub trait MetadataStore: Send + Sync {
     /// another beyond it, and a burst of them adds one row per window (two when it straddles a
     /// boundary).
     async fn record_refusal(&self, event: &AuditEvent, window: Duration) -> Result<(), RepoError>;
+
+    // ---- trash -----------------------------------------------------------------------------
+
+    /// Moves the file, every version and its tags out of the namespace into a trash entry
+    /// (its lock is dropped), as [`check_can_trash`](crate::rules::trash::check_can_trash)
+    /// decides under the file's row lock; its path is free at once. Returns the entry.
+    ///
+    /// - [`RepoError::FileLocked`] when another user holds a live lock;
+    /// - [`RepoError::FileNotFound`].
+    async fn trash_file(&self, cmd: TrashFile) -> Result<TrashEntry, RepoError>;
+
+    /// Trash entries whose original path lies under `dir` (at any depth), newest first by
+    /// `(trashed_at, trash_id)`, strictly after `after`, at most `limit`.
+    async fn list_trash(
+        &self,
+        dir: &DirPath,
+        after: Option<TrashCursor>,
+        limit: u32,
+    ) -> Result<Vec<TrashEntry>, RepoError>;
+
+    /// A trash entry.
+    async fn find_trash(&self, id: TrashId) -> Result<Option<TrashEntry>, RepoError>;
+
+    /// The trash entries due for purging by `retention` at the store's time, oldest first,
+    /// at most `limit` (the janitor then purges each with [`PurgeTrash::due_after`]).
+    async fn due_trash(
+        &self,
+        retention: Duration,
+        limit: u32,
+    ) -> Result<Vec<TrashEntry>, RepoError>;
+
+    /// Moves the entry's file and versions back into the namespace at the target path (or the
+    /// one it had), as [`decide_restore_target`](crate::rules::trash::decide_restore_target)
+    /// decides on the target under its row lock: a free path is taken; `rename` tries
+    /// [`restored_name`](crate::rules::trash::restored_name)s until one is free; `replace`
+    /// trashes the occupant first (refused like [`MetadataStore::trash_file`]). Returns the
+    /// restored file.
+    ///
+    /// - [`RepoError::FileNotFound`] when the entry does not exist (purged, restored);
+    /// - [`RepoError::VersionConflict`] when the path holds a file and `on_conflict` is `fail`;
+    /// - [`RepoError::FileLocked`] when `replace` meets an occupant another user has locked.
+    async fn restore_trash(&self, cmd: RestoreTrash) -> Result<FileRecord, RepoError>;
+
+    /// Deletes the entry with its file and versions, queues every object for deletion and
+    /// records the audit event (on the entry's path); returns the queued objects. With
+    /// `due_after`, only an entry due at the store's time: of several janitors, one purges it.
+    ///
+    /// - [`RepoError::FileNotFound`] when the entry does not exist, or is not due.
+    async fn purge_trash(&self, cmd: PurgeTrash) -> Result<Vec<PendingDeletion>, RepoError>;
 
     // ---- janitor ---------------------------------------------------------------------------
 

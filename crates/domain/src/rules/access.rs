@@ -54,10 +54,18 @@ pub enum Operation {
     Archive,
     /// `POST /versions/{id}/restore`.
     Restore,
+    /// `POST /trash`, and the occupant of a restore with `on_conflict: replace`.
+    Trash,
+    /// `GET /trash`.
+    ListTrash,
+    /// `POST /trash/restore`, on the entry's path and on the target path.
+    TrashRestore,
+    /// `DELETE /trash`.
+    Purge,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 24] = [
+    pub const ALL: [Operation; 28] = [
         Operation::List,
         Operation::ReadMetadata,
         Operation::UpdateTags,
@@ -82,6 +90,10 @@ impl Operation {
         Operation::Audit,
         Operation::Archive,
         Operation::Restore,
+        Operation::Trash,
+        Operation::ListTrash,
+        Operation::TrashRestore,
+        Operation::Purge,
     ];
 
     /// What the audit trail records for this operation: `Some` for the changes (refusals of
@@ -102,6 +114,9 @@ impl Operation {
             Operation::Delete => AuditAction::Delete,
             Operation::Archive => AuditAction::Archive,
             Operation::Restore => AuditAction::Restore,
+            Operation::Trash => AuditAction::Trash,
+            Operation::TrashRestore => AuditAction::TrashRestore,
+            Operation::Purge => AuditAction::Purge,
             Operation::List
             | Operation::ReadMetadata
             | Operation::ListVersions
@@ -111,7 +126,8 @@ impl Operation {
             | Operation::ListLocks
             | Operation::ListReviews
             | Operation::CommitFrom
-            | Operation::Audit => return None,
+            | Operation::Audit
+            | Operation::ListTrash => return None,
         })
     }
 
@@ -127,14 +143,16 @@ impl Operation {
             | Operation::ListLocks
             | Operation::ListReviews
             | Operation::CommitFrom
-            | Operation::Audit => ProjectAction::Read,
+            | Operation::Audit
+            | Operation::ListTrash => ProjectAction::Read,
             Operation::UpdateTags
             | Operation::Upload
             | Operation::CopyInto
             | Operation::CommitInto
             | Operation::Submit
-            | Operation::Restore => ProjectAction::Write,
-            Operation::Delete => ProjectAction::Delete,
+            | Operation::Restore
+            | Operation::TrashRestore => ProjectAction::Write,
+            Operation::Delete | Operation::Trash | Operation::Purge => ProjectAction::Delete,
             Operation::Checkout | Operation::Lock | Operation::Unlock => ProjectAction::Lock,
             Operation::ForceUnlock
             | Operation::Approve
@@ -193,7 +211,7 @@ mod tests {
     fn the_full_table() {
         use Operation as O;
         use ProjectAction as A;
-        let expected: [(Operation, ProjectAction); 24] = [
+        let expected: [(Operation, ProjectAction); 28] = [
             (O::List, A::Read),
             (O::ReadMetadata, A::Read),
             (O::UpdateTags, A::Write),
@@ -218,6 +236,10 @@ mod tests {
             (O::Audit, A::Read),
             (O::Archive, A::Validate),
             (O::Restore, A::Write),
+            (O::Trash, A::Delete),
+            (O::ListTrash, A::Read),
+            (O::TrashRestore, A::Write),
+            (O::Purge, A::Delete),
         ];
         assert_eq!(expected.len(), Operation::ALL.len());
         for (op, action) in expected {
@@ -252,6 +274,7 @@ mod tests {
             Operation::ListReviews,
             Operation::CommitFrom,
             Operation::Audit,
+            Operation::ListTrash,
         ];
         for op in Operation::ALL {
             assert_eq!(op.audit_action().is_none(), reads.contains(&op), "{op:?}");

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod lifecycle;
 pub mod store;
+pub mod trash;
 
 pub use access::*;
 pub use lifecycle::*;

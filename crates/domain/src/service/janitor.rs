@@ -15,6 +15,8 @@ pub struct JanitorReport {
     pub objects_deleted: u64,
     /// Deletions that failed and stay queued.
     pub deletions_failed: u64,
+    /// Trash entries purged once `TRASH_RETENTION_DAYS` had passed (their objects queued).
+    pub trash_purged: u64,
 }
 
 const BATCH: u32 = 100;
@@ -24,7 +26,8 @@ const CLAIM_LEASE: Duration = Duration::from_secs(300);
 const MAX_BATCHES: usize = 100;
 
 impl StorageService {
-    /// One pass: queue the objects of expired reservations, then delete queued objects.
+    /// One pass: queue the objects of expired reservations and of trash entries past their
+    /// retention, then delete queued objects.
     ///
     /// # Errors
     /// Database faults. Object-store faults are counted in the report and retried next pass.
@@ -41,6 +44,7 @@ impl StorageService {
                 break;
             }
         }
+        report.trash_purged = self.purge_expired_trash().await?;
         for _ in 0..MAX_BATCHES {
             let claimed = self
                 .ports

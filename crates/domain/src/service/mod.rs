@@ -16,6 +16,7 @@ mod pagination;
 mod review;
 mod reviews;
 mod transfer;
+mod trash;
 
 use std::{sync::Arc, time::Duration};
 
@@ -43,6 +44,7 @@ pub use transfer::{
     CompleteForm, Download, DownloadRequest, PresignUploadRequest, PresignedDownload,
     PresignedUpload, ProxyUpload, UploadResult, content_disposition,
 };
+pub use trash::{JANITOR_ACTOR, TrashItem, TrashPage, TrashRestoreRequest};
 
 /// Tunables of the use cases (spec §7 names their variables).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,9 @@ pub struct ServiceSettings {
     /// `AUDIT_DENIED_WINDOW_SECONDS`: identical refusals (same actor, action and path) within
     /// this window of the first are recorded once, with a count. Zero records each.
     pub audit_denied_window: Duration,
+    /// `TRASH_RETENTION_DAYS`: how long a trashed file stays in the trash before the janitor
+    /// purges it.
+    pub trash_retention: Duration,
 }
 
 impl Default for ServiceSettings {
@@ -89,6 +94,7 @@ impl Default for ServiceSettings {
             transfer_limits: TransferLimits::default(),
             max_open_uploads_per_user: 100,
             audit_denied_window: Duration::from_secs(60),
+            trash_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }

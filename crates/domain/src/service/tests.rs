@@ -1708,6 +1708,7 @@ fn janitor_reclaims_and_counts() {
         .expect_forget_deletion()
         .times(2)
         .returning(|_| Ok(()));
+    m.meta.expect_due_trash().returning(|_, _| Ok(vec![]));
     let svc = m.service();
     let report = block_on(svc.run_janitor_once()).unwrap();
     assert_eq!(
@@ -1715,7 +1716,8 @@ fn janitor_reclaims_and_counts() {
         JanitorReport {
             reservations_expired: 2,
             objects_deleted: 2,
-            deletions_failed: 1
+            deletions_failed: 1,
+            trash_purged: 0,
         }
     );
 }

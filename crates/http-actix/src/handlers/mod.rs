@@ -5,11 +5,13 @@ mod collab;
 mod files;
 mod system;
 mod transfer;
+mod trash;
 
 pub(crate) use collab::*;
 pub(crate) use files::*;
 pub(crate) use system::*;
 pub(crate) use transfer::*;
+pub(crate) use trash::*;
 
 use actix_web::{
     HttpRequest, HttpResponse, Resource,
@@ -122,6 +124,13 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(resource("/unarchive", "POST").route(web::post().to(unarchive)))
         .service(resource("/delete", "DELETE").route(web::delete().to(delete)))
         .service(resource("/audit", "GET").route(web::get().to(audit)))
+        .service(
+            resource("/trash", "GET, POST, DELETE")
+                .route(web::get().to(list_trash))
+                .route(web::post().to(trash))
+                .route(web::delete().to(purge_trash)),
+        )
+        .service(resource("/trash/restore", "POST").route(web::post().to(restore_from_trash)))
         .service(console);
     if serves_metrics {
         scope = scope.service(resource("/metrics", "GET").route(web::get().to(metrics)));

@@ -45,7 +45,7 @@ fn the_document_is_exact_enough_for_generated_clients_and_fuzzers() {
     use storage_http_actix::dto::{AUDIT_PATH_PATTERN, DIR_PATH_PATTERN, FILE_PATH_PATTERN};
     let doc = document();
     let ops = operations(&doc);
-    assert_eq!(ops.len(), 30);
+    assert_eq!(ops.len(), 34);
     let ids: Vec<&str> = ops
         .iter()
         .map(|(_, _, op)| op["operationId"].as_str().unwrap())
@@ -69,7 +69,7 @@ fn the_document_is_exact_enough_for_generated_clients_and_fuzzers() {
             }
             if name == "path" {
                 let expected = match path.as_str() {
-                    "/list" | "/locks" | "/reviews" => DIR_PATH_PATTERN,
+                    "/list" | "/locks" | "/reviews" | "/trash" => DIR_PATH_PATTERN,
                     "/audit" => AUDIT_PATH_PATTERN,
                     _ => FILE_PATH_PATTERN,
                 };

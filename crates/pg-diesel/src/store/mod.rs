@@ -437,4 +437,55 @@ impl MetadataStore for PgMetadataStore {
     async fn retry_events(&self, ids: Option<Vec<AuditId>>) -> Result<u64, RepoError> {
         self.write(ids, writes::retry_events).await
     }
+
+    // ---- trash (issue 16) ------------------------------------------------------------------
+
+    async fn trash_file(
+        &self,
+        cmd: storage_domain::ports::TrashFile,
+    ) -> Result<storage_domain::model::TrashEntry, RepoError> {
+        self.write(cmd, writes::trash_file).await
+    }
+
+    async fn list_trash(
+        &self,
+        dir: &DirPath,
+        after: Option<storage_domain::ports::TrashCursor>,
+        limit: u32,
+    ) -> Result<Vec<storage_domain::model::TrashEntry>, RepoError> {
+        reads::trash::list_trash(&mut *self.conn().await?, dir, after, limit)
+            .await
+            .map_err(repo)
+    }
+
+    async fn find_trash(
+        &self,
+        id: storage_domain::model::TrashId,
+    ) -> Result<Option<storage_domain::model::TrashEntry>, RepoError> {
+        reads::trash::find_trash(&mut *self.conn().await?, id)
+            .await
+            .map_err(repo)
+    }
+
+    async fn due_trash(
+        &self,
+        retention: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<storage_domain::model::TrashEntry>, RepoError> {
+        self.write((retention, limit), writes::due_trash).await
+    }
+
+    async fn restore_trash(
+        &self,
+        cmd: storage_domain::ports::RestoreTrash,
+    ) -> Result<FileRecord, RepoError> {
+        self.write(cmd, writes::restore_trash).await
+    }
+
+    async fn purge_trash(
+        &self,
+        cmd: storage_domain::ports::PurgeTrash,
+    ) -> Result<Vec<PendingDeletion>, RepoError> {
+        self.write(cmd, writes::purge_trash).await
+    }
 }

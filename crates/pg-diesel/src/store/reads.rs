@@ -8,3 +8,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 type Conn = AsyncPgConnection;
 
 storage_diesel_common::reads!();
+
+/// The trash's reads (`storage_diesel_common::trash_reads!`).
+pub(crate) mod trash {
+    use super::*;
+    storage_diesel_common::trash_reads!();
+}

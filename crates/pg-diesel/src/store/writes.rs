@@ -33,6 +33,13 @@ type Conn = AsyncPgConnection;
 mod units {
     use super::*;
     storage_diesel_common::units!();
+
+    /// The trash's units of work (`storage_diesel_common::trash_units!`).
+    mod trash {
+        use super::*;
+        storage_diesel_common::trash_units!();
+    }
+    pub(crate) use self::trash::*;
 }
 
 /// The unit of work's time on PostgreSQL: the transaction's `now()`, which the statements that
@@ -87,6 +94,29 @@ async fn lock_file(c: &mut Conn, _: Clock, key: FileKey<'_>) -> Result<Option<Fi
 async fn lock_reservation(c: &mut Conn, id: DbId) -> Result<Option<ReservationRow>, TxError> {
     Ok(queries::reservation_by_id(id)
         .for_update()
+        .get_result(c)
+        .await
+        .optional()?)
+}
+
+/// The trash entry with its file, its `trash` row locked `FOR UPDATE` first (a concurrent
+/// restore or purge of the same entry waits, then finds it gone).
+async fn lock_trash(
+    c: &mut Conn,
+    id: DbId,
+) -> Result<Option<storage_diesel_common::trash::TrashEntryRow>, TxError> {
+    use storage_diesel_common::schema::trash;
+    let locked: Option<DbId> = trash::table
+        .select(trash::id)
+        .filter(trash::id.eq(id.clone()))
+        .for_update()
+        .get_result(c)
+        .await
+        .optional()?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    Ok(storage_diesel_common::trash::trash_by_id(id)
         .get_result(c)
         .await
         .optional()?)

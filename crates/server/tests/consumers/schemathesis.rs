@@ -68,6 +68,31 @@ async fn schemathesis_finds_no_failure_on_any_operation() {
         }
         seeded.push(format!("{op}={id}"));
     }
+    // The trash: the file `trash_file`'s example names, and an entry each for the examples of
+    // `restore_from_trash` and `purge_trash` (their ids are passed like the versions').
+    alice
+        .upload_with(Upload::new(
+            "/users/alice/drafts/trash-me.txt",
+            b"to trash".to_vec(),
+        ))
+        .await
+        .ok();
+    for op in ["restore_from_trash", "purge_trash"] {
+        let path = format!("/users/alice/drafts/{op}.txt");
+        alice
+            .upload_with(Upload::new(&path, b"in the trash".to_vec()))
+            .await
+            .ok();
+        let entry = alice
+            .post(
+                "/trash",
+                serde_json::json!({"bucket": "users", "path": path}),
+            )
+            .await
+            .ok();
+        let id = entry["entry"]["trash_id"].as_str().expect("trash_id");
+        seeded.push(format!("{op}={id}"));
+    }
     // The unarchive example names a file of its own, archived (the archive example's is not:
     // run side by side, the two examples then each succeed whatever their order).
     alice

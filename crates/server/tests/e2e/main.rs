@@ -39,4 +39,5 @@ mod sealed;
 mod support;
 mod tickets;
 mod transfers;
+mod trash;
 mod workflows;

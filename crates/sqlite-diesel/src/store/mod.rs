@@ -454,6 +454,57 @@ impl MetadataStore for SqliteMetadataStore {
     async fn retry_events(&self, ids: Option<Vec<AuditId>>) -> Result<u64, RepoError> {
         self.write(ids, writes::retry_events).await
     }
+
+    // ---- trash (issue 16) ------------------------------------------------------------------
+
+    async fn trash_file(
+        &self,
+        cmd: storage_domain::ports::TrashFile,
+    ) -> Result<storage_domain::model::TrashEntry, RepoError> {
+        self.write(cmd, writes::trash_file).await
+    }
+
+    async fn list_trash(
+        &self,
+        dir: &DirPath,
+        after: Option<storage_domain::ports::TrashCursor>,
+        limit: u32,
+    ) -> Result<Vec<storage_domain::model::TrashEntry>, RepoError> {
+        self.read((dir.clone(), after, limit), |c, _, (d, a, l)| {
+            block_on(reads::trash::list_trash(c, &d, a, l))
+        })
+        .await
+    }
+
+    async fn find_trash(
+        &self,
+        id: storage_domain::model::TrashId,
+    ) -> Result<Option<storage_domain::model::TrashEntry>, RepoError> {
+        self.read(id, |c, _, id| block_on(reads::trash::find_trash(c, id)))
+            .await
+    }
+
+    async fn due_trash(
+        &self,
+        retention: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<storage_domain::model::TrashEntry>, RepoError> {
+        self.write((retention, limit), writes::due_trash).await
+    }
+
+    async fn restore_trash(
+        &self,
+        cmd: storage_domain::ports::RestoreTrash,
+    ) -> Result<FileRecord, RepoError> {
+        self.write(cmd, writes::restore_trash).await
+    }
+
+    async fn purge_trash(
+        &self,
+        cmd: storage_domain::ports::PurgeTrash,
+    ) -> Result<Vec<PendingDeletion>, RepoError> {
+        self.write(cmd, writes::purge_trash).await
+    }
 }
 
 /// `now` moved by `by` (a ttl, a lease, a retention), or `Internal` when out of range.

@@ -11,3 +11,9 @@ use storage_diesel_common::blocking::RunQueryDsl;
 use super::Conn;
 
 storage_diesel_common::reads!();
+
+/// The trash's reads (`storage_diesel_common::trash_reads!`).
+pub(crate) mod trash {
+    use super::*;
+    storage_diesel_common::trash_reads!();
+}

@@ -32,6 +32,13 @@ use super::{Conn, Work, shifted};
 mod units {
     use super::*;
     storage_diesel_common::units!();
+
+    /// The trash's units of work (`storage_diesel_common::trash_units!`).
+    mod trash {
+        use super::*;
+        storage_diesel_common::trash_units!();
+    }
+    pub(crate) use self::trash::*;
 }
 
 /// The unit of work's time on SQLite: the store's clock, read once when its transaction
@@ -74,6 +81,17 @@ async fn lock_file(
 /// The reservation (under SQLite's write lock, as every row).
 async fn lock_reservation(c: &mut Conn, id: DbId) -> Result<Option<ReservationRow>, TxError> {
     Ok(queries::reservation_by_id(id)
+        .get_result(c)
+        .await
+        .optional()?)
+}
+
+/// The trash entry with its file (under SQLite's write lock nothing changes it meanwhile).
+async fn lock_trash(
+    c: &mut Conn,
+    id: DbId,
+) -> Result<Option<storage_diesel_common::trash::TrashEntryRow>, TxError> {
+    Ok(storage_diesel_common::trash::trash_by_id(id)
         .get_result(c)
         .await
         .optional()?)

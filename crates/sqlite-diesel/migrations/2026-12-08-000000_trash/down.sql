@@ -1,0 +1,3 @@
+DROP TABLE trash;
+DROP TABLE trash_versions;
+DROP TABLE trash_files;

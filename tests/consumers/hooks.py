@@ -33,6 +33,28 @@ import urllib.request
 import schemathesis
 from schemathesis import GenerationMode
 
+
+def _serialise_ast_parse():
+    """CPython 3.11.7 (the consumers' venv) can fail two `ast.parse` calls made at once on two
+    threads (`SystemError: AST constructor recursion depth mismatch`, CPython issue 106905, fixed
+    in later releases). Hypothesis parses a lambda's source file to describe it, on each of the
+    run's worker threads (schemathesis's coverage phase filters strategies with lambdas): one
+    parse at a time, then."""
+    import ast
+    import threading
+
+    lock = threading.Lock()
+    parse = ast.parse
+
+    def parse_alone(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = parse_alone
+
+
+_serialise_ast_parse()
+
 BUCKETS = ("users", "companies", "projects")
 PATH = re.compile(r"^/(users|companies|projects)/")
 CURSOR_KINDS = {

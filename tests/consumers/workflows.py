@@ -51,9 +51,11 @@ from storage_client.api.versions import (
     commit_version,
     list_reviews,
     list_versions,
+    pin_version,
     reject_version,
     restore_version,
     submit_version,
+    unpin_version,
 )
 from storage_client.models import (
     Bucket,
@@ -64,6 +66,7 @@ from storage_client.models import (
     FileRef,
     OnConflictDto,
     LockRequest,
+    PinRequest,
     PresignDownloadRequest,
     PresignUploadRequest,
     ProxyUploadForm,
@@ -328,7 +331,7 @@ def locked_files():
     call(unlock_file, client=bob, body=UnlockRequest(bucket=Bucket.PROJECTS, path=PROJECT))
 
 
-@workflow("every other operation: list, tags, presigned download, review, restore, archive, audit, delete")
+@workflow("every other operation: list, tags, presigned download, review, restore, pins, archive, audit, delete")
 def the_rest():
     listing = call(
         list_directory, client=alice, bucket=Bucket.PROJECTS, path="/projects/5678/docs/", limit=1
@@ -394,6 +397,12 @@ def the_rest():
         and restored.version.status.value == "draft",
         restored.version,
     )
+    pinned = call(
+        pin_version, draft.version.id, client=bob, body=PinRequest(label="release 1.0")
+    ).parsed
+    check(pinned.version.pinned == "release 1.0", pinned.version)
+    unpinned = call(unpin_version, draft.version.id, client=bob).parsed
+    check(unpinned.version.pinned is None, unpinned.version)
 
     archived = call(
         archive_file, client=alice, body=FileRef(bucket=Bucket.PROJECTS, path=PROJECT)

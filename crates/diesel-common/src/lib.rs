@@ -29,6 +29,7 @@ pub mod blocking;
 pub mod error;
 pub mod listing;
 pub mod queries;
+pub mod retention;
 pub mod reviews;
 pub mod rows;
 pub mod schema;

@@ -295,6 +295,7 @@ pub struct VersionRow {
     pub created_at: DbAt,
     pub object_key: String,
     pub restored_from: Option<i32>,
+    pub pinned: Option<String>,
 }
 
 impl VersionRow {
@@ -316,6 +317,7 @@ impl VersionRow {
             created_at: self.created_at.0,
             object_key: ObjectKey::from_stored(self.object_key),
             restored_from: self.restored_from.map(number).transpose()?,
+            pinned: self.pinned,
         })
     }
 }

@@ -198,6 +198,7 @@ diesel::table! {
         created_at -> DbTime,
         object_key -> Text,
         restored_from -> Nullable<Integer>,
+        pinned -> Nullable<Text>,
     }
 }
 

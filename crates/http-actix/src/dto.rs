@@ -213,7 +213,7 @@ impl From<&FileRecord> for FileDto {
 pub struct VersionDto {
     pub id: Uuid,
     pub file_id: Uuid,
-    /// 1, 2, 3… with no gap.
+    /// 1, 2, 3…, never reused: a version pruned by the retention rules leaves a gap.
     pub number: u32,
     pub size: u64,
     pub sha256: String,
@@ -233,6 +233,10 @@ pub struct VersionDto {
     /// (`POST /versions/{version_id}/restore`); null for every other version.
     #[schema(required = true, example = 2)]
     pub restored_from: Option<u32>,
+    /// The label of a pinned version (`POST /versions/{version_id}/pin`), which the retention
+    /// rules never prune; null when not pinned.
+    #[schema(required = true, example = "release 1.0")]
+    pub pinned: Option<String>,
 }
 
 impl From<&Version> for VersionDto {
@@ -252,6 +256,7 @@ impl From<&Version> for VersionDto {
             review_comment: v.review_comment.clone(),
             created_at: v.created_at,
             restored_from: v.restored_from.map(VersionNumber::get),
+            pinned: v.pinned.clone(),
         }
     }
 }
@@ -674,8 +679,52 @@ pub struct ConfigResponse {
     pub max_open_uploads_per_user: u32,
     /// `TRASH_RETENTION_DAYS`: how long a file stays in the trash before it is purged.
     pub trash_retention_days: u64,
+    /// The retention rules the janitor prunes versions by, per bucket.
+    pub retention: RetentionConfig,
     pub api_version: String,
     pub version: String,
+}
+
+/// `/config`'s retention settings: each bucket's rule (`VERSION_KEEP_LAST`,
+/// `VERSION_KEEP_DAYS`, overridden per bucket by `VERSION_KEEP_LAST_<BUCKET>` and
+/// `VERSION_KEEP_DAYS_<BUCKET>`). A version is pruned only when every part that is set lets it
+/// go; with both parts null every version is kept.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RetentionConfig {
+    pub users: RetentionRuleDto,
+    pub companies: RetentionRuleDto,
+    pub projects: RetentionRuleDto,
+}
+
+/// One bucket's retention rule.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RetentionRuleDto {
+    /// The newest versions of a file kept, by number; null: unset.
+    #[schema(required = true, example = 10, minimum = 1)]
+    pub keep_last: Option<u32>,
+    /// Versions created less than this many days ago are kept; null: unset.
+    #[schema(required = true, example = 90, minimum = 1)]
+    pub keep_days: Option<u32>,
+}
+
+impl From<storage_domain::rules::retention::RetentionRule> for RetentionRuleDto {
+    fn from(r: storage_domain::rules::retention::RetentionRule) -> Self {
+        Self {
+            keep_last: r.keep_last,
+            keep_days: r.keep_days,
+        }
+    }
+}
+
+impl From<&storage_domain::rules::retention::RetentionPolicy> for RetentionConfig {
+    fn from(p: &storage_domain::rules::retention::RetentionPolicy) -> Self {
+        use storage_domain::model::BucketKind;
+        Self {
+            users: p.rule_for(BucketKind::Users).into(),
+            companies: p.rule_for(BucketKind::Companies).into(),
+            projects: p.rule_for(BucketKind::Projects).into(),
+        }
+    }
 }
 
 pub(crate) const OK: &str = "ok";
@@ -1212,6 +1261,28 @@ pub struct RestoreRequest {
     #[schema(schema_with = message_schema)]
     pub message: Option<String>,
 }
+
+/// `POST /versions/{version_id}/pin`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"label": "release 1.0"}))]
+pub struct PinRequest {
+    /// The pin's label: 1 to 128 characters (trimmed), no control character.
+    #[schema(value_type = String, schema_with = label_schema, required = true)]
+    pub label: Option<String>,
+}
+
+fn label_schema() -> utoipa::openapi::Schema {
+    utoipa::openapi::Schema::Object(text_schema(
+        LABEL_PATTERN,
+        128,
+        "1 to 128 characters, not blank, without control characters.",
+        "release 1.0",
+    ))
+}
+
+/// A pin label: no control character, not blank.
+const LABEL_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
 fn message_schema() -> utoipa::openapi::Schema {
     nullable(text_schema(

@@ -54,6 +54,8 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
         handlers::reject,
         handlers::submit,
         handlers::restore,
+        handlers::pin,
+        handlers::unpin,
         handlers::reviews,
         handlers::archive,
         handlers::unarchive,
@@ -73,7 +75,7 @@ locks, review and an audit trail. Every error is `{\"status\":\"error\",\"messag
         (name = "uploads", description = "Presigned and proxied uploads"),
         (name = "downloads", description = "Presigned and proxied downloads"),
         (name = "collaboration", description = "Copy (checkout) and locks"),
-        (name = "versions", description = "History, commit, review, restore and the review queue"),
+        (name = "versions", description = "History, commit, review, restore, pins and the review queue"),
     )
 )]
 pub struct ApiDoc;
@@ -137,6 +139,8 @@ const FILE_VERSION_LINKS: &[(&str, LinkTarget)] = &[
     ("ApproveVersion", LinkTarget::Version("approve_version")),
     ("RejectVersion", LinkTarget::Version("reject_version")),
     ("RestoreVersion", LinkTarget::Version("restore_version")),
+    ("PinVersion", LinkTarget::Version("pin_version")),
+    ("UnpinVersion", LinkTarget::Version("unpin_version")),
 ];
 
 #[derive(Clone, Copy)]
@@ -212,6 +216,8 @@ impl Modify for Links {
             "/versions/{version_id}/approve",
             "/versions/{version_id}/reject",
             "/versions/{version_id}/restore",
+            "/versions/{version_id}/pin",
+            "/versions/{version_id}/unpin",
         ] {
             for (name, target) in FILE_VERSION_LINKS {
                 add(path, HttpMethod::Post, name, link(*target, "file/"));

@@ -11,9 +11,10 @@ use storage_domain::{
     },
     ports::{
         AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
-        MetadataStore, NewVersion, OutboxEvent, PendingReview, ReleaseLock, RepoError,
-        ReviewCursor, ReviewTransition, SetArchived, SetTags, Settlement,
+        MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock,
+        RepoError, ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
     },
+    rules::retention::RetentionRule,
 };
 
 use crate::{Metrics, names};
@@ -107,8 +108,16 @@ metered! {
     set_tags(cmd: SetTags) -> FileRecord;
     set_archived(cmd: SetArchived) -> FileRecord;
     delete_file(cmd: DeleteFile) -> Vec<PendingDeletion>;
+    set_pin(cmd: SetPin) -> (FileRecord, Version);
     record_refusal(event: &AuditEvent, window: Duration) -> ();
     expire_reservations(keep_completed: Duration, limit: u32) -> u64;
+    retention_candidates(
+        bucket: BucketKind,
+        rule: RetentionRule,
+        after: Option<FileId>,
+        limit: u32
+    ) -> Vec<FileId>;
+    prune_versions(cmd: PruneVersions) -> Vec<VersionNumber>;
     claim_deletions(lease: Duration, limit: u32) -> Vec<PendingDeletion>;
     forget_deletion(id: DeletionId) -> ();
     queue_deletions(

@@ -409,6 +409,7 @@ fn janitor_passes_are_counted() {
         objects_deleted: 5,
         deletions_failed: 1,
         trash_purged: 0,
+        versions_pruned: 0,
     };
     metrics.record_janitor_pass(Ok(&report), Duration::from_millis(20));
     metrics.record_janitor_pass(Err(()), Duration::from_millis(1));

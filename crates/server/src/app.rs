@@ -536,6 +536,7 @@ pub fn service_settings(config: &Config) -> ServiceSettings {
         max_open_uploads_per_user: config.max_open_uploads_per_user,
         audit_denied_window: config.audit_denied_window,
         trash_retention: config.trash_retention(),
+        retention: config.retention,
         ..ServiceSettings::default()
     }
 }

@@ -7,6 +7,8 @@ use std::{
 };
 
 use secrecy::SecretString;
+use storage_domain::model::BucketKind;
+use storage_domain::rules::retention::{RetentionPolicy, RetentionRule};
 use storage_domain::service::TransferLimits;
 use storage_jwt_auth::{JwtAlgorithm, JwtConfig};
 use storage_project_rbac::ProjectServiceConfig;
@@ -161,6 +163,40 @@ impl Vars {
     fn secret(&self, name: &str) -> Option<SecretString> {
         self.get(name).map(|v| SecretString::from(v.to_owned()))
     }
+}
+
+/// A retention count or age: unset, or a whole number of at least 1.
+fn retention_part(vars: &Vars, name: &str) -> Result<Option<u32>, ConfigError> {
+    match vars.get(name) {
+        None => Ok(None),
+        Some(raw) => match raw.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(ConfigError::invalid(
+                name,
+                format!("must be a whole number of at least 1 (or unset), not '{raw}'"),
+            )),
+        },
+    }
+}
+
+/// `VERSION_KEEP_LAST`, `VERSION_KEEP_DAYS`, and per bucket `VERSION_KEEP_LAST_<BUCKET>`,
+/// `VERSION_KEEP_DAYS_<BUCKET>` (`USERS`, `COMPANIES`, `PROJECTS`), each replacing the
+/// default's part for its bucket.
+fn retention_policy(vars: &Vars) -> Result<RetentionPolicy, ConfigError> {
+    let rule = |suffix: &str| -> Result<RetentionRule, ConfigError> {
+        Ok(RetentionRule {
+            keep_last: retention_part(vars, &format!("VERSION_KEEP_LAST{suffix}"))?,
+            keep_days: retention_part(vars, &format!("VERSION_KEEP_DAYS{suffix}"))?,
+        })
+    };
+    let mut buckets = [RetentionRule::default(); 3];
+    for (slot, bucket) in buckets.iter_mut().zip(BucketKind::ALL) {
+        *slot = rule(&format!("_{}", bucket.as_str().to_ascii_uppercase()))?;
+    }
+    Ok(RetentionPolicy {
+        default: rule("")?,
+        buckets,
+    })
 }
 
 fn app_env_of(values: &HashMap<String, String>) -> Result<AppEnv, ConfigError> {
@@ -458,6 +494,10 @@ pub struct Config {
     /// `TRASH_RETENTION_DAYS`: how long a trashed file stays in the trash before the janitor
     /// purges it (0: at its next pass).
     pub trash_retention_days: u32,
+    /// `VERSION_KEEP_LAST`, `VERSION_KEEP_DAYS` and their per-bucket settings
+    /// (`VERSION_KEEP_LAST_USERS`, `VERSION_KEEP_DAYS_PROJECTS`, …): the versions the janitor
+    /// prunes. Unset: every version is kept.
+    pub retention: RetentionPolicy,
     /// HTTP timeouts (`HTTP_*`, `BODY_IDLE_TIMEOUT_SECONDS`).
     pub http: HttpSettings,
     /// `CORS_ALLOWED_ORIGINS`: the web origins whose pages may call the API (normalised:
@@ -722,6 +762,7 @@ impl Config {
             max_open_uploads_per_user: vars.parsed("MAX_OPEN_UPLOADS_PER_USER", 100)?,
             audit_denied_window: vars.seconds("AUDIT_DENIED_WINDOW_SECONDS", 60)?,
             trash_retention_days: vars.parsed("TRASH_RETENTION_DAYS", 30)?,
+            retention: retention_policy(vars)?,
             http: HttpSettings::from_vars(vars)?,
             cors_allowed_origins: vars
                 .get("CORS_ALLOWED_ORIGINS")

@@ -298,6 +298,7 @@ async fn janitor(config: &Config, once: bool) -> Result<(), String> {
             objects_deleted = report.objects_deleted,
             deletions_failed = report.deletions_failed,
             trash_purged = report.trash_purged,
+            versions_pruned = report.versions_pruned,
             "janitor pass"
         );
         if once {

@@ -775,3 +775,76 @@ async fn trash_on_the_embedded_default() {
     let running = start(config.clone()).await;
     trash::trash_scenario(&WithConfig { running, config }).await;
 }
+
+#[path = "scenarios/retention.rs"]
+mod retention;
+
+/// The embedded server with the configuration its janitors and object store are built from.
+struct Retained {
+    running: Running,
+    config: Config,
+}
+
+impl retention::Server for Retained {
+    fn base(&self) -> &str {
+        &self.running.base
+    }
+    fn client(&self) -> &Client {
+        &self.running.client
+    }
+    fn token(&self, user: &str) -> String {
+        self.running.token(user)
+    }
+    async fn janitor(&self) -> storage_domain::service::JanitorReport {
+        let base_url = self.config.public_base_url(self.config.bind_addr.port());
+        let adapters = storage_server::app::Adapters::connect(&self.config, &base_url)
+            .await
+            .unwrap();
+        storage_server::app::storage_service(&adapters, &self.config)
+            .run_janitor_once()
+            .await
+            .unwrap()
+    }
+    async fn holds(
+        &self,
+        bucket: storage_domain::model::BucketKind,
+        key: &storage_domain::model::ObjectKey,
+    ) -> bool {
+        let base_url = self.config.public_base_url(self.config.bind_addr.port());
+        let adapters = storage_server::app::Adapters::connect(&self.config, &base_url)
+            .await
+            .unwrap();
+        match adapters.blobs.head(bucket, key).await {
+            Ok(_) => true,
+            Err(storage_domain::ports::BlobError::NotFound) => false,
+            Err(e) => panic!("head {key:?}: {e}"),
+        }
+    }
+}
+
+/// Pins and `VERSION_KEEP_LAST=3` on SQLite and the local directory: the scenario shared with
+/// the PostgreSQL + Garage end-to-end tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_on_the_embedded_default() {
+    let data = tempfile::tempdir().unwrap();
+    let policy = data.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"rules": [
+            {"user": "alice", "project": "p16", "actions": ["read", "write", "lock", "validate"]},
+            {"user": "bob", "project": "p16", "actions": ["read", "write", "lock", "validate"]}
+        ]}"#,
+    )
+    .unwrap();
+    let config = config(
+        data.path(),
+        &[
+            ("PROJECT_POLICY_FILE", policy.display().to_string()),
+            ("VERSION_KEEP_LAST", "3".to_owned()),
+            // The service's own janitor must not prune before the scenario's.
+            ("JANITOR_INTERVAL_SECONDS", "86400".to_owned()),
+        ],
+    );
+    let running = start(config.clone()).await;
+    retention::retention_scenario(&Retained { running, config }).await;
+}

@@ -48,6 +48,9 @@ contract_tests! {
     trash_is_listed_newest_first_in_pages;
     restore_from_trash_by_on_conflict;
     purge_removes_the_entry_and_queues_objects;
+    pins_are_set_replaced_and_cleared;
+    pruning_keeps_the_exceptions;
+    concurrent_pruners_never_double_delete(8);
     commit_rules;
     checkout_locks_the_source;
     release_and_list_locks;

@@ -21,9 +21,10 @@ use storage_domain::model::{
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, Checkout, DeleteFile, Expectation, ListEntry,
-    MetadataStore, NewVersion, ReleaseLock, RepoError, ReviewCursor, ReviewTransition, SetArchived,
-    SetTags, WriteMode,
+    MetadataStore, NewVersion, PruneVersions, ReleaseLock, RepoError, ReviewCursor,
+    ReviewTransition, SetArchived, SetPin, SetTags, WriteMode,
 };
+use storage_domain::rules::retention::RetentionRule;
 
 pub use crate::trash_contract::{
     purge_removes_the_entry_and_queues_objects, restore_from_trash_by_on_conflict,
@@ -3040,4 +3041,358 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
         ids(&delivered),
         HashSet::from([a_chain[0].id, b_chain[0].id])
     );
+}
+
+// ---- pins and retention (issue 16) -----------------------------------------------------------
+
+/// Pins `version_id` with `label` (`None`: unpins) as `actor`.
+pub async fn set_pin(
+    store: &Store,
+    version_id: VersionId,
+    path: &FilePath,
+    actor: &UserId,
+    label: Option<&str>,
+) -> Result<(FileRecord, Version), RepoError> {
+    let action = if label.is_some() {
+        AuditAction::Pin
+    } else {
+        AuditAction::Unpin
+    };
+    store
+        .set_pin(SetPin {
+            version_id,
+            actor: actor.clone(),
+            label: label.map(str::to_owned),
+            audit: draft(action, actor, path),
+        })
+        .await
+}
+
+/// Prunes `file_id` under `rule` as the janitor would (at most `max` versions).
+pub async fn prune(
+    store: &Store,
+    file_id: FileId,
+    rule: RetentionRule,
+    max: usize,
+) -> Result<Vec<VersionNumber>, RepoError> {
+    store
+        .prune_versions(PruneVersions {
+            file_id,
+            rule,
+            audit_ids: (0..max)
+                .map(|_| AuditId::from_uuid(uuid::Uuid::now_v7()))
+                .collect(),
+            actor: user("janitor"),
+            request_id: "janitor-test".into(),
+        })
+        .await
+}
+
+fn keep_last(n: u32) -> RetentionRule {
+    RetentionRule {
+        keep_last: Some(n),
+        keep_days: None,
+    }
+}
+
+/// The version numbers of a file, newest first.
+async fn numbers(store: &Store, file_id: FileId) -> Vec<u32> {
+    store
+        .list_versions(file_id, None, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.number.get())
+        .collect()
+}
+
+/// Pins: a label set, read back by id, by page and with the file, replaced, cleared; audited
+/// as `pin`/`unpin` on the version; an unknown version is `VersionNotFound`; another user's
+/// lock and an archived file refuse it (as a change of tags) and leave the label as it was.
+pub async fn pins_are_set_replaced_and_cleared(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/pins.txt");
+    let (f, v1) = upload(&store, &path, &alice).await;
+    upload(&store, &path, &alice).await;
+    assert_eq!(v1.pinned, None);
+    let (file_after, pinned) = set_pin(&store, v1.id, &path, &bob, Some("release 1.0"))
+        .await
+        .unwrap();
+    assert_eq!((file_after.id, file_after.version), (f.id, n(2)));
+    assert_eq!(
+        (pinned.number, pinned.pinned.as_deref()),
+        (n(1), Some("release 1.0"))
+    );
+    let (_, by_id) = store.find_version(v1.id).await.unwrap().unwrap();
+    assert_eq!(
+        by_id.pinned.as_deref(),
+        Some("release 1.0"),
+        "read back by id"
+    );
+    let page = store.list_versions(f.id, None, 10).await.unwrap();
+    let pins: Vec<_> = page
+        .iter()
+        .map(|v| (v.number.get(), v.pinned.clone()))
+        .collect();
+    assert_eq!(pins, vec![(2, None), (1, Some("release 1.0".to_owned()))]);
+    let (_, replaced) = set_pin(&store, v1.id, &path, &bob, Some("final"))
+        .await
+        .unwrap();
+    assert_eq!(replaced.pinned.as_deref(), Some("final"));
+    let (_, cleared) = set_pin(&store, v1.id, &path, &bob, None).await.unwrap();
+    assert_eq!(cleared.pinned, None);
+    let (_, again) = set_pin(&store, v1.id, &path, &bob, None).await.unwrap();
+    assert_eq!(
+        again.pinned, None,
+        "unpinning an unpinned version changes nothing"
+    );
+    let events: Vec<_> = audit_of(&store, &path)
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.action, AuditAction::Pin | AuditAction::Unpin))
+        .map(|e| (e.action, e.version, e.actor.as_str().to_owned(), e.file_id))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (AuditAction::Unpin, Some(n(1)), "bob".to_owned(), Some(f.id)),
+            (AuditAction::Unpin, Some(n(1)), "bob".to_owned(), Some(f.id)),
+            (AuditAction::Pin, Some(n(1)), "bob".to_owned(), Some(f.id)),
+            (AuditAction::Pin, Some(n(1)), "bob".to_owned(), Some(f.id)),
+        ]
+    );
+    // Unknown version.
+    let unknown = VersionId::from_uuid(uuid::Uuid::now_v7());
+    assert_eq!(
+        set_pin(&store, unknown, &path, &bob, Some("x"))
+            .await
+            .map(|_| ()),
+        Err(RepoError::VersionNotFound)
+    );
+    // Another user's lock refuses; the holder may pin.
+    set_pin(&store, v1.id, &path, &bob, Some("kept"))
+        .await
+        .unwrap();
+    let f = lock(&store, &f, &alice, Duration::from_secs(60))
+        .await
+        .map(|_| f)
+        .unwrap();
+    assert!(matches!(
+        set_pin(&store, v1.id, &path, &bob, None).await,
+        Err(RepoError::FileLocked(held)) if held.holder == alice
+    ));
+    set_pin(&store, v1.id, &path, &alice, Some("by the holder"))
+        .await
+        .unwrap();
+    // An archived file refuses pins.
+    store
+        .set_archived(SetArchived {
+            file_id: f.id,
+            actor: alice.clone(),
+            archived: true,
+            audit: draft(AuditAction::Archive, &alice, &path),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        set_pin(&store, v1.id, &path, &alice, Some("late")).await,
+        Err(RepoError::InvalidTransition(_))
+    ));
+    let (_, left) = store.find_version(v1.id).await.unwrap().unwrap();
+    assert_eq!(
+        left.pinned.as_deref(),
+        Some("by the holder"),
+        "refusals change nothing"
+    );
+}
+
+/// Pruning with `keep_last = 3` over nine versions keeps the last three and every exception
+/// (pinned 1, validated 2, pending 3, a ticket's base 4): 5 and 6 go, their objects are queued,
+/// each is audited as `prune`; a second pass prunes nothing; numbers are never reused; the
+/// candidates are the files with more versions than the count; a rule's other part keeps what
+/// it keeps; a missing file prunes nothing.
+pub async fn pruning_keeps_the_exceptions(store: Store) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/history.txt");
+    let mut versions = Vec::new();
+    for _ in 0..9 {
+        versions.push(upload(&store, &path, &alice).await.1);
+    }
+    let f = store.find_file(&path).await.unwrap().unwrap();
+    set_pin(&store, versions[0].id, &path, &alice, Some("v1"))
+        .await
+        .unwrap();
+    for (v, approve) in [(&versions[1], true), (&versions[2], false)] {
+        store
+            .review_version(ReviewTransition {
+                version_id: v.id,
+                from: VersionStatus::Draft,
+                to: VersionStatus::PendingValidation,
+                reviewer: None,
+                comment: None,
+                audit: draft(AuditAction::Submit, &alice, &path),
+            })
+            .await
+            .unwrap();
+        if approve {
+            store
+                .review_version(review(v, &path, VersionStatus::Validated, &bob))
+                .await
+                .unwrap();
+        }
+    }
+    let copy = FilePath::parse(BucketKind::Users, "/users/bob/ws/history.txt").unwrap();
+    checkout(&store, &f, n(4), &copy, &bob, Duration::from_secs(600))
+        .await
+        .unwrap();
+    // Candidates: this file (9 > 3), not under a larger count, not in another bucket.
+    let other = file("/projects/p1/short.txt");
+    upload(&store, &other, &alice).await;
+    assert_eq!(
+        store
+            .retention_candidates(BucketKind::Projects, keep_last(3), None, 10)
+            .await
+            .unwrap(),
+        vec![f.id]
+    );
+    assert!(
+        store
+            .retention_candidates(BucketKind::Projects, keep_last(9), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .retention_candidates(BucketKind::Projects, keep_last(3), Some(f.id), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "after the last candidate"
+    );
+    // Drain what the uploads queued (nothing), to see what the pruning queues.
+    assert!(
+        store
+            .claim_deletions(Duration::from_secs(60), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Both parts: the age part keeps every version (all younger than a day).
+    let both = RetentionRule {
+        keep_last: Some(3),
+        keep_days: Some(1),
+    };
+    assert!(prune(&store, f.id, both, 64).await.unwrap().is_empty());
+
+    let pruned = prune(&store, f.id, keep_last(3), 64).await.unwrap();
+    assert_eq!(pruned, vec![n(5), n(6)]);
+    assert_eq!(numbers(&store, f.id).await, vec![9, 8, 7, 4, 3, 2, 1]);
+    assert!(store.find_version(versions[4].id).await.unwrap().is_none());
+    let (_, none) = store
+        .find_file_version(&path, VersionSelector::Number(n(5)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(none.is_none(), "a pruned number reads as no version");
+    let mut queued: Vec<_> = store
+        .claim_deletions(Duration::from_secs(60), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.bucket, d.object_key))
+        .collect();
+    queued.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
+    let mut expected: Vec<_> = [&versions[4], &versions[5]]
+        .iter()
+        .map(|v| (BucketKind::Projects, v.object_key.clone()))
+        .collect();
+    expected.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
+    assert_eq!(queued, expected, "the pruned versions' objects are queued");
+    let prunes: Vec<_> = audit_of(&store, &path)
+        .await
+        .into_iter()
+        .filter(|e| e.action == AuditAction::Prune)
+        .map(|e| (e.version, e.actor.as_str().to_owned(), e.outcome))
+        .collect();
+    assert_eq!(
+        prunes,
+        vec![
+            (Some(n(6)), "janitor".to_owned(), AuditOutcome::Success),
+            (Some(n(5)), "janitor".to_owned(), AuditOutcome::Success),
+        ]
+    );
+    // Again: nothing left to prune.
+    assert!(
+        prune(&store, f.id, keep_last(3), 64)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The next version is 10, never a pruned number; then 7 falls out of the last three.
+    // (bob holds the lock of his checkout)
+    let (_, v10) = upload(&store, &path, &bob).await;
+    assert_eq!(v10.number, n(10));
+    // At most as many versions as audit ids.
+    let more = RetentionRule {
+        keep_last: Some(1),
+        keep_days: None,
+    };
+    assert_eq!(prune(&store, f.id, more, 1).await.unwrap(), vec![n(7)]);
+    assert_eq!(
+        prune(&store, f.id, more, 64).await.unwrap(),
+        vec![n(8), n(9)]
+    );
+    assert_eq!(numbers(&store, f.id).await, vec![10, 4, 3, 2, 1]);
+    // Unpinned, version 1 goes too.
+    set_pin(&store, versions[0].id, &path, &bob, None)
+        .await
+        .unwrap();
+    assert_eq!(prune(&store, f.id, more, 64).await.unwrap(), vec![n(1)]);
+    // A missing file prunes nothing.
+    assert!(
+        prune(&store, FileId::from_uuid(uuid::Uuid::now_v7()), more, 64)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Janitors pruning one file at once: each version is pruned, queued and audited once.
+pub async fn concurrent_pruners_never_double_delete(store: Store, pruners: usize) {
+    let alice = user("alice");
+    let path = file("/projects/p1/busy.txt");
+    for _ in 0..12 {
+        upload(&store, &path, &alice).await;
+    }
+    let f = store.find_file(&path).await.unwrap().unwrap();
+    let tasks: Vec<_> = (0..pruners)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { prune(&store, f.id, keep_last(2), 64).await })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap().unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=10).map(n).collect::<Vec<_>>(), "each pruned once");
+    let queued = store
+        .claim_deletions(Duration::from_secs(60), 100)
+        .await
+        .unwrap();
+    let keys: HashSet<_> = queued.iter().map(|d| d.object_key.clone()).collect();
+    assert_eq!(
+        (queued.len(), keys.len()),
+        (10, 10),
+        "each object queued once"
+    );
+    let prunes = audit_of(&store, &path)
+        .await
+        .into_iter()
+        .filter(|e| e.action == AuditAction::Prune)
+        .count();
+    assert_eq!(prunes, 10, "each pruning audited once");
+    assert_eq!(numbers(&store, f.id).await, vec![12, 11]);
 }

@@ -162,6 +162,9 @@ pub struct Version {
     pub object_key: ObjectKey,
     /// The version of the same file whose bytes this version restored (`/versions/{id}/restore`).
     pub restored_from: Option<VersionNumber>,
+    /// The label of a pinned version (`/versions/{id}/pin`): kept whatever the retention rules
+    /// say. `None` when not pinned.
+    pub pinned: Option<String>,
 }
 
 /// Which version a read asks for (`version=` of the contract).
@@ -275,6 +278,10 @@ pub enum AuditAction {
     TrashRestore,
     /// `DELETE /trash`, or the janitor once the retention has passed.
     Purge,
+    Pin,
+    Unpin,
+    /// A version removed by the janitor under the retention rules.
+    Prune,
 }
 
 impl AuditAction {
@@ -298,6 +305,9 @@ impl AuditAction {
             AuditAction::Trash => "trash",
             AuditAction::TrashRestore => "trash_restore",
             AuditAction::Purge => "purge",
+            AuditAction::Pin => "pin",
+            AuditAction::Unpin => "unpin",
+            AuditAction::Prune => "prune",
         }
     }
 
@@ -321,6 +331,9 @@ impl AuditAction {
             AuditAction::Trash,
             AuditAction::TrashRestore,
             AuditAction::Purge,
+            AuditAction::Pin,
+            AuditAction::Unpin,
+            AuditAction::Prune,
         ]
         .into_iter()
         .find(|a| a.as_str() == raw)

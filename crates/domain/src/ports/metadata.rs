@@ -270,6 +270,29 @@ pub struct TrashCursor {
     pub trash_id: TrashId,
 }
 
+/// Pins a version with a label, or unpins it (`label: None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetPin {
+    pub version_id: VersionId,
+    pub actor: UserId,
+    pub label: Option<String>,
+    /// Recorded with the file id and the version's number.
+    pub audit: AuditDraft,
+}
+
+/// Prunes one file's versions under a retention rule (the janitor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PruneVersions {
+    pub file_id: FileId,
+    pub rule: RetentionRule,
+    /// The ids of the `prune` audit events, one per pruned version: at most this many versions
+    /// are pruned by one unit of work (the rest at the next one).
+    pub audit_ids: Vec<AuditId>,
+    /// The audit events' actor and request id.
+    pub actor: UserId,
+    pub request_id: String,
+}
+
 /// An entry of a directory listing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListEntry {
@@ -327,6 +350,7 @@ pub struct AuditCursor {
 }
 
 pub use crate::rules::file_status_following;
+use crate::rules::retention::RetentionRule;
 
 /// Files, versions, locks, reservations, audit trail and deletion queue.
 ///
@@ -518,6 +542,16 @@ pub trait MetadataStore: Send + Sync {
     /// - [`RepoError::FileNotFound`].
     async fn delete_file(&self, cmd: DeleteFile) -> Result<Vec<PendingDeletion>, RepoError>;
 
+    /// Sets or clears the version's pin label (`label: None` unpins; pinning a pinned version
+    /// replaces its label), as [`check_set_pin`](crate::rules::retention::check_set_pin)
+    /// decides under the file's row lock; audited. Returns the file and the version after the
+    /// change.
+    ///
+    /// - [`RepoError::FileLocked`] when another user holds a live lock;
+    /// - [`RepoError::InvalidTransition`] when the file is archived;
+    /// - [`RepoError::VersionNotFound`].
+    async fn set_pin(&self, cmd: SetPin) -> Result<(FileRecord, Version), RepoError>;
+
     /// Records a refusal (an event with the outcome `denied`) at its own time: when the store
     /// holds an event of the same actor, action and path in the same fixed window
     /// ([`refusal_window`](crate::rules::store::refusal_window) of `window`), that event's
@@ -586,6 +620,26 @@ pub trait MetadataStore: Send + Sync {
         keep_completed: Duration,
         limit: u32,
     ) -> Result<u64, RepoError>;
+
+    /// Ids of files of `bucket` that `rule` may prune versions of (more versions than
+    /// [`RetentionRule::prunable_above`]), by id, strictly after `after`, at most `limit`. A
+    /// coarse filter: [`prune_versions`](MetadataStore::prune_versions) decides.
+    async fn retention_candidates(
+        &self,
+        bucket: BucketKind,
+        rule: RetentionRule,
+        after: Option<FileId>,
+        limit: u32,
+    ) -> Result<Vec<FileId>, RepoError>;
+
+    /// Removes the versions of one file that `rule` prunes, as
+    /// [`versions_to_prune`](crate::rules::retention::versions_to_prune) decides on the file's
+    /// versions and the checkout tickets naming it, read under the file's row lock at the unit
+    /// of work's time (at most `audit_ids.len()` of them, the oldest first); queues their
+    /// objects for deletion and audits each as `prune`. Returns the numbers pruned, ascending
+    /// (none for a missing file). Safe on several instances at once: a version is removed, and
+    /// its object queued, by one unit of work only.
+    async fn prune_versions(&self, cmd: PruneVersions) -> Result<Vec<VersionNumber>, RepoError>;
 
     /// Claims up to `limit` queued deletions that are due (queued without a `not_before`, or
     /// whose `not_before` has passed) and that no other janitor holds, for `lease`; each claim

@@ -62,10 +62,14 @@ pub enum Operation {
     TrashRestore,
     /// `DELETE /trash`.
     Purge,
+    /// `POST /versions/{id}/pin`.
+    Pin,
+    /// `POST /versions/{id}/unpin`.
+    Unpin,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 28] = [
+    pub const ALL: [Operation; 30] = [
         Operation::List,
         Operation::ReadMetadata,
         Operation::UpdateTags,
@@ -94,6 +98,8 @@ impl Operation {
         Operation::ListTrash,
         Operation::TrashRestore,
         Operation::Purge,
+        Operation::Pin,
+        Operation::Unpin,
     ];
 
     /// What the audit trail records for this operation: `Some` for the changes (refusals of
@@ -117,6 +123,8 @@ impl Operation {
             Operation::Trash => AuditAction::Trash,
             Operation::TrashRestore => AuditAction::TrashRestore,
             Operation::Purge => AuditAction::Purge,
+            Operation::Pin => AuditAction::Pin,
+            Operation::Unpin => AuditAction::Unpin,
             Operation::List
             | Operation::ReadMetadata
             | Operation::ListVersions
@@ -151,7 +159,9 @@ impl Operation {
             | Operation::CommitInto
             | Operation::Submit
             | Operation::Restore
-            | Operation::TrashRestore => ProjectAction::Write,
+            | Operation::TrashRestore
+            | Operation::Pin
+            | Operation::Unpin => ProjectAction::Write,
             Operation::Delete | Operation::Trash | Operation::Purge => ProjectAction::Delete,
             Operation::Checkout | Operation::Lock | Operation::Unlock => ProjectAction::Lock,
             Operation::ForceUnlock
@@ -211,7 +221,7 @@ mod tests {
     fn the_full_table() {
         use Operation as O;
         use ProjectAction as A;
-        let expected: [(Operation, ProjectAction); 28] = [
+        let expected: [(Operation, ProjectAction); 30] = [
             (O::List, A::Read),
             (O::ReadMetadata, A::Read),
             (O::UpdateTags, A::Write),
@@ -240,6 +250,8 @@ mod tests {
             (O::ListTrash, A::Read),
             (O::TrashRestore, A::Write),
             (O::Purge, A::Delete),
+            (O::Pin, A::Write),
+            (O::Unpin, A::Write),
         ];
         assert_eq!(expected.len(), Operation::ALL.len());
         for (op, action) in expected {

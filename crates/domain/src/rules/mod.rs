@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod lifecycle;
+pub mod retention;
 pub mod store;
 pub mod trash;
 

@@ -17,6 +17,8 @@ pub struct JanitorReport {
     pub deletions_failed: u64,
     /// Trash entries purged once `TRASH_RETENTION_DAYS` had passed (their objects queued).
     pub trash_purged: u64,
+    /// Versions pruned under the retention rules (their objects queued for deletion).
+    pub versions_pruned: u64,
 }
 
 const BATCH: u32 = 100;
@@ -27,7 +29,8 @@ const MAX_BATCHES: usize = 100;
 
 impl StorageService {
     /// One pass: queue the objects of expired reservations and of trash entries past their
-    /// retention, then delete queued objects.
+    /// retention, prune versions under the retention rules (queuing their objects), then delete
+    /// queued objects.
     ///
     /// # Errors
     /// Database faults. Object-store faults are counted in the report and retried next pass.
@@ -45,6 +48,7 @@ impl StorageService {
             }
         }
         report.trash_purged = self.purge_expired_trash().await?;
+        report.versions_pruned = self.prune_versions().await?;
         for _ in 0..MAX_BATCHES {
             let claimed = self
                 .ports
@@ -74,5 +78,62 @@ impl StorageService {
             }
         }
         Ok(report)
+    }
+}
+
+/// The `prune` audit events' actor: the janitor, not a user (user ids come from tokens, and an
+/// event by this actor is documented as the janitor's).
+pub const JANITOR_ACTOR: &str = "janitor";
+/// The most versions one unit of work prunes (the rest at the next).
+const PRUNE_PER_FILE: usize = 64;
+
+impl StorageService {
+    /// The retention step of a pass: for each bucket whose rule prunes, the files that may
+    /// have versions to prune, a page at a time, each pruned by one unit of work of the store
+    /// (which decides, under the file's row lock, with `rules::retention::versions_to_prune`).
+    /// Returns how many versions were pruned.
+    async fn prune_versions(&self) -> Result<u64, StorageError> {
+        use crate::model::{AuditId, BucketKind, UserId};
+        use crate::ports::PruneVersions;
+
+        let actor = UserId::new(JANITOR_ACTOR)?;
+        let request_id = format!("janitor-{}", self.ports.ids.new_id());
+        let mut pruned = 0_u64;
+        for bucket in BucketKind::ALL {
+            let rule = self.settings.retention.rule_for(bucket);
+            if rule.keeps_all() {
+                continue;
+            }
+            let mut after = None;
+            for _ in 0..MAX_BATCHES {
+                let files = self
+                    .ports
+                    .metadata
+                    .retention_candidates(bucket, rule, after, BATCH)
+                    .await?;
+                for file_id in &files {
+                    let audit_ids = (0..PRUNE_PER_FILE)
+                        .map(|_| AuditId::from_uuid(self.ports.ids.new_id()))
+                        .collect();
+                    let gone = self
+                        .ports
+                        .metadata
+                        .prune_versions(PruneVersions {
+                            file_id: *file_id,
+                            rule,
+                            audit_ids,
+                            actor: actor.clone(),
+                            request_id: request_id.clone(),
+                        })
+                        .await?;
+                    pruned += gone.len() as u64;
+                }
+                after = files.last().copied();
+                if files.len() < BATCH as usize {
+                    break;
+                }
+            }
+        }
+        Ok(pruned)
     }
 }

@@ -13,6 +13,7 @@ mod limits;
 mod locks;
 mod meter;
 mod pagination;
+mod pins;
 mod review;
 mod reviews;
 mod transfer;
@@ -76,6 +77,9 @@ pub struct ServiceSettings {
     /// `TRASH_RETENTION_DAYS`: how long a trashed file stays in the trash before the janitor
     /// purges it.
     pub trash_retention: Duration,
+    /// `VERSION_KEEP_LAST`, `VERSION_KEEP_DAYS` and their per-bucket settings: the versions the
+    /// janitor prunes. Keeps every version by default.
+    pub retention: crate::rules::retention::RetentionPolicy,
 }
 
 impl Default for ServiceSettings {
@@ -95,6 +99,7 @@ impl Default for ServiceSettings {
             max_open_uploads_per_user: 100,
             audit_denied_window: Duration::from_secs(60),
             trash_retention: Duration::from_secs(30 * 86_400),
+            retention: crate::rules::retention::RetentionPolicy::default(),
         }
     }
 }

@@ -132,6 +132,7 @@ pub(crate) fn version_of(f: &FileRecord, number: u32, status: VersionStatus) -> 
         created_at: now(),
         object_key: ObjectKey::for_version(f.path.owner(), id),
         restored_from: None,
+        pinned: None,
     }
 }
 

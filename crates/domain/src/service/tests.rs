@@ -1718,6 +1718,7 @@ fn janitor_reclaims_and_counts() {
             objects_deleted: 2,
             deletions_failed: 1,
             trash_purged: 0,
+            versions_pruned: 0,
         }
     );
 }

@@ -3,12 +3,14 @@
 mod blob;
 mod collab;
 mod files;
+mod pins;
 mod system;
 mod transfer;
 mod trash;
 
 pub(crate) use collab::*;
 pub(crate) use files::*;
+pub(crate) use pins::*;
 pub(crate) use system::*;
 pub(crate) use transfer::*;
 pub(crate) use trash::*;
@@ -120,6 +122,8 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(resource("/versions/{version_id}/reject", "POST").route(web::post().to(reject)))
         .service(resource("/versions/{version_id}/submit", "POST").route(web::post().to(submit)))
         .service(resource("/versions/{version_id}/restore", "POST").route(web::post().to(restore)))
+        .service(resource("/versions/{version_id}/pin", "POST").route(web::post().to(pin)))
+        .service(resource("/versions/{version_id}/unpin", "POST").route(web::post().to(unpin)))
         .service(resource("/archive", "POST").route(web::post().to(archive)))
         .service(resource("/unarchive", "POST").route(web::post().to(unarchive)))
         .service(resource("/delete", "DELETE").route(web::delete().to(delete)))

@@ -142,6 +142,7 @@ pub(crate) async fn config(state: State) -> HttpResponse {
         max_lock_ttl_seconds: settings.lock_ttl.max.as_secs(),
         max_open_uploads_per_user: settings.max_open_uploads_per_user,
         trash_retention_days: settings.trash_retention.as_secs() / 86_400,
+        retention: (&settings.retention).into(),
         api_version: config.api_version.clone(),
         version: config.version.clone(),
     })

@@ -190,6 +190,8 @@ async fn versions_are_the_history_with_the_contract_fields() {
         "created_at",
         // Issue 16: the version a restore copied, null otherwise.
         "restored_from",
+        // Issue 16: the pin's label, null when not pinned.
+        "pinned",
     ]
     .into();
     assert_eq!(keys, spec);

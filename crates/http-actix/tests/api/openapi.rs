@@ -45,7 +45,7 @@ fn the_document_is_exact_enough_for_generated_clients_and_fuzzers() {
     use storage_http_actix::dto::{AUDIT_PATH_PATTERN, DIR_PATH_PATTERN, FILE_PATH_PATTERN};
     let doc = document();
     let ops = operations(&doc);
-    assert_eq!(ops.len(), 34);
+    assert_eq!(ops.len(), 36);
     let ids: Vec<&str> = ops
         .iter()
         .map(|(_, _, op)| op["operationId"].as_str().unwrap())

@@ -376,6 +376,7 @@ pub fn version_of(f: &FileRecord, number: u32, status: VersionStatus) -> Version
         created_at: now(),
         object_key: ObjectKey::for_version(f.path.owner(), id),
         restored_from: None,
+        pinned: None,
     }
 }
 

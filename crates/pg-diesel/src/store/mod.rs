@@ -31,9 +31,10 @@ use storage_domain::model::{
 };
 use storage_domain::ports::{
     AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
-    MetadataStore, NewVersion, OutboxEvent, PendingReview, ReleaseLock, RepoError, ReviewCursor,
-    ReviewTransition, SetArchived, SetTags, Settlement,
+    MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock, RepoError,
+    ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
 };
+use storage_domain::rules::retention::RetentionRule;
 
 use crate::config::PgConfig;
 use crate::error::{TxError, map_pool, repo};
@@ -349,6 +350,26 @@ impl MetadataStore for PgMetadataStore {
 
     async fn delete_file(&self, cmd: DeleteFile) -> Result<Vec<PendingDeletion>, RepoError> {
         self.write(cmd, writes::delete_file).await
+    }
+
+    async fn set_pin(&self, cmd: SetPin) -> Result<(FileRecord, Version), RepoError> {
+        self.write(cmd, writes::set_pin).await
+    }
+
+    async fn retention_candidates(
+        &self,
+        bucket: BucketKind,
+        rule: RetentionRule,
+        after: Option<FileId>,
+        limit: u32,
+    ) -> Result<Vec<FileId>, RepoError> {
+        writes::retention_candidates(&mut *self.conn().await?, bucket, rule, after, limit)
+            .await
+            .map_err(repo)
+    }
+
+    async fn prune_versions(&self, cmd: PruneVersions) -> Result<Vec<VersionNumber>, RepoError> {
+        self.write(cmd, writes::prune_versions).await
     }
 
     async fn record_refusal(

@@ -40,6 +40,7 @@ mod units {
         storage_diesel_common::trash_units!();
     }
     pub(crate) use self::trash::*;
+    storage_diesel_common::pin_retention_units!();
 }
 
 /// The unit of work's time on PostgreSQL: the transaction's `now()`, which the statements that

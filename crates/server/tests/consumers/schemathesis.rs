@@ -54,6 +54,8 @@ async fn schemathesis_finds_no_failure_on_any_operation() {
         ("reject_version", true),
         ("submit_version", false),
         ("restore_version", false),
+        ("pin_version", false),
+        ("unpin_version", false),
     ] {
         let up = alice
             .upload_with(Upload::new(

@@ -17,6 +17,8 @@
 //! - `tickets`: the checkout ticket on the workspace copy, whatever happens to the lock;
 //! - `restore`: a version restored as the next one, with its bytes, under the write rules
 //!   (the scenario shared with the embedded default, `tests/scenarios/restore.rs`);
+//! - `retention`: pins, and `VERSION_KEEP_LAST=3` pruning exactly the documented set by two
+//!   janitors at once (shared with the embedded default, `tests/scenarios/retention.rs`);
 //! - `transfers`: caps answer 429 and the service resumes; a stalled body is cut and leaves
 //!   nothing; an upload URL stores no more than announced; NUL in tags and cursors is a 400.
 //!
@@ -35,6 +37,7 @@ mod isolation;
 mod janitor;
 mod operations;
 mod restore;
+mod retention;
 mod sealed;
 mod support;
 mod tickets;

@@ -39,6 +39,7 @@ mod units {
         storage_diesel_common::trash_units!();
     }
     pub(crate) use self::trash::*;
+    storage_diesel_common::pin_retention_units!();
 }
 
 /// The unit of work's time on SQLite: the store's clock, read once when its transaction

@@ -1,0 +1,2 @@
+DROP INDEX files_checkout_file_idx;
+ALTER TABLE versions DROP COLUMN pinned;

@@ -435,11 +435,23 @@ pub enum EventType {
     FileDeleted,
     #[serde(rename = "upload.completed")]
     UploadCompleted,
+    #[serde(rename = "file.trashed")]
+    FileTrashed,
+    #[serde(rename = "file.restored")]
+    FileRestored,
+    #[serde(rename = "file.purged")]
+    FilePurged,
+    #[serde(rename = "version.pinned")]
+    VersionPinned,
+    #[serde(rename = "version.unpinned")]
+    VersionUnpinned,
+    #[serde(rename = "version.pruned")]
+    VersionPruned,
 }
 
 impl EventType {
     /// Every type, in the order docs/events.md lists them.
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 20] = [
         EventType::FileCreated,
         EventType::VersionCreated,
         EventType::VersionSubmitted,
@@ -454,6 +466,12 @@ impl EventType {
         EventType::FileUnarchived,
         EventType::FileDeleted,
         EventType::UploadCompleted,
+        EventType::FileTrashed,
+        EventType::FileRestored,
+        EventType::FilePurged,
+        EventType::VersionPinned,
+        EventType::VersionUnpinned,
+        EventType::VersionPruned,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -472,6 +490,12 @@ impl EventType {
             EventType::FileUnarchived => "file.unarchived",
             EventType::FileDeleted => "file.deleted",
             EventType::UploadCompleted => "upload.completed",
+            EventType::FileTrashed => "file.trashed",
+            EventType::FileRestored => "file.restored",
+            EventType::FilePurged => "file.purged",
+            EventType::VersionPinned => "version.pinned",
+            EventType::VersionUnpinned => "version.unpinned",
+            EventType::VersionPruned => "version.pruned",
         }
     }
 

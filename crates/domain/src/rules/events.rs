@@ -31,7 +31,9 @@ pub struct EventFacts {
 ///   `file.created`, one that adds a version `version.created`;
 /// - a workspace commit adds a version already submitted for review: `version.submitted`, like
 ///   an explicit submit (reviewers listen to one type);
-/// - a checkout takes the lock of the checked-out file: `lock.acquired`, like a lock.
+/// - a checkout takes the lock of the checked-out file: `lock.acquired`, like a lock;
+/// - the trash: `file.trashed`, `file.restored` (back from the trash), `file.purged`; pins and
+///   retention: `version.pinned`, `version.unpinned`, `version.pruned` (by the janitor).
 pub const fn event_type(
     action: AuditAction,
     outcome: AuditOutcome,
@@ -55,6 +57,12 @@ pub const fn event_type(
         AuditAction::Archive => EventType::FileArchived,
         AuditAction::Unarchive => EventType::FileUnarchived,
         AuditAction::Delete => EventType::FileDeleted,
+        AuditAction::Trash => EventType::FileTrashed,
+        AuditAction::TrashRestore => EventType::FileRestored,
+        AuditAction::Purge => EventType::FilePurged,
+        AuditAction::Pin => EventType::VersionPinned,
+        AuditAction::Unpin => EventType::VersionUnpinned,
+        AuditAction::Prune => EventType::VersionPruned,
     })
 }
 
@@ -209,6 +217,12 @@ mod tests {
             (AuditAction::Archive, none, EventType::FileArchived),
             (AuditAction::Unarchive, none, EventType::FileUnarchived),
             (AuditAction::Delete, none, EventType::FileDeleted),
+            (AuditAction::Trash, none, EventType::FileTrashed),
+            (AuditAction::TrashRestore, none, EventType::FileRestored),
+            (AuditAction::Purge, none, EventType::FilePurged),
+            (AuditAction::Pin, none, EventType::VersionPinned),
+            (AuditAction::Unpin, none, EventType::VersionUnpinned),
+            (AuditAction::Prune, none, EventType::VersionPruned),
         ];
         for (action, f, want) in cases {
             assert_eq!(event_type(action, OK, f), Some(want), "{action:?} {f:?}");

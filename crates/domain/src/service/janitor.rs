@@ -1,6 +1,7 @@
 //! The janitor: reclaims expired upload reservations and retries owed object deletions. Safe
 //! on several instances at once (the store hands each deletion to one claimer at a time).
 
+use super::trash::JANITOR_ACTOR;
 use std::time::Duration;
 
 use super::StorageService;
@@ -81,9 +82,6 @@ impl StorageService {
     }
 }
 
-/// The `prune` audit events' actor: the janitor, not a user (user ids come from tokens, and an
-/// event by this actor is documented as the janitor's).
-pub const JANITOR_ACTOR: &str = "janitor";
 /// The most versions one unit of work prunes (the rest at the next).
 const PRUNE_PER_FILE: usize = 64;
 

@@ -20,7 +20,9 @@ const TRASH_CURSOR: &str = "trash";
 /// Entries the janitor purges per batch, and batches per pass.
 const PURGE_BATCH: u32 = 100;
 const PURGE_BATCHES: usize = 100;
-/// The actor and request id of the janitor's purges in the audit trail.
+/// The actor of the janitor's audit events (trash purges, version prunes; user ids come from
+/// tokens, and an event by this actor is documented as the janitor's), and the request id of
+/// its purges.
 pub const JANITOR_ACTOR: &str = "janitor";
 
 /// A page of the trash (`GET /trash`).

@@ -1282,6 +1282,43 @@ mod tests {
     }
 
     #[test]
+    fn version_retention_is_unset_by_default_and_set_per_bucket() {
+        use storage_domain::model::BucketKind::{Companies, Projects, Users};
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.retention, RetentionPolicy::default());
+        assert!(
+            BucketKind::ALL
+                .iter()
+                .all(|b| c.retention.rule_for(*b).keeps_all())
+        );
+        let c = Config::from_vars(&vars(&[
+            ("VERSION_KEEP_LAST", "10"),
+            ("VERSION_KEEP_DAYS", " 30 "),
+            ("VERSION_KEEP_LAST_PROJECTS", "3"),
+            ("VERSION_KEEP_DAYS_USERS", "7"),
+        ]))
+        .unwrap();
+        let rule = |keep_last, keep_days| RetentionRule {
+            keep_last,
+            keep_days,
+        };
+        assert_eq!(c.retention.rule_for(Users), rule(Some(10), Some(7)));
+        assert_eq!(c.retention.rule_for(Companies), rule(Some(10), Some(30)));
+        assert_eq!(c.retention.rule_for(Projects), rule(Some(3), Some(30)));
+        for name in [
+            "VERSION_KEEP_LAST",
+            "VERSION_KEEP_DAYS",
+            "VERSION_KEEP_LAST_COMPANIES",
+            "VERSION_KEEP_DAYS_PROJECTS",
+        ] {
+            for bad in ["0", "-1", "three"] {
+                let err = Config::from_vars(&vars(&[(name, bad)])).unwrap_err();
+                assert_eq!(err.variable, name, "{err}");
+            }
+        }
+    }
+
+    #[test]
     fn transfer_limits_and_http_timeouts() {
         let c = Config::from_vars(&vars(&[])).unwrap();
         assert_eq!(c.transfer_limits, TransferLimits::default());

@@ -784,8 +784,8 @@ fn origin_part(url: &str) -> &str {
 
 /// The event dispatcher of this configuration: a webhook sink per subscription of
 /// `WEBHOOKS_FILE`, and the NATS JetStream sink when `NATS_URL` is set (connected, its stream
-/// created if missing; if the server cannot be reached yet, when it first delivers). With no
-/// sink, delivered events are only marked so.
+/// created if missing, when it first delivers). With no sink, delivered events are only marked
+/// so.
 ///
 /// # Errors
 /// A webhook client that cannot be built.
@@ -801,15 +801,10 @@ pub async fn dispatcher(
         )?));
     }
     if let Some(nats) = &config.events.nats {
-        // NATS down does not stop the service: its events wait in the outbox.
-        let sink = match NatsSink::connect(nats).await {
-            Ok(sink) => sink,
-            Err(e) => {
-                tracing::warn!(error = %e, "NATS is unreachable: events for it wait in the outbox");
-                NatsSink::new(nats)
-            }
-        };
-        sinks.push(Arc::new(sink));
+        // Connected by the dispatcher's first delivery, never while the server starts: NATS
+        // down (or slow to resolve) neither stops nor delays the service, and its events wait
+        // in the outbox.
+        sinks.push(Arc::new(NatsSink::new(nats)));
     }
     Ok(Dispatcher::new(
         metadata,

@@ -152,6 +152,7 @@ diesel::table! {
         created_at -> DbTime,
         object_key -> Text,
         restored_from -> Nullable<Integer>,
+        pinned -> Nullable<Text>,
     }
 }
 

@@ -130,6 +130,8 @@ macro_rules! units {
         /// its event (type and `data`) and the next link of the file's chain after `head`, read
         /// under the file's row lock (`lock_file`), which the unit holds (one statement: the
         /// chain costs a hash, no round trip). Every unit of work records its change here.
+        /// Returns the chain's new head: a unit that records several events in one file's
+        /// chain links each after the one before.
         #[allow(clippy::too_many_arguments)]
         async fn audit(
             c: &mut Conn,
@@ -139,7 +141,7 @@ macro_rules! units {
             version: Option<VersionNumber>,
             facts: EventFacts,
             data: ::serde_json::Value,
-        ) -> Result<(), TxError> {
+        ) -> Result<ChainHead, TxError> {
             let data = match data {
                 ::serde_json::Value::Object(map) => map,
                 _ => ::serde_json::Map::new(),
@@ -148,7 +150,9 @@ macro_rules! units {
             queries::insert_audit(&NewAudit::of(&event)?)
                 .execute(c)
                 .await?;
-            Ok(())
+            ChainHead::after(&event).ok_or_else(|| {
+                TxError::Repo(RepoError::Internal("a change's event left unlinked".into()))
+            })
         }
 
         /// A lock as events show it.

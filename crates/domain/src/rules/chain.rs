@@ -25,6 +25,17 @@ pub struct ChainHead {
     pub hash: String,
 }
 
+impl ChainHead {
+    /// The head after a linked event (`None` for an event outside every chain: a refusal, or
+    /// one written before the chain).
+    pub fn after(event: &AuditEvent) -> Option<Self> {
+        Some(Self {
+            seq: event.seq?,
+            hash: event.hash.clone()?,
+        })
+    }
+}
+
 /// The canonical text hashed for an event: every field the audit trail shows, except the
 /// refusal counters (which a refusal's repeats change) and the chain position (whose order the
 /// previous hash already fixes).
@@ -230,10 +241,8 @@ mod tests {
         (1..=len)
             .map(|n| {
                 let e = link(event(n, file), &head);
-                head = ChainHead {
-                    seq: e.seq.unwrap(),
-                    hash: e.hash.clone().unwrap(),
-                };
+                head = ChainHead::after(&e).unwrap();
+                assert_eq!(head.seq, u64::from(n));
                 e
             })
             .collect()

@@ -1,0 +1,1 @@
+ALTER TABLE trash_versions DROP COLUMN pinned;

@@ -71,4 +71,5 @@ contract_tests! {
     repeated_refusals_are_counted_on_one_event;
     changes_are_chained_outbox_events;
     events_are_claimed_in_order_and_settled;
+    trash_pins_and_prunes_are_chained;
 }

@@ -3043,6 +3043,228 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
     );
 }
 
+/// The events of one file's chain: `(type, version, data)` in chain order, after checking
+/// the links (`seq` 1, 2, …, each `prev_hash` the hash before).
+async fn linked_events(
+    store: &Store,
+    file_id: FileId,
+) -> Vec<(
+    storage_domain::model::EventType,
+    Option<u32>,
+    serde_json::Value,
+)> {
+    let chain = chain_of(store, file_id).await;
+    let mut prev = String::new();
+    chain
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            assert_eq!(e.seq, Some(i as u64 + 1), "{e:?}");
+            assert_eq!(e.prev_hash.as_deref(), Some(prev.as_str()), "{e:?}");
+            prev = e.hash.clone().unwrap();
+            let data = serde_json::from_str(e.data.as_deref().unwrap()).unwrap();
+            (
+                e.event_type.unwrap(),
+                e.version.map(VersionNumber::get),
+                data,
+            )
+        })
+        .collect()
+}
+
+/// The trash, pins and retention record their changes as chained outbox events: pin, unpin,
+/// a prune of two versions in one unit of work (each linked after the one before), trash →
+/// restore with each `on_conflict` (`replace` links into two chains: the occupant's trashing
+/// in its own) → trash → purge, now and by the janitor. Each event carries its data; every
+/// chain verifies; a pin survives the trash.
+pub async fn trash_pins_and_prunes_are_chained(store: Store) {
+    use crate::trash_contract::{restore_cmd, trash};
+    use storage_domain::model::{EventType as T, OnConflict};
+    use storage_domain::ports::{DeliveryState, PurgeTrash};
+    use storage_domain::rules::events::EventMessage;
+    use storage_domain::service::events::verify_audit;
+
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/t/plan.txt");
+    let (f, v1) = upload(&store, &path, &alice).await;
+    let (_, v2) = upload(&store, &path, &alice).await;
+    let (_, v3) = upload(&store, &path, &alice).await;
+    upload(&store, &path, &alice).await;
+    set_pin(&store, v1.id, &path, &bob, Some("keep"))
+        .await
+        .unwrap();
+    set_pin(&store, v1.id, &path, &bob, None).await.unwrap();
+    set_pin(&store, v2.id, &path, &bob, Some("release"))
+        .await
+        .unwrap();
+    // 1 and 3 go (2 is pinned, 4 the latest): two events in one unit of work.
+    assert_eq!(
+        prune(&store, f.id, keep_last(1), 64).await.unwrap(),
+        vec![n(1), n(3)]
+    );
+
+    // trash → restore (fail, to the free path).
+    let e1 = trash(&store, &f, &alice).await.unwrap();
+    let back = store
+        .restore_trash(restore_cmd(&e1, None, OnConflict::Fail, &bob))
+        .await
+        .unwrap();
+    let (_, pinned) = store.find_version(v2.id).await.unwrap().unwrap();
+    assert_eq!(
+        pinned.pinned.as_deref(),
+        Some("release"),
+        "the pin survives the trash"
+    );
+    // trash → restore (rename: another file took the path).
+    let e2 = trash(&store, &back, &alice).await.unwrap();
+    let (occupant, _) = upload(&store, &path, &bob).await;
+    let renamed = store
+        .restore_trash(restore_cmd(&e2, None, OnConflict::Rename, &alice))
+        .await
+        .unwrap();
+    assert_eq!(renamed.path.as_str(), "/projects/p1/t/plan (restored).txt");
+    // trash → restore (replace: the occupant goes to the trash, in its own chain).
+    let e3 = trash(&store, &renamed, &alice).await.unwrap();
+    let replace = restore_cmd(&e3, Some(path.as_str()), OnConflict::Replace, &alice);
+    let replaced_trash_id = replace.replaced_trash_id;
+    let replaced = store.restore_trash(replace).await.unwrap();
+    assert_eq!((replaced.id, replaced.path.clone()), (f.id, path.clone()));
+    // trash → purge now; the occupant purged by the janitor.
+    let e4 = trash(&store, &replaced, &alice).await.unwrap();
+    store
+        .purge_trash(PurgeTrash {
+            trash_id: e4.trash_id,
+            due_after: None,
+            audit: draft(AuditAction::Purge, &alice, &path),
+        })
+        .await
+        .unwrap();
+    store
+        .purge_trash(PurgeTrash {
+            trash_id: replaced_trash_id,
+            due_after: Some(Duration::ZERO),
+            audit: draft(AuditAction::Purge, &user("janitor"), &path),
+        })
+        .await
+        .unwrap();
+
+    let events = linked_events(&store, f.id).await;
+    let types: Vec<T> = events.iter().map(|e| e.0).collect();
+    assert_eq!(
+        types,
+        [
+            T::FileCreated,
+            T::VersionCreated,
+            T::VersionCreated,
+            T::VersionCreated,
+            T::VersionPinned,
+            T::VersionUnpinned,
+            T::VersionPinned,
+            T::VersionPruned,
+            T::VersionPruned,
+            T::FileTrashed,
+            T::FileRestored,
+            T::FileTrashed,
+            T::FileRestored,
+            T::FileTrashed,
+            T::FileRestored,
+            T::FileTrashed,
+            T::FilePurged,
+        ]
+    );
+    let data = |i: usize| &events[i].2;
+    assert_eq!(
+        (events[4].1, &data(4)["version_id"], &data(4)["label"]),
+        (Some(1), &v1.id.to_string().into(), &"keep".into())
+    );
+    assert_eq!(data(5)["label"], serde_json::Value::Null);
+    assert_eq!(
+        (events[6].1, &data(6)["label"]),
+        (Some(2), &"release".into())
+    );
+    let rule = serde_json::json!({"keep_last": 1, "keep_days": null});
+    assert_eq!(
+        (events[7].1, &data(7)["version_id"], &data(7)["rule"]),
+        (Some(1), &v1.id.to_string().into(), &rule)
+    );
+    assert_eq!(
+        (events[8].1, &data(8)["version_id"]),
+        (Some(3), &v3.id.to_string().into())
+    );
+    assert_eq!(
+        (&data(9)["trash_id"], &data(9)["versions"], &data(9)["size"]),
+        (&e1.trash_id.to_string().into(), &2.into(), &11.into())
+    );
+    for (i, entry, on_conflict, at) in [
+        (10, &e1, "fail", "/projects/p1/t/plan.txt"),
+        (12, &e2, "rename", "/projects/p1/t/plan (restored).txt"),
+        (14, &e3, "replace", "/projects/p1/t/plan.txt"),
+    ] {
+        assert_eq!(
+            (
+                &data(i)["trash_id"],
+                &data(i)["on_conflict"],
+                &data(i)["path"],
+                &data(i)["versions"],
+            ),
+            (
+                &entry.trash_id.to_string().into(),
+                &on_conflict.into(),
+                &at.into(),
+                &2.into()
+            ),
+            "{:?}",
+            data(i)
+        );
+    }
+    assert_eq!(
+        (
+            &data(14)["replaced_trash_id"],
+            &data(14)["replaced_file_id"]
+        ),
+        (
+            &replaced_trash_id.to_string().into(),
+            &occupant.id.to_string().into()
+        )
+    );
+    assert_eq!(
+        (&data(16)["trash_id"], &data(16)["versions"]),
+        (&e4.trash_id.to_string().into(), &2.into())
+    );
+
+    let theirs = linked_events(&store, occupant.id).await;
+    let types: Vec<T> = theirs.iter().map(|e| e.0).collect();
+    assert_eq!(types, [T::FileCreated, T::FileTrashed, T::FilePurged]);
+    assert_eq!(
+        (
+            &theirs[1].2["trash_id"],
+            &theirs[1].2["replaced_by_trash_id"]
+        ),
+        (
+            &replaced_trash_id.to_string().into(),
+            &e3.trash_id.to_string().into()
+        )
+    );
+    assert_eq!(theirs[2].2["versions"], 1);
+
+    let report = verify_audit(&*store, None).await.unwrap();
+    assert_eq!(report.faults, []);
+    assert_eq!(
+        (report.chains, report.chained),
+        (2, (events.len() + theirs.len()) as u64)
+    );
+    // Every one an outbox event with its message.
+    let pending = store
+        .list_events(DeliveryState::Pending, 100)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), events.len() + theirs.len());
+    for p in &pending {
+        let m = EventMessage::of(&p.event).unwrap();
+        assert!(m.data.is_object(), "{m:?}");
+    }
+}
+
 // ---- pins and retention (issue 16) -----------------------------------------------------------
 
 /// Pins `version_id` with `label` (`None`: unpins) as `actor`.
@@ -3395,4 +3617,10 @@ pub async fn concurrent_pruners_never_double_delete(store: Store, pruners: usize
         .count();
     assert_eq!(prunes, 10, "each pruning audited once");
     assert_eq!(numbers(&store, f.id).await, vec![12, 11]);
+    // Each linked once into the file's chain, whichever janitor pruned it.
+    let report = storage_domain::service::events::verify_audit(&*store, None)
+        .await
+        .unwrap();
+    assert_eq!(report.faults, []);
+    assert_eq!((report.chains, report.chained), (1, 22));
 }

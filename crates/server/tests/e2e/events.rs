@@ -70,8 +70,13 @@ async fn every_type_is_delivered_signed() {
     let secret = new_secret();
     let receiver = WebhookReceiver::start(&secret).await;
     let tmp = tempfile::tempdir().unwrap();
+    // Retention in the users bucket only (bob's `kept.txt` below), by the test's janitor pass:
+    // the service's own janitor runs at start, then not for a day.
     let app = App::start_with(
-        subscribed(&[(&receiver, &secret)], tmp.path()).var("ALLOW_SELF_APPROVAL", "false"),
+        subscribed(&[(&receiver, &secret)], tmp.path())
+            .var("ALLOW_SELF_APPROVAL", "false")
+            .var("VERSION_KEEP_LAST_USERS", 1)
+            .var("JANITOR_INTERVAL_SECONDS", 86_400),
     )
     .await;
     app.allow("bob", "5678", &["read", "write", "lock"]);
@@ -120,7 +125,37 @@ async fn every_type_is_delivered_signed() {
     }
     let trail = audited(&app, &path).await;
     alice.delete(&path).await.ok();
-    let expected = 16; // the 15 changes above and the delete
+
+    // The trash: trashed, restored, trashed again and purged.
+    let trashed = format!("{DIR}t.txt");
+    let at = json!({"bucket": "projects", "path": trashed});
+    bob.upload(&trashed, "t").await.ok();
+    let first = alice.post("/trash", at.clone()).await.ok()["entry"]["trash_id"].clone();
+    alice
+        .post("/trash/restore", json!({"trash_id": first}))
+        .await
+        .ok();
+    let second = alice.post("/trash", at).await.ok()["entry"]["trash_id"].clone();
+    alice
+        .delete_at("/trash", &[("trash_id", second.as_str().unwrap())])
+        .await
+        .ok();
+
+    // Pins and retention (one version kept in `users`): version 2 pinned, unpinned, then
+    // pruned with version 1 by the janitor once version 3 is the latest.
+    let kept = "/users/bob/events/kept.txt";
+    bob.upload(kept, "1").await.ok();
+    let k2 = id_of(&bob.upload(kept, "2").await.ok());
+    bob.post(&format!("/versions/{k2}/pin"), json!({"label": "release"}))
+        .await
+        .ok();
+    bob.post(&format!("/versions/{k2}/unpin"), json!({}))
+        .await
+        .ok();
+    bob.upload(kept, "3").await.ok();
+    app.run_janitor().await;
+    // The 15 changes above and the delete; 5 of the trash; 7 of pins and retention.
+    let expected = 16 + 5 + 7;
 
     let seen = receiver
         .wait_for(Duration::from_secs(20), "every event", |d| {
@@ -163,6 +198,79 @@ async fn every_type_is_delivered_signed() {
     assert_eq!(
         (&completed["version"], &completed["data"]["size"]),
         (&json!(3), &json!(5))
+    );
+    // The trash's and retention's events, with their data, in each file's order.
+    let of = |p: &str| -> Vec<&Value> {
+        seen.iter()
+            .filter(|d| d.accepted && d.body["path"] == p)
+            .map(|d| &d.body)
+            .collect()
+    };
+    let trash_events = of(&trashed);
+    let types: Vec<&str> = trash_events
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "file.created",
+            "file.trashed",
+            "file.restored",
+            "file.trashed",
+            "file.purged"
+        ]
+    );
+    let data: Vec<&Value> = trash_events.iter().map(|b| &b["data"]).collect();
+    assert_eq!(
+        (&data[1]["trash_id"], &data[1]["versions"], &data[1]["size"]),
+        (&first, &json!(1), &json!(1))
+    );
+    assert_eq!(
+        (
+            &data[2]["trash_id"],
+            &data[2]["on_conflict"],
+            &data[2]["path"]
+        ),
+        (&first, &json!("fail"), &json!(trashed))
+    );
+    assert_eq!(
+        (&data[4]["trash_id"], &data[4]["versions"]),
+        (&second, &json!(1))
+    );
+    let kept_events = of(kept);
+    let typed = |t: &str| -> Vec<&Value> {
+        kept_events
+            .iter()
+            .filter(|b| b["type"] == t)
+            .map(|b| &b["data"])
+            .collect()
+    };
+    assert_eq!(
+        typed("version.pinned")
+            .iter()
+            .map(|d| (&d["version_id"], &d["label"]))
+            .collect::<Vec<_>>(),
+        [(&json!(k2), &json!("release"))]
+    );
+    assert_eq!(typed("version.unpinned")[0]["label"], Value::Null);
+    let pruned: Vec<(u64, &Value, &Value)> = kept_events
+        .iter()
+        .filter(|b| b["type"] == "version.pruned")
+        .map(|b| {
+            (
+                b["version"].as_u64().unwrap(),
+                &b["data"]["rule"]["keep_last"],
+                &b["actor"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        pruned,
+        [
+            (1, &json!(1), &json!("janitor")),
+            (2, &json!(1), &json!("janitor"))
+        ]
     );
     // A file's events arrive in its chain's order.
     let order: Vec<u64> = seen

@@ -1,7 +1,8 @@
 //! `storage-server audit verify` (issue 17) against audit rows changed behind the service's
 //! back, on PostgreSQL and on the embedded SQLite store: an edited event is named as altered,
 //! a deleted one as removed, two exchanged ones as reordered, an edited refusal as altered;
-//! the intact trail verifies (exit 0), every fault exits 1 naming the event.
+//! the intact trail verifies (exit 0), and so does one of the trash, pins and retention; every
+//! fault exits 1 naming the event.
 
 // A test: a call that fails is a failed test, reported by the panic of `unwrap`.
 #![expect(clippy::unwrap_used, reason = "test assertions")]
@@ -103,6 +104,18 @@ where
         "{text}"
     );
     let _ = trail;
+    drop(store);
+
+    // The trash (trash → restore with each `on_conflict` → trash → purge, now and by the
+    // janitor), pins and a prune of two versions: two chains that verify.
+    let (store, env, _keep) = fresh().await;
+    c::trash_pins_and_prunes_are_chained(store.clone()).await;
+    let (ok, text) = verify(&env);
+    assert!(ok, "the trash, pins and prunes verify: {text}");
+    assert!(
+        text.contains("2 chains, 20 chained events, 0 sealed refusals"),
+        "{text}"
+    );
     drop(store);
 
     // Edited: the second event's detail.

@@ -184,7 +184,8 @@ macro_rules! copy_versions_to_trash {
     }};
 }
 
-/// Copies a trashed file's row back into `files`, at `path`.
+/// Copies a trashed file's row back into `files`, at `path`, unless the path holds a file
+/// (then no row: a first upload took it meanwhile).
 #[macro_export]
 macro_rules! restore_file_from_trash {
     ($file_id:expr, $path:expr) => {{
@@ -216,6 +217,8 @@ macro_rules! restore_file_from_trash {
                     )),
             )
             .into_columns(files::all_columns)
+            .on_conflict((files::bucket, files::path))
+            .do_nothing()
     }};
 }
 
@@ -414,9 +417,16 @@ macro_rules! trash_units {
                 }
                 let now = unit_now(c, clock).await?;
                 let id = DbId(entry.file.id.as_uuid());
-                $crate::restore_file_from_trash!(id.clone(), path.as_str())
+                let restored = $crate::restore_file_from_trash!(id.clone(), path.as_str())
                     .execute(c)
                     .await?;
+                if restored != 1 {
+                    // A first upload took the free path after it was looked at (PostgreSQL; a
+                    // SQLite unit of work runs alone): nothing was changed, the caller retries.
+                    return Err(TxError::Repo(RepoError::Unavailable(
+                        "concurrent change of the path, retry".into(),
+                    )));
+                }
                 $crate::restore_versions_from_trash!(id.clone())
                     .execute(c)
                     .await?;

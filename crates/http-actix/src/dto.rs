@@ -1346,8 +1346,20 @@ const _: () = assert!(DEFAULT_MAX_UPLOAD == 5_368_709_120 && DEFAULT_MAX_LOCK_TT
 pub struct TrashRequest {
     #[schema(value_type = Bucket)]
     pub bucket: String,
-    #[schema(schema_with = file_path_schema)]
+    #[schema(schema_with = trash_path_schema)]
     pub path: String,
+}
+
+/// A file path whose example names a file that no other operation's example names: a fuzzer
+/// that sends the examples trashes only that one.
+fn trash_path_schema() -> utoipa::openapi::Object {
+    text_schema(
+        FILE_PATH_PATTERN,
+        1024,
+        "A file's logical path, `/<bucket>/<owner_id>/<name…>`; its first segment is the \
+         request's `bucket`. Normalised to NFC.",
+        "/users/alice/drafts/trash-me.txt",
+    )
 }
 
 /// `GET /trash`: one page of the trash under a directory.
@@ -1424,7 +1436,12 @@ pub struct TrashRestoreRequest {
 }
 
 fn optional_target_schema() -> utoipa::openapi::Schema {
-    nullable(file_path_schema())
+    nullable(text_schema(
+        FILE_PATH_PATTERN,
+        1024,
+        "A file path in the trashed file's bucket and owner; default: the path it had.",
+        "/users/alice/drafts/restored.txt",
+    ))
 }
 
 /// A file in the trash.

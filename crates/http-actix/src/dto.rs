@@ -465,7 +465,8 @@ pub struct AuditEventDto {
     pub actor: String,
     /// `upload`, `copy`, `checkout`, `commit`, `submit`, `approve`, `reject`, `lock`,
     /// `unlock`, `force_unlock`, `update_tags`, `delete`, `archive`, `unarchive`, `restore`,
-    /// `trash`, `trash_restore`, `purge`.
+    /// `trash`, `trash_restore`, `purge`, `pin`, `unpin`, `prune` (by `janitor`: a version
+    /// removed by the retention rules).
     pub action: String,
     pub bucket: Bucket,
     pub path: String,

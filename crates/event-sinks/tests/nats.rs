@@ -8,9 +8,6 @@
 
 #![expect(clippy::unwrap_used, reason = "test assertions")]
 
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use storage_domain::model::{
@@ -20,76 +17,6 @@ use storage_domain::ports::EventSink;
 use storage_domain::rules::chain::ChainHead;
 use storage_domain::rules::events::{EventFacts, EventMessage, change_event};
 use storage_event_sinks::{NatsConfig, NatsSink};
-
-/// A NATS server for the test: its URL, and the process when this test started it.
-struct Server {
-    url: String,
-    child: Option<Child>,
-    _dir: Option<std::path::PathBuf>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(dir) = &self._dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-fn reachable(addr: &str) -> bool {
-    addr.parse()
-        .ok()
-        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
-}
-
-fn server() -> Option<Server> {
-    let binary = [
-        "/usr/sbin/nats-server",
-        "/usr/bin/nats-server",
-        "/usr/local/bin/nats-server",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists());
-    if let Some(binary) = binary {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("nats-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = format!("127.0.0.1:{port}");
-        for _ in 0..100 {
-            if reachable(&addr) {
-                return Some(Server {
-                    url: format!("nats://{addr}"),
-                    child: Some(child),
-                    _dir: Some(dir),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nats-server {binary} did not listen on {addr}");
-    }
-    reachable("127.0.0.1:4222").then(|| Server {
-        url: "nats://127.0.0.1:4222".into(),
-        child: None,
-        _dir: None,
-    })
-}
 
 fn message(id: AuditId) -> EventMessage {
     let event = change_event(
@@ -113,7 +40,7 @@ fn message(id: AuditId) -> EventMessage {
 
 #[tokio::test]
 async fn events_reach_jetstream_once_per_id() {
-    let Some(server) = server() else {
+    let Some(server) = storage_test_support::nats::nats_server() else {
         assert!(
             std::env::var_os("CI").is_none(),
             "no NATS server: install the Debian package nats-server, or run one with JetStream on 127.0.0.1:4222"

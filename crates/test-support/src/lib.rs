@@ -14,6 +14,7 @@ pub mod bytes_gen;
 pub mod env;
 pub mod fault_proxy;
 pub mod metadata_contract;
+pub mod nats;
 pub mod postgres;
 pub mod project_standin;
 pub mod prometheus;

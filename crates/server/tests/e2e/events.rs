@@ -519,3 +519,60 @@ async fn a_dead_letter_is_listed_and_retried() {
         .unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains("0 dead letters"));
 }
+
+#[tokio::test]
+async fn events_reach_nats_jetstream_with_their_ids() {
+    let Some(nats) = storage_test_support::nats::nats_server() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no NATS server: install the Debian package nats-server, or run one with JetStream on 127.0.0.1:4222"
+        );
+        eprintln!("SKIPPED: no nats-server binary and nothing on 127.0.0.1:4222 (CI is not set)");
+        return;
+    };
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let (prefix, stream) = (format!("e2e{tag}"), format!("E2E_{tag}"));
+    let app = App::start_with(
+        Options::default()
+            .var("NATS_URL", &nats.url)
+            .var("NATS_SUBJECT_PREFIX", &prefix)
+            .var("NATS_STREAM", &stream)
+            .var("EVENTS_POLL_MS", 50),
+    )
+    .await;
+    let alice = app.user("alice");
+    alice.upload("/users/alice/nats.txt", "x").await.ok();
+    alice.lock("/users/alice/nats.txt").await.ok();
+    let trail = audited(&app, "/users/alice/nats.txt").await;
+
+    let js = async_nats::jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        if let Ok(mut s) = js.get_stream(&stream).await
+            && s.info().await.unwrap().state.messages >= 2
+        {
+            for seq in 1..=2 {
+                got.push(s.get_raw_message(seq).await.unwrap());
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(got.len(), 2, "two events in the stream");
+    for (m, want_type) in got.iter().zip(["file.created", "lock.acquired"]) {
+        assert_eq!(m.subject.as_str(), format!("{prefix}.users.{want_type}"));
+        let id = m
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .unwrap()
+            .as_str()
+            .to_owned();
+        assert_eq!(trail[&id], want_type, "Nats-Msg-Id is the audit event's id");
+        let body: Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(
+            (&body["id"], &body["type"]),
+            (&json!(id), &json!(want_type))
+        );
+    }
+    js.delete_stream(&stream).await.unwrap();
+}

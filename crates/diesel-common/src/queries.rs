@@ -162,6 +162,99 @@ macro_rules! audit_page {
     }};
 }
 
+/// A page of the audit chains (`audit verify`): chained events (`seq` set) of a bucket
+/// (`Option<BucketKind>`) strictly after a position (`Option<(FileId, u64)>`), in
+/// `(file_id, seq)` order (the `audit_events_chain_idx`), at most `limit` (`i64`). A macro, as
+/// [`audit_page!`].
+#[macro_export]
+macro_rules! audit_chain_page {
+    ($bucket:expr, $after:expr, $limit:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::audit_events as a;
+        let mut query = a::table.filter(a::seq.is_not_null()).into_boxed();
+        if let Some(bucket) = $bucket {
+            query = query.filter(a::bucket.eq(::storage_domain::model::BucketKind::as_str(bucket)));
+        }
+        if let Some((file, seq)) = $after {
+            let file = Some($crate::sql_types::DbId(
+                ::storage_domain::model::FileId::as_uuid(&file),
+            ));
+            let seq = Some(i64::try_from(seq).unwrap_or(i64::MAX));
+            query = query.filter(
+                a::file_id
+                    .gt(file.clone())
+                    .or(a::file_id.eq(file).and(a::seq.gt(seq))),
+            );
+        }
+        query.order((a::file_id.asc(), a::seq.asc())).limit($limit)
+    }};
+}
+
+/// A page of the events outside every chain (`seq` NULL: refusals, older events) of a bucket
+/// (`Option<BucketKind>`) strictly after an id (`Option<AuditId>`), by id, at most `limit`.
+#[macro_export]
+macro_rules! audit_unchained_page {
+    ($bucket:expr, $after:expr, $limit:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::audit_events as a;
+        let mut query = a::table.filter(a::seq.is_null()).into_boxed();
+        if let Some(bucket) = $bucket {
+            query = query.filter(a::bucket.eq(::storage_domain::model::BucketKind::as_str(bucket)));
+        }
+        if let Some(id) = $after {
+            query = query.filter(a::id.gt($crate::sql_types::DbId(
+                ::storage_domain::model::AuditId::as_uuid(&id),
+            )));
+        }
+        query.order(a::id.asc()).limit($limit)
+    }};
+}
+
+/// Events in a delivery state (`&str`), oldest first (by time, then id), at most `limit`.
+#[auto_type]
+pub fn events_in<'a>(delivery: &'a str, limit: i64) -> _ {
+    let delivery: Option<&'a str> = Some(delivery);
+    audit_events::table
+        .filter(audit_events::delivery.eq(delivery))
+        .order((audit_events::at.asc(), audit_events::id.asc()))
+        .limit(limit)
+}
+
+/// Puts dead events back in the queue (pending, due at `now`, attempts reset).
+#[auto_type]
+pub fn retry_dead(now: DbAt) -> _ {
+    let dead: Option<&'static str> = Some("dead");
+    let pending: Option<&'static str> = Some("pending");
+    let due: Option<DbAt> = Some(now);
+    let no_lease: Option<DbAt> = None;
+    dsl::update(audit_events::table.filter(audit_events::delivery.eq(dead))).set((
+        audit_events::delivery.eq(pending),
+        audit_events::next_attempt_at.eq(due),
+        audit_events::attempts.eq(0_i32),
+        audit_events::leased_until.eq(no_lease),
+    ))
+}
+
+/// Puts one dead event back in the queue, as [`retry_dead`].
+#[auto_type]
+pub fn retry_dead_one(id: DbId, now: DbAt) -> _ {
+    let dead: Option<&'static str> = Some("dead");
+    let pending: Option<&'static str> = Some("pending");
+    let due: Option<DbAt> = Some(now);
+    let no_lease: Option<DbAt> = None;
+    dsl::update(
+        audit_events::table
+            .filter(audit_events::id.eq(id))
+            .filter(audit_events::delivery.eq(dead)),
+    )
+    .set((
+        audit_events::delivery.eq(pending),
+        audit_events::next_attempt_at.eq(due),
+        audit_events::attempts.eq(0_i32),
+        audit_events::leased_until.eq(no_lease),
+    ))
+}
+
 /// Live locks of `bucket` whose path lies in `[low, upper)` and after `after`, by path.
 #[auto_type]
 pub fn live_locks<'a>(
@@ -275,6 +368,76 @@ pub fn insert_deletion<'a>(row: &'a NewDeletion<'a>) -> _ {
     dsl::insert_into(pending_deletions::table)
         .values(row)
         .returning(columns)
+}
+
+/// The head of a file's audit chain: its last `(seq, hash)`, if any (one step down the
+/// `audit_events_chain_idx` range of the file).
+#[auto_type]
+pub fn chain_head(file_id: DbId) -> _ {
+    let file: Option<DbId> = Some(file_id);
+    audit_events::table
+        .filter(audit_events::file_id.eq(file))
+        .filter(audit_events::seq.is_not_null())
+        .order(audit_events::seq.desc())
+        .select((audit_events::seq, audit_events::hash))
+        .limit(1_i64)
+}
+
+/// The file with this id ([`crate::rows::FileLockRow`]) and the head of its audit chain
+/// (last `seq`, its hash), in one statement: the read a unit of work makes once it holds the
+/// file's row lock, so the chain costs no round trip of its own. A macro, as [`audit_page!`]
+/// (the subselects' types are not named).
+#[macro_export]
+macro_rules! file_and_chain_head {
+    ($id:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::{audit_events as a, files, locks};
+        let id: $crate::sql_types::DbId = $id;
+        let file_id: Option<$crate::sql_types::DbId> = Some(id.clone());
+        let seq = a::table
+            .filter(a::file_id.eq(file_id.clone()))
+            .filter(a::seq.is_not_null())
+            .select(a::seq)
+            .order(a::seq.desc())
+            .limit(1)
+            .single_value();
+        let hash = a::table
+            .filter(a::file_id.eq(file_id))
+            .filter(a::seq.is_not_null())
+            .select(a::hash)
+            .order(a::seq.desc())
+            .limit(1)
+            .single_value();
+        files::table
+            .left_join(locks::table)
+            .filter(files::id.eq(id))
+            .select((
+                (
+                    files::all_columns,
+                    $crate::rows::LOCK_COLUMNS.nullable(),
+                    $crate::queries::store_now(),
+                ),
+                seq,
+                hash,
+            ))
+    }};
+}
+
+/// Settles a claimed event: its delivery state, next attempt and last error; the lease ends.
+#[auto_type]
+pub fn settle_event<'a>(
+    id: DbId,
+    delivery: &'a str,
+    next_attempt_at: Option<DbAt>,
+    error: Option<&'a str>,
+) -> _ {
+    let no_lease: Option<DbAt> = None;
+    dsl::update(audit_events::table.filter(audit_events::id.eq(id))).set((
+        audit_events::delivery.eq(delivery),
+        audit_events::next_attempt_at.eq(next_attempt_at),
+        audit_events::last_error.eq(error),
+        audit_events::leased_until.eq(no_lease),
+    ))
 }
 
 #[auto_type]
@@ -524,6 +687,14 @@ pub struct NewAudit<'a> {
     pub detail: Option<&'a str>,
     pub at: DbAt,
     pub refusal_window: Option<i64>,
+    pub event_type: Option<&'a str>,
+    pub data: Option<&'a str>,
+    pub seq: Option<i64>,
+    pub prev_hash: Option<&'a str>,
+    pub hash: Option<&'a str>,
+    /// `pending` for an event that publishes (the outbox record), due at once.
+    pub delivery: Option<&'a str>,
+    pub next_attempt_at: Option<DbAt>,
 }
 
 #[derive(Debug, Insertable)]
@@ -666,6 +837,16 @@ impl<'a> NewAudit<'a> {
             detail: event.detail.as_deref(),
             at: DbAt(event.at),
             refusal_window: None,
+            event_type: event.event_type.map(|t| t.as_str()),
+            data: event.data.as_deref(),
+            seq: event
+                .seq
+                .map(|s| i64::try_from(s).map_err(|_| RepoError::Internal("seq".into())))
+                .transpose()?,
+            prev_hash: event.prev_hash.as_deref(),
+            hash: event.hash.as_deref(),
+            delivery: event.event_type.map(|_| "pending"),
+            next_attempt_at: event.event_type.map(|_| DbAt(event.at)),
         })
     }
 

@@ -76,7 +76,7 @@ pub fn bases(rows: Vec<Option<i32>>) -> Result<Vec<VersionNumber>, RepoError> {
     rows.into_iter().flatten().map(number).collect()
 }
 
-/// Deletes these versions of a file, returning the number and object key of each deleted.
+/// Deletes these versions of a file, returning the number, object key and id of each deleted.
 #[auto_type]
 pub fn delete_numbers<'a>(file_id: DbId, numbers: &'a [i32]) -> _ {
     dsl::delete(
@@ -84,7 +84,7 @@ pub fn delete_numbers<'a>(file_id: DbId, numbers: &'a [i32]) -> _ {
             .filter(versions::file_id.eq(file_id))
             .filter(versions::number.eq_any(numbers)),
     )
-    .returning((versions::number, versions::object_key))
+    .returning((versions::number, versions::object_key, versions::id))
 }
 
 /// Ids of files of `bucket` after `after` with more than `above` versions, by id: the
@@ -142,7 +142,19 @@ macro_rules! pin_retention_units {
                     .optional()?
                     .ok_or_else(version_not_found)?;
                 let version = row.into_version()?;
-                audit(c, state.now, cmd.audit, Some(file_id), Some(version.number)).await?;
+                audit(
+                    c,
+                    state.now,
+                    cmd.audit,
+                    (file_id, &state.head),
+                    Some(version.number),
+                    EventFacts::default(),
+                    ::serde_json::json!({
+                        "version_id": cmd.version_id.to_string(),
+                        "label": cmd.label,
+                    }),
+                )
+                .await?;
                 Ok((reread(c, file_id).await?, version))
             })
         }
@@ -171,13 +183,19 @@ macro_rules! pin_retention_units {
                     .iter()
                     .map(|n| sql_number(*n))
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut gone: Vec<(i32, String)> =
+                let mut gone: Vec<(i32, String, DbId)> =
                     pins::delete_numbers(id, &numbers).get_results(c).await?;
-                gone.sort_unstable();
-                let keys: Vec<String> = gone.iter().map(|(_, k)| k.clone()).collect();
+                gone.sort_unstable_by_key(|(n, _, _)| *n);
+                let keys: Vec<String> = gone.iter().map(|(_, k, _)| k.clone()).collect();
                 queue(c, state.file.bucket().as_str(), &keys, None, state.now).await?;
+                let rule = ::serde_json::json!({
+                    "keep_last": cmd.rule.keep_last,
+                    "keep_days": cmd.rule.keep_days,
+                });
                 let mut pruned = Vec::with_capacity(gone.len());
-                for ((n, _), audit_id) in gone.into_iter().zip(cmd.audit_ids) {
+                // One event per version, each linked after the one before.
+                let mut head = state.head.clone();
+                for ((n, _, version_id), audit_id) in gone.into_iter().zip(cmd.audit_ids) {
                     let n = $crate::rows::number(n)?;
                     let draft = AuditDraft {
                         id: audit_id,
@@ -187,7 +205,19 @@ macro_rules! pin_retention_units {
                         request_id: cmd.request_id.clone(),
                         detail: Some(cmd.rule.to_string()),
                     };
-                    audit(c, state.now, draft, Some(cmd.file_id), Some(n)).await?;
+                    head = audit(
+                        c,
+                        state.now,
+                        draft,
+                        (cmd.file_id, &head),
+                        Some(n),
+                        EventFacts::default(),
+                        ::serde_json::json!({
+                            "version_id": version_id.0.to_string(),
+                            "rule": rule,
+                        }),
+                    )
+                    .await?;
                     pruned.push(n);
                 }
                 Ok(pruned)

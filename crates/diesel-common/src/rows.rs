@@ -7,11 +7,13 @@
 use chrono::{DateTime, Utc};
 use diesel::{Queryable, QueryableByName};
 use storage_domain::model::{
-    AuditAction, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket, DeletionId, FileId,
-    FilePath, FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags, UploadId, UploadKind,
-    UploadReservation, UserId, Version, VersionId, VersionNumber, VersionSelector, VersionStatus,
+    AuditAction, AuditEvent, AuditId, AuditOutcome, BucketKind, CheckoutTicket, DeletionId,
+    EventType, FileId, FilePath, FileRecord, FileStatus, Lock, ObjectKey, PendingDeletion, Tags,
+    UploadId, UploadKind, UploadReservation, UserId, Version, VersionId, VersionNumber,
+    VersionSelector, VersionStatus,
 };
-use storage_domain::ports::{LockedFile, RepoError};
+use storage_domain::ports::{DeliveryState, LockedFile, OutboxEvent, RepoError};
+use storage_domain::rules::chain::ChainHead;
 
 use crate::error::corrupt;
 use crate::schema::{locks, pending_deletions};
@@ -202,6 +204,23 @@ pub struct FileState {
     pub file: FileRecord,
     pub stored_lock: Option<Lock>,
     pub now: DateTime<Utc>,
+    /// The head of the file's audit chain, read under the row lock (set by `lock_file`).
+    pub head: ChainHead,
+}
+
+/// A chain head as [`crate::queries::chain_head`] reads it (none: an empty chain).
+///
+/// # Errors
+/// `Internal` for a head without a hash or with a negative `seq`.
+pub fn chain_head(row: Option<(Option<i64>, Option<String>)>) -> Result<ChainHead, RepoError> {
+    match row {
+        None => Ok(ChainHead::default()),
+        Some((Some(seq), Some(hash))) => Ok(ChainHead {
+            seq: u64::try_from(seq).map_err(|_| corrupt("audit seq"))?,
+            hash,
+        }),
+        Some(_) => Err(corrupt("audit chain head")),
+    }
 }
 
 /// The state of a file read as [`FileLockRow`].
@@ -213,6 +232,7 @@ pub fn file_state((file, lock, now): FileLockRow) -> Result<FileState, RepoError
         file: file.into_record(live)?,
         stored_lock,
         now,
+        head: ChainHead::default(),
     })
 }
 
@@ -388,6 +408,17 @@ pub struct AuditRow {
     pub last_repeat_at: Option<DbAt>,
     /// The refusal's counting window (`rules::store::refusal_window`); not part of the event.
     pub refusal_window: Option<i64>,
+    pub event_type: Option<String>,
+    pub data: Option<String>,
+    pub seq: Option<i64>,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+    /// The outbox's state (`pending`, `delivered`, `dead`); not part of the event.
+    pub delivery: Option<String>,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DbAt>,
+    pub leased_until: Option<DbAt>,
+    pub last_error: Option<String>,
 }
 
 impl AuditRow {
@@ -411,6 +442,38 @@ impl AuditRow {
                 .filter(|n| *n >= 1)
                 .ok_or_else(|| corrupt("audit repeat count"))?,
             last_repeat_at: self.last_repeat_at.map(|t| t.0),
+            event_type: self
+                .event_type
+                .as_deref()
+                .map(|t| EventType::from_stored(t).ok_or_else(|| corrupt("event type")))
+                .transpose()?,
+            data: self.data,
+            seq: self
+                .seq
+                .map(|s| u64::try_from(s).map_err(|_| corrupt("audit seq")))
+                .transpose()?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+
+    /// The event with its delivery state (the outbox's view of the row).
+    pub fn into_outbox(self) -> Result<OutboxEvent, RepoError> {
+        let state = match self.delivery.as_deref() {
+            Some("pending") => DeliveryState::Pending,
+            Some("delivered") => DeliveryState::Delivered,
+            Some("dead") => DeliveryState::Dead,
+            _ => return Err(corrupt("delivery state")),
+        };
+        let attempts = u32::try_from(self.attempts).map_err(|_| corrupt("attempts"))?;
+        let last_error = self.last_error.clone();
+        let next_attempt_at = self.next_attempt_at.as_ref().map(|t| t.0);
+        Ok(OutboxEvent {
+            event: self.into_event()?,
+            state,
+            attempts,
+            next_attempt_at,
+            last_error,
         })
     }
 }

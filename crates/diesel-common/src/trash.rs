@@ -286,6 +286,29 @@ macro_rules! trash_units {
         use $crate::rows::FileState;
         use $crate::trash::{self as tq, into_entry};
 
+        /// The head of the audit chain of a file in the trash, in one statement. A trashed
+        /// file has no `files` row to lock: the unit holds its entry's `trash` row lock
+        /// (`lock_trash`), which every unit that links an event into that chain (a restore, a
+        /// purge) takes first, so the head cannot move before the unit's event is linked.
+        async fn trashed_head(c: &mut Conn, file_id: FileId) -> Result<ChainHead, TxError> {
+            let row: Option<(Option<i64>, Option<String>)> =
+                queries::chain_head(DbId(file_id.as_uuid()))
+                    .get_result(c)
+                    .await
+                    .optional()?;
+            Ok($crate::rows::chain_head(row)?)
+        }
+
+        /// A trashing as events show it: the entry, how many versions it took, the file's
+        /// size (that of its current version).
+        fn trash_data(entry: &TrashEntry) -> ::serde_json::Value {
+            ::serde_json::json!({
+                "trash_id": entry.trash_id.to_string(),
+                "versions": entry.versions,
+                "size": entry.file.size,
+            })
+        }
+
         /// Moves the locked file and its versions into the trash as entry `trash_id`.
         async fn move_to_trash(
             c: &mut Conn,
@@ -332,8 +355,10 @@ macro_rules! trash_units {
                     c,
                     state.now,
                     cmd.audit,
-                    Some(cmd.file_id),
+                    (cmd.file_id, &state.head),
                     Some(state.file.version),
+                    EventFacts::default(),
+                    trash_data(&entry),
                 )
                 .await?;
                 Ok(entry)
@@ -350,12 +375,15 @@ macro_rules! trash_units {
                     .await?
                     .ok_or_else(file_not_found)?;
                 let entry = into_entry(entry)?;
+                // Its chain's head, under the entry's lock.
+                let head = trashed_head(c, entry.file.id).await?;
                 let target: FilePath = cmd
                     .target
                     .clone()
                     .unwrap_or_else(|| entry.file.path.clone());
                 let mut path = target.clone();
                 let mut attempt = 0;
+                let mut replaced = None;
                 loop {
                     let occupant = lock_file(c, clock, FileKey::Path(&path)).await?;
                     match decide_restore_target(occupant.is_some(), cmd.on_conflict, attempt)? {
@@ -367,15 +395,22 @@ macro_rules! trash_units {
                         RestoreTarget::Replace => {
                             let Some(state) = occupant else { break };
                             check_can_trash(&state.file, &cmd.actor)?;
-                            move_to_trash(c, &state, cmd.replaced_trash_id, &cmd.actor).await?;
+                            let gone =
+                                move_to_trash(c, &state, cmd.replaced_trash_id, &cmd.actor).await?;
+                            // The occupant's own chain, after its head read under its row lock.
+                            let mut data = trash_data(&gone);
+                            data["replaced_by_trash_id"] = cmd.trash_id.to_string().into();
                             audit(
                                 c,
                                 state.now,
                                 cmd.replace_audit.clone(),
-                                Some(state.file.id),
+                                (state.file.id, &state.head),
                                 Some(state.file.version),
+                                EventFacts::default(),
+                                data,
                             )
                             .await?;
+                            replaced = Some(gone);
                             break;
                         }
                     }
@@ -396,9 +431,27 @@ macro_rules! trash_units {
                     .execute(c)
                     .await?;
                 tq::delete_trash_file(id).execute(c).await?;
+                let data = ::serde_json::json!({
+                    "trash_id": cmd.trash_id.to_string(),
+                    "versions": entry.versions,
+                    "from": entry.file.path.as_str(),
+                    "path": path.as_str(),
+                    "on_conflict": cmd.on_conflict.as_str(),
+                    "replaced_trash_id": replaced.as_ref().map(|r| r.trash_id.to_string()),
+                    "replaced_file_id": replaced.as_ref().map(|r| r.file.id.to_string()),
+                });
                 let mut draft = cmd.audit;
                 draft.path = path;
-                audit(c, now, draft, Some(entry.file.id), Some(entry.file.version)).await?;
+                audit(
+                    c,
+                    now,
+                    draft,
+                    (entry.file.id, &head),
+                    Some(entry.file.version),
+                    EventFacts::default(),
+                    data,
+                )
+                .await?;
                 reread(c, entry.file.id).await
             })
         }
@@ -424,12 +477,22 @@ macro_rules! trash_units {
                     tq::delete_trash_versions(id.clone()).get_results(c).await?;
                 tq::delete_trash_file(id).execute(c).await?;
                 let queued = queue(c, entry.file.bucket().as_str(), &keys, None, now).await?;
+                // Its chain's head, under the entry's lock (the file's last event).
+                let head = trashed_head(c, entry.file.id).await?;
                 audit(
                     c,
                     now,
                     cmd.audit,
-                    Some(entry.file.id),
+                    (entry.file.id, &head),
                     Some(entry.file.version),
+                    EventFacts::default(),
+                    ::serde_json::json!({
+                        "trash_id": cmd.trash_id.to_string(),
+                        "versions": keys.len(),
+                        "trashed_at": entry
+                            .trashed_at
+                            .to_rfc3339_opts(::chrono::SecondsFormat::Micros, true),
+                    }),
                 )
                 .await?;
                 Ok(queued)

@@ -107,6 +107,8 @@ macro_rules! units {
             AcquireLock, Checkout, DeleteFile, NewVersion, ReleaseLock, RepoError,
             ReviewTransition, SetArchived, SetTags, WriteMode, file_status_following,
         };
+        use ::storage_domain::rules::chain::ChainHead;
+        use ::storage_domain::rules::events::{EventFacts, change_event};
         use ::storage_domain::rules::store::{
             LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other,
             check_open_uploads, check_set_archived, check_set_tags, check_write, decide_lock,
@@ -124,19 +126,43 @@ macro_rules! units {
         use $crate::units::{FileKey, Serial, deletions, open_reservation};
         use $crate::{insert_file, store_lock};
 
-        /// Appends a completed audit event at the unit of work's time.
+        /// Appends the audit event of a change at the unit of work's time: the outbox record of
+        /// its event (type and `data`) and the next link of the file's chain after `head`, read
+        /// under the file's row lock (`lock_file`), which the unit holds (one statement: the
+        /// chain costs a hash, no round trip). Every unit of work records its change here.
+        /// Returns the chain's new head: a unit that records several events in one file's
+        /// chain links each after the one before.
+        #[allow(clippy::too_many_arguments)]
         async fn audit(
             c: &mut Conn,
             now: DateTime<Utc>,
             draft: AuditDraft,
-            file_id: Option<FileId>,
+            (file_id, head): (FileId, &ChainHead),
             version: Option<VersionNumber>,
-        ) -> Result<(), TxError> {
-            let event = draft.complete(file_id, version, AuditOutcome::Success, now);
+            facts: EventFacts,
+            data: ::serde_json::Value,
+        ) -> Result<ChainHead, TxError> {
+            let data = match data {
+                ::serde_json::Value::Object(map) => map,
+                _ => ::serde_json::Map::new(),
+            };
+            let event = change_event(draft, file_id, version, now, facts, data, head);
             queries::insert_audit(&NewAudit::of(&event)?)
                 .execute(c)
                 .await?;
-            Ok(())
+            ChainHead::after(&event).ok_or_else(|| {
+                TxError::Repo(RepoError::Internal("a change's event left unlinked".into()))
+            })
+        }
+
+        /// A lock as events show it.
+        fn lock_data(lock: &Lock) -> ::serde_json::Value {
+            ::serde_json::json!({
+                "holder": lock.holder.as_str(),
+                "acquired_at": lock.acquired_at.to_rfc3339_opts(::chrono::SecondsFormat::Micros, true),
+                "expires_at": lock.expires_at.to_rfc3339_opts(::chrono::SecondsFormat::Micros, true),
+                "base_version": lock.base_version.get(),
+            })
         }
 
         /// The file with this id after a change (with its live lock).
@@ -219,8 +245,10 @@ macro_rules! units {
                     c,
                     state.now,
                     cmd.audit,
-                    Some(cmd.file_id),
+                    (cmd.file_id, &state.head),
                     Some(lock.base_version),
+                    EventFacts::default(),
+                    lock_data(&lock),
                 )
                 .await?;
                 Ok(lock)
@@ -247,8 +275,10 @@ macro_rules! units {
                             c,
                             state.now,
                             draft,
-                            Some(cmd.file_id),
+                            (cmd.file_id, &state.head),
                             Some(lock.base_version),
+                            EventFacts::default(),
+                            lock_data(&lock),
                         )
                         .await?;
                         Ok(Some(lock))
@@ -396,9 +426,38 @@ macro_rules! units {
                         version: base_version,
                     };
                     set_ticket(c, file_id, &ticket).await?;
-                    audit(c, now, draft, Some(other), Some(base_version)).await?;
+                    let mut data = lock_data(&lock);
+                    data["workspace_path"] = cmd.path.as_str().into();
+                    audit(
+                        c,
+                        now,
+                        draft,
+                        (other, &state.head),
+                        Some(base_version),
+                        EventFacts::default(),
+                        data,
+                    )
+                    .await?;
                 }
-                audit(c, now, cmd.audit, Some(file_id), Some(number)).await?;
+                let head = existing
+                    .as_ref()
+                    .filter(|_| !created)
+                    .map(|s| s.head.clone())
+                    .unwrap_or_default();
+                let facts = EventFacts {
+                    file_created: created,
+                    upload_completed: cmd.completes.is_some(),
+                };
+                let data = ::serde_json::json!({
+                    "version_id": cmd.version_id.to_string(),
+                    "size": cmd.size,
+                    "sha256": cmd.sha256,
+                    "content_type": cmd.content_type,
+                    "status": cmd.status.as_str(),
+                    "message": cmd.message,
+                    "restored_from": cmd.mode.restored_from().map(VersionNumber::get),
+                });
+                audit(c, now, cmd.audit, (file_id, &head), Some(number), facts, data).await?;
 
                 let file = reread(c, file_id).await?;
                 Ok((file, version_row.into_version()?))
@@ -454,7 +513,21 @@ macro_rules! units {
                 )
                 .execute(c)
                 .await?;
-                audit(c, now, cmd.audit, Some(file_id), Some(version.number)).await?;
+                let data = ::serde_json::json!({
+                    "version_id": cmd.version_id.to_string(),
+                    "status": cmd.to.as_str(),
+                    "reviewer": cmd.reviewer.as_ref().map(|r| r.as_str()),
+                });
+                audit(
+                    c,
+                    now,
+                    cmd.audit,
+                    (file_id, &state.head),
+                    Some(version.number),
+                    EventFacts::default(),
+                    data,
+                )
+                .await?;
                 Ok((reread(c, file_id).await?, version))
             })
         }
@@ -476,8 +549,10 @@ macro_rules! units {
                     c,
                     state.now,
                     cmd.audit,
-                    Some(cmd.file_id),
+                    (cmd.file_id, &state.head),
                     Some(state.file.version),
+                    EventFacts::default(),
+                    ::serde_json::json!({ "tags": tags_json(&cmd.tags) }),
                 )
                 .await?;
                 reread(c, cmd.file_id).await
@@ -519,8 +594,10 @@ macro_rules! units {
                     c,
                     state.now,
                     cmd.audit,
-                    Some(cmd.file_id),
+                    (cmd.file_id, &state.head),
                     Some(file.version),
+                    EventFacts::default(),
+                    ::serde_json::json!({ "status": status.as_str() }),
                 )
                 .await?;
                 reread(c, cmd.file_id).await
@@ -550,8 +627,10 @@ macro_rules! units {
                     c,
                     state.now,
                     cmd.audit,
-                    Some(cmd.file_id),
+                    (cmd.file_id, &state.head),
                     Some(file.version),
+                    EventFacts::default(),
+                    ::serde_json::json!({ "versions": keys.len() }),
                 )
                 .await?;
                 Ok(queued)
@@ -658,6 +737,53 @@ macro_rules! units {
                     .map(|(b, k)| NewDeletion::of(b.as_str(), k.as_str(), not_before, now))
                     .collect();
                 deletions(insert_deletions(c, &rows).await?)
+            })
+        }
+
+        /// Records a delivery attempt's outcome (`settle_event`); the claim's lease ends.
+        pub(crate) fn settle_event(
+            c: &mut Conn,
+            _: Clock,
+            (id, settlement): (::storage_domain::model::AuditId, ::storage_domain::ports::Settlement),
+        ) -> Work<'_, ()> {
+            Box::pin(async move {
+                use ::storage_domain::ports::Settlement;
+                let id = DbId(id.as_uuid());
+                let (state, next, error) = match &settlement {
+                    Settlement::Delivered => ("delivered", None, None),
+                    Settlement::Retry { at, error } => {
+                        ("pending", Some(DbAt(*at)), Some(error.as_str()))
+                    }
+                    Settlement::Dead { error } => ("dead", None, Some(error.as_str())),
+                };
+                queries::settle_event(id, state, next, error)
+                    .execute(c)
+                    .await?;
+                Ok(())
+            })
+        }
+
+        /// Puts dead events back in the queue, due at the store's time.
+        pub(crate) fn retry_events(
+            c: &mut Conn,
+            clock: Clock,
+            ids: Option<Vec<::storage_domain::model::AuditId>>,
+        ) -> Work<'_, u64> {
+            Box::pin(async move {
+                let now = DbAt(unit_now(c, clock).await?);
+                let n = match ids {
+                    None => queries::retry_dead(now).execute(c).await?,
+                    Some(ids) => {
+                        let mut n = 0;
+                        for id in ids {
+                            n += queries::retry_dead_one(DbId(id.as_uuid()), now.clone())
+                                .execute(c)
+                                .await?;
+                        }
+                        n
+                    }
+                };
+                Ok(u64::try_from(n).unwrap_or(0))
             })
         }
     };
@@ -808,6 +934,73 @@ macro_rules! reads {
             Ok(rows
                 .into_iter()
                 .map(AuditRow::into_event)
+                .collect::<Result<_, _>>()?)
+        }
+
+        /// A page of the audit chains, in `(file_id, seq)` order.
+        pub(crate) async fn audit_chain(
+            c: &mut Conn,
+            bucket: Option<::storage_domain::model::BucketKind>,
+            after: Option<(FileId, u64)>,
+            limit: u32,
+        ) -> Result<Vec<AuditEvent>, TxError> {
+            let rows: Vec<AuditRow> = $crate::audit_chain_page!(bucket, after, sql_limit(limit))
+                .load(c)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(AuditRow::into_event)
+                .collect::<Result<_, _>>()?)
+        }
+
+        /// A page of the events outside every chain, by id.
+        pub(crate) async fn audit_unchained(
+            c: &mut Conn,
+            bucket: Option<::storage_domain::model::BucketKind>,
+            after: Option<::storage_domain::model::AuditId>,
+            limit: u32,
+        ) -> Result<Vec<AuditEvent>, TxError> {
+            let rows: Vec<AuditRow> =
+                $crate::audit_unchained_page!(bucket, after, sql_limit(limit))
+                    .load(c)
+                    .await?;
+            Ok(rows
+                .into_iter()
+                .map(AuditRow::into_event)
+                .collect::<Result<_, _>>()?)
+        }
+
+        /// Events in a delivery state, oldest first.
+        pub(crate) async fn list_events(
+            c: &mut Conn,
+            state: ::storage_domain::ports::DeliveryState,
+            limit: u32,
+        ) -> Result<Vec<::storage_domain::ports::OutboxEvent>, TxError> {
+            let rows: Vec<AuditRow> = queries::events_in(state.as_str(), sql_limit(limit))
+                .load(c)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(AuditRow::into_outbox)
+                .collect::<Result<_, _>>()?)
+        }
+
+        /// Claimed events by id (after a dialect's claim statement returned their ids), in
+        /// chain order.
+        pub(crate) async fn events_by_id(
+            c: &mut Conn,
+            ids: Vec<DbId>,
+        ) -> Result<Vec<::storage_domain::ports::OutboxEvent>, TxError> {
+            use ::diesel::{ExpressionMethods, QueryDsl};
+            use $crate::schema::audit_events as a;
+            let rows: Vec<AuditRow> = a::table
+                .filter(a::id.eq_any(ids))
+                .order((a::at.asc(), a::id.asc()))
+                .load(c)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(AuditRow::into_outbox)
                 .collect::<Result<_, _>>()?)
         }
 

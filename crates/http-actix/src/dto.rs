@@ -488,6 +488,25 @@ pub struct AuditEventDto {
     /// When the last of the repeats happened; `null` until one did.
     #[schema(required = true)]
     pub last_repeat_at: Option<DateTime<Utc>>,
+    /// The event published for this change (docs/events.md: `file.created`,
+    /// `version.approved`, `lock.forced`, …); `null` for a refusal and for events recorded
+    /// before events existed.
+    #[schema(required = true, example = "lock.acquired")]
+    pub event_type: Option<String>,
+    /// The event's place in its file's audit chain (1, 2, …); `null` for a refusal (sealed
+    /// alone) and for events recorded before the chain.
+    #[schema(required = true, minimum = 1, example = 3)]
+    pub seq: Option<u64>,
+    /// The hash of the event before it in the chain (`""` for the first, and for a refusal).
+    #[schema(required = true)]
+    pub prev_hash: Option<String>,
+    /// SHA-256 (hex) of the event's content and `prev_hash`: what `storage-server audit
+    /// verify` checks (docs/events.md); `null` before the chain.
+    #[schema(
+        required = true,
+        example = "9f2c0d3c6b1e4a5f8e7d6c5b4a3928171605f4e3d2c1b0a9f8e7d6c5b4a39281"
+    )]
+    pub hash: Option<String>,
 }
 
 impl From<&AuditEvent> for AuditEventDto {
@@ -509,6 +528,10 @@ impl From<&AuditEvent> for AuditEventDto {
             at: e.at,
             repeat_count: e.repeat_count,
             last_repeat_at: e.last_repeat_at,
+            event_type: e.event_type.map(|t| t.as_str().to_owned()),
+            seq: e.seq,
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
         }
     }
 }

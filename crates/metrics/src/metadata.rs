@@ -5,14 +5,14 @@ use std::{sync::Arc, time::Duration, time::Instant};
 use async_trait::async_trait;
 use storage_domain::{
     model::{
-        AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-        PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+        AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock,
+        ObjectKey, PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
         VersionSelector,
     },
     ports::{
-        AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-        NewVersion, PendingReview, PruneVersions, ReleaseLock, RepoError, ReviewCursor,
-        ReviewTransition, SetArchived, SetPin, SetTags,
+        AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
+        MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock,
+        RepoError, ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
     },
     rules::retention::RetentionRule,
 };
@@ -134,4 +134,10 @@ metered! {
     due_trash(retention: Duration, limit: u32) -> Vec<storage_domain::model::TrashEntry>;
     restore_trash(cmd: storage_domain::ports::RestoreTrash) -> FileRecord;
     purge_trash(cmd: storage_domain::ports::PurgeTrash) -> Vec<PendingDeletion>;
+    audit_chain(bucket: Option<BucketKind>, after: Option<(FileId, u64)>, limit: u32) -> Vec<AuditEvent>;
+    audit_unchained(bucket: Option<BucketKind>, after: Option<AuditId>, limit: u32) -> Vec<AuditEvent>;
+    claim_events(lease: Duration, limit: u32) -> Vec<OutboxEvent>;
+    settle_event(id: AuditId, settlement: Settlement) -> ();
+    list_events(state: DeliveryState, limit: u32) -> Vec<OutboxEvent>;
+    retry_events(ids: Option<Vec<AuditId>>) -> u64;
 }

@@ -72,4 +72,7 @@ contract_tests! {
     versions_pages_cover_every_version_once;
     open_uploads_are_capped_per_user;
     repeated_refusals_are_counted_on_one_event;
+    changes_are_chained_outbox_events;
+    events_are_claimed_in_order_and_settled;
+    trash_pins_and_prunes_are_chained;
 }

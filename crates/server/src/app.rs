@@ -7,6 +7,8 @@ use std::{net::TcpListener, path::Path, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
+use storage_domain::ports::EventSink;
+use storage_domain::service::events::Dispatcher;
 use storage_domain::{
     StorageError,
     model::Principal,
@@ -17,6 +19,7 @@ use storage_domain::{
     rules::LockTtl,
     service::{Ports, ServiceSettings, StorageService},
 };
+use storage_event_sinks::{NatsSink, WebhookSink};
 use storage_http_actix::{
     ApiConfig, AppState, Authenticator, BrowserAccess, ComponentHealth, ConsoleConfig, HealthCheck,
     HealthReport, ServerConfig, SignedBlobEndpoint,
@@ -560,6 +563,7 @@ pub struct Application {
     public_base_url: String,
     server: actix_web::dev::Server,
     janitor: tokio::task::JoinHandle<()>,
+    events: tokio::task::JoinHandle<()>,
     observability: Observability,
 }
 
@@ -668,6 +672,10 @@ impl Application {
             shutdown,
         )
         .map_err(bind_error)?;
+        let dispatcher = dispatcher(&config, adapters.metadata.clone())
+            .await
+            .map_err(StartError::Config)?;
+        let events = tokio::spawn(events_loop(dispatcher, config.events.poll_interval));
         let janitor = tokio::spawn(janitor_loop(
             service,
             config.janitor_interval,
@@ -678,6 +686,7 @@ impl Application {
             public_base_url,
             server,
             janitor,
+            events,
             observability,
         })
     }
@@ -704,6 +713,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.janitor.abort();
+        self.events.abort();
         self.observability.stop().await;
         tracing::info!("stopped");
         result
@@ -770,6 +780,57 @@ fn origin_part(url: &str) -> &str {
     url[after_scheme..]
         .find('/')
         .map_or(url, |i| &url[..after_scheme + i])
+}
+
+/// The event dispatcher of this configuration: a webhook sink per subscription of
+/// `WEBHOOKS_FILE`, and the NATS JetStream sink when `NATS_URL` is set (connected, its stream
+/// created if missing, when it first delivers). With no sink, delivered events are only marked
+/// so.
+///
+/// # Errors
+/// A webhook client that cannot be built.
+pub async fn dispatcher(
+    config: &Config,
+    metadata: Arc<dyn MetadataStore>,
+) -> Result<Dispatcher, String> {
+    let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
+    for subscription in &config.events.webhooks {
+        sinks.push(Arc::new(WebhookSink::new(
+            subscription.clone(),
+            config.events.timeout,
+        )?));
+    }
+    if let Some(nats) = &config.events.nats {
+        // Connected by the dispatcher's first delivery, never while the server starts: NATS
+        // down (or slow to resolve) neither stops nor delays the service, and its events wait
+        // in the outbox.
+        sinks.push(Arc::new(NatsSink::new(nats)));
+    }
+    Ok(Dispatcher::new(
+        metadata,
+        sinks,
+        Arc::new(TokioClock),
+        Arc::new(UuidV7Ids),
+        config.events.dispatch,
+    ))
+}
+
+/// Delivers the outbox: a pass at once after a full batch, else every `poll`. A failed pass
+/// (the database down) is logged and tried again after `poll`. Runs on its own task: a slow
+/// receiver delays only later events, never a request.
+async fn events_loop(dispatcher: Dispatcher, poll: Duration) {
+    loop {
+        match dispatcher.run_once().await {
+            Ok(report) if report.claimed == u64::from(dispatcher.settings().batch) => {
+                tracing::debug!(?report, "events pass");
+                continue;
+            }
+            Ok(report) if report.claimed > 0 => tracing::debug!(?report, "events pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "events pass failed"),
+        }
+        tokio::time::sleep(poll).await;
+    }
 }
 
 /// Runs the janitor every `interval`; a failed pass is logged and retried at the next tick.

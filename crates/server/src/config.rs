@@ -506,8 +506,93 @@ pub struct Config {
     /// `UPLOAD_SPOOL_DIR`: where a proxy upload's file waits when it comes before `bucket` and
     /// `path` (default: the system's temporary directory).
     pub upload_spool_dir: PathBuf,
+    /// Events (`WEBHOOKS_FILE`, `NATS_*`, `EVENTS_*`; docs/events.md).
+    pub events: EventsSettings,
     /// Length of `JWT_SECRET`, for the production check (the secret itself stays in `jwt`).
     jwt_secret_len: usize,
+}
+
+/// Where events go and how the dispatcher delivers them (docs/events.md).
+#[derive(Debug, Clone)]
+pub struct EventsSettings {
+    /// `WEBHOOKS_FILE`'s subscriptions (none when unset).
+    pub webhooks: Vec<storage_event_sinks::Subscription>,
+    /// `NATS_URL` (with `NATS_SUBJECT_PREFIX`, default `storage`, and `NATS_STREAM`, default
+    /// `STORAGE_EVENTS`).
+    pub nats: Option<storage_event_sinks::NatsConfig>,
+    /// `EVENTS_POLL_MS` (500): how often an idle dispatcher looks for due events.
+    pub poll_interval: Duration,
+    /// `EVENTS_MAX_ATTEMPTS` (10), `EVENTS_BACKOFF_BASE_MS` (1000),
+    /// `EVENTS_BACKOFF_MAX_SECONDS` (600), `EVENTS_LEASE_SECONDS` (60), `EVENTS_BATCH` (50).
+    pub dispatch: storage_domain::service::events::DispatchSettings,
+    /// `EVENTS_TIMEOUT_SECONDS` (10): one webhook request, or one NATS acknowledgement.
+    pub timeout: Duration,
+}
+
+impl EventsSettings {
+    fn from_vars(vars: &Vars, env: AppEnv) -> Result<Self, ConfigError> {
+        let webhooks = match vars.get("WEBHOOKS_FILE") {
+            None => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path.trim()).map_err(|e| {
+                    ConfigError::invalid("WEBHOOKS_FILE", format!("cannot read {path}: {e}"))
+                })?;
+                let allow_http = matches!(env, AppEnv::Development | AppEnv::Testing);
+                storage_event_sinks::parse_subscriptions(&text, allow_http)
+                    .map_err(|e| ConfigError::invalid("WEBHOOKS_FILE", e))?
+            }
+        };
+        let timeout = vars.seconds("EVENTS_TIMEOUT_SECONDS", 10)?;
+        let nats = vars.get("NATS_URL").map(|url| {
+            let prefix = vars.get("NATS_SUBJECT_PREFIX").unwrap_or("storage").trim();
+            storage_event_sinks::NatsConfig {
+                url: url.trim().to_owned(),
+                subject_prefix: prefix.to_owned(),
+                stream: vars
+                    .get("NATS_STREAM")
+                    .unwrap_or("STORAGE_EVENTS")
+                    .trim()
+                    .to_owned(),
+                timeout,
+            }
+        });
+        if let Some(n) = &nats
+            && (n.subject_prefix.is_empty()
+                || n.subject_prefix
+                    .contains(|c: char| c.is_whitespace() || c == '*' || c == '>'))
+        {
+            return Err(ConfigError::invalid(
+                "NATS_SUBJECT_PREFIX",
+                "a subject prefix: tokens separated by dots, no spaces or wildcards",
+            ));
+        }
+        let dispatch = storage_domain::service::events::DispatchSettings {
+            lease: vars.seconds("EVENTS_LEASE_SECONDS", 60)?,
+            batch: vars.parsed("EVENTS_BATCH", 50)?,
+            max_attempts: vars.parsed("EVENTS_MAX_ATTEMPTS", 10)?,
+            backoff_base: vars.millis("EVENTS_BACKOFF_BASE_MS", 1000)?,
+            backoff_max: vars.seconds("EVENTS_BACKOFF_MAX_SECONDS", 600)?,
+        };
+        if dispatch.max_attempts == 0 || dispatch.batch == 0 {
+            return Err(ConfigError::invalid(
+                "EVENTS_MAX_ATTEMPTS",
+                "EVENTS_MAX_ATTEMPTS and EVENTS_BATCH must be at least 1",
+            ));
+        }
+        if dispatch.lease <= timeout {
+            return Err(ConfigError::invalid(
+                "EVENTS_LEASE_SECONDS",
+                "must be longer than EVENTS_TIMEOUT_SECONDS (a claim outlives its delivery)",
+            ));
+        }
+        Ok(Self {
+            webhooks,
+            nats,
+            poll_interval: vars.millis("EVENTS_POLL_MS", 500)?,
+            dispatch,
+            timeout,
+        })
+    }
 }
 
 /// The longest `TRASH_RETENTION_DAYS` accepted.
@@ -687,6 +772,7 @@ impl Config {
             upload_spool_dir: vars
                 .get("UPLOAD_SPOOL_DIR")
                 .map_or_else(std::env::temp_dir, |d| PathBuf::from(d.trim())),
+            events: EventsSettings::from_vars(vars, env)?,
             jwt_secret_len: vars.get("JWT_SECRET").map_or(0, str::len),
         };
         config.check()?;

@@ -1,6 +1,6 @@
 //! storage-server: the composition root's command line.
 //!
-//! `serve` (the default), `migrate`, `janitor --once`, `token`.
+//! `serve` (the default), `migrate`, `janitor --once`, `token`, `audit verify`, `events`.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -32,10 +32,48 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// The tamper-evident audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// The event outbox: deliver it (`--once`: one pass), list or re-queue dead letters.
+    Events {
+        /// Deliver due events once, then exit (the server also delivers them continuously).
+        #[arg(long)]
+        once: bool,
+        #[command(subcommand)]
+        action: Option<EventsAction>,
+    },
     /// Print a signed access token for local development and tests (refused in production).
     Token(token::TokenArgs),
     /// Exit 0 when this instance's `GET /health` answers 200 (for container health checks).
     Healthcheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Walk every audit chain (of one bucket with `--bucket`) and the sealed refusals; exit 1
+    /// naming the first event altered, removed or reordered.
+    Verify {
+        #[arg(long)]
+        bucket: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsAction {
+    /// List dead letters (events given up after EVENTS_MAX_ATTEMPTS), oldest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Put dead letters back in the queue: the ids given, or every one with `--all`.
+    Retry {
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +120,10 @@ fn main() -> ExitCode {
                 match command {
                     Command::Migrate => migrate(&config).await,
                     Command::Janitor { once } => janitor(&config, once).await,
+                    Command::Audit {
+                        action: AuditAction::Verify { bucket },
+                    } => audit_verify(&config, bucket.as_deref()).await,
+                    Command::Events { once, action } => events(&config, once, action).await,
                     _ => serve(config, generated_jwt).await,
                 }
             });
@@ -263,6 +305,118 @@ async fn janitor(config: &Config, once: bool) -> Result<(), String> {
             return Ok(());
         }
         tokio::time::sleep(config.janitor_interval).await;
+    }
+}
+
+/// `audit verify`: every fault on stdout, the first one first; a summary; exit 1 on a fault.
+async fn audit_verify(config: &Config, bucket: Option<&str>) -> Result<(), String> {
+    let bucket = bucket
+        .map(|b| {
+            storage_domain::model::BucketKind::parse(b)
+                .map_err(|_| format!("--bucket {b}: not one of users, companies, projects"))
+        })
+        .transpose()?;
+    let base_url = config.public_base_url(config.bind_addr.port());
+    let adapters = Adapters::connect(config, &base_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = storage_domain::service::events::verify_audit(&*adapters.metadata, bucket)
+        .await
+        .map_err(|e| format!("audit verify: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    for fault in &report.faults {
+        let _ = writeln!(out, "FAULT {fault}");
+    }
+    let _ = writeln!(
+        out,
+        "audit verify: {} chains, {} chained events, {} sealed refusals, {} events before the chain; {} faults",
+        report.chains,
+        report.chained,
+        report.sealed,
+        report.unsealed_before_chain,
+        report.faults.len()
+    );
+    let _ = out.flush();
+    match report.faults.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "audit verify failed: {} faults; the first: {first}",
+            report.faults.len()
+        )),
+    }
+}
+
+/// `events --once`, `events list`, `events retry`.
+async fn events(config: &Config, once: bool, action: Option<EventsAction>) -> Result<(), String> {
+    let base_url = config.public_base_url(config.bind_addr.port());
+    let adapters = Adapters::connect(config, &base_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    match action {
+        Some(EventsAction::List { limit }) => {
+            let dead = storage_domain::service::events::dead_letters(&*adapters.metadata, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            for d in &dead {
+                let e = &d.event;
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}:{}\tattempts={}\t{}",
+                    e.id,
+                    e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    e.event_type.map_or("-", |t| t.as_str()),
+                    e.bucket.as_str(),
+                    e.path,
+                    d.attempts,
+                    d.last_error.as_deref().unwrap_or("")
+                );
+            }
+            let _ = writeln!(out, "{} dead letters", dead.len());
+            Ok(())
+        }
+        Some(EventsAction::Retry { ids, all }) => {
+            let ids = if all {
+                if !ids.is_empty() {
+                    return Err("events retry: give ids or --all, not both".into());
+                }
+                None
+            } else {
+                if ids.is_empty() {
+                    return Err("events retry: give the ids of dead letters, or --all".into());
+                }
+                Some(
+                    ids.iter()
+                        .map(|raw| {
+                            storage_domain::model::AuditId::parse(raw)
+                                .map_err(|_| format!("events retry: {raw} is not an event id"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            };
+            let n = adapters
+                .metadata
+                .retry_events(ids)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = writeln!(out, "{n} dead letters queued again");
+            Ok(())
+        }
+        None => {
+            drop(out);
+            let dispatcher =
+                storage_server::app::dispatcher(config, adapters.metadata.clone()).await?;
+            loop {
+                let report = dispatcher.run_once().await.map_err(|e| e.to_string())?;
+                tracing::info!(?report, "events pass");
+                if once && report.claimed < u64::from(dispatcher.settings().batch) {
+                    return Ok(());
+                }
+                if !once && report.claimed == 0 {
+                    tokio::time::sleep(config.events.poll_interval).await;
+                }
+            }
+        }
     }
 }
 

@@ -2694,6 +2694,578 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
     );
 }
 
+// ---- events and the audit chain (issue 17) ----------------------------------------------------
+
+/// The chained events of one file, in chain order, read page by page (`audit_chain`'s keyset).
+pub async fn chain_of(store: &Store, file_id: FileId) -> Vec<AuditEvent> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.audit_chain(None, after, 3).await.unwrap();
+        all.extend(page.iter().cloned());
+        match page.last() {
+            Some(last) if page.len() == 3 => after = last.file_id.zip(last.seq),
+            _ => break,
+        }
+    }
+    all.into_iter()
+        .filter(|e| e.file_id == Some(file_id))
+        .collect()
+}
+
+/// Every change's audit event is its outbox record, written by the change's unit of work: its
+/// event type (`rules::events::event_type`), its `data`, `pending` delivery; and the next link
+/// of its file's chain (`seq` 1, 2, … each `prev_hash` the hash before), which `verify_audit`
+/// accepts. Each file has a chain of its own; a refusal is sealed alone and stays valid when
+/// its repeats are counted.
+pub async fn changes_are_chained_outbox_events(store: Store) {
+    use storage_domain::model::EventType as T;
+    use storage_domain::ports::{DeliveryState, ReleaseLock};
+    use storage_domain::rules::chain::{check_sealed, seal};
+    use storage_domain::rules::events::EventMessage;
+    use storage_domain::service::events::verify_audit;
+
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/chain.txt");
+    let hour = Duration::from_secs(3600);
+    let (f, _) = upload(&store, &path, &alice).await;
+    let (_, v2) = upload(&store, &path, &alice).await;
+    lock(&store, &f, &alice, hour).await.unwrap();
+    store
+        .release_lock(ReleaseLock {
+            file_id: f.id,
+            actor: alice.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &alice, &path),
+        })
+        .await
+        .unwrap();
+    let mut tags = Tags::new();
+    tags.insert("k".into(), "v".into());
+    store
+        .set_tags(SetTags {
+            file_id: f.id,
+            actor: alice.clone(),
+            tags,
+            audit: draft(AuditAction::UpdateTags, &alice, &path),
+        })
+        .await
+        .unwrap();
+    for (from, to, action, reviewer) in [
+        (
+            VersionStatus::Draft,
+            VersionStatus::PendingValidation,
+            AuditAction::Submit,
+            None,
+        ),
+        (
+            VersionStatus::PendingValidation,
+            VersionStatus::Validated,
+            AuditAction::Approve,
+            Some(bob.clone()),
+        ),
+    ] {
+        let actor = reviewer.clone().unwrap_or_else(|| alice.clone());
+        store
+            .review_version(ReviewTransition {
+                version_id: v2.id,
+                from,
+                to,
+                reviewer,
+                comment: None,
+                audit: draft(action, &actor, &path),
+            })
+            .await
+            .unwrap();
+    }
+    for (archived, action) in [
+        (true, AuditAction::Archive),
+        (false, AuditAction::Unarchive),
+    ] {
+        store
+            .set_archived(SetArchived {
+                file_id: f.id,
+                actor: bob.clone(),
+                archived,
+                audit: draft(action, &bob, &path),
+            })
+            .await
+            .unwrap();
+    }
+    let refused = seal(refusal(AuditAction::Delete, &user("mallory"), &path));
+    for _ in 0..2 {
+        store
+            .record_refusal(&refused, Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    store
+        .delete_file(DeleteFile {
+            file_id: f.id,
+            actor: alice.clone(),
+            audit: draft(AuditAction::Delete, &alice, &path),
+        })
+        .await
+        .unwrap();
+    // Another file: a chain of its own.
+    let other = file("/projects/p1/other.txt");
+    let (g, _) = upload(&store, &other, &bob).await;
+
+    let chain = chain_of(&store, f.id).await;
+    let types: Vec<Option<T>> = chain.iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        [
+            T::FileCreated,
+            T::VersionCreated,
+            T::LockAcquired,
+            T::LockReleased,
+            T::FileTagsChanged,
+            T::VersionSubmitted,
+            T::VersionApproved,
+            T::FileArchived,
+            T::FileUnarchived,
+            T::FileDeleted,
+        ]
+        .map(Some)
+    );
+    let mut prev = String::new();
+    for (i, e) in chain.iter().enumerate() {
+        assert_eq!(e.seq, Some(i as u64 + 1), "{e:?}");
+        assert_eq!(e.prev_hash.as_deref(), Some(prev.as_str()), "{e:?}");
+        prev = e.hash.clone().unwrap();
+        assert_eq!(prev.len(), 64);
+    }
+    let g_chain = chain_of(&store, g.id).await;
+    assert_eq!(g_chain.len(), 1);
+    assert_eq!(
+        (g_chain[0].seq, g_chain[0].prev_hash.as_deref()),
+        (Some(1), Some(""))
+    );
+
+    // `list_audit` shows the same hashes.
+    let listed = audit_of(&store, &path).await;
+    for e in &chain {
+        let shown = listed.iter().find(|l| l.id == e.id).unwrap();
+        assert_eq!(shown, e);
+    }
+
+    // The refusal: unchained, sealed, still valid with its count raised.
+    let unchained = store.audit_unchained(None, None, 100).await.unwrap();
+    assert_eq!(unchained.len(), 1, "{unchained:?}");
+    assert_eq!(unchained[0].repeat_count, 2);
+    assert_eq!(unchained[0].seq, None);
+    assert_eq!(check_sealed(&unchained[0]), Ok(()));
+
+    let report = verify_audit(&*store, None).await.unwrap();
+    assert_eq!(report.faults, []);
+    assert_eq!((report.chains, report.chained, report.sealed), (2, 11, 1));
+    let users = verify_audit(&*store, Some(BucketKind::Users))
+        .await
+        .unwrap();
+    assert_eq!((users.chains, users.sealed), (0, 0));
+
+    // The outbox: every change pending, each a message with its audit id and data.
+    let pending = store
+        .list_events(DeliveryState::Pending, 100)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 11);
+    for p in &pending {
+        assert_eq!((p.attempts, p.last_error.as_deref()), (0, None));
+        let m = EventMessage::of(&p.event).unwrap();
+        assert_eq!(m.id, p.event.id.to_string());
+        assert!(m.data.is_object(), "{m:?}");
+    }
+    let created = pending
+        .iter()
+        .find(|p| p.event.event_type == Some(T::FileCreated) && p.event.file_id == Some(f.id))
+        .unwrap();
+    let m = EventMessage::of(&created.event).unwrap();
+    assert_eq!(m.data["size"], 11);
+    assert_eq!(m.data["status"], "draft");
+    assert_eq!(m.version, Some(1));
+    assert_eq!(m.path, "/projects/p1/chain.txt");
+}
+
+/// The outbox's claims: due pending events, one per file at a time (a file's events in
+/// order), never the same event to two claimers while its lease runs, again once it lapsed
+/// (a dispatcher that died); settled as delivered, retried later, or dead; dead letters are
+/// listed and re-queued with their attempts reset.
+pub async fn events_are_claimed_in_order_and_settled(store: Store) {
+    use storage_domain::ports::{DeliveryState, ReleaseLock, Settlement};
+
+    let alice = user("alice");
+    let hour = Duration::from_secs(3600);
+    let (a_path, b_path) = (file("/projects/p1/a.txt"), file("/projects/p1/b.txt"));
+    let (a, _) = upload(&store, &a_path, &alice).await;
+    lock(&store, &a, &alice, hour).await.unwrap();
+    store
+        .release_lock(ReleaseLock {
+            file_id: a.id,
+            actor: alice.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &alice, &a_path),
+        })
+        .await
+        .unwrap();
+    let (b, _) = upload(&store, &b_path, &alice).await;
+    let a_chain = chain_of(&store, a.id).await;
+    let b_chain = chain_of(&store, b.id).await;
+
+    let ids = |events: &[storage_domain::ports::OutboxEvent]| -> HashSet<AuditId> {
+        events.iter().map(|e| e.event.id).collect()
+    };
+    let lease = Duration::from_secs(60);
+    let first = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(
+        ids(&first),
+        HashSet::from([a_chain[0].id, b_chain[0].id]),
+        "the first event of each file"
+    );
+    assert!(first.iter().all(|e| e.attempts == 1));
+    assert_eq!(store.claim_events(lease, 10).await.unwrap(), [], "leased");
+
+    store
+        .settle_event(a_chain[0].id, Settlement::Delivered)
+        .await
+        .unwrap();
+    let next = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(
+        ids(&next),
+        HashSet::from([a_chain[1].id]),
+        "the file's next one"
+    );
+    store
+        .settle_event(
+            a_chain[1].id,
+            Settlement::Retry {
+                at: Utc::now() + ChronoDuration::hours(1),
+                error: "503".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_events(lease, 10).await.unwrap(),
+        [],
+        "a retry waits for its time, and the file's later events wait behind it"
+    );
+
+    store
+        .settle_event(
+            b_chain[0].id,
+            Settlement::Dead {
+                error: "gone".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let dead = store.list_events(DeliveryState::Dead, 10).await.unwrap();
+    assert_eq!(ids(&dead), HashSet::from([b_chain[0].id]));
+    assert_eq!(dead[0].state, DeliveryState::Dead);
+    assert_eq!(
+        (dead[0].attempts, dead[0].last_error.as_deref()),
+        (1, Some("gone"))
+    );
+    assert_eq!(
+        store.retry_events(Some(vec![b_chain[0].id])).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.list_events(DeliveryState::Dead, 10).await.unwrap(),
+        []
+    );
+    let again = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(ids(&again), HashSet::from([b_chain[0].id]));
+    assert_eq!(again[0].attempts, 1, "attempts start again");
+    store
+        .settle_event(
+            b_chain[0].id,
+            Settlement::Dead {
+                error: "gone".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.retry_events(None).await.unwrap(),
+        1,
+        "every dead letter"
+    );
+    assert_eq!(store.retry_events(None).await.unwrap(), 0);
+
+    // A lapsed lease: claimed again, the same event.
+    let short = store
+        .claim_events(Duration::from_millis(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&short), HashSet::from([b_chain[0].id]));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let reclaimed = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(ids(&reclaimed), HashSet::from([b_chain[0].id]));
+    assert_eq!(reclaimed[0].attempts, 2);
+    store
+        .settle_event(b_chain[0].id, Settlement::Delivered)
+        .await
+        .unwrap();
+
+    // Concurrent claimers never share an event.
+    for i in 0..20 {
+        upload(&store, &file(&format!("/projects/p1/many/{i}.txt")), &alice).await;
+    }
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.claim_events(lease, 6).await.unwrap() })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for task in tasks {
+        for e in task.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(e.event.id), "claimed twice: {:?}", e.event.id);
+        }
+    }
+    // What the racing claimers skipped (rows another held at that instant) is still there.
+    for e in store.claim_events(lease, 100).await.unwrap() {
+        total += 1;
+        assert!(seen.insert(e.event.id), "claimed twice: {:?}", e.event.id);
+    }
+    assert_eq!(total, 20, "every event of the twenty files, once");
+    let delivered = store
+        .list_events(DeliveryState::Delivered, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&delivered),
+        HashSet::from([a_chain[0].id, b_chain[0].id])
+    );
+}
+
+/// The events of one file's chain: `(type, version, data)` in chain order, after checking
+/// the links (`seq` 1, 2, …, each `prev_hash` the hash before).
+async fn linked_events(
+    store: &Store,
+    file_id: FileId,
+) -> Vec<(
+    storage_domain::model::EventType,
+    Option<u32>,
+    serde_json::Value,
+)> {
+    let chain = chain_of(store, file_id).await;
+    let mut prev = String::new();
+    chain
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            assert_eq!(e.seq, Some(i as u64 + 1), "{e:?}");
+            assert_eq!(e.prev_hash.as_deref(), Some(prev.as_str()), "{e:?}");
+            prev = e.hash.clone().unwrap();
+            let data = serde_json::from_str(e.data.as_deref().unwrap()).unwrap();
+            (
+                e.event_type.unwrap(),
+                e.version.map(VersionNumber::get),
+                data,
+            )
+        })
+        .collect()
+}
+
+/// The trash, pins and retention record their changes as chained outbox events: pin, unpin,
+/// a prune of two versions in one unit of work (each linked after the one before), trash →
+/// restore with each `on_conflict` (`replace` links into two chains: the occupant's trashing
+/// in its own) → trash → purge, now and by the janitor. Each event carries its data; every
+/// chain verifies; a pin survives the trash.
+pub async fn trash_pins_and_prunes_are_chained(store: Store) {
+    use crate::trash_contract::{restore_cmd, trash};
+    use storage_domain::model::{EventType as T, OnConflict};
+    use storage_domain::ports::{DeliveryState, PurgeTrash};
+    use storage_domain::rules::events::EventMessage;
+    use storage_domain::service::events::verify_audit;
+
+    let (alice, bob) = (user("alice"), user("bob"));
+    let path = file("/projects/p1/t/plan.txt");
+    let (f, v1) = upload(&store, &path, &alice).await;
+    let (_, v2) = upload(&store, &path, &alice).await;
+    let (_, v3) = upload(&store, &path, &alice).await;
+    upload(&store, &path, &alice).await;
+    set_pin(&store, v1.id, &path, &bob, Some("keep"))
+        .await
+        .unwrap();
+    set_pin(&store, v1.id, &path, &bob, None).await.unwrap();
+    set_pin(&store, v2.id, &path, &bob, Some("release"))
+        .await
+        .unwrap();
+    // 1 and 3 go (2 is pinned, 4 the latest): two events in one unit of work.
+    assert_eq!(
+        prune(&store, f.id, keep_last(1), 64).await.unwrap(),
+        vec![n(1), n(3)]
+    );
+
+    // trash → restore (fail, to the free path).
+    let e1 = trash(&store, &f, &alice).await.unwrap();
+    let back = store
+        .restore_trash(restore_cmd(&e1, None, OnConflict::Fail, &bob))
+        .await
+        .unwrap();
+    let (_, pinned) = store.find_version(v2.id).await.unwrap().unwrap();
+    assert_eq!(
+        pinned.pinned.as_deref(),
+        Some("release"),
+        "the pin survives the trash"
+    );
+    // trash → restore (rename: another file took the path).
+    let e2 = trash(&store, &back, &alice).await.unwrap();
+    let (occupant, _) = upload(&store, &path, &bob).await;
+    let renamed = store
+        .restore_trash(restore_cmd(&e2, None, OnConflict::Rename, &alice))
+        .await
+        .unwrap();
+    assert_eq!(renamed.path.as_str(), "/projects/p1/t/plan (restored).txt");
+    // trash → restore (replace: the occupant goes to the trash, in its own chain).
+    let e3 = trash(&store, &renamed, &alice).await.unwrap();
+    let replace = restore_cmd(&e3, Some(path.as_str()), OnConflict::Replace, &alice);
+    let replaced_trash_id = replace.replaced_trash_id;
+    let replaced = store.restore_trash(replace).await.unwrap();
+    assert_eq!((replaced.id, replaced.path.clone()), (f.id, path.clone()));
+    // trash → purge now; the occupant purged by the janitor.
+    let e4 = trash(&store, &replaced, &alice).await.unwrap();
+    store
+        .purge_trash(PurgeTrash {
+            trash_id: e4.trash_id,
+            due_after: None,
+            audit: draft(AuditAction::Purge, &alice, &path),
+        })
+        .await
+        .unwrap();
+    store
+        .purge_trash(PurgeTrash {
+            trash_id: replaced_trash_id,
+            due_after: Some(Duration::ZERO),
+            audit: draft(AuditAction::Purge, &user("janitor"), &path),
+        })
+        .await
+        .unwrap();
+
+    let events = linked_events(&store, f.id).await;
+    let types: Vec<T> = events.iter().map(|e| e.0).collect();
+    assert_eq!(
+        types,
+        [
+            T::FileCreated,
+            T::VersionCreated,
+            T::VersionCreated,
+            T::VersionCreated,
+            T::VersionPinned,
+            T::VersionUnpinned,
+            T::VersionPinned,
+            T::VersionPruned,
+            T::VersionPruned,
+            T::FileTrashed,
+            T::FileRestored,
+            T::FileTrashed,
+            T::FileRestored,
+            T::FileTrashed,
+            T::FileRestored,
+            T::FileTrashed,
+            T::FilePurged,
+        ]
+    );
+    let data = |i: usize| &events[i].2;
+    assert_eq!(
+        (events[4].1, &data(4)["version_id"], &data(4)["label"]),
+        (Some(1), &v1.id.to_string().into(), &"keep".into())
+    );
+    assert_eq!(data(5)["label"], serde_json::Value::Null);
+    assert_eq!(
+        (events[6].1, &data(6)["label"]),
+        (Some(2), &"release".into())
+    );
+    let rule = serde_json::json!({"keep_last": 1, "keep_days": null});
+    assert_eq!(
+        (events[7].1, &data(7)["version_id"], &data(7)["rule"]),
+        (Some(1), &v1.id.to_string().into(), &rule)
+    );
+    assert_eq!(
+        (events[8].1, &data(8)["version_id"]),
+        (Some(3), &v3.id.to_string().into())
+    );
+    assert_eq!(
+        (&data(9)["trash_id"], &data(9)["versions"], &data(9)["size"]),
+        (&e1.trash_id.to_string().into(), &2.into(), &11.into())
+    );
+    for (i, entry, on_conflict, at) in [
+        (10, &e1, "fail", "/projects/p1/t/plan.txt"),
+        (12, &e2, "rename", "/projects/p1/t/plan (restored).txt"),
+        (14, &e3, "replace", "/projects/p1/t/plan.txt"),
+    ] {
+        assert_eq!(
+            (
+                &data(i)["trash_id"],
+                &data(i)["on_conflict"],
+                &data(i)["path"],
+                &data(i)["versions"],
+            ),
+            (
+                &entry.trash_id.to_string().into(),
+                &on_conflict.into(),
+                &at.into(),
+                &2.into()
+            ),
+            "{:?}",
+            data(i)
+        );
+    }
+    assert_eq!(
+        (
+            &data(14)["replaced_trash_id"],
+            &data(14)["replaced_file_id"]
+        ),
+        (
+            &replaced_trash_id.to_string().into(),
+            &occupant.id.to_string().into()
+        )
+    );
+    assert_eq!(
+        (&data(16)["trash_id"], &data(16)["versions"]),
+        (&e4.trash_id.to_string().into(), &2.into())
+    );
+
+    let theirs = linked_events(&store, occupant.id).await;
+    let types: Vec<T> = theirs.iter().map(|e| e.0).collect();
+    assert_eq!(types, [T::FileCreated, T::FileTrashed, T::FilePurged]);
+    assert_eq!(
+        (
+            &theirs[1].2["trash_id"],
+            &theirs[1].2["replaced_by_trash_id"]
+        ),
+        (
+            &replaced_trash_id.to_string().into(),
+            &e3.trash_id.to_string().into()
+        )
+    );
+    assert_eq!(theirs[2].2["versions"], 1);
+
+    let report = verify_audit(&*store, None).await.unwrap();
+    assert_eq!(report.faults, []);
+    assert_eq!(
+        (report.chains, report.chained),
+        (2, (events.len() + theirs.len()) as u64)
+    );
+    // Every one an outbox event with its message.
+    let pending = store
+        .list_events(DeliveryState::Pending, 100)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), events.len() + theirs.len());
+    for p in &pending {
+        let m = EventMessage::of(&p.event).unwrap();
+        assert!(m.data.is_object(), "{m:?}");
+    }
+}
+
 // ---- pins and retention (issue 16) -----------------------------------------------------------
 
 /// Pins `version_id` with `label` (`None`: unpins) as `actor`.
@@ -3046,4 +3618,10 @@ pub async fn concurrent_pruners_never_double_delete(store: Store, pruners: usize
         .count();
     assert_eq!(prunes, 10, "each pruning audited once");
     assert_eq!(numbers(&store, f.id).await, vec![12, 11]);
+    // Each linked once into the file's chain, whichever janitor pruned it.
+    let report = storage_domain::service::events::verify_audit(&*store, None)
+        .await
+        .unwrap();
+    assert_eq!(report.faults, []);
+    assert_eq!((report.chains, report.chained), (1, 22));
 }

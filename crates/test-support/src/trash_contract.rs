@@ -37,7 +37,8 @@ pub async fn trash(store: &Store, f: &FileRecord, actor: &UserId) -> Result<Tras
         .await
 }
 
-fn restore_cmd(
+/// The restore of `entry` (to `target`, or its path) as `actor`.
+pub fn restore_cmd(
     entry: &TrashEntry,
     target: Option<&str>,
     on_conflict: OnConflict,
@@ -439,6 +440,16 @@ pub async fn purge_removes_the_entry_and_queues_objects(store: Store) {
         }
     }
     assert_eq!(won, 1, "exactly one purge");
+    // Its event linked once into the file's chain (upload, trash, purge).
+    let report = storage_domain::service::events::verify_audit(&*store, None)
+        .await
+        .unwrap();
+    assert_eq!(report.faults, []);
+    let chain = crate::metadata_contract::chain_of(&store, g.id).await;
+    assert_eq!(
+        chain.iter().map(|e| e.action).collect::<Vec<_>>(),
+        vec![AuditAction::Upload, AuditAction::Trash, AuditAction::Purge]
+    );
 }
 
 /// A pinned version keeps its label through the trash: trashed, listed in no page, restored,

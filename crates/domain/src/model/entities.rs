@@ -388,6 +388,120 @@ pub struct AuditEvent {
     pub repeat_count: u32,
     /// When the last of those repeats happened (`None` until one does).
     pub last_repeat_at: Option<DateTime<Utc>>,
+    /// The event published for this change ([`crate::rules::events::event_type`]); `None` for
+    /// refusals and for events recorded before events existed.
+    pub event_type: Option<EventType>,
+    /// The change's details, a JSON object as stored (the exact text is hashed and published
+    /// as the event's `data`).
+    pub data: Option<String>,
+    /// The event's place in its file's audit chain (1, 2, …); `None` for refusals, which are
+    /// sealed one by one, and for events recorded before the chain
+    /// ([`crate::rules::chain`]).
+    pub seq: Option<u64>,
+    /// The hash of the previous event of the chain (`""` for the first, and for a refusal).
+    pub prev_hash: Option<String>,
+    /// The event's hash ([`crate::rules::chain::event_hash`]); `None` before the chain.
+    pub hash: Option<String>,
+}
+
+/// The types of the events published for audited changes (docs/events.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "file.created")]
+    FileCreated,
+    #[serde(rename = "version.created")]
+    VersionCreated,
+    #[serde(rename = "version.submitted")]
+    VersionSubmitted,
+    #[serde(rename = "version.approved")]
+    VersionApproved,
+    #[serde(rename = "version.rejected")]
+    VersionRejected,
+    #[serde(rename = "version.restored")]
+    VersionRestored,
+    #[serde(rename = "lock.acquired")]
+    LockAcquired,
+    #[serde(rename = "lock.released")]
+    LockReleased,
+    #[serde(rename = "lock.forced")]
+    LockForced,
+    #[serde(rename = "file.tags_changed")]
+    FileTagsChanged,
+    #[serde(rename = "file.archived")]
+    FileArchived,
+    #[serde(rename = "file.unarchived")]
+    FileUnarchived,
+    #[serde(rename = "file.deleted")]
+    FileDeleted,
+    #[serde(rename = "upload.completed")]
+    UploadCompleted,
+    #[serde(rename = "file.trashed")]
+    FileTrashed,
+    #[serde(rename = "file.restored")]
+    FileRestored,
+    #[serde(rename = "file.purged")]
+    FilePurged,
+    #[serde(rename = "version.pinned")]
+    VersionPinned,
+    #[serde(rename = "version.unpinned")]
+    VersionUnpinned,
+    #[serde(rename = "version.pruned")]
+    VersionPruned,
+}
+
+impl EventType {
+    /// Every type, in the order docs/events.md lists them.
+    pub const ALL: [EventType; 20] = [
+        EventType::FileCreated,
+        EventType::VersionCreated,
+        EventType::VersionSubmitted,
+        EventType::VersionApproved,
+        EventType::VersionRejected,
+        EventType::VersionRestored,
+        EventType::LockAcquired,
+        EventType::LockReleased,
+        EventType::LockForced,
+        EventType::FileTagsChanged,
+        EventType::FileArchived,
+        EventType::FileUnarchived,
+        EventType::FileDeleted,
+        EventType::UploadCompleted,
+        EventType::FileTrashed,
+        EventType::FileRestored,
+        EventType::FilePurged,
+        EventType::VersionPinned,
+        EventType::VersionUnpinned,
+        EventType::VersionPruned,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::FileCreated => "file.created",
+            EventType::VersionCreated => "version.created",
+            EventType::VersionSubmitted => "version.submitted",
+            EventType::VersionApproved => "version.approved",
+            EventType::VersionRejected => "version.rejected",
+            EventType::VersionRestored => "version.restored",
+            EventType::LockAcquired => "lock.acquired",
+            EventType::LockReleased => "lock.released",
+            EventType::LockForced => "lock.forced",
+            EventType::FileTagsChanged => "file.tags_changed",
+            EventType::FileArchived => "file.archived",
+            EventType::FileUnarchived => "file.unarchived",
+            EventType::FileDeleted => "file.deleted",
+            EventType::UploadCompleted => "upload.completed",
+            EventType::FileTrashed => "file.trashed",
+            EventType::FileRestored => "file.restored",
+            EventType::FilePurged => "file.purged",
+            EventType::VersionPinned => "version.pinned",
+            EventType::VersionUnpinned => "version.unpinned",
+            EventType::VersionPruned => "version.pruned",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == raw)
+    }
 }
 
 /// The part of an audit event a use case knows before the store has made the change; the store
@@ -425,6 +539,11 @@ impl AuditDraft {
             at,
             repeat_count: 1,
             last_repeat_at: None,
+            event_type: None,
+            data: None,
+            seq: None,
+            prev_hash: None,
+            hash: None,
         }
     }
 }

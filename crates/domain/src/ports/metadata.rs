@@ -23,6 +23,7 @@ use crate::model::{
     Lock, ObjectKey, OnConflict, PendingDeletion, Tags, TrashEntry, TrashId, UploadId,
     UploadReservation, UserId, Version, VersionId, VersionNumber, VersionSelector, VersionStatus,
 };
+use crate::ports::events::{DeliveryState, OutboxEvent, Settlement};
 
 /// Failures and refusals of the metadata store.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -660,4 +661,48 @@ pub trait MetadataStore: Send + Sync {
         objects: &[(BucketKind, ObjectKey)],
         not_before: Option<DateTime<Utc>>,
     ) -> Result<Vec<PendingDeletion>, RepoError>;
+
+    // ---- the audit chain and the outbox (issue 17) -------------------------------------------
+
+    /// Chained audit events (those with a `seq`), of `bucket` when given, in `(file_id, seq)`
+    /// order, strictly after `after`, at most `limit`: the walk of `audit verify`.
+    async fn audit_chain(
+        &self,
+        bucket: Option<BucketKind>,
+        after: Option<(FileId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError>;
+
+    /// Audit events outside every chain (refusals, events recorded before the chain), of
+    /// `bucket` when given, by id, strictly after `after`, at most `limit`.
+    async fn audit_unchained(
+        &self,
+        bucket: Option<BucketKind>,
+        after: Option<AuditId>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError>;
+
+    /// Claims up to `limit` pending events that are due (by the store's clock), not leased by
+    /// another dispatcher, and whose file has no pending event earlier in its chain (so a file's
+    /// events go out in order), for `lease`; each claim counts an attempt. Safe on several
+    /// instances at once: two claims never return the same event while its lease runs.
+    async fn claim_events(
+        &self,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, RepoError>;
+
+    /// Records the outcome of a delivery attempt and ends the claim's lease.
+    async fn settle_event(&self, id: AuditId, settlement: Settlement) -> Result<(), RepoError>;
+
+    /// Events in `state`, oldest first, at most `limit` (dead letters for `events list`).
+    async fn list_events(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, RepoError>;
+
+    /// Puts dead events back in the queue (those ids, or every dead event for `None`): pending,
+    /// due at once, attempts reset. Returns how many.
+    async fn retry_events(&self, ids: Option<Vec<AuditId>>) -> Result<u64, RepoError>;
 }

@@ -10,3 +10,5 @@ pub use blob::*;
 pub use metadata::*;
 pub use project::*;
 pub use system::*;
+pub mod events;
+pub use events::*;

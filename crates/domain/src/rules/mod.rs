@@ -10,3 +10,5 @@ pub mod trash;
 
 pub use access::*;
 pub use lifecycle::*;
+pub mod chain;
+pub mod events;

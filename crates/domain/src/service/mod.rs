@@ -6,6 +6,7 @@
 //! existence), then lets the metadata store decide atomically.
 
 mod copy;
+pub mod events;
 mod files;
 mod janitor;
 mod limits;
@@ -202,9 +203,10 @@ impl StorageService {
                 .iter()
                 .find_map(|n| Some((n.op.audit_action()?, n.path?)))
         {
-            let event = self
-                .audit_draft(ctx, action, path, Some(detail.clone()))
-                .complete(None, None, AuditOutcome::Denied, self.ports.clock.now());
+            let event = crate::rules::chain::seal(
+                self.audit_draft(ctx, action, path, Some(detail.clone()))
+                    .complete(None, None, AuditOutcome::Denied, self.ports.clock.now()),
+            );
             // The refusal is what matters; the store may well be down.
             let _ = self
                 .ports

@@ -155,6 +155,7 @@ mod tests {
             buckets: [RetentionRule::default(), RetentionRule::default(), rule],
         };
         m.meta.expect_expire_reservations().returning(|_, _| Ok(0));
+        // The trash's step (issue 16's trash, merged beside): nothing due.
         m.meta.expect_due_trash().returning(|_, _| Ok(vec![]));
         let candidates = [1_u128, 2].map(|i| FileId::from_uuid(uuid::Uuid::from_u128(i)));
         m.meta

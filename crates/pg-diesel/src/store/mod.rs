@@ -25,14 +25,14 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 use storage_domain::model::{
-    AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, ObjectKey,
+    AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, ObjectKey,
     PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
     VersionSelector,
 };
 use storage_domain::ports::{
-    AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-    NewVersion, PendingReview, PruneVersions, ReleaseLock, RepoError, ReviewCursor,
-    ReviewTransition, SetArchived, SetPin, SetTags,
+    AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
+    MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock, RepoError,
+    ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
 };
 use storage_domain::rules::retention::RetentionRule;
 
@@ -409,6 +409,54 @@ impl MetadataStore for PgMetadataStore {
     ) -> Result<Vec<PendingDeletion>, RepoError> {
         self.write((objects.to_vec(), not_before), writes::queue_deletions)
             .await
+    }
+
+    async fn audit_chain(
+        &self,
+        bucket: Option<BucketKind>,
+        after: Option<(FileId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError> {
+        reads::audit_chain(&mut *self.conn().await?, bucket, after, limit)
+            .await
+            .map_err(repo)
+    }
+
+    async fn audit_unchained(
+        &self,
+        bucket: Option<BucketKind>,
+        after: Option<AuditId>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError> {
+        reads::audit_unchained(&mut *self.conn().await?, bucket, after, limit)
+            .await
+            .map_err(repo)
+    }
+
+    async fn claim_events(
+        &self,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, RepoError> {
+        self.write((lease, limit), writes::claim_events).await
+    }
+
+    async fn settle_event(&self, id: AuditId, settlement: Settlement) -> Result<(), RepoError> {
+        self.write((id, settlement), writes::settle_event).await
+    }
+
+    async fn list_events(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, RepoError> {
+        reads::list_events(&mut *self.conn().await?, state, limit)
+            .await
+            .map_err(repo)
+    }
+
+    async fn retry_events(&self, ids: Option<Vec<AuditId>>) -> Result<u64, RepoError> {
+        self.write(ids, writes::retry_events).await
     }
 
     // ---- trash (issue 16) ------------------------------------------------------------------

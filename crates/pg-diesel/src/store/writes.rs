@@ -14,13 +14,14 @@ use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use storage_diesel_common::queries::{self, NewAudit, NewDeletion};
 use storage_diesel_common::rows::{
-    DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, file_state, seconds,
-    sql_limit,
+    DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, chain_head, file_state,
+    seconds, sql_limit,
 };
 use storage_diesel_common::schema::{audit_events, files, pending_deletions};
 use storage_diesel_common::sql_types::{DbAt, DbId};
 use storage_diesel_common::units::{FileKey, Serial, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
+use storage_domain::ports::OutboxEvent;
 
 pub(crate) use self::units::*;
 use super::Work;
@@ -79,8 +80,14 @@ async fn lock_file(c: &mut Conn, _: Clock, key: FileKey<'_>) -> Result<Option<Fi
     let Some(locked) = locked else {
         return Ok(None);
     };
-    let row: FileLockRow = queries::file_by_id(locked).get_result(c).await?;
-    Ok(Some(file_state(row)?))
+    // The file, its lock row and its audit chain's head, in one statement.
+    let (row, seq, hash): (FileLockRow, Option<i64>, Option<String>) =
+        storage_diesel_common::file_and_chain_head!(locked)
+            .get_result(c)
+            .await?;
+    let mut state = file_state(row)?;
+    state.head = chain_head(seq.map(|s| (Some(s), hash)))?;
+    Ok(Some(state))
 }
 
 /// The reservation, row-locked until the transaction ends (a janitor's `SKIP LOCKED` passes it
@@ -222,5 +229,45 @@ pub(crate) fn claim_deletions(
         .load(c)
         .await?;
         deletions(rows)
+    })
+}
+
+// ---- the outbox ----------------------------------------------------------------------------
+
+/// An event id returned by the claim.
+#[derive(diesel::QueryableByName)]
+#[diesel(table_name = audit_events)]
+struct Claimed {
+    id: DbId,
+}
+
+pub(crate) fn claim_events(
+    c: &mut Conn,
+    _: Clock,
+    (lease, limit): (std::time::Duration, u32),
+) -> Work<'_, Vec<OutboxEvent>> {
+    Box::pin(async move {
+        // raw SQL: `FOR UPDATE SKIP LOCKED` (dispatchers on several instances take disjoint
+        // events) and the per-file order (no event while an earlier one of its file is pending).
+        let claimed: Vec<Claimed> = diesel::sql_query(
+            "UPDATE audit_events SET attempts = attempts + 1, \
+                 leased_until = now() + make_interval(secs => $2) \
+             WHERE id IN ( \
+                 SELECT a.id FROM audit_events a \
+                 WHERE a.delivery = 'pending' AND a.next_attempt_at <= now() \
+                   AND (a.leased_until IS NULL OR a.leased_until <= now()) \
+                   AND NOT EXISTS ( \
+                       SELECT 1 FROM audit_events b \
+                       WHERE b.file_id = a.file_id AND b.seq < a.seq \
+                         AND b.delivery = 'pending') \
+                 ORDER BY a.next_attempt_at \
+                 LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind::<BigInt, _>(sql_limit(limit))
+        .bind::<Double, _>(seconds(lease))
+        .load(c)
+        .await?;
+        super::reads::events_by_id(c, claimed.into_iter().map(|r| r.id).collect()).await
     })
 }

@@ -32,6 +32,7 @@ mod basics;
 mod bounds;
 mod cross_site;
 mod errors;
+mod events;
 mod isolation;
 mod janitor;
 mod operations;

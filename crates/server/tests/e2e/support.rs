@@ -451,6 +451,12 @@ impl As<'_> {
             .await
     }
 
+    /// A DELETE of `route` with `query`.
+    pub async fn delete_at(&self, route: &str, query: &[(&str, &str)]) -> Resp {
+        self.send(self.request(Method::DELETE, route).query(query))
+            .await
+    }
+
     pub async fn delete(&self, path: &str) -> Resp {
         self.send(
             self.request(Method::DELETE, "/delete")

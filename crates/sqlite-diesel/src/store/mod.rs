@@ -22,14 +22,14 @@ use diesel::{Connection, SqliteConnection};
 use futures::executor::block_on;
 use storage_diesel_common::error::{TxError, map_pool, task_failed};
 use storage_domain::model::{
-    AuditEvent, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock, ObjectKey,
-    PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
+    AuditEvent, AuditId, BucketKind, DeletionId, DirPath, FileId, FilePath, FileRecord, Lock,
+    ObjectKey, PendingDeletion, UploadId, UploadReservation, Version, VersionId, VersionNumber,
     VersionSelector,
 };
 use storage_domain::ports::{
-    AcquireLock, AuditCursor, AuditScope, DeleteFile, ListEntry, LockedFile, MetadataStore,
-    NewVersion, PendingReview, PruneVersions, ReleaseLock, RepoError, ReviewCursor,
-    ReviewTransition, SetArchived, SetPin, SetTags,
+    AcquireLock, AuditCursor, AuditScope, DeleteFile, DeliveryState, ListEntry, LockedFile,
+    MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock, RepoError,
+    ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
 };
 use storage_domain::rules::retention::RetentionRule;
 
@@ -424,6 +424,57 @@ impl MetadataStore for SqliteMetadataStore {
     ) -> Result<Vec<PendingDeletion>, RepoError> {
         self.write((objects.to_vec(), not_before), writes::queue_deletions)
             .await
+    }
+
+    async fn audit_chain(
+        &self,
+        bucket: Option<BucketKind>,
+        after: Option<(FileId, u64)>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError> {
+        self.read((bucket, after, limit), |c, _, (b, a, l)| {
+            block_on(reads::audit_chain(c, b, a, l))
+        })
+        .await
+    }
+
+    async fn audit_unchained(
+        &self,
+        bucket: Option<BucketKind>,
+        after: Option<AuditId>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, RepoError> {
+        self.read((bucket, after, limit), |c, _, (b, a, l)| {
+            block_on(reads::audit_unchained(c, b, a, l))
+        })
+        .await
+    }
+
+    async fn claim_events(
+        &self,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, RepoError> {
+        self.write((lease, limit), writes::claim_events).await
+    }
+
+    async fn settle_event(&self, id: AuditId, settlement: Settlement) -> Result<(), RepoError> {
+        self.write((id, settlement), writes::settle_event).await
+    }
+
+    async fn list_events(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> Result<Vec<OutboxEvent>, RepoError> {
+        self.read((state, limit), |c, _, (s, l)| {
+            block_on(reads::list_events(c, s, l))
+        })
+        .await
+    }
+
+    async fn retry_events(&self, ids: Option<Vec<AuditId>>) -> Result<u64, RepoError> {
+        self.write(ids, writes::retry_events).await
     }
 
     // ---- trash (issue 16) ------------------------------------------------------------------

@@ -14,12 +14,16 @@ use storage_diesel_common::blocking::RunQueryDsl;
 use storage_diesel_common::error::TxError;
 use storage_diesel_common::queries::{self, NewAudit, NewDeletion};
 use storage_diesel_common::rows::{
-    DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, file_state, sql_limit,
+    DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, chain_head, file_state,
+    sql_limit,
 };
-use storage_diesel_common::schema::{pending_deletions, upload_reservations};
+use storage_diesel_common::schema::{audit_events, pending_deletions, upload_reservations};
 use storage_diesel_common::sql_types::{DbAt, DbId};
 use storage_diesel_common::units::{FileKey, Serial, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
+use storage_domain::ports::OutboxEvent;
+
+use super::reads::events_by_id;
 
 pub(crate) use self::units::*;
 use super::{Conn, Work, shifted};
@@ -63,9 +67,16 @@ async fn lock_file(
             .await
             .optional()?,
     };
-    Ok(row
-        .map(|(file, lock, _)| file_state((file, lock, DbAt(now))))
-        .transpose()?)
+    let Some((file, lock, _)) = row else {
+        return Ok(None);
+    };
+    let head = queries::chain_head(file.id.clone())
+        .get_result(c)
+        .await
+        .optional()?;
+    let mut state = file_state((file, lock, DbAt(now)))?;
+    state.head = chain_head(head)?;
+    Ok(Some(state))
 }
 
 /// The reservation (under SQLite's write lock, as every row).
@@ -200,5 +211,56 @@ pub(crate) fn claim_deletions(
                 .get_results(c)
                 .await?;
         deletions(rows)
+    })
+}
+
+// ---- the outbox ----------------------------------------------------------------------------
+// The one writer connection serialises dispatchers too: no event can be claimed twice.
+
+pub(crate) fn claim_events(
+    c: &mut Conn,
+    now: Clock,
+    (lease, limit): (std::time::Duration, u32),
+) -> Work<'_, Vec<OutboxEvent>> {
+    Box::pin(async move {
+        let due: Vec<(DbId, Option<DbId>, Option<i64>)> = audit_events::table
+            .select((audit_events::id, audit_events::file_id, audit_events::seq))
+            .filter(audit_events::delivery.eq("pending"))
+            .filter(audit_events::next_attempt_at.le(DbAt(now)))
+            .filter(
+                audit_events::leased_until
+                    .is_null()
+                    .or(audit_events::leased_until.le(DbAt(now))),
+            )
+            .order((audit_events::next_attempt_at, audit_events::seq))
+            .limit(sql_limit(limit).saturating_mul(4))
+            .load(c)
+            .await?;
+        let mut claimed: Vec<DbId> = Vec::new();
+        for (id, file_id, seq) in due {
+            if claimed.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                break;
+            }
+            // A file's events go out in order: none while an earlier one is pending.
+            let earlier: i64 = audit_events::table
+                .filter(audit_events::delivery.eq("pending"))
+                .filter(audit_events::file_id.eq(file_id))
+                .filter(audit_events::seq.lt(seq))
+                .count()
+                .get_result(c)
+                .await?;
+            if earlier == 0 {
+                claimed.push(id);
+            }
+        }
+        let leased_until = Some(DbAt(shifted(now, lease, true)?));
+        diesel::update(audit_events::table.filter(audit_events::id.eq_any(claimed.clone())))
+            .set((
+                audit_events::attempts.eq(audit_events::attempts + 1),
+                audit_events::leased_until.eq(leased_until),
+            ))
+            .execute(c)
+            .await?;
+        events_by_id(c, claimed).await
     })
 }

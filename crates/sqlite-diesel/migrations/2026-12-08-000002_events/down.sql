@@ -1,0 +1,13 @@
+DROP INDEX audit_events_dead_idx;
+DROP INDEX audit_events_outbox_idx;
+DROP INDEX audit_events_chain_idx;
+ALTER TABLE audit_events DROP COLUMN last_error;
+ALTER TABLE audit_events DROP COLUMN leased_until;
+ALTER TABLE audit_events DROP COLUMN next_attempt_at;
+ALTER TABLE audit_events DROP COLUMN attempts;
+ALTER TABLE audit_events DROP COLUMN delivery;
+ALTER TABLE audit_events DROP COLUMN hash;
+ALTER TABLE audit_events DROP COLUMN prev_hash;
+ALTER TABLE audit_events DROP COLUMN seq;
+ALTER TABLE audit_events DROP COLUMN data;
+ALTER TABLE audit_events DROP COLUMN event_type;

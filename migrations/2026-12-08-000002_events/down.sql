@@ -1,0 +1,14 @@
+DROP INDEX audit_events_dead_idx;
+DROP INDEX audit_events_outbox_idx;
+DROP INDEX audit_events_chain_idx;
+ALTER TABLE audit_events
+    DROP COLUMN last_error,
+    DROP COLUMN leased_until,
+    DROP COLUMN next_attempt_at,
+    DROP COLUMN attempts,
+    DROP COLUMN delivery,
+    DROP COLUMN hash,
+    DROP COLUMN prev_hash,
+    DROP COLUMN seq,
+    DROP COLUMN data,
+    DROP COLUMN event_type;

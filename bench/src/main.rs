@@ -1,8 +1,8 @@
 //! Benchmarks of storage-service against real services.
 //!
 //! ```text
-//! storage-bench [all|proxy|concurrency|ops|presign|complete|list] [--size-mib N] [--reps N]
-//!               [--seconds S] [--list-max N]
+//! storage-bench [all|proxy|concurrency|ops|events|presign|complete|list] [--size-mib N]
+//!               [--reps N] [--seconds S] [--list-max N]
 //! storage-bench blob [--size-mib N]
 //! ```
 //!
@@ -28,6 +28,9 @@
 //!   each beside the same SQL issued raw to the same PostgreSQL at the same concurrency (a
 //!   point SELECT of the file; the lock+unlock transactions), with the ratios (`--seconds`
 //!   each, 5; see `raw.rs`);
+//! - `events`: lock+unlock per second with issue 17's events and audit chain on (every event
+//!   delivered to a webhook receiver that checks its signature) beside both off, at 1, 16 and
+//!   64 clients, alternated `--reps` times, with the dispatcher's backlog (see `events.rs`);
 //! - `presign`: upload and download presigns per second at 1, 16 and 64 clients, beside the
 //!   upload's reservation INSERT+COMMIT issued raw;
 //! - `complete`: the latency of `/upload/complete` after a presigned PUT of 1 and 100 MiB
@@ -38,6 +41,7 @@
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 mod blob;
+mod events;
 mod harness;
 mod probe;
 mod raw;
@@ -53,7 +57,15 @@ use crate::{
     scenarios::Options,
 };
 
-const SCENARIOS: [&str; 6] = ["proxy", "concurrency", "ops", "presign", "complete", "list"];
+const SCENARIOS: [&str; 7] = [
+    "proxy",
+    "concurrency",
+    "ops",
+    "events",
+    "presign",
+    "complete",
+    "list",
+];
 
 fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
     match args.iter().position(|a| a == name) {
@@ -120,6 +132,7 @@ async fn run(services: Services, scenario: &str, options: &Options) -> anyhow::R
             "proxy" => scenarios::proxy(&bench, options, &mut report).await,
             "concurrency" => scenarios::concurrency(&bench, &mut report).await,
             "ops" => scenarios::ops(&bench, options, &mut report).await,
+            "events" => events::events(&bench, options, &mut report).await,
             "presign" => scenarios::presign(&bench, options, &mut report).await,
             "complete" => scenarios::complete(&bench, options, &mut report).await,
             "list" => scenarios::list(&bench, options, &mut report).await,

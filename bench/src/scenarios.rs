@@ -40,7 +40,7 @@ pub struct Options {
     pub list_max: u64,
 }
 
-const USER: &str = "bench";
+pub(crate) const USER: &str = "bench";
 
 fn mbps(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e6
@@ -118,7 +118,7 @@ async fn delete_file(api: &Api, path: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn small_upload(api: &Api, path: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+pub(crate) async fn small_upload(api: &Api, path: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
     let part = multipart::Part::bytes(bytes)
         .file_name("f.txt")
         .mime_str("text/plain")?;
@@ -600,15 +600,15 @@ async fn direct_put_only(store: &dyn BlobStore, key: &ObjectKey, size: u64) -> a
     Ok(())
 }
 
-const OPS_FILES: usize = 64;
-const CONCURRENCY: [usize; 3] = [1, 16, 64];
+pub(crate) const OPS_FILES: usize = 64;
+pub(crate) const CONCURRENCY: [usize; 3] = [1, 16, 64];
 
-fn ops_path(i: usize) -> String {
+pub(crate) fn ops_path(i: usize) -> String {
     format!("/users/{USER}/ops/f{:02}.txt", i % OPS_FILES)
 }
 
 /// The service's lock+unlock pair on `ops_path(c)` as `user`.
-async fn service_lock_unlock(api: &Api, token: &str, c: usize) -> anyhow::Result<()> {
+pub(crate) async fn service_lock_unlock(api: &Api, token: &str, c: usize) -> anyhow::Result<()> {
     let body = json!({"bucket": "users", "path": ops_path(c)});
     for route in ["/lock", "/unlock"] {
         let r = api

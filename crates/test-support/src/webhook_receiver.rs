@@ -125,6 +125,26 @@ impl WebhookReceiver {
             .clone()
     }
 
+    /// How many requests arrived so far (without copying them).
+    pub fn count(&self) -> usize {
+        self.state
+            .deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// How many of them failed the signature check.
+    pub fn unverified(&self) -> usize {
+        self.state
+            .deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|d| !d.verified)
+            .count()
+    }
+
     /// Waits until `done` holds for the deliveries so far, at most `timeout`; returns them.
     ///
     /// # Panics

@@ -50,12 +50,12 @@ struct Count {
 
 /// Events of the variant's database still to deliver.
 async fn backlog(conn: &mut AsyncPgConnection) -> anyhow::Result<i64> {
-    Ok(diesel::sql_query(
-        "SELECT count(*) AS n FROM audit_events WHERE delivery = 'pending'",
+    Ok(
+        diesel::sql_query("SELECT count(*) AS n FROM audit_events WHERE delivery = 'pending'")
+            .get_result::<Count>(conn)
+            .await?
+            .n,
     )
-    .get_result::<Count>(conn)
-    .await?
-    .n)
 }
 
 async fn start_variant(
@@ -224,15 +224,19 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
             "on p99/p50",
         ],
     );
-    compare.intro.push(
-        "The medians above; ratio = on ÷ off (the issue's target: at least 0.9).".to_owned(),
-    );
+    compare
+        .intro
+        .push("The medians above; ratio = on ÷ off (the issue's target: at least 0.9).".to_owned());
     let mut json_rows = Vec::new();
     for clients in CONCURRENCY {
         eprintln!("[bench] events: {clients} client(s)");
         let (mut offs, mut ons) = (Vec::new(), Vec::new());
         for rep in 0..o.reps {
-            let order: [&Variant; 2] = if rep % 2 == 0 { [&off, &on] } else { [&on, &off] };
+            let order: [&Variant; 2] = if rep % 2 == 0 {
+                [&off, &on]
+            } else {
+                [&on, &off]
+            };
             for v in order {
                 let w = window(v, &receiver, clients, o).await?;
                 if v.name == OFF {

@@ -93,8 +93,36 @@ struct Window {
     stats: Stats,
     /// Events delivered to the receiver during the window, per second (on only).
     delivered_per_s: Option<f64>,
-    /// Events left to deliver when the window closed, and the seconds until none was (on only).
-    backlog: Option<(i64, f64)>,
+    /// Events left to deliver when the window closed, and how they drained (on only).
+    backlog: Option<(i64, Drain)>,
+}
+
+/// How long the bench waits for the outbox to drain after a window.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+/// How the backlog of a window drained.
+#[derive(Debug, Clone, Copy)]
+enum Drain {
+    /// Nothing left after these seconds.
+    In(f64),
+    /// Still this many events left after [`DRAIN_LIMIT`].
+    Not(i64),
+}
+
+impl Drain {
+    fn cell(self) -> String {
+        match self {
+            Drain::In(s) => f2(s),
+            Drain::Not(n) => format!("not in {} s ({n} left)", DRAIN_LIMIT.as_secs()),
+        }
+    }
+
+    fn json(self) -> Value {
+        match self {
+            Drain::In(s) => json!({"drained_in_s": round(s, 3)}),
+            Drain::Not(n) => json!({"left_after_s": DRAIN_LIMIT.as_secs(), "left": n}),
+        }
+    }
 }
 
 async fn window(
@@ -128,17 +156,21 @@ async fn window(
     let mut conn = AsyncPgConnection::establish(&v.database.url).await?;
     let left = backlog(&mut conn).await?;
     let closed = Instant::now();
-    let deadline = closed + Duration::from_secs(300);
-    while backlog(&mut conn).await? > 0 {
+    let deadline = closed + DRAIN_LIMIT;
+    let drained = loop {
+        let now_left = backlog(&mut conn).await?;
+        if now_left == 0 {
+            break Drain::In(closed.elapsed().as_secs_f64());
+        }
         if Instant::now() > deadline {
-            bail!("events still pending 300 s after the window");
+            break Drain::Not(now_left);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     Ok(Window {
         stats,
         delivered_per_s: Some(delivered as f64 / window_s),
-        backlog: Some((left, closed.elapsed().as_secs_f64())),
+        backlog: Some((left, drained)),
     })
 }
 
@@ -182,7 +214,11 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
     .await?;
     // The seeding's events delivered before anything is measured.
     let mut conn = AsyncPgConnection::establish(&on.database.url).await?;
+    let seeded = Instant::now();
     while backlog(&mut conn).await? > 0 {
+        if seeded.elapsed() > DRAIN_LIMIT {
+            bail!("the seeding's events were not delivered in {DRAIN_LIMIT:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut rates = Table::new(
@@ -209,7 +245,7 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
          first, then on first), and the median window (by ops/s) is shown. `events delivered/s` \
          counts the receiver's deliveries during the window (two events per pair); `backlog at \
          the end` is the events still to deliver when the window closed, `drained in s` the time \
-         until none was.",
+         until none was (the bench waits at most 120 s).",
         off.settings.join(", "),
         o.seconds,
         o.reps
@@ -259,13 +295,13 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
                 s.errors.to_string(),
                 w.delivered_per_s.map_or_else(|| "–".into(), f1),
                 w.backlog.map_or_else(|| "–".into(), |(n, _)| n.to_string()),
-                w.backlog.map_or_else(|| "–".into(), |(_, t)| f2(t)),
+                w.backlog.map_or_else(|| "–".into(), |(_, d)| d.cell()),
             ]);
             let mut v = s.json();
             v["operation"] = json!(name);
             v["events_delivered_per_s"] = json!(w.delivered_per_s.map(|x| round(x, 1)));
             v["backlog_at_end"] = json!(w.backlog.map(|(n, _)| n));
-            v["drain_s"] = json!(w.backlog.map(|(_, t)| round(t, 3)));
+            v["drain"] = w.backlog.map_or(Value::Null, |(_, d)| d.json());
             json_rows.push(v);
         }
         let ratio = on_w.stats.per_second() / off_w.stats.per_second();

@@ -268,7 +268,7 @@ pub(crate) fn claim_events(
             }
         }
         // The longest-waiting files first (as PostgreSQL's claim), at most `limit` of them.
-        heads.sort_by(|a, b| (a.0.0, a.1.0).cmp(&(b.0.0, b.1.0)));
+        heads.sort_by_key(|h| (h.0.0, h.1.0));
         heads.truncate(limit);
         // Each head's run: the file's following pending events in chain order, up to the
         // first one leased (none is, while the head is not: a run is claimed and settled whole).

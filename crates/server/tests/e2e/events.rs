@@ -408,6 +408,7 @@ async fn a_busy_file_is_delivered_in_runs() {
         alice.unlock(path).await.ok();
     }
     let made = started.elapsed();
+    let at_made = accepted(&receiver.deliveries()).len();
     let seen = receiver
         .wait_for(Duration::from_secs(30), "201 events", |d| {
             accepted(d).len() >= 201
@@ -415,8 +416,11 @@ async fn a_busy_file_is_delivered_in_runs() {
         .await;
     let took = started.elapsed();
     let rate = 201.0 / took.as_secs_f64();
+    let backlog = 201 - at_made;
+    let drain = (took - made).as_secs_f64();
     eprintln!(
-        "busy file: 201 events made in {made:?}, all delivered after {took:?} ({rate:.0} events/s)"
+        "busy file: 201 events made in {made:?} ({at_made} delivered meanwhile), all delivered \
+         after {took:?} ({rate:.0} events/s overall; the last {backlog} in {drain:.3} s)"
     );
     let types: Vec<&str> = seen
         .iter()

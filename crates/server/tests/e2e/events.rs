@@ -442,6 +442,69 @@ async fn a_busy_file_is_delivered_in_runs() {
     );
 }
 
+/// A measurement, not a check (`cargo nextest run -p storage-server --test e2e
+/// measure_busy_file_drain --run-ignored only --success-output immediate`): the rate at which a
+/// dispatcher drains a backlog of 401 events of one file to a webhook receiver (in this
+/// process, debug build). The app's own dispatcher stays idle (a poll of ten minutes: its first
+/// pass ran before any event).
+#[tokio::test]
+#[ignore = "a measurement"]
+async fn measure_busy_file_drain() {
+    let secret = new_secret();
+    let receiver = WebhookReceiver::start(&secret).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let options = subscribed(&[(&receiver, &secret)], tmp.path()).var("EVENTS_POLL_MS", 600_000);
+    let app = App::start_with(options).await;
+    let alice = app.user("alice");
+    let path = "/users/alice/backlog.txt";
+    alice.upload(path, "x").await.ok();
+    for _ in 0..200 {
+        alice.lock(path).await.ok();
+        alice.unlock(path).await.ok();
+    }
+    assert_eq!(
+        receiver.deliveries().len(),
+        0,
+        "the app's dispatcher stayed idle"
+    );
+    let mut map: HashMap<String, String> = vars(
+        &app.db,
+        &app.standin,
+        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
+    )
+    .into_iter()
+    .collect();
+    map.insert(
+        "WEBHOOKS_FILE".into(),
+        tmp.path().join("webhooks.json").display().to_string(),
+    );
+    let config = Config::from_vars(&Vars::from_map(map)).unwrap();
+    let adapters = storage_server::app::Adapters::connect(&config, "http://127.0.0.1:1")
+        .await
+        .unwrap();
+    let dispatcher = storage_server::app::dispatcher(&config, adapters.metadata.clone())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut passes = 0;
+    loop {
+        let report = dispatcher.run_once().await.unwrap();
+        if report.claimed == 0 {
+            break;
+        }
+        passes += 1;
+    }
+    let took = started.elapsed();
+    let got = accepted(&receiver.deliveries()).len();
+    eprintln!(
+        "drain: {got} events of one file in {took:?}, {passes} passes (EVENTS_BATCH {}), \
+         {:.0} events/s",
+        dispatcher.settings().batch,
+        got as f64 / took.as_secs_f64()
+    );
+    assert_eq!(got, 401);
+}
+
 /// `storage-server` run with the app's configuration and `extra`.
 fn server_command(app: &App, extra: &[(&str, String)], args: &[&str]) -> Command {
     let mut env: HashMap<String, String> = vars(

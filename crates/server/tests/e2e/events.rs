@@ -2,7 +2,9 @@
 //! Standard Webhooks signature with the reference crate; a receiver down is retried, then
 //! served once back; a dispatcher killed mid-delivery leaves the event to the next one, which
 //! sends it with the same `webhook-id`; two instances deliver each event to each sink; a dead
-//! letter is listed and re-queued by `storage-server events list|retry`.
+//! letter is listed and re-queued by `storage-server events list|retry`; with one of two
+//! receivers down, a retry goes to the failed one only; a busy file's backlog goes out in runs;
+//! `EVENTS_ENABLED=false` publishes nothing.
 
 // A test: a call that fails is a failed test, reported by the panic of `unwrap`.
 #![expect(clippy::unwrap_used, reason = "test assertions")]
@@ -386,6 +388,56 @@ async fn a_retry_goes_only_to_the_receiver_that_failed() {
     assert_eq!(
         accepted(&got).keys().collect::<HashSet<_>>(),
         per_id.keys().collect()
+    );
+}
+
+/// `EVENTS_ENABLED=false`: the changes are audited and chained as before (`/audit` shows each
+/// with its type and hash), but nothing is published: a subscribed receiver gets nothing.
+#[tokio::test]
+async fn events_off_publish_nothing_and_audit_as_before() {
+    let secret = new_secret();
+    let receiver = WebhookReceiver::start(&secret).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let options = subscribed(&[(&receiver, &secret)], tmp.path()).var("EVENTS_ENABLED", "false");
+    let app = App::start_with(options).await;
+    let alice = app.user("alice");
+    let path = "/users/alice/quiet.txt";
+    alice.upload(path, "x").await.ok();
+    alice.lock(path).await.ok();
+    alice.unlock(path).await.ok();
+    let body = alice.audit(path).await.ok();
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3, "{body}");
+    for e in events {
+        assert!(e["event_type"].is_string(), "{e}");
+        assert_eq!(e["hash"].as_str().map(str::len), Some(64), "{e}");
+    }
+    // Several polls of a dispatcher (EVENTS_POLL_MS=50), were there one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.deliveries().len(), 0, "nothing published");
+    // Nor queued: a dispatcher on the same database finds nothing to claim.
+    let mut map: HashMap<String, String> = vars(
+        &app.db,
+        &app.standin,
+        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
+    )
+    .into_iter()
+    .collect();
+    map.insert(
+        "WEBHOOKS_FILE".into(),
+        tmp.path().join("webhooks.json").display().to_string(),
+    );
+    let config = Config::from_vars(&Vars::from_map(map)).unwrap();
+    let adapters = storage_server::app::Adapters::connect(&config, "http://127.0.0.1:1")
+        .await
+        .unwrap();
+    let dispatcher = storage_server::app::dispatcher(&config, adapters.metadata.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        dispatcher.run_once().await.unwrap().claimed,
+        0,
+        "nothing queued"
     );
 }
 

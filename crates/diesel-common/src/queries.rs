@@ -423,19 +423,48 @@ macro_rules! file_and_chain_head {
     }};
 }
 
-/// Settles a claimed event: its delivery state, next attempt and last error; the lease ends.
+/// Settles a claimed event: its delivery state, next attempt, last error and the sinks that
+/// acknowledged it; the lease ends.
 #[auto_type]
 pub fn settle_event<'a>(
     id: DbId,
     delivery: &'a str,
     next_attempt_at: Option<DbAt>,
     error: Option<&'a str>,
+    acked_sinks: Option<&'a str>,
 ) -> _ {
     let no_lease: Option<DbAt> = None;
     dsl::update(audit_events::table.filter(audit_events::id.eq(id))).set((
         audit_events::delivery.eq(delivery),
         audit_events::next_attempt_at.eq(next_attempt_at),
         audit_events::last_error.eq(error),
+        audit_events::leased_until.eq(no_lease),
+        audit_events::acked_sinks.eq(acked_sinks),
+    ))
+}
+
+/// Settles claimed events as delivered (as [`settle_event`]: no next attempt, no error).
+#[auto_type]
+pub fn settle_delivered(ids: Vec<DbId>) -> _ {
+    let delivered: Option<&'static str> = Some("delivered");
+    let no_time: Option<DbAt> = None;
+    let no_lease: Option<DbAt> = None;
+    let no_error: Option<&'static str> = None;
+    dsl::update(audit_events::table.filter(audit_events::id.eq_any(ids))).set((
+        audit_events::delivery.eq(delivered),
+        audit_events::next_attempt_at.eq(no_time),
+        audit_events::last_error.eq(no_error),
+        audit_events::leased_until.eq(no_lease),
+    ))
+}
+
+/// Releases claimed events not attempted: still pending, due as before, the claim's attempt
+/// taken back; the lease ends.
+#[auto_type]
+pub fn release_events(ids: Vec<DbId>) -> _ {
+    let no_lease: Option<DbAt> = None;
+    dsl::update(audit_events::table.filter(audit_events::id.eq_any(ids))).set((
+        audit_events::attempts.eq(audit_events::attempts - 1_i32),
         audit_events::leased_until.eq(no_lease),
     ))
 }
@@ -848,6 +877,15 @@ impl<'a> NewAudit<'a> {
             delivery: event.event_type.map(|_| "pending"),
             next_attempt_at: event.event_type.map(|_| DbAt(event.at)),
         })
+    }
+
+    /// The same event, not queued for delivery (`EVENTS_ENABLED=false`): no delivery state.
+    pub fn unpublished(self) -> Self {
+        Self {
+            delivery: None,
+            next_attempt_at: None,
+            ..self
+        }
     }
 
     /// A refusal, with its counting window.

@@ -142,9 +142,7 @@ macro_rules! pin_retention_units {
                     .optional()?
                     .ok_or_else(version_not_found)?;
                 let version = row.into_version()?;
-                audit(
-                    c,
-                    state.now,
+                audit(c, clock, state.now,
                     cmd.audit,
                     (file_id, &state.head),
                     Some(version.number),
@@ -205,9 +203,7 @@ macro_rules! pin_retention_units {
                         request_id: cmd.request_id.clone(),
                         detail: Some(cmd.rule.to_string()),
                     };
-                    head = audit(
-                        c,
-                        state.now,
+                    head = audit(c, clock, state.now,
                         draft,
                         (cmd.file_id, &head),
                         Some(n),

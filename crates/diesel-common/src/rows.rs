@@ -419,6 +419,8 @@ pub struct AuditRow {
     pub next_attempt_at: Option<DbAt>,
     pub leased_until: Option<DbAt>,
     pub last_error: Option<String>,
+    /// The sinks that acknowledged the event (a JSON array of names); not part of the event.
+    pub acked_sinks: Option<String>,
 }
 
 impl AuditRow {
@@ -468,7 +470,12 @@ impl AuditRow {
         let attempts = u32::try_from(self.attempts).map_err(|_| corrupt("attempts"))?;
         let last_error = self.last_error.clone();
         let next_attempt_at = self.next_attempt_at.as_ref().map(|t| t.0);
+        let acked: Vec<String> = match self.acked_sinks.as_deref() {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str(json).map_err(|_| corrupt("acked sinks"))?,
+        };
         Ok(OutboxEvent {
+            acked,
             event: self.into_event()?,
             state,
             attempts,

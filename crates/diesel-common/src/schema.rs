@@ -37,6 +37,7 @@ diesel::table! {
         next_attempt_at -> Nullable<DbTime>,
         leased_until -> Nullable<DbTime>,
         last_error -> Nullable<Text>,
+        acked_sinks -> Nullable<Text>,
     }
 }
 

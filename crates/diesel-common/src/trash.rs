@@ -351,9 +351,7 @@ macro_rules! trash_units {
                     .ok_or_else(file_not_found)?;
                 check_can_trash(&state.file, &cmd.actor)?;
                 let entry = move_to_trash(c, &state, cmd.trash_id, &cmd.actor).await?;
-                audit(
-                    c,
-                    state.now,
+                audit(c, clock, state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(state.file.version),
@@ -400,9 +398,7 @@ macro_rules! trash_units {
                             // The occupant's own chain, after its head read under its row lock.
                             let mut data = trash_data(&gone);
                             data["replaced_by_trash_id"] = cmd.trash_id.to_string().into();
-                            audit(
-                                c,
-                                state.now,
+                            audit(c, clock, state.now,
                                 cmd.replace_audit.clone(),
                                 (state.file.id, &state.head),
                                 Some(state.file.version),
@@ -442,9 +438,7 @@ macro_rules! trash_units {
                 });
                 let mut draft = cmd.audit;
                 draft.path = path;
-                audit(
-                    c,
-                    now,
+                audit(c, clock, now,
                     draft,
                     (entry.file.id, &head),
                     Some(entry.file.version),
@@ -479,9 +473,7 @@ macro_rules! trash_units {
                 let queued = queue(c, entry.file.bucket().as_str(), &keys, None, now).await?;
                 // Its chain's head, under the entry's lock (the file's last event).
                 let head = trashed_head(c, entry.file.id).await?;
-                audit(
-                    c,
-                    now,
+                audit(c, clock, now,
                     cmd.audit,
                     (entry.file.id, &head),
                     Some(entry.file.version),

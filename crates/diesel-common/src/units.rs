@@ -85,7 +85,8 @@ pub fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError
 ///   (`diesel_async::RunQueryDsl`, or [`crate::blocking::RunQueryDsl`] on a blocking
 ///   connection);
 /// - `Work<'c, T>`, the boxed future of a unit of work borrowing the connection;
-/// - `Clock`, what the dialect knows of the unit's time before its first statement, and the
+/// - `Clock`, what the dialect knows of the unit's time before its first statement and
+///   whether the store publishes events (`clock.publishes()`: `EVENTS_ENABLED`), and the
 ///   hooks where the dialects differ (see the module docs):
 ///   `unit_now(c, clock)`, `lock_file(c, clock, FileKey)`, `lock_reservation(c, DbId)`,
 ///   `serialise_on(c, Serial, &str)`, `insert_deletions(c, &[NewDeletion])`,
@@ -131,10 +132,13 @@ macro_rules! units {
         /// under the file's row lock (`lock_file`), which the unit holds (one statement: the
         /// chain costs a hash, no round trip). Every unit of work records its change here.
         /// Returns the chain's new head: a unit that records several events in one file's
-        /// chain links each after the one before.
+        /// chain links each after the one before. With publishing off (`EVENTS_ENABLED=false`,
+        /// `clock.publishes()`), the event is written the same (its type, data and link) but
+        /// not queued: its delivery state stays NULL, which no claim takes and no listing shows.
         #[allow(clippy::too_many_arguments)]
         async fn audit(
             c: &mut Conn,
+            clock: Clock,
             now: DateTime<Utc>,
             draft: AuditDraft,
             (file_id, head): (FileId, &ChainHead),
@@ -147,9 +151,11 @@ macro_rules! units {
                 _ => ::serde_json::Map::new(),
             };
             let event = change_event(draft, file_id, version, now, facts, data, head);
-            queries::insert_audit(&NewAudit::of(&event)?)
-                .execute(c)
-                .await?;
+            let mut row = NewAudit::of(&event)?;
+            if !clock.publishes() {
+                row = row.unpublished();
+            }
+            queries::insert_audit(&row).execute(c).await?;
             ChainHead::after(&event).ok_or_else(|| {
                 TxError::Repo(RepoError::Internal("a change's event left unlinked".into()))
             })
@@ -241,9 +247,7 @@ macro_rules! units {
                     state.now,
                 )?;
                 store_lock(c, &state.file, &lock).await?;
-                audit(
-                    c,
-                    state.now,
+                audit(c, clock, state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(lock.base_version),
@@ -271,9 +275,7 @@ macro_rules! units {
                             .execute(c)
                             .await?;
                         let draft = release_audit(&lock, &cmd);
-                        audit(
-                            c,
-                            state.now,
+                        audit(c, clock, state.now,
                             draft,
                             (cmd.file_id, &state.head),
                             Some(lock.base_version),
@@ -428,9 +430,7 @@ macro_rules! units {
                     set_ticket(c, file_id, &ticket).await?;
                     let mut data = lock_data(&lock);
                     data["workspace_path"] = cmd.path.as_str().into();
-                    audit(
-                        c,
-                        now,
+                    audit(c, clock, now,
                         draft,
                         (other, &state.head),
                         Some(base_version),
@@ -457,7 +457,7 @@ macro_rules! units {
                     "message": cmd.message,
                     "restored_from": cmd.mode.restored_from().map(VersionNumber::get),
                 });
-                audit(c, now, cmd.audit, (file_id, &head), Some(number), facts, data).await?;
+                audit(c, clock, now, cmd.audit, (file_id, &head), Some(number), facts, data).await?;
 
                 let file = reread(c, file_id).await?;
                 Ok((file, version_row.into_version()?))
@@ -518,9 +518,7 @@ macro_rules! units {
                     "status": cmd.to.as_str(),
                     "reviewer": cmd.reviewer.as_ref().map(|r| r.as_str()),
                 });
-                audit(
-                    c,
-                    now,
+                audit(c, clock, now,
                     cmd.audit,
                     (file_id, &state.head),
                     Some(version.number),
@@ -545,9 +543,7 @@ macro_rules! units {
                 )
                 .execute(c)
                 .await?;
-                audit(
-                    c,
-                    state.now,
+                audit(c, clock, state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(state.file.version),
@@ -590,9 +586,7 @@ macro_rules! units {
                 )
                 .execute(c)
                 .await?;
-                audit(
-                    c,
-                    state.now,
+                audit(c, clock, state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(file.version),
@@ -623,9 +617,7 @@ macro_rules! units {
                     .execute(c)
                     .await?;
                 let queued = queue(c, file.bucket().as_str(), &keys, None, state.now).await?;
-                audit(
-                    c,
-                    state.now,
+                audit(c, clock, state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(file.version),
@@ -740,27 +732,67 @@ macro_rules! units {
             })
         }
 
-        /// Records a delivery attempt's outcome (`settle_event`); the claim's lease ends.
-        pub(crate) fn settle_event(
+        /// Records a dispatch pass's outcomes (`settle_events`); their claims' lease ends. The
+        /// delivered events in one statement, the released ones in another (their claim's
+        /// attempt not counted), each failure in one of its own (its time and error).
+        pub(crate) fn settle_events(
             c: &mut Conn,
             _: Clock,
-            (id, settlement): (::storage_domain::model::AuditId, ::storage_domain::ports::Settlement),
+            outcomes: Vec<(::storage_domain::model::AuditId, ::storage_domain::ports::Settlement)>,
         ) -> Work<'_, ()> {
             Box::pin(async move {
                 use ::storage_domain::ports::Settlement;
-                let id = DbId(id.as_uuid());
-                let (state, next, error) = match &settlement {
-                    Settlement::Delivered => ("delivered", None, None),
-                    Settlement::Retry { at, error } => {
-                        ("pending", Some(DbAt(*at)), Some(error.as_str()))
+                let mut delivered = Vec::new();
+                let mut released = Vec::new();
+                for (id, settlement) in &outcomes {
+                    let id = DbId(id.as_uuid());
+                    match settlement {
+                        Settlement::Delivered => delivered.push(id),
+                        Settlement::Released => released.push(id),
+                        Settlement::Retry { at, error, acked } => {
+                            let acked = acked_json(acked)?;
+                            queries::settle_event(
+                                id,
+                                "pending",
+                                Some(DbAt(*at)),
+                                Some(error.as_str()),
+                                acked.as_deref(),
+                            )
+                            .execute(c)
+                            .await?;
+                        }
+                        Settlement::Dead { error, acked } => {
+                            let acked = acked_json(acked)?;
+                            queries::settle_event(
+                                id,
+                                "dead",
+                                None,
+                                Some(error.as_str()),
+                                acked.as_deref(),
+                            )
+                            .execute(c)
+                            .await?;
+                        }
                     }
-                    Settlement::Dead { error } => ("dead", None, Some(error.as_str())),
-                };
-                queries::settle_event(id, state, next, error)
-                    .execute(c)
-                    .await?;
+                }
+                if !delivered.is_empty() {
+                    queries::settle_delivered(delivered).execute(c).await?;
+                }
+                if !released.is_empty() {
+                    queries::release_events(released).execute(c).await?;
+                }
                 Ok(())
             })
+        }
+
+        /// The sinks that acknowledged an event as stored: a JSON array, NULL for none.
+        fn acked_json(acked: &[String]) -> Result<Option<String>, TxError> {
+            if acked.is_empty() {
+                return Ok(None);
+            }
+            ::serde_json::to_string(acked)
+                .map(Some)
+                .map_err(|e| TxError::Repo(RepoError::Internal(format!("acked sinks: {e}"))))
         }
 
         /// Puts dead events back in the queue, due at the store's time.

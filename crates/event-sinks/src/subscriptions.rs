@@ -43,10 +43,30 @@ struct Raw {
 pub fn parse_subscriptions(json: &str, allow_http: bool) -> Result<Vec<Subscription>, String> {
     let raw: Vec<Raw> = serde_json::from_str(json)
         .map_err(|e| format!("not a JSON array of subscriptions: {e}"))?;
-    raw.into_iter()
+    let subs: Vec<Subscription> = raw
+        .into_iter()
         .enumerate()
         .map(|(i, r)| check(r, allow_http).map_err(|e| format!("subscription {i}: {e}")))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // A sink's name (its URL without the query) is its identity in the outbox's per-sink
+    // delivery state: two subscriptions must not share one.
+    let mut names = std::collections::HashMap::new();
+    for (i, sub) in subs.iter().enumerate() {
+        if let Some(first) = names.insert(sink_name(&sub.url), i) {
+            return Err(format!(
+                "subscription {i}: the same URL (query aside) as subscription {first}"
+            ));
+        }
+    }
+    Ok(subs)
+}
+
+/// A webhook sink's name: its URL without the query (which may hold a token), stable across
+/// restarts; its identity in the outbox (`OutboxEvent::acked`).
+pub fn sink_name(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.to_string()
 }
 
 fn check(r: Raw, allow_http: bool) -> Result<Subscription, String> {
@@ -142,5 +162,23 @@ mod tests {
             assert!(one(&bad, true).is_err(), "{bad}");
         }
         assert!(parse_subscriptions("{}", true).is_err());
+    }
+
+    #[test]
+    fn two_subscriptions_may_not_share_a_sink_name() {
+        let two = |a: &str, b: &str| {
+            parse_subscriptions(
+                &format!(
+                    r#"[{{"url":"{a}","secret":"{SECRET}"}},{{"url":"{b}","secret":"{SECRET}"}}]"#
+                ),
+                false,
+            )
+        };
+        assert!(two("https://x/a", "https://x/b").is_ok());
+        let err = two("https://x/a?t=1", "https://x/a?t=2").unwrap_err();
+        assert!(
+            err.contains("subscription 1") && err.contains("subscription 0"),
+            "{err}"
+        );
     }
 }

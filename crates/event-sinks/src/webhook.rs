@@ -65,10 +65,8 @@ impl WebhookSink {
             .user_agent(concat!("storage-service/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("webhook client: {e}"))?;
-        let mut shown = subscription.url.clone();
-        shown.set_query(None);
         Ok(Self {
-            name: shown.to_string(),
+            name: crate::subscriptions::sink_name(&subscription.url),
             url: subscription.url,
             key: subscription.key,
             filter: subscription.filter,

@@ -137,7 +137,7 @@ metered! {
     audit_chain(bucket: Option<BucketKind>, after: Option<(FileId, u64)>, limit: u32) -> Vec<AuditEvent>;
     audit_unchained(bucket: Option<BucketKind>, after: Option<AuditId>, limit: u32) -> Vec<AuditEvent>;
     claim_events(lease: Duration, limit: u32) -> Vec<OutboxEvent>;
-    settle_event(id: AuditId, settlement: Settlement) -> ();
+    settle_events(outcomes: Vec<(AuditId, Settlement)>) -> ();
     list_events(state: DeliveryState, limit: u32) -> Vec<OutboxEvent>;
     retry_events(ids: Option<Vec<AuditId>>) -> u64;
 }

@@ -20,6 +20,9 @@ pub struct PgConfig {
     /// `statement_timeout` set on every connection: no statement (lock waits included) runs
     /// longer.
     pub statement_timeout: Duration,
+    /// Whether a change's event is queued for delivery (`EVENTS_ENABLED`, default true). Off,
+    /// the audit trail and its chain are written the same, but no event waits in the outbox.
+    pub publish_events: bool,
 }
 
 impl PgConfig {
@@ -32,6 +35,7 @@ impl PgConfig {
             create_timeout: Duration::from_secs(5),
             recycle_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            publish_events: true,
         }
     }
 }

@@ -10,6 +10,11 @@ use storage_test_support::postgres::{TestDatabase, fingerprint_dir};
 
 /// A fresh migrated database and a store on it. The database must outlive the store.
 async fn store() -> (TestDatabase, Store) {
+    store_publishing(true).await
+}
+
+/// A store as [`store`], that queues changes' events for delivery or not (`EVENTS_ENABLED`).
+async fn store_publishing(publish_events: bool) -> (TestDatabase, Store) {
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
     let db = TestDatabase::new(&fingerprint_dir(&migrations), |url| async move {
         run_migrations(&url).await.map(|_| ())
@@ -17,6 +22,7 @@ async fn store() -> (TestDatabase, Store) {
     .await;
     let mut config = PgConfig::new(db.url());
     config.max_size = 8;
+    config.publish_events = publish_events;
     let store = PgMetadataStore::new(&config).unwrap_or_else(|e| panic!("pool: {e}"));
     (db, Arc::new(store))
 }
@@ -74,5 +80,15 @@ contract_tests! {
     repeated_refusals_are_counted_on_one_event;
     changes_are_chained_outbox_events;
     events_are_claimed_in_order_and_settled;
+    a_busy_file_is_claimed_in_runs;
+    a_failure_releases_the_rest_of_its_run;
+    concurrent_claimers_never_share_a_file;
+    acknowledged_sinks_are_kept;
     trash_pins_and_prunes_are_chained;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_publish_nothing_when_events_are_off() {
+    let (_db, store) = store_publishing(false).await;
+    contract::changes_publish_nothing_when_events_are_off(store).await;
 }

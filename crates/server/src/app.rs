@@ -230,6 +230,7 @@ impl Adapters {
             Some(db) => {
                 let shares = pool_shares(db.pool_max_size, http_workers(config));
                 let mut shared = pg_config(db);
+                shared.publish_events = config.events.enabled;
                 let worker_pools = shares.map(|(main, each)| {
                     shared.max_size = main;
                     let mut per_worker = shared.clone();
@@ -440,8 +441,12 @@ async fn embedded_metadata(
 ) -> Result<(Arc<dyn MetadataStore>, Vec<(&'static str, PoolProbe)>), StartError> {
     let path = config.embedded.sqlite_path();
     let shown = path.display().to_string();
+    let sqlite = SqliteConfig {
+        publish_events: config.events.enabled,
+        ..SqliteConfig::default()
+    };
     let store = Arc::new(
-        SqliteMetadataStore::open(&shown, SqliteConfig::default())
+        SqliteMetadataStore::open(&shown, sqlite)
             .await
             .map_err(|e| StartError::Database(format!("embedded SQLite store {shown}: {e}")))?,
     );
@@ -563,7 +568,8 @@ pub struct Application {
     public_base_url: String,
     server: actix_web::dev::Server,
     janitor: tokio::task::JoinHandle<()>,
-    events: tokio::task::JoinHandle<()>,
+    /// The dispatcher's task; none with `EVENTS_ENABLED=false`.
+    events: Option<tokio::task::JoinHandle<()>>,
     observability: Observability,
 }
 
@@ -672,10 +678,19 @@ impl Application {
             shutdown,
         )
         .map_err(bind_error)?;
-        let dispatcher = dispatcher(&config, adapters.metadata.clone())
-            .await
-            .map_err(StartError::Config)?;
-        let events = tokio::spawn(events_loop(dispatcher, config.events.poll_interval));
+        // `EVENTS_ENABLED=false`: the stores queue no event, and no dispatcher runs.
+        let events = if config.events.enabled {
+            let dispatcher = dispatcher(&config, adapters.metadata.clone())
+                .await
+                .map_err(StartError::Config)?;
+            Some(tokio::spawn(events_loop(
+                dispatcher,
+                config.events.poll_interval,
+            )))
+        } else {
+            tracing::info!("events are off (EVENTS_ENABLED=false): no dispatcher");
+            None
+        };
         let janitor = tokio::spawn(janitor_loop(
             service,
             config.janitor_interval,
@@ -713,7 +728,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.janitor.abort();
-        self.events.abort();
+        if let Some(events) = &self.events {
+            events.abort();
+        }
         self.observability.stop().await;
         tracing::info!("stopped");
         result
@@ -815,13 +832,17 @@ pub async fn dispatcher(
     ))
 }
 
-/// Delivers the outbox: a pass at once after a full batch, else every `poll`. A failed pass
+/// Delivers the outbox: a pass at once after a pass that claimed a full batch or delivered
+/// anything (a busy file's next events are likely waiting), else every `poll`. A failed pass
 /// (the database down) is logged and tried again after `poll`. Runs on its own task: a slow
 /// receiver delays only later events, never a request.
 async fn events_loop(dispatcher: Dispatcher, poll: Duration) {
     loop {
         match dispatcher.run_once().await {
-            Ok(report) if report.claimed == u64::from(dispatcher.settings().batch) => {
+            Ok(report)
+                if report.claimed == u64::from(dispatcher.settings().batch)
+                    || report.delivered > 0 =>
+            {
                 tracing::debug!(?report, "events pass");
                 continue;
             }

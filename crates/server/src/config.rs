@@ -515,6 +515,10 @@ pub struct Config {
 /// Where events go and how the dispatcher delivers them (docs/events.md).
 #[derive(Debug, Clone)]
 pub struct EventsSettings {
+    /// `EVENTS_ENABLED` (true): whether changes queue their events for delivery and the server
+    /// runs a dispatcher. Off, the audit trail (and its chain) is written as before, but no
+    /// event waits in the outbox and nothing is published.
+    pub enabled: bool,
     /// `WEBHOOKS_FILE`'s subscriptions (none when unset).
     pub webhooks: Vec<storage_event_sinks::Subscription>,
     /// `NATS_URL` (with `NATS_SUBJECT_PREFIX`, default `storage`, and `NATS_STREAM`, default
@@ -569,6 +573,7 @@ impl EventsSettings {
         let dispatch = storage_domain::service::events::DispatchSettings {
             lease: vars.seconds("EVENTS_LEASE_SECONDS", 60)?,
             batch: vars.parsed("EVENTS_BATCH", 50)?,
+            delivery_timeout: timeout,
             max_attempts: vars.parsed("EVENTS_MAX_ATTEMPTS", 10)?,
             backoff_base: vars.millis("EVENTS_BACKOFF_BASE_MS", 1000)?,
             backoff_max: vars.seconds("EVENTS_BACKOFF_MAX_SECONDS", 600)?,
@@ -586,6 +591,7 @@ impl EventsSettings {
             ));
         }
         Ok(Self {
+            enabled: vars.flag("EVENTS_ENABLED", true)?,
             webhooks,
             nats,
             poll_interval: vars.millis("EVENTS_POLL_MS", 500)?,
@@ -1263,6 +1269,21 @@ mod tests {
         assert_eq!(err.variable, "SHUTDOWN_GRACE_SECONDS");
         let err = Config::from_vars(&vars(&[("METRICS_ENABLED", "perhaps")])).unwrap_err();
         assert_eq!(err.variable, "METRICS_ENABLED");
+    }
+
+    #[test]
+    fn events_are_on_by_default_and_switch_off() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert!(c.events.enabled);
+        assert_eq!(c.events.dispatch.batch, 50);
+        for off in ["false", "0", "off", "NO"] {
+            let c = Config::from_vars(&vars(&[("EVENTS_ENABLED", off)])).unwrap();
+            assert!(!c.events.enabled, "{off}");
+        }
+        let c = Config::from_vars(&vars(&[("EVENTS_ENABLED", "true")])).unwrap();
+        assert!(c.events.enabled);
+        let err = Config::from_vars(&vars(&[("EVENTS_ENABLED", "maybe")])).unwrap_err();
+        assert_eq!(err.variable, "EVENTS_ENABLED", "{err}");
     }
 
     #[test]

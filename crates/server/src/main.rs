@@ -362,13 +362,18 @@ async fn events(config: &Config, once: bool, action: Option<EventsAction>) -> Re
                 let e = &d.event;
                 let _ = writeln!(
                     out,
-                    "{}\t{}\t{}\t{}:{}\tattempts={}\t{}",
+                    "{}\t{}\t{}\t{}:{}\tattempts={}\tacked={}\t{}",
                     e.id,
                     e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                     e.event_type.map_or("-", |t| t.as_str()),
                     e.bucket.as_str(),
                     e.path,
                     d.attempts,
+                    if d.acked.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        d.acked.join(",")
+                    },
                     d.last_error.as_deref().unwrap_or("")
                 );
             }

@@ -16,6 +16,9 @@ pub struct SqliteConfig {
     /// SQLite's `busy_timeout`: longest wait for a database lock held by another connection
     /// (another process, a backup, a `migrate` run) before answering `Unavailable`.
     pub busy_timeout: Duration,
+    /// Whether a change's event is queued for delivery (`EVENTS_ENABLED`, default true). Off,
+    /// the audit trail and its chain are written the same, but no event waits in the outbox.
+    pub publish_events: bool,
 }
 
 impl Default for SqliteConfig {
@@ -25,6 +28,7 @@ impl Default for SqliteConfig {
             max_readers: 4,
             wait_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            publish_events: true,
         }
     }
 }

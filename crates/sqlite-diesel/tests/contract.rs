@@ -10,10 +10,19 @@ use tempfile::TempDir;
 
 /// A fresh migrated database and a store on it. The directory must outlive the store.
 async fn store() -> (TempDir, Store) {
+    store_publishing(true).await
+}
+
+/// A store as [`store`], that queues changes' events for delivery or not (`EVENTS_ENABLED`).
+async fn store_publishing(publish_events: bool) -> (TempDir, Store) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let file = dir.path().join("data").join("metadata.db");
     let location = format!("sqlite://{}", file.display());
-    let store = SqliteMetadataStore::open(&location, SqliteConfig::default())
+    let config = SqliteConfig {
+        publish_events,
+        ..SqliteConfig::default()
+    };
+    let store = SqliteMetadataStore::open(&location, config)
         .await
         .unwrap_or_else(|e| panic!("open {location}: {e}"));
     (dir, Arc::new(store))
@@ -72,5 +81,15 @@ contract_tests! {
     repeated_refusals_are_counted_on_one_event;
     changes_are_chained_outbox_events;
     events_are_claimed_in_order_and_settled;
+    a_busy_file_is_claimed_in_runs;
+    a_failure_releases_the_rest_of_its_run;
+    concurrent_claimers_never_share_a_file;
+    acknowledged_sinks_are_kept;
     trash_pins_and_prunes_are_chained;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_publish_nothing_when_events_are_off() {
+    let (_dir, store) = store_publishing(false).await;
+    contract::changes_publish_nothing_when_events_are_off(store).await;
 }

@@ -9,7 +9,7 @@
 // A test suite: a call that fails is a failed test, reported by the panic of `unwrap`.
 #![expect(clippy::unwrap_used, reason = "test assertions")]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -2888,10 +2888,11 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     assert_eq!(m.path, "/projects/p1/chain.txt");
 }
 
-/// The outbox's claims: due pending events, one per file at a time (a file's events in
-/// order), never the same event to two claimers while its lease runs, again once it lapsed
-/// (a dispatcher that died); settled as delivered, retried later, or dead; dead letters are
-/// listed and re-queued with their attempts reset.
+/// The outbox's claims: due pending events, each file's as a run from its first pending event
+/// in chain order, never the same event to two claimers while its lease runs, again once it
+/// lapsed (a dispatcher that died); settled as delivered, released unattempted, retried later
+/// (holding back the file's later events), or dead; dead letters are listed and re-queued with
+/// their attempts reset.
 pub async fn events_are_claimed_in_order_and_settled(store: Store) {
     use storage_domain::ports::{DeliveryState, ReleaseLock, Settlement};
 
@@ -2920,30 +2921,42 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
     let first = store.claim_events(lease, 10).await.unwrap();
     assert_eq!(
         ids(&first),
-        HashSet::from([a_chain[0].id, b_chain[0].id]),
-        "the first event of each file"
+        HashSet::from([a_chain[0].id, a_chain[1].id, a_chain[2].id, b_chain[0].id]),
+        "each file's pending events"
     );
     assert!(first.iter().all(|e| e.attempts == 1));
     assert_eq!(store.claim_events(lease, 10).await.unwrap(), [], "leased");
 
     store
-        .settle_event(a_chain[0].id, Settlement::Delivered)
+        .settle_events(vec![
+            (a_chain[0].id, Settlement::Delivered),
+            (a_chain[1].id, Settlement::Released),
+            (a_chain[2].id, Settlement::Released),
+        ])
         .await
         .unwrap();
     let next = store.claim_events(lease, 10).await.unwrap();
     assert_eq!(
         ids(&next),
-        HashSet::from([a_chain[1].id]),
-        "the file's next one"
+        HashSet::from([a_chain[1].id, a_chain[2].id]),
+        "the file's released events, again"
+    );
+    assert!(
+        next.iter().all(|e| e.attempts == 1),
+        "a release counts none"
     );
     store
-        .settle_event(
-            a_chain[1].id,
-            Settlement::Retry {
-                at: Utc::now() + ChronoDuration::hours(1),
-                error: "503".into(),
-            },
-        )
+        .settle_events(vec![
+            (
+                a_chain[1].id,
+                Settlement::Retry {
+                    at: Utc::now() + ChronoDuration::hours(1),
+                    error: "503".into(),
+                    acked: Vec::new(),
+                },
+            ),
+            (a_chain[2].id, Settlement::Released),
+        ])
         .await
         .unwrap();
     assert_eq!(
@@ -2957,6 +2970,7 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
             b_chain[0].id,
             Settlement::Dead {
                 error: "gone".into(),
+                acked: Vec::new(),
             },
         )
         .await
@@ -2984,6 +2998,7 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
             b_chain[0].id,
             Settlement::Dead {
                 error: "gone".into(),
+                acked: Vec::new(),
             },
         )
         .await
@@ -3042,6 +3057,327 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
         ids(&delivered),
         HashSet::from([a_chain[0].id, b_chain[0].id])
     );
+}
+
+/// `n` lock+unlock pairs on the file: `2n` events in its chain.
+async fn lock_unlock(store: &Store, f: &FileRecord, n: usize) {
+    use storage_domain::ports::ReleaseLock;
+    let alice = user("alice");
+    for _ in 0..n {
+        lock(store, f, &alice, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        store
+            .release_lock(ReleaseLock {
+                file_id: f.id,
+                actor: alice.clone(),
+                force: false,
+                audit: draft(AuditAction::Unlock, &alice, &f.path),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// A busy file's backlog goes out in runs: 120 pending events of one file are claimed in
+/// ceil(120 / batch) passes, each a run in chain order following the last.
+pub async fn a_busy_file_is_claimed_in_runs(store: Store) {
+    use storage_domain::ports::Settlement;
+
+    let alice = user("alice");
+    let path = file("/projects/p1/busy.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+    lock_unlock(&store, &f, 59).await;
+    store
+        .set_tags(SetTags {
+            file_id: f.id,
+            actor: alice.clone(),
+            tags: Tags::new(),
+            audit: draft(AuditAction::UpdateTags, &alice, &path),
+        })
+        .await
+        .unwrap();
+    let chain = chain_of(&store, f.id).await;
+    assert_eq!(chain.len(), 120);
+    let lease = Duration::from_secs(60);
+    let mut passes = 0;
+    let mut seqs = Vec::new();
+    loop {
+        let claimed = store.claim_events(lease, 50).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        passes += 1;
+        assert!(claimed.len() <= 50);
+        assert!(claimed.iter().all(|e| e.attempts == 1));
+        let mut run: Vec<u64> = claimed.iter().map(|e| e.event.seq.unwrap()).collect();
+        run.sort_unstable();
+        let from = seqs.len() as u64 + 1;
+        assert_eq!(
+            run,
+            (from..from + run.len() as u64).collect::<Vec<_>>(),
+            "pass {passes}: the next events of the chain, none skipped"
+        );
+        seqs.extend(run);
+        store
+            .settle_events(
+                claimed
+                    .iter()
+                    .map(|e| (e.event.id, Settlement::Delivered))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(passes, 3, "ceil(120 / 50)");
+    assert_eq!(seqs, (1..=120).collect::<Vec<_>>());
+}
+
+/// A failed delivery ends its file's run: the events after it are released unattempted (their
+/// attempts as before, their due time too), the failed one waits for its retry, and the next
+/// claim resumes at the failed event, with the rest of the run behind it in order. A dead
+/// event no longer holds the file back.
+pub async fn a_failure_releases_the_rest_of_its_run(store: Store) {
+    use storage_domain::ports::{DeliveryState, Settlement};
+
+    let alice = user("alice");
+    let (f, _) = upload(&store, &file("/projects/p1/run.txt"), &alice).await;
+    lock_unlock(&store, &f, 3).await;
+    let chain = chain_of(&store, f.id).await;
+    assert_eq!(chain.len(), 7);
+    let lease = Duration::from_secs(60);
+    let claimed = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 7);
+    let ids: Vec<AuditId> = chain.iter().map(|e| e.id).collect();
+    // Delivered 1 and 2; 3 failed (due again at once); 4 to 7 not attempted.
+    let mut outcomes = vec![
+        (ids[0], Settlement::Delivered),
+        (ids[1], Settlement::Delivered),
+        (
+            ids[2],
+            Settlement::Retry {
+                at: Utc::now() - ChronoDuration::seconds(1),
+                error: "503".into(),
+                acked: Vec::new(),
+            },
+        ),
+    ];
+    outcomes.extend(ids[3..].iter().map(|id| (*id, Settlement::Released)));
+    store.settle_events(outcomes).await.unwrap();
+    let pending = store
+        .list_events(DeliveryState::Pending, 100)
+        .await
+        .unwrap();
+    let attempts: Vec<(AuditId, u32)> = pending.iter().map(|e| (e.event.id, e.attempts)).collect();
+    assert_eq!(attempts.len(), 5, "{attempts:?}");
+    for (id, n) in &attempts {
+        let expected = if *id == ids[2] { 1 } else { 0 };
+        assert_eq!(*n, expected, "{id:?}: a released event counts no attempt");
+    }
+    let again = store.claim_events(lease, 10).await.unwrap();
+    let mut resumed: Vec<(u64, u32)> = again
+        .iter()
+        .map(|e| (e.event.seq.unwrap(), e.attempts))
+        .collect();
+    resumed.sort_unstable();
+    assert_eq!(
+        resumed,
+        [(3, 2), (4, 1), (5, 1), (6, 1), (7, 1)],
+        "resumes at the failed event"
+    );
+    // 3 dies: the rest of the run comes back without it.
+    let mut outcomes = vec![(
+        ids[2],
+        Settlement::Dead {
+            error: "gone".into(),
+            acked: Vec::new(),
+        },
+    )];
+    outcomes.extend(ids[3..].iter().map(|id| (*id, Settlement::Released)));
+    store.settle_events(outcomes).await.unwrap();
+    let rest = store.claim_events(lease, 10).await.unwrap();
+    let mut seqs: Vec<u64> = rest.iter().map(|e| e.event.seq.unwrap()).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [4, 5, 6, 7]);
+}
+
+/// Per-sink delivery state: the sinks that acknowledged an event are kept with a retry and a
+/// dead letter (listed with it), and kept when `retry_events` re-queues it, so the next
+/// attempt goes to the others only.
+pub async fn acknowledged_sinks_are_kept(store: Store) {
+    use storage_domain::ports::{DeliveryState, Settlement};
+
+    let alice = user("alice");
+    let (f, _) = upload(&store, &file("/projects/p1/sinks.txt"), &alice).await;
+    let id = chain_of(&store, f.id).await[0].id;
+    let lease = Duration::from_secs(60);
+    let claimed = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(claimed[0].acked, Vec::<String>::new(), "none yet");
+    let a = "https://a.example/hook".to_owned();
+    let n = "nats:STORAGE_EVENTS".to_owned();
+    store
+        .settle_event(
+            id,
+            Settlement::Retry {
+                at: Utc::now() - ChronoDuration::seconds(1),
+                error: "https://b.example/hook: 503".into(),
+                acked: vec![a.clone()],
+            },
+        )
+        .await
+        .unwrap();
+    let again = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(again[0].acked, std::slice::from_ref(&a));
+    store
+        .settle_event(
+            id,
+            Settlement::Dead {
+                error: "https://b.example/hook: 503".into(),
+                acked: vec![a.clone(), n.clone()],
+            },
+        )
+        .await
+        .unwrap();
+    let dead = store.list_events(DeliveryState::Dead, 10).await.unwrap();
+    assert_eq!(dead[0].acked, [a.clone(), n.clone()]);
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("https://b.example/hook: 503")
+    );
+    assert_eq!(store.retry_events(Some(vec![id])).await.unwrap(), 1);
+    let requeued = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(
+        requeued[0].acked,
+        [a, n],
+        "re-queued for the failed sink only"
+    );
+    store.settle_event(id, Settlement::Delivered).await.unwrap();
+}
+
+/// Concurrent claimers never hold events of the same file at once, and each takes a file's
+/// events as a run from its first pending event; over rounds, every event is claimed once.
+pub async fn concurrent_claimers_never_share_a_file(store: Store) {
+    use storage_domain::ports::Settlement;
+
+    let alice = user("alice");
+    let mut files = Vec::new();
+    for i in 0..8 {
+        let (f, _) = upload(
+            &store,
+            &file(&format!("/projects/p1/share/{i}.txt")),
+            &alice,
+        )
+        .await;
+        lock_unlock(&store, &f, 3).await;
+        files.push(f.id);
+    }
+    let lease = Duration::from_secs(60);
+    let mut delivered: HashMap<FileId, Vec<u64>> = HashMap::new();
+    for round in 0..20 {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.claim_events(lease, 5).await.unwrap() })
+            })
+            .collect();
+        let mut holders: HashMap<FileId, usize> = HashMap::new();
+        let mut all = Vec::new();
+        for (claimer, task) in tasks.into_iter().enumerate() {
+            for e in task.await.unwrap() {
+                let file_id = e.event.file_id.unwrap();
+                let holder = *holders.entry(file_id).or_insert(claimer);
+                assert_eq!(
+                    holder, claimer,
+                    "round {round}: two claimers hold events of {file_id:?}"
+                );
+                all.push(e);
+            }
+        }
+        if all.is_empty() {
+            break;
+        }
+        for e in &all {
+            delivered
+                .entry(e.event.file_id.unwrap())
+                .or_default()
+                .push(e.event.seq.unwrap());
+        }
+        store
+            .settle_events(
+                all.iter()
+                    .map(|e| (e.event.id, Settlement::Delivered))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+    }
+    for id in files {
+        let mut seqs = delivered.remove(&id).unwrap_or_default();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=7).collect::<Vec<_>>(), "{id:?}: each event once");
+    }
+}
+
+/// A store built with publishing off (`EVENTS_ENABLED=false`): every change writes its audit
+/// event as before (type, data, its link in the file's chain, which `verify_audit` accepts),
+/// but queues nothing: no claim takes it, no listing shows it, `retry_events` finds nothing.
+pub async fn changes_publish_nothing_when_events_are_off(store: Store) {
+    use storage_domain::model::EventType as T;
+    use storage_domain::ports::{DeliveryState, ReleaseLock};
+    use storage_domain::service::events::verify_audit;
+
+    let alice = user("alice");
+    let path = file("/projects/p1/quiet.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+    for _ in 0..3 {
+        lock(&store, &f, &alice, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        store
+            .release_lock(ReleaseLock {
+                file_id: f.id,
+                actor: alice.clone(),
+                force: false,
+                audit: draft(AuditAction::Unlock, &alice, &path),
+            })
+            .await
+            .unwrap();
+    }
+    let chain = chain_of(&store, f.id).await;
+    assert_eq!(chain.len(), 7, "the created file and three lock+unlock");
+    assert_eq!(chain[0].event_type, Some(T::FileCreated));
+    assert_eq!(chain[6].event_type, Some(T::LockReleased));
+    let mut prev = String::new();
+    for (i, e) in chain.iter().enumerate() {
+        assert_eq!(e.seq, Some(i as u64 + 1), "{e:?}");
+        assert_eq!(e.prev_hash.as_deref(), Some(prev.as_str()), "{e:?}");
+        assert!(e.data.is_some(), "{e:?}");
+        prev = e.hash.clone().unwrap();
+    }
+    let report = verify_audit(&*store, None).await.unwrap();
+    assert_eq!(report.faults, []);
+    assert_eq!((report.chains, report.chained), (1, 7));
+
+    assert_eq!(
+        store
+            .claim_events(Duration::from_millis(1), 100)
+            .await
+            .unwrap(),
+        [],
+        "nothing to claim"
+    );
+    for state in [
+        DeliveryState::Pending,
+        DeliveryState::Delivered,
+        DeliveryState::Dead,
+    ] {
+        assert_eq!(
+            store.list_events(state, 100).await.unwrap(),
+            [],
+            "{state:?}"
+        );
+    }
+    assert_eq!(store.retry_events(None).await.unwrap(), 0);
 }
 
 /// The events of one file's chain: `(type, version, data)` in chain order, after checking

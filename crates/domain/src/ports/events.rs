@@ -2,7 +2,7 @@
 //! subscription, a NATS JetStream subject), and the outbox's view of a stored event.
 //!
 //! The outbox itself is the audit trail: [`MetadataStore`](super::MetadataStore) claims, settles,
-//! lists and re-queues events (`claim_events`, `settle_event`, `list_events`, `retry_events`).
+//! lists and re-queues events (`claim_events`, `settle_events`, `list_events`, `retry_events`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -39,21 +39,30 @@ pub struct OutboxEvent {
     pub attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The sinks that acknowledged it ([`EventSink::name`]), sorted: a retry skips them.
+    pub acked: Vec<String>,
 }
 
 /// What the dispatcher decided after an attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Settlement {
     Delivered,
-    /// Try again not before `at`.
+    /// Try again not before `at`. `acked`: every sink that acknowledged the event so far
+    /// (those of earlier attempts included), sorted; the retry goes to the others only.
     Retry {
         at: DateTime<Utc>,
         error: String,
+        acked: Vec<String>,
     },
-    /// Give up: a dead letter.
+    /// Give up: a dead letter (`error` names the sinks that failed; `acked` as for `Retry`,
+    /// so `storage-server events retry` sends it again to the failed sinks only).
     Dead {
         error: String,
+        acked: Vec<String>,
     },
+    /// Not attempted (an earlier event of its file failed in the same run, or the run ran out
+    /// of lease): back in the queue as it was, the claim's attempt not counted, due as before.
+    Released,
 }
 
 /// A sink refused or could not take an event.
@@ -65,7 +74,9 @@ pub struct SinkError(pub String);
 /// `id`) again after a failure or a dispatcher's crash, and must tell duplicates by the id.
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    /// A name for logs and errors (a webhook's URL without its query, `nats`).
+    /// The sink's name, for logs and errors, and its identity in the outbox's per-sink
+    /// delivery state (`OutboxEvent::acked`): stable across restarts and unique among the
+    /// sinks (a webhook's URL without its query, `nats:<stream>`).
     fn name(&self) -> &str;
 
     /// Whether this sink takes this event at all (a subscription's filter).

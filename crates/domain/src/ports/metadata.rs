@@ -682,18 +682,28 @@ pub trait MetadataStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<AuditEvent>, RepoError>;
 
-    /// Claims up to `limit` pending events that are due (by the store's clock), not leased by
-    /// another dispatcher, and whose file has no pending event earlier in its chain (so a file's
-    /// events go out in order), for `lease`; each claim counts an attempt. Safe on several
-    /// instances at once: two claims never return the same event while its lease runs.
+    /// Claims up to `limit` pending events for `lease`, as runs: for each file whose first
+    /// pending event (in its chain) is due by the store's clock and not leased, that event and
+    /// the file's following pending events in chain order (up to the first one leased
+    /// elsewhere). The runs share `limit` in turns (every run's first event, then every run's
+    /// second, …), the files whose first event has waited longest first. Each claimed event
+    /// counts an attempt. Safe on several instances at once: while any event of a file is
+    /// claimed, no other claim returns an event of that file (so a file's events go out in
+    /// order, from one dispatcher at a time).
     async fn claim_events(
         &self,
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxEvent>, RepoError>;
 
-    /// Records the outcome of a delivery attempt and ends the claim's lease.
-    async fn settle_event(&self, id: AuditId, settlement: Settlement) -> Result<(), RepoError>;
+    /// Records the outcomes of a dispatch pass (delivered, retried, dead, or released
+    /// unattempted) in one unit of work, and ends their claims' lease.
+    async fn settle_events(&self, outcomes: Vec<(AuditId, Settlement)>) -> Result<(), RepoError>;
+
+    /// Records the outcome of one delivery attempt ([`settle_events`](Self::settle_events)).
+    async fn settle_event(&self, id: AuditId, settlement: Settlement) -> Result<(), RepoError> {
+        self.settle_events(vec![(id, settlement)]).await
+    }
 
     /// Events in `state`, oldest first, at most `limit` (dead letters for `events list`).
     async fn list_events(

@@ -1,10 +1,12 @@
 //! Events (issue 17): the dispatcher that publishes the outbox (the audit trail's events) to
 //! the sinks, and the walk of `audit verify`.
 //!
-//! The dispatcher claims due events (a lease, `SKIP LOCKED` on PostgreSQL: several instances
-//! take disjoint events), sends each to every sink that wants it, and settles it: delivered,
-//! retried later (exponential backoff with jitter) or dead after `max_attempts`. A file's
-//! events go out in order (the store claims none while an earlier one of its file is pending).
+//! The dispatcher claims due events as runs, a file's pending events in chain order (a lease,
+//! `SKIP LOCKED` on PostgreSQL: several instances take disjoint files), sends each run's events
+//! one after the other (the runs of different files side by side) to every sink that wants
+//! them, and settles the pass at once: delivered, retried later (exponential backoff with
+//! jitter) or dead after `max_attempts`. A failed event ends its file's run: the rest of the
+//! run is released unattempted, so a file's events still go out in order.
 //! Delivery is at least once: an event whose claim lapses (a dispatcher killed mid-delivery)
 //! is claimed again and sent with the same id; a sink that took it before gets it twice.
 
@@ -26,8 +28,11 @@ pub struct DispatchSettings {
     /// How long a claimed event is this dispatcher's before another may take it again; longer
     /// than a delivery can take (every sink's timeout).
     pub lease: Duration,
-    /// Events claimed at once.
+    /// Events claimed at once (of all files).
     pub batch: u32,
+    /// The longest one delivery can take (every sink's timeout): a run's next event is sent
+    /// only while it can end before the claim's lease does; the rest is released.
+    pub delivery_timeout: Duration,
     /// Attempts before an event is dead-lettered.
     pub max_attempts: u32,
     /// The first retry's delay; doubled on each attempt, up to `backoff_max`.
@@ -40,6 +45,7 @@ impl Default for DispatchSettings {
         Self {
             lease: Duration::from_secs(60),
             batch: 50,
+            delivery_timeout: Duration::from_secs(10),
             max_attempts: 10,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(600),
@@ -67,6 +73,8 @@ pub struct DispatchReport {
     pub delivered: u64,
     pub retried: u64,
     pub dead: u64,
+    /// Claimed but not attempted: behind a failed event of their file, or out of lease.
+    pub released: u64,
 }
 
 /// Publishes the outbox to the sinks.
@@ -117,12 +125,14 @@ impl Dispatcher {
         bits as f64 / (1_u64 << 52) as f64
     }
 
-    /// Claims one batch and delivers it. Returns what it did; `claimed == batch` means more may
-    /// be waiting.
+    /// Claims one batch and delivers it: each file's run in chain order, the files side by
+    /// side; then settles every outcome in one call. Returns what it did; `claimed == batch`
+    /// means more may be waiting.
     ///
     /// # Errors
     /// Store faults (a sink's failure is a retry, not an error).
     pub async fn run_once(&self) -> Result<DispatchReport, RepoError> {
+        let claimed_at = self.clock.now();
         let claimed = self
             .metadata
             .claim_events(self.settings.lease, self.settings.batch)
@@ -131,54 +141,119 @@ impl Dispatcher {
             claimed: claimed.len() as u64,
             ..DispatchReport::default()
         };
-        // Each claimed event is of another file (the store claims one per file at a time):
-        // they go out side by side.
-        let outcomes = join_all(claimed.iter().map(|e| self.deliver(e))).await;
-        for (event, outcome) in claimed.iter().zip(outcomes) {
-            let settlement = match outcome {
-                Ok(()) => {
-                    report.delivered += 1;
-                    Settlement::Delivered
-                }
-                Err(error) if event.attempts >= self.settings.max_attempts => {
-                    report.dead += 1;
-                    Settlement::Dead { error }
-                }
-                Err(error) => {
-                    report.retried += 1;
-                    let delay = backoff(&self.settings, event.attempts, self.jitter());
-                    let at = self.clock.now()
-                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                    Settlement::Retry { at, error }
-                }
-            };
-            self.metadata
-                .settle_event(event.event.id, settlement)
-                .await?;
+        if claimed.is_empty() {
+            return Ok(report);
         }
+        let runs = runs(claimed);
+        let outcomes = join_all(runs.iter().map(|run| self.deliver_run(run, claimed_at))).await;
+        let mut settled = Vec::with_capacity(report.claimed as usize);
+        for (run, outcomes) in runs.iter().zip(outcomes) {
+            for (event, settlement) in run.iter().zip(outcomes) {
+                match &settlement {
+                    Settlement::Delivered => report.delivered += 1,
+                    Settlement::Retry { .. } => report.retried += 1,
+                    Settlement::Dead { .. } => report.dead += 1,
+                    Settlement::Released => report.released += 1,
+                }
+                settled.push((event.event.id, settlement));
+            }
+        }
+        self.metadata.settle_events(settled).await?;
         Ok(report)
     }
 
-    /// Sends one event to every sink that wants it; the errors of those that failed.
-    async fn deliver(&self, event: &OutboxEvent) -> Result<(), String> {
+    /// Delivers one file's run in order; the first failure ends it (the events after it are
+    /// released), and so does the lease: an event is sent only if its delivery can end before
+    /// the claim made at `claimed_at` lapses (else another dispatcher could take the file
+    /// meanwhile). One settlement per event of `run`.
+    async fn deliver_run(
+        &self,
+        run: &[OutboxEvent],
+        claimed_at: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<Settlement> {
+        let budget = self
+            .settings
+            .lease
+            .saturating_sub(self.settings.delivery_timeout);
+        let mut settled = Vec::with_capacity(run.len());
+        let mut stopped = false;
+        for event in run {
+            let spent = (self.clock.now() - claimed_at).to_std().unwrap_or_default();
+            if stopped || (!settled.is_empty() && spent >= budget) {
+                settled.push(Settlement::Released);
+                continue;
+            }
+            let settlement = match self.deliver(event).await {
+                Ok(()) => Settlement::Delivered,
+                Err((error, acked)) if event.attempts >= self.settings.max_attempts => {
+                    Settlement::Dead { error, acked }
+                }
+                Err((error, acked)) => {
+                    let delay = backoff(&self.settings, event.attempts, self.jitter());
+                    let at = self.clock.now()
+                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                    Settlement::Retry { at, error, acked }
+                }
+            };
+            stopped = !matches!(settlement, Settlement::Delivered);
+            settled.push(settlement);
+        }
+        settled
+    }
+
+    /// Sends one event to every sink that wants it and has not acknowledged it yet (an
+    /// earlier attempt's). On a failure: the errors of those that failed (each named), and
+    /// every sink that acknowledged it so far, sorted.
+    async fn deliver(&self, event: &OutboxEvent) -> Result<(), (String, Vec<String>)> {
         let Some(message) = EventMessage::of(&event.event) else {
             return Ok(());
         };
         let body = message.body();
-        let wanted: Vec<&Arc<dyn EventSink>> =
-            self.sinks.iter().filter(|s| s.wants(&message)).collect();
-        let results = join_all(wanted.iter().map(|s| s.deliver(&message, &body))).await;
-        let errors: Vec<String> = wanted
+        let wanted: Vec<&Arc<dyn EventSink>> = self
+            .sinks
             .iter()
-            .zip(results)
-            .filter_map(|(s, r)| r.err().map(|e| format!("{}: {e}", s.name())))
+            .filter(|s| s.wants(&message) && !event.acked.iter().any(|a| a == s.name()))
             .collect();
+        let results = join_all(wanted.iter().map(|s| s.deliver(&message, &body))).await;
+        let mut acked = event.acked.clone();
+        let mut errors = Vec::new();
+        for (sink, result) in wanted.iter().zip(results) {
+            match result {
+                Ok(()) => acked.push(sink.name().to_owned()),
+                Err(e) => errors.push(format!("{}: {e}", sink.name())),
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(errors.join("; "))
+            acked.sort();
+            acked.dedup();
+            Err((errors.join("; "), acked))
         }
     }
+}
+
+/// The claimed events as runs: one per file, in chain order (`seq`); the files in the order
+/// their first event was claimed. An event with no file is a run of its own.
+fn runs(claimed: Vec<OutboxEvent>) -> Vec<Vec<OutboxEvent>> {
+    let mut runs: Vec<Vec<OutboxEvent>> = Vec::new();
+    let mut index: std::collections::HashMap<FileId, usize> = std::collections::HashMap::new();
+    for event in claimed {
+        match event.event.file_id {
+            Some(file) => match index.get(&file) {
+                Some(&i) => runs[i].push(event),
+                None => {
+                    index.insert(file, runs.len());
+                    runs.push(vec![event]);
+                }
+            },
+            None => runs.push(vec![event]),
+        }
+    }
+    for run in &mut runs {
+        run.sort_by_key(|e| e.event.seq);
+    }
+    runs
 }
 
 /// Dead letters, oldest first (`storage-server events list`).
@@ -262,7 +337,207 @@ pub async fn verify_audit(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, TimeZone, Utc};
+
     use super::*;
+    use crate::model::{AuditAction, AuditOutcome, EventType, FilePath, UserId};
+    use crate::ports::{MockClock, MockIdGenerator, MockMetadataStore, SinkError};
+
+    /// A sink that records what it was sent, and refuses the events of `failing` (by seq).
+    struct Sink {
+        name: String,
+        failing: Mutex<Vec<u64>>,
+        sent: Mutex<Vec<(String, u64)>>,
+    }
+
+    impl Sink {
+        fn new(name: &str, failing: &[u64]) -> Arc<Self> {
+            Arc::new(Self {
+                name: name.into(),
+                failing: Mutex::new(failing.to_vec()),
+                sent: Mutex::default(),
+            })
+        }
+
+        fn sent(&self) -> Vec<(String, u64)> {
+            self.sent.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl EventSink for Sink {
+        fn name(&self) -> &str {
+            &self.name
+        }
+
+        fn wants(&self, _: &EventMessage) -> bool {
+            true
+        }
+
+        async fn deliver(&self, event: &EventMessage, _: &[u8]) -> Result<(), SinkError> {
+            let file = event.file_id.clone().unwrap_or_default();
+            let seq = event.data["seq"].as_u64().unwrap_or_default();
+            self.sent.lock().unwrap().push((file, seq));
+            if self.failing.lock().unwrap().contains(&seq) {
+                Err(SinkError("503".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000, 0).single().unwrap()
+    }
+
+    /// A pending event: `seq` of `file`'s chain (its `data` says the seq, for the sinks).
+    fn pending(file: FileId, seq: u64, acked: &[&str]) -> OutboxEvent {
+        OutboxEvent {
+            event: crate::model::AuditEvent {
+                id: AuditId::from_uuid(uuid::Uuid::from_u128(
+                    file.as_uuid().as_u128() * 1000 + u128::from(seq),
+                )),
+                actor: UserId::new("alice").unwrap(),
+                action: AuditAction::Lock,
+                bucket: BucketKind::Projects,
+                path: FilePath::parse(BucketKind::Projects, "/projects/p/a.txt").unwrap(),
+                file_id: Some(file),
+                version: None,
+                outcome: AuditOutcome::Success,
+                request_id: "r".into(),
+                detail: None,
+                at: at(),
+                repeat_count: 1,
+                last_repeat_at: None,
+                event_type: Some(EventType::LockAcquired),
+                data: Some(format!("{{\"seq\":{seq}}}")),
+                seq: Some(seq),
+                prev_hash: Some(String::new()),
+                hash: Some(String::new()),
+            },
+            state: DeliveryState::Pending,
+            attempts: 1,
+            next_attempt_at: Some(at()),
+            last_error: None,
+            acked: acked.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// One pass over `claimed` with `sinks`: the settlements handed to the store, by seq.
+    async fn pass(
+        claimed: Vec<OutboxEvent>,
+        sinks: Vec<Arc<dyn EventSink>>,
+    ) -> (DispatchReport, Vec<(AuditId, Settlement)>) {
+        let mut meta = MockMetadataStore::new();
+        meta.expect_claim_events()
+            .times(1)
+            .return_once(move |_, _| Ok(claimed));
+        let settled = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&settled);
+        meta.expect_settle_events().times(1).returning(move |o| {
+            into.lock().unwrap().extend(o);
+            Ok(())
+        });
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(at);
+        let mut ids = MockIdGenerator::new();
+        ids.expect_new_id().returning(uuid::Uuid::nil);
+        let dispatcher = Dispatcher::new(
+            Arc::new(meta),
+            sinks,
+            Arc::new(clock),
+            Arc::new(ids),
+            DispatchSettings::default(),
+        );
+        let report = dispatcher.run_once().await.unwrap();
+        let settled = settled.lock().unwrap().clone();
+        (report, settled)
+    }
+
+    #[test]
+    fn a_run_goes_out_in_order_and_stops_at_its_first_failure() {
+        futures::executor::block_on(run_in_order());
+    }
+
+    async fn run_in_order() {
+        let (a, b) = (
+            FileId::from_uuid(uuid::Uuid::from_u128(1)),
+            FileId::from_uuid(uuid::Uuid::from_u128(2)),
+        );
+        let sink = Sink::new("hook", &[3]);
+        // Claimed out of order: the dispatcher sends each file's run by seq.
+        let claimed = vec![
+            pending(a, 2, &[]),
+            pending(b, 1, &[]),
+            pending(a, 1, &[]),
+            pending(a, 4, &[]),
+            pending(a, 3, &[]),
+            pending(b, 2, &[]),
+        ];
+        let sinks: Vec<Arc<dyn EventSink>> = vec![sink.clone()];
+        let (report, settled) = pass(claimed, sinks).await;
+        let sent: Vec<u64> = sink
+            .sent()
+            .into_iter()
+            .filter(|(f, _)| *f == a.to_string())
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(sent, [1, 2, 3], "in order, nothing after the failure");
+        assert_eq!(
+            (
+                report.claimed,
+                report.delivered,
+                report.retried,
+                report.released
+            ),
+            (6, 4, 1, 1)
+        );
+        let of = |file: FileId, seq: u64| {
+            let id = pending(file, seq, &[]).event.id;
+            settled.iter().find(|(i, _)| *i == id).unwrap().1.clone()
+        };
+        assert_eq!(of(a, 1), Settlement::Delivered);
+        assert_eq!(of(a, 2), Settlement::Delivered);
+        assert!(
+            matches!(of(a, 3), Settlement::Retry { .. }),
+            "{:?}",
+            of(a, 3)
+        );
+        assert_eq!(of(a, 4), Settlement::Released);
+        assert_eq!(
+            (of(b, 1), of(b, 2)),
+            (Settlement::Delivered, Settlement::Delivered)
+        );
+    }
+
+    #[test]
+    fn a_retry_goes_only_to_the_sinks_that_did_not_acknowledge() {
+        futures::executor::block_on(retry_skips_acked());
+    }
+
+    async fn retry_skips_acked() {
+        let file = FileId::from_uuid(uuid::Uuid::from_u128(7));
+        let (up, down) = (
+            Sink::new("https://up/", &[]),
+            Sink::new("https://down/", &[1]),
+        );
+        let sinks: Vec<Arc<dyn EventSink>> = vec![up.clone(), down.clone()];
+        let (_, settled) = pass(vec![pending(file, 1, &[])], sinks.clone()).await;
+        let Settlement::Retry { error, acked, .. } = &settled[0].1 else {
+            panic!("{settled:?}");
+        };
+        assert_eq!(acked, &["https://up/".to_owned()]);
+        assert!(error.starts_with("https://down/: 503"), "{error}");
+        // The retry: the sink that took it is not asked again.
+        down.failing.lock().unwrap().clear();
+        let (_, settled) = pass(vec![pending(file, 1, &["https://up/"])], sinks).await;
+        assert_eq!(settled[0].1, Settlement::Delivered);
+        assert_eq!(up.sent().len(), 1, "the healthy sink got it once");
+        assert_eq!(down.sent().len(), 2);
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_bound_with_equal_jitter() {

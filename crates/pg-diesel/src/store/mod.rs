@@ -51,6 +51,8 @@ type Unit<D, T> = for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>;
 #[derive(Clone)]
 pub struct PgMetadataStore {
     pool: Pool<Conn>,
+    /// `PgConfig::publish_events`, handed to every unit of work in its `Clock`.
+    publish_events: bool,
 }
 
 impl std::fmt::Debug for PgMetadataStore {
@@ -113,7 +115,10 @@ impl PgMetadataStore {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| PoolBuildError(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            publish_events: config.publish_events,
+        })
     }
 
     /// Runs `work` in a task of its own, on a connection taken from the pool inside the task.
@@ -139,9 +144,12 @@ impl PgMetadataStore {
         data: D,
         work: Unit<D, T>,
     ) -> Result<T, RepoError> {
+        let clock = writes::Clock {
+            publish: self.publish_events,
+        };
         self.run(move |mut conn| async move {
             let conn: &mut Conn = &mut conn;
-            conn.transaction(async move |c: &mut Conn| work(c, writes::Clock, data).await)
+            conn.transaction(async move |c: &mut Conn| work(c, clock, data).await)
                 .await
         })
         .await
@@ -156,7 +164,10 @@ impl PgMetadataStore {
         data: D,
         work: Unit<D, T>,
     ) -> Result<T, RepoError> {
-        self.run(move |mut conn| async move { work(&mut conn, writes::Clock, data).await })
+        let clock = writes::Clock {
+            publish: self.publish_events,
+        };
+        self.run(move |mut conn| async move { work(&mut conn, clock, data).await })
             .await
     }
 
@@ -441,8 +452,11 @@ impl MetadataStore for PgMetadataStore {
         self.write((lease, limit), writes::claim_events).await
     }
 
-    async fn settle_event(&self, id: AuditId, settlement: Settlement) -> Result<(), RepoError> {
-        self.write((id, settlement), writes::settle_event).await
+    async fn settle_events(&self, outcomes: Vec<(AuditId, Settlement)>) -> Result<(), RepoError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.write(outcomes, writes::settle_events).await
     }
 
     async fn list_events(

@@ -44,9 +44,19 @@ mod units {
 }
 
 /// The unit of work's time on PostgreSQL: the transaction's `now()`, which the statements that
-/// need it read themselves (nothing is known of it before the first statement).
+/// need it read themselves (nothing is known of it before the first statement); and whether
+/// the store publishes events (`PgConfig::publish_events`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock;
+pub(crate) struct Clock {
+    pub(crate) publish: bool,
+}
+
+impl Clock {
+    /// Whether a change's event is queued for delivery.
+    fn publishes(self) -> bool {
+        self.publish
+    }
+}
 
 /// The transaction's time (`now()`), for a unit of work that locks no file before it needs it.
 async fn unit_now(c: &mut Conn, _: Clock) -> Result<DateTime<Utc>, TxError> {
@@ -247,13 +257,30 @@ pub(crate) fn claim_events(
     (lease, limit): (std::time::Duration, u32),
 ) -> Work<'_, Vec<OutboxEvent>> {
     Box::pin(async move {
-        // raw SQL: `FOR UPDATE SKIP LOCKED` (dispatchers on several instances take disjoint
-        // events) and the per-file order (no event while an earlier one of its file is pending).
+        // raw SQL: `FOR UPDATE SKIP LOCKED` in a CTE, a `LATERAL` join and window functions in
+        // one data-modifying statement (none of which diesel's DSL expresses).
+        //
+        // `heads`: each file's first pending event, due and not leased, row-locked
+        // `FOR UPDATE SKIP LOCKED`; `runs`: after each head, the file's following pending
+        // events in chain order, up to the first one leased elsewhere; `picked`: the runs in
+        // turns (every head, then every second event, …; the longest-waiting file first) up
+        // to `limit`; all leased in the same statement.
+        //
+        // Why no other claimer can take a later event of a file while an earlier one is
+        // claimed here, under READ COMMITTED: a claim reaches a file's events only through its
+        // head, the file's first pending event (`NOT EXISTS` an earlier pending one), and the
+        // whole run stays pending (and leased) until the dispatcher settles it in one
+        // transaction. While this statement's transaction is open, the head is row-locked: a
+        // concurrent claim skips it, and cannot take any later event of the file as a head,
+        // because the head is pending in every snapshot. Once this one committed, the head is
+        // leased: a claim whose snapshot is later sees the lease; one whose snapshot is earlier
+        // locks the row only after this commit and re-checks its conditions on the committed
+        // row (READ COMMITTED's re-check of a row locked `FOR UPDATE`), which is leased, so it
+        // drops it; the later events are still not heads. The followers are not row-locked
+        // here: only this claim can reach them, through the head it holds.
         let claimed: Vec<Claimed> = diesel::sql_query(
-            "UPDATE audit_events SET attempts = attempts + 1, \
-                 leased_until = now() + make_interval(secs => $2) \
-             WHERE id IN ( \
-                 SELECT a.id FROM audit_events a \
+            "WITH heads AS ( \
+                 SELECT a.id, a.file_id, a.seq, a.next_attempt_at FROM audit_events a \
                  WHERE a.delivery = 'pending' AND a.next_attempt_at <= now() \
                    AND (a.leased_until IS NULL OR a.leased_until <= now()) \
                    AND NOT EXISTS ( \
@@ -261,7 +288,28 @@ pub(crate) fn claim_events(
                        WHERE b.file_id = a.file_id AND b.seq < a.seq \
                          AND b.delivery = 'pending') \
                  ORDER BY a.next_attempt_at \
-                 LIMIT $1 FOR UPDATE SKIP LOCKED) \
+                 LIMIT $1 FOR UPDATE SKIP LOCKED), \
+             runs AS ( \
+                 SELECT h.id, h.file_id, h.next_attempt_at AS due, 1::bigint AS place \
+                 FROM heads h \
+                 UNION ALL \
+                 SELECT f.id, h.file_id, h.next_attempt_at, f.place FROM heads h \
+                 CROSS JOIN LATERAL ( \
+                     SELECT r.id, r.place FROM ( \
+                         SELECT e.id, row_number() OVER w + 1 AS place, \
+                             count(*) FILTER (WHERE e.leased_until > now()) OVER w AS leased \
+                         FROM ( \
+                             SELECT x.id, x.seq, x.leased_until FROM audit_events x \
+                             WHERE x.file_id = h.file_id AND x.seq > h.seq \
+                               AND x.delivery = 'pending' \
+                             ORDER BY x.seq LIMIT $1) e \
+                         WINDOW w AS (ORDER BY e.seq)) r \
+                     WHERE r.leased = 0) f), \
+             picked AS ( \
+                 SELECT id FROM runs ORDER BY place, due, file_id LIMIT $1) \
+             UPDATE audit_events SET attempts = attempts + 1, \
+                 leased_until = now() + make_interval(secs => $2) \
+             WHERE id IN (SELECT id FROM picked) \
              RETURNING id",
         )
         .bind::<BigInt, _>(sql_limit(limit))

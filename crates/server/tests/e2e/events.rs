@@ -2,7 +2,9 @@
 //! Standard Webhooks signature with the reference crate; a receiver down is retried, then
 //! served once back; a dispatcher killed mid-delivery leaves the event to the next one, which
 //! sends it with the same `webhook-id`; two instances deliver each event to each sink; a dead
-//! letter is listed and re-queued by `storage-server events list|retry`.
+//! letter is listed and re-queued by `storage-server events list|retry`; with one of two
+//! receivers down, a retry goes to the failed one only; a busy file's backlog goes out in runs;
+//! `EVENTS_ENABLED=false` publishes nothing.
 
 // A test: a call that fails is a failed test, reported by the panic of `unwrap`.
 #![expect(clippy::unwrap_used, reason = "test assertions")]
@@ -318,6 +320,241 @@ async fn a_receiver_down_is_retried_then_delivered() {
         first,
         "the same webhook-id"
     );
+}
+
+/// Per-sink delivery state: with one of two receivers down, the healthy one takes each event
+/// once (a retry goes to the sinks that did not acknowledge it only), and the other gets them
+/// all, in order, once it is back.
+#[tokio::test]
+async fn a_retry_goes_only_to_the_receiver_that_failed() {
+    let (s1, s2) = (new_secret(), new_secret());
+    let (up, down) = (
+        WebhookReceiver::start(&s1).await,
+        WebhookReceiver::start(&s2).await,
+    );
+    down.set_mode(ReceiverMode::Fail(503));
+    let tmp = tempfile::tempdir().unwrap();
+    let app = App::start_with(subscribed(&[(&up, &s1), (&down, &s2)], tmp.path())).await;
+    let alice = app.user("alice");
+    let path = "/users/alice/half-down.txt";
+    alice.upload(path, "x").await.ok();
+    for _ in 0..2 {
+        alice.lock(path).await.ok();
+        alice.unlock(path).await.ok();
+    }
+    down.wait_for(Duration::from_secs(10), "three failed attempts", |d| {
+        d.iter().filter(|d| !d.accepted).count() >= 3
+    })
+    .await;
+    down.set_mode(ReceiverMode::Accept);
+    let got = down
+        .wait_for(Duration::from_secs(15), "all five once back", |d| {
+            accepted(d).len() >= 5
+        })
+        .await;
+    let order: Vec<String> = got
+        .iter()
+        .filter(|d| d.accepted)
+        .map(|d| d.body["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "file.created",
+            "lock.acquired",
+            "lock.released",
+            "lock.acquired",
+            "lock.released"
+        ],
+        "in order"
+    );
+    let healthy = up
+        .wait_for(Duration::from_secs(10), "all five", |d| {
+            accepted(d).len() >= 5
+        })
+        .await;
+    // A moment for any stray retry to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let healthy = up.deliveries().len().max(healthy.len());
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for d in up.deliveries() {
+        *per_id.entry(d.id.clone()).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 5);
+    assert!(
+        per_id.values().all(|n| *n == 1),
+        "the healthy receiver got each event exactly once: {per_id:?} ({healthy} deliveries)"
+    );
+    assert_eq!(
+        accepted(&got).keys().collect::<HashSet<_>>(),
+        per_id.keys().collect()
+    );
+}
+
+/// `EVENTS_ENABLED=false`: the changes are audited and chained as before (`/audit` shows each
+/// with its type and hash), but nothing is published: a subscribed receiver gets nothing.
+#[tokio::test]
+async fn events_off_publish_nothing_and_audit_as_before() {
+    let secret = new_secret();
+    let receiver = WebhookReceiver::start(&secret).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let options = subscribed(&[(&receiver, &secret)], tmp.path()).var("EVENTS_ENABLED", "false");
+    let app = App::start_with(options).await;
+    let alice = app.user("alice");
+    let path = "/users/alice/quiet.txt";
+    alice.upload(path, "x").await.ok();
+    alice.lock(path).await.ok();
+    alice.unlock(path).await.ok();
+    let body = alice.audit(path).await.ok();
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3, "{body}");
+    for e in events {
+        assert!(e["event_type"].is_string(), "{e}");
+        assert_eq!(e["hash"].as_str().map(str::len), Some(64), "{e}");
+    }
+    // Several polls of a dispatcher (EVENTS_POLL_MS=50), were there one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.deliveries().len(), 0, "nothing published");
+    // Nor queued: a dispatcher on the same database finds nothing to claim.
+    let mut map: HashMap<String, String> = vars(
+        &app.db,
+        &app.standin,
+        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
+    )
+    .into_iter()
+    .collect();
+    map.insert(
+        "WEBHOOKS_FILE".into(),
+        tmp.path().join("webhooks.json").display().to_string(),
+    );
+    let config = Config::from_vars(&Vars::from_map(map)).unwrap();
+    let adapters = storage_server::app::Adapters::connect(&config, "http://127.0.0.1:1")
+        .await
+        .unwrap();
+    let dispatcher = storage_server::app::dispatcher(&config, adapters.metadata.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        dispatcher.run_once().await.unwrap().claimed,
+        0,
+        "nothing queued"
+    );
+}
+
+/// A busy file's backlog is delivered at the rate its receiver answers, not one event per poll:
+/// 200 events of one file (100 lock+unlock) reach the receiver in order within seconds, with
+/// the default poll of 500 ms (claiming one event per file per pass, it took 100 s).
+#[tokio::test]
+async fn a_busy_file_is_delivered_in_runs() {
+    let secret = new_secret();
+    let receiver = WebhookReceiver::start(&secret).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let options = subscribed(&[(&receiver, &secret)], tmp.path()).var("EVENTS_POLL_MS", 500);
+    let app = App::start_with(options).await;
+    let alice = app.user("alice");
+    let path = "/users/alice/busy.txt";
+    alice.upload(path, "x").await.ok();
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        alice.lock(path).await.ok();
+        alice.unlock(path).await.ok();
+    }
+    let made = started.elapsed();
+    let at_made = accepted(&receiver.deliveries()).len();
+    let seen = receiver
+        .wait_for(Duration::from_secs(30), "201 events", |d| {
+            accepted(d).len() >= 201
+        })
+        .await;
+    let took = started.elapsed();
+    let rate = 201.0 / took.as_secs_f64();
+    let backlog = 201 - at_made;
+    let drain = (took - made).as_secs_f64();
+    eprintln!(
+        "busy file: 201 events made in {made:?} ({at_made} delivered meanwhile), all delivered \
+         after {took:?} ({rate:.0} events/s overall; the last {backlog} in {drain:.3} s)"
+    );
+    let types: Vec<&str> = seen
+        .iter()
+        .filter(|d| d.accepted)
+        .map(|d| d.body["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[0], "file.created");
+    for (i, t) in types[1..].iter().enumerate() {
+        let expected = if i % 2 == 0 {
+            "lock.acquired"
+        } else {
+            "lock.released"
+        };
+        assert_eq!(*t, expected, "event {i} out of order");
+    }
+    assert!(
+        took < Duration::from_secs(20),
+        "201 events of one file took {took:?} to deliver"
+    );
+}
+
+/// A measurement, not a check (`cargo nextest run -p storage-server --test e2e
+/// measure_busy_file_drain --run-ignored only --success-output immediate`): the rate at which a
+/// dispatcher drains a backlog of 401 events of one file to a webhook receiver (in this
+/// process, debug build). The app's own dispatcher stays idle (a poll of ten minutes: its first
+/// pass ran before any event).
+#[tokio::test]
+#[ignore = "a measurement"]
+async fn measure_busy_file_drain() {
+    let secret = new_secret();
+    let receiver = WebhookReceiver::start(&secret).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let options = subscribed(&[(&receiver, &secret)], tmp.path()).var("EVENTS_POLL_MS", 600_000);
+    let app = App::start_with(options).await;
+    let alice = app.user("alice");
+    let path = "/users/alice/backlog.txt";
+    alice.upload(path, "x").await.ok();
+    for _ in 0..200 {
+        alice.lock(path).await.ok();
+        alice.unlock(path).await.ok();
+    }
+    assert_eq!(
+        receiver.deliveries().len(),
+        0,
+        "the app's dispatcher stayed idle"
+    );
+    let mut map: HashMap<String, String> = vars(
+        &app.db,
+        &app.standin,
+        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
+    )
+    .into_iter()
+    .collect();
+    map.insert(
+        "WEBHOOKS_FILE".into(),
+        tmp.path().join("webhooks.json").display().to_string(),
+    );
+    let config = Config::from_vars(&Vars::from_map(map)).unwrap();
+    let adapters = storage_server::app::Adapters::connect(&config, "http://127.0.0.1:1")
+        .await
+        .unwrap();
+    let dispatcher = storage_server::app::dispatcher(&config, adapters.metadata.clone())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut passes = 0;
+    loop {
+        let report = dispatcher.run_once().await.unwrap();
+        if report.claimed == 0 {
+            break;
+        }
+        passes += 1;
+    }
+    let took = started.elapsed();
+    let got = accepted(&receiver.deliveries()).len();
+    eprintln!(
+        "drain: {got} events of one file in {took:?}, {passes} passes (EVENTS_BATCH {}), \
+         {:.0} events/s",
+        dispatcher.settings().batch,
+        got as f64 / took.as_secs_f64()
+    );
+    assert_eq!(got, 401);
 }
 
 /// `storage-server` run with the app's configuration and `extra`.

@@ -84,6 +84,8 @@ pub struct SqliteMetadataStore {
     path: PathBuf,
     writer: Pool<Manager>,
     readers: Pool<Manager>,
+    /// `SqliteConfig::publish_events`, handed to every unit of work in its `Clock`.
+    publish_events: bool,
 }
 
 impl std::fmt::Debug for SqliteMetadataStore {
@@ -154,6 +156,7 @@ impl SqliteMetadataStore {
             writer: build(1, false)?,
             readers: build(config.max_readers.max(1), true)?,
             path,
+            publish_events: config.publish_events,
         })
     }
 
@@ -204,9 +207,12 @@ impl SqliteMetadataStore {
         D: Send + 'static,
         T: Send + 'static,
     {
-        self.run(Role::Write, (work, data), |c, now, (work, data)| {
-            block_on(work(c, now, data))
-        })
+        let publish = self.publish_events;
+        self.run(
+            Role::Write,
+            (work, data, publish),
+            |c, now, (work, data, publish)| block_on(work(c, writes::Clock { now, publish }, data)),
+        )
         .await
     }
 }
@@ -458,8 +464,11 @@ impl MetadataStore for SqliteMetadataStore {
         self.write((lease, limit), writes::claim_events).await
     }
 
-    async fn settle_event(&self, id: AuditId, settlement: Settlement) -> Result<(), RepoError> {
-        self.write((id, settlement), writes::settle_event).await
+    async fn settle_events(&self, outcomes: Vec<(AuditId, Settlement)>) -> Result<(), RepoError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.write(outcomes, writes::settle_events).await
     }
 
     async fn list_events(

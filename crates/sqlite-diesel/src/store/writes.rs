@@ -43,18 +43,30 @@ mod units {
 }
 
 /// The unit of work's time on SQLite: the store's clock, read once when its transaction
-/// starts (`SqliteMetadataStore::write`).
-pub(crate) type Clock = DateTime<Utc>;
+/// starts (`SqliteMetadataStore::write`); and whether the store publishes events
+/// (`SqliteConfig::publish_events`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) publish: bool,
+}
 
-async fn unit_now(_: &mut Conn, now: Clock) -> Result<DateTime<Utc>, TxError> {
-    Ok(now)
+impl Clock {
+    /// Whether a change's event is queued for delivery.
+    fn publishes(self) -> bool {
+        self.publish
+    }
+}
+
+async fn unit_now(_: &mut Conn, clock: Clock) -> Result<DateTime<Utc>, TxError> {
+    Ok(clock.now)
 }
 
 /// The file, its lock row as stored (live or expired) and the unit of work's time. Under
 /// SQLite's write lock nothing changes between this read and the unit of work's writes.
 async fn lock_file(
     c: &mut Conn,
-    now: Clock,
+    Clock { now, .. }: Clock,
     key: FileKey<'_>,
 ) -> Result<Option<FileState>, TxError> {
     let row: Option<FileLockRow> = match key {
@@ -134,7 +146,7 @@ async fn serialise_on(_: &mut Conn, _: Serial, _: &str) -> Result<(), TxError> {
 
 pub(crate) fn expire_reservations(
     c: &mut Conn,
-    now: Clock,
+    Clock { now, .. }: Clock,
     (keep_completed, limit): (std::time::Duration, u32),
 ) -> Work<'_, u64> {
     Box::pin(async move {
@@ -181,7 +193,7 @@ pub(crate) fn expire_reservations(
 
 pub(crate) fn claim_deletions(
     c: &mut Conn,
-    now: Clock,
+    Clock { now, .. }: Clock,
     (lease, limit): (std::time::Duration, u32),
 ) -> Work<'_, Vec<PendingDeletion>> {
     Box::pin(async move {
@@ -219,38 +231,77 @@ pub(crate) fn claim_deletions(
 
 pub(crate) fn claim_events(
     c: &mut Conn,
-    now: Clock,
+    Clock { now, .. }: Clock,
     (lease, limit): (std::time::Duration, u32),
 ) -> Work<'_, Vec<OutboxEvent>> {
     Box::pin(async move {
-        let due: Vec<(DbId, Option<DbId>, Option<i64>)> = audit_events::table
-            .select((audit_events::id, audit_events::file_id, audit_events::seq))
-            .filter(audit_events::delivery.eq("pending"))
-            .filter(audit_events::next_attempt_at.le(DbAt(now)))
-            .filter(
-                audit_events::leased_until
-                    .is_null()
-                    .or(audit_events::leased_until.le(DbAt(now))),
-            )
-            .order((audit_events::next_attempt_at, audit_events::seq))
-            .limit(sql_limit(limit).saturating_mul(4))
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let pending = || audit_events::table.filter(audit_events::delivery.eq("pending"));
+        let free = |leased_until: &Option<DbAt>| leased_until.as_ref().is_none_or(|t| t.0 <= now);
+        // Each file's first pending event (the head), when it is due and not leased.
+        let firsts: Vec<(Option<DbId>, Option<i64>)> = pending()
+            .filter(audit_events::file_id.is_not_null())
+            .group_by(audit_events::file_id)
+            .select((audit_events::file_id, diesel::dsl::min(audit_events::seq)))
             .load(c)
             .await?;
-        let mut claimed: Vec<DbId> = Vec::new();
-        for (id, file_id, seq) in due {
-            if claimed.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
-                break;
-            }
-            // A file's events go out in order: none while an earlier one is pending.
-            let earlier: i64 = audit_events::table
-                .filter(audit_events::delivery.eq("pending"))
-                .filter(audit_events::file_id.eq(file_id))
-                .filter(audit_events::seq.lt(seq))
-                .count()
+        let mut heads: Vec<(DbAt, DbId, DbId, i64)> = Vec::new();
+        for (file_id, seq) in firsts {
+            let (Some(file_id), Some(seq)) = (file_id, seq) else {
+                continue;
+            };
+            let (id, due, leased_until): (DbId, Option<DbAt>, Option<DbAt>) = pending()
+                .filter(audit_events::file_id.eq(file_id.clone()))
+                .filter(audit_events::seq.eq(seq))
+                .select((
+                    audit_events::id,
+                    audit_events::next_attempt_at,
+                    audit_events::leased_until,
+                ))
                 .get_result(c)
                 .await?;
-            if earlier == 0 {
-                claimed.push(id);
+            if let Some(due) = due
+                && due.0 <= now
+                && free(&leased_until)
+            {
+                heads.push((due, file_id, id, seq));
+            }
+        }
+        // The longest-waiting files first (as PostgreSQL's claim), at most `limit` of them.
+        heads.sort_by_key(|h| (h.0.0, h.1.0));
+        heads.truncate(limit);
+        // Each head's run: the file's following pending events in chain order, up to the
+        // first one leased (none is, while the head is not: a run is claimed and settled whole).
+        let mut runs: Vec<Vec<DbId>> = Vec::with_capacity(heads.len());
+        for (_, file_id, id, seq) in &heads {
+            let following: Vec<(DbId, Option<DbAt>)> = pending()
+                .filter(audit_events::file_id.eq(file_id.clone()))
+                .filter(audit_events::seq.gt(*seq))
+                .order(audit_events::seq)
+                .select((audit_events::id, audit_events::leased_until))
+                .limit(sql_limit(u32::try_from(limit).unwrap_or(u32::MAX)))
+                .load(c)
+                .await?;
+            let mut run = vec![id.clone()];
+            run.extend(
+                following
+                    .into_iter()
+                    .take_while(|(_, leased_until)| free(leased_until))
+                    .map(|(id, _)| id),
+            );
+            runs.push(run);
+        }
+        // The runs in turns (every head, then every second event, …) up to `limit`.
+        let mut claimed: Vec<DbId> = Vec::new();
+        let longest = runs.iter().map(Vec::len).max().unwrap_or(0);
+        'turns: for place in 0..longest {
+            for run in &runs {
+                if claimed.len() >= limit {
+                    break 'turns;
+                }
+                if let Some(id) = run.get(place) {
+                    claimed.push(id.clone());
+                }
             }
         }
         let leased_until = Some(DbAt(shifted(now, lease, true)?));

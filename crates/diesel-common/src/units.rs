@@ -85,9 +85,10 @@ pub fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError
 ///   (`diesel_async::RunQueryDsl`, or [`crate::blocking::RunQueryDsl`] on a blocking
 ///   connection);
 /// - `Work<'c, T>`, the boxed future of a unit of work borrowing the connection;
-/// - `Clock`, what the dialect knows of the unit's time before its first statement, and the
-///   hooks where the dialects differ (see the module docs):
-///   `unit_now(c, clock)`, `lock_file(c, clock, FileKey)`, `lock_reservation(c, DbId)`,
+/// - `Clock`, what the dialect knows of the unit's time before its first statement, with the
+///   store's audit chain setting in its field `chain` (`storage_domain::rules::chain::AuditChain`;
+///   with the chain off, `lock_file` reads no chain head), and the hooks where the dialects differ (see the module docs):
+///   `unit_now(c, &clock)`, `lock_file(c, &clock, FileKey)`, `lock_reservation(c, DbId)`,
 ///   `serialise_on(c, Serial, &str)`, `insert_deletions(c, &[NewDeletion])`,
 ///   `upsert_refusal(c, &NewAudit)` and `find_file_by_id(c, FileId)` (the read), each an
 ///   `async fn` returning `Result<_, TxError>`.
@@ -130,11 +131,14 @@ macro_rules! units {
         /// its event (type and `data`) and the next link of the file's chain after `head`, read
         /// under the file's row lock (`lock_file`), which the unit holds (one statement: the
         /// chain costs a hash, no round trip). Every unit of work records its change here.
+        /// With the store's chain off (`clock.chain`, `AUDIT_CHAIN=off`) the event is written
+        /// unchained and `head` is handed back unchanged.
         /// Returns the chain's new head: a unit that records several events in one file's
         /// chain links each after the one before.
         #[allow(clippy::too_many_arguments)]
         async fn audit(
             c: &mut Conn,
+            clock: &Clock,
             now: DateTime<Utc>,
             draft: AuditDraft,
             (file_id, head): (FileId, &ChainHead),
@@ -146,11 +150,12 @@ macro_rules! units {
                 ::serde_json::Value::Object(map) => map,
                 _ => ::serde_json::Map::new(),
             };
-            let event = change_event(draft, file_id, version, now, facts, data, head);
+            let chain = &clock.chain;
+            let event = change_event(draft, file_id, version, now, facts, data, (chain, head));
             queries::insert_audit(&NewAudit::of(&event)?)
                 .execute(c)
                 .await?;
-            ChainHead::after(&event).ok_or_else(|| {
+            chain.head_after(&event, head).ok_or_else(|| {
                 TxError::Repo(RepoError::Internal("a change's event left unlinked".into()))
             })
         }
@@ -229,7 +234,7 @@ macro_rules! units {
 
         pub(crate) fn acquire_lock(c: &mut Conn, clock: Clock, cmd: AcquireLock) -> Work<'_, Lock> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 let lock = decide_lock(
@@ -241,8 +246,7 @@ macro_rules! units {
                     state.now,
                 )?;
                 store_lock(c, &state.file, &lock).await?;
-                audit(
-                    c,
+                audit(c, &clock,
                     state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
@@ -261,7 +265,7 @@ macro_rules! units {
             cmd: ReleaseLock,
         ) -> Work<'_, Option<Lock>> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 match decide_unlock(state.stored_lock.as_ref(), &cmd, state.now)? {
@@ -271,8 +275,7 @@ macro_rules! units {
                             .execute(c)
                             .await?;
                         let draft = release_audit(&lock, &cmd);
-                        audit(
-                            c,
+                        audit(c, &clock,
                             state.now,
                             draft,
                             (cmd.file_id, &state.head),
@@ -293,7 +296,7 @@ macro_rules! units {
             cmd: NewVersion,
         ) -> Work<'_, (FileRecord, Version)> {
             Box::pin(async move {
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 reservation_open(c, cmd.reservation, now).await?;
                 let completes = match cmd.completes {
                     Some(upload) => Some(reservation_open(c, upload, now).await?),
@@ -304,7 +307,7 @@ macro_rules! units {
                 // the source).
                 let source = match cmd.mode {
                     WriteMode::Commit { source, .. } => Some(
-                        lock_file(c, clock, FileKey::Id(source))
+                        lock_file(c, &clock, FileKey::Id(source))
                             .await?
                             .ok_or_else(file_not_found)?,
                     ),
@@ -313,7 +316,7 @@ macro_rules! units {
                 let ticket = source.as_ref().and_then(|s| s.file.checkout.as_ref());
 
                 // The target file; created when the path is free.
-                let mut existing = lock_file(c, clock, FileKey::Path(&cmd.path)).await?;
+                let mut existing = lock_file(c, &clock, FileKey::Path(&cmd.path)).await?;
                 let mut created = false;
                 if existing.is_none() {
                     check_new_file(&cmd.mode)?;
@@ -323,7 +326,7 @@ macro_rules! units {
                     } else {
                         // Another first upload of this path won the race: it is now an
                         // existing file.
-                        existing = lock_file(c, clock, FileKey::Path(&cmd.path)).await?;
+                        existing = lock_file(c, &clock, FileKey::Path(&cmd.path)).await?;
                         if existing.is_none() {
                             return Err(TxError::Repo(RepoError::Unavailable(
                                 "concurrent change of the path, retry".into(),
@@ -408,7 +411,7 @@ macro_rules! units {
                     audit: draft,
                 }) = cmd.checkout
                 {
-                    let state = lock_file(c, clock, FileKey::Id(other))
+                    let state = lock_file(c, &clock, FileKey::Id(other))
                         .await?
                         .ok_or_else(file_not_found)?;
                     let lock = decide_lock(
@@ -428,8 +431,7 @@ macro_rules! units {
                     set_ticket(c, file_id, &ticket).await?;
                     let mut data = lock_data(&lock);
                     data["workspace_path"] = cmd.path.as_str().into();
-                    audit(
-                        c,
+                    audit(c, &clock,
                         now,
                         draft,
                         (other, &state.head),
@@ -457,7 +459,7 @@ macro_rules! units {
                     "message": cmd.message,
                     "restored_from": cmd.mode.restored_from().map(VersionNumber::get),
                 });
-                audit(c, now, cmd.audit, (file_id, &head), Some(number), facts, data).await?;
+                audit(c, &clock, now, cmd.audit, (file_id, &head), Some(number), facts, data).await?;
 
                 let file = reread(c, file_id).await?;
                 Ok((file, version_row.into_version()?))
@@ -480,7 +482,7 @@ macro_rules! units {
                     .ok_or_else(version_not_found)?;
                 let file_id = FileId::from_uuid(owner.0);
                 // The file row first (the order every unit of work follows), then the decision.
-                let state = lock_file(c, clock, FileKey::Id(file_id))
+                let state = lock_file(c, &clock, FileKey::Id(file_id))
                     .await?
                     .ok_or_else(version_not_found)?;
                 let now = state.now;
@@ -518,8 +520,7 @@ macro_rules! units {
                     "status": cmd.to.as_str(),
                     "reviewer": cmd.reviewer.as_ref().map(|r| r.as_str()),
                 });
-                audit(
-                    c,
+                audit(c, &clock,
                     now,
                     cmd.audit,
                     (file_id, &state.head),
@@ -534,7 +535,7 @@ macro_rules! units {
 
         pub(crate) fn set_tags(c: &mut Conn, clock: Clock, cmd: SetTags) -> Work<'_, FileRecord> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 check_set_tags(&state.file, &cmd.actor)?;
@@ -545,8 +546,7 @@ macro_rules! units {
                 )
                 .execute(c)
                 .await?;
-                audit(
-                    c,
+                audit(c, &clock,
                     state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
@@ -565,7 +565,7 @@ macro_rules! units {
             cmd: SetArchived,
         ) -> Work<'_, FileRecord> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 let file = &state.file;
@@ -590,8 +590,7 @@ macro_rules! units {
                 )
                 .execute(c)
                 .await?;
-                audit(
-                    c,
+                audit(c, &clock,
                     state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
@@ -610,7 +609,7 @@ macro_rules! units {
             cmd: DeleteFile,
         ) -> Work<'_, Vec<PendingDeletion>> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 let file = &state.file;
@@ -623,8 +622,7 @@ macro_rules! units {
                     .execute(c)
                     .await?;
                 let queued = queue(c, file.bucket().as_str(), &keys, None, state.now).await?;
-                audit(
-                    c,
+                audit(c, &clock,
                     state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
@@ -641,10 +639,12 @@ macro_rules! units {
         /// path and fixed window (`refusal_window`): one statement (`upsert_refusal`).
         pub(crate) fn record_refusal(
             c: &mut Conn,
-            _: Clock,
+            clock: Clock,
             (event, window): (AuditEvent, ::std::time::Duration),
         ) -> Work<'_, ()> {
             Box::pin(async move {
+                // Sealed here, with the store's chain setting (unsealed when it is off).
+                let event = clock.chain.seal(event);
                 let row = NewAudit::refusal(&event, refusal_window(&event, window))?;
                 upsert_refusal(c, &row).await
             })
@@ -660,7 +660,7 @@ macro_rules! units {
             Box::pin(async move {
                 if let Some(limit) = max_open {
                     serialise_on(c, Serial::OpenUploads, r.created_by.as_str()).await?;
-                    let now = unit_now(c, clock).await?;
+                    let now = unit_now(c, &clock).await?;
                     let open: i64 = queries::open_uploads_of(r.created_by.as_str(), DbAt(now))
                         .get_result(c)
                         .await?;
@@ -679,7 +679,7 @@ macro_rules! units {
             (id, expires_at): (UploadId, DateTime<Utc>),
         ) -> Work<'_, ()> {
             Box::pin(async move {
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 let n =
                     queries::extend_reservation(DbId(id.as_uuid()), DbAt(expires_at), DbAt(now))
                         .execute(c)
@@ -705,7 +705,7 @@ macro_rules! units {
                 let Some((bucket, key)) = gone else {
                     return Ok(None);
                 };
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 Ok(queue(c, &bucket, &[key], None, now)
                     .await?
                     .into_iter()
@@ -731,7 +731,7 @@ macro_rules! units {
                 if objects.is_empty() {
                     return Ok(Vec::new());
                 }
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 let rows: Vec<NewDeletion<'_>> = objects
                     .iter()
                     .map(|(b, k)| NewDeletion::of(b.as_str(), k.as_str(), not_before, now))
@@ -770,7 +770,7 @@ macro_rules! units {
             ids: Option<Vec<::storage_domain::model::AuditId>>,
         ) -> Work<'_, u64> {
             Box::pin(async move {
-                let now = DbAt(unit_now(c, clock).await?);
+                let now = DbAt(unit_now(c, &clock).await?);
                 let n = match ids {
                     None => queries::retry_dead(now).execute(c).await?,
                     Some(ids) => {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
+use storage_domain::rules::chain::AuditChain;
 
 /// How to reach PostgreSQL and how long to wait for it.
 #[derive(Debug, Clone)]
@@ -20,6 +21,9 @@ pub struct PgConfig {
     /// `statement_timeout` set on every connection: no statement (lock waits included) runs
     /// longer.
     pub statement_timeout: Duration,
+    /// Whether the events written are chained (`AUDIT_CHAIN`; on by default, off only to
+    /// measure what the chain costs).
+    pub audit_chain: AuditChain,
 }
 
 impl PgConfig {
@@ -32,6 +36,7 @@ impl PgConfig {
             create_timeout: Duration::from_secs(5),
             recycle_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            audit_chain: AuditChain::default(),
         }
     }
 }

@@ -4,12 +4,18 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use storage_domain::rules::chain::AuditChain;
 use storage_pg_diesel::{PgConfig, PgMetadataStore, run_migrations};
 use storage_test_support::metadata_contract::{self as contract, Store};
 use storage_test_support::postgres::{TestDatabase, fingerprint_dir};
 
 /// A fresh migrated database and a store on it. The database must outlive the store.
 async fn store() -> (TestDatabase, Store) {
+    store_with(AuditChain::default()).await
+}
+
+/// [`store`] with this audit chain setting.
+async fn store_with(chain: AuditChain) -> (TestDatabase, Store) {
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
     let db = TestDatabase::new(&fingerprint_dir(&migrations), |url| async move {
         run_migrations(&url).await.map(|_| ())
@@ -17,6 +23,7 @@ async fn store() -> (TestDatabase, Store) {
     .await;
     let mut config = PgConfig::new(db.url());
     config.max_size = 8;
+    config.audit_chain = chain;
     let store = PgMetadataStore::new(&config).unwrap_or_else(|e| panic!("pool: {e}"));
     (db, Arc::new(store))
 }
@@ -75,4 +82,11 @@ contract_tests! {
     changes_are_chained_outbox_events;
     events_are_claimed_in_order_and_settled;
     trash_pins_and_prunes_are_chained;
+}
+
+/// The contract's case for a store built with its audit chain off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_chain_switched_off_writes_unchained_events() {
+    let (_db, store) = store_with(AuditChain::Off).await;
+    contract::the_chain_switched_off_writes_unchained_events(store).await;
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
 use storage_domain::ports::EventSink;
+use storage_domain::rules::chain::AuditChain;
 use storage_domain::service::events::Dispatcher;
 use storage_domain::{
     StorageError,
@@ -168,8 +169,9 @@ impl std::fmt::Debug for Adapters {
     }
 }
 
-pub(crate) fn pg_config(db: &DatabaseSettings) -> PgConfig {
+pub(crate) fn pg_config(db: &DatabaseSettings, audit_chain: &AuditChain) -> PgConfig {
     let mut pg = PgConfig::new(db.url.expose_secret());
+    pg.audit_chain = audit_chain.clone();
     pg.max_size = db.pool_max_size;
     pg.wait_timeout = db.pool_wait_timeout;
     pg.create_timeout = db.pool_create_timeout;
@@ -229,7 +231,7 @@ impl Adapters {
         {
             Some(db) => {
                 let shares = pool_shares(db.pool_max_size, http_workers(config));
-                let mut shared = pg_config(db);
+                let mut shared = pg_config(db, &config.audit_chain);
                 let worker_pools = shares.map(|(main, each)| {
                     shared.max_size = main;
                     let mut per_worker = shared.clone();
@@ -441,9 +443,15 @@ async fn embedded_metadata(
     let path = config.embedded.sqlite_path();
     let shown = path.display().to_string();
     let store = Arc::new(
-        SqliteMetadataStore::open(&shown, SqliteConfig::default())
-            .await
-            .map_err(|e| StartError::Database(format!("embedded SQLite store {shown}: {e}")))?,
+        SqliteMetadataStore::open(
+            &shown,
+            SqliteConfig {
+                audit_chain: config.audit_chain.clone(),
+                ..SqliteConfig::default()
+            },
+        )
+        .await
+        .map_err(|e| StartError::Database(format!("embedded SQLite store {shown}: {e}")))?,
     );
     let (writer, readers) = (Arc::clone(&store), Arc::clone(&store));
     let pools: Vec<(&'static str, PoolProbe)> = vec![

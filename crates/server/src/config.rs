@@ -8,6 +8,7 @@ use std::{
 
 use secrecy::SecretString;
 use storage_domain::model::BucketKind;
+use storage_domain::rules::chain::AuditChain;
 use storage_domain::rules::retention::{RetentionPolicy, RetentionRule};
 use storage_domain::service::TransferLimits;
 use storage_jwt_auth::{JwtAlgorithm, JwtConfig};
@@ -508,6 +509,9 @@ pub struct Config {
     pub upload_spool_dir: PathBuf,
     /// Events (`WEBHOOKS_FILE`, `NATS_*`, `EVENTS_*`; docs/events.md).
     pub events: EventsSettings,
+    /// `AUDIT_CHAIN` (`on`): whether the metadata store chains the audit events it writes.
+    /// `off` exists to measure what the chain costs; production refuses it.
+    pub audit_chain: AuditChain,
     /// Length of `JWT_SECRET`, for the production check (the secret itself stays in `jwt`).
     jwt_secret_len: usize,
 }
@@ -773,6 +777,11 @@ impl Config {
                 .get("UPLOAD_SPOOL_DIR")
                 .map_or_else(std::env::temp_dir, |d| PathBuf::from(d.trim())),
             events: EventsSettings::from_vars(vars, env)?,
+            audit_chain: if vars.flag("AUDIT_CHAIN", true)? {
+                AuditChain::On
+            } else {
+                AuditChain::Off
+            },
             jwt_secret_len: vars.get("JWT_SECRET").map_or(0, str::len),
         };
         config.check()?;
@@ -858,6 +867,13 @@ impl Config {
             return Ok(());
         }
         // Production refuses what is only fit for a laptop.
+        if !self.audit_chain.is_on() {
+            return Err(ConfigError::invalid(
+                "AUDIT_CHAIN",
+                "off is refused in production (it leaves the audit trail without its chain; it \
+                 exists only to measure the chain's cost outside production)",
+            ));
+        }
         if self.database.is_none() {
             return Err(ConfigError::invalid(
                 "DATABASE_URL",
@@ -1078,6 +1094,40 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.variable, "MINIO_SECURE");
+    }
+
+    #[test]
+    fn audit_chain_is_on_by_default_and_off_only_outside_production() {
+        assert_eq!(
+            Config::from_vars(&vars(&[])).unwrap().audit_chain,
+            AuditChain::On
+        );
+        for env in ["development", "testing", "staging"] {
+            let c = Config::from_vars(&vars(&[("APP_ENV", env), ("AUDIT_CHAIN", "off")])).unwrap();
+            assert_eq!(c.audit_chain, AuditChain::Off, "{env}");
+        }
+        let err = Config::from_vars(&vars(&[("AUDIT_CHAIN", "sometimes")])).unwrap_err();
+        assert_eq!(err.variable, "AUDIT_CHAIN");
+        let production = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/storage"),
+            ("MINIO_ENDPOINT", "minio:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("PROJECT_SERVICE_URL", "http://project:5001"),
+        ];
+        let mut off = production.to_vec();
+        off.push(("AUDIT_CHAIN", "off"));
+        let err = Config::from_vars(&vars(&off)).unwrap_err();
+        assert_eq!(err.variable, "AUDIT_CHAIN", "{err}");
+        assert!(err.to_string().contains("production"), "{err}");
+        let mut on = production.to_vec();
+        on.push(("AUDIT_CHAIN", "on"));
+        assert_eq!(
+            Config::from_vars(&vars(&on)).unwrap().audit_chain,
+            AuditChain::On
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use storage_domain::rules::chain::AuditChain;
+
 /// How many connections the store opens and how long it waits.
 ///
 /// The store has one writer connection and a pool of readers (see the crate docs): writes queue
@@ -16,6 +18,9 @@ pub struct SqliteConfig {
     /// SQLite's `busy_timeout`: longest wait for a database lock held by another connection
     /// (another process, a backup, a `migrate` run) before answering `Unavailable`.
     pub busy_timeout: Duration,
+    /// Whether the events written are chained (`AUDIT_CHAIN`; on by default, off only to
+    /// measure what the chain costs).
+    pub audit_chain: AuditChain,
 }
 
 impl Default for SqliteConfig {
@@ -25,6 +30,7 @@ impl Default for SqliteConfig {
             max_readers: 4,
             wait_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            audit_chain: AuditChain::default(),
         }
     }
 }

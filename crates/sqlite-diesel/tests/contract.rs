@@ -4,16 +4,26 @@
 
 use std::sync::Arc;
 
+use storage_domain::rules::chain::AuditChain;
 use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
 use storage_test_support::metadata_contract::{self as contract, Store};
 use tempfile::TempDir;
 
 /// A fresh migrated database and a store on it. The directory must outlive the store.
 async fn store() -> (TempDir, Store) {
+    store_with(AuditChain::default()).await
+}
+
+/// [`store`] with this audit chain setting.
+async fn store_with(audit_chain: AuditChain) -> (TempDir, Store) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let file = dir.path().join("data").join("metadata.db");
     let location = format!("sqlite://{}", file.display());
-    let store = SqliteMetadataStore::open(&location, SqliteConfig::default())
+    let config = SqliteConfig {
+        audit_chain,
+        ..SqliteConfig::default()
+    };
+    let store = SqliteMetadataStore::open(&location, config)
         .await
         .unwrap_or_else(|e| panic!("open {location}: {e}"));
     (dir, Arc::new(store))
@@ -73,4 +83,11 @@ contract_tests! {
     changes_are_chained_outbox_events;
     events_are_claimed_in_order_and_settled;
     trash_pins_and_prunes_are_chained;
+}
+
+/// The contract's case for a store built with its audit chain off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_chain_switched_off_writes_unchained_events() {
+    let (_dir, store) = store_with(AuditChain::Off).await;
+    contract::the_chain_switched_off_writes_unchained_events(store).await;
 }

@@ -2888,6 +2888,75 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     assert_eq!(m.path, "/projects/p1/chain.txt");
 }
 
+/// A store built with its audit chain off (`AuditChain::Off`, `AUDIT_CHAIN=off`, run by the
+/// adapters' tests on a store so built): every change's event is still written (its outbox
+/// record, pending), but unchained, as before the chain existed (no `seq`, no hash, no previous
+/// hash), and a refusal is not sealed; `verify_audit` counts them all as events before the
+/// chain and finds no fault.
+pub async fn the_chain_switched_off_writes_unchained_events(store: Store) {
+    use storage_domain::ports::{DeliveryState, ReleaseLock};
+    use storage_domain::service::events::verify_audit;
+
+    let alice = user("alice");
+    let path = file("/projects/p1/unchained.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+    upload(&store, &path, &alice).await;
+    lock(&store, &f, &alice, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    store
+        .release_lock(ReleaseLock {
+            file_id: f.id,
+            actor: alice.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &alice, &path),
+        })
+        .await
+        .unwrap();
+    store
+        .record_refusal(
+            &refusal(AuditAction::Delete, &user("mallory"), &path),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    store
+        .delete_file(DeleteFile {
+            file_id: f.id,
+            actor: alice.clone(),
+            audit: draft(AuditAction::Delete, &alice, &path),
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(store.audit_chain(None, None, 100).await.unwrap(), []);
+    let events = audit_of(&store, &path).await;
+    assert_eq!(events.len(), 6, "{events:?}");
+    for e in &events {
+        assert_eq!(
+            (e.seq, &e.hash, &e.prev_hash),
+            (None, &None, &None),
+            "{e:?}"
+        );
+    }
+    let unchained = store.audit_unchained(None, None, 100).await.unwrap();
+    assert_eq!(unchained.len(), 6);
+    let report = verify_audit(&*store, None).await.unwrap();
+    assert_eq!(report.faults, []);
+    assert_eq!(
+        (report.chains, report.chained, report.sealed),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.unsealed_before_chain, 6);
+    // Still the outbox: the five changes wait for delivery.
+    let pending = store
+        .list_events(DeliveryState::Pending, 100)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 5);
+}
+
 /// The outbox's claims: due pending events, one per file at a time (a file's events in
 /// order), never the same event to two claimers while its lease runs, again once it lapsed
 /// (a dispatcher that died); settled as delivered, retried later, or dead; dead letters are

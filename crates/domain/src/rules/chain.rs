@@ -82,6 +82,61 @@ pub fn seal(mut event: AuditEvent) -> AuditEvent {
     event
 }
 
+/// Whether a store chains the events it writes (`AUDIT_CHAIN`, a store-level setting).
+///
+/// `Off` exists to measure what the chain costs (lock+unlock with the chain on and off, in one
+/// run): a store with the chain off writes its changes' events unchained (no `seq`, no hashes,
+/// like the events written before the chain existed), seals no refusal, and reads no chain
+/// head. Production refuses it (the server's configuration).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AuditChain {
+    /// Every change's event is linked in its file's chain; every refusal is sealed.
+    #[default]
+    On,
+    /// Nothing is chained (a measurement setting).
+    Off,
+}
+
+impl AuditChain {
+    /// True when events are chained (and the chain's head must be read).
+    pub fn is_on(&self) -> bool {
+        matches!(self, AuditChain::On)
+    }
+
+    /// A change's event linked after `head` ([`link`]), or left unchained when off.
+    pub fn link(&self, event: AuditEvent, head: &ChainHead) -> AuditEvent {
+        match self {
+            AuditChain::On => link(event, head),
+            AuditChain::Off => unchained(event),
+        }
+    }
+
+    /// A refusal sealed alone ([`seal`]), or left unsealed when off.
+    pub fn seal(&self, event: AuditEvent) -> AuditEvent {
+        match self {
+            AuditChain::On => seal(event),
+            AuditChain::Off => unchained(event),
+        }
+    }
+
+    /// The head after `event` was written on `head`: the event's own link when on, `head`
+    /// unchanged when off (nothing was linked).
+    pub fn head_after(&self, event: &AuditEvent, head: &ChainHead) -> Option<ChainHead> {
+        match self {
+            AuditChain::On => ChainHead::after(event),
+            AuditChain::Off => Some(head.clone()),
+        }
+    }
+}
+
+/// An event outside every chain, as written before the chain existed.
+fn unchained(mut event: AuditEvent) -> AuditEvent {
+    event.seq = None;
+    event.hash = None;
+    event.prev_hash = None;
+    event
+}
+
 /// What `audit verify` found wrong with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainFault {
@@ -314,6 +369,24 @@ mod tests {
                 seq: 1
             }
         );
+    }
+
+    #[test]
+    fn a_chain_switched_off_writes_unchained_events() {
+        let file = FileId::from_uuid(uuid::Uuid::now_v7());
+        let head = ChainHead {
+            seq: 4,
+            hash: "abc".into(),
+        };
+        let on = AuditChain::On.link(event(1, file), &head);
+        assert_eq!(on.seq, Some(5));
+        assert_eq!(AuditChain::On.head_after(&on, &head), ChainHead::after(&on));
+        let off = AuditChain::Off.link(event(1, file), &head);
+        assert_eq!((off.seq, &off.hash, &off.prev_hash), (None, &None, &None));
+        assert_eq!(AuditChain::Off.head_after(&off, &head), Some(head));
+        let sealed = AuditChain::Off.seal(event(2, file));
+        assert_eq!((sealed.hash, sealed.prev_hash), (None, None));
+        assert!(AuditChain::default().is_on() && !AuditChain::Off.is_on());
     }
 
     #[test]

@@ -34,6 +34,7 @@ use storage_domain::ports::{
     MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock, RepoError,
     ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
 };
+use storage_domain::rules::chain::AuditChain;
 use storage_domain::rules::retention::RetentionRule;
 
 use crate::config::PgConfig;
@@ -51,6 +52,8 @@ type Unit<D, T> = for<'c> fn(&'c mut Conn, writes::Clock, D) -> Work<'c, T>;
 #[derive(Clone)]
 pub struct PgMetadataStore {
     pool: Pool<Conn>,
+    /// Whether the events written are chained (`PgConfig::audit_chain`).
+    chain: AuditChain,
 }
 
 impl std::fmt::Debug for PgMetadataStore {
@@ -113,7 +116,10 @@ impl PgMetadataStore {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| PoolBuildError(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            chain: config.audit_chain.clone(),
+        })
     }
 
     /// Runs `work` in a task of its own, on a connection taken from the pool inside the task.
@@ -139,9 +145,12 @@ impl PgMetadataStore {
         data: D,
         work: Unit<D, T>,
     ) -> Result<T, RepoError> {
+        let clock = writes::Clock {
+            chain: self.chain.clone(),
+        };
         self.run(move |mut conn| async move {
             let conn: &mut Conn = &mut conn;
-            conn.transaction(async move |c: &mut Conn| work(c, writes::Clock, data).await)
+            conn.transaction(async move |c: &mut Conn| work(c, clock, data).await)
                 .await
         })
         .await
@@ -156,7 +165,10 @@ impl PgMetadataStore {
         data: D,
         work: Unit<D, T>,
     ) -> Result<T, RepoError> {
-        self.run(move |mut conn| async move { work(&mut conn, writes::Clock, data).await })
+        let clock = writes::Clock {
+            chain: self.chain.clone(),
+        };
+        self.run(move |mut conn| async move { work(&mut conn, clock, data).await })
             .await
     }
 

@@ -31,6 +31,7 @@ use storage_domain::ports::{
     MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock, RepoError,
     ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
 };
+use storage_domain::rules::chain::AuditChain;
 use storage_domain::rules::retention::RetentionRule;
 
 use crate::config::SqliteConfig;
@@ -84,6 +85,8 @@ pub struct SqliteMetadataStore {
     path: PathBuf,
     writer: Pool<Manager>,
     readers: Pool<Manager>,
+    /// Whether the events written are chained (`SqliteConfig::audit_chain`).
+    chain: AuditChain,
 }
 
 impl std::fmt::Debug for SqliteMetadataStore {
@@ -154,6 +157,7 @@ impl SqliteMetadataStore {
             writer: build(1, false)?,
             readers: build(config.max_readers.max(1), true)?,
             path,
+            chain: config.audit_chain,
         })
     }
 
@@ -204,9 +208,12 @@ impl SqliteMetadataStore {
         D: Send + 'static,
         T: Send + 'static,
     {
-        self.run(Role::Write, (work, data), |c, now, (work, data)| {
-            block_on(work(c, now, data))
-        })
+        let chain = self.chain.clone();
+        self.run(
+            Role::Write,
+            (work, data, chain),
+            |c, now, (work, data, chain)| block_on(work(c, writes::Clock { now, chain }, data)),
+        )
         .await
     }
 }

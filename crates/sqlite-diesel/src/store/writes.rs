@@ -22,6 +22,7 @@ use storage_diesel_common::sql_types::{DbAt, DbId};
 use storage_diesel_common::units::{FileKey, Serial, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
 use storage_domain::ports::OutboxEvent;
+use storage_domain::rules::chain::AuditChain;
 
 use super::reads::events_by_id;
 
@@ -44,17 +45,22 @@ mod units {
 
 /// The unit of work's time on SQLite: the store's clock, read once when its transaction
 /// starts (`SqliteMetadataStore::write`).
-pub(crate) type Clock = DateTime<Utc>;
+/// With the store's audit chain setting.
+#[derive(Debug, Clone)]
+pub(crate) struct Clock {
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) chain: AuditChain,
+}
 
-async fn unit_now(_: &mut Conn, now: Clock) -> Result<DateTime<Utc>, TxError> {
-    Ok(now)
+async fn unit_now(_: &mut Conn, clock: &Clock) -> Result<DateTime<Utc>, TxError> {
+    Ok(clock.now)
 }
 
 /// The file, its lock row as stored (live or expired) and the unit of work's time. Under
 /// SQLite's write lock nothing changes between this read and the unit of work's writes.
 async fn lock_file(
     c: &mut Conn,
-    now: Clock,
+    clock: &Clock,
     key: FileKey<'_>,
 ) -> Result<Option<FileState>, TxError> {
     let row: Option<FileLockRow> = match key {
@@ -70,12 +76,13 @@ async fn lock_file(
     let Some((file, lock, _)) = row else {
         return Ok(None);
     };
-    let head = queries::chain_head(file.id.clone())
-        .get_result(c)
-        .await
-        .optional()?;
-    let mut state = file_state((file, lock, DbAt(now)))?;
-    state.head = chain_head(head)?;
+    let id = file.id.clone();
+    let mut state = file_state((file, lock, DbAt(clock.now)))?;
+    // The chain's head (not read when the store's chain is off).
+    if clock.chain.is_on() {
+        let head = queries::chain_head(id).get_result(c).await.optional()?;
+        state.head = chain_head(head)?;
+    }
     Ok(Some(state))
 }
 
@@ -134,7 +141,7 @@ async fn serialise_on(_: &mut Conn, _: Serial, _: &str) -> Result<(), TxError> {
 
 pub(crate) fn expire_reservations(
     c: &mut Conn,
-    now: Clock,
+    Clock { now, .. }: Clock,
     (keep_completed, limit): (std::time::Duration, u32),
 ) -> Work<'_, u64> {
     Box::pin(async move {
@@ -181,7 +188,7 @@ pub(crate) fn expire_reservations(
 
 pub(crate) fn claim_deletions(
     c: &mut Conn,
-    now: Clock,
+    Clock { now, .. }: Clock,
     (lease, limit): (std::time::Duration, u32),
 ) -> Work<'_, Vec<PendingDeletion>> {
     Box::pin(async move {
@@ -219,7 +226,7 @@ pub(crate) fn claim_deletions(
 
 pub(crate) fn claim_events(
     c: &mut Conn,
-    now: Clock,
+    Clock { now, .. }: Clock,
     (lease, limit): (std::time::Duration, u32),
 ) -> Work<'_, Vec<OutboxEvent>> {
     Box::pin(async move {

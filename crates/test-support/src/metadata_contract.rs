@@ -2721,7 +2721,7 @@ pub async fn chain_of(store: &Store, file_id: FileId) -> Vec<AuditEvent> {
 pub async fn changes_are_chained_outbox_events(store: Store) {
     use storage_domain::model::EventType as T;
     use storage_domain::ports::{DeliveryState, ReleaseLock};
-    use storage_domain::rules::chain::{check_sealed, seal};
+    use storage_domain::rules::chain::{AuditKeyring, check_sealed};
     use storage_domain::rules::events::EventMessage;
     use storage_domain::service::events::verify_audit;
 
@@ -2792,7 +2792,8 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
             .await
             .unwrap();
     }
-    let refused = seal(refusal(AuditAction::Delete, &user("mallory"), &path));
+    // The store seals it.
+    let refused = refusal(AuditAction::Delete, &user("mallory"), &path);
     for _ in 0..2 {
         store
             .record_refusal(&refused, Duration::from_secs(60))
@@ -2834,7 +2835,9 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
         assert_eq!(e.seq, Some(i as u64 + 1), "{e:?}");
         assert_eq!(e.prev_hash.as_deref(), Some(prev.as_str()), "{e:?}");
         prev = e.hash.clone().unwrap();
-        assert_eq!(prev.len(), 64);
+        // `<key id>:<hex HMAC-SHA256>`, under the default (development) key.
+        assert_eq!(prev.len(), "dev:".len() + 64, "{prev}");
+        assert!(prev.starts_with("dev:"), "{prev}");
     }
     let g_chain = chain_of(&store, g.id).await;
     assert_eq!(g_chain.len(), 1);
@@ -2855,14 +2858,31 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     assert_eq!(unchained.len(), 1, "{unchained:?}");
     assert_eq!(unchained[0].repeat_count, 2);
     assert_eq!(unchained[0].seq, None);
-    assert_eq!(check_sealed(&unchained[0]), Ok(()));
+    assert_eq!(
+        check_sealed(&unchained[0], &AuditKeyring::development()),
+        Ok(())
+    );
+    assert!(
+        unchained[0].hash.as_deref().unwrap().starts_with("dev:"),
+        "{unchained:?}"
+    );
 
-    let report = verify_audit(&*store, None).await.unwrap();
+    let report = verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained, report.sealed), (2, 11, 1));
-    let users = verify_audit(&*store, Some(BucketKind::Users))
-        .await
-        .unwrap();
+    let users = verify_audit(
+        &*store,
+        Some(BucketKind::Users),
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!((users.chains, users.sealed), (0, 0));
 
     // The outbox: every change pending, each a message with its audit id and data.
@@ -2941,7 +2961,13 @@ pub async fn the_chain_switched_off_writes_unchained_events(store: Store) {
     }
     let unchained = store.audit_unchained(None, None, 100).await.unwrap();
     assert_eq!(unchained.len(), 6);
-    let report = verify_audit(&*store, None).await.unwrap();
+    let report = verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.faults, []);
     assert_eq!(
         (report.chains, report.chained, report.sealed),
@@ -3317,7 +3343,13 @@ pub async fn trash_pins_and_prunes_are_chained(store: Store) {
     );
     assert_eq!(theirs[2].2["versions"], 1);
 
-    let report = verify_audit(&*store, None).await.unwrap();
+    let report = verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.faults, []);
     assert_eq!(
         (report.chains, report.chained),
@@ -3688,9 +3720,13 @@ pub async fn concurrent_pruners_never_double_delete(store: Store, pruners: usize
     assert_eq!(prunes, 10, "each pruning audited once");
     assert_eq!(numbers(&store, f.id).await, vec![12, 11]);
     // Each linked once into the file's chain, whichever janitor pruned it.
-    let report = storage_domain::service::events::verify_audit(&*store, None)
-        .await
-        .unwrap();
+    let report = storage_domain::service::events::verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained), (1, 22));
 }

@@ -72,7 +72,7 @@ log "${compose[0]} config: compose.yaml resolves with the secrets of gen-env.sh"
 # for a missing secret (its message points to gen-env.sh), not for anything else.
 : >"$work/empty.env"
 if env -u POSTGRES_PASSWORD -u JWT_SECRET -u MINIO_ROOT_PASSWORD -u STORAGE_S3_SECRET_KEY \
-    -u GRAFANA_ADMIN_PASSWORD \
+    -u GRAFANA_ADMIN_PASSWORD -u AUDIT_KEY \
     "${compose[@]}" --env-file "$work/empty.env" config -q >"$work/no-secrets.log" 2>&1; then
     log "error: compose.yaml resolved without its secrets"
     exit 1
@@ -211,6 +211,6 @@ serve_and_check "env.example (every line uncommented)" "$work/example" \
     APP_ENV=production DATABASE_URL="$local_db" MINIO_ENDPOINT="${TEST_S3_ENDPOINT#http://}" \
     MINIO_REGION="$TEST_S3_REGION" MINIO_ACCESS_KEY="$TEST_S3_ACCESS_KEY" \
     MINIO_SECRET_KEY="$TEST_S3_SECRET_KEY" JWT_SECRET="$(svc_random_hex 32)" \
-    PROJECT_SERVICE_URL=http://127.0.0.1:9
+    AUDIT_KEY="$(head -c 32 /dev/urandom | base64)" PROJECT_SERVICE_URL=http://127.0.0.1:9
 
 log "deploy checks passed ($((SECONDS - started)) s)"

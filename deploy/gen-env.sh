@@ -10,5 +10,6 @@ MINIO_ROOT_PASSWORD=$(rand 16)
 STORAGE_S3_ACCESS_KEY=storage-service
 STORAGE_S3_SECRET_KEY=$(rand 20)
 JWT_SECRET=$(rand 32)
+AUDIT_KEY=$(head -c 32 /dev/urandom | base64)
 GRAFANA_ADMIN_PASSWORD=$(rand 16)
 ENV

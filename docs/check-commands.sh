@@ -103,6 +103,7 @@ server_env=(
     MINIO_BUCKET_PROJECTS="$TEST_S3_BUCKET_PROJECTS"
     MINIO_CREATE_BUCKETS=false
     JWT_SECRET="$jwt_secret"
+    AUDIT_KEY="$(head -c 32 /dev/urandom | base64)"
     PROJECT_SERVICE_URL="http://127.0.0.1:${standin_port}"
 )
 

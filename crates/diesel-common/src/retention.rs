@@ -131,7 +131,7 @@ macro_rules! pin_retention_units {
                     .ok_or_else(version_not_found)?;
                 let file_id = FileId::from_uuid(owner.0);
                 // The file row first (the order every unit of work follows), then the decision.
-                let state = lock_file(c, clock, FileKey::Id(file_id))
+                let state = lock_file(c, &clock, FileKey::Id(file_id))
                     .await?
                     .ok_or_else(version_not_found)?;
                 check_set_pin(&state.file, &cmd.actor)?;
@@ -142,7 +142,8 @@ macro_rules! pin_retention_units {
                     .optional()?
                     .ok_or_else(version_not_found)?;
                 let version = row.into_version()?;
-                audit(c, clock, state.now,
+                audit(c, &clock,
+                    state.now,
                     cmd.audit,
                     (file_id, &state.head),
                     Some(version.number),
@@ -166,7 +167,7 @@ macro_rules! pin_retention_units {
             cmd: PruneVersions,
         ) -> Work<'_, Vec<VersionNumber>> {
             Box::pin(async move {
-                let Some(state) = lock_file(c, clock, FileKey::Id(cmd.file_id)).await? else {
+                let Some(state) = lock_file(c, &clock, FileKey::Id(cmd.file_id)).await? else {
                     return Ok(Vec::new());
                 };
                 let id = DbId(cmd.file_id.as_uuid());
@@ -203,7 +204,8 @@ macro_rules! pin_retention_units {
                         request_id: cmd.request_id.clone(),
                         detail: Some(cmd.rule.to_string()),
                     };
-                    head = audit(c, clock, state.now,
+                    head = audit(c, &clock,
+                        state.now,
                         draft,
                         (cmd.file_id, &head),
                         Some(n),

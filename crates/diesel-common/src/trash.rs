@@ -290,7 +290,15 @@ macro_rules! trash_units {
         /// file has no `files` row to lock: the unit holds its entry's `trash` row lock
         /// (`lock_trash`), which every unit that links an event into that chain (a restore, a
         /// purge) takes first, so the head cannot move before the unit's event is linked.
-        async fn trashed_head(c: &mut Conn, file_id: FileId) -> Result<ChainHead, TxError> {
+        /// Nothing is read when the store's chain is off.
+        async fn trashed_head(
+            c: &mut Conn,
+            clock: &Clock,
+            file_id: FileId,
+        ) -> Result<ChainHead, TxError> {
+            if !clock.chain.is_on() {
+                return Ok(ChainHead::default());
+            }
             let row: Option<(Option<i64>, Option<String>)> =
                 queries::chain_head(DbId(file_id.as_uuid()))
                     .get_result(c)
@@ -346,12 +354,13 @@ macro_rules! trash_units {
             cmd: TrashFile,
         ) -> Work<'_, TrashEntry> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 check_can_trash(&state.file, &cmd.actor)?;
                 let entry = move_to_trash(c, &state, cmd.trash_id, &cmd.actor).await?;
-                audit(c, clock, state.now,
+                audit(c, &clock,
+                    state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(state.file.version),
@@ -374,7 +383,7 @@ macro_rules! trash_units {
                     .ok_or_else(file_not_found)?;
                 let entry = into_entry(entry)?;
                 // Its chain's head, under the entry's lock.
-                let head = trashed_head(c, entry.file.id).await?;
+                let head = trashed_head(c, &clock, entry.file.id).await?;
                 let target: FilePath = cmd
                     .target
                     .clone()
@@ -383,7 +392,7 @@ macro_rules! trash_units {
                 let mut attempt = 0;
                 let mut replaced = None;
                 loop {
-                    let occupant = lock_file(c, clock, FileKey::Path(&path)).await?;
+                    let occupant = lock_file(c, &clock, FileKey::Path(&path)).await?;
                     match decide_restore_target(occupant.is_some(), cmd.on_conflict, attempt)? {
                         RestoreTarget::Free => break,
                         RestoreTarget::Rename(n) => {
@@ -398,7 +407,8 @@ macro_rules! trash_units {
                             // The occupant's own chain, after its head read under its row lock.
                             let mut data = trash_data(&gone);
                             data["replaced_by_trash_id"] = cmd.trash_id.to_string().into();
-                            audit(c, clock, state.now,
+                            audit(c, &clock,
+                                state.now,
                                 cmd.replace_audit.clone(),
                                 (state.file.id, &state.head),
                                 Some(state.file.version),
@@ -411,7 +421,7 @@ macro_rules! trash_units {
                         }
                     }
                 }
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 let id = DbId(entry.file.id.as_uuid());
                 let restored = $crate::restore_file_from_trash!(id.clone(), path.as_str())
                     .execute(c)
@@ -438,7 +448,8 @@ macro_rules! trash_units {
                 });
                 let mut draft = cmd.audit;
                 draft.path = path;
-                audit(c, clock, now,
+                audit(c, &clock,
+                    now,
                     draft,
                     (entry.file.id, &head),
                     Some(entry.file.version),
@@ -460,7 +471,7 @@ macro_rules! trash_units {
                     .await?
                     .ok_or_else(file_not_found)?;
                 let entry = into_entry(entry)?;
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 if let Some(retention) = cmd.due_after
                     && !purge_due(entry.trashed_at, retention, now)
                 {
@@ -472,8 +483,9 @@ macro_rules! trash_units {
                 tq::delete_trash_file(id).execute(c).await?;
                 let queued = queue(c, entry.file.bucket().as_str(), &keys, None, now).await?;
                 // Its chain's head, under the entry's lock (the file's last event).
-                let head = trashed_head(c, entry.file.id).await?;
-                audit(c, clock, now,
+                let head = trashed_head(c, &clock, entry.file.id).await?;
+                audit(c, &clock,
+                    now,
                     cmd.audit,
                     (entry.file.id, &head),
                     Some(entry.file.version),
@@ -498,7 +510,7 @@ macro_rules! trash_units {
             (retention, limit): (::std::time::Duration, u32),
         ) -> Work<'_, Vec<TrashEntry>> {
             Box::pin(async move {
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 let rows: Vec<tq::TrashEntryRow> =
                     tq::trash_due(DbAt(trash_cutoff(now, retention)), i64::from(limit))
                         .load(c)

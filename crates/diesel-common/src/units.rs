@@ -85,10 +85,12 @@ pub fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError
 ///   (`diesel_async::RunQueryDsl`, or [`crate::blocking::RunQueryDsl`] on a blocking
 ///   connection);
 /// - `Work<'c, T>`, the boxed future of a unit of work borrowing the connection;
-/// - `Clock`, what the dialect knows of the unit's time before its first statement and
-///   whether the store publishes events (`clock.publishes()`: `EVENTS_ENABLED`), and the
-///   hooks where the dialects differ (see the module docs):
-///   `unit_now(c, clock)`, `lock_file(c, clock, FileKey)`, `lock_reservation(c, DbId)`,
+/// - `Clock`, what the dialect knows of the unit's time before its first statement, with the
+///   store's audit chain setting in its field `chain` (`storage_domain::rules::chain::AuditChain`;
+///   with the chain off, `lock_file` reads no chain head) and whether the store publishes events
+///   (`clock.publishes()`: `EVENTS_ENABLED`), and the hooks where the dialects differ (see the
+///   module docs): `unit_now(c, &clock)`, `lock_file(c, &clock, FileKey)`,
+///   `lock_reservation(c, DbId)`,
 ///   `serialise_on(c, Serial, &str)`, `insert_deletions(c, &[NewDeletion])`,
 ///   `upsert_refusal(c, &NewAudit)` and `find_file_by_id(c, FileId)` (the read), each an
 ///   `async fn` returning `Result<_, TxError>`.
@@ -131,6 +133,8 @@ macro_rules! units {
         /// its event (type and `data`) and the next link of the file's chain after `head`, read
         /// under the file's row lock (`lock_file`), which the unit holds (one statement: the
         /// chain costs a hash, no round trip). Every unit of work records its change here.
+        /// With the store's chain off (`clock.chain`, `AUDIT_CHAIN=off`) the event is written
+        /// unchained and `head` is handed back unchanged.
         /// Returns the chain's new head: a unit that records several events in one file's
         /// chain links each after the one before. With publishing off (`EVENTS_ENABLED=false`,
         /// `clock.publishes()`), the event is written the same (its type, data and link) but
@@ -138,7 +142,7 @@ macro_rules! units {
         #[allow(clippy::too_many_arguments)]
         async fn audit(
             c: &mut Conn,
-            clock: Clock,
+            clock: &Clock,
             now: DateTime<Utc>,
             draft: AuditDraft,
             (file_id, head): (FileId, &ChainHead),
@@ -150,13 +154,14 @@ macro_rules! units {
                 ::serde_json::Value::Object(map) => map,
                 _ => ::serde_json::Map::new(),
             };
-            let event = change_event(draft, file_id, version, now, facts, data, head);
+            let chain = &clock.chain;
+            let event = change_event(draft, file_id, version, now, facts, data, (chain, head));
             let mut row = NewAudit::of(&event)?;
             if !clock.publishes() {
                 row = row.unpublished();
             }
             queries::insert_audit(&row).execute(c).await?;
-            ChainHead::after(&event).ok_or_else(|| {
+            chain.head_after(&event, head).ok_or_else(|| {
                 TxError::Repo(RepoError::Internal("a change's event left unlinked".into()))
             })
         }
@@ -235,7 +240,7 @@ macro_rules! units {
 
         pub(crate) fn acquire_lock(c: &mut Conn, clock: Clock, cmd: AcquireLock) -> Work<'_, Lock> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 let lock = decide_lock(
@@ -247,7 +252,8 @@ macro_rules! units {
                     state.now,
                 )?;
                 store_lock(c, &state.file, &lock).await?;
-                audit(c, clock, state.now,
+                audit(c, &clock,
+                    state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(lock.base_version),
@@ -265,7 +271,7 @@ macro_rules! units {
             cmd: ReleaseLock,
         ) -> Work<'_, Option<Lock>> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 match decide_unlock(state.stored_lock.as_ref(), &cmd, state.now)? {
@@ -275,7 +281,8 @@ macro_rules! units {
                             .execute(c)
                             .await?;
                         let draft = release_audit(&lock, &cmd);
-                        audit(c, clock, state.now,
+                        audit(c, &clock,
+                            state.now,
                             draft,
                             (cmd.file_id, &state.head),
                             Some(lock.base_version),
@@ -295,7 +302,7 @@ macro_rules! units {
             cmd: NewVersion,
         ) -> Work<'_, (FileRecord, Version)> {
             Box::pin(async move {
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 reservation_open(c, cmd.reservation, now).await?;
                 let completes = match cmd.completes {
                     Some(upload) => Some(reservation_open(c, upload, now).await?),
@@ -306,7 +313,7 @@ macro_rules! units {
                 // the source).
                 let source = match cmd.mode {
                     WriteMode::Commit { source, .. } => Some(
-                        lock_file(c, clock, FileKey::Id(source))
+                        lock_file(c, &clock, FileKey::Id(source))
                             .await?
                             .ok_or_else(file_not_found)?,
                     ),
@@ -315,7 +322,7 @@ macro_rules! units {
                 let ticket = source.as_ref().and_then(|s| s.file.checkout.as_ref());
 
                 // The target file; created when the path is free.
-                let mut existing = lock_file(c, clock, FileKey::Path(&cmd.path)).await?;
+                let mut existing = lock_file(c, &clock, FileKey::Path(&cmd.path)).await?;
                 let mut created = false;
                 if existing.is_none() {
                     check_new_file(&cmd.mode)?;
@@ -325,7 +332,7 @@ macro_rules! units {
                     } else {
                         // Another first upload of this path won the race: it is now an
                         // existing file.
-                        existing = lock_file(c, clock, FileKey::Path(&cmd.path)).await?;
+                        existing = lock_file(c, &clock, FileKey::Path(&cmd.path)).await?;
                         if existing.is_none() {
                             return Err(TxError::Repo(RepoError::Unavailable(
                                 "concurrent change of the path, retry".into(),
@@ -410,7 +417,7 @@ macro_rules! units {
                     audit: draft,
                 }) = cmd.checkout
                 {
-                    let state = lock_file(c, clock, FileKey::Id(other))
+                    let state = lock_file(c, &clock, FileKey::Id(other))
                         .await?
                         .ok_or_else(file_not_found)?;
                     let lock = decide_lock(
@@ -430,7 +437,8 @@ macro_rules! units {
                     set_ticket(c, file_id, &ticket).await?;
                     let mut data = lock_data(&lock);
                     data["workspace_path"] = cmd.path.as_str().into();
-                    audit(c, clock, now,
+                    audit(c, &clock,
+                        now,
                         draft,
                         (other, &state.head),
                         Some(base_version),
@@ -457,7 +465,7 @@ macro_rules! units {
                     "message": cmd.message,
                     "restored_from": cmd.mode.restored_from().map(VersionNumber::get),
                 });
-                audit(c, clock, now, cmd.audit, (file_id, &head), Some(number), facts, data).await?;
+                audit(c, &clock, now, cmd.audit, (file_id, &head), Some(number), facts, data).await?;
 
                 let file = reread(c, file_id).await?;
                 Ok((file, version_row.into_version()?))
@@ -480,7 +488,7 @@ macro_rules! units {
                     .ok_or_else(version_not_found)?;
                 let file_id = FileId::from_uuid(owner.0);
                 // The file row first (the order every unit of work follows), then the decision.
-                let state = lock_file(c, clock, FileKey::Id(file_id))
+                let state = lock_file(c, &clock, FileKey::Id(file_id))
                     .await?
                     .ok_or_else(version_not_found)?;
                 let now = state.now;
@@ -518,7 +526,8 @@ macro_rules! units {
                     "status": cmd.to.as_str(),
                     "reviewer": cmd.reviewer.as_ref().map(|r| r.as_str()),
                 });
-                audit(c, clock, now,
+                audit(c, &clock,
+                    now,
                     cmd.audit,
                     (file_id, &state.head),
                     Some(version.number),
@@ -532,7 +541,7 @@ macro_rules! units {
 
         pub(crate) fn set_tags(c: &mut Conn, clock: Clock, cmd: SetTags) -> Work<'_, FileRecord> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 check_set_tags(&state.file, &cmd.actor)?;
@@ -543,7 +552,8 @@ macro_rules! units {
                 )
                 .execute(c)
                 .await?;
-                audit(c, clock, state.now,
+                audit(c, &clock,
+                    state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(state.file.version),
@@ -561,7 +571,7 @@ macro_rules! units {
             cmd: SetArchived,
         ) -> Work<'_, FileRecord> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 let file = &state.file;
@@ -586,7 +596,8 @@ macro_rules! units {
                 )
                 .execute(c)
                 .await?;
-                audit(c, clock, state.now,
+                audit(c, &clock,
+                    state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(file.version),
@@ -604,7 +615,7 @@ macro_rules! units {
             cmd: DeleteFile,
         ) -> Work<'_, Vec<PendingDeletion>> {
             Box::pin(async move {
-                let state = lock_file(c, clock, FileKey::Id(cmd.file_id))
+                let state = lock_file(c, &clock, FileKey::Id(cmd.file_id))
                     .await?
                     .ok_or_else(file_not_found)?;
                 let file = &state.file;
@@ -617,7 +628,8 @@ macro_rules! units {
                     .execute(c)
                     .await?;
                 let queued = queue(c, file.bucket().as_str(), &keys, None, state.now).await?;
-                audit(c, clock, state.now,
+                audit(c, &clock,
+                    state.now,
                     cmd.audit,
                     (cmd.file_id, &state.head),
                     Some(file.version),
@@ -633,10 +645,12 @@ macro_rules! units {
         /// path and fixed window (`refusal_window`): one statement (`upsert_refusal`).
         pub(crate) fn record_refusal(
             c: &mut Conn,
-            _: Clock,
+            clock: Clock,
             (event, window): (AuditEvent, ::std::time::Duration),
         ) -> Work<'_, ()> {
             Box::pin(async move {
+                // Sealed here, with the store's chain setting (unsealed when it is off).
+                let event = clock.chain.seal(event);
                 let row = NewAudit::refusal(&event, refusal_window(&event, window))?;
                 upsert_refusal(c, &row).await
             })
@@ -652,7 +666,7 @@ macro_rules! units {
             Box::pin(async move {
                 if let Some(limit) = max_open {
                     serialise_on(c, Serial::OpenUploads, r.created_by.as_str()).await?;
-                    let now = unit_now(c, clock).await?;
+                    let now = unit_now(c, &clock).await?;
                     let open: i64 = queries::open_uploads_of(r.created_by.as_str(), DbAt(now))
                         .get_result(c)
                         .await?;
@@ -671,7 +685,7 @@ macro_rules! units {
             (id, expires_at): (UploadId, DateTime<Utc>),
         ) -> Work<'_, ()> {
             Box::pin(async move {
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 let n =
                     queries::extend_reservation(DbId(id.as_uuid()), DbAt(expires_at), DbAt(now))
                         .execute(c)
@@ -697,7 +711,7 @@ macro_rules! units {
                 let Some((bucket, key)) = gone else {
                     return Ok(None);
                 };
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 Ok(queue(c, &bucket, &[key], None, now)
                     .await?
                     .into_iter()
@@ -723,7 +737,7 @@ macro_rules! units {
                 if objects.is_empty() {
                     return Ok(Vec::new());
                 }
-                let now = unit_now(c, clock).await?;
+                let now = unit_now(c, &clock).await?;
                 let rows: Vec<NewDeletion<'_>> = objects
                     .iter()
                     .map(|(b, k)| NewDeletion::of(b.as_str(), k.as_str(), not_before, now))
@@ -802,7 +816,7 @@ macro_rules! units {
             ids: Option<Vec<::storage_domain::model::AuditId>>,
         ) -> Work<'_, u64> {
             Box::pin(async move {
-                let now = DbAt(unit_now(c, clock).await?);
+                let now = DbAt(unit_now(c, &clock).await?);
                 let n = match ids {
                     None => queries::retry_dead(now).execute(c).await?,
                     Some(ids) => {

@@ -14,7 +14,7 @@ use storage_domain::model::{
     AuditAction, AuditDraft, AuditId, BucketKind, FileId, FilePath, UserId,
 };
 use storage_domain::ports::EventSink;
-use storage_domain::rules::chain::ChainHead;
+use storage_domain::rules::chain::{AuditChain, ChainHead};
 use storage_domain::rules::events::{EventFacts, EventMessage, change_event};
 use storage_event_sinks::{NatsConfig, NatsSink};
 
@@ -33,7 +33,7 @@ fn message(id: AuditId) -> EventMessage {
         chrono::Utc::now(),
         EventFacts::default(),
         serde_json::Map::new(),
-        &ChainHead::default(),
+        (&AuditChain::default(), &ChainHead::default()),
     );
     EventMessage::of(&event).unwrap()
 }

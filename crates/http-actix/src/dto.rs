@@ -500,11 +500,12 @@ pub struct AuditEventDto {
     /// The hash of the event before it in the chain (`""` for the first, and for a refusal).
     #[schema(required = true)]
     pub prev_hash: Option<String>,
-    /// SHA-256 (hex) of the event's content and `prev_hash`: what `storage-server audit
-    /// verify` checks (docs/events.md); `null` before the chain.
+    /// `<key id>:<hex HMAC-SHA256>`, under the audit key, of the event's content and
+    /// `prev_hash`: what `storage-server audit verify` checks (docs/events.md); `null` before
+    /// the chain.
     #[schema(
         required = true,
-        example = "9f2c0d3c6b1e4a5f8e7d6c5b4a3928171605f4e3d2c1b0a9f8e7d6c5b4a39281"
+        example = "k1:9f2c0d3c6b1e4a5f8e7d6c5b4a3928171605f4e3d2c1b0a9f8e7d6c5b4a39281"
     )]
     pub hash: Option<String>,
 }

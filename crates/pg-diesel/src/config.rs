@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
+use storage_domain::rules::chain::AuditChain;
 
 /// How to reach PostgreSQL and how long to wait for it.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub struct PgConfig {
     /// Whether a change's event is queued for delivery (`EVENTS_ENABLED`, default true). Off,
     /// the audit trail and its chain are written the same, but no event waits in the outbox.
     pub publish_events: bool,
+    /// Whether the events written are chained (`AUDIT_CHAIN`; on by default, off only to
+    /// measure what the chain costs).
+    pub audit_chain: AuditChain,
 }
 
 impl PgConfig {
@@ -36,6 +40,7 @@ impl PgConfig {
             recycle_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             publish_events: true,
+            audit_chain: AuditChain::default(),
         }
     }
 }

@@ -4,17 +4,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use storage_domain::rules::chain::AuditChain;
 use storage_pg_diesel::{PgConfig, PgMetadataStore, run_migrations};
 use storage_test_support::metadata_contract::{self as contract, Store};
 use storage_test_support::postgres::{TestDatabase, fingerprint_dir};
 
 /// A fresh migrated database and a store on it. The database must outlive the store.
 async fn store() -> (TestDatabase, Store) {
-    store_publishing(true).await
+    store_with(true, AuditChain::default()).await
 }
 
-/// A store as [`store`], that queues changes' events for delivery or not (`EVENTS_ENABLED`).
-async fn store_publishing(publish_events: bool) -> (TestDatabase, Store) {
+/// [`store`] that queues changes' events for delivery or not (`EVENTS_ENABLED`), with this
+/// audit chain setting (`AUDIT_CHAIN`).
+async fn store_with(publish_events: bool, chain: AuditChain) -> (TestDatabase, Store) {
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
     let db = TestDatabase::new(&fingerprint_dir(&migrations), |url| async move {
         run_migrations(&url).await.map(|_| ())
@@ -23,6 +25,7 @@ async fn store_publishing(publish_events: bool) -> (TestDatabase, Store) {
     let mut config = PgConfig::new(db.url());
     config.max_size = 8;
     config.publish_events = publish_events;
+    config.audit_chain = chain;
     let store = PgMetadataStore::new(&config).unwrap_or_else(|e| panic!("pool: {e}"));
     (db, Arc::new(store))
 }
@@ -89,6 +92,13 @@ contract_tests! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_publish_nothing_when_events_are_off() {
-    let (_db, store) = store_publishing(false).await;
+    let (_db, store) = store_with(false, AuditChain::default()).await;
     contract::changes_publish_nothing_when_events_are_off(store).await;
+}
+
+/// The contract's case for a store built with its audit chain off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_chain_switched_off_writes_unchained_events() {
+    let (_db, store) = store_with(true, AuditChain::Off).await;
+    contract::the_chain_switched_off_writes_unchained_events(store).await;
 }

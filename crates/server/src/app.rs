@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
 use storage_domain::ports::EventSink;
+use storage_domain::rules::chain::AuditChain;
 use storage_domain::service::events::Dispatcher;
 use storage_domain::{
     StorageError,
@@ -168,8 +169,9 @@ impl std::fmt::Debug for Adapters {
     }
 }
 
-pub(crate) fn pg_config(db: &DatabaseSettings) -> PgConfig {
+pub(crate) fn pg_config(db: &DatabaseSettings, audit_chain: &AuditChain) -> PgConfig {
     let mut pg = PgConfig::new(db.url.expose_secret());
+    pg.audit_chain = audit_chain.clone();
     pg.max_size = db.pool_max_size;
     pg.wait_timeout = db.pool_wait_timeout;
     pg.create_timeout = db.pool_create_timeout;
@@ -229,7 +231,7 @@ impl Adapters {
         {
             Some(db) => {
                 let shares = pool_shares(db.pool_max_size, http_workers(config));
-                let mut shared = pg_config(db);
+                let mut shared = pg_config(db, &config.audit_chain);
                 shared.publish_events = config.events.enabled;
                 let worker_pools = shares.map(|(main, each)| {
                     shared.max_size = main;
@@ -443,6 +445,7 @@ async fn embedded_metadata(
     let shown = path.display().to_string();
     let sqlite = SqliteConfig {
         publish_events: config.events.enabled,
+        audit_chain: config.audit_chain.clone(),
         ..SqliteConfig::default()
     };
     let store = Arc::new(

@@ -3,11 +3,13 @@
 //! logged. Production refuses to start on unsafe settings, naming the variable.
 
 use std::{
-    collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration,
+    collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, sync::Arc,
+    time::Duration,
 };
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use storage_domain::model::BucketKind;
+use storage_domain::rules::chain::{AuditChain, AuditKey, AuditKeyring, DEVELOPMENT_KEY_ID};
 use storage_domain::rules::retention::{RetentionPolicy, RetentionRule};
 use storage_domain::service::TransferLimits;
 use storage_jwt_auth::{JwtAlgorithm, JwtConfig};
@@ -163,6 +165,82 @@ impl Vars {
     fn secret(&self, name: &str) -> Option<SecretString> {
         self.get(name).map(|v| SecretString::from(v.to_owned()))
     }
+}
+
+/// A base64 audit key of `variable`, named `id`.
+fn audit_key(variable: &str, id: &str, base64_key: &str) -> Result<AuditKey, ConfigError> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(base64_key.trim())
+        .map_err(|_| {
+            ConfigError::invalid(
+                variable,
+                "is not base64 (e.g. the output of `openssl rand -base64 32`)",
+            )
+        })?;
+    AuditKey::new(id, bytes).map_err(|e| ConfigError::invalid(variable, e.to_string()))
+}
+
+/// `AUDIT_KEY` (base64 of at least 32 bytes) under `AUDIT_KEY_ID` (`k1`), and
+/// `AUDIT_RETIRED_KEYS` (`<id>:<base64>,…`, for verification only): the audit keyring, and
+/// whether the built-in development key stands in for a missing `AUDIT_KEY` (development and
+/// testing only: `Config::check` refuses it in staging and production). Outside staging and
+/// production the development key is also accepted when verifying (events written before a key
+/// was configured).
+fn audit_keys(vars: &Vars, env: AppEnv) -> Result<(AuditKeyring, bool), ConfigError> {
+    let hosted = matches!(env, AppEnv::Staging | AppEnv::Production);
+    let id = vars.get("AUDIT_KEY_ID").map_or("k1", str::trim);
+    let (current, development) = match vars.secret("AUDIT_KEY") {
+        Some(raw) => (audit_key("AUDIT_KEY", id, raw.expose_secret())?, false),
+        // Refused by `Config::check` in staging and production.
+        None => (AuditKey::development(), true),
+    };
+    if !development && current.id() == DEVELOPMENT_KEY_ID {
+        return Err(ConfigError::invalid(
+            "AUDIT_KEY_ID",
+            format!("'{DEVELOPMENT_KEY_ID}' is the built-in development key's id"),
+        ));
+    }
+    let mut retired = Vec::new();
+    if let Some(raw) = vars.secret("AUDIT_RETIRED_KEYS") {
+        for item in raw.expose_secret().split(',').map(str::trim) {
+            if item.is_empty() {
+                continue;
+            }
+            let (id, key) = item.split_once(':').ok_or_else(|| {
+                ConfigError::invalid(
+                    "AUDIT_RETIRED_KEYS",
+                    "must be a comma-separated list of <key id>:<base64 key>",
+                )
+            })?;
+            if id.trim() == DEVELOPMENT_KEY_ID {
+                return Err(ConfigError::invalid(
+                    "AUDIT_RETIRED_KEYS",
+                    format!("'{DEVELOPMENT_KEY_ID}' is the built-in development key's id"),
+                ));
+            }
+            retired.push(audit_key("AUDIT_RETIRED_KEYS", id.trim(), key)?);
+        }
+    }
+    if !hosted && !development {
+        retired.push(AuditKey::development());
+    }
+    let keys = AuditKeyring::new(Arc::new(current), retired)
+        .map_err(|e| ConfigError::invalid("AUDIT_RETIRED_KEYS", e.to_string()))?;
+    Ok((keys, development))
+}
+
+/// The refusal of a missing `AUDIT_KEY` in staging and production.
+fn audit_key_required(env: AppEnv) -> ConfigError {
+    ConfigError::invalid(
+        "AUDIT_KEY",
+        format!(
+            "required in {} (base64 of at least 32 random bytes, e.g. `openssl rand -base64 \
+             32`): without it the audit chain would use the public development key, which \
+             anyone with database access can recompute",
+            env.as_str()
+        ),
+    )
 }
 
 /// A retention count or age: unset, or a whole number of at least 1.
@@ -508,6 +586,16 @@ pub struct Config {
     pub upload_spool_dir: PathBuf,
     /// Events (`WEBHOOKS_FILE`, `NATS_*`, `EVENTS_*`; docs/events.md).
     pub events: EventsSettings,
+    /// `AUDIT_CHAIN` (`on`): whether the metadata store chains the audit events it writes,
+    /// under the current audit key (`AUDIT_KEY`, `AUDIT_KEY_ID`). `off` exists to measure what
+    /// the chain costs; production refuses it.
+    pub audit_chain: AuditChain,
+    /// The keys `audit verify` accepts: the current one and `AUDIT_RETIRED_KEYS` (in
+    /// development and testing also the built-in development key).
+    pub audit_keys: AuditKeyring,
+    /// True when no `AUDIT_KEY` is set (development and testing): the chain uses the built-in
+    /// development key, and the server warns at start.
+    pub audit_development_key: bool,
     /// Length of `JWT_SECRET`, for the production check (the secret itself stays in `jwt`).
     jwt_secret_len: usize,
 }
@@ -742,6 +830,7 @@ impl Config {
         } else {
             None
         };
+        let (audit_keys, audit_development_key) = audit_keys(vars, env)?;
         let config = Config {
             env,
             bind_addr: vars.parsed("BIND_ADDR", SocketAddr::from(([0, 0, 0, 0], 5000)))?,
@@ -779,6 +868,13 @@ impl Config {
                 .get("UPLOAD_SPOOL_DIR")
                 .map_or_else(std::env::temp_dir, |d| PathBuf::from(d.trim())),
             events: EventsSettings::from_vars(vars, env)?,
+            audit_chain: if vars.flag("AUDIT_CHAIN", true)? {
+                AuditChain::On(Arc::clone(audit_keys.current()))
+            } else {
+                AuditChain::Off
+            },
+            audit_keys,
+            audit_development_key,
             jwt_secret_len: vars.get("JWT_SECRET").map_or(0, str::len),
         };
         config.check()?;
@@ -860,10 +956,20 @@ impl Config {
         if let Some(s3) = &self.object_store {
             s3.validate_downloads()?;
         }
+        if self.env == AppEnv::Staging && self.audit_development_key {
+            return Err(audit_key_required(self.env));
+        }
         if self.env != AppEnv::Production {
             return Ok(());
         }
         // Production refuses what is only fit for a laptop.
+        if !self.audit_chain.is_on() {
+            return Err(ConfigError::invalid(
+                "AUDIT_CHAIN",
+                "off is refused in production (it leaves the audit trail without its chain; it \
+                 exists only to measure the chain's cost outside production)",
+            ));
+        }
         if self.database.is_none() {
             return Err(ConfigError::invalid(
                 "DATABASE_URL",
@@ -896,6 +1002,9 @@ impl Config {
                 "PROJECT_SERVICE_URL",
                 "required in production (or PROJECT_POLICY_FILE)",
             ));
+        }
+        if self.audit_development_key {
+            return Err(audit_key_required(self.env));
         }
         Ok(())
     }
@@ -1027,8 +1136,12 @@ mod tests {
     fn flask_env_is_an_alias() {
         let c = Config::from_vars(&vars(&[("FLASK_ENV", "testing")])).unwrap();
         assert_eq!(c.env, AppEnv::Testing);
-        let c =
-            Config::from_vars(&vars(&[("FLASK_ENV", "testing"), ("APP_ENV", "staging")])).unwrap();
+        let c = Config::from_vars(&vars(&[
+            ("FLASK_ENV", "testing"),
+            ("APP_ENV", "staging"),
+            ("AUDIT_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+        ]))
+        .unwrap();
         assert_eq!(c.env, AppEnv::Staging);
     }
 
@@ -1042,6 +1155,7 @@ mod tests {
             ("MINIO_SECRET_KEY", "s"),
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("PROJECT_SERVICE_URL", "http://project:5001"),
+            ("AUDIT_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
         ];
         assert!(Config::from_vars(&vars(&base)).is_ok());
         for (drop, expected) in [
@@ -1049,6 +1163,7 @@ mod tests {
             ("MINIO_ENDPOINT", "MINIO_ENDPOINT"),
             ("JWT_SECRET", "JWT_SECRET"),
             ("PROJECT_SERVICE_URL", "PROJECT_SERVICE_URL"),
+            ("AUDIT_KEY", "AUDIT_KEY"),
         ] {
             let v: Vec<_> = base.iter().copied().filter(|(k, _)| *k != drop).collect();
             let err = Config::from_vars(&vars(&v)).unwrap_err();
@@ -1084,6 +1199,106 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.variable, "MINIO_SECURE");
+    }
+
+    #[test]
+    fn audit_chain_is_on_by_default_and_off_only_outside_production() {
+        assert!(Config::from_vars(&vars(&[])).unwrap().audit_chain.is_on());
+        for env in ["development", "testing", "staging"] {
+            let c = Config::from_vars(&vars(&[
+                ("APP_ENV", env),
+                ("AUDIT_CHAIN", "off"),
+                ("AUDIT_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+            ]))
+            .unwrap();
+            assert!(!c.audit_chain.is_on(), "{env}");
+        }
+        let err = Config::from_vars(&vars(&[("AUDIT_CHAIN", "sometimes")])).unwrap_err();
+        assert_eq!(err.variable, "AUDIT_CHAIN");
+        let production = [
+            ("APP_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/storage"),
+            ("MINIO_ENDPOINT", "minio:9000"),
+            ("MINIO_ACCESS_KEY", "k"),
+            ("MINIO_SECRET_KEY", "s"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("PROJECT_SERVICE_URL", "http://project:5001"),
+            ("AUDIT_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+        ];
+        let mut off = production.to_vec();
+        off.push(("AUDIT_CHAIN", "off"));
+        let err = Config::from_vars(&vars(&off)).unwrap_err();
+        assert_eq!(err.variable, "AUDIT_CHAIN", "{err}");
+        assert!(err.to_string().contains("production"), "{err}");
+        let mut on = production.to_vec();
+        on.push(("AUDIT_CHAIN", "on"));
+        assert!(Config::from_vars(&vars(&on)).unwrap().audit_chain.is_on());
+    }
+
+    #[test]
+    fn the_audit_key_is_required_in_staging_and_production_and_rotates() {
+        const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        const OLD: &str = "b2xkLWtleS1vbGQta2V5LW9sZC1rZXktb2xkLWtleSE=";
+        // Development and testing: the built-in key, flagged (the server warns).
+        for env in ["development", "testing"] {
+            let c = Config::from_vars(&vars(&[("APP_ENV", env)])).unwrap();
+            assert!(c.audit_development_key, "{env}");
+            assert_eq!(c.audit_keys.current().id(), DEVELOPMENT_KEY_ID);
+        }
+        // Staging: refused without it, naming it.
+        let err = Config::from_vars(&vars(&[("APP_ENV", "staging")])).unwrap_err();
+        assert_eq!(err.variable, "AUDIT_KEY", "{err}");
+        assert!(err.to_string().contains("required in staging"), "{err}");
+        let c = Config::from_vars(&vars(&[
+            ("APP_ENV", "staging"),
+            ("AUDIT_KEY", KEY),
+            ("AUDIT_KEY_ID", "2026"),
+            ("AUDIT_RETIRED_KEYS", &format!("2025:{OLD}")),
+        ]))
+        .unwrap();
+        assert!(!c.audit_development_key);
+        assert_eq!(c.audit_keys.current().id(), "2026");
+        assert!(c.audit_keys.get("2025").is_some());
+        assert!(
+            c.audit_keys.get(DEVELOPMENT_KEY_ID).is_none(),
+            "never the public key outside development and testing"
+        );
+        match &c.audit_chain {
+            AuditChain::On(key) => assert_eq!(key.id(), "2026"),
+            AuditChain::Off => panic!("on by default"),
+        }
+        assert!(!format!("{c:?}").contains(KEY), "the key is not shown");
+        // Default id; the development key still verifies in development.
+        let c = Config::from_vars(&vars(&[("AUDIT_KEY", KEY)])).unwrap();
+        assert_eq!(c.audit_keys.current().id(), "k1");
+        assert!(c.audit_keys.get(DEVELOPMENT_KEY_ID).is_some());
+        // Bad values name their variable.
+        for (pairs, variable) in [
+            (vec![("AUDIT_KEY", "c2hvcnQ=")], "AUDIT_KEY"),
+            (vec![("AUDIT_KEY", "not base64!")], "AUDIT_KEY"),
+            (
+                vec![("AUDIT_KEY", KEY), ("AUDIT_KEY_ID", "a:b")],
+                "AUDIT_KEY",
+            ),
+            (
+                vec![("AUDIT_KEY", KEY), ("AUDIT_KEY_ID", DEVELOPMENT_KEY_ID)],
+                "AUDIT_KEY_ID",
+            ),
+            (
+                vec![("AUDIT_KEY", KEY), ("AUDIT_RETIRED_KEYS", "nocolon")],
+                "AUDIT_RETIRED_KEYS",
+            ),
+            (
+                vec![
+                    ("AUDIT_KEY", KEY),
+                    ("AUDIT_RETIRED_KEYS", &format!("k1:{OLD}")),
+                ],
+                "AUDIT_RETIRED_KEYS",
+            ),
+        ] {
+            let err = Config::from_vars(&vars(&pairs)).unwrap_err();
+            assert_eq!(err.variable, variable, "{pairs:?}: {err}");
+        }
     }
 
     #[test]
@@ -1185,6 +1400,7 @@ mod tests {
             ("MINIO_SECRET_KEY", "s"),
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("PROJECT_POLICY_FILE", "/etc/storage/policy.json"),
+            ("AUDIT_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
         ];
         assert!(Config::from_vars(&vars(&base)).is_ok());
         let lone_db: Vec<_> = base

@@ -1,6 +1,7 @@
 //! storage-server: the composition root's command line.
 //!
-//! `serve` (the default), `migrate`, `janitor --once`, `token`, `audit verify`, `events`.
+//! `serve` (the default), `migrate`, `janitor --once`, `token`, `audit verify|checkpoint`,
+//! `events`.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -58,6 +59,16 @@ enum AuditAction {
     Verify {
         #[arg(long)]
         bucket: Option<String>,
+        /// A checkpoint taken by `audit checkpoint` (kept outside the database): also report
+        /// each of its chains that is gone, shorter, or whose checkpointed event changed.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Print a checkpoint of every audit chain's head (of one bucket with `--bucket`), MACed
+    /// under the audit key, to keep outside the database for `audit verify --checkpoint`.
+    Checkpoint {
+        #[arg(long)]
+        bucket: Option<String>,
     },
 }
 
@@ -106,6 +117,13 @@ fn main() -> ExitCode {
                 }
             };
             init_tracing(config.json_logs);
+            if config.audit_development_key {
+                tracing::warn!(
+                    "AUDIT_KEY is not set: the audit chain uses the built-in development key, \
+                     which is public (anyone with database access could recompute the chain); \
+                     staging and production refuse to start without AUDIT_KEY"
+                );
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -121,8 +139,11 @@ fn main() -> ExitCode {
                     Command::Migrate => migrate(&config).await,
                     Command::Janitor { once } => janitor(&config, once).await,
                     Command::Audit {
-                        action: AuditAction::Verify { bucket },
-                    } => audit_verify(&config, bucket.as_deref()).await,
+                        action: AuditAction::Verify { bucket, checkpoint },
+                    } => audit_verify(&config, bucket.as_deref(), checkpoint.as_deref()).await,
+                    Command::Audit {
+                        action: AuditAction::Checkpoint { bucket },
+                    } => audit_checkpoint(&config, bucket.as_deref()).await,
                     Command::Events { once, action } => events(&config, once, action).await,
                     _ => serve(config, generated_jwt).await,
                 }
@@ -308,24 +329,87 @@ async fn janitor(config: &Config, once: bool) -> Result<(), String> {
     }
 }
 
-/// `audit verify`: every fault on stdout, the first one first; a summary; exit 1 on a fault.
-async fn audit_verify(config: &Config, bucket: Option<&str>) -> Result<(), String> {
-    let bucket = bucket
+fn parse_bucket(bucket: Option<&str>) -> Result<Option<storage_domain::model::BucketKind>, String> {
+    bucket
         .map(|b| {
             storage_domain::model::BucketKind::parse(b)
                 .map_err(|_| format!("--bucket {b}: not one of users, companies, projects"))
         })
-        .transpose()?;
+        .transpose()
+}
+
+/// The lines of a checkpoint file, read one at a time (a line that cannot be read ends them).
+fn checkpoint_lines(path: &std::path::Path) -> Result<impl Iterator<Item = String> + Send, String> {
+    use std::io::BufRead;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("--checkpoint {}: {e}", path.display()))?;
+    Ok(std::io::BufReader::new(file).lines().map_while(Result::ok))
+}
+
+/// `audit verify`: every fault on stdout, the first one first; a summary; exit 1 on a fault.
+/// With `--checkpoint`, the checkpoint's MAC is checked first (a checkpoint that fails it is
+/// refused), then its heads are compared with the chains during the walk.
+async fn audit_verify(
+    config: &Config,
+    bucket: Option<&str>,
+    checkpoint: Option<&std::path::Path>,
+) -> Result<(), String> {
+    use storage_domain::rules::checkpoint::{check_checkpoint, checkpoint_heads};
+    let bucket = parse_bucket(bucket)?;
+    let checked = match checkpoint {
+        None => None,
+        Some(path) => {
+            let checked = check_checkpoint(checkpoint_lines(path)?, &config.audit_keys)
+                .map_err(|e| format!("audit verify: checkpoint {} refused: {e}", path.display()))?;
+            let covers = checked.header.bucket.as_deref();
+            if covers != bucket.map(|b| b.as_str()) {
+                return Err(format!(
+                    "audit verify: checkpoint {} covers {}; verify the same chains ({})",
+                    path.display(),
+                    covers.map_or("every bucket".to_owned(), |b| format!("bucket {b}")),
+                    covers.map_or("no --bucket".to_owned(), |b| format!("--bucket {b}")),
+                ));
+            }
+            Some((path, checked))
+        }
+    };
     let base_url = config.public_base_url(config.bind_addr.port());
     let adapters = Adapters::connect(config, &base_url)
         .await
         .map_err(|e| e.to_string())?;
-    let report = storage_domain::service::events::verify_audit(&*adapters.metadata, bucket)
-        .await
-        .map_err(|e| format!("audit verify: {e}"))?;
+    let report = match &checked {
+        None => {
+            storage_domain::service::events::verify_audit(
+                &*adapters.metadata,
+                bucket,
+                &config.audit_keys,
+            )
+            .await
+        }
+        Some((path, _)) => {
+            storage_domain::service::events::verify_audit_against(
+                &*adapters.metadata,
+                bucket,
+                &config.audit_keys,
+                checkpoint_heads(checkpoint_lines(path)?),
+            )
+            .await
+        }
+    }
+    .map_err(|e| format!("audit verify: {e}"))?;
     let mut out = std::io::stdout().lock();
     for fault in &report.faults {
         let _ = writeln!(out, "FAULT {fault}");
+    }
+    if let Some((path, checked)) = &checked {
+        let _ = writeln!(
+            out,
+            "audit verify: checkpoint {} of {} ({} chains, MAC valid): {} chains compared",
+            path.display(),
+            checked.header.time,
+            checked.chains,
+            report.checkpointed
+        );
     }
     let _ = writeln!(
         out,
@@ -344,6 +428,38 @@ async fn audit_verify(config: &Config, bucket: Option<&str>) -> Result<(), Strin
             report.faults.len()
         )),
     }
+}
+
+/// `audit checkpoint`: the checkpoint on stdout, line by line as the chains are read.
+async fn audit_checkpoint(config: &Config, bucket: Option<&str>) -> Result<(), String> {
+    let bucket = parse_bucket(bucket)?;
+    let base_url = config.public_base_url(config.bind_addr.port());
+    let adapters = Adapters::connect(config, &base_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let mut stdout = std::io::stdout().lock();
+    let mut failed: Option<std::io::Error> = None;
+    let chains = storage_domain::service::events::audit_checkpoint(
+        &*adapters.metadata,
+        bucket,
+        config.audit_keys.current(),
+        time,
+        &mut |line| {
+            if failed.is_none()
+                && let Err(e) = writeln!(stdout, "{line}")
+            {
+                failed = Some(e);
+            }
+        },
+    )
+    .await
+    .map_err(|e| format!("audit checkpoint: {e}"))?;
+    if let Some(e) = failed.or_else(|| stdout.flush().err()) {
+        return Err(format!("audit checkpoint: cannot write it: {e}"));
+    }
+    tracing::info!(chains, "audit checkpoint taken");
+    Ok(())
 }
 
 /// `events --once`, `events list`, `events retry`.

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use storage_domain::rules::chain::AuditChain;
+
 /// How many connections the store opens and how long it waits.
 ///
 /// The store has one writer connection and a pool of readers (see the crate docs): writes queue
@@ -19,6 +21,9 @@ pub struct SqliteConfig {
     /// Whether a change's event is queued for delivery (`EVENTS_ENABLED`, default true). Off,
     /// the audit trail and its chain are written the same, but no event waits in the outbox.
     pub publish_events: bool,
+    /// Whether the events written are chained (`AUDIT_CHAIN`; on by default, off only to
+    /// measure what the chain costs).
+    pub audit_chain: AuditChain,
 }
 
 impl Default for SqliteConfig {
@@ -29,6 +34,7 @@ impl Default for SqliteConfig {
             wait_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             publish_events: true,
+            audit_chain: AuditChain::default(),
         }
     }
 }

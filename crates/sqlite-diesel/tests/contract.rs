@@ -4,22 +4,25 @@
 
 use std::sync::Arc;
 
+use storage_domain::rules::chain::AuditChain;
 use storage_sqlite_diesel::{SqliteConfig, SqliteMetadataStore};
 use storage_test_support::metadata_contract::{self as contract, Store};
 use tempfile::TempDir;
 
 /// A fresh migrated database and a store on it. The directory must outlive the store.
 async fn store() -> (TempDir, Store) {
-    store_publishing(true).await
+    store_with(true, AuditChain::default()).await
 }
 
-/// A store as [`store`], that queues changes' events for delivery or not (`EVENTS_ENABLED`).
-async fn store_publishing(publish_events: bool) -> (TempDir, Store) {
+/// [`store`] that queues changes' events for delivery or not (`EVENTS_ENABLED`), with this
+/// audit chain setting (`AUDIT_CHAIN`).
+async fn store_with(publish_events: bool, chain: AuditChain) -> (TempDir, Store) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let file = dir.path().join("data").join("metadata.db");
     let location = format!("sqlite://{}", file.display());
     let config = SqliteConfig {
         publish_events,
+        audit_chain: chain,
         ..SqliteConfig::default()
     };
     let store = SqliteMetadataStore::open(&location, config)
@@ -90,6 +93,13 @@ contract_tests! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_publish_nothing_when_events_are_off() {
-    let (_dir, store) = store_publishing(false).await;
+    let (_dir, store) = store_with(false, AuditChain::default()).await;
     contract::changes_publish_nothing_when_events_are_off(store).await;
+}
+
+/// The contract's case for a store built with its audit chain off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_chain_switched_off_writes_unchained_events() {
+    let (_dir, store) = store_with(true, AuditChain::Off).await;
+    contract::the_chain_switched_off_writes_unchained_events(store).await;
 }

@@ -2721,7 +2721,7 @@ pub async fn chain_of(store: &Store, file_id: FileId) -> Vec<AuditEvent> {
 pub async fn changes_are_chained_outbox_events(store: Store) {
     use storage_domain::model::EventType as T;
     use storage_domain::ports::{DeliveryState, ReleaseLock};
-    use storage_domain::rules::chain::{check_sealed, seal};
+    use storage_domain::rules::chain::{AuditKeyring, check_sealed};
     use storage_domain::rules::events::EventMessage;
     use storage_domain::service::events::verify_audit;
 
@@ -2792,7 +2792,8 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
             .await
             .unwrap();
     }
-    let refused = seal(refusal(AuditAction::Delete, &user("mallory"), &path));
+    // The store seals it.
+    let refused = refusal(AuditAction::Delete, &user("mallory"), &path);
     for _ in 0..2 {
         store
             .record_refusal(&refused, Duration::from_secs(60))
@@ -2834,7 +2835,9 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
         assert_eq!(e.seq, Some(i as u64 + 1), "{e:?}");
         assert_eq!(e.prev_hash.as_deref(), Some(prev.as_str()), "{e:?}");
         prev = e.hash.clone().unwrap();
-        assert_eq!(prev.len(), 64);
+        // `<key id>:<hex HMAC-SHA256>`, under the default (development) key.
+        assert_eq!(prev.len(), "dev:".len() + 64, "{prev}");
+        assert!(prev.starts_with("dev:"), "{prev}");
     }
     let g_chain = chain_of(&store, g.id).await;
     assert_eq!(g_chain.len(), 1);
@@ -2855,14 +2858,31 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     assert_eq!(unchained.len(), 1, "{unchained:?}");
     assert_eq!(unchained[0].repeat_count, 2);
     assert_eq!(unchained[0].seq, None);
-    assert_eq!(check_sealed(&unchained[0]), Ok(()));
+    assert_eq!(
+        check_sealed(&unchained[0], &AuditKeyring::development()),
+        Ok(())
+    );
+    assert!(
+        unchained[0].hash.as_deref().unwrap().starts_with("dev:"),
+        "{unchained:?}"
+    );
 
-    let report = verify_audit(&*store, None).await.unwrap();
+    let report = verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained, report.sealed), (2, 11, 1));
-    let users = verify_audit(&*store, Some(BucketKind::Users))
-        .await
-        .unwrap();
+    let users = verify_audit(
+        &*store,
+        Some(BucketKind::Users),
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!((users.chains, users.sealed), (0, 0));
 
     // The outbox: every change pending, each a message with its audit id and data.
@@ -2886,6 +2906,81 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     assert_eq!(m.data["status"], "draft");
     assert_eq!(m.version, Some(1));
     assert_eq!(m.path, "/projects/p1/chain.txt");
+}
+
+/// A store built with its audit chain off (`AuditChain::Off`, `AUDIT_CHAIN=off`, run by the
+/// adapters' tests on a store so built): every change's event is still written (its outbox
+/// record, pending), but unchained, as before the chain existed (no `seq`, no hash, no previous
+/// hash), and a refusal is not sealed; `verify_audit` counts them all as events before the
+/// chain and finds no fault.
+pub async fn the_chain_switched_off_writes_unchained_events(store: Store) {
+    use storage_domain::ports::{DeliveryState, ReleaseLock};
+    use storage_domain::service::events::verify_audit;
+
+    let alice = user("alice");
+    let path = file("/projects/p1/unchained.txt");
+    let (f, _) = upload(&store, &path, &alice).await;
+    upload(&store, &path, &alice).await;
+    lock(&store, &f, &alice, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    store
+        .release_lock(ReleaseLock {
+            file_id: f.id,
+            actor: alice.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, &alice, &path),
+        })
+        .await
+        .unwrap();
+    store
+        .record_refusal(
+            &refusal(AuditAction::Delete, &user("mallory"), &path),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    store
+        .delete_file(DeleteFile {
+            file_id: f.id,
+            actor: alice.clone(),
+            audit: draft(AuditAction::Delete, &alice, &path),
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(store.audit_chain(None, None, 100).await.unwrap(), []);
+    let events = audit_of(&store, &path).await;
+    assert_eq!(events.len(), 6, "{events:?}");
+    for e in &events {
+        assert_eq!(
+            (e.seq, &e.hash, &e.prev_hash),
+            (None, &None, &None),
+            "{e:?}"
+        );
+    }
+    let unchained = store.audit_unchained(None, None, 100).await.unwrap();
+    assert_eq!(unchained.len(), 6);
+    let report = verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.faults, []);
+    assert_eq!(
+        (report.chains, report.chained, report.sealed),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.unsealed_before_chain, 6);
+    // Still the outbox: the five changes wait for delivery.
+    let pending = store
+        .list_events(DeliveryState::Pending, 100)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 5);
 }
 
 /// The outbox's claims: due pending events, each file's as a run from its first pending event
@@ -3354,7 +3449,13 @@ pub async fn changes_publish_nothing_when_events_are_off(store: Store) {
         assert!(e.data.is_some(), "{e:?}");
         prev = e.hash.clone().unwrap();
     }
-    let report = verify_audit(&*store, None).await.unwrap();
+    let report = verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained), (1, 7));
 
@@ -3584,7 +3685,13 @@ pub async fn trash_pins_and_prunes_are_chained(store: Store) {
     );
     assert_eq!(theirs[2].2["versions"], 1);
 
-    let report = verify_audit(&*store, None).await.unwrap();
+    let report = verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.faults, []);
     assert_eq!(
         (report.chains, report.chained),
@@ -3955,9 +4062,13 @@ pub async fn concurrent_pruners_never_double_delete(store: Store, pruners: usize
     assert_eq!(prunes, 10, "each pruning audited once");
     assert_eq!(numbers(&store, f.id).await, vec![12, 11]);
     // Each linked once into the file's chain, whichever janitor pruned it.
-    let report = storage_domain::service::events::verify_audit(&*store, None)
-        .await
-        .unwrap();
+    let report = storage_domain::service::events::verify_audit(
+        &*store,
+        None,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained), (1, 22));
 }

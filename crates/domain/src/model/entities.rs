@@ -400,7 +400,8 @@ pub struct AuditEvent {
     pub seq: Option<u64>,
     /// The hash of the previous event of the chain (`""` for the first, and for a refusal).
     pub prev_hash: Option<String>,
-    /// The event's hash ([`crate::rules::chain::event_hash`]); `None` before the chain.
+    /// The event's hash, `<key id>:<hex HMAC>` ([`crate::rules::chain::AuditKey::event_hash`]);
+    /// `None` before the chain (or with the chain off).
     pub hash: Option<String>,
 }
 

@@ -558,7 +558,8 @@ pub trait MetadataStore: Send + Sync {
     /// `repeat_count` is raised and its `last_repeat_at` set; otherwise the event is appended.
     /// One statement (an upsert on a unique index), so identical refusals never wait on one
     /// another beyond it, and a burst of them adds one row per window (two when it straddles a
-    /// boundary).
+    /// boundary). The store seals the event (its chain setting's
+    /// [`AuditChain::seal`](crate::rules::chain::AuditChain::seal)).
     async fn record_refusal(&self, event: &AuditEvent, window: Duration) -> Result<(), RepoError>;
 
     // ---- trash -----------------------------------------------------------------------------

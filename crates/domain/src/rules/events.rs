@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::model::{
     AuditAction, AuditDraft, AuditEvent, AuditOutcome, EventType, FileId, VersionNumber,
 };
-use crate::rules::chain::{ChainHead, link};
+use crate::rules::chain::{AuditChain, ChainHead};
 
 /// What the store knows of a change besides its action, that decides its event type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,8 +69,8 @@ pub const fn event_type(
 /// The audit event of a change, as a store records it in the change's unit of work: the draft
 /// completed with what the store decided, its event type ([`event_type`]), its `data` (the
 /// unit's details, with the draft's `detail` when it has one) and its link after the file's
-/// chain head ([`crate::rules::chain::link`]). Every unit of work records its event through this
-/// one function.
+/// chain head ([`AuditChain::link`]; unchained when the store's chain is off). Every unit of
+/// work records its event through this one function.
 #[allow(clippy::too_many_arguments)]
 pub fn change_event(
     draft: AuditDraft,
@@ -79,7 +79,7 @@ pub fn change_event(
     at: DateTime<Utc>,
     facts: EventFacts,
     mut data: serde_json::Map<String, serde_json::Value>,
-    head: &ChainHead,
+    (chain, head): (&AuditChain, &ChainHead),
 ) -> AuditEvent {
     let mut event = draft.complete(Some(file_id), version, AuditOutcome::Success, at);
     event.event_type = event_type(event.action, event.outcome, facts);
@@ -90,7 +90,7 @@ pub fn change_event(
         data.insert("detail".into(), detail.clone().into());
     }
     event.data = Some(serde_json::Value::Object(data).to_string());
-    link(event, head)
+    chain.link(event, head)
 }
 
 /// An event as published (docs/events.md): the JSON body of a webhook and of a NATS message.

@@ -11,4 +11,5 @@ pub mod trash;
 pub use access::*;
 pub use lifecycle::*;
 pub mod chain;
+pub mod checkpoint;
 pub mod events;

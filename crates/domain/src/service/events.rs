@@ -19,7 +19,8 @@ use crate::model::{AuditId, BucketKind, FileId};
 use crate::ports::{
     Clock, DeliveryState, EventSink, IdGenerator, MetadataStore, OutboxEvent, RepoError, Settlement,
 };
-use crate::rules::chain::{ChainFault, ChainVerifier, check_sealed};
+use crate::rules::chain::{AuditKey, AuditKeyring, ChainFault, ChainVerifier, check_sealed};
+use crate::rules::checkpoint::{CheckpointHead, CheckpointMatcher, CheckpointWriter};
 use crate::rules::events::EventMessage;
 
 /// The dispatcher's settings (`EVENTS_*`, docs/events.md).
@@ -280,20 +281,41 @@ pub struct AuditReport {
     /// Every fault, in walk order (by file, then position; then the refusals): the first is
     /// the first altered, removed or reordered event.
     pub faults: Vec<ChainFault>,
+    /// With a checkpoint: the checkpointed chains compared.
+    pub checkpointed: u64,
 }
 
 const VERIFY_PAGE: u32 = 500;
 
-/// Walks every audit chain (of `bucket` when given), then the sealed refusals.
+/// Walks every audit chain (of `bucket` when given), then the sealed refusals, checking each
+/// hash under `keys` (the current audit key and the retired ones).
 ///
 /// # Errors
 /// Store faults.
 pub async fn verify_audit(
     metadata: &dyn MetadataStore,
     bucket: Option<BucketKind>,
+    keys: &AuditKeyring,
+) -> Result<AuditReport, RepoError> {
+    verify_audit_against(metadata, bucket, keys, std::iter::empty()).await
+}
+
+/// [`verify_audit`], comparing the chains with a checkpoint's heads as well (read one at a
+/// time, in file id order: `rules::checkpoint::checkpoint_heads` of a checkpoint already
+/// checked): each checkpointed chain gone, shorter than its checkpointed head, or whose
+/// checkpointed event changed is a fault, in walk order.
+///
+/// # Errors
+/// Store faults.
+pub async fn verify_audit_against(
+    metadata: &dyn MetadataStore,
+    bucket: Option<BucketKind>,
+    keys: &AuditKeyring,
+    checkpoint: impl Iterator<Item = CheckpointHead> + Send,
 ) -> Result<AuditReport, RepoError> {
     let mut report = AuditReport::default();
-    let mut verifier = ChainVerifier::new();
+    let mut verifier = ChainVerifier::new(keys);
+    let mut matcher = CheckpointMatcher::new(checkpoint);
     let mut after: Option<(FileId, u64)> = None;
     loop {
         let page = metadata.audit_chain(bucket, after, VERIFY_PAGE).await?;
@@ -301,6 +323,7 @@ pub async fn verify_audit(
             if let Err(fault) = verifier.push(event) {
                 report.faults.push(fault);
             }
+            report.faults.extend(matcher.observe(event));
         }
         match page.last() {
             Some(last) if page.len() == VERIFY_PAGE as usize => {
@@ -312,6 +335,8 @@ pub async fn verify_audit(
             break;
         }
     }
+    report.faults.extend(matcher.finish());
+    report.checkpointed = matcher.compared;
     report.chains = verifier.chains;
     report.chained = verifier.events;
     let mut after: Option<AuditId> = None;
@@ -323,7 +348,7 @@ pub async fn verify_audit(
                 continue;
             }
             report.sealed += 1;
-            if let Err(fault) = check_sealed(event) {
+            if let Err(fault) = check_sealed(event, keys) {
                 report.faults.push(fault);
             }
         }
@@ -333,6 +358,57 @@ pub async fn verify_audit(
         }
     }
     Ok(report)
+}
+
+/// Takes a checkpoint of every audit chain (of `bucket` when given) under `key`, at `time`:
+/// hands each line to `out` as it is made (the header, one line per chain in file id order,
+/// the MAC), reading the chains a page at a time. Returns the chains written.
+///
+/// # Errors
+/// Store faults.
+pub async fn audit_checkpoint(
+    metadata: &dyn MetadataStore,
+    bucket: Option<BucketKind>,
+    key: &AuditKey,
+    time: String,
+    out: &mut dyn FnMut(String),
+) -> Result<u64, RepoError> {
+    let (mut writer, header) =
+        CheckpointWriter::start(key, time, bucket.map(|b| b.as_str().to_owned()));
+    out(header);
+    let mut head: Option<CheckpointHead> = None;
+    let mut after: Option<(FileId, u64)> = None;
+    loop {
+        let page = metadata.audit_chain(bucket, after, VERIFY_PAGE).await?;
+        for event in &page {
+            let (Some(file_id), Some(seq)) = (event.file_id, event.seq) else {
+                continue;
+            };
+            if let Some(h) = head.take_if(|h| h.file_id != file_id) {
+                out(writer.head(&h));
+            }
+            head = Some(CheckpointHead {
+                file_id,
+                seq,
+                hash: event.hash.clone().unwrap_or_default(),
+            });
+        }
+        match page.last() {
+            Some(last) if page.len() == VERIFY_PAGE as usize => {
+                after = last.file_id.zip(last.seq);
+            }
+            _ => break,
+        }
+        if after.is_none() {
+            break;
+        }
+    }
+    if let Some(h) = head {
+        out(writer.head(&h));
+    }
+    let chains = writer.chains;
+    out(writer.finish());
+    Ok(chains)
 }
 
 #[cfg(test)]

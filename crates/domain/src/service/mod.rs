@@ -203,10 +203,10 @@ impl StorageService {
                 .iter()
                 .find_map(|n| Some((n.op.audit_action()?, n.path?)))
         {
-            let event = crate::rules::chain::seal(
-                self.audit_draft(ctx, action, path, Some(detail.clone()))
-                    .complete(None, None, AuditOutcome::Denied, self.ports.clock.now()),
-            );
+            // The store seals it (with its chain setting, `AuditChain::seal`).
+            let event = self
+                .audit_draft(ctx, action, path, Some(detail.clone()))
+                .complete(None, None, AuditOutcome::Denied, self.ports.clock.now());
             // The refusal is what matters; the store may well be down.
             let _ = self
                 .ports

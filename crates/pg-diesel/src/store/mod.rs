@@ -34,6 +34,7 @@ use storage_domain::ports::{
     MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock, RepoError,
     ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
 };
+use storage_domain::rules::chain::AuditChain;
 use storage_domain::rules::retention::RetentionRule;
 
 use crate::config::PgConfig;
@@ -53,6 +54,8 @@ pub struct PgMetadataStore {
     pool: Pool<Conn>,
     /// `PgConfig::publish_events`, handed to every unit of work in its `Clock`.
     publish_events: bool,
+    /// Whether the events written are chained (`PgConfig::audit_chain`).
+    chain: AuditChain,
 }
 
 impl std::fmt::Debug for PgMetadataStore {
@@ -118,6 +121,7 @@ impl PgMetadataStore {
         Ok(Self {
             pool,
             publish_events: config.publish_events,
+            chain: config.audit_chain.clone(),
         })
     }
 
@@ -146,6 +150,7 @@ impl PgMetadataStore {
     ) -> Result<T, RepoError> {
         let clock = writes::Clock {
             publish: self.publish_events,
+            chain: self.chain.clone(),
         };
         self.run(move |mut conn| async move {
             let conn: &mut Conn = &mut conn;
@@ -166,6 +171,7 @@ impl PgMetadataStore {
     ) -> Result<T, RepoError> {
         let clock = writes::Clock {
             publish: self.publish_events,
+            chain: self.chain.clone(),
         };
         self.run(move |mut conn| async move { work(&mut conn, clock, data).await })
             .await

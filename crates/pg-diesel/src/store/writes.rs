@@ -22,6 +22,7 @@ use storage_diesel_common::sql_types::{DbAt, DbId};
 use storage_diesel_common::units::{FileKey, Serial, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
 use storage_domain::ports::OutboxEvent;
+use storage_domain::rules::chain::AuditChain;
 
 pub(crate) use self::units::*;
 use super::Work;
@@ -44,22 +45,23 @@ mod units {
 }
 
 /// The unit of work's time on PostgreSQL: the transaction's `now()`, which the statements that
-/// need it read themselves (nothing is known of it before the first statement); and whether
-/// the store publishes events (`PgConfig::publish_events`).
-#[derive(Debug, Clone, Copy)]
+/// need it read themselves (nothing is known of it before the first statement); whether the
+/// store publishes events (`PgConfig::publish_events`); and the store's audit chain setting.
+#[derive(Debug, Clone)]
 pub(crate) struct Clock {
     pub(crate) publish: bool,
+    pub(crate) chain: AuditChain,
 }
 
 impl Clock {
     /// Whether a change's event is queued for delivery.
-    fn publishes(self) -> bool {
+    fn publishes(&self) -> bool {
         self.publish
     }
 }
 
 /// The transaction's time (`now()`), for a unit of work that locks no file before it needs it.
-async fn unit_now(c: &mut Conn, _: Clock) -> Result<DateTime<Utc>, TxError> {
+async fn unit_now(c: &mut Conn, _: &Clock) -> Result<DateTime<Utc>, TxError> {
     Ok(diesel::select(queries::store_now())
         .get_result::<DbAt>(c)
         .await?
@@ -68,8 +70,13 @@ async fn unit_now(c: &mut Conn, _: Clock) -> Result<DateTime<Utc>, TxError> {
 
 /// Locks the file's row (`FOR UPDATE`, waiting for any other unit of work on it), then reads
 /// the file, its lock row as stored and the transaction's time in a new statement, which sees
-/// what was committed while this one waited. `None` when there is no such file.
-async fn lock_file(c: &mut Conn, _: Clock, key: FileKey<'_>) -> Result<Option<FileState>, TxError> {
+/// what was committed while this one waited, with the head of the file's audit chain (not read
+/// when the store's chain is off). `None` when there is no such file.
+async fn lock_file(
+    c: &mut Conn,
+    clock: &Clock,
+    key: FileKey<'_>,
+) -> Result<Option<FileState>, TxError> {
     let locked: Option<DbId> = match key {
         FileKey::Id(id) => files::table
             .select(files::id)
@@ -90,6 +97,10 @@ async fn lock_file(c: &mut Conn, _: Clock, key: FileKey<'_>) -> Result<Option<Fi
     let Some(locked) = locked else {
         return Ok(None);
     };
+    if !clock.chain.is_on() {
+        let row: FileLockRow = queries::file_by_id(locked).get_result(c).await?;
+        return Ok(Some(file_state(row)?));
+    }
     // The file, its lock row and its audit chain's head, in one statement.
     let (row, seq, hash): (FileLockRow, Option<i64>, Option<String>) =
         storage_diesel_common::file_and_chain_head!(locked)

@@ -31,6 +31,7 @@ use storage_domain::ports::{
     MetadataStore, NewVersion, OutboxEvent, PendingReview, PruneVersions, ReleaseLock, RepoError,
     ReviewCursor, ReviewTransition, SetArchived, SetPin, SetTags, Settlement,
 };
+use storage_domain::rules::chain::AuditChain;
 use storage_domain::rules::retention::RetentionRule;
 
 use crate::config::SqliteConfig;
@@ -86,6 +87,8 @@ pub struct SqliteMetadataStore {
     readers: Pool<Manager>,
     /// `SqliteConfig::publish_events`, handed to every unit of work in its `Clock`.
     publish_events: bool,
+    /// Whether the events written are chained (`SqliteConfig::audit_chain`).
+    chain: AuditChain,
 }
 
 impl std::fmt::Debug for SqliteMetadataStore {
@@ -157,6 +160,7 @@ impl SqliteMetadataStore {
             readers: build(config.max_readers.max(1), true)?,
             path,
             publish_events: config.publish_events,
+            chain: config.audit_chain,
         })
     }
 
@@ -207,11 +211,21 @@ impl SqliteMetadataStore {
         D: Send + 'static,
         T: Send + 'static,
     {
-        let publish = self.publish_events;
+        let (publish, chain) = (self.publish_events, self.chain.clone());
         self.run(
             Role::Write,
-            (work, data, publish),
-            |c, now, (work, data, publish)| block_on(work(c, writes::Clock { now, publish }, data)),
+            (work, data, publish, chain),
+            |c, now, (work, data, publish, chain)| {
+                block_on(work(
+                    c,
+                    writes::Clock {
+                        now,
+                        publish,
+                        chain,
+                    },
+                    data,
+                ))
+            },
         )
         .await
     }

@@ -22,6 +22,7 @@ use storage_diesel_common::sql_types::{DbAt, DbId};
 use storage_diesel_common::units::{FileKey, Serial, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
 use storage_domain::ports::OutboxEvent;
+use storage_domain::rules::chain::AuditChain;
 
 use super::reads::events_by_id;
 
@@ -43,22 +44,23 @@ mod units {
 }
 
 /// The unit of work's time on SQLite: the store's clock, read once when its transaction
-/// starts (`SqliteMetadataStore::write`); and whether the store publishes events
-/// (`SqliteConfig::publish_events`).
-#[derive(Debug, Clone, Copy)]
+/// starts (`SqliteMetadataStore::write`); whether the store publishes events
+/// (`SqliteConfig::publish_events`); and the store's audit chain setting.
+#[derive(Debug, Clone)]
 pub(crate) struct Clock {
     pub(crate) now: DateTime<Utc>,
     pub(crate) publish: bool,
+    pub(crate) chain: AuditChain,
 }
 
 impl Clock {
     /// Whether a change's event is queued for delivery.
-    fn publishes(self) -> bool {
+    fn publishes(&self) -> bool {
         self.publish
     }
 }
 
-async fn unit_now(_: &mut Conn, clock: Clock) -> Result<DateTime<Utc>, TxError> {
+async fn unit_now(_: &mut Conn, clock: &Clock) -> Result<DateTime<Utc>, TxError> {
     Ok(clock.now)
 }
 
@@ -66,7 +68,7 @@ async fn unit_now(_: &mut Conn, clock: Clock) -> Result<DateTime<Utc>, TxError> 
 /// SQLite's write lock nothing changes between this read and the unit of work's writes.
 async fn lock_file(
     c: &mut Conn,
-    Clock { now, .. }: Clock,
+    clock: &Clock,
     key: FileKey<'_>,
 ) -> Result<Option<FileState>, TxError> {
     let row: Option<FileLockRow> = match key {
@@ -82,12 +84,13 @@ async fn lock_file(
     let Some((file, lock, _)) = row else {
         return Ok(None);
     };
-    let head = queries::chain_head(file.id.clone())
-        .get_result(c)
-        .await
-        .optional()?;
-    let mut state = file_state((file, lock, DbAt(now)))?;
-    state.head = chain_head(head)?;
+    let id = file.id.clone();
+    let mut state = file_state((file, lock, DbAt(clock.now)))?;
+    // The chain's head (not read when the store's chain is off).
+    if clock.chain.is_on() {
+        let head = queries::chain_head(id).get_result(c).await.optional()?;
+        state.head = chain_head(head)?;
+    }
     Ok(Some(state))
 }
 

@@ -1,16 +1,18 @@
 //! `events`: the cost of issue 17's outbox and audit chain on the busiest audited change, the
 //! lock+unlock pair, in one run.
 //!
-//! Two more servers start beside the run's own, each on a database of its own and the same
-//! PostgreSQL and Garage: **on** (every setting at its default: events queued in the audit
-//! row, the per-file hash chain, the dispatcher delivering each event to a webhook receiver in
-//! this process that checks every signature with the reference `standardwebhooks` crate) and
-//! **off** (`EVENTS_ENABLED=false`, `AUDIT_CHAIN=off`). At each concurrency the two are measured
-//! `--reps` times, alternately (off first, then on first), each for `--seconds`; the medians are
-//! compared. After each window of **on**, the bench waits until no event is left to deliver and
-//! reports how far behind the dispatcher was (the backlog when the window closed and the time
-//! it took to drain): a dispatcher that cannot keep up would make the rate look good while the
-//! outbox grows.
+//! Five more servers start beside the run's own, each on a database of its own and the same
+//! PostgreSQL and Garage: **off** (`EVENTS_ENABLED=false`, `AUDIT_CHAIN=off`), **chain only**
+//! (`EVENTS_ENABLED=false`), **events only** (`AUDIT_CHAIN=off`, no sink), **on, no sink**
+//! (every setting at its default: events queued in the audit row, the per-file hash chain, the
+//! dispatcher claiming and settling them with nowhere to send them) and **on, webhook** (the
+//! same, delivering each event to a webhook receiver in this process that checks every
+//! signature with the reference `standardwebhooks` crate; the receiver's work shares the
+//! machine). At each concurrency each is measured `--reps` times, in rotated order, each for
+//! `--seconds`; the median windows are compared. After each window of a server that queues
+//! events, the bench waits until none is left to deliver and reports how far behind the
+//! dispatcher was (the backlog when the window closed and the time it took to drain): a
+//! dispatcher that cannot keep up would make the rate look good while the outbox grows.
 
 use std::{
     path::PathBuf,
@@ -33,9 +35,11 @@ use crate::{
     stats::{Stats, drive, ms, round},
 };
 
-/// One of the two servers.
+/// One of the servers.
 struct Variant {
     name: &'static str,
+    /// Its events are queued (and must drain).
+    publishes: bool,
     api: Api,
     database: BenchDatabase,
     _server: Server,
@@ -78,6 +82,9 @@ async fn start_variant(
     }
     Ok(Variant {
         name,
+        publishes: !extra
+            .iter()
+            .any(|(k, v)| *k == "EVENTS_ENABLED" && v == "false"),
         api,
         settings: settings_of(&vars)
             .into_iter()
@@ -144,14 +151,14 @@ async fn window(
         })
         .await
     };
-    if v.name == OFF {
+    if !v.publishes {
         return Ok(Window {
             stats,
             delivered_per_s: None,
             backlog: None,
         });
     }
-    let delivered = receiver.count() - delivered_before;
+    let delivered = (v.name == ON).then(|| receiver.count() - delivered_before);
     let window_s = started.elapsed().as_secs_f64();
     let mut conn = AsyncPgConnection::establish(&v.database.url).await?;
     let left = backlog(&mut conn).await?;
@@ -169,13 +176,16 @@ async fn window(
     };
     Ok(Window {
         stats,
-        delivered_per_s: Some(delivered as f64 / window_s),
+        delivered_per_s: delivered.map(|n| n as f64 / window_s),
         backlog: Some((left, drained)),
     })
 }
 
-const ON: &str = "lock+unlock, events and chain on";
 const OFF: &str = "lock+unlock, events and chain off";
+const CHAIN_ONLY: &str = "lock+unlock, chain on, events off";
+const EVENTS_ONLY: &str = "lock+unlock, events on (no sink), chain off";
+const ON_BARE: &str = "lock+unlock, events and chain on, no sink";
+const ON: &str = "lock+unlock, events and chain on, webhook";
 
 fn median_by<T: Clone>(mut xs: Vec<T>, key: impl Fn(&T) -> f64) -> T {
     xs.sort_by(|a, b| key(a).total_cmp(&key(b)));
@@ -194,39 +204,42 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
     )
     .context("cannot write the webhooks file")?;
     let standin = ProjectStandin::start().await;
-    eprintln!("[bench] events: starting the servers with events on and off");
-    let on = start_variant(
-        b,
-        &standin,
-        ON,
-        &[("WEBHOOKS_FILE", hooks.display().to_string())],
-    )
-    .await?;
-    let off = start_variant(
-        b,
-        &standin,
-        OFF,
-        &[
-            ("EVENTS_ENABLED", "false".into()),
-            ("AUDIT_CHAIN", "off".into()),
-        ],
-    )
-    .await?;
+    eprintln!("[bench] events: starting the servers with events off, on and on with a webhook");
+    let hooks_file = hooks.display().to_string();
+    let mut variants = Vec::new();
+    for (name, extra) in [
+        (
+            OFF,
+            vec![
+                ("EVENTS_ENABLED", "false".to_owned()),
+                ("AUDIT_CHAIN", "off".to_owned()),
+            ],
+        ),
+        (CHAIN_ONLY, vec![("EVENTS_ENABLED", "false".to_owned())]),
+        (EVENTS_ONLY, vec![("AUDIT_CHAIN", "off".to_owned())]),
+        (ON_BARE, vec![]),
+        (ON, vec![("WEBHOOKS_FILE", hooks_file.clone())]),
+    ] {
+        variants.push(start_variant(b, &standin, name, &extra).await?);
+    }
     // The seeding's events delivered before anything is measured.
-    let mut conn = AsyncPgConnection::establish(&on.database.url).await?;
-    let seeded = Instant::now();
-    while backlog(&mut conn).await? > 0 {
-        if seeded.elapsed() > DRAIN_LIMIT {
-            bail!("the seeding's events were not delivered in {DRAIN_LIMIT:?}");
+    for v in variants.iter().filter(|v| v.publishes) {
+        let mut conn = AsyncPgConnection::establish(&v.database.url).await?;
+        let seeded = Instant::now();
+        while backlog(&mut conn).await? > 0 {
+            if seeded.elapsed() > DRAIN_LIMIT {
+                bail!("the seeding's events were not delivered in {DRAIN_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut rates = Table::new(
         "Lock+unlock with events and the audit chain on and off",
         &[
             "variant",
             "clients",
-            "ops/s",
+            "ops/s (median)",
+            "ops/s (min–max)",
             "p50 ms",
             "p99 ms",
             "errors",
@@ -236,17 +249,21 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
         ],
     );
     rates.intro.push(format!(
-        "Two servers beside the run's own, each with a database of its own on the same \
-         PostgreSQL and Garage: `on` has every setting at its default plus `WEBHOOKS_FILE` \
-         naming one webhook receiver in the bench process, which checks each delivery's \
-         signature with the reference `standardwebhooks` crate and answers 200; `off` sets {}. \
-         Each client runs lock+unlock pairs on a file of its own for {} s after a 0.5 s \
-         warm-up; at each concurrency each variant is measured {} time(s), alternately (off \
-         first, then on first), and the median window (by ops/s) is shown. `events delivered/s` \
-         counts the receiver's deliveries during the window (two events per pair); `backlog at \
-         the end` is the events still to deliver when the window closed, `drained in s` the time \
-         until none was (the bench waits at most 120 s).",
-        off.settings.join(", "),
+        "Five servers beside the run's own, each with a database of its own on the same \
+         PostgreSQL and Garage: `off` sets {}; `chain on, events off` sets \
+         `EVENTS_ENABLED=false`; `events on (no sink), chain off` sets `AUDIT_CHAIN=off`; \
+         `on, no sink` has every setting at its default (the dispatcher claims and settles \
+         each event, with nowhere to send it); `on, webhook` \
+         adds `WEBHOOKS_FILE` naming one webhook receiver in the bench process, which checks \
+         each delivery's signature with the reference `standardwebhooks` crate and answers 200 \
+         (its work shares the machine's two cores with the service). Each client runs \
+         lock+unlock pairs on a file of its own for {} s after a 0.5 s warm-up; at each \
+         concurrency each variant is measured {} time(s), in rotated order, and the median \
+         window (by ops/s) is shown with the range of all. `events delivered/s` counts the \
+         receiver's deliveries during the window (two events per pair); `backlog at the end` \
+         is the events still to deliver when the window closed, `drained in s` the time until \
+         none was (the bench waits at most 120 s).",
+        variants[0].settings.join(", "),
         o.seconds,
         o.reps
     ));
@@ -255,41 +272,41 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
         &[
             "clients",
             "off ops/s",
-            "on ops/s",
-            "ratio on/off",
-            "on p99/p50",
+            "chain only",
+            "events only (no sink)",
+            "both, no sink",
+            "both, webhook",
+            "both, webhook: p99/p50",
         ],
     );
-    compare
-        .intro
-        .push("The medians above; ratio = on ÷ off (the issue's target: at least 0.9).".to_owned());
+    compare.intro.push(
+        "The medians above: off's rate, then each other variant's rate ÷ off's (the issue's \
+         target, both on: at least 0.9)."
+            .to_owned(),
+    );
     let mut json_rows = Vec::new();
     for clients in CONCURRENCY {
         eprintln!("[bench] events: {clients} client(s)");
-        let (mut offs, mut ons) = (Vec::new(), Vec::new());
+        let mut windows: Vec<Vec<Arc<Window>>> = vec![Vec::new(); variants.len()];
         for rep in 0..o.reps {
-            let order: [&Variant; 2] = if rep % 2 == 0 {
-                [&off, &on]
-            } else {
-                [&on, &off]
-            };
-            for v in order {
-                let w = window(v, &receiver, clients, o).await?;
-                if v.name == OFF {
-                    offs.push(Arc::new(w));
-                } else {
-                    ons.push(Arc::new(w));
-                }
+            for k in 0..variants.len() {
+                let i = (rep + k) % variants.len();
+                let w = window(&variants[i], &receiver, clients, o).await?;
+                windows[i].push(Arc::new(w));
             }
         }
-        let off_w = median_by(offs, |w| w.stats.per_second());
-        let on_w = median_by(ons, |w| w.stats.per_second());
-        for (name, w) in [(OFF, &off_w), (ON, &on_w)] {
+        let mut medians = Vec::new();
+        for (v, ws) in variants.iter().zip(windows) {
+            let rates_of: Vec<f64> = ws.iter().map(|w| w.stats.per_second()).collect();
+            let lo = rates_of.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = rates_of.iter().copied().fold(0.0, f64::max);
+            let w = median_by(ws, |w| w.stats.per_second());
             let s = &w.stats;
             rates.row(vec![
-                name.to_owned(),
+                v.name.to_owned(),
                 clients.to_string(),
                 f1(s.per_second()),
+                format!("{}–{}", f1(lo), f1(hi)),
                 f2(ms(s.p50)),
                 f2(ms(s.p99)),
                 s.errors.to_string(),
@@ -297,36 +314,44 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
                 w.backlog.map_or_else(|| "–".into(), |(n, _)| n.to_string()),
                 w.backlog.map_or_else(|| "–".into(), |(_, d)| d.cell()),
             ]);
-            let mut v = s.json();
-            v["operation"] = json!(name);
-            v["events_delivered_per_s"] = json!(w.delivered_per_s.map(|x| round(x, 1)));
-            v["backlog_at_end"] = json!(w.backlog.map(|(n, _)| n));
-            v["drain"] = w.backlog.map_or(Value::Null, |(_, d)| d.json());
-            json_rows.push(v);
+            let mut j = s.json();
+            j["operation"] = json!(v.name);
+            j["all_windows_ops_per_s"] =
+                json!(rates_of.iter().map(|x| round(*x, 1)).collect::<Vec<_>>());
+            j["events_delivered_per_s"] = json!(w.delivered_per_s.map(|x| round(x, 1)));
+            j["backlog_at_end"] = json!(w.backlog.map(|(n, _)| n));
+            j["drain"] = w.backlog.map_or(Value::Null, |(_, d)| d.json());
+            json_rows.push(j);
+            if s.errors > 0 {
+                rates.notes.push(format!(
+                    "First error ({}, {clients} clients): {}",
+                    v.name,
+                    s.first_error.clone().unwrap_or_default()
+                ));
+            }
+            medians.push(w);
         }
-        let ratio = on_w.stats.per_second() / off_w.stats.per_second();
-        let tail = ms(on_w.stats.p99) / ms(on_w.stats.p50);
-        compare.row(vec![
-            clients.to_string(),
-            f1(off_w.stats.per_second()),
-            f1(on_w.stats.per_second()),
-            f2(ratio),
-            f1(tail),
-        ]);
+        let off = medians[0].stats.per_second();
+        let ratios: Vec<f64> = medians[1..]
+            .iter()
+            .map(|w| w.stats.per_second() / off)
+            .collect();
+        let last = &medians[medians.len() - 1].stats;
+        let tail = ms(last.p99) / ms(last.p50);
+        let mut row = vec![clients.to_string(), f1(off)];
+        row.extend(ratios.iter().map(|r| f2(*r)));
+        row.push(f1(tail));
+        compare.row(row);
         json_rows.push(json!({
             "clients": clients,
-            "ratio_on_over_off": round(ratio, 3),
-            "on_p99_over_p50": round(tail, 2),
+            "off_ops_per_s": round(off, 1),
+            "ratios_over_off": variants[1..]
+                .iter()
+                .zip(&ratios)
+                .map(|(v, r)| json!({"variant": v.name, "ratio": round(*r, 3)}))
+                .collect::<Vec<_>>(),
+            "on_webhook_p99_over_p50": round(tail, 2),
         }));
-        if let Some((name, s)) = [(OFF, &off_w.stats), (ON, &on_w.stats)]
-            .into_iter()
-            .find(|(_, s)| s.errors > 0)
-        {
-            rates.notes.push(format!(
-                "First error ({name}, {clients} clients): {}",
-                s.first_error.clone().unwrap_or_default()
-            ));
-        }
     }
     let unverified = receiver.unverified();
     if unverified > 0 {
@@ -339,7 +364,7 @@ pub async fn events(b: &Bench, o: &Options, report: &mut Report) -> anyhow::Resu
     report.add("events", rates, Value::Array(json_rows));
     report.add("events_ratio", compare, Value::Null);
     let _ = std::fs::remove_file(&hooks);
-    for v in [on, off] {
+    for v in variants {
         let Variant {
             database,
             _server: server,

@@ -615,7 +615,7 @@ pub struct EventsSettings {
     /// `EVENTS_POLL_MS` (500): how often an idle dispatcher looks for due events.
     pub poll_interval: Duration,
     /// `EVENTS_MAX_ATTEMPTS` (10), `EVENTS_BACKOFF_BASE_MS` (1000),
-    /// `EVENTS_BACKOFF_MAX_SECONDS` (600), `EVENTS_LEASE_SECONDS` (60), `EVENTS_BATCH` (50).
+    /// `EVENTS_BACKOFF_MAX_SECONDS` (600), `EVENTS_LEASE_SECONDS` (60), `EVENTS_BATCH` (500).
     pub dispatch: storage_domain::service::events::DispatchSettings,
     /// `EVENTS_TIMEOUT_SECONDS` (10): one webhook request, or one NATS acknowledgement.
     pub timeout: Duration,
@@ -660,7 +660,7 @@ impl EventsSettings {
         }
         let dispatch = storage_domain::service::events::DispatchSettings {
             lease: vars.seconds("EVENTS_LEASE_SECONDS", 60)?,
-            batch: vars.parsed("EVENTS_BATCH", 50)?,
+            batch: vars.parsed("EVENTS_BATCH", 500)?,
             delivery_timeout: timeout,
             max_attempts: vars.parsed("EVENTS_MAX_ATTEMPTS", 10)?,
             backoff_base: vars.millis("EVENTS_BACKOFF_BASE_MS", 1000)?,
@@ -1491,7 +1491,7 @@ mod tests {
     fn events_are_on_by_default_and_switch_off() {
         let c = Config::from_vars(&vars(&[])).unwrap();
         assert!(c.events.enabled);
-        assert_eq!(c.events.dispatch.batch, 50);
+        assert_eq!(c.events.dispatch.batch, 500);
         for off in ["false", "0", "off", "NO"] {
             let c = Config::from_vars(&vars(&[("EVENTS_ENABLED", off)])).unwrap();
             assert!(!c.events.enabled, "{off}");

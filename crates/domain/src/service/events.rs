@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 
 use crate::model::{AuditId, BucketKind, FileId};
 use crate::ports::{
@@ -22,6 +23,10 @@ use crate::ports::{
 use crate::rules::chain::{AuditKey, AuditKeyring, ChainFault, ChainVerifier, check_sealed};
 use crate::rules::checkpoint::{CheckpointHead, CheckpointMatcher, CheckpointWriter};
 use crate::rules::events::EventMessage;
+
+/// Files whose runs a pass delivers at the same time (each run is sent in order, one event
+/// after the other; a sink gets at most this many requests at once from one dispatcher).
+pub const RUNS_IN_FLIGHT: usize = 32;
 
 /// The dispatcher's settings (`EVENTS_*`, docs/events.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +50,7 @@ impl Default for DispatchSettings {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(60),
-            batch: 50,
+            batch: 500,
             delivery_timeout: Duration::from_secs(10),
             max_attempts: 10,
             backoff_base: Duration::from_secs(1),
@@ -146,7 +151,13 @@ impl Dispatcher {
             return Ok(report);
         }
         let runs = runs(claimed);
-        let outcomes = join_all(runs.iter().map(|run| self.deliver_run(run, claimed_at))).await;
+        // At most RUNS_IN_FLIGHT files at once: a large batch of many files does not open as
+        // many requests to each sink at the same moment.
+        let sends: Vec<_> = runs
+            .iter()
+            .map(|run| self.deliver_run(run, claimed_at))
+            .collect();
+        let outcomes: Vec<_> = stream::iter(sends).buffered(RUNS_IN_FLIGHT).collect().await;
         let mut settled = Vec::with_capacity(report.claimed as usize);
         for (run, outcomes) in runs.iter().zip(outcomes) {
             for (event, settlement) in run.iter().zip(outcomes) {
@@ -586,6 +597,64 @@ mod tests {
         assert_eq!(
             (of(b, 1), of(b, 2)),
             (Settlement::Delivered, Settlement::Delivered)
+        );
+    }
+
+    /// A sink that counts the deliveries in flight (each waits for many turns of the executor).
+    #[derive(Default)]
+    struct Crowd {
+        now: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl EventSink for Crowd {
+        fn name(&self) -> &str {
+            "crowd"
+        }
+
+        fn wants(&self, _: &EventMessage) -> bool {
+            true
+        }
+
+        async fn deliver(&self, _: &EventMessage, _: &[u8]) -> Result<(), SinkError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let inside = self.now.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(inside, SeqCst);
+            // Long enough for every delivery allowed to start to start first.
+            let mut turns = 0;
+            std::future::poll_fn(|cx| {
+                turns += 1;
+                if turns > 1000 {
+                    std::task::Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            self.now.fetch_sub(1, SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_pass_sends_a_bounded_number_of_runs_at_once() {
+        futures::executor::block_on(bounded_runs());
+    }
+
+    async fn bounded_runs() {
+        let claimed: Vec<OutboxEvent> = (1..=100)
+            .map(|f| pending(FileId::from_uuid(uuid::Uuid::from_u128(f)), 1, &[]))
+            .collect();
+        let crowd = Arc::new(Crowd::default());
+        let sinks: Vec<Arc<dyn EventSink>> = vec![crowd.clone()];
+        let (report, _) = pass(claimed, sinks).await;
+        assert_eq!(report.delivered, 100);
+        let most = crowd.most.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            most, RUNS_IN_FLIGHT,
+            "runs of different files side by side, bounded"
         );
     }
 

@@ -381,28 +381,11 @@ where
 }
 
 /// The unkeyed format's hash (plain SHA-256 of the canonical text), as an attacker without the
-/// key would compute it: the canonical text is public (`rules::chain`), so it is rebuilt here.
+/// key would compute it: the canonical text is public (`rules::chain::canonical`).
 fn plain_hash(e: &AuditEvent, prev: &str) -> String {
     use sha2::Digest;
-    let content = (
-        "storage-audit/1",
-        prev,
-        e.id.to_string(),
-        e.actor.as_str(),
-        e.action.as_str(),
-        e.event_type.map(|t| t.as_str()),
-        e.bucket.as_str(),
-        e.path.as_str(),
-        e.file_id.map(|f| f.to_string()),
-        e.version.map(storage_domain::model::VersionNumber::get),
-        e.outcome.as_str(),
-        e.request_id.as_str(),
-        e.detail.as_deref(),
-        e.at.timestamp_micros(),
-        e.data.as_deref(),
-    );
     hex::encode(sha2::Sha256::digest(
-        serde_json::to_string(&content).unwrap().as_bytes(),
+        storage_domain::rules::chain::canonical(e, prev).as_bytes(),
     ))
 }
 

@@ -277,8 +277,9 @@ impl ChainHead {
 
 /// The canonical text hashed for an event: every field the audit trail shows, except the
 /// refusal counters (which a refusal's repeats change) and the chain position (whose order the
-/// previous hash already fixes).
-fn canonical(e: &AuditEvent, prev: &str) -> String {
+/// previous hash already fixes). Public: the format is no secret (the key is), and the tests
+/// play an attacker who knows it.
+pub fn canonical(e: &AuditEvent, prev: &str) -> String {
     let content = (
         "storage-audit/1",
         prev,

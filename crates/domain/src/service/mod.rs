@@ -24,8 +24,8 @@ use std::{sync::Arc, time::Duration};
 use crate::error::StorageError;
 use crate::model::{
     AuditAction, AuditDraft, AuditId, AuditOutcome, BucketKind, FileId, FilePath, FileRecord,
-    ObjectKey, OwnerId, RequestContext, Tags, UploadId, UploadKind, UploadReservation, Version,
-    VersionId, VersionSelector,
+    ObjectKey, OwnerId, PendingDeletion, RequestContext, Tags, UploadId, UploadKind,
+    UploadReservation, Version, VersionId, VersionSelector,
 };
 use crate::ports::{
     AccessCheck, AccessDecision, BlobError, BlobStore, Clock, IdGenerator, MetadataStore,
@@ -358,12 +358,11 @@ impl StorageService {
     /// write it was asked for after the service gave up (a copy or a part that timed out on
     /// this side): the key is queued once more, not before the transfer lease has passed, so
     /// such a late object is not left untracked.
+    ///
+    /// It returns once the reservation is dropped (see [`Self::abandon_reservation`]), so the
+    /// error the caller then answers never finds it still open.
     pub(crate) async fn discard_reservation(&self, reservation: &UploadReservation) {
-        if let Ok(Some(pending)) = self
-            .ports
-            .metadata
-            .abandon_reservation(reservation.id)
-            .await
+        if let Ok(Some(pending)) = self.abandon_reservation(reservation.id).await
             && self
                 .ports
                 .blobs
@@ -383,10 +382,39 @@ impl StorageService {
             .await;
     }
 
+    /// Drops a reservation. A store that is unavailable (a pool or connection timeout under
+    /// load, a conflict to retry) is asked again, [`ABANDON_ATTEMPTS`] times in all with a pause
+    /// of [`ABANDON_RETRY_PAUSE`] doubling between them; any other answer is final. When the
+    /// store stays unavailable, the reservation is left to expire (at most one transfer lease
+    /// later) and the janitor reclaims it and its object then.
+    async fn abandon_reservation(
+        &self,
+        id: UploadId,
+    ) -> Result<Option<PendingDeletion>, RepoError> {
+        let mut pause = ABANDON_RETRY_PAUSE;
+        for _ in 1..ABANDON_ATTEMPTS {
+            match self.ports.metadata.abandon_reservation(id).await {
+                Err(RepoError::Unavailable(_)) => {
+                    self.ports.clock.sleep(pause).await;
+                    pause *= 2;
+                }
+                answer => return answer,
+            }
+        }
+        self.ports.metadata.abandon_reservation(id).await
+    }
+
     pub(crate) fn new_file_id(&self) -> FileId {
         FileId::from_uuid(self.ports.ids.new_id())
     }
 }
+
+/// How many times a transfer given up asks an unavailable metadata store to drop its
+/// reservation before leaving it to expire.
+const ABANDON_ATTEMPTS: u32 = 3;
+
+/// The pause before the first retry of a reservation's abandon (doubled before the next).
+const ABANDON_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 pub(crate) fn chrono_duration(d: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)

@@ -23,6 +23,8 @@ pub(crate) struct Mocks {
     pub meta: MockMetadataStore,
     pub blobs: MockBlobStore,
     pub projects: MockProjectAccess,
+    /// Answers [`now`]; no sleep unless a test expects one.
+    pub clock: MockClock,
     pub settings: ServiceSettings,
 }
 
@@ -34,10 +36,13 @@ pub(crate) fn now() -> DateTime<Utc> {
 
 impl Mocks {
     pub fn new() -> Self {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
         Self {
             meta: MockMetadataStore::new(),
             blobs: MockBlobStore::new(),
             projects: MockProjectAccess::new(),
+            clock,
             settings: ServiceSettings {
                 max_upload_bytes: 1000,
                 ..ServiceSettings::default()
@@ -55,8 +60,6 @@ impl Mocks {
     }
 
     fn build(self, upload_urls: Option<Arc<dyn ServiceUploadUrls>>) -> StorageService {
-        let mut clock = MockClock::new();
-        clock.expect_now().returning(now);
         let mut ids = MockIdGenerator::new();
         let counter = Arc::new(AtomicU64::new(1));
         ids.expect_new_id().returning(move || {
@@ -67,7 +70,7 @@ impl Mocks {
                 metadata: Arc::new(self.meta),
                 blobs: Arc::new(self.blobs),
                 projects: Arc::new(self.projects),
-                clock: Arc::new(clock),
+                clock: Arc::new(self.clock),
                 ids: Arc::new(ids),
                 upload_urls,
             },

@@ -390,6 +390,26 @@ fn expect_deferred_deletion(m: &mut Mocks, key_prefix: &'static str) {
         .returning(|_, _| Ok(Vec::new()));
 }
 
+/// The entry a store queues when it drops a reservation, to be returned by the
+/// `abandon_reservation` the caller expects: its object is deleted at once and the entry
+/// forgotten.
+fn expect_deleted_at_once(m: &mut Mocks) -> PendingDeletion {
+    let deletion = PendingDeletion {
+        id: crate::model::DeletionId::from_uuid(uuid::Uuid::from_u128(9)),
+        bucket: Users,
+        object_key: ObjectKey::from_stored("alice/x"),
+        attempts: 0,
+    };
+    m.blobs.expect_delete().times(1).returning(|_, _| Ok(()));
+    let id = deletion.id;
+    m.meta
+        .expect_forget_deletion()
+        .withf(move |queued| *queued == id)
+        .times(1)
+        .returning(|_| Ok(()));
+    deletion
+}
+
 #[test]
 fn proxy_upload_over_the_limit_keeps_nothing() {
     let mut m = Mocks::new(); // limit 1000 bytes
@@ -409,23 +429,11 @@ fn proxy_upload_over_the_limit_keeps_nothing() {
                 etag: None,
             })
         });
-    let deletion = PendingDeletion {
-        id: crate::model::DeletionId::from_uuid(uuid::Uuid::from_u128(9)),
-        bucket: Users,
-        object_key: ObjectKey::from_stored("alice/x"),
-        attempts: 0,
-    };
-    let queued = deletion.clone();
+    let queued = expect_deleted_at_once(&mut m);
     m.meta
         .expect_abandon_reservation()
         .times(1)
         .returning(move |_| Ok(Some(queued.clone())));
-    m.blobs.expect_delete().times(1).returning(|_, _| Ok(()));
-    m.meta
-        .expect_forget_deletion()
-        .withf(move |id| *id == deletion.id)
-        .times(1)
-        .returning(|_| Ok(()));
     expect_deferred_deletion(&mut m, "alice/");
     m.meta.expect_commit_version().never();
     let svc = m.service();
@@ -2143,6 +2151,119 @@ fn a_refused_late_field_discards_the_stored_file() {
         .unwrap_err();
         assert!(matches!(err, StorageError::InvalidRequest(_)), "{err:?}");
     }
+}
+
+// ---- a transfer given up answers once its reservation is dropped ------------------------------
+
+/// A proxy upload whose body fails after its first bytes (as a body cut off by the idle
+/// timeout does), with its reservation made and its put refusing the failed stream. The
+/// caller sets how the reservation's abandon goes.
+fn a_body_cut_off(mut m: Mocks) -> (StorageService, ProxyUpload, ByteStream) {
+    m.meta.expect_find_file().returning(|_| Ok(None));
+    m.meta
+        .expect_create_reservation()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    m.blobs
+        .expect_put()
+        .times(1)
+        .returning(|_, _, _, mut body| {
+            drain(&mut body).map_err(BlobError::Source)?;
+            Ok(PutOutcome {
+                size: 0,
+                etag: None,
+            })
+        });
+    m.meta.expect_commit_version().never();
+    expect_deferred_deletion(&mut m, "alice/");
+    let body: ByteStream = Box::pin(stream::iter(vec![
+        Ok(Bytes::from_static(b"first bytes")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the request body sent nothing for 1 s",
+        )),
+    ]));
+    (
+        m.service(),
+        bare(&path(Users, "/users/alice/cut.bin")),
+        body,
+    )
+}
+
+fn unavailable() -> RepoError {
+    RepoError::Unavailable("no database connection available".into())
+}
+
+#[test]
+fn an_abandon_the_store_could_not_take_is_retried_before_the_answer() {
+    let mut m = Mocks::new();
+    let mut order = mockall::Sequence::new();
+    m.meta
+        .expect_abandon_reservation()
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_| Err(unavailable()));
+    m.clock
+        .expect_sleep()
+        .withf(|pause| *pause == std::time::Duration::from_millis(100))
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_| ());
+    let queued = expect_deleted_at_once(&mut m);
+    m.meta
+        .expect_abandon_reservation()
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(move |_| Ok(Some(queued.clone())));
+    let (svc, req, body) = a_body_cut_off(m);
+    let err =
+        block_on(svc.upload_proxy(&ctx("alice", None), admit(&svc), req, body, None)).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidRequest(_)), "{err:?}");
+    // The mocks check on drop that the abandon was asked twice, the second time after a pause.
+}
+
+#[test]
+fn a_store_that_stays_unavailable_leaves_the_reservation_to_expire() {
+    let mut m = Mocks::new();
+    m.meta
+        .expect_abandon_reservation()
+        .times(3)
+        .returning(|_| Err(unavailable()));
+    let pauses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = pauses.clone();
+    m.clock.expect_sleep().returning(move |pause| {
+        seen.lock().unwrap().push(pause);
+    });
+    // Nothing was queued by the store, so nothing is deleted now: the reservation expires
+    // and the janitor reclaims its object (besides the deferred entry queued here).
+    m.blobs.expect_delete().never();
+    let (svc, req, body) = a_body_cut_off(m);
+    let err =
+        block_on(svc.upload_proxy(&ctx("alice", None), admit(&svc), req, body, None)).unwrap_err();
+    // The answer is the upload's own failure, not the store's.
+    assert!(matches!(err, StorageError::InvalidRequest(_)), "{err:?}");
+    assert_eq!(
+        *pauses.lock().unwrap(),
+        [
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_millis(200)
+        ]
+    );
+}
+
+#[test]
+fn an_abandon_refused_for_another_reason_is_not_retried() {
+    let mut m = Mocks::new();
+    m.meta
+        .expect_abandon_reservation()
+        .times(1)
+        .returning(|_| Err(RepoError::Internal("a constraint failed".into())));
+    m.clock.expect_sleep().never();
+    m.blobs.expect_delete().never();
+    let (svc, req, body) = a_body_cut_off(m);
+    let err =
+        block_on(svc.upload_proxy(&ctx("alice", None), admit(&svc), req, body, None)).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidRequest(_)), "{err:?}");
 }
 
 // ---- the lease follows the bytes -------------------------------------------------------------

@@ -213,6 +213,39 @@ pub async fn lock(
         .await
 }
 
+/// Releases `actor`'s own lock on the file (not forced), audited as an unlock of `path`.
+pub async fn unlock(
+    store: &Store,
+    file_id: FileId,
+    actor: &UserId,
+    path: &FilePath,
+) -> Result<Option<storage_domain::model::Lock>, RepoError> {
+    store
+        .release_lock(ReleaseLock {
+            file_id,
+            actor: actor.clone(),
+            force: false,
+            audit: draft(AuditAction::Unlock, actor, path),
+        })
+        .await
+}
+
+/// Deletes the file as `actor`, audited as a delete of `path`.
+pub async fn delete(
+    store: &Store,
+    file_id: FileId,
+    actor: &UserId,
+    path: &FilePath,
+) -> Result<Vec<storage_domain::model::PendingDeletion>, RepoError> {
+    store
+        .delete_file(DeleteFile {
+            file_id,
+            actor: actor.clone(),
+            audit: draft(AuditAction::Delete, actor, path),
+        })
+        .await
+}
+
 /// Every audit event of a file, newest first.
 pub async fn audit_of(store: &Store, path: &FilePath) -> Vec<AuditEvent> {
     store
@@ -534,15 +567,7 @@ pub async fn lock_race_has_exactly_one_winner(store: Store, takers: usize, round
         );
         let held = store.find_file_by_id(f.id).await.unwrap().unwrap().lock;
         assert_eq!(held.as_ref().map(|l| &l.holder), Some(&winner.holder));
-        let released = store
-            .release_lock(ReleaseLock {
-                file_id: f.id,
-                actor: winner.holder.clone(),
-                force: false,
-                audit: draft(AuditAction::Unlock, &winner.holder, &f.path),
-            })
-            .await
-            .unwrap();
+        let released = unlock(&store, f.id, &winner.holder, &f.path).await.unwrap();
         assert_eq!(released.map(|l| l.holder), Some(winner.holder.clone()));
     }
     // One lock event and one unlock event per round, nothing for the losers.
@@ -1107,14 +1132,7 @@ pub async fn restore_records_restored_from(store: Store) {
         .unwrap();
     assert_eq!((v4.number, v4.restored_from), (n(4), Some(n(2))));
     // The file is deleted and its path reused: the restore of the old file is refused.
-    store
-        .delete_file(DeleteFile {
-            file_id: f.id,
-            actor: alice.clone(),
-            audit: draft(AuditAction::Delete, &alice, &path),
-        })
-        .await
-        .unwrap();
+    delete(&store, f.id, &alice, &path).await.unwrap();
     assert_eq!(
         upload_with(&store, &path, &alice, restore(1, None))
             .await
@@ -1162,15 +1180,7 @@ pub async fn commit_rules(store: Store) {
         store.commit_version(new_version(&r, commit, pending)).await,
         Err(RepoError::FileLocked(l)) if l.holder == bob
     ));
-    store
-        .release_lock(ReleaseLock {
-            file_id: f.id,
-            actor: bob.clone(),
-            force: false,
-            audit: draft(AuditAction::Unlock, &bob, &path),
-        })
-        .await
-        .unwrap();
+    unlock(&store, f.id, &bob, &path).await.unwrap();
     // With her lock: `keep_lock` keeps it, on the new version.
     lock(&store, &f, &alice, Duration::from_secs(60))
         .await
@@ -1686,15 +1696,7 @@ pub async fn archived_file_refuses_writes(store: Store) {
         store.set_archived(archive(&alice, true)).await,
         Err(RepoError::FileLocked(_))
     ));
-    store
-        .release_lock(ReleaseLock {
-            file_id: f.id,
-            actor: bob.clone(),
-            force: false,
-            audit: draft(AuditAction::Unlock, &bob, &path),
-        })
-        .await
-        .unwrap();
+    unlock(&store, f.id, &bob, &path).await.unwrap();
 
     let archived = store.set_archived(archive(&alice, true)).await.unwrap();
     assert_eq!(archived.status, FileStatus::Archived);
@@ -1851,15 +1853,7 @@ pub async fn writes_and_lock_acquisitions_are_ordered(store: Store, rounds: usiz
         };
         let deleter = {
             let (store, f, alice) = (store.clone(), f.clone(), alice.clone());
-            tokio::spawn(async move {
-                store
-                    .delete_file(DeleteFile {
-                        file_id: f.id,
-                        actor: alice.clone(),
-                        audit: draft(AuditAction::Delete, &alice, &f.path),
-                    })
-                    .await
-            })
+            tokio::spawn(async move { delete(&store, f.id, &alice, &f.path).await })
         };
         match (taker.await.unwrap(), deleter.await.unwrap()) {
             (Ok(l), Err(RepoError::FileLocked(held))) => assert_eq!(held, l, "round {round}"),
@@ -1988,15 +1982,7 @@ pub async fn a_stale_checkout_ticket_refuses_the_commit(store: Store) {
         Err(RepoError::VersionConflict { current: Some(c), .. }) if c == n(2)
     ));
     // Even once alice has the lock back.
-    store
-        .release_lock(ReleaseLock {
-            file_id: fa.id,
-            actor: bob.clone(),
-            force: false,
-            audit: draft(AuditAction::Unlock, &bob, &fa.path),
-        })
-        .await
-        .unwrap();
+    unlock(&store, fa.id, &bob, &fa.path).await.unwrap();
     let relocked = lock(&store, &fa, &alice, Duration::from_secs(60))
         .await
         .unwrap();
@@ -2014,14 +2000,7 @@ pub async fn a_stale_checkout_ticket_refuses_the_commit(store: Store) {
     // (b) Bob's unlock of the expired lock, his version 2, alice's new lock.
     let (fb, copy_b) = checked_out(&store, "ticket-b.txt", short).await;
     tokio::time::sleep(wait).await;
-    let unlocked = store
-        .release_lock(ReleaseLock {
-            file_id: fb.id,
-            actor: bob.clone(),
-            force: false,
-            audit: draft(AuditAction::Unlock, &bob, &fb.path),
-        })
-        .await;
+    let unlocked = unlock(&store, fb.id, &bob, &fb.path).await;
     assert_eq!(unlocked, Ok(None));
     upload(&store, &fb.path, &bob).await;
     lock(&store, &fb, &alice, Duration::from_secs(60))
@@ -2123,15 +2102,7 @@ pub async fn a_current_checkout_ticket_commits(store: Store) {
         commit_copy(&store, &g, &copy_g, false).await,
         Err(RepoError::FileLocked(l)) if l.holder == bob
     ));
-    store
-        .release_lock(ReleaseLock {
-            file_id: g.id,
-            actor: bob.clone(),
-            force: false,
-            audit: draft(AuditAction::Unlock, &bob, &g.path),
-        })
-        .await
-        .unwrap();
+    unlock(&store, g.id, &bob, &g.path).await.unwrap();
     lock(&store, &g, &alice, Duration::from_secs(60))
         .await
         .unwrap();
@@ -2547,6 +2518,20 @@ fn refusal(action: AuditAction, actor: &UserId, path: &FilePath) -> AuditEvent {
     d.complete(None, None, AuditOutcome::Denied, Utc::now())
 }
 
+/// Records a refusal of `action` on `path` to `actor` ([`refusal`]), counted with identical ones
+/// of the same `window`.
+async fn refuse(
+    store: &Store,
+    action: AuditAction,
+    actor: &UserId,
+    path: &FilePath,
+    window: Duration,
+) -> Result<(), RepoError> {
+    store
+        .record_refusal(&refusal(action, actor, path), window)
+        .await
+}
+
 /// `record_refusal` counts identical refusals (actor, action, path) of one fixed window on one
 /// event, also when they arrive at once (a burst that straddles a window's end makes two, so
 /// the counts are summed: every refusal counted, at most two rows); a refusal of another
@@ -2622,17 +2607,14 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
     }
 
     // Another action, another actor, another path: events of their own.
-    store
-        .record_refusal(&refusal(AuditAction::Lock, &mallory, &path), minute)
+    refuse(&store, AuditAction::Lock, &mallory, &path, minute)
         .await
         .unwrap();
-    store
-        .record_refusal(&refusal(AuditAction::Delete, &user("eve"), &path), minute)
+    refuse(&store, AuditAction::Delete, &user("eve"), &path, minute)
         .await
         .unwrap();
     let elsewhere = file("/projects/p1/other.txt");
-    store
-        .record_refusal(&refusal(AuditAction::Delete, &mallory, &elsewhere), minute)
+    refuse(&store, AuditAction::Delete, &mallory, &elsewhere, minute)
         .await
         .unwrap();
     let events = denied(audit_of(&store, &path).await);
@@ -2650,11 +2632,7 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
     // With a zero window each refusal is its own event.
     let open = file("/projects/p1/open.txt");
     for _ in 0..3 {
-        store
-            .record_refusal(
-                &refusal(AuditAction::Upload, &mallory, &open),
-                Duration::ZERO,
-            )
+        refuse(&store, AuditAction::Upload, &mallory, &open, Duration::ZERO)
             .await
             .unwrap();
     }
@@ -2671,8 +2649,7 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
     let short = Duration::from_secs(2);
     let timed = file("/projects/p1/timed.txt");
     let record = || async {
-        store
-            .record_refusal(&refusal(AuditAction::Upload, &mallory, &timed), short)
+        refuse(&store, AuditAction::Upload, &mallory, &timed, short)
             .await
             .unwrap();
     };
@@ -2720,7 +2697,7 @@ pub async fn chain_of(store: &Store, file_id: FileId) -> Vec<AuditEvent> {
 /// its repeats are counted.
 pub async fn changes_are_chained_outbox_events(store: Store) {
     use storage_domain::model::EventType as T;
-    use storage_domain::ports::{DeliveryState, ReleaseLock};
+    use storage_domain::ports::DeliveryState;
     use storage_domain::rules::chain::{AuditKeyring, check_sealed};
     use storage_domain::rules::events::EventMessage;
     use storage_domain::service::events::verify_audit;
@@ -2731,15 +2708,7 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     let (f, _) = upload(&store, &path, &alice).await;
     let (_, v2) = upload(&store, &path, &alice).await;
     lock(&store, &f, &alice, hour).await.unwrap();
-    store
-        .release_lock(ReleaseLock {
-            file_id: f.id,
-            actor: alice.clone(),
-            force: false,
-            audit: draft(AuditAction::Unlock, &alice, &path),
-        })
-        .await
-        .unwrap();
+    unlock(&store, f.id, &alice, &path).await.unwrap();
     let mut tags = Tags::new();
     tags.insert("k".into(), "v".into());
     store
@@ -2800,14 +2769,7 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
             .await
             .unwrap();
     }
-    store
-        .delete_file(DeleteFile {
-            file_id: f.id,
-            actor: alice.clone(),
-            audit: draft(AuditAction::Delete, &alice, &path),
-        })
-        .await
-        .unwrap();
+    delete(&store, f.id, &alice, &path).await.unwrap();
     // Another file: a chain of its own.
     let other = file("/projects/p1/other.txt");
     let (g, _) = upload(&store, &other, &bob).await;
@@ -2914,7 +2876,7 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
 /// hash), and a refusal is not sealed; `verify_audit` counts them all as events before the
 /// chain and finds no fault.
 pub async fn the_chain_switched_off_writes_unchained_events(store: Store) {
-    use storage_domain::ports::{DeliveryState, ReleaseLock};
+    use storage_domain::ports::DeliveryState;
     use storage_domain::service::events::verify_audit;
 
     let alice = user("alice");
@@ -2924,30 +2886,17 @@ pub async fn the_chain_switched_off_writes_unchained_events(store: Store) {
     lock(&store, &f, &alice, Duration::from_secs(3600))
         .await
         .unwrap();
-    store
-        .release_lock(ReleaseLock {
-            file_id: f.id,
-            actor: alice.clone(),
-            force: false,
-            audit: draft(AuditAction::Unlock, &alice, &path),
-        })
-        .await
-        .unwrap();
-    store
-        .record_refusal(
-            &refusal(AuditAction::Delete, &user("mallory"), &path),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    store
-        .delete_file(DeleteFile {
-            file_id: f.id,
-            actor: alice.clone(),
-            audit: draft(AuditAction::Delete, &alice, &path),
-        })
-        .await
-        .unwrap();
+    unlock(&store, f.id, &alice, &path).await.unwrap();
+    refuse(
+        &store,
+        AuditAction::Delete,
+        &user("mallory"),
+        &path,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    delete(&store, f.id, &alice, &path).await.unwrap();
 
     assert_eq!(store.audit_chain(None, None, 100).await.unwrap(), []);
     let events = audit_of(&store, &path).await;
@@ -2989,22 +2938,14 @@ pub async fn the_chain_switched_off_writes_unchained_events(store: Store) {
 /// (holding back the file's later events), or dead; dead letters are listed and re-queued with
 /// their attempts reset.
 pub async fn events_are_claimed_in_order_and_settled(store: Store) {
-    use storage_domain::ports::{DeliveryState, ReleaseLock, Settlement};
+    use storage_domain::ports::{DeliveryState, Settlement};
 
     let alice = user("alice");
     let hour = Duration::from_secs(3600);
     let (a_path, b_path) = (file("/projects/p1/a.txt"), file("/projects/p1/b.txt"));
     let (a, _) = upload(&store, &a_path, &alice).await;
     lock(&store, &a, &alice, hour).await.unwrap();
-    store
-        .release_lock(ReleaseLock {
-            file_id: a.id,
-            actor: alice.clone(),
-            force: false,
-            audit: draft(AuditAction::Unlock, &alice, &a_path),
-        })
-        .await
-        .unwrap();
+    unlock(&store, a.id, &alice, &a_path).await.unwrap();
     let (b, _) = upload(&store, &b_path, &alice).await;
     let a_chain = chain_of(&store, a.id).await;
     let b_chain = chain_of(&store, b.id).await;
@@ -3156,21 +3097,12 @@ pub async fn events_are_claimed_in_order_and_settled(store: Store) {
 
 /// `n` lock+unlock pairs on the file: `2n` events in its chain.
 async fn lock_unlock(store: &Store, f: &FileRecord, n: usize) {
-    use storage_domain::ports::ReleaseLock;
     let alice = user("alice");
     for _ in 0..n {
         lock(store, f, &alice, Duration::from_secs(3600))
             .await
             .unwrap();
-        store
-            .release_lock(ReleaseLock {
-                file_id: f.id,
-                actor: alice.clone(),
-                force: false,
-                audit: draft(AuditAction::Unlock, &alice, &f.path),
-            })
-            .await
-            .unwrap();
+        unlock(store, f.id, &alice, &f.path).await.unwrap();
     }
 }
 
@@ -3418,7 +3350,7 @@ pub async fn concurrent_claimers_never_share_a_file(store: Store) {
 /// but queues nothing: no claim takes it, no listing shows it, `retry_events` finds nothing.
 pub async fn changes_publish_nothing_when_events_are_off(store: Store) {
     use storage_domain::model::EventType as T;
-    use storage_domain::ports::{DeliveryState, ReleaseLock};
+    use storage_domain::ports::DeliveryState;
     use storage_domain::service::events::verify_audit;
 
     let alice = user("alice");
@@ -3428,15 +3360,7 @@ pub async fn changes_publish_nothing_when_events_are_off(store: Store) {
         lock(&store, &f, &alice, Duration::from_secs(3600))
             .await
             .unwrap();
-        store
-            .release_lock(ReleaseLock {
-                file_id: f.id,
-                actor: alice.clone(),
-                force: false,
-                audit: draft(AuditAction::Unlock, &alice, &path),
-            })
-            .await
-            .unwrap();
+        unlock(&store, f.id, &alice, &path).await.unwrap();
     }
     let chain = chain_of(&store, f.id).await;
     assert_eq!(chain.len(), 7, "the created file and three lock+unlock");

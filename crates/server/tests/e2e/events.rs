@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use storage_domain::service::events::Dispatcher;
 use storage_server::config::{Config, Vars};
 use storage_test_support::webhook_receiver::{ReceiverMode, WebhookReceiver, new_secret};
 
@@ -35,6 +36,38 @@ fn subscribed(receivers: &[(&WebhookReceiver, &str)], dir: &std::path::Path) -> 
         .var("EVENTS_BACKOFF_MAX_SECONDS", 1)
         .var("EVENTS_TIMEOUT_SECONDS", 2)
         .var("EVENTS_LEASE_SECONDS", 3)
+}
+
+/// The app's variables (its database, project service and Garage).
+fn app_vars(app: &App) -> HashMap<String, String> {
+    vars(
+        &app.db,
+        &app.standin,
+        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
+    )
+    .into_iter()
+    .collect()
+}
+
+/// The variables of another instance on `app`'s database, subscribing the receivers of
+/// `webhooks_file`.
+fn vars_of(app: &App, webhooks_file: &std::path::Path) -> HashMap<String, String> {
+    let mut map = app_vars(app);
+    map.insert("WEBHOOKS_FILE".into(), webhooks_file.display().to_string());
+    map
+}
+
+/// A dispatcher on `app`'s database, built from the app's variables as another instance would
+/// build its own (vars → `Config` → `Adapters::connect` → `app::dispatcher`), subscribing the
+/// receivers of `webhooks_file`.
+async fn dispatcher_of(app: &App, webhooks_file: &std::path::Path) -> Dispatcher {
+    let config = Config::from_vars(&Vars::from_map(vars_of(app, webhooks_file))).unwrap();
+    let adapters = storage_server::app::Adapters::connect(&config, "http://127.0.0.1:1")
+        .await
+        .unwrap();
+    storage_server::app::dispatcher(&config, adapters.metadata.clone())
+        .await
+        .unwrap()
 }
 
 /// The event ids the receiver accepted, each with its body.
@@ -418,24 +451,7 @@ async fn events_off_publish_nothing_and_audit_as_before() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.deliveries().len(), 0, "nothing published");
     // Nor queued: a dispatcher on the same database finds nothing to claim.
-    let mut map: HashMap<String, String> = vars(
-        &app.db,
-        &app.standin,
-        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
-    )
-    .into_iter()
-    .collect();
-    map.insert(
-        "WEBHOOKS_FILE".into(),
-        tmp.path().join("webhooks.json").display().to_string(),
-    );
-    let config = Config::from_vars(&Vars::from_map(map)).unwrap();
-    let adapters = storage_server::app::Adapters::connect(&config, "http://127.0.0.1:1")
-        .await
-        .unwrap();
-    let dispatcher = storage_server::app::dispatcher(&config, adapters.metadata.clone())
-        .await
-        .unwrap();
+    let dispatcher = dispatcher_of(&app, &tmp.path().join("webhooks.json")).await;
     assert_eq!(
         dispatcher.run_once().await.unwrap().claimed,
         0,
@@ -521,24 +537,7 @@ async fn measure_busy_file_drain() {
         0,
         "the app's dispatcher stayed idle"
     );
-    let mut map: HashMap<String, String> = vars(
-        &app.db,
-        &app.standin,
-        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
-    )
-    .into_iter()
-    .collect();
-    map.insert(
-        "WEBHOOKS_FILE".into(),
-        tmp.path().join("webhooks.json").display().to_string(),
-    );
-    let config = Config::from_vars(&Vars::from_map(map)).unwrap();
-    let adapters = storage_server::app::Adapters::connect(&config, "http://127.0.0.1:1")
-        .await
-        .unwrap();
-    let dispatcher = storage_server::app::dispatcher(&config, adapters.metadata.clone())
-        .await
-        .unwrap();
+    let dispatcher = dispatcher_of(&app, &tmp.path().join("webhooks.json")).await;
     let started = std::time::Instant::now();
     let mut passes = 0;
     loop {
@@ -561,13 +560,7 @@ async fn measure_busy_file_drain() {
 
 /// `storage-server` run with the app's configuration and `extra`.
 fn server_command(app: &App, extra: &[(&str, String)], args: &[&str]) -> Command {
-    let mut env: HashMap<String, String> = vars(
-        &app.db,
-        &app.standin,
-        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
-    )
-    .into_iter()
-    .collect();
+    let mut env = app_vars(app);
     for (k, v) in extra {
         env.insert((*k).to_owned(), v.clone());
     }
@@ -668,17 +661,7 @@ async fn two_instances_deliver_each_event_to_each_sink() {
     let options = subscribed(&[(&r1, &s1), (&r2, &s2)], tmp.path());
     let app = App::start_with(options.clone()).await;
     // A second instance on the same database, dispatching too.
-    let mut map: HashMap<String, String> = vars(
-        &app.db,
-        &app.standin,
-        &storage_test_support::env::require("TEST_S3_ENDPOINT"),
-    )
-    .into_iter()
-    .collect();
-    map.insert(
-        "WEBHOOKS_FILE".into(),
-        tmp.path().join("webhooks.json").display().to_string(),
-    );
+    let mut map = vars_of(&app, &tmp.path().join("webhooks.json"));
     map.insert("EVENTS_POLL_MS".into(), "50".into());
     let config = Config::from_vars(&Vars::from_map(map)).unwrap();
     let second = storage_server::app::Application::build(config, std::future::pending())

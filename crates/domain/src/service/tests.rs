@@ -410,10 +410,10 @@ fn expect_deleted_at_once(m: &mut Mocks) -> PendingDeletion {
     deletion
 }
 
-#[test]
-fn proxy_upload_over_the_limit_keeps_nothing() {
-    let mut m = Mocks::new(); // limit 1000 bytes
-    let p = path(Users, "/users/alice/big.bin");
+/// A proxy upload of a new file whose reservation is made and whose put fails as the body
+/// fails (the store reads it to its end): nothing is committed, and the key given up is queued
+/// once more. The caller sets how the reservation's abandon goes.
+fn expect_a_put_given_up(m: &mut Mocks) {
     m.meta.expect_find_file().returning(|_| Ok(None));
     m.meta
         .expect_create_reservation()
@@ -429,13 +429,20 @@ fn proxy_upload_over_the_limit_keeps_nothing() {
                 etag: None,
             })
         });
+    m.meta.expect_commit_version().never();
+    expect_deferred_deletion(m, "alice/");
+}
+
+#[test]
+fn proxy_upload_over_the_limit_keeps_nothing() {
+    let mut m = Mocks::new(); // limit 1000 bytes
+    let p = path(Users, "/users/alice/big.bin");
+    expect_a_put_given_up(&mut m);
     let queued = expect_deleted_at_once(&mut m);
     m.meta
         .expect_abandon_reservation()
         .times(1)
         .returning(move |_| Ok(Some(queued.clone())));
-    expect_deferred_deletion(&mut m, "alice/");
-    m.meta.expect_commit_version().never();
     let svc = m.service();
     let chunks: Vec<Result<Bytes, std::io::Error>> =
         (0..20).map(|_| Ok(Bytes::from(vec![7u8; 100]))).collect();
@@ -2159,23 +2166,7 @@ fn a_refused_late_field_discards_the_stored_file() {
 /// timeout does), with its reservation made and its put refusing the failed stream. The
 /// caller sets how the reservation's abandon goes.
 fn a_body_cut_off(mut m: Mocks) -> (StorageService, ProxyUpload, ByteStream) {
-    m.meta.expect_find_file().returning(|_| Ok(None));
-    m.meta
-        .expect_create_reservation()
-        .times(1)
-        .returning(|_, _| Ok(()));
-    m.blobs
-        .expect_put()
-        .times(1)
-        .returning(|_, _, _, mut body| {
-            drain(&mut body).map_err(BlobError::Source)?;
-            Ok(PutOutcome {
-                size: 0,
-                etag: None,
-            })
-        });
-    m.meta.expect_commit_version().never();
-    expect_deferred_deletion(&mut m, "alice/");
+    expect_a_put_given_up(&mut m);
     let body: ByteStream = Box::pin(stream::iter(vec![
         Ok(Bytes::from_static(b"first bytes")),
         Err(std::io::Error::new(

@@ -55,7 +55,7 @@ struct Count {
 /// Events of the variant's database still to deliver.
 async fn backlog(conn: &mut AsyncPgConnection) -> anyhow::Result<i64> {
     Ok(
-        diesel::sql_query("SELECT count(*) AS n FROM audit_events WHERE delivery = 'pending'")
+        diesel::sql_query("SELECT count(*) AS n FROM event_outbox WHERE delivery = 'pending'")
             .get_result::<Count>(conn)
             .await?
             .n,

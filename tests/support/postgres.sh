@@ -9,6 +9,8 @@
 # The cluster listens on 127.0.0.1 on a free port, trusts every local connection,
 # keeps its unix socket in DIR, and is tuned for tests, not durability
 # (fsync, synchronous_commit and full_page_writes off; max_connections = 300).
+# PG_EXTRA_CONF, when set, is appended to its postgresql.conf after those settings (for
+# profiling, e.g. "shared_preload_libraries = 'pg_stat_statements'").
 
 _svc_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/support/common.sh
@@ -130,6 +132,7 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 300
+${PG_EXTRA_CONF:-}
 EOF
         PG_STARTED_DIR=$dir
         if (cd "$dir" && pg_as_owner "$PG_BIN_DIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" \

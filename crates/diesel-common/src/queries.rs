@@ -13,7 +13,9 @@ use diesel::prelude::*;
 use diesel::sql_types;
 
 use crate::rows::{DELETION_COLUMNS, LOCK_COLUMNS};
-use crate::schema::{audit_events, files, locks, pending_deletions, upload_reservations, versions};
+use crate::schema::{
+    audit_events, event_outbox, files, locks, pending_deletions, upload_reservations, versions,
+};
 use crate::sql_types::{DbAt, DbDoc, DbId, DbTime};
 
 diesel::define_sql_function! {
@@ -210,48 +212,68 @@ macro_rules! audit_unchained_page {
     }};
 }
 
-/// Events in a delivery state (`&str`), oldest first (by time, then id), at most `limit`.
+/// An outbox row and its audit row ([`crate::rows::OutboxRow`], [`crate::rows::AuditRow`]).
+pub type QueuedColumns = (
+    <event_outbox::table as diesel::Table>::AllColumns,
+    <audit_events::table as diesel::Table>::AllColumns,
+);
+
+pub fn queued_columns() -> QueuedColumns {
+    (event_outbox::all_columns, audit_events::all_columns)
+}
+
+/// Queued events in a delivery state (`&str`) with their outbox rows, oldest first (by the
+/// event's time, then id), at most `limit`.
 #[auto_type]
 pub fn events_in<'a>(delivery: &'a str, limit: i64) -> _ {
-    let delivery: Option<&'a str> = Some(delivery);
-    audit_events::table
-        .filter(audit_events::delivery.eq(delivery))
+    let columns: QueuedColumns = queued_columns();
+    event_outbox::table
+        .inner_join(audit_events::table)
+        .filter(event_outbox::delivery.eq(delivery))
         .order((audit_events::at.asc(), audit_events::id.asc()))
+        .select(columns)
         .limit(limit)
+}
+
+/// Queued events by id with their outbox rows, in the order of their time (then id).
+#[auto_type]
+pub fn queued_events(ids: Vec<DbId>) -> _ {
+    let columns: QueuedColumns = queued_columns();
+    event_outbox::table
+        .inner_join(audit_events::table)
+        .filter(event_outbox::event_id.eq_any(ids))
+        .order((audit_events::at.asc(), audit_events::id.asc()))
+        .select(columns)
 }
 
 /// Puts dead events back in the queue (pending, due at `now`, attempts reset).
 #[auto_type]
 pub fn retry_dead(now: DbAt) -> _ {
-    let dead: Option<&'static str> = Some("dead");
-    let pending: Option<&'static str> = Some("pending");
     let due: Option<DbAt> = Some(now);
     let no_lease: Option<DbAt> = None;
-    dsl::update(audit_events::table.filter(audit_events::delivery.eq(dead))).set((
-        audit_events::delivery.eq(pending),
-        audit_events::next_attempt_at.eq(due),
-        audit_events::attempts.eq(0_i32),
-        audit_events::leased_until.eq(no_lease),
+    dsl::update(event_outbox::table.filter(event_outbox::delivery.eq("dead"))).set((
+        event_outbox::delivery.eq("pending"),
+        event_outbox::next_attempt_at.eq(due),
+        event_outbox::attempts.eq(0_i32),
+        event_outbox::leased_until.eq(no_lease),
     ))
 }
 
 /// Puts one dead event back in the queue, as [`retry_dead`].
 #[auto_type]
 pub fn retry_dead_one(id: DbId, now: DbAt) -> _ {
-    let dead: Option<&'static str> = Some("dead");
-    let pending: Option<&'static str> = Some("pending");
     let due: Option<DbAt> = Some(now);
     let no_lease: Option<DbAt> = None;
     dsl::update(
-        audit_events::table
-            .filter(audit_events::id.eq(id))
-            .filter(audit_events::delivery.eq(dead)),
+        event_outbox::table
+            .filter(event_outbox::event_id.eq(id))
+            .filter(event_outbox::delivery.eq("dead")),
     )
     .set((
-        audit_events::delivery.eq(pending),
-        audit_events::next_attempt_at.eq(due),
-        audit_events::attempts.eq(0_i32),
-        audit_events::leased_until.eq(no_lease),
+        event_outbox::delivery.eq("pending"),
+        event_outbox::next_attempt_at.eq(due),
+        event_outbox::attempts.eq(0_i32),
+        event_outbox::leased_until.eq(no_lease),
     ))
 }
 
@@ -423,8 +445,8 @@ macro_rules! file_and_chain_head {
     }};
 }
 
-/// Settles a claimed event: its delivery state, next attempt, last error and the sinks that
-/// acknowledged it; the lease ends.
+/// Settles a claimed event that stays queued (retried or dead): its delivery state, next
+/// attempt, last error and the sinks that acknowledged it; the lease ends.
 #[auto_type]
 pub fn settle_event<'a>(
     id: DbId,
@@ -434,28 +456,19 @@ pub fn settle_event<'a>(
     acked_sinks: Option<&'a str>,
 ) -> _ {
     let no_lease: Option<DbAt> = None;
-    dsl::update(audit_events::table.filter(audit_events::id.eq(id))).set((
-        audit_events::delivery.eq(delivery),
-        audit_events::next_attempt_at.eq(next_attempt_at),
-        audit_events::last_error.eq(error),
-        audit_events::leased_until.eq(no_lease),
-        audit_events::acked_sinks.eq(acked_sinks),
+    dsl::update(event_outbox::table.filter(event_outbox::event_id.eq(id))).set((
+        event_outbox::delivery.eq(delivery),
+        event_outbox::next_attempt_at.eq(next_attempt_at),
+        event_outbox::last_error.eq(error),
+        event_outbox::leased_until.eq(no_lease),
+        event_outbox::acked_sinks.eq(acked_sinks),
     ))
 }
 
-/// Settles claimed events as delivered (as [`settle_event`]: no next attempt, no error).
+/// Delivered events leave the outbox (the audit trail keeps them).
 #[auto_type]
 pub fn settle_delivered(ids: Vec<DbId>) -> _ {
-    let delivered: Option<&'static str> = Some("delivered");
-    let no_time: Option<DbAt> = None;
-    let no_lease: Option<DbAt> = None;
-    let no_error: Option<&'static str> = None;
-    dsl::update(audit_events::table.filter(audit_events::id.eq_any(ids))).set((
-        audit_events::delivery.eq(delivered),
-        audit_events::next_attempt_at.eq(no_time),
-        audit_events::last_error.eq(no_error),
-        audit_events::leased_until.eq(no_lease),
-    ))
+    dsl::delete(event_outbox::table.filter(event_outbox::event_id.eq_any(ids)))
 }
 
 /// Releases claimed events not attempted: still pending, due as before, the claim's attempt
@@ -463,10 +476,16 @@ pub fn settle_delivered(ids: Vec<DbId>) -> _ {
 #[auto_type]
 pub fn release_events(ids: Vec<DbId>) -> _ {
     let no_lease: Option<DbAt> = None;
-    dsl::update(audit_events::table.filter(audit_events::id.eq_any(ids))).set((
-        audit_events::attempts.eq(audit_events::attempts - 1_i32),
-        audit_events::leased_until.eq(no_lease),
+    dsl::update(event_outbox::table.filter(event_outbox::event_id.eq_any(ids))).set((
+        event_outbox::attempts.eq(event_outbox::attempts - 1_i32),
+        event_outbox::leased_until.eq(no_lease),
     ))
+}
+
+/// Queues an event for delivery (the change's transaction inserts it with the audit row).
+#[auto_type]
+pub fn insert_outbox<'a>(row: &'a NewOutbox) -> _ {
+    dsl::insert_into(event_outbox::table).values(row)
 }
 
 #[auto_type]
@@ -721,8 +740,16 @@ pub struct NewAudit<'a> {
     pub seq: Option<i64>,
     pub prev_hash: Option<&'a str>,
     pub hash: Option<&'a str>,
-    /// `pending` for an event that publishes (the outbox record), due at once.
-    pub delivery: Option<&'a str>,
+}
+
+/// An event queued for delivery: pending, due at once (its own time).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = event_outbox)]
+pub struct NewOutbox {
+    pub event_id: DbId,
+    pub file_id: Option<DbId>,
+    pub seq: Option<i64>,
+    pub delivery: &'static str,
     pub next_attempt_at: Option<DbAt>,
 }
 
@@ -874,18 +901,7 @@ impl<'a> NewAudit<'a> {
                 .transpose()?,
             prev_hash: event.prev_hash.as_deref(),
             hash: event.hash.as_deref(),
-            delivery: event.event_type.map(|_| "pending"),
-            next_attempt_at: event.event_type.map(|_| DbAt(event.at)),
         })
-    }
-
-    /// The same event, not queued for delivery (`EVENTS_ENABLED=false`): no delivery state.
-    pub fn unpublished(self) -> Self {
-        Self {
-            delivery: None,
-            next_attempt_at: None,
-            ..self
-        }
     }
 
     /// A refusal, with its counting window.
@@ -894,6 +910,25 @@ impl<'a> NewAudit<'a> {
             refusal_window: window,
             ..Self::of(event)?
         })
+    }
+}
+
+impl NewOutbox {
+    /// The outbox row of an event that publishes (one with a type); none for the others.
+    pub fn of(event: &AuditEvent) -> Result<Option<Self>, RepoError> {
+        if event.event_type.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            event_id: DbId(event.id.as_uuid()),
+            file_id: event.file_id.map(|f| DbId(f.as_uuid())),
+            seq: event
+                .seq
+                .map(|s| i64::try_from(s).map_err(|_| RepoError::Internal("seq".into())))
+                .transpose()?,
+            delivery: "pending",
+            next_attempt_at: Some(DbAt(event.at)),
+        }))
     }
 }
 

@@ -413,14 +413,6 @@ pub struct AuditRow {
     pub seq: Option<i64>,
     pub prev_hash: Option<String>,
     pub hash: Option<String>,
-    /// The outbox's state (`pending`, `delivered`, `dead`); not part of the event.
-    pub delivery: Option<String>,
-    pub attempts: i32,
-    pub next_attempt_at: Option<DbAt>,
-    pub leased_until: Option<DbAt>,
-    pub last_error: Option<String>,
-    /// The sinks that acknowledged the event (a JSON array of names); not part of the event.
-    pub acked_sinks: Option<String>,
 }
 
 impl AuditRow {
@@ -458,29 +450,47 @@ impl AuditRow {
             hash: self.hash,
         })
     }
+}
 
-    /// The event with its delivery state (the outbox's view of the row).
-    pub fn into_outbox(self) -> Result<OutboxEvent, RepoError> {
-        let state = match self.delivery.as_deref() {
-            Some("pending") => DeliveryState::Pending,
-            Some("delivered") => DeliveryState::Delivered,
-            Some("dead") => DeliveryState::Dead,
+/// An `event_outbox` row (`event_outbox::all_columns`): a queued event's delivery state.
+#[derive(Debug, Queryable)]
+pub struct OutboxRow {
+    pub event_id: DbId,
+    /// The event's file and chain position (copied for the claim's order).
+    pub file_id: Option<DbId>,
+    pub seq: Option<i64>,
+    /// `pending` or `dead`.
+    pub delivery: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DbAt>,
+    pub leased_until: Option<DbAt>,
+    pub last_error: Option<String>,
+    /// The sinks that acknowledged the event (a JSON array of names).
+    pub acked_sinks: Option<String>,
+}
+
+impl OutboxRow {
+    /// The event with its delivery state (the outbox's view of it).
+    pub fn into_outbox(self, event: AuditRow) -> Result<OutboxEvent, RepoError> {
+        let state = match self.delivery.as_str() {
+            "pending" => DeliveryState::Pending,
+            "dead" => DeliveryState::Dead,
             _ => return Err(corrupt("delivery state")),
         };
-        let attempts = u32::try_from(self.attempts).map_err(|_| corrupt("attempts"))?;
-        let last_error = self.last_error.clone();
-        let next_attempt_at = self.next_attempt_at.as_ref().map(|t| t.0);
+        if event.id != self.event_id {
+            return Err(corrupt("outbox row of another event"));
+        }
         let acked: Vec<String> = match self.acked_sinks.as_deref() {
             None => Vec::new(),
             Some(json) => serde_json::from_str(json).map_err(|_| corrupt("acked sinks"))?,
         };
         Ok(OutboxEvent {
             acked,
-            event: self.into_event()?,
+            event: event.into_event()?,
             state,
-            attempts,
-            next_attempt_at,
-            last_error,
+            attempts: u32::try_from(self.attempts).map_err(|_| corrupt("attempts"))?,
+            next_attempt_at: self.next_attempt_at.map(|t| t.0),
+            last_error: self.last_error,
         })
     }
 }

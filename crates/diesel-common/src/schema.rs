@@ -32,7 +32,18 @@ diesel::table! {
         seq -> Nullable<BigInt>,
         prev_hash -> Nullable<Text>,
         hash -> Nullable<Text>,
-        delivery -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    event_outbox (event_id) {
+        event_id -> DbUuid,
+        file_id -> Nullable<DbUuid>,
+        seq -> Nullable<BigInt>,
+        delivery -> Text,
         attempts -> Integer,
         next_attempt_at -> Nullable<DbTime>,
         leased_until -> Nullable<DbTime>,
@@ -209,8 +220,11 @@ diesel::joinable!(versions -> files (file_id));
 diesel::joinable!(trash -> trash_files (file_id));
 diesel::joinable!(trash_versions -> trash_files (file_id));
 
+diesel::joinable!(event_outbox -> audit_events (event_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
+    event_outbox,
     files,
     locks,
     pending_deletions,
@@ -280,6 +294,7 @@ pub mod describe {
     }
     tuples!(A, B, C, D, E, F);
     tuples!(A, B, C, D, E, F, G);
+    tuples!(A, B, C, D, E, F, G, H, I);
     tuples!(A, B, C, D, E, F, G, H, I, J, K);
     tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M);
     tuples!(A, B, C, D, E, F, G, H, I, J, K, L, M, N);
@@ -349,6 +364,7 @@ pub mod describe {
     pub fn tables() -> Vec<(&'static str, Vec<ColumnInfo>)> {
         vec![
             table(super::audit_events::table),
+            table(super::event_outbox::table),
             table(super::files::table),
             table(super::locks::table),
             table(super::pending_deletions::table),

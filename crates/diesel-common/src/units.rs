@@ -92,7 +92,8 @@ pub fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError
 ///   module docs): `unit_now(c, &clock)`, `lock_file(c, &clock, FileKey)`,
 ///   `lock_reservation(c, DbId)`,
 ///   `serialise_on(c, Serial, &str)`, `insert_deletions(c, &[NewDeletion])`,
-///   `upsert_refusal(c, &NewAudit)` and `find_file_by_id(c, FileId)` (the read), each an
+///   `upsert_refusal(c, &NewAudit)`, `insert_event(c, &NewAudit, Option<&NewOutbox>)` (a
+///   change's audit row and its outbox row) and `find_file_by_id(c, FileId)` (the read), each an
 ///   `async fn` returning `Result<_, TxError>`.
 ///
 /// Each unit of work is `fn(&mut Conn, Clock, D) -> Work<'_, T>`.
@@ -120,8 +121,8 @@ macro_rules! units {
         };
         use $crate::error::TxError;
         use $crate::queries::{
-            self, FileAfterVersion, NewAudit, NewDeletion, NewFile, NewLock, NewReservation,
-            NewVersionRow, ReviewChange,
+            self, FileAfterVersion, NewAudit, NewDeletion, NewFile, NewLock, NewOutbox,
+            NewReservation, NewVersionRow, ReviewChange,
         };
         use $crate::rows::{VersionRow, review_refusal, sql_number, tags_json};
         use $crate::schema::versions;
@@ -136,9 +137,10 @@ macro_rules! units {
         /// With the store's chain off (`clock.chain`, `AUDIT_CHAIN=off`) the event is written
         /// unchained and `head` is handed back unchanged.
         /// Returns the chain's new head: a unit that records several events in one file's
-        /// chain links each after the one before. With publishing off (`EVENTS_ENABLED=false`,
-        /// `clock.publishes()`), the event is written the same (its type, data and link) but
-        /// not queued: its delivery state stays NULL, which no claim takes and no listing shows.
+        /// chain links each after the one before. An event with a type is queued for delivery
+        /// by a row in the outbox (`event_outbox`) written with it (`insert_event`); with
+        /// publishing off (`EVENTS_ENABLED=false`, `clock.publishes()`), the event is written the
+        /// same (its type, data and link) but not queued.
         #[allow(clippy::too_many_arguments)]
         async fn audit(
             c: &mut Conn,
@@ -156,11 +158,13 @@ macro_rules! units {
             };
             let chain = &clock.chain;
             let event = change_event(draft, file_id, version, now, facts, data, (chain, head));
-            let mut row = NewAudit::of(&event)?;
-            if !clock.publishes() {
-                row = row.unpublished();
-            }
-            queries::insert_audit(&row).execute(c).await?;
+            let row = NewAudit::of(&event)?;
+            let queued = if clock.publishes() {
+                NewOutbox::of(&event)?
+            } else {
+                None
+            };
+            insert_event(c, &row, queued.as_ref()).await?;
             chain.head_after(&event, head).ok_or_else(|| {
                 TxError::Repo(RepoError::Internal("a change's event left unlinked".into()))
             })
@@ -856,8 +860,8 @@ macro_rules! reads {
         use $crate::queries;
         use $crate::reviews::{into_reviews, page_bounds, pending_reviews};
         use $crate::rows::{
-            AuditRow, FileLockRow, FileVersionRow, LockedFileRow, ReservationRow, VersionRow,
-            file_record, file_with_version, selector_binds, sql_limit, versions_upto,
+            AuditRow, FileLockRow, FileVersionRow, LockedFileRow, OutboxRow, ReservationRow,
+            VersionRow, file_record, file_with_version, selector_binds, sql_limit, versions_upto,
         };
         use $crate::sql_types::DbId;
 
@@ -1022,12 +1026,13 @@ macro_rules! reads {
             state: ::storage_domain::ports::DeliveryState,
             limit: u32,
         ) -> Result<Vec<::storage_domain::ports::OutboxEvent>, TxError> {
-            let rows: Vec<AuditRow> = queries::events_in(state.as_str(), sql_limit(limit))
-                .load(c)
-                .await?;
+            let rows: Vec<(OutboxRow, AuditRow)> =
+                queries::events_in(state.as_str(), sql_limit(limit))
+                    .load(c)
+                    .await?;
             Ok(rows
                 .into_iter()
-                .map(AuditRow::into_outbox)
+                .map(|(queued, event)| queued.into_outbox(event))
                 .collect::<Result<_, _>>()?)
         }
 
@@ -1037,16 +1042,10 @@ macro_rules! reads {
             c: &mut Conn,
             ids: Vec<DbId>,
         ) -> Result<Vec<::storage_domain::ports::OutboxEvent>, TxError> {
-            use ::diesel::{ExpressionMethods, QueryDsl};
-            use $crate::schema::audit_events as a;
-            let rows: Vec<AuditRow> = a::table
-                .filter(a::id.eq_any(ids))
-                .order((a::at.asc(), a::id.asc()))
-                .load(c)
-                .await?;
+            let rows: Vec<(OutboxRow, AuditRow)> = queries::queued_events(ids).load(c).await?;
             Ok(rows
                 .into_iter()
-                .map(AuditRow::into_outbox)
+                .map(|(queued, event)| queued.into_outbox(event))
                 .collect::<Result<_, _>>()?)
         }
 

@@ -339,3 +339,83 @@ async fn timing_of_lock_and_commit() {
         iterations as u32 + 1
     );
 }
+
+#[derive(QueryableByName)]
+struct RowVersion {
+    #[diesel(sql_type = Text)]
+    v: String,
+}
+
+/// Where each audit row lives and which transaction wrote it (`ctid`, `xmin`): any update of
+/// the row changes both.
+async fn audit_row_versions(conn: &mut AsyncPgConnection) -> Vec<String> {
+    diesel::sql_query(
+        "SELECT id::text || ' ' || ctid::text || ' ' || xmin::text AS v FROM audit_events \
+         ORDER BY id",
+    )
+    .load::<RowVersion>(conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.v)
+    .collect()
+}
+
+/// Delivery touches only the outbox: claiming, retrying, releasing, dead-lettering,
+/// re-queueing and delivering events leave every audit row as its change wrote it (the audit
+/// trail is append-only), and a delivered event leaves the outbox.
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_never_updates_an_audit_row() {
+    use storage_domain::ports::{DeliveryState, Settlement};
+    let db = database().await;
+    let store = store_on(&db, |_| {});
+    let alice = user("alice");
+    for name in ["a", "b", "c"] {
+        upload(&store, &file(&format!("/projects/p1/{name}.txt")), &alice).await;
+    }
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    let before = audit_row_versions(&mut conn).await;
+    assert_eq!(before.len(), 3);
+    let lease = Duration::from_secs(60);
+    let claimed = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let id = |i: usize| claimed[i].event.id;
+    store
+        .settle_events(vec![
+            (id(0), Settlement::Delivered),
+            (
+                id(1),
+                Settlement::Dead {
+                    error: "gone".into(),
+                    acked: vec!["nats:s".into()],
+                },
+            ),
+            (id(2), Settlement::Released),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.retry_events(None).await.unwrap(), 1);
+    let again = store.claim_events(lease, 10).await.unwrap();
+    assert_eq!(again.len(), 2);
+    store
+        .settle_events(
+            again
+                .iter()
+                .map(|e| (e.event.id, Settlement::Delivered))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        audit_row_versions(&mut conn).await,
+        before,
+        "an audit row was rewritten by delivery"
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM event_outbox").await,
+        0
+    );
+    for state in [DeliveryState::Pending, DeliveryState::Dead] {
+        assert_eq!(store.list_events(state, 10).await.unwrap(), []);
+    }
+}

@@ -1,8 +1,11 @@
 //! The event ports (issue 17): where published events go ([`EventSink`]: a webhook
 //! subscription, a NATS JetStream subject), and the outbox's view of a stored event.
 //!
-//! The outbox itself is the audit trail: [`MetadataStore`](super::MetadataStore) claims, settles,
-//! lists and re-queues events (`claim_events`, `settle_events`, `list_events`, `retry_events`).
+//! The outbox is kept by the metadata store beside the audit trail: an event that publishes is
+//! written with the change, queued in the same transaction, and leaves the outbox once every
+//! sink took it (the audit trail keeps it; nothing of its delivery is written there).
+//! [`MetadataStore`](super::MetadataStore) claims, settles, lists and re-queues queued events
+//! (`claim_events`, `settle_events`, `list_events`, `retry_events`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,12 +13,11 @@ use chrono::{DateTime, Utc};
 use crate::model::AuditEvent;
 use crate::rules::events::EventMessage;
 
-/// Where an event stands in the outbox.
+/// Where an event stands in the outbox (a delivered event is no longer in it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
     /// Not yet taken by every sink; claimed by a dispatcher when due.
     Pending,
-    Delivered,
     /// Given up after the configured number of attempts (a dead letter).
     Dead,
 }
@@ -24,7 +26,6 @@ impl DeliveryState {
     pub const fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
             DeliveryState::Dead => "dead",
         }
     }

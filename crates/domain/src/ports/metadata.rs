@@ -698,7 +698,8 @@ pub trait MetadataStore: Send + Sync {
     ) -> Result<Vec<OutboxEvent>, RepoError>;
 
     /// Records the outcomes of a dispatch pass (delivered, retried, dead, or released
-    /// unattempted) in one unit of work, and ends their claims' lease.
+    /// unattempted) in one unit of work, and ends their claims' lease. A delivered event leaves
+    /// the outbox (no state of it is kept: `list_events` no longer shows it).
     async fn settle_events(&self, outcomes: Vec<(AuditId, Settlement)>) -> Result<(), RepoError>;
 
     /// Records the outcome of one delivery attempt ([`settle_events`](Self::settle_events)).
@@ -706,7 +707,7 @@ pub trait MetadataStore: Send + Sync {
         self.settle_events(vec![(id, settlement)]).await
     }
 
-    /// Events in `state`, oldest first, at most `limit` (dead letters for `events list`).
+    /// Queued events in `state`, oldest first, at most `limit` (dead letters for `events list`).
     async fn list_events(
         &self,
         state: DeliveryState,

@@ -12,12 +12,12 @@ use diesel::OptionalExtension;
 use diesel::sql_types::{BigInt, Double, Integer, Text};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use storage_diesel_common::queries::{self, NewAudit, NewDeletion};
+use storage_diesel_common::queries::{self, NewAudit, NewDeletion, NewOutbox};
 use storage_diesel_common::rows::{
     DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, chain_head, file_state,
     seconds, sql_limit,
 };
-use storage_diesel_common::schema::{audit_events, files, pending_deletions};
+use storage_diesel_common::schema::{audit_events, event_outbox, files, pending_deletions};
 use storage_diesel_common::sql_types::{DbAt, DbId};
 use storage_diesel_common::units::{FileKey, Serial, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
@@ -189,6 +189,27 @@ async fn upsert_refusal(c: &mut Conn, row: &NewAudit<'_>) -> Result<(), TxError>
     Ok(())
 }
 
+/// A change's audit row and, when the event publishes, its outbox row. The two inserts are
+/// pipelined (sent together on the connection, `&AsyncPgConnection`'s pipelining): queueing
+/// an event costs the change no round trip of its own.
+async fn insert_event(
+    c: &mut Conn,
+    row: &NewAudit<'_>,
+    queued: Option<&NewOutbox>,
+) -> Result<(), TxError> {
+    let Some(queued) = queued else {
+        queries::insert_audit(row).execute(c).await?;
+        return Ok(());
+    };
+    let shared: &AsyncPgConnection = c;
+    let (mut first, mut second) = (shared, shared);
+    tokio::try_join!(
+        queries::insert_audit(row).execute(&mut first),
+        queries::insert_outbox(queued).execute(&mut second),
+    )?;
+    Ok(())
+}
+
 // ---- janitor -----------------------------------------------------------------------------
 
 pub(crate) fn expire_reservations(
@@ -257,9 +278,9 @@ pub(crate) fn claim_deletions(
 
 /// An event id returned by the claim.
 #[derive(diesel::QueryableByName)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = event_outbox)]
 struct Claimed {
-    id: DbId,
+    event_id: DbId,
 }
 
 pub(crate) fn claim_events(
@@ -291,42 +312,42 @@ pub(crate) fn claim_events(
         // here: only this claim can reach them, through the head it holds.
         let claimed: Vec<Claimed> = diesel::sql_query(
             "WITH heads AS ( \
-                 SELECT a.id, a.file_id, a.seq, a.next_attempt_at FROM audit_events a \
+                 SELECT a.event_id, a.file_id, a.seq, a.next_attempt_at FROM event_outbox a \
                  WHERE a.delivery = 'pending' AND a.next_attempt_at <= now() \
                    AND (a.leased_until IS NULL OR a.leased_until <= now()) \
                    AND NOT EXISTS ( \
-                       SELECT 1 FROM audit_events b \
+                       SELECT 1 FROM event_outbox b \
                        WHERE b.file_id = a.file_id AND b.seq < a.seq \
                          AND b.delivery = 'pending') \
                  ORDER BY a.next_attempt_at \
                  LIMIT $1 FOR UPDATE SKIP LOCKED), \
              runs AS ( \
-                 SELECT h.id, h.file_id, h.next_attempt_at AS due, 1::bigint AS place \
+                 SELECT h.event_id, h.file_id, h.next_attempt_at AS due, 1::bigint AS place \
                  FROM heads h \
                  UNION ALL \
-                 SELECT f.id, h.file_id, h.next_attempt_at, f.place FROM heads h \
+                 SELECT f.event_id, h.file_id, h.next_attempt_at, f.place FROM heads h \
                  CROSS JOIN LATERAL ( \
-                     SELECT r.id, r.place FROM ( \
-                         SELECT e.id, row_number() OVER w + 1 AS place, \
+                     SELECT r.event_id, r.place FROM ( \
+                         SELECT e.event_id, row_number() OVER w + 1 AS place, \
                              count(*) FILTER (WHERE e.leased_until > now()) OVER w AS leased \
                          FROM ( \
-                             SELECT x.id, x.seq, x.leased_until FROM audit_events x \
+                             SELECT x.event_id, x.seq, x.leased_until FROM event_outbox x \
                              WHERE x.file_id = h.file_id AND x.seq > h.seq \
                                AND x.delivery = 'pending' \
                              ORDER BY x.seq LIMIT $1) e \
                          WINDOW w AS (ORDER BY e.seq)) r \
                      WHERE r.leased = 0) f), \
              picked AS ( \
-                 SELECT id FROM runs ORDER BY place, due, file_id LIMIT $1) \
-             UPDATE audit_events SET attempts = attempts + 1, \
+                 SELECT event_id FROM runs ORDER BY place, due, file_id LIMIT $1) \
+             UPDATE event_outbox SET attempts = attempts + 1, \
                  leased_until = now() + make_interval(secs => $2) \
-             WHERE id IN (SELECT id FROM picked) \
-             RETURNING id",
+             WHERE event_id IN (SELECT event_id FROM picked) \
+             RETURNING event_id",
         )
         .bind::<BigInt, _>(sql_limit(limit))
         .bind::<Double, _>(seconds(lease))
         .load(c)
         .await?;
-        super::reads::events_by_id(c, claimed.into_iter().map(|r| r.id).collect()).await
+        super::reads::events_by_id(c, claimed.into_iter().map(|r| r.event_id).collect()).await
     })
 }

@@ -706,7 +706,7 @@ async fn a_dead_letter_is_listed_and_retried() {
         .next()
         .unwrap();
     crate::support::eventually("the event is dead", || async {
-        crate::support::count(&app, "SELECT 1 FROM audit_events WHERE delivery = 'dead'").await == 1
+        crate::support::count(&app, "SELECT 1 FROM event_outbox WHERE delivery = 'dead'").await == 1
     })
     .await;
     assert_eq!(receiver.deliveries().len(), 2, "two attempts");

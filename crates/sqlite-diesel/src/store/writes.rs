@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl};
 use storage_diesel_common::blocking::RunQueryDsl;
 use storage_diesel_common::error::TxError;
-use storage_diesel_common::queries::{self, NewAudit, NewDeletion};
+use storage_diesel_common::queries::{self, NewAudit, NewDeletion, NewOutbox};
 use storage_diesel_common::rows::{
     DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, chain_head, file_state,
     sql_limit,
 };
-use storage_diesel_common::schema::{audit_events, pending_deletions, upload_reservations};
+use storage_diesel_common::schema::{event_outbox, pending_deletions, upload_reservations};
 use storage_diesel_common::sql_types::{DbAt, DbId};
 use storage_diesel_common::units::{FileKey, Serial, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
@@ -139,6 +139,20 @@ async fn upsert_refusal(c: &mut Conn, row: &NewAudit<'_>) -> Result<(), TxError>
     Ok(())
 }
 
+/// A change's audit row and, when the event publishes, its outbox row (two statements under
+/// the unit's write lock).
+async fn insert_event(
+    c: &mut Conn,
+    row: &NewAudit<'_>,
+    queued: Option<&NewOutbox>,
+) -> Result<(), TxError> {
+    queries::insert_audit(row).execute(c).await?;
+    if let Some(queued) = queued {
+        queries::insert_outbox(queued).execute(c).await?;
+    }
+    Ok(())
+}
+
 /// Nothing: SQLite's write lock already runs every unit of work one after the other.
 async fn serialise_on(_: &mut Conn, _: Serial, _: &str) -> Result<(), TxError> {
     Ok(())
@@ -239,13 +253,13 @@ pub(crate) fn claim_events(
 ) -> Work<'_, Vec<OutboxEvent>> {
     Box::pin(async move {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let pending = || audit_events::table.filter(audit_events::delivery.eq("pending"));
+        let pending = || event_outbox::table.filter(event_outbox::delivery.eq("pending"));
         let free = |leased_until: &Option<DbAt>| leased_until.as_ref().is_none_or(|t| t.0 <= now);
         // Each file's first pending event (the head), when it is due and not leased.
         let firsts: Vec<(Option<DbId>, Option<i64>)> = pending()
-            .filter(audit_events::file_id.is_not_null())
-            .group_by(audit_events::file_id)
-            .select((audit_events::file_id, diesel::dsl::min(audit_events::seq)))
+            .filter(event_outbox::file_id.is_not_null())
+            .group_by(event_outbox::file_id)
+            .select((event_outbox::file_id, diesel::dsl::min(event_outbox::seq)))
             .load(c)
             .await?;
         let mut heads: Vec<(DbAt, DbId, DbId, i64)> = Vec::new();
@@ -254,12 +268,12 @@ pub(crate) fn claim_events(
                 continue;
             };
             let (id, due, leased_until): (DbId, Option<DbAt>, Option<DbAt>) = pending()
-                .filter(audit_events::file_id.eq(file_id.clone()))
-                .filter(audit_events::seq.eq(seq))
+                .filter(event_outbox::file_id.eq(file_id.clone()))
+                .filter(event_outbox::seq.eq(seq))
                 .select((
-                    audit_events::id,
-                    audit_events::next_attempt_at,
-                    audit_events::leased_until,
+                    event_outbox::event_id,
+                    event_outbox::next_attempt_at,
+                    event_outbox::leased_until,
                 ))
                 .get_result(c)
                 .await?;
@@ -278,10 +292,10 @@ pub(crate) fn claim_events(
         let mut runs: Vec<Vec<DbId>> = Vec::with_capacity(heads.len());
         for (_, file_id, id, seq) in &heads {
             let following: Vec<(DbId, Option<DbAt>)> = pending()
-                .filter(audit_events::file_id.eq(file_id.clone()))
-                .filter(audit_events::seq.gt(*seq))
-                .order(audit_events::seq)
-                .select((audit_events::id, audit_events::leased_until))
+                .filter(event_outbox::file_id.eq(file_id.clone()))
+                .filter(event_outbox::seq.gt(*seq))
+                .order(event_outbox::seq)
+                .select((event_outbox::event_id, event_outbox::leased_until))
                 .limit(sql_limit(u32::try_from(limit).unwrap_or(u32::MAX)))
                 .load(c)
                 .await?;
@@ -308,10 +322,10 @@ pub(crate) fn claim_events(
             }
         }
         let leased_until = Some(DbAt(shifted(now, lease, true)?));
-        diesel::update(audit_events::table.filter(audit_events::id.eq_any(claimed.clone())))
+        diesel::update(event_outbox::table.filter(event_outbox::event_id.eq_any(claimed.clone())))
             .set((
-                audit_events::attempts.eq(audit_events::attempts + 1),
-                audit_events::leased_until.eq(leased_until),
+                event_outbox::attempts.eq(event_outbox::attempts + 1),
+                event_outbox::leased_until.eq(leased_until),
             ))
             .execute(c)
             .await?;

@@ -212,38 +212,32 @@ macro_rules! audit_unchained_page {
     }};
 }
 
-/// An outbox row and its audit row ([`crate::rows::OutboxRow`], [`crate::rows::AuditRow`]).
-pub type QueuedColumns = (
-    <event_outbox::table as diesel::Table>::AllColumns,
-    <audit_events::table as diesel::Table>::AllColumns,
-);
-
-pub fn queued_columns() -> QueuedColumns {
-    (event_outbox::all_columns, audit_events::all_columns)
-}
-
-/// Queued events in a delivery state (`&str`) with their outbox rows, oldest first (by the
-/// event's time, then id), at most `limit`.
+/// The queued events with their outbox rows ([`crate::rows::OutboxRow`],
+/// [`crate::rows::AuditRow`]), oldest first (by the event's time, then id).
 #[auto_type]
-pub fn events_in<'a>(delivery: &'a str, limit: i64) -> _ {
-    let columns: QueuedColumns = queued_columns();
+pub fn queued() -> _ {
+    let columns: (
+        <event_outbox::table as diesel::Table>::AllColumns,
+        <audit_events::table as diesel::Table>::AllColumns,
+    ) = (event_outbox::all_columns, audit_events::all_columns);
     event_outbox::table
         .inner_join(audit_events::table)
-        .filter(event_outbox::delivery.eq(delivery))
         .order((audit_events::at.asc(), audit_events::id.asc()))
         .select(columns)
+}
+
+/// Queued events in a delivery state (`&str`), as [`queued`], at most `limit`.
+#[auto_type]
+pub fn events_in<'a>(delivery: &'a str, limit: i64) -> _ {
+    queued()
+        .filter(event_outbox::delivery.eq(delivery))
         .limit(limit)
 }
 
-/// Queued events by id with their outbox rows, in the order of their time (then id).
+/// Queued events by id, as [`queued`].
 #[auto_type]
 pub fn queued_events(ids: Vec<DbId>) -> _ {
-    let columns: QueuedColumns = queued_columns();
-    event_outbox::table
-        .inner_join(audit_events::table)
-        .filter(event_outbox::event_id.eq_any(ids))
-        .order((audit_events::at.asc(), audit_events::id.asc()))
-        .select(columns)
+    queued().filter(event_outbox::event_id.eq_any(ids))
 }
 
 /// Puts dead events back in the queue (pending, due at `now`, attempts reset).

@@ -277,7 +277,7 @@ async fn store_backends(conn: &mut AsyncPgConnection) -> Vec<i64> {
     )
     .load::<Pid>(conn)
     .await
-    .unwrap()
+    .unwrap_or_else(|e| panic!("pg_stat_activity: {e}"))
     .into_iter()
     .map(|p| p.pid)
     .collect()
@@ -307,16 +307,27 @@ async fn capped_reservations_leave_no_transaction_open() {
         .create_reservation(&presigned(&path, &alice, hour), Some(1))
         .await;
     assert!(
-        matches!(refused, Err(RepoError::TooManyOpenUploads { open: 1, limit: 1 })),
+        matches!(
+            refused,
+            Err(RepoError::TooManyOpenUploads { open: 1, limit: 1 })
+        ),
         "{refused:?}"
     );
-    assert_eq!(count(&mut conn, open_transactions).await, 0, "after a refusal");
+    assert_eq!(
+        count(&mut conn, open_transactions).await,
+        0,
+        "after a refusal"
+    );
 
     let mut duplicate = presigned(&path, &bob, hour);
     duplicate.id = held.id;
     let failed = store.create_reservation(&duplicate, Some(1)).await;
     assert!(matches!(failed, Err(RepoError::Internal(_))), "{failed:?}");
-    assert_eq!(count(&mut conn, open_transactions).await, 0, "after a failure");
+    assert_eq!(
+        count(&mut conn, open_transactions).await,
+        0,
+        "after a failure"
+    );
 
     // Bob's own reservation is stored (committed: seen from another connection).
     let own = presigned(&path, &bob, hour);

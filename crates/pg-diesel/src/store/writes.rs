@@ -9,12 +9,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::OptionalExtension;
-use diesel::sql_types::{BigInt, Double, Integer, Text};
-use diesel::{ExpressionMethods, QueryDsl};
 use diesel::connection::TransactionManagerStatus;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::result::QueryResult;
+use diesel::sql_types::{BigInt, Double, Integer, Text};
+use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{
     AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
     TransactionManager,
@@ -242,7 +242,8 @@ async fn reserve(
             return outcome;
         }
     }
-    *AnsiTransactionManager::transaction_manager_status_mut(c) = TransactionManagerStatus::default();
+    *AnsiTransactionManager::transaction_manager_status_mut(c) =
+        TransactionManagerStatus::default();
     outcome
 }
 

@@ -110,8 +110,8 @@ pub fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError
 ///   with the chain off, `lock_file` reads no chain head) and whether the store publishes events
 ///   (`clock.publishes()`: `EVENTS_ENABLED`), and the hooks where the dialects differ (see the
 ///   module docs): `unit_now(c, &clock)`, `lock_file(c, &clock, FileKey)`,
-///   `lock_reservation(c, DbId)`,
-///   `reserve(c, &clock, &NewReservation, Option<OpenUploadsCap>)`, `insert_deletions(c, &[NewDeletion])`,
+///   `lock_reservation(c, DbId)`, `reserve(c, &clock, &NewReservation, Option<OpenUploadsCap>)`
+///   (which runs its own transaction on PostgreSQL), `insert_deletions(c, &[NewDeletion])`,
 ///   `upsert_refusal(c, &NewAudit)` and `find_file_by_id(c, FileId)` (the read), each an
 ///   `async fn` returning `Result<_, TxError>`.
 ///

@@ -6,6 +6,10 @@
 # depend on how fast the client is, so it holds on a shared machine where throughput does not.
 #
 #   bench/scripts/request-cost.sh [BIN] [REPS]        (env: PGURL, N1, N16, EXTRA_ENV, RECORD)
+#
+# SCENARIOS (default "metadata lockunlock") may also name presign (upload presigns by one
+# user: give EXTRA_ENV=MAX_OPEN_UPLOADS_PER_USER=1000000 or they are refused past the cap)
+# and dlpresign (download presigns of the seeded file).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/../..
@@ -36,6 +40,8 @@ declare -A spec=(
   [metadata]="GET /metadata?bucket=users&path=/users/bench/f.txt"
   [lockunlock]="POST /lock $body|POST /unlock $body"
   [live]="GET /health/live"
+  [presign]="POST /upload/presign {\"bucket\":\"users\",\"path\":\"/users/bench/p.bin\",\"size\":1024}"
+  [dlpresign]="POST /download/presign $body"
 )
 for scenario in ${SCENARIOS-metadata lockunlock}; do
   IFS='|' read -r -a reqs <<<"${spec[$scenario]}"

@@ -584,11 +584,13 @@ pub fn delete_file(file_id: DbId) -> _ {
     dsl::delete(files::table.filter(files::id.eq(file_id)))
 }
 
-/// How many presigned uploads `user` holds open at `now` (not completed, unexpired): one range
-/// of `upload_reservations_open_by_user_idx`.
+/// How many presigned uploads `user` holds open at the store's time ([`store_now`]: on
+/// PostgreSQL the transaction's `now()`, read by this statement, not by one of its own): not
+/// completed, unexpired. One range of `upload_reservations_open_by_user_idx`.
 #[auto_type]
-pub fn open_uploads_of<'a>(user: &'a str, now: DbAt) -> _ {
+pub fn open_uploads_of<'a>(user: &'a str) -> _ {
     let presigned: &'static str = storage_domain::model::UploadKind::Presigned.as_str();
+    let now: store_now = store_now();
     upload_reservations::table
         .filter(upload_reservations::created_by.eq(user))
         .filter(upload_reservations::kind.eq(presigned))
@@ -747,8 +749,12 @@ pub struct NewOutbox {
     pub next_attempt_at: Option<DbAt>,
 }
 
+/// A reservation row. Its `None`s are written as `NULL` (no column of it has a default), so
+/// the `INSERT` has one text whatever is set, and PostgreSQL prepares it once per connection
+/// (an `INSERT` whose `None`s are `DEFAULT` changes with them, and is prepared every time).
 #[derive(Debug, Insertable)]
 #[diesel(table_name = upload_reservations)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewReservation<'a> {
     pub id: DbId,
     pub kind: &'a str,

@@ -18,7 +18,9 @@
 //!   released while the transaction waited for the row (a `SELECT … JOIN locks … FOR UPDATE OF
 //!   files` that waited would return the lock row of its pre-wait snapshot). A reservation is
 //!   row-locked before it is completed; the decisions on a key with no row (a user's open
-//!   uploads) are serialised by an advisory lock; `now` is the transaction's `now()`.
+//!   uploads) are serialised by an advisory lock; `now` is the transaction's `now()`. A new
+//!   reservation runs its transaction itself, pipelined (`reserve`: two round trips with a
+//!   cap, one statement without).
 //! - **SQLite**: a unit of work runs in a `BEGIN IMMEDIATE` transaction on the one writer
 //!   connection, so it holds SQLite's write lock from its first statement: the rows its
 //!   decision reads cannot change before it writes, and no other unit of work runs meanwhile.
@@ -28,7 +30,7 @@
 use chrono::{DateTime, Utc};
 use storage_domain::model::{FileId, FilePath, PendingDeletion, VersionId};
 use storage_domain::ports::RepoError;
-use storage_domain::rules::store::check_reservation;
+use storage_domain::rules::store::{check_open_uploads, check_reservation};
 
 use crate::error::TxError;
 use crate::rows::{DeletionRow, ReservationRow};
@@ -40,12 +42,30 @@ pub enum FileKey<'a> {
     Path(&'a FilePath),
 }
 
-/// The decisions on a key that has no row to lock, which the units of work on one key must
-/// take one after the other.
+/// The cap on a user's open presigned uploads (`MAX_OPEN_UPLOADS_PER_USER`) that a new
+/// reservation must stay under: a decision on a key with no row to lock, so the units of work
+/// on one author's open uploads must take it one after the other (each dialect's `reserve`
+/// serialises them), counting what the author holds open at the unit's time.
 #[derive(Debug, Clone, Copy)]
-pub enum Serial {
-    /// A user's open presigned uploads (the cap on them).
-    OpenUploads,
+pub struct OpenUploadsCap<'a> {
+    /// The reservation's author, whose open presigned uploads are counted.
+    pub author: &'a str,
+    /// The most they may hold open.
+    pub limit: u32,
+}
+
+impl OpenUploadsCap<'_> {
+    /// The domain's decision (`check_open_uploads`) on `open`, the author's open presigned
+    /// uploads as counted under the serialisation (`queries::open_uploads_of`).
+    ///
+    /// # Errors
+    /// `TooManyOpenUploads` when the author holds `limit` or more.
+    pub fn check(&self, open: i64) -> Result<(), TxError> {
+        Ok(check_open_uploads(
+            u64::try_from(open).unwrap_or(0),
+            self.limit,
+        )?)
+    }
 }
 
 /// The reservation read under its row lock, if it is open and unexpired at `now`.
@@ -90,8 +110,8 @@ pub fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError
 ///   with the chain off, `lock_file` reads no chain head) and whether the store publishes events
 ///   (`clock.publishes()`: `EVENTS_ENABLED`), and the hooks where the dialects differ (see the
 ///   module docs): `unit_now(c, &clock)`, `lock_file(c, &clock, FileKey)`,
-///   `lock_reservation(c, DbId)`,
-///   `serialise_on(c, Serial, &str)`, `insert_deletions(c, &[NewDeletion])`,
+///   `lock_reservation(c, DbId)`, `reserve(c, &clock, &NewReservation, Option<OpenUploadsCap>)`
+///   (which runs its own transaction on PostgreSQL), `insert_deletions(c, &[NewDeletion])`,
 ///   `upsert_refusal(c, &NewAudit)`, `insert_event(c, &NewAudit, Option<&NewOutbox>)` (a
 ///   change's audit row and its outbox row) and `find_file_by_id(c, FileId)` (the read), each an
 ///   `async fn` returning `Result<_, TxError>`.
@@ -115,7 +135,7 @@ macro_rules! units {
         use ::storage_domain::rules::events::{EventFacts, change_event};
         use ::storage_domain::rules::store::{
             LockAfterVersion, UnlockDecision, check_new_file, check_not_locked_by_other,
-            check_open_uploads, check_set_archived, check_set_tags, check_write, decide_lock,
+            check_set_archived, check_set_tags, check_write, decide_lock,
             decide_unlock, file_after_review, file_not_found, lock_after_version, next_number,
             refusal_window, release_audit, ticket_after_commit,
         };
@@ -127,7 +147,7 @@ macro_rules! units {
         use $crate::rows::{VersionRow, review_refusal, sql_number, tags_json};
         use $crate::schema::versions;
         use $crate::sql_types::{DbAt, DbDoc, DbId};
-        use $crate::units::{FileKey, Serial, deletions, open_reservation};
+        use $crate::units::{FileKey, OpenUploadsCap, deletions, open_reservation};
         use $crate::{insert_file, store_lock};
 
         /// Appends the audit event of a change at the unit of work's time: the outbox record of
@@ -660,26 +680,22 @@ macro_rules! units {
             })
         }
 
-        /// Stores a reservation; with a cap, first counts the author's open presigned uploads,
-        /// serialised on the author (no other reservation of theirs between count and insert).
+        /// Stores a reservation; with a cap, only if the author's open presigned uploads,
+        /// counted serialised on the author (no other reservation of theirs between count and
+        /// insert), leave room for it (`OpenUploadsCap::check`). How the dialect serialises,
+        /// and in how many round trips, is its `reserve`.
         pub(crate) fn create_reservation(
             c: &mut Conn,
             clock: Clock,
             (r, max_open): (UploadReservation, Option<u32>),
         ) -> Work<'_, ()> {
             Box::pin(async move {
-                if let Some(limit) = max_open {
-                    serialise_on(c, Serial::OpenUploads, r.created_by.as_str()).await?;
-                    let now = unit_now(c, &clock).await?;
-                    let open: i64 = queries::open_uploads_of(r.created_by.as_str(), DbAt(now))
-                        .get_result(c)
-                        .await?;
-                    check_open_uploads(u64::try_from(open).unwrap_or(0), limit)?;
-                }
-                queries::insert_reservation(&NewReservation::of(&r)?)
-                    .execute(c)
-                    .await?;
-                Ok(())
+                let row = NewReservation::of(&r)?;
+                let cap = max_open.map(|limit| OpenUploadsCap {
+                    author: r.created_by.as_str(),
+                    limit,
+                });
+                reserve(c, &clock, &row, cap).await
             })
         }
 

@@ -12,7 +12,7 @@ use storage_domain::model::AuditAction;
 use storage_domain::ports::{AcquireLock, MetadataStore, RepoError};
 use storage_pg_diesel::{PgConfig, PgMetadataStore, revert_all, run_migrations};
 use storage_test_support::metadata_contract::{
-    Store, UPSERT, draft, file, new_version, reserve, upload, user,
+    Store, UPSERT, draft, file, new_version, presigned, reserve, upload, user,
 };
 use storage_test_support::postgres::{TestDatabase, fingerprint_dir};
 use storage_test_support::timing;
@@ -262,6 +262,85 @@ async fn dropped_callers_leave_no_open_transaction() {
     );
     // The pool still works.
     upload(&store, &path, &alice).await;
+}
+
+/// The store's connections to the test database (not this test's own), by backend pid.
+async fn store_backends(conn: &mut AsyncPgConnection) -> Vec<i64> {
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = BigInt)]
+        pid: i64,
+    }
+    diesel::sql_query(
+        "SELECT pid::bigint AS pid FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY pid",
+    )
+    .load::<Pid>(conn)
+    .await
+    .unwrap_or_else(|e| panic!("pg_stat_activity: {e}"))
+    .into_iter()
+    .map(|p| p.pid)
+    .collect()
+}
+
+/// A capped reservation runs a transaction of its own, pipelined (`writes::reserve`, outside
+/// diesel's transaction manager): refused by the cap or failed (a duplicate id), it leaves no
+/// transaction open, and the pool's connection is reused after a success, a refusal and a
+/// failure (not dropped and opened again).
+#[tokio::test(flavor = "multi_thread")]
+async fn capped_reservations_leave_no_transaction_open() {
+    let db = database().await;
+    let store = store_on(&db, |c| c.max_size = 1);
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    let path = file("/projects/p1/capped.bin");
+    let (alice, bob) = (user("alice"), user("bob"));
+    let hour = chrono::Duration::hours(1);
+    let open_transactions = "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'";
+
+    let held = presigned(&path, &alice, hour);
+    store.create_reservation(&held, Some(1)).await.unwrap();
+    let backends = store_backends(&mut conn).await;
+    assert_eq!(backends.len(), 1, "the pool's one connection");
+
+    let refused = store
+        .create_reservation(&presigned(&path, &alice, hour), Some(1))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(RepoError::TooManyOpenUploads { open: 1, limit: 1 })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        count(&mut conn, open_transactions).await,
+        0,
+        "after a refusal"
+    );
+
+    let mut duplicate = presigned(&path, &bob, hour);
+    duplicate.id = held.id;
+    let failed = store.create_reservation(&duplicate, Some(1)).await;
+    assert!(matches!(failed, Err(RepoError::Internal(_))), "{failed:?}");
+    assert_eq!(
+        count(&mut conn, open_transactions).await,
+        0,
+        "after a failure"
+    );
+
+    // Bob's own reservation is stored (committed: seen from another connection).
+    let own = presigned(&path, &bob, hour);
+    store.create_reservation(&own, Some(1)).await.unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM upload_reservations").await,
+        2
+    );
+    assert_eq!(
+        store_backends(&mut conn).await,
+        backends,
+        "the same connection throughout"
+    );
 }
 
 fn summary(name: &str, mut samples: Vec<Duration>) -> String {

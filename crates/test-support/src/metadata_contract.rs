@@ -2111,7 +2111,7 @@ pub async fn a_current_checkout_ticket_commits(store: Store) {
 }
 
 /// A presigned upload `path` whose staging object is `staging`, valid for `valid_for`.
-fn presigned(path: &FilePath, author: &UserId, valid_for: ChronoDuration) -> UploadReservation {
+pub fn presigned(path: &FilePath, author: &UserId, valid_for: ChronoDuration) -> UploadReservation {
     let mut r = reservation(path, author, valid_for);
     r.kind = UploadKind::Presigned;
     r.object_key = ObjectKey::staging(path.owner(), r.id);

@@ -160,10 +160,11 @@ impl PgMetadataStore {
         .await
     }
 
-    /// Runs the unit of work `work(conn, clock, data)`, one statement, without an explicit
-    /// transaction: the statement is atomic on its own, and a transaction would add two round
-    /// trips and hold the row it changed until its `COMMIT` (a refusal's upsert: an identical
-    /// one waits for no more than this statement).
+    /// Runs the unit of work `work(conn, clock, data)` without a transaction opened here: a
+    /// unit of one statement, atomic on its own, where a transaction would add two round trips
+    /// and hold the row it changed until its `COMMIT` (a refusal's upsert: an identical one
+    /// waits for no more than this statement; an uncapped reservation), or one that runs its
+    /// own, pipelined (a capped reservation, `writes::reserve`).
     async fn single<D: Send + 'static, T: Send + 'static>(
         &self,
         data: D,
@@ -312,7 +313,8 @@ impl MetadataStore for PgMetadataStore {
         reservation: &UploadReservation,
         max_open: Option<u32>,
     ) -> Result<(), RepoError> {
-        self.write((reservation.clone(), max_open), writes::create_reservation)
+        // Its own transaction when capped (`writes::reserve`), pipelined; one statement else.
+        self.single((reservation.clone(), max_open), writes::create_reservation)
             .await
     }
 

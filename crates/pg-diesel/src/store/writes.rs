@@ -9,17 +9,25 @@
 
 use chrono::{DateTime, Utc};
 use diesel::OptionalExtension;
+use diesel::connection::TransactionManagerStatus;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::result::QueryResult;
 use diesel::sql_types::{BigInt, Double, Integer, Text};
 use diesel::{ExpressionMethods, QueryDsl};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use storage_diesel_common::queries::{self, NewAudit, NewDeletion, NewOutbox};
+use diesel_async::{
+    AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+    TransactionManager,
+};
+use futures_util::future::{try_join, try_join3};
+use storage_diesel_common::queries::{self, NewAudit, NewDeletion, NewOutbox, NewReservation};
 use storage_diesel_common::rows::{
     DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, chain_head, file_state,
     seconds, sql_limit,
 };
 use storage_diesel_common::schema::{audit_events, event_outbox, files, pending_deletions};
 use storage_diesel_common::sql_types::{DbAt, DbId};
-use storage_diesel_common::units::{FileKey, Serial, deletions};
+use storage_diesel_common::units::{FileKey, OpenUploadsCap, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
 use storage_domain::ports::OutboxEvent;
 use storage_domain::rules::chain::AuditChain;
@@ -161,20 +169,134 @@ async fn find_file_by_id(c: &mut Conn, id: FileId) -> Result<Option<FileRecord>,
     super::reads::find_file_by_id(c, id).await
 }
 
-/// Holds a transaction-scoped advisory lock on `(class, key)` until the transaction ends: the
-/// units of work that decide on the same key (a user's open uploads) run one after the other.
-/// Two keys whose hashes collide only wait for each other.
-async fn serialise_on(c: &mut Conn, on: Serial, key: &str) -> Result<(), TxError> {
-    let class = match on {
-        Serial::OpenUploads => OPEN_UPLOADS_LOCK,
+/// Stores a reservation. Without a cap, the `INSERT` alone: one statement, atomic on its own
+/// (the store runs this unit without a transaction, `PgMetadataStore::create_reservation`).
+///
+/// With a cap, a READ COMMITTED transaction of its own in two round trips, each a pipeline
+/// of statements sent together (diesel-async pipelines the futures polled together on one
+/// connection):
+///
+/// 1. `BEGIN`; `pg_advisory_xact_lock` on the author (the units of work on one author's open
+///    uploads run one after the other, until this transaction ends); the count of the author's
+///    open uploads at the transaction's `now()`. The server runs them in order, so the count
+///    starts after the lock is granted and its snapshot sees every reservation committed by
+///    the lock's previous holder (lock and count cannot be one statement: its snapshot would
+///    be taken before the lock is granted).
+/// 2. if the domain allows (`cap.check`), the `INSERT` and `COMMIT`. When the `INSERT` fails,
+///    the `COMMIT` of the aborted transaction rolls it back.
+///
+/// The order on the wire is the order written, which the cap rests on: `try_join` polls the
+/// futures in that order, and every statement of a pipeline is a prepared statement
+/// (`Begin`, `AdvisoryXactLock`, the DSL's, `Commit`), which diesel-async sends after taking its
+/// statement cache's lock (a FIFO lock, held while a statement not yet cached is prepared),
+/// so a statement waiting for its preparation holds back those after it. A simple-protocol
+/// `COMMIT` (`batch_execute`) would not wait: it would overtake an `INSERT` being prepared,
+/// commit, release the lock, and the `INSERT` would run after, outside the transaction.
+///
+/// On any failure (or a refusal), `ROLLBACK` (a no-op warning when the transaction is already
+/// over). diesel's transaction manager does not see this transaction: while it may be open, the
+/// connection's transaction state is marked in error, which makes the pool drop the connection
+/// instead of reusing it (`is_broken`) should this future be dropped or the `ROLLBACK` fail; it
+/// is cleared once the transaction is known to be over.
+async fn reserve(
+    c: &mut Conn,
+    _: &Clock,
+    row: &NewReservation<'_>,
+    cap: Option<OpenUploadsCap<'_>>,
+) -> Result<(), TxError> {
+    let Some(cap) = cap else {
+        queries::insert_reservation(row).execute(c).await?;
+        return Ok(());
     };
-    // raw SQL: PostgreSQL's own advisory lock (the dialect decides how to serialise on a key).
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-        .bind::<Integer, _>(class)
-        .bind::<Text, _>(key)
-        .execute(c)
-        .await?;
-    Ok(())
+    AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error();
+    let outcome = {
+        let c: &Conn = c;
+        async {
+            let lock = AdvisoryXactLock {
+                class: OPEN_UPLOADS_LOCK,
+                key: cap.author,
+            };
+            let (_, _, open) = try_join3(
+                Begin.execute(&mut &*c),
+                lock.execute(&mut &*c),
+                queries::open_uploads_of(cap.author).get_result::<i64>(&mut &*c),
+            )
+            .await?;
+            cap.check(open)?;
+            try_join(
+                queries::insert_reservation(row).execute(&mut &*c),
+                Commit.execute(&mut &*c),
+            )
+            .await?;
+            Ok::<_, TxError>(())
+        }
+        .await
+    };
+    if outcome.is_err() {
+        let mut conn: &Conn = c;
+        if SimpleAsyncConnection::batch_execute(&mut conn, "ROLLBACK")
+            .await
+            .is_err()
+        {
+            // Left marked in error: the pool drops the connection.
+            return outcome;
+        }
+    }
+    *AnsiTransactionManager::transaction_manager_status_mut(c) =
+        TransactionManagerStatus::default();
+    outcome
+}
+
+/// `BEGIN` as a prepared statement (see `reserve`: it keeps its place in a pipeline).
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct Begin;
+
+/// `COMMIT` as a prepared statement (see `reserve`: it keeps its place in a pipeline, behind
+/// a statement being prepared).
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct Commit;
+
+impl QueryFragment<Pg> for Begin {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // raw SQL: transaction control, pipelined by hand (`reserve`).
+        out.push_sql("BEGIN");
+        Ok(())
+    }
+}
+
+impl QueryFragment<Pg> for Commit {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // raw SQL: transaction control, pipelined by hand (`reserve`).
+        out.push_sql("COMMIT");
+        Ok(())
+    }
+}
+
+/// A transaction-scoped advisory lock on `(class, hashtext(key))`, held until the transaction
+/// ends: the units of work deciding on one key (an author's open uploads) run one after the
+/// other. Two keys whose hashes collide only wait for each other. A prepared statement (its
+/// text never changes), unlike `sql_query`.
+#[derive(Debug, Clone, Copy)]
+struct AdvisoryXactLock<'a> {
+    class: i32,
+    key: &'a str,
+}
+
+impl QueryId for AdvisoryXactLock<'_> {
+    type QueryId = AdvisoryXactLock<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for AdvisoryXactLock<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // raw SQL: PostgreSQL's own advisory lock (the dialect decides how to serialise on a key).
+        out.push_sql("SELECT pg_advisory_xact_lock(");
+        out.push_bind_param::<Integer, i32>(&self.class)?;
+        out.push_sql(", hashtext(");
+        out.push_bind_param::<Text, str>(self.key)?;
+        out.push_sql("))");
+        Ok(())
+    }
 }
 
 /// Advisory-lock classes (the first key of `pg_advisory_xact_lock(int, int)`; arbitrary

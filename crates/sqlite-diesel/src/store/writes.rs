@@ -12,14 +12,14 @@ use chrono::{DateTime, Utc};
 use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl};
 use storage_diesel_common::blocking::RunQueryDsl;
 use storage_diesel_common::error::TxError;
-use storage_diesel_common::queries::{self, NewAudit, NewDeletion, NewOutbox};
+use storage_diesel_common::queries::{self, NewAudit, NewDeletion, NewOutbox, NewReservation};
 use storage_diesel_common::rows::{
     DELETION_COLUMNS, DeletionRow, FileLockRow, FileState, ReservationRow, chain_head, file_state,
     sql_limit,
 };
 use storage_diesel_common::schema::{event_outbox, pending_deletions, upload_reservations};
 use storage_diesel_common::sql_types::{DbAt, DbId};
-use storage_diesel_common::units::{FileKey, Serial, deletions};
+use storage_diesel_common::units::{FileKey, OpenUploadsCap, deletions};
 use storage_domain::model::{FileId, FileRecord, PendingDeletion};
 use storage_domain::ports::OutboxEvent;
 use storage_domain::rules::chain::AuditChain;
@@ -153,8 +153,21 @@ async fn insert_event(
     Ok(())
 }
 
-/// Nothing: SQLite's write lock already runs every unit of work one after the other.
-async fn serialise_on(_: &mut Conn, _: Serial, _: &str) -> Result<(), TxError> {
+/// Stores a reservation, with a cap only if the author's open uploads leave room for it
+/// (`cap.check`). SQLite's write lock, held since `BEGIN IMMEDIATE`, already runs every unit
+/// of work one after the other: nothing to serialise. The count reads the store's clock
+/// (`now()`, the same clock as the unit's `now`).
+async fn reserve(
+    c: &mut Conn,
+    _: &Clock,
+    row: &NewReservation<'_>,
+    cap: Option<OpenUploadsCap<'_>>,
+) -> Result<(), TxError> {
+    if let Some(cap) = cap {
+        let open: i64 = queries::open_uploads_of(cap.author).get_result(c).await?;
+        cap.check(open)?;
+    }
+    queries::insert_reservation(row).execute(c).await?;
     Ok(())
 }
 

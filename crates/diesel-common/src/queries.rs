@@ -665,6 +665,9 @@ pub struct NewFile<'a> {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = versions)]
+// NULL for None (no column here has a default): one statement text, prepared once per
+// connection, instead of `DEFAULT` for each None and a new statement to prepare on every call.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewVersionRow<'a> {
     pub id: DbId,
     pub file_id: DbId,
@@ -707,6 +710,9 @@ pub struct ReviewChange<'a> {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = pending_deletions)]
+// NULL for None (no column here has a default): one statement text, prepared once per
+// connection, instead of `DEFAULT` for each None and a new statement to prepare on every call.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewDeletion<'a> {
     pub id: DbId,
     pub bucket: &'a str,
@@ -718,6 +724,9 @@ pub struct NewDeletion<'a> {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_events)]
+// NULL for None (no column here has a default): one statement text, prepared once per
+// connection, instead of `DEFAULT` for each None and a new statement to prepare on every call.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewAudit<'a> {
     pub id: DbId,
     pub actor: &'a str,
@@ -741,6 +750,9 @@ pub struct NewAudit<'a> {
 /// An event queued for delivery: pending, due at once (its own time).
 #[derive(Debug, Insertable)]
 #[diesel(table_name = event_outbox)]
+// NULL for None (no column here has a default): one statement text, prepared once per
+// connection, instead of `DEFAULT` for each None and a new statement to prepare on every call.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewOutbox {
     pub event_id: DbId,
     pub file_id: Option<DbId>,

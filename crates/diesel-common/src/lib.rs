@@ -28,6 +28,7 @@
 pub mod blocking;
 pub mod error;
 pub mod listing;
+pub mod prepared;
 pub mod queries;
 pub mod retention;
 pub mod reviews;

@@ -12,6 +12,7 @@ use diesel::dsl::{self, auto_type};
 use diesel::prelude::*;
 use diesel::sql_types;
 
+use crate::prepared::Prepared;
 use crate::rows::{DELETION_COLUMNS, LOCK_COLUMNS};
 use crate::schema::{
     audit_events, event_outbox, files, locks, pending_deletions, upload_reservations, versions,
@@ -305,16 +306,19 @@ macro_rules! store_lock {
     ($row:expr) => {{
         use diesel::prelude::*;
         use $crate::schema::locks;
-        diesel::insert_into(locks::table)
-            .values($row)
-            .on_conflict(locks::file_id)
-            .do_update()
-            .set((
-                locks::holder.eq(diesel::upsert::excluded(locks::holder)),
-                locks::acquired_at.eq(diesel::upsert::excluded(locks::acquired_at)),
-                locks::expires_at.eq(diesel::upsert::excluded(locks::expires_at)),
-                locks::base_version.eq(diesel::upsert::excluded(locks::base_version)),
-            ))
+        // Kept prepared: one text whatever the row (`Prepared`).
+        $crate::prepared::Prepared(
+            diesel::insert_into(locks::table)
+                .values($row)
+                .on_conflict(locks::file_id)
+                .do_update()
+                .set((
+                    locks::holder.eq(diesel::upsert::excluded(locks::holder)),
+                    locks::acquired_at.eq(diesel::upsert::excluded(locks::acquired_at)),
+                    locks::expires_at.eq(diesel::upsert::excluded(locks::expires_at)),
+                    locks::base_version.eq(diesel::upsert::excluded(locks::base_version)),
+                )),
+        )
     }};
 }
 
@@ -340,7 +344,10 @@ pub fn delete_lock(file_id: DbId) -> _ {
 /// Moves the lock's `base_version` (the author's own new version).
 #[auto_type]
 pub fn rebase_lock(file_id: DbId, base: i32) -> _ {
-    dsl::update(locks::table.filter(locks::file_id.eq(file_id))).set(locks::base_version.eq(base))
+    Prepared(
+        dsl::update(locks::table.filter(locks::file_id.eq(file_id)))
+            .set(locks::base_version.eq(base)),
+    )
 }
 
 /// Records a file's checkout ticket.
@@ -349,11 +356,13 @@ pub fn set_ticket<'a>(file_id: DbId, ticket_file: DbId, ticket_path: &'a str, ve
     let ticket_file: Option<DbId> = Some(ticket_file);
     let ticket_path: Option<&'a str> = Some(ticket_path);
     let version: Option<i32> = Some(version);
-    dsl::update(files::table.filter(files::id.eq(file_id))).set((
-        files::checkout_file_id.eq(ticket_file),
-        files::checkout_path.eq(ticket_path),
-        files::checkout_version.eq(version),
-    ))
+    Prepared(
+        dsl::update(files::table.filter(files::id.eq(file_id))).set((
+            files::checkout_file_id.eq(ticket_file),
+            files::checkout_path.eq(ticket_path),
+            files::checkout_version.eq(version),
+        )),
+    )
 }
 
 #[auto_type]
@@ -361,10 +370,10 @@ pub fn insert_version<'a>(row: &'a NewVersionRow<'a>) -> _ {
     dsl::insert_into(versions::table).values(row)
 }
 
-/// The file after a new version (its tags replaced when given).
+/// The file after a new version (its tags replaced when given: two texts, each kept prepared).
 #[auto_type]
 pub fn update_file_after_version<'a>(file_id: DbId, change: &'a FileAfterVersion<'a>) -> _ {
-    dsl::update(files::table.filter(files::id.eq(file_id))).set(change)
+    Prepared(dsl::update(files::table.filter(files::id.eq(file_id))).set(change))
 }
 
 /// Marks a reservation completed as `version`.
@@ -372,10 +381,12 @@ pub fn update_file_after_version<'a>(file_id: DbId, change: &'a FileAfterVersion
 pub fn complete_reservation(id: DbId, version: DbId, now: DbAt) -> _ {
     let version: Option<DbId> = Some(version);
     let now: Option<DbAt> = Some(now);
-    dsl::update(upload_reservations::table.filter(upload_reservations::id.eq(id))).set((
-        upload_reservations::completed_version.eq(version),
-        upload_reservations::completed_at.eq(now),
-    ))
+    Prepared(
+        dsl::update(upload_reservations::table.filter(upload_reservations::id.eq(id))).set((
+            upload_reservations::completed_version.eq(version),
+            upload_reservations::completed_at.eq(now),
+        )),
+    )
 }
 
 #[auto_type]
@@ -450,13 +461,15 @@ pub fn settle_event<'a>(
     acked_sinks: Option<&'a str>,
 ) -> _ {
     let no_lease: Option<DbAt> = None;
-    dsl::update(event_outbox::table.filter(event_outbox::event_id.eq(id))).set((
-        event_outbox::delivery.eq(delivery),
-        event_outbox::next_attempt_at.eq(next_attempt_at),
-        event_outbox::last_error.eq(error),
-        event_outbox::leased_until.eq(no_lease),
-        event_outbox::acked_sinks.eq(acked_sinks),
-    ))
+    Prepared(
+        dsl::update(event_outbox::table.filter(event_outbox::event_id.eq(id))).set((
+            event_outbox::delivery.eq(delivery),
+            event_outbox::next_attempt_at.eq(next_attempt_at),
+            event_outbox::last_error.eq(error),
+            event_outbox::leased_until.eq(no_lease),
+            event_outbox::acked_sinks.eq(acked_sinks),
+        )),
+    )
 }
 
 /// Delivered events leave the outbox (the audit trail keeps them).
@@ -503,15 +516,18 @@ macro_rules! record_refusal {
         use $crate::schema::audit_events as a;
         let later = diesel::dsl::case_when(excluded(a::at).gt(a::at), excluded(a::at).nullable())
             .otherwise(a::at.nullable());
-        diesel::insert_into(a::table)
-            .values($row)
-            .on_conflict((a::actor, a::action, a::bucket, a::path, a::refusal_window))
-            $(.filter_target($partial))?
-            .do_update()
-            .set((
-                a::repeat_count.eq(a::repeat_count + 1_i32),
-                a::last_repeat_at.eq(later),
-            ))
+        // Kept prepared: one text whatever the row (`Prepared`).
+        $crate::prepared::Prepared(
+            diesel::insert_into(a::table)
+                .values($row)
+                .on_conflict((a::actor, a::action, a::bucket, a::path, a::refusal_window))
+                $(.filter_target($partial))?
+                .do_update()
+                .set((
+                    a::repeat_count.eq(a::repeat_count + 1_i32),
+                    a::last_repeat_at.eq(later),
+                )),
+        )
     }};
 }
 
@@ -607,13 +623,15 @@ pub fn insert_reservation<'a>(row: &'a NewReservation<'a>) -> _ {
 /// Pushes back an open reservation's expiry (open and unexpired at `now`).
 #[auto_type]
 pub fn extend_reservation(id: DbId, expires_at: DbAt, now: DbAt) -> _ {
-    dsl::update(
-        upload_reservations::table
-            .filter(upload_reservations::id.eq(id))
-            .filter(upload_reservations::completed_version.is_null())
-            .filter(upload_reservations::expires_at.gt(now)),
+    Prepared(
+        dsl::update(
+            upload_reservations::table
+                .filter(upload_reservations::id.eq(id))
+                .filter(upload_reservations::completed_version.is_null())
+                .filter(upload_reservations::expires_at.gt(now)),
+        )
+        .set(upload_reservations::expires_at.eq(expires_at)),
     )
-    .set(upload_reservations::expires_at.eq(expires_at))
 }
 
 /// Drops an open reservation, returning its bucket and object key.

@@ -498,3 +498,55 @@ async fn delivery_never_updates_an_audit_row() {
         assert_eq!(store.list_events(state, 10).await.unwrap(), []);
     }
 }
+
+/// The statements diesel calls unsafe to cache (`UPDATE`, `ON CONFLICT … DO UPDATE`) that the
+/// hot paths run are kept prepared by their text (`storage_diesel_common::prepared`): run three
+/// times on one connection, each is prepared once and stays in the session's
+/// `pg_prepared_statements` (an uncached statement is prepared per execution and closed).
+#[tokio::test(flavor = "multi_thread")]
+async fn hot_updates_and_upserts_are_prepared_once_per_connection() {
+    use storage_diesel_common::queries::{self, NewLock};
+    use storage_diesel_common::sql_types::{DbAt, DbId};
+    let db = database().await;
+    let store = store_on(&db, |_| {});
+    let (f, _) = upload(&store, &file("/projects/p1/prepared.txt"), &user("alice")).await;
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    let id = DbId(f.id.as_uuid());
+    let now = DbAt(chrono::Utc::now());
+    for _ in 0..3 {
+        let row = NewLock {
+            file_id: id.clone(),
+            bucket: "projects",
+            path: f.path.as_str(),
+            holder: "alice",
+            acquired_at: now.clone(),
+            expires_at: now.clone(),
+            base_version: 1,
+        };
+        storage_diesel_common::store_lock!(&row)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        queries::rebase_lock(id.clone(), 1)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        queries::set_ticket(id.clone(), id.clone(), f.path.as_str(), 1)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    for (statement, like) in [
+        ("the lock upsert", "INSERT INTO \"locks\"%ON CONFLICT%"),
+        ("the lock's rebase", "UPDATE \"locks\"%"),
+        (
+            "the checkout ticket",
+            "UPDATE \"files\" SET \"checkout_file_id\"%",
+        ),
+    ] {
+        let sql = format!(
+            "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE '{like}'"
+        );
+        assert_eq!(count(&mut conn, &sql).await, 1, "{statement}");
+    }
+}

@@ -227,7 +227,8 @@ pub fn queued() -> _ {
         .select(columns)
 }
 
-/// Queued events in a delivery state (`&str`), as [`queued`], at most `limit`.
+/// Queued events in a delivery state (`&str`), as [`queued`], at most `limit` (for `events
+/// list`: a few rows, read rarely).
 #[auto_type]
 pub fn events_in<'a>(delivery: &'a str, limit: i64) -> _ {
     queued()
@@ -235,10 +236,18 @@ pub fn events_in<'a>(delivery: &'a str, limit: i64) -> _ {
         .limit(limit)
 }
 
-/// Queued events by id, as [`queued`].
+/// Outbox rows by id (each one step of the primary key).
 #[auto_type]
-pub fn queued_events(ids: Vec<DbId>) -> _ {
-    queued().filter(event_outbox::event_id.eq_any(ids))
+pub fn outbox_rows(ids: Vec<DbId>) -> _ {
+    event_outbox::table.filter(event_outbox::event_id.eq_any(ids))
+}
+
+/// Audit rows by id, by time then id (each one step of the primary key).
+#[auto_type]
+pub fn audit_rows(ids: Vec<DbId>) -> _ {
+    audit_events::table
+        .filter(audit_events::id.eq_any(ids))
+        .order((audit_events::at.asc(), audit_events::id.asc()))
 }
 
 /// Puts dead events back in the queue (pending, due at `now`, attempts reset).

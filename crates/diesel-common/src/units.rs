@@ -1053,16 +1053,28 @@ macro_rules! reads {
         }
 
         /// Claimed events by id (after a dialect's claim statement returned their ids), in
-        /// chain order.
+        /// the order of their time. Two reads by primary key, joined here: a join in SQL let
+        /// PostgreSQL's generic plan scan the outbox table, which a busy dispatcher's deletes
+        /// leave full of dead rows between two vacuums (4.8 ms a pass of ~50 events, measured
+        /// with pg_stat_statements during `storage-bench events`).
         pub(crate) async fn events_by_id(
             c: &mut Conn,
             ids: Vec<DbId>,
         ) -> Result<Vec<::storage_domain::ports::OutboxEvent>, TxError> {
-            let rows: Vec<(OutboxRow, AuditRow)> = queries::queued_events(ids).load(c).await?;
-            Ok(rows
-                .into_iter()
-                .map(|(queued, event)| queued.into_outbox(event))
-                .collect::<Result<_, _>>()?)
+            let queued: Vec<OutboxRow> = queries::outbox_rows(ids.clone()).load(c).await?;
+            let events: Vec<AuditRow> = queries::audit_rows(ids).load(c).await?;
+            let mut queued: ::std::collections::HashMap<_, _> =
+                queued.into_iter().map(|q| (q.event_id.0, q)).collect();
+            let mut out = Vec::with_capacity(events.len());
+            for event in events {
+                let q = queued.remove(&event.id.0).ok_or_else(|| {
+                    TxError::Repo(RepoError::Internal(
+                        "a claimed event left the outbox".into(),
+                    ))
+                })?;
+                out.push(q.into_outbox(event)?);
+            }
+            Ok(out)
         }
 
         /// An upload reservation.

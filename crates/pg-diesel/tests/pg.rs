@@ -434,7 +434,7 @@ async fn audit_row_versions(conn: &mut AsyncPgConnection) -> Vec<String> {
     )
     .load::<RowVersion>(conn)
     .await
-    .unwrap()
+    .unwrap_or_else(|e| panic!("audit row versions: {e}"))
     .into_iter()
     .map(|r| r.v)
     .collect()

@@ -2673,6 +2673,21 @@ pub async fn repeated_refusals_are_counted_on_one_event(store: Store) {
 
 // ---- events and the audit chain (issue 17) ----------------------------------------------------
 
+/// `audit verify`'s walk of the store's chains (of `bucket`, or all) under the development key,
+/// which the contract stores chain with.
+pub async fn verify_dev(
+    store: &Store,
+    bucket: Option<BucketKind>,
+) -> storage_domain::service::events::AuditReport {
+    storage_domain::service::events::verify_audit(
+        &**store,
+        bucket,
+        &storage_domain::rules::chain::AuditKeyring::development(),
+    )
+    .await
+    .unwrap()
+}
+
 /// The chained events of one file, in chain order, read page by page (`audit_chain`'s keyset).
 pub async fn chain_of(store: &Store, file_id: FileId) -> Vec<AuditEvent> {
     let mut all = Vec::new();
@@ -2700,7 +2715,6 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
     use storage_domain::ports::DeliveryState;
     use storage_domain::rules::chain::{AuditKeyring, check_sealed};
     use storage_domain::rules::events::EventMessage;
-    use storage_domain::service::events::verify_audit;
 
     let (alice, bob) = (user("alice"), user("bob"));
     let path = file("/projects/p1/chain.txt");
@@ -2829,22 +2843,10 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
         "{unchained:?}"
     );
 
-    let report = verify_audit(
-        &*store,
-        None,
-        &storage_domain::rules::chain::AuditKeyring::development(),
-    )
-    .await
-    .unwrap();
+    let report = verify_dev(&store, None).await;
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained, report.sealed), (2, 11, 1));
-    let users = verify_audit(
-        &*store,
-        Some(BucketKind::Users),
-        &storage_domain::rules::chain::AuditKeyring::development(),
-    )
-    .await
-    .unwrap();
+    let users = verify_dev(&store, Some(BucketKind::Users)).await;
     assert_eq!((users.chains, users.sealed), (0, 0));
 
     // The outbox: every change pending, each a message with its audit id and data.
@@ -2877,7 +2879,6 @@ pub async fn changes_are_chained_outbox_events(store: Store) {
 /// chain and finds no fault.
 pub async fn the_chain_switched_off_writes_unchained_events(store: Store) {
     use storage_domain::ports::DeliveryState;
-    use storage_domain::service::events::verify_audit;
 
     let alice = user("alice");
     let path = file("/projects/p1/unchained.txt");
@@ -2910,13 +2911,7 @@ pub async fn the_chain_switched_off_writes_unchained_events(store: Store) {
     }
     let unchained = store.audit_unchained(None, None, 100).await.unwrap();
     assert_eq!(unchained.len(), 6);
-    let report = verify_audit(
-        &*store,
-        None,
-        &storage_domain::rules::chain::AuditKeyring::development(),
-    )
-    .await
-    .unwrap();
+    let report = verify_dev(&store, None).await;
     assert_eq!(report.faults, []);
     assert_eq!(
         (report.chains, report.chained, report.sealed),
@@ -3366,7 +3361,6 @@ pub async fn concurrent_claimers_never_share_a_file(store: Store) {
 pub async fn changes_publish_nothing_when_events_are_off(store: Store) {
     use storage_domain::model::EventType as T;
     use storage_domain::ports::DeliveryState;
-    use storage_domain::service::events::verify_audit;
 
     let alice = user("alice");
     let path = file("/projects/p1/quiet.txt");
@@ -3388,13 +3382,7 @@ pub async fn changes_publish_nothing_when_events_are_off(store: Store) {
         assert!(e.data.is_some(), "{e:?}");
         prev = e.hash.clone().unwrap();
     }
-    let report = verify_audit(
-        &*store,
-        None,
-        &storage_domain::rules::chain::AuditKeyring::development(),
-    )
-    .await
-    .unwrap();
+    let report = verify_dev(&store, None).await;
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained), (1, 7));
 
@@ -3455,7 +3443,6 @@ pub async fn trash_pins_and_prunes_are_chained(store: Store) {
     use storage_domain::model::{EventType as T, OnConflict};
     use storage_domain::ports::{DeliveryState, PurgeTrash};
     use storage_domain::rules::events::EventMessage;
-    use storage_domain::service::events::verify_audit;
 
     let (alice, bob) = (user("alice"), user("bob"));
     let path = file("/projects/p1/t/plan.txt");
@@ -3620,13 +3607,7 @@ pub async fn trash_pins_and_prunes_are_chained(store: Store) {
     );
     assert_eq!(theirs[2].2["versions"], 1);
 
-    let report = verify_audit(
-        &*store,
-        None,
-        &storage_domain::rules::chain::AuditKeyring::development(),
-    )
-    .await
-    .unwrap();
+    let report = verify_dev(&store, None).await;
     assert_eq!(report.faults, []);
     assert_eq!(
         (report.chains, report.chained),
@@ -3997,13 +3978,7 @@ pub async fn concurrent_pruners_never_double_delete(store: Store, pruners: usize
     assert_eq!(prunes, 10, "each pruning audited once");
     assert_eq!(numbers(&store, f.id).await, vec![12, 11]);
     // Each linked once into the file's chain, whichever janitor pruned it.
-    let report = storage_domain::service::events::verify_audit(
-        &*store,
-        None,
-        &storage_domain::rules::chain::AuditKeyring::development(),
-    )
-    .await
-    .unwrap();
+    let report = verify_dev(&store, None).await;
     assert_eq!(report.faults, []);
     assert_eq!((report.chains, report.chained), (1, 22));
 }

@@ -441,13 +441,7 @@ pub async fn purge_removes_the_entry_and_queues_objects(store: Store) {
     }
     assert_eq!(won, 1, "exactly one purge");
     // Its event linked once into the file's chain (upload, trash, purge).
-    let report = storage_domain::service::events::verify_audit(
-        &*store,
-        None,
-        &storage_domain::rules::chain::AuditKeyring::development(),
-    )
-    .await
-    .unwrap();
+    let report = crate::metadata_contract::verify_dev(&store, None).await;
     assert_eq!(report.faults, []);
     let chain = crate::metadata_contract::chain_of(&store, g.id).await;
     assert_eq!(

@@ -213,26 +213,20 @@ macro_rules! audit_unchained_page {
     }};
 }
 
-/// The queued events with their outbox rows ([`crate::rows::OutboxRow`],
-/// [`crate::rows::AuditRow`]), oldest first (by the event's time, then id).
+/// Queued events in a delivery state (`&str`) with their outbox rows
+/// ([`crate::rows::OutboxRow`], [`crate::rows::AuditRow`]), oldest first (by the event's time,
+/// then id), at most `limit` (for `events list`: a few rows, read rarely).
 #[auto_type]
-pub fn queued() -> _ {
+pub fn events_in<'a>(delivery: &'a str, limit: i64) -> _ {
     let columns: (
         <event_outbox::table as diesel::Table>::AllColumns,
         <audit_events::table as diesel::Table>::AllColumns,
     ) = (event_outbox::all_columns, audit_events::all_columns);
     event_outbox::table
         .inner_join(audit_events::table)
+        .filter(event_outbox::delivery.eq(delivery))
         .order((audit_events::at.asc(), audit_events::id.asc()))
         .select(columns)
-}
-
-/// Queued events in a delivery state (`&str`), as [`queued`], at most `limit` (for `events
-/// list`: a few rows, read rarely).
-#[auto_type]
-pub fn events_in<'a>(delivery: &'a str, limit: i64) -> _ {
-    queued()
-        .filter(event_outbox::delivery.eq(delivery))
         .limit(limit)
 }
 

@@ -110,7 +110,7 @@ pub fn deletions(rows: Vec<DeletionRow>) -> Result<Vec<PendingDeletion>, TxError
 ///   with the chain off, `lock_file` reads no chain head) and whether the store publishes events
 ///   (`clock.publishes()`: `EVENTS_ENABLED`), and the hooks where the dialects differ (see the
 ///   module docs): `unit_now(c, &clock)`, `lock_file(c, &clock, FileKey)`,
-///   `lock_reservation(c, DbId)`, `reserve(c, &clock, &NewReservation, Option<OpenUploadsCap>)`
+///   `lock_reservation(c, DbId)`, `reserve(c, &NewReservation, Option<OpenUploadsCap>)`
 ///   (which runs its own transaction on PostgreSQL), `insert_deletions(c, &[NewDeletion])`,
 ///   `upsert_refusal(c, &NewAudit)`, `insert_event(c, &NewAudit, Option<&NewOutbox>)` (a
 ///   change's audit row and its outbox row) and `find_file_by_id(c, FileId)` (the read), each an
@@ -686,7 +686,7 @@ macro_rules! units {
         /// and in how many round trips, is its `reserve`.
         pub(crate) fn create_reservation(
             c: &mut Conn,
-            clock: Clock,
+            _: Clock,
             (r, max_open): (UploadReservation, Option<u32>),
         ) -> Work<'_, ()> {
             Box::pin(async move {
@@ -695,7 +695,7 @@ macro_rules! units {
                     author: r.created_by.as_str(),
                     limit,
                 });
-                reserve(c, &clock, &row, cap).await
+                reserve(c, &row, cap).await
             })
         }
 

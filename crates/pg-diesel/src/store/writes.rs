@@ -200,7 +200,6 @@ async fn find_file_by_id(c: &mut Conn, id: FileId) -> Result<Option<FileRecord>,
 /// is cleared once the transaction is known to be over.
 async fn reserve(
     c: &mut Conn,
-    _: &Clock,
     row: &NewReservation<'_>,
     cap: Option<OpenUploadsCap<'_>>,
 ) -> Result<(), TxError> {

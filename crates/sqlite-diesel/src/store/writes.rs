@@ -159,7 +159,6 @@ async fn insert_event(
 /// (`now()`, the same clock as the unit's `now`).
 async fn reserve(
     c: &mut Conn,
-    _: &Clock,
     row: &NewReservation<'_>,
     cap: Option<OpenUploadsCap<'_>>,
 ) -> Result<(), TxError> {

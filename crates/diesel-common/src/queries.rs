@@ -413,10 +413,23 @@ pub fn chain_head(file_id: DbId) -> _ {
         .limit(1_i64)
 }
 
+// `audit_events` as the chain's last link in [`file_and_chain_head!`] (a second name for the
+// table that the subselect for its `seq` reads).
+diesel::alias!(audit_events as chain_link: ChainLink);
+
 /// The file with this id ([`crate::rows::FileLockRow`]) and the head of its audit chain
 /// (last `seq`, its hash), in one statement: the read a unit of work makes once it holds the
 /// file's row lock, so the chain costs no round trip of its own. A macro, as [`audit_page!`]
 /// (the subselects' types are not named).
+///
+/// The head is `max(seq)` of the file (PostgreSQL reads it one step down
+/// `audit_events_chain_idx`, as for `ORDER BY seq DESC LIMIT 1`) and the hash of that link, not
+/// an `ORDER BY … LIMIT` subselect: diesel binds a limit as a parameter, and for a `LIMIT $n`
+/// PostgreSQL's generic plan assumes a tenth of the file's events are read, so the plan cache
+/// kept planning this statement afresh on every execution (measured with
+/// `pg_stat_statements.track_planning` in `storage-bench ops`: 7 816 plans in 8 430 calls,
+/// 0.17 ms of planning each, more than its execution). Without a bound limit its generic plan
+/// costs what a custom one does and is kept (`pg::hot_reads_are_planned_once_per_connection`).
 #[macro_export]
 macro_rules! file_and_chain_head {
     ($id:expr) => {{
@@ -424,19 +437,18 @@ macro_rules! file_and_chain_head {
         use $crate::schema::{audit_events as a, files, locks};
         let id: $crate::sql_types::DbId = $id;
         let file_id: Option<$crate::sql_types::DbId> = Some(id.clone());
-        let seq = a::table
-            .filter(a::file_id.eq(file_id.clone()))
-            .filter(a::seq.is_not_null())
-            .select(a::seq)
-            .order(a::seq.desc())
-            .limit(1)
-            .single_value();
-        let hash = a::table
-            .filter(a::file_id.eq(file_id))
-            .filter(a::seq.is_not_null())
-            .select(a::hash)
-            .order(a::seq.desc())
-            .limit(1)
+        let last_seq = |file_id: Option<$crate::sql_types::DbId>| {
+            a::table
+                .filter(a::file_id.eq(file_id))
+                .filter(a::seq.is_not_null())
+                .select(diesel::dsl::max(a::seq))
+                .single_value()
+        };
+        let link = $crate::queries::chain_link;
+        let hash = link
+            .filter(link.field(a::file_id).eq(file_id.clone()))
+            .filter(link.field(a::seq).eq(last_seq(file_id.clone())))
+            .select(link.field(a::hash))
             .single_value();
         files::table
             .left_join(locks::table)
@@ -447,7 +459,7 @@ macro_rules! file_and_chain_head {
                     $crate::rows::LOCK_COLUMNS.nullable(),
                     $crate::queries::store_now(),
                 ),
-                seq,
+                last_seq(file_id),
                 hash,
             ))
     }};
@@ -606,17 +618,30 @@ pub fn delete_file(file_id: DbId) -> _ {
 /// How many presigned uploads `user` holds open at the store's time ([`store_now`]: on
 /// PostgreSQL the transaction's `now()`, read by this statement, not by one of its own): not
 /// completed, unexpired. One range of `upload_reservations_open_by_user_idx`.
+///
+/// The kind is written into the statement ([`PRESIGNED_KIND`]), not bound: the index is partial
+/// (`WHERE … kind = 'presigned'`), and a plan for `kind = $n` cannot use it for every value, so
+/// PostgreSQL's plan cache kept planning this statement on every execution (measured with
+/// `pg_stat_statements.track_planning` in `storage-bench presign`: 17 448 plans in 20 187
+/// calls, more time planning than running). A literal makes diesel call it unsafe to cache;
+/// [`Prepared`] keeps it cached by its text, which never changes.
 #[auto_type]
 pub fn open_uploads_of<'a>(user: &'a str) -> _ {
-    let presigned: &'static str = storage_domain::model::UploadKind::Presigned.as_str();
+    let presigned: diesel::expression::SqlLiteral<sql_types::Text> = dsl::sql(PRESIGNED_KIND);
     let now: store_now = store_now();
-    upload_reservations::table
-        .filter(upload_reservations::created_by.eq(user))
-        .filter(upload_reservations::kind.eq(presigned))
-        .filter(upload_reservations::completed_version.is_null())
-        .filter(upload_reservations::expires_at.gt(now))
-        .select(dsl::count_star())
+    Prepared(
+        upload_reservations::table
+            .filter(upload_reservations::created_by.eq(user))
+            .filter(upload_reservations::kind.eq(presigned))
+            .filter(upload_reservations::completed_version.is_null())
+            .filter(upload_reservations::expires_at.gt(now))
+            .select(dsl::count_star()),
+    )
 }
+
+/// [`storage_domain::model::UploadKind::Presigned`] as an SQL string literal (checked by a test
+/// against the domain's name).
+pub const PRESIGNED_KIND: &str = "'presigned'";
 
 #[auto_type]
 pub fn insert_reservation<'a>(row: &'a NewReservation<'a>) -> _ {
@@ -1004,5 +1029,18 @@ impl<'a> NewDeletion<'a> {
             leased_until: not_before.map(DbAt),
             created_at: DbAt(now),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use storage_domain::model::UploadKind;
+
+    #[test]
+    fn the_presigned_literal_is_the_domain_s_kind() {
+        assert_eq!(
+            super::PRESIGNED_KIND,
+            format!("'{}'", UploadKind::Presigned.as_str())
+        );
     }
 }

@@ -550,3 +550,132 @@ async fn hot_updates_and_upserts_are_prepared_once_per_connection() {
         assert_eq!(count(&mut conn, &sql).await, 1, "{statement}");
     }
 }
+
+#[derive(QueryableByName)]
+struct Plans {
+    #[diesel(sql_type = BigInt)]
+    generic_plans: i64,
+    #[diesel(sql_type = BigInt)]
+    custom_plans: i64,
+}
+
+/// The read every unit of work makes under its file's row lock (the file, its lock row and the
+/// head of its audit chain, `file_and_chain_head!`) is planned once per connection: after the
+/// five custom plans PostgreSQL always tries, its plan cache keeps the generic plan. With the
+/// head read by `ORDER BY seq DESC LIMIT $n` (diesel binds the limit), the generic plan
+/// assumed a tenth of the file's events were read, lost to a custom plan, and the statement
+/// was planned again on every execution (0.17 ms each in `storage-bench ops`, more than it took
+/// to run).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_locked_read_is_planned_once_per_connection() {
+    use storage_diesel_common::rows::FileLockRow;
+    use storage_diesel_common::sql_types::DbId;
+    use storage_test_support::metadata_contract::{lock, unlock};
+    let db = database().await;
+    let store = store_on(&db, |_| {});
+    let alice = user("alice");
+    let mut files = Vec::new();
+    for i in 0..8 {
+        let (f, _) = upload(&store, &file(&format!("/projects/p1/plan-{i}.txt")), &alice).await;
+        files.push(f);
+    }
+    // Chains of a few hundred links, so that the statistics see files with many events.
+    for _ in 0..40 {
+        for f in &files {
+            lock(&store, f, &alice, Duration::from_secs(60))
+                .await
+                .unwrap();
+            unlock(&store, f.id, &alice, &f.path).await.unwrap();
+        }
+    }
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query("ANALYZE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let id = DbId(files[0].id.as_uuid());
+    for _ in 0..12 {
+        let (_, seq, hash): (FileLockRow, Option<i64>, Option<String>) =
+            storage_diesel_common::file_and_chain_head!(id.clone())
+                .get_result(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(
+            seq,
+            Some(81),
+            "the head's seq: the upload, then 40 locks and unlocks"
+        );
+        assert!(hash.is_some_and(|h| !h.is_empty()), "the head's hash");
+    }
+    let plans: Plans = diesel::sql_query(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE 'SELECT \"files\".%\"audit_events\"%' \
+           AND statement NOT LIKE '%pg_prepared_statements%'",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        plans.custom_plans <= 5 && plans.generic_plans >= 7,
+        "the locked read, 12 executions: {} custom plans, {} generic",
+        plans.custom_plans,
+        plans.generic_plans
+    );
+}
+
+/// The count of a user's open presigned uploads (the cap's decision, `open_uploads_of`) is
+/// planned once per connection, as above: with the upload's kind bound as a parameter, no
+/// generic plan could use the partial index `upload_reservations_open_by_user_idx`
+/// (`WHERE … kind = 'presigned'`), and the statement was planned on every execution.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_open_uploads_count_is_planned_once_per_connection() {
+    use storage_diesel_common::queries;
+    let db = database().await;
+    let store = store_on(&db, |_| {});
+    // The shape of a busy store: a few open presigned uploads for each of 5 000 users, and
+    // as many proxy ones (written straight, as the service's would be).
+    let who = user("user7");
+    for i in 0..3 {
+        let r = presigned(
+            &file(&format!("/projects/p1/u7-{i}.txt")),
+            &who,
+            chrono::Duration::hours(1),
+        );
+        store.create_reservation(&r, None).await.unwrap();
+    }
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO upload_reservations (id, kind, bucket, path, created_by, version_id, \
+           object_key, content_type, max_bytes, expires_at, created_at) \
+         SELECT gen_random_uuid(), k, 'projects', '/projects/p1/x' || n || k, 'u' || (n % 5000), \
+           gen_random_uuid(), 'key' || n || k, 'text/plain', 1, now() + interval '1 hour', now() \
+         FROM generate_series(1, 15000) n, unnest(ARRAY['presigned', 'proxy']) k",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query("ANALYZE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for _ in 0..12 {
+        let open: i64 = queries::open_uploads_of("user7")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(open, 3, "user7's open presigned uploads");
+    }
+    let plans: Plans = diesel::sql_query(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE 'SELECT COUNT(*) FROM \"upload_reservations\"%'",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert!(
+        plans.custom_plans <= 5 && plans.generic_plans >= 7,
+        "the open uploads' count, 12 executions: {} custom plans, {} generic",
+        plans.custom_plans,
+        plans.generic_plans
+    );
+}

@@ -400,17 +400,31 @@ pub fn insert_deletion<'a>(row: &'a NewDeletion<'a>) -> _ {
         .returning(columns)
 }
 
-/// The head of a file's audit chain: its last `(seq, hash)`, if any (one step down the
-/// `audit_events_chain_idx` range of the file).
+/// The head of a file's audit chain: its last `(seq, hash)`, if any: the link at the chain's
+/// [`last_seq`] (see [`file_and_chain_head!`] for why not `ORDER BY seq DESC LIMIT 1`).
 #[auto_type]
 pub fn chain_head(file_id: DbId) -> _ {
     let file: Option<DbId> = Some(file_id);
+    let last: last_seq = last_seq(file.clone());
+    chain_link
+        .filter(chain_link.field(audit_events::file_id).eq(file))
+        .filter(chain_link.field(audit_events::seq).eq(last))
+        .select((
+            chain_link.field(audit_events::seq),
+            chain_link.field(audit_events::hash),
+        ))
+}
+
+/// The last `seq` of a file's audit chain (NULL for an empty chain), as a subselect:
+/// `max(seq)`, which PostgreSQL reads one step down `audit_events_chain_idx`.
+#[auto_type]
+pub fn last_seq(file_id: Option<DbId>) -> _ {
+    let max_seq: diesel::helper_types::max<audit_events::seq> = dsl::max(audit_events::seq);
     audit_events::table
-        .filter(audit_events::file_id.eq(file))
+        .filter(audit_events::file_id.eq(file_id))
         .filter(audit_events::seq.is_not_null())
-        .order(audit_events::seq.desc())
-        .select((audit_events::seq, audit_events::hash))
-        .limit(1_i64)
+        .select(max_seq)
+        .single_value()
 }
 
 // `audit_events` as the chain's last link in [`file_and_chain_head!`] (a second name for the
@@ -437,13 +451,7 @@ macro_rules! file_and_chain_head {
         use $crate::schema::{audit_events as a, files, locks};
         let id: $crate::sql_types::DbId = $id;
         let file_id: Option<$crate::sql_types::DbId> = Some(id.clone());
-        let last_seq = |file_id: Option<$crate::sql_types::DbId>| {
-            a::table
-                .filter(a::file_id.eq(file_id))
-                .filter(a::seq.is_not_null())
-                .select(diesel::dsl::max(a::seq))
-                .single_value()
-        };
+        let last_seq = $crate::queries::last_seq;
         let link = $crate::queries::chain_link;
         let hash = link
             .filter(link.field(a::file_id).eq(file_id.clone()))

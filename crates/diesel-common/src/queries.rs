@@ -427,8 +427,8 @@ pub fn last_seq(file_id: Option<DbId>) -> _ {
         .single_value()
 }
 
-// `audit_events` as the chain's last link in [`file_and_chain_head!`] (a second name for the
-// table that the subselect for its `seq` reads).
+// `audit_events` as the chain's last link in [`chain_head`] and [`file_and_chain_head!`] (a
+// second name for the table that their [`last_seq`] subselect reads).
 diesel::alias!(audit_events as chain_link: ChainLink);
 
 /// The file with this id ([`crate::rows::FileLockRow`]) and the head of its audit chain
@@ -443,7 +443,7 @@ diesel::alias!(audit_events as chain_link: ChainLink);
 /// kept planning this statement afresh on every execution (measured with
 /// `pg_stat_statements.track_planning` in `storage-bench ops`: 7 816 plans in 8 430 calls,
 /// 0.17 ms of planning each, more than its execution). Without a bound limit its generic plan
-/// costs what a custom one does and is kept (`pg::hot_reads_are_planned_once_per_connection`).
+/// costs what a custom one does and is kept (`pg::the_locked_read_is_planned_once_per_connection`).
 #[macro_export]
 macro_rules! file_and_chain_head {
     ($id:expr) => {{

@@ -579,7 +579,7 @@ async fn the_locked_read_is_planned_once_per_connection() {
         let (f, _) = upload(&store, &file(&format!("/projects/p1/plan-{i}.txt")), &alice).await;
         files.push(f);
     }
-    // Chains of a few hundred links, so that the statistics see files with many events.
+    // Chains of 81 links (648 events), so that the statistics see files with many events.
     for _ in 0..40 {
         for f in &files {
             lock(&store, f, &alice, Duration::from_secs(60))

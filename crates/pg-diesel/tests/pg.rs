@@ -559,6 +559,24 @@ struct Plans {
     custom_plans: i64,
 }
 
+/// After 12 executions of the statement of this session whose text is `LIKE` the pattern,
+/// PostgreSQL's plan cache tried at most its five custom plans and kept the generic one.
+async fn assert_planned_once(conn: &mut AsyncPgConnection, like: &str, what: &str) {
+    let plans: Plans = diesel::sql_query(format!(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE '{like}' AND statement NOT LIKE '%pg_prepared_statements%'"
+    ))
+    .get_result(conn)
+    .await
+    .unwrap_or_else(|e| panic!("{what}: pg_prepared_statements: {e}"));
+    assert!(
+        plans.custom_plans <= 5 && plans.generic_plans >= 7,
+        "{what}, 12 executions: {} custom plans, {} generic",
+        plans.custom_plans,
+        plans.generic_plans
+    );
+}
+
 /// The read every unit of work makes under its file's row lock (the file, its lock row and the
 /// head of its audit chain, `file_and_chain_head!`) is planned once per connection: after the
 /// five custom plans PostgreSQL always tries, its plan cache keeps the generic plan. With the
@@ -607,20 +625,12 @@ async fn the_locked_read_is_planned_once_per_connection() {
         );
         assert!(hash.is_some_and(|h| !h.is_empty()), "the head's hash");
     }
-    let plans: Plans = diesel::sql_query(
-        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
-         WHERE statement LIKE 'SELECT \"files\".%\"audit_events\"%' \
-           AND statement NOT LIKE '%pg_prepared_statements%'",
+    assert_planned_once(
+        &mut conn,
+        "SELECT \"files\".%\"audit_events\"%",
+        "the locked read",
     )
-    .get_result(&mut conn)
-    .await
-    .unwrap();
-    assert!(
-        plans.custom_plans <= 5 && plans.generic_plans >= 7,
-        "the locked read, 12 executions: {} custom plans, {} generic",
-        plans.custom_plans,
-        plans.generic_plans
-    );
+    .await;
 }
 
 /// The count of a user's open presigned uploads (the cap's decision, `open_uploads_of`) is
@@ -665,17 +675,10 @@ async fn the_open_uploads_count_is_planned_once_per_connection() {
             .unwrap();
         assert_eq!(open, 3, "user7's open presigned uploads");
     }
-    let plans: Plans = diesel::sql_query(
-        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
-         WHERE statement LIKE 'SELECT COUNT(*) FROM \"upload_reservations\"%'",
+    assert_planned_once(
+        &mut conn,
+        "SELECT COUNT(*) FROM \"upload_reservations\"%",
+        "the open uploads' count",
     )
-    .get_result(&mut conn)
-    .await
-    .unwrap();
-    assert!(
-        plans.custom_plans <= 5 && plans.generic_plans >= 7,
-        "the open uploads' count, 12 executions: {} custom plans, {} generic",
-        plans.custom_plans,
-        plans.generic_plans
-    );
+    .await;
 }

@@ -27,6 +27,7 @@
 
 pub mod blocking;
 pub mod error;
+pub mod first;
 pub mod listing;
 pub mod prepared;
 pub mod queries;

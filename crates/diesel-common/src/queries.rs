@@ -12,6 +12,8 @@ use diesel::dsl::{self, auto_type};
 use diesel::prelude::*;
 use diesel::sql_types;
 
+use crate::first::helper_types::{first_row, first_value};
+use crate::first::{first_row, first_value};
 use crate::prepared::Prepared;
 use crate::rows::{DELETION_COLUMNS, LOCK_COLUMNS};
 use crate::schema::{
@@ -400,75 +402,73 @@ pub fn insert_deletion<'a>(row: &'a NewDeletion<'a>) -> _ {
         .returning(columns)
 }
 
-/// The head of a file's audit chain: its last `(seq, hash)`, if any: the link at the chain's
-/// [`last_seq`] (see [`file_and_chain_head!`] for why not `ORDER BY seq DESC LIMIT 1`).
+/// A file's audit chain, newest link first (the rows of [`chain_head`] and
+/// [`file_and_chain_head!`], read one step down `audit_events_chain_idx`).
+#[auto_type]
+fn links_newest_first(file_id: DbId) -> _ {
+    let file: Option<DbId> = Some(file_id);
+    audit_events::table
+        .filter(audit_events::file_id.eq(file))
+        .filter(audit_events::seq.is_not_null())
+        .order(audit_events::seq.desc())
+}
+
+/// The head of a file's audit chain: its last `(seq, hash)`, if any.
+///
+/// `ORDER BY seq DESC` and a literal `LIMIT 1` ([`crate::first`]), not `max(seq)`: PostgreSQL
+/// reads this one step down `audit_events_chain_idx` whatever the chain's length, with the
+/// plan it made when the chain was short. For `max(seq)` that plan is the plain aggregate over
+/// every link of the file (the cheaper plan when the statistics see one event per file), kept
+/// by the plan cache: a file locked ten thousand times made each of its reads walk ten
+/// thousand index entries (`pg::the_chain_head_is_one_index_step_whatever_its_length`).
 #[auto_type]
 pub fn chain_head(file_id: DbId) -> _ {
-    let file: Option<DbId> = Some(file_id);
-    let last: last_seq = last_seq(file.clone());
-    chain_link
-        .filter(chain_link.field(audit_events::file_id).eq(file))
-        .filter(chain_link.field(audit_events::seq).eq(last))
-        .select((
-            chain_link.field(audit_events::seq),
-            chain_link.field(audit_events::hash),
-        ))
+    let links: links_newest_first = links_newest_first(file_id);
+    first_row(links.select((audit_events::seq, audit_events::hash)))
 }
 
-/// The last `seq` of a file's audit chain (NULL for an empty chain), as a subselect:
-/// `max(seq)`, which PostgreSQL reads one step down `audit_events_chain_idx`.
+/// The `seq` of a file's last link (NULL for an empty chain), as a subselect ([`chain_head`]
+/// says why this shape).
 #[auto_type]
-pub fn last_seq(file_id: Option<DbId>) -> _ {
-    let max_seq: diesel::helper_types::max<audit_events::seq> = dsl::max(audit_events::seq);
-    audit_events::table
-        .filter(audit_events::file_id.eq(file_id))
-        .filter(audit_events::seq.is_not_null())
-        .select(max_seq)
-        .single_value()
+pub fn head_seq(file_id: DbId) -> _ {
+    let links: links_newest_first = links_newest_first(file_id);
+    first_value(links.select(audit_events::seq))
 }
 
-// `audit_events` as the chain's last link in [`chain_head`] and [`file_and_chain_head!`] (a
-// second name for the table that their [`last_seq`] subselect reads).
-diesel::alias!(audit_events as chain_link: ChainLink);
+/// The `hash` of a file's last link (NULL for an empty chain), as a subselect ([`chain_head`]
+/// says why this shape).
+#[auto_type]
+pub fn head_hash(file_id: DbId) -> _ {
+    let links: links_newest_first = links_newest_first(file_id);
+    first_value(links.select(audit_events::hash))
+}
 
 /// The file with this id ([`crate::rows::FileLockRow`]) and the head of its audit chain
 /// (last `seq`, its hash), in one statement: the read a unit of work makes once it holds the
-/// file's row lock, so the chain costs no round trip of its own. A macro, as [`audit_page!`]
-/// (the subselects' types are not named).
+/// file's row lock, so the chain costs no round trip of its own. A macro, as [`audit_page!`].
 ///
-/// The head is `max(seq)` of the file (PostgreSQL reads it one step down
-/// `audit_events_chain_idx`, as for `ORDER BY seq DESC LIMIT 1`) and the hash of that link, not
-/// an `ORDER BY … LIMIT` subselect: diesel binds a limit as a parameter, and for a `LIMIT $n`
-/// PostgreSQL's generic plan assumes a tenth of the file's events are read, so the plan cache
-/// kept planning this statement afresh on every execution (measured with
-/// `pg_stat_statements.track_planning` in `storage-bench ops`: 7 816 plans in 8 430 calls,
-/// 0.17 ms of planning each, more than its execution). Without a bound limit its generic plan
-/// costs what a custom one does and is kept (`pg::the_locked_read_is_planned_once_per_connection`).
+/// The head is read as [`chain_head`] reads it, each of its two columns a subselect of that
+/// shape, so the statement keeps one generic plan (no bound `LIMIT`:
+/// `pg::the_locked_read_is_planned_once_per_connection`) and that plan reads the head in one
+/// index step however long the chain grew after it was made
+/// (`pg::the_chain_head_is_one_index_step_whatever_its_length`).
 #[macro_export]
 macro_rules! file_and_chain_head {
     ($id:expr) => {{
         use diesel::prelude::*;
-        use $crate::schema::{audit_events as a, files, locks};
+        use $crate::schema::{files, locks};
         let id: $crate::sql_types::DbId = $id;
-        let file_id: Option<$crate::sql_types::DbId> = Some(id.clone());
-        let last_seq = $crate::queries::last_seq;
-        let link = $crate::queries::chain_link;
-        let hash = link
-            .filter(link.field(a::file_id).eq(file_id.clone()))
-            .filter(link.field(a::seq).eq(last_seq(file_id.clone())))
-            .select(link.field(a::hash))
-            .single_value();
         files::table
             .left_join(locks::table)
-            .filter(files::id.eq(id))
+            .filter(files::id.eq(id.clone()))
             .select((
                 (
                     files::all_columns,
                     $crate::rows::LOCK_COLUMNS.nullable(),
                     $crate::queries::store_now(),
                 ),
-                last_seq(file_id),
-                hash,
+                $crate::queries::head_seq(id.clone()),
+                $crate::queries::head_hash(id),
             ))
     }};
 }

@@ -633,6 +633,79 @@ async fn the_locked_read_is_planned_once_per_connection() {
     .await;
 }
 
+#[derive(QueryableByName)]
+struct Returned {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The locked read finds the head of a file's audit chain in one step down
+/// `audit_events_chain_idx` however long the chain grew after the connection planned the
+/// statement. The plan is made while the chain is short (the statement's sixth execution, on a
+/// young table, with autovacuum kept from re-analysing it), then the chain grows by 20 000
+/// links, and the index entries the read returns are counted in its transaction. With the head
+/// read as `max(seq)`, the kept plan was the plain aggregate over every entry of the file:
+/// 40 000 entries for the two subselects.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chain_head_is_one_index_step_whatever_its_length() {
+    use storage_diesel_common::rows::FileLockRow;
+    use storage_diesel_common::sql_types::DbId;
+    let db = database().await;
+    let store = store_on(&db, |_| {});
+    let alice = user("alice");
+    let (f, _) = upload(&store, &file("/projects/p1/long-chain.txt"), &alice).await;
+    let id = DbId(f.id.as_uuid());
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query("ALTER TABLE audit_events SET (autovacuum_enabled = false)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut head = None;
+    for _ in 0..8 {
+        let (_, seq, _): (FileLockRow, Option<i64>, Option<String>) =
+            storage_diesel_common::file_and_chain_head!(id.clone())
+                .get_result(&mut conn)
+                .await
+                .unwrap();
+        head = seq;
+    }
+    let head = head.expect("the upload's event is the chain's first link");
+    diesel::sql_query(format!(
+        "INSERT INTO audit_events (id, actor, action, bucket, path, file_id, outcome, \
+         request_id, seq, prev_hash, hash) \
+         SELECT gen_random_uuid(), 'alice', 'lock', 'projects', '/projects/p1/long-chain.txt', \
+         '{}', 'success', 'r', {head} + s, 'p', 'h' || s FROM generate_series(1, 20000) s",
+        f.id.as_uuid()
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // The index's entries returned so far, counted by this backend and not yet reported (the
+    // counter is read before and after the read, in one transaction: nothing is reported in
+    // between).
+    let returned = diesel::sql_query(
+        "SELECT pg_stat_get_xact_tuples_returned('audit_events_chain_idx'::regclass) AS n",
+    );
+    let (seq, hash, returned) = conn
+        .transaction(async |c| {
+            let before: Returned = returned.clone().get_result(c).await?;
+            let (_, seq, hash): (FileLockRow, Option<i64>, Option<String>) =
+                storage_diesel_common::file_and_chain_head!(id.clone())
+                    .get_result(c)
+                    .await?;
+            let after: Returned = returned.get_result(c).await?;
+            Ok::<_, diesel::result::Error>((seq, hash, after.n - before.n))
+        })
+        .await
+        .unwrap();
+    assert_eq!(seq, Some(head + 20_000), "the head after 20 000 more links");
+    assert_eq!(hash.as_deref(), Some("h20000"), "the head's hash");
+    assert!(
+        returned <= 4,
+        "the head's read returned {returned} index entries of the chain (at most one per subselect expected)"
+    );
+}
+
 /// The count of a user's open presigned uploads (the cap's decision, `open_uploads_of`) is
 /// planned once per connection, as above: with the upload's kind bound as a parameter, no
 /// generic plan could use the partial index `upload_reservations_open_by_user_idx`

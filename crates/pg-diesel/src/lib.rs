@@ -46,4 +46,4 @@ mod store;
 
 pub use config::PgConfig;
 pub use migrate::{MIGRATIONS, MigrationError, revert_all, run_migrations};
-pub use store::{PgMetadataStore, PoolBuildError};
+pub use store::{PgMetadataStore, PoolBuildError, session_settings};

@@ -310,25 +310,45 @@ async fn upsert_refusal(c: &mut Conn, row: &NewAudit<'_>) -> Result<(), TxError>
     Ok(())
 }
 
-/// A change's audit row and, when the event publishes, its outbox row. The two inserts are
-/// pipelined (sent together on the connection, `&AsyncPgConnection`'s pipelining): queueing
-/// an event costs the change no round trip of its own.
+/// A change's audit row and, when the event publishes, its outbox row, in one statement
+/// ([`WithInserted`]): queueing an event costs the change no statement of its own. (Before, the
+/// two inserts were pipelined: no round trip of their own, but a statement each, and on this
+/// machine the service's sends to PostgreSQL are a quarter of its CPU.)
 async fn insert_event(
     c: &mut Conn,
     row: &NewAudit<'_>,
     queued: Option<&NewOutbox>,
 ) -> Result<(), TxError> {
-    let Some(queued) = queued else {
-        queries::insert_audit(row).execute(c).await?;
-        return Ok(());
+    match queued {
+        None => queries::insert_audit(row).execute(c).await?,
+        Some(queued) => {
+            WithInserted(queries::insert_audit(row), queries::insert_outbox(queued))
+                .execute(c)
+                .await?
+        }
     };
-    let shared: &AsyncPgConnection = c;
-    let (mut first, mut second) = (shared, shared);
-    tokio::try_join!(
-        queries::insert_audit(row).execute(&mut first),
-        queries::insert_outbox(queued).execute(&mut second),
-    )?;
     Ok(())
+}
+
+/// `WITH inserted AS (<first>) <second>`: two `INSERT`s as one statement (PostgreSQL runs a
+/// data-modifying `WITH` to its end whether or not the main statement reads it). Both are
+/// diesel's statements, their parameters numbered in order; prepared and cached like them.
+#[derive(Debug, Clone, Copy)]
+struct WithInserted<A, B>(A, B);
+
+impl<A: QueryId, B: QueryId> QueryId for WithInserted<A, B> {
+    type QueryId = WithInserted<A::QueryId, B::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = A::HAS_STATIC_QUERY_ID && B::HAS_STATIC_QUERY_ID;
+}
+
+impl<A: QueryFragment<Pg>, B: QueryFragment<Pg>> QueryFragment<Pg> for WithInserted<A, B> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // raw SQL: a data-modifying WITH (not in diesel's DSL) around two DSL inserts.
+        out.push_sql("WITH inserted AS (");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(") ");
+        self.1.walk_ast(out.reborrow())
+    }
 }
 
 // ---- janitor -----------------------------------------------------------------------------

@@ -220,12 +220,17 @@ impl Dispatcher {
         let Some(message) = EventMessage::of(&event.event) else {
             return Ok(());
         };
-        let body = message.body();
         let wanted: Vec<&Arc<dyn EventSink>> = self
             .sinks
             .iter()
             .filter(|s| s.wants(&message) && !event.acked.iter().any(|a| a == s.name()))
             .collect();
+        if wanted.is_empty() {
+            // No sink takes it (none configured, or every one filters it out): nothing to
+            // serialise or send.
+            return Ok(());
+        }
+        let body = message.body();
         let results = join_all(wanted.iter().map(|s| s.deliver(&message, &body))).await;
         let mut acked = event.acked.clone();
         let mut errors = Vec::new();

@@ -445,8 +445,7 @@ async fn audit_row_versions(conn: &mut AsyncPgConnection) -> Vec<String> {
 /// autovacuum's), and its dead rows are gone; autovacuum would come at most once a minute.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_outbox_is_vacuumed_by_the_store() {
-    use storage_domain::ports::Settlement;
-    use storage_test_support::metadata_contract::{lock, unlock};
+    use storage_test_support::metadata_contract::{lock, settle_delivered, unlock};
     #[derive(QueryableByName)]
     struct Vacuums {
         #[diesel(sql_type = BigInt)]
@@ -475,15 +474,7 @@ async fn a_busy_outbox_is_vacuumed_by_the_store() {
             break;
         }
         delivered += claimed.len();
-        store
-            .settle_events(
-                claimed
-                    .iter()
-                    .map(|e| (e.event.id, Settlement::Delivered))
-                    .collect(),
-            )
-            .await
-            .unwrap();
+        settle_delivered(&store, &claimed).await;
     }
     assert_eq!(delivered, 1_001);
     let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();

@@ -230,6 +230,19 @@ pub async fn unlock(
         .await
 }
 
+/// Settles every one of `claimed` as delivered (a dispatch pass whose sinks all took them).
+pub async fn settle_delivered(store: &Store, claimed: &[storage_domain::ports::OutboxEvent]) {
+    store
+        .settle_events(
+            claimed
+                .iter()
+                .map(|e| (e.event.id, storage_domain::ports::Settlement::Delivered))
+                .collect(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("settle {} events as delivered: {e}", claimed.len()));
+}
+
 /// Deletes the file as `actor`, audited as a delete of `path`.
 pub async fn delete(
     store: &Store,
@@ -3119,8 +3132,6 @@ async fn lock_unlock(store: &Store, f: &FileRecord, n: usize) {
 /// A busy file's backlog goes out in runs: 120 pending events of one file are claimed in
 /// ceil(120 / batch) passes, each a run in chain order following the last.
 pub async fn a_busy_file_is_claimed_in_runs(store: Store) {
-    use storage_domain::ports::Settlement;
-
     let alice = user("alice");
     let path = file("/projects/p1/busy.txt");
     let (f, _) = upload(&store, &path, &alice).await;
@@ -3156,15 +3167,7 @@ pub async fn a_busy_file_is_claimed_in_runs(store: Store) {
             "pass {passes}: the next events of the chain, none skipped"
         );
         seqs.extend(run);
-        store
-            .settle_events(
-                claimed
-                    .iter()
-                    .map(|e| (e.event.id, Settlement::Delivered))
-                    .collect(),
-            )
-            .await
-            .unwrap();
+        settle_delivered(&store, &claimed).await;
     }
     assert_eq!(passes, 3, "ceil(120 / 50)");
     assert_eq!(seqs, (1..=120).collect::<Vec<_>>());
@@ -3294,8 +3297,6 @@ pub async fn acknowledged_sinks_are_kept(store: Store) {
 /// Concurrent claimers never hold events of the same file at once, and each takes a file's
 /// events as a run from its first pending event; over rounds, every event is claimed once.
 pub async fn concurrent_claimers_never_share_a_file(store: Store) {
-    use storage_domain::ports::Settlement;
-
     let alice = user("alice");
     let mut files = Vec::new();
     for i in 0..8 {
@@ -3339,14 +3340,7 @@ pub async fn concurrent_claimers_never_share_a_file(store: Store) {
                 .or_default()
                 .push(e.event.seq.unwrap());
         }
-        store
-            .settle_events(
-                all.iter()
-                    .map(|e| (e.event.id, Settlement::Delivered))
-                    .collect(),
-            )
-            .await
-            .unwrap();
+        settle_delivered(&store, &all).await;
     }
     for id in files {
         let mut seqs = delivered.remove(&id).unwrap_or_default();

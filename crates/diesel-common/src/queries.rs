@@ -403,7 +403,7 @@ pub fn insert_deletion<'a>(row: &'a NewDeletion<'a>) -> _ {
 }
 
 /// A file's audit chain, newest link first (the rows of [`chain_head`] and
-/// [`file_and_chain_head!`], read one step down `audit_events_chain_idx`).
+/// [`file_and_chain_head`], read one step down `audit_events_chain_idx`).
 #[auto_type]
 fn links_newest_first(file_id: DbId) -> _ {
     let file: Option<DbId> = Some(file_id);
@@ -445,32 +445,24 @@ pub fn head_hash(file_id: DbId) -> _ {
 
 /// The file with this id ([`crate::rows::FileLockRow`]) and the head of its audit chain
 /// (last `seq`, its hash), in one statement: the read a unit of work makes once it holds the
-/// file's row lock, so the chain costs no round trip of its own. A macro, as [`audit_page!`].
+/// file's row lock, so the chain costs no round trip of its own.
 ///
 /// The head is read as [`chain_head`] reads it, each of its two columns a subselect of that
 /// shape, so the statement keeps one generic plan (no bound `LIMIT`:
 /// `pg::the_locked_read_is_planned_once_per_connection`) and that plan reads the head in one
 /// index step however long the chain grew after it was made
 /// (`pg::the_chain_head_is_one_index_step_whatever_its_length`).
-#[macro_export]
-macro_rules! file_and_chain_head {
-    ($id:expr) => {{
-        use diesel::prelude::*;
-        use $crate::schema::{files, locks};
-        let id: $crate::sql_types::DbId = $id;
-        files::table
-            .left_join(locks::table)
-            .filter(files::id.eq(id.clone()))
-            .select((
-                (
-                    files::all_columns,
-                    $crate::rows::LOCK_COLUMNS.nullable(),
-                    $crate::queries::store_now(),
-                ),
-                $crate::queries::head_seq(id.clone()),
-                $crate::queries::head_hash(id),
-            ))
-    }};
+#[auto_type]
+pub fn file_and_chain_head(id: DbId) -> _ {
+    let file: FileColumns = files::all_columns;
+    let lock: LockColumns = LOCK_COLUMNS;
+    let now: store_now = store_now();
+    let seq: head_seq = head_seq(id.clone());
+    let hash: head_hash = head_hash(id.clone());
+    files::table
+        .left_join(locks::table)
+        .filter(files::id.eq(id))
+        .select(((file, lock.nullable(), now), seq, hash))
 }
 
 /// Settles a claimed event that stays queued (retried or dead): its delivery state, next

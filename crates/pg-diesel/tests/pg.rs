@@ -634,7 +634,7 @@ async fn assert_planned_once(conn: &mut AsyncPgConnection, like: &str, what: &st
 }
 
 /// The read every unit of work makes under its file's row lock (the file, its lock row and the
-/// head of its audit chain, `file_and_chain_head!`) is planned once per connection: after the
+/// head of its audit chain, `queries::file_and_chain_head`) is planned once per connection: after the
 /// five custom plans PostgreSQL always tries, its plan cache keeps the generic plan. With the
 /// head read by `ORDER BY seq DESC LIMIT $n` (diesel binds the limit), the generic plan
 /// assumed a tenth of the file's events were read, lost to a custom plan, and the statement
@@ -670,7 +670,7 @@ async fn the_locked_read_is_planned_once_per_connection() {
     let id = DbId(files[0].id.as_uuid());
     for _ in 0..12 {
         let (_, seq, hash): (FileLockRow, Option<i64>, Option<String>) =
-            storage_diesel_common::file_and_chain_head!(id.clone())
+            storage_diesel_common::queries::file_and_chain_head(id.clone())
                 .get_result(&mut conn)
                 .await
                 .unwrap();
@@ -733,7 +733,7 @@ async fn the_chain_head_is_one_index_step_whatever_its_length() {
     let mut head = None;
     for _ in 0..8 {
         let (_, seq, _): (FileLockRow, Option<i64>, Option<String>) =
-            storage_diesel_common::file_and_chain_head!(id.clone())
+            storage_diesel_common::queries::file_and_chain_head(id.clone())
                 .get_result(&mut conn)
                 .await
                 .unwrap();
@@ -760,7 +760,7 @@ async fn the_chain_head_is_one_index_step_whatever_its_length() {
         .transaction(async |c| {
             let before: Returned = returned.clone().get_result(c).await?;
             let (_, seq, hash): (FileLockRow, Option<i64>, Option<String>) =
-                storage_diesel_common::file_and_chain_head!(id.clone())
+                storage_diesel_common::queries::file_and_chain_head(id.clone())
                     .get_result(c)
                     .await?;
             let after: Returned = returned.get_result(c).await?;

@@ -111,7 +111,7 @@ async fn lock_file(
     }
     // The file, its lock row and its audit chain's head, in one statement.
     let (row, seq, hash): (FileLockRow, Option<i64>, Option<String>) =
-        storage_diesel_common::file_and_chain_head!(locked)
+        storage_diesel_common::queries::file_and_chain_head(locked)
             .get_result(c)
             .await?;
     let mut state = file_state(row)?;

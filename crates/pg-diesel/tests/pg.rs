@@ -442,7 +442,9 @@ async fn audit_row_versions(conn: &mut AsyncPgConnection) -> Vec<String> {
 
 /// A busy dispatcher vacuums the outbox itself: once 2 000 of its rows were claimed or
 /// settled by the store, the outbox has been vacuumed (a manual vacuum, counted apart from
-/// autovacuum's), and its dead rows are gone; autovacuum would come at most once a minute.
+/// autovacuum's, which is kept off the table here so that it cannot hold the store's vacuum
+/// off); autovacuum would come at most once a minute. (Not asserted: the dead rows the
+/// statistics show, which backends report up to a few seconds late.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_outbox_is_vacuumed_by_the_store() {
     use storage_test_support::metadata_contract::{lock, settle_delivered, unlock};
@@ -450,11 +452,14 @@ async fn a_busy_outbox_is_vacuumed_by_the_store() {
     struct Vacuums {
         #[diesel(sql_type = BigInt)]
         manual: i64,
-        #[diesel(sql_type = BigInt)]
-        dead: i64,
     }
     let db = database().await;
     let store = store_on(&db, |_| {});
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query("ALTER TABLE event_outbox SET (autovacuum_enabled = false)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let alice = user("alice");
     let (f, _) = upload(&store, &file("/projects/p1/busy.txt"), &alice).await;
     // The upload's event and 1 000 more: claimed (1 001 rows) and settled (1 001).
@@ -477,10 +482,8 @@ async fn a_busy_outbox_is_vacuumed_by_the_store() {
         settle_delivered(&store, &claimed).await;
     }
     assert_eq!(delivered, 1_001);
-    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
     let seen: Vacuums = diesel::sql_query(
-        "SELECT vacuum_count AS manual, n_dead_tup AS dead FROM pg_stat_user_tables \
-         WHERE relname = 'event_outbox'",
+        "SELECT vacuum_count AS manual FROM pg_stat_user_tables WHERE relname = 'event_outbox'",
     )
     .get_result(&mut conn)
     .await
@@ -488,11 +491,6 @@ async fn a_busy_outbox_is_vacuumed_by_the_store() {
     assert!(
         seen.manual >= 1,
         "the outbox was not vacuumed after 2 002 rows claimed or settled"
-    );
-    assert!(
-        seen.dead < 1_001,
-        "{} dead rows left in the outbox after its vacuum",
-        seen.dead
     );
 }
 

@@ -402,8 +402,8 @@ pub fn insert_deletion<'a>(row: &'a NewDeletion<'a>) -> _ {
         .returning(columns)
 }
 
-/// A file's audit chain, newest link first (the rows of [`chain_head`] and
-/// [`file_and_chain_head`], read one step down `audit_events_chain_idx`).
+/// A file's audit chain, newest link first (the rows of [`chain_head()`] and
+/// [`file_and_chain_head()`], read one step down `audit_events_chain_idx`).
 #[auto_type]
 fn links_newest_first(file_id: DbId) -> _ {
     let file: Option<DbId> = Some(file_id);
@@ -427,7 +427,7 @@ pub fn chain_head(file_id: DbId) -> _ {
     first_row(links.select((audit_events::seq, audit_events::hash)))
 }
 
-/// The `seq` of a file's last link (NULL for an empty chain), as a subselect ([`chain_head`]
+/// The `seq` of a file's last link (NULL for an empty chain), as a subselect ([`chain_head()`]
 /// says why this shape).
 #[auto_type]
 pub fn head_seq(file_id: DbId) -> _ {
@@ -435,7 +435,7 @@ pub fn head_seq(file_id: DbId) -> _ {
     first_value(links.select(audit_events::seq))
 }
 
-/// The `hash` of a file's last link (NULL for an empty chain), as a subselect ([`chain_head`]
+/// The `hash` of a file's last link (NULL for an empty chain), as a subselect ([`chain_head()`]
 /// says why this shape).
 #[auto_type]
 pub fn head_hash(file_id: DbId) -> _ {
@@ -447,7 +447,7 @@ pub fn head_hash(file_id: DbId) -> _ {
 /// (last `seq`, its hash), in one statement: the read a unit of work makes once it holds the
 /// file's row lock, so the chain costs no round trip of its own.
 ///
-/// The head is read as [`chain_head`] reads it, each of its two columns a subselect of that
+/// The head is read as [`chain_head()`] reads it, each of its two columns a subselect of that
 /// shape, so the statement keeps one generic plan (no bound `LIMIT`:
 /// `pg::the_locked_read_is_planned_once_per_connection`) and that plan reads the head in one
 /// index step however long the chain grew after it was made

@@ -117,7 +117,7 @@ pub struct PoolBuildError(String);
 
 impl PgMetadataStore {
     /// Builds the pool. Connections are opened lazily, on first use; each gets the configured
-    /// `statement_timeout` and [`SESSION_RANDOM_PAGE_COST`] as soon as it is opened.
+    /// `statement_timeout` and the planner setting of [`session_settings`] as soon as it is opened.
     ///
     /// # Errors
     /// [`PoolBuildError`] when the pool settings are refused.
